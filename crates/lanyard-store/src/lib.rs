@@ -1,0 +1,52 @@
+//! `lanyard-store`: Lanyard's short-lived security state.
+//!
+//! The authorization server keeps authorization codes, SSO sessions and refresh-token
+//! families here; the admin API writes revocations here; every app's resource guard follows
+//! the revocation events. Two backends implement one trait, [`TokenStore`]:
+//! [`RedisStore`] for any number of Lanyard nodes on one Redis, and [`MemoryStore`], the
+//! embedded default for a single node. One conformance suite (`testsuite`, behind the
+//! `testsuite` feature) runs against both.
+//!
+//! # Layout
+//! - [`store`](TokenStore): the trait, and [`Subscription`] for the event stream.
+//! - `codes`, `sessions`, `refresh`, `revocation`: the records, their rules, and the
+//!   in-memory [`RevocationSet`] that relying parties reuse for their mirror.
+//! - `ids`: identifiers and secrets; secrets redact themselves and are stored as hashes.
+//! - `time`: [`Timestamp`] and the injected [`Clock`].
+//! - `memory`: [`MemoryStore`]. `redis`: [`RedisStore`] (keys, Lua scripts, subscriptions).
+//!
+//! # Promises
+//! - Every operation is atomic; on Redis each is one round trip (the per-user and
+//!   per-client listings excepted).
+//! - An error is never an answer: [`StoreError`] means "could not tell", and nothing in the
+//!   API turns an unreachable backend into "not revoked" or "session valid".
+//! - Secrets (codes, refresh tokens) are kept only as SHA-256 hashes.
+
+mod codes;
+mod config;
+mod error;
+mod ids;
+mod memory;
+mod redis;
+pub mod refresh;
+mod revocation;
+mod sessions;
+mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+mod time;
+
+pub use codes::{CodeGrant, Issuance, RedeemedCode, Redemption};
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use ids::{AuthorizationCode, FamilyId, GrantId, RefreshToken, SessionId};
+pub use memory::MemoryStore;
+pub use redis::{RedisConfig, RedisStore};
+pub use refresh::{Family, IssuedRefresh, NewFamily, RevokedFamily, Rotation};
+pub use revocation::{
+    AccessTokenRef, Cursor, Feed, Revocation, RevocationEvent, RevocationSet, RevokedBy, Snapshot,
+    Target, TokenFacts, Verdict,
+};
+pub use sessions::{NewSession, Session};
+pub use store::{Subscription, TokenStore};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,163 @@
+//! Key names. Everything lives under the configured prefix; keys that one script touches
+//! together share a hash tag (`{...}`), so every script also runs on Redis Cluster.
+//!
+//! | slot (hash tag)   | keys                                                           |
+//! |-------------------|----------------------------------------------------------------|
+//! | none              | `code:<sha256>` (one key per authorization code)              |
+//! | `{s:<sid>}`       | `sess`, `clients`, `fams`, and `fam:<id>[:old|:ats]` of every family bound to the session |
+//! | `{f:<family id>}` | `fam:<id>[:old|:ats]` of an offline family                    |
+//! | `{u:<sub>}`       | `sids`, `fams`: the user's sessions and families by deadline |
+//! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
+//! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli` |
+
+use crate::{FamilyId, SessionId, StoreError};
+
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+pub(super) struct SessionKeys {
+    pub(super) session: String,
+    pub(super) clients: String,
+    pub(super) families: String,
+    /// `fam:` in this slot; a family's key is this plus its id.
+    pub(super) family_prefix: String,
+}
+
+/// The five keys every family script takes, in order.
+pub(super) struct FamilyKeys(pub(super) [String; 5]);
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Result<Self, StoreError> {
+        if prefix.contains(['{', '}']) {
+            return Err(StoreError::InvalidRequest(
+                "the Redis key prefix must not contain '{' or '}' (they pick the hash slot)",
+            ));
+        }
+        Ok(Self {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn slot(&self, tag: &str) -> String {
+        format!("{}{{{tag}}}:", self.prefix)
+    }
+
+    pub(super) fn code(&self, hash: &str) -> String {
+        format!("{}code:{hash}", self.prefix)
+    }
+
+    pub(super) fn session(&self, sid: &SessionId) -> SessionKeys {
+        let slot = self.slot(&format!("s:{sid}"));
+        SessionKeys {
+            session: format!("{slot}sess"),
+            clients: format!("{slot}clients"),
+            families: format!("{slot}fams"),
+            family_prefix: format!("{slot}fam:"),
+        }
+    }
+
+    /// Family, retired list, access tokens, session, session's families. An offline family
+    /// gets placeholder session keys in its own slot; its scripts never read them.
+    pub(super) fn family(&self, id: &FamilyId) -> FamilyKeys {
+        let (family_prefix, session, families) = match id.session() {
+            Some(sid) => {
+                let s = self.session(&sid);
+                (s.family_prefix, s.session, s.families)
+            }
+            None => {
+                let slot = self.slot(&format!("f:{id}"));
+                (
+                    format!("{slot}fam:"),
+                    format!("{slot}unbound"),
+                    format!("{slot}unbound"),
+                )
+            }
+        };
+        let family = format!("{family_prefix}{id}");
+        FamilyKeys([
+            family.clone(),
+            format!("{family}:old"),
+            format!("{family}:ats"),
+            session,
+            families,
+        ])
+    }
+
+    /// The user's session index and family index.
+    pub(super) fn user(&self, sub: &str) -> (String, String) {
+        let slot = self.slot(&format!("u:{sub}"));
+        (format!("{slot}sids"), format!("{slot}fams"))
+    }
+
+    pub(super) fn client_families(&self, client_id: &str) -> String {
+        format!("{}fams", self.slot(&format!("c:{client_id}")))
+    }
+
+    /// Epoch, seq, events, drop-out index, then the jti, sid, sub and cli lists.
+    pub(super) fn revocation(&self) -> [String; 8] {
+        let slot = self.slot("rev");
+        ["epoch", "seq", "events", "drop", "jti", "sid", "sub", "cli"].map(|k| format!("{slot}{k}"))
+    }
+}
+
+/// The hash tag Redis Cluster hashes: the part between the first `{` and the next `}`.
+#[cfg(test)]
+fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new("test:").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn keys_of_one_script_share_a_slot() {
+        let k = keys();
+        let sid = SessionId::generate();
+        let s = k.session(&sid);
+        let tag = hash_tag(&s.session);
+        assert_eq!(tag, format!("s:{sid}"));
+        assert_eq!(hash_tag(&s.clients), tag);
+        assert_eq!(hash_tag(&s.families), tag);
+        for id in [FamilyId::generate(Some(&sid)), FamilyId::generate(None)] {
+            let FamilyKeys(fk) = k.family(&id);
+            let tag = hash_tag(&fk[0]);
+            assert!(fk.iter().all(|key| hash_tag(key) == tag), "{fk:?}");
+            assert!(fk.iter().all(|key| key.starts_with("test:")));
+        }
+        let bound = k.family(&FamilyId::generate(Some(&sid)));
+        assert_eq!(
+            hash_tag(&bound.0[0]),
+            tag,
+            "a bound family lives beside its session"
+        );
+        assert!(bound.0[0].starts_with(&s.family_prefix));
+        let rev = k.revocation();
+        assert!(rev.iter().all(|key| hash_tag(key) == "rev"));
+        let (sids, fams) = k.user("alice");
+        assert_eq!(hash_tag(&sids), hash_tag(&fams));
+    }
+
+    #[test]
+    fn prefix_may_not_pick_the_slot() {
+        assert!(Keys::new("a{b}:").is_err());
+        assert!(Keys::new("lanyard:").is_ok());
+    }
+}

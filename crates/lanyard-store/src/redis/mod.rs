@@ -1,0 +1,839 @@
+//! `RedisStore`: the backend for any number of Lanyard nodes sharing one Redis.
+//!
+//! - One reconnecting multiplexed connection ([`ConnectionManager`]) for all operations;
+//!   each subscription opens its own, because a blocking stream read would stall the shared
+//!   one.
+//! - Every step that touches several keys is one Lua script on one hash slot (`scripts`,
+//!   `keys`); steps that also update a per-user or per-client index send the index update
+//!   first in the same pipeline, so an entity is never without its index entry.
+//! - Every call is bounded by `operation_timeout`; past it the caller gets
+//!   [`StoreError::Timeout`], never a stale answer.
+//! - Revocation events go to a capped Redis Stream whose entry ids are `<seq>-0`, so a
+//!   subscriber sees a gap as a jump in `seq` and takes a new snapshot. Subscribers read it
+//!   with blocking `XREAD` (push without a pub/sub channel, and replay from any cursor
+//!   still in the stream).
+//! - The revocation lists carry an epoch marker. A Redis that lost it (restarted without
+//!   persistence, flushed) answers [`StoreError::RevocationStateLost`] to every revocation
+//!   call until [`TokenStore::reseed`] rebuilds the lists from the durable record; so an
+//!   emptied Redis never reads as "nothing is revoked".
+
+mod keys;
+mod scripts;
+mod subscription;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, Script, ServerErrorKind};
+
+use self::keys::{FamilyKeys, Keys};
+use crate::codes::CodeGrant;
+use crate::ids::{SessionId, secret_hash};
+use crate::refresh::{Minted, RETIRED_KEPT, reopen_successor};
+use crate::revocation::{Entry, Kind, judge};
+use crate::store::oldest_first;
+use crate::time::duration_millis;
+use crate::{
+    AccessTokenRef, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId, Issuance,
+    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation,
+    RevocationEvent, RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError,
+    Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore, Verdict,
+};
+
+/// How to reach Redis.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` with TLS).
+    pub url: String,
+    /// Every key starts with this. Default `lanyard:`. Must not contain `{` or `}`.
+    pub prefix: String,
+    /// The longest any one store call may take before it fails with
+    /// [`StoreError::Timeout`]. Default 1 s.
+    pub operation_timeout: Duration,
+    /// The longest a connection attempt may take. Default 1 s.
+    pub connect_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "lanyard:".to_owned(),
+            operation_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    /// The URL may hold a password, so what precedes `@` is not shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match self.url.rsplit_once('@') {
+            Some((_, host)) => format!("[redacted]@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisConfig")
+            .field("url", &url)
+            .field("prefix", &self.prefix)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// The Redis backend. Cloning shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    config: StoreConfig,
+    redis: RedisConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("redis", &self.inner.redis)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects (failing if Redis cannot be reached now) and loads the scripts.
+    ///
+    /// A Redis without revocation lists (a first start, or one that lost them) answers
+    /// [`StoreError::RevocationStateLost`] to revocation calls until someone who knows the
+    /// truth calls [`TokenStore::reseed`]; `connect` never assumes "nothing is revoked".
+    pub async fn connect(config: StoreConfig, redis: RedisConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        let keys = Keys::new(&redis.prefix)?;
+        let client = redis::Client::open(redis.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {}", e.category())))?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(redis.connect_timeout))
+            .set_response_timeout(Some(redis.operation_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(
+            redis.connect_timeout + redis.operation_timeout,
+            ConnectionManager::new_with_config(client.clone(), manager),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(redis.connect_timeout))?
+        .map_err(map_error)?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                keys,
+                config,
+                redis,
+                clock: Arc::new(SystemClock),
+            }),
+        };
+        store.with_timeout(store.load_scripts()).await?;
+        Ok(store)
+    }
+
+    /// The key prefix this store writes under.
+    pub fn prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    async fn load_scripts(&self) -> Result<(), RedisError> {
+        let mut conn = self.inner.conn.clone();
+        for script in scripts::all() {
+            script.load_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.inner.redis.operation_timeout;
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    /// Sends a pipeline in one round trip. If Redis forgot the scripts (a restart), loads
+    /// them and sends it once more: a script that hit `NOSCRIPT` did not run.
+    async fn run<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
+        self.with_timeout(async {
+            let mut conn = self.inner.conn.clone();
+            match pipe.query_async(&mut conn).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    tracing::info!(
+                        "Redis lost the store's scripts (a restart?); loading them again"
+                    );
+                    self.load_scripts().await?;
+                    pipe.query_async(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// One script call, in one round trip.
+    async fn eval<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        let (out,): (T,) = self.run(&pipe).await?;
+        Ok(out)
+    }
+
+    fn family_call(&self, script: &Script, id: &FamilyId, now: Timestamp) -> Cmd {
+        let FamilyKeys(keys) = self.inner.keys.family(id);
+        let mut cmd = evalsha(script, &keys);
+        cmd.arg(now.as_millis())
+            .arg(if id.session().is_some() { "1" } else { "0" })
+            .arg(id.as_str());
+        cmd
+    }
+
+    fn index_add(index: &str, now: Timestamp, deadline: Timestamp, member: &str) -> Cmd {
+        let mut cmd = evalsha(&scripts::INDEX_ADD, &[index]);
+        cmd.arg(now.as_millis())
+            .arg(deadline.as_millis())
+            .arg(member);
+        cmd
+    }
+
+    async fn index_members(&self, index: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGEBYSCORE")
+            .arg(index)
+            .arg(format!("({}", now.as_millis()))
+            .arg("+inf");
+        let (members,): (Vec<String>,) = self.run(&pipe).await?;
+        Ok(members)
+    }
+
+    fn session_read(&self, sid: &SessionId, now: Timestamp, touch: Option<Option<&str>>) -> Cmd {
+        let k = self.inner.keys.session(sid);
+        let mut cmd = evalsha(&scripts::SESSION_READ, &[&k.session, &k.clients]);
+        cmd.arg(now.as_millis())
+            .arg(if touch.is_some() { "1" } else { "0" })
+            .arg(touch.flatten().unwrap_or(""));
+        cmd
+    }
+
+    /// The sessions the user's index lists (some may have ended since).
+    async fn user_sids(&self, sub: &str, now: Timestamp) -> Result<Vec<SessionId>, StoreError> {
+        let (index, _) = self.inner.keys.user(sub);
+        let members = self.index_members(&index, now).await?;
+        Ok(members.iter().filter_map(|s| SessionId::parse(s)).collect())
+    }
+
+    fn session_end(&self, sid: &SessionId, now: Timestamp) -> Cmd {
+        let k = self.inner.keys.session(sid);
+        let mut cmd = evalsha(
+            &scripts::SESSION_END,
+            &[&k.session, &k.clients, &k.families],
+        );
+        cmd.arg(now.as_millis()).arg(&k.family_prefix);
+        cmd
+    }
+
+    /// Sends one command per item in one pipeline and collects the answers.
+    async fn each<T: FromRedisValue>(&self, cmds: Vec<Cmd>) -> Result<Vec<T>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for cmd in cmds {
+            pipe.add_command(cmd);
+        }
+        self.run(&pipe).await
+    }
+
+    async fn revoke_families(&self, ids: Vec<String>) -> Result<Vec<RevokedFamily>, StoreError> {
+        let now = self.now();
+        let ids: Vec<FamilyId> = ids.iter().filter_map(|id| FamilyId::parse(id)).collect();
+        let calls = ids
+            .iter()
+            .map(|id| self.family_call(&scripts::FAMILY_REVOKE, id, now))
+            .collect();
+        let replies: Vec<Option<(String, String, Vec<String>)>> = self.each(calls).await?;
+        replies
+            .into_iter()
+            .flatten()
+            .map(|(d, exp, tokens)| {
+                Ok(RevokedFamily {
+                    family: decode_family(&d, &exp)?,
+                    access_tokens: decode_tokens(&tokens)?,
+                })
+            })
+            .collect()
+    }
+
+    fn revocation_call(&self, script: &Script) -> Cmd {
+        evalsha(script, &self.inner.keys.revocation())
+    }
+}
+
+/// `EVALSHA` of a script with its keys; the caller appends the arguments.
+fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len());
+    for key in keys {
+        cmd.arg(key.as_ref());
+    }
+    cmd
+}
+
+/// Maps a Redis error onto what callers act on. Connection trouble is `Unavailable`; our
+/// scripts' own error replies name what they found.
+fn map_error(e: RedisError) -> StoreError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        return StoreError::Unavailable(e.to_string());
+    }
+    if let ErrorKind::Server(
+        ServerErrorKind::BusyLoading
+        | ServerErrorKind::TryAgain
+        | ServerErrorKind::ClusterDown
+        | ServerErrorKind::MasterDown
+        | ServerErrorKind::ReadOnly,
+    ) = e.kind()
+    {
+        return StoreError::Unavailable(e.to_string());
+    }
+    if let Some(errors) = e.clone().into_server_errors() {
+        for (_, error) in errors.iter() {
+            let detail = error.details().unwrap_or_default();
+            match error.code() {
+                "LANYARD_NOEPOCH" => return StoreError::RevocationStateLost,
+                "LANYARD_CORRUPT" => {
+                    return StoreError::corrupt("stored", detail.to_owned());
+                }
+                "LANYARD_EXISTS" => {
+                    return StoreError::InvalidRequest("refresh family id already in use");
+                }
+                _ => {}
+            }
+        }
+    }
+    if matches!(e.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType) {
+        return StoreError::corrupt("reply", e.to_string());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn parse_ms(s: &str, what: &'static str) -> Result<Timestamp, StoreError> {
+    s.parse::<i64>()
+        .map(Timestamp::from_millis)
+        .map_err(|_| StoreError::corrupt(what, format!("not a time: {s:?}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &'static str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::corrupt(what, e.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|_| StoreError::InvalidRequest("a payload that cannot be serialized"))
+}
+
+/// `[session JSON, idle deadline, last seen, clients...]` as the session scripts return it.
+fn decode_session(reply: Vec<String>) -> Result<Session, StoreError> {
+    let mut parts = reply.into_iter();
+    let (Some(d), Some(idle), Some(seen)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(StoreError::corrupt("session", "short reply"));
+    };
+    let mut session: Session = from_json(&d, "session")?;
+    session.idle_deadline = parse_ms(&idle, "session")?;
+    session.last_seen = parse_ms(&seen, "session")?;
+    session.clients = parts.collect();
+    Ok(session)
+}
+
+/// The live sessions among session-script replies, oldest first.
+fn decode_sessions(replies: Vec<Option<Vec<String>>>) -> Result<Vec<Session>, StoreError> {
+    let sessions = replies
+        .into_iter()
+        .flatten()
+        .map(decode_session)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(oldest_first(sessions))
+}
+
+fn decode_family(d: &str, exp: &str) -> Result<Family, StoreError> {
+    let mut family: Family = from_json(d, "refresh family")?;
+    family.expires_at = parse_ms(exp, "refresh family")?;
+    Ok(family)
+}
+
+/// `[jti, exp, jti, exp, ...]`.
+fn decode_tokens(flat: &[String]) -> Result<Vec<AccessTokenRef>, StoreError> {
+    flat.chunks(2)
+        .map(|pair| match pair {
+            [jti, exp] => Ok(AccessTokenRef {
+                jti: jti.clone(),
+                expires_at: parse_ms(exp, "access token record")?,
+            }),
+            _ => Err(StoreError::corrupt("access token record", "odd reply")),
+        })
+        .collect()
+}
+
+/// A stream event's fields: kind code, value, at, until.
+fn decode_entry_parts(
+    kind: &str,
+    value: String,
+    at: &str,
+    until: &str,
+) -> Result<Revocation, StoreError> {
+    let kind = Kind::from_code(kind)
+        .ok_or_else(|| StoreError::corrupt("revocation event", "unknown kind"))?;
+    Ok(Revocation {
+        target: Target::from_kind(kind, value),
+        at: parse_ms(at, "revocation event")?,
+        until: parse_ms(until, "revocation event")?,
+    })
+}
+
+/// `at:until`.
+fn decode_entry(v: &str) -> Result<Entry, StoreError> {
+    let (at, until) = v
+        .split_once(':')
+        .ok_or_else(|| StoreError::corrupt("revocation entry", "no separator"))?;
+    Ok(Entry {
+        at: parse_ms(at, "revocation entry")?,
+        until: parse_ms(until, "revocation entry")?,
+    })
+}
+
+fn parse_seq(s: &str) -> Result<u64, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::corrupt("revocation sequence", s.to_owned()))
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    async fn put_code(&self, grant: &CodeGrant) -> Result<AuthorizationCode, StoreError> {
+        let code = AuthorizationCode::generate();
+        let key = self.inner.keys.code(&secret_hash(code.secret()));
+        let mut cmd = evalsha(&scripts::CODE_PUT, &[key]);
+        cmd.arg(to_json(grant)?)
+            .arg(grant.grant_id.as_str())
+            .arg(&grant.client_id)
+            .arg(duration_millis(self.inner.config.code_ttl));
+        let _: i64 = self.eval(cmd).await?;
+        Ok(code)
+    }
+
+    async fn redeem_code(&self, code: &str, issuing: &Issuance) -> Result<Redemption, StoreError> {
+        let key = self.inner.keys.code(&secret_hash(code));
+        let mut cmd = evalsha(&scripts::CODE_REDEEM, &[key]);
+        cmd.arg(to_json(issuing)?)
+            .arg(duration_millis(self.inner.config.tombstone_ttl()));
+        let reply: Vec<String> = self.eval(cmd).await?;
+        match reply.as_slice() {
+            [status, grant] if status == "redeemed" => Ok(Redemption::Redeemed(from_json(
+                grant,
+                "authorization code",
+            )?)),
+            [status, grant_id, client_id, issued] if status == "spent" => {
+                Ok(Redemption::AlreadyRedeemed(RedeemedCode {
+                    grant_id: GrantId::parse(grant_id)
+                        .ok_or_else(|| StoreError::corrupt("authorization code", "grant id"))?,
+                    client_id: client_id.clone(),
+                    issued: from_json(issued, "authorization code")?,
+                }))
+            }
+            [status] if status == "none" => Ok(Redemption::NotFound),
+            _ => Err(StoreError::corrupt(
+                "authorization code",
+                "unexpected reply",
+            )),
+        }
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
+        let now = self.now();
+        let session = Session::start(SessionId::generate(), new, now);
+        let k = self.inner.keys.session(&session.sid);
+        let (user_sessions, _) = self.inner.keys.user(&session.sub);
+        let mut create = evalsha(&scripts::SESSION_CREATE, &[&k.session]);
+        create
+            .arg(to_json(&session)?)
+            .arg(session.idle_deadline.as_millis())
+            .arg(session.absolute_deadline.as_millis())
+            .arg(duration_millis(session.idle_timeout))
+            .arg(now.as_millis());
+        let _: Vec<i64> = self
+            .each(vec![
+                Self::index_add(
+                    &user_sessions,
+                    now,
+                    session.absolute_deadline,
+                    session.sid.as_str(),
+                ),
+                create,
+            ])
+            .await?;
+        Ok(session)
+    }
+
+    async fn session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+        let Some(sid) = SessionId::parse(sid) else {
+            return Ok(None);
+        };
+        let reply: Option<Vec<String>> =
+            self.eval(self.session_read(&sid, self.now(), None)).await?;
+        reply.map(decode_session).transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        sid: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(sid) = SessionId::parse(sid) else {
+            return Ok(None);
+        };
+        let cmd = self.session_read(&sid, self.now(), Some(client_id));
+        let reply: Option<Vec<String>> = self.eval(cmd).await?;
+        reply.map(decode_session).transpose()
+    }
+
+    async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+        let Some(sid) = SessionId::parse(sid) else {
+            return Ok(None);
+        };
+        let reply: Option<Vec<String>> = self.eval(self.session_end(&sid, self.now())).await?;
+        let Some(session) = reply.map(decode_session).transpose()? else {
+            return Ok(None);
+        };
+        // The index entry is only a pointer; a stale one is skipped by every reader.
+        let (user_sessions, _) = self.inner.keys.user(&session.sub);
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(user_sessions).arg(sid.as_str());
+        let _: (i64,) = self.run(&pipe).await?;
+        Ok(Some(session))
+    }
+
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<Session>, StoreError> {
+        let now = self.now();
+        let sids = self.user_sids(sub, now).await?;
+        let calls = sids
+            .iter()
+            .map(|sid| self.session_read(sid, now, None))
+            .collect();
+        decode_sessions(self.each(calls).await?)
+    }
+
+    async fn end_user_sessions(&self, sub: &str) -> Result<Vec<Session>, StoreError> {
+        let now = self.now();
+        let sids = self.user_sids(sub, now).await?;
+        let calls = sids.iter().map(|sid| self.session_end(sid, now)).collect();
+        let ended = decode_sessions(self.each(calls).await?)?;
+        if !sids.is_empty() {
+            let (index, _) = self.inner.keys.user(sub);
+            let members: Vec<&str> = sids.iter().map(SessionId::as_str).collect();
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZREM").arg(index).arg(members);
+            let _: (i64,) = self.run(&pipe).await?;
+        }
+        Ok(ended)
+    }
+
+    async fn issue_refresh(&self, new: NewFamily) -> Result<Option<IssuedRefresh>, StoreError> {
+        let now = self.now();
+        let (mut family, access_token) = new.start(now);
+        let requested_expiry = family.expires_at;
+        let minted = Minted::new(&family.id);
+        let (_, user_families) = self.inner.keys.user(&family.sub);
+        let client_families = self.inner.keys.client_families(&family.client_id);
+        let mut issue = self.family_call(&scripts::FAMILY_ISSUE, &family.id, now);
+        issue
+            .arg(to_json(&family)?)
+            .arg(&minted.hash)
+            .arg(requested_expiry.as_millis());
+        match &access_token {
+            Some(at) => issue.arg(&at.jti).arg(at.expires_at.as_millis()),
+            None => issue.arg("").arg(0),
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(Self::index_add(
+            &user_families,
+            now,
+            requested_expiry,
+            family.id.as_str(),
+        ))
+        .add_command(Self::index_add(
+            &client_families,
+            now,
+            requested_expiry,
+            family.id.as_str(),
+        ))
+        .add_command(issue);
+        let (_, _, expiry): (i64, i64, Option<String>) = self.run(&pipe).await?;
+        let Some(expiry) = expiry else {
+            return Ok(None);
+        };
+        family.expires_at = parse_ms(&expiry, "refresh family")?;
+        Ok(Some(IssuedRefresh {
+            token: minted.token,
+            family,
+        }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token: &str,
+        access_token: Option<&AccessTokenRef>,
+    ) -> Result<Rotation, StoreError> {
+        let Some(id) = RefreshToken::parse_family(token) else {
+            return Ok(Rotation::Invalid);
+        };
+        let now = self.now();
+        let next = Minted::new(&id);
+        let mut cmd = self.family_call(&scripts::FAMILY_ROTATE, &id, now);
+        cmd.arg(secret_hash(token))
+            .arg(&next.hash)
+            .arg(next.sealed_for(token))
+            .arg(duration_millis(self.inner.config.refresh_grace));
+        match access_token {
+            Some(at) => cmd.arg(&at.jti).arg(at.expires_at.as_millis()),
+            None => cmd.arg("").arg(0),
+        };
+        cmd.arg(RETIRED_KEPT);
+        let (status, d, exp, sealed, tokens): (String, String, String, String, Vec<String>) =
+            self.eval(cmd).await?;
+        match status.as_str() {
+            "rotated" => Ok(Rotation::Rotated {
+                token: next.token,
+                family: decode_family(&d, &exp)?,
+            }),
+            "replayed" => Ok(Rotation::Replayed {
+                token: reopen_successor(&id, token, &sealed)
+                    .ok_or_else(|| StoreError::corrupt("refresh family", "sealed successor"))?,
+                family: decode_family(&d, &exp)?,
+            }),
+            "reused" => Ok(Rotation::Reused(RevokedFamily {
+                family: decode_family(&d, &exp)?,
+                access_tokens: decode_tokens(&tokens)?,
+            })),
+            "invalid" => Ok(Rotation::Invalid),
+            _ => Err(StoreError::corrupt("refresh family", "unexpected status")),
+        }
+    }
+
+    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+        let Some(id) = RefreshToken::parse_family(token) else {
+            return Ok(None);
+        };
+        let mut cmd = self.family_call(&scripts::FAMILY_READ, &id, self.now());
+        cmd.arg(secret_hash(token));
+        let reply: Option<(String, String)> = self.eval(cmd).await?;
+        reply.map(|(d, exp)| decode_family(&d, &exp)).transpose()
+    }
+
+    async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {
+        Ok(self
+            .revoke_families(vec![id.as_str().to_owned()])
+            .await?
+            .pop())
+    }
+
+    async fn user_families(&self, sub: &str) -> Result<Vec<Family>, StoreError> {
+        let now = self.now();
+        let (_, index) = self.inner.keys.user(sub);
+        let ids: Vec<FamilyId> = self
+            .index_members(&index, now)
+            .await?
+            .iter()
+            .filter_map(|s| FamilyId::parse(s))
+            .collect();
+        let calls = ids
+            .iter()
+            .map(|id| {
+                let mut cmd = self.family_call(&scripts::FAMILY_READ, id, now);
+                cmd.arg("");
+                cmd
+            })
+            .collect();
+        let replies: Vec<Option<(String, String)>> = self.each(calls).await?;
+        let families = replies
+            .into_iter()
+            .flatten()
+            .map(|(d, exp)| decode_family(&d, &exp))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(oldest_first(families))
+    }
+
+    async fn revoke_user_families(&self, sub: &str) -> Result<Vec<RevokedFamily>, StoreError> {
+        let (_, index) = self.inner.keys.user(sub);
+        let ids = self.index_members(&index, self.now()).await?;
+        self.revoke_families(ids).await
+    }
+
+    async fn revoke_client_families(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<RevokedFamily>, StoreError> {
+        let index = self.inner.keys.client_families(client_id);
+        let ids = self.index_members(&index, self.now()).await?;
+        self.revoke_families(ids).await
+    }
+
+    async fn revoke(&self, target: Target, at: Timestamp) -> Result<RevocationEvent, StoreError> {
+        let entry = Revocation::new(target, at, &self.inner.config);
+        let mut cmd = self.revocation_call(&scripts::REVOKE);
+        cmd.arg(self.now().as_millis())
+            .arg(entry.target.kind().code())
+            .arg(entry.target.value())
+            .arg(entry.at.as_millis())
+            .arg(entry.until.as_millis())
+            .arg(self.inner.config.event_retention);
+        let (epoch, seq, at, until): (String, String, String, String) = self.eval(cmd).await?;
+        Ok(RevocationEvent {
+            cursor: Cursor {
+                epoch,
+                seq: parse_seq(&seq)?,
+            },
+            revocation: Revocation {
+                target: entry.target,
+                at: parse_ms(&at, "revocation entry")?,
+                until: parse_ms(&until, "revocation entry")?,
+            },
+        })
+    }
+
+    async fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, StoreError> {
+        let [epoch, _, _, _, jti, sid, sub, cli] = self.inner.keys.revocation();
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(&epoch);
+        pipe.cmd("HGET").arg(&jti).arg(facts.jti);
+        pipe.cmd("HGET").arg(&sid).arg(facts.sid.unwrap_or(""));
+        pipe.cmd("HGET").arg(&sub).arg(facts.sub);
+        pipe.cmd("HGET").arg(&cli).arg(facts.client_id);
+        type Reply = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let (epoch, jti, sid, sub, cli): Reply = self.run(&pipe).await?;
+        if epoch.is_none() {
+            return Err(StoreError::RevocationStateLost);
+        }
+        let decode = |v: &Option<String>| v.as_deref().map(decode_entry).transpose();
+        let found = [
+            (Kind::Jti, decode(&jti)?),
+            (Kind::Sid, decode(&sid)?.filter(|_| facts.sid.is_some())),
+            (Kind::Sub, decode(&sub)?),
+            (Kind::ClientId, decode(&cli)?),
+        ];
+        Ok(judge(
+            facts,
+            self.now(),
+            self.inner.config.max_access_token_lifetime,
+            |kind, _| found.iter().find(|(k, _)| *k == kind).and_then(|(_, e)| *e),
+        ))
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let now = self.now();
+        let mut cmd = self.revocation_call(&scripts::SNAPSHOT);
+        cmd.arg(now.as_millis());
+        type Reply = (
+            String,
+            String,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        );
+        let (epoch, seq, jti, sid, sub, cli): Reply = self.eval(cmd).await?;
+        let mut revocations = Vec::new();
+        for (kind, flat) in [
+            (Kind::Jti, jti),
+            (Kind::Sid, sid),
+            (Kind::Sub, sub),
+            (Kind::ClientId, cli),
+        ] {
+            for pair in flat.chunks(2) {
+                let [value, entry] = pair else {
+                    return Err(StoreError::corrupt("revocation list", "odd reply"));
+                };
+                let entry = decode_entry(entry)?;
+                if entry.until > now {
+                    revocations.push(Revocation {
+                        target: Target::from_kind(kind, value.clone()),
+                        at: entry.at,
+                        until: entry.until,
+                    });
+                }
+            }
+        }
+        Ok(Snapshot {
+            cursor: Cursor {
+                epoch,
+                seq: parse_seq(&seq)?,
+            },
+            revocations,
+        })
+    }
+
+    async fn subscribe(&self, from: &Cursor) -> Result<Box<dyn Subscription>, StoreError> {
+        Ok(Box::new(subscription::RedisSubscription::new(
+            self.inner.client.clone(),
+            self.inner.keys.revocation(),
+            self.inner.redis.clone(),
+            from.clone(),
+        )))
+    }
+
+    async fn reseed(&self, revocations: Vec<Revocation>) -> Result<Cursor, StoreError> {
+        const CHUNK: usize = 1_000;
+        let epoch = SessionId::generate().to_string();
+        let mut chunks: Vec<&[Revocation]> = revocations.chunks(CHUNK).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        let last = chunks.len() - 1;
+        let mut seq = String::new();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut cmd = self.revocation_call(&scripts::RESEED);
+            cmd.arg(if i == last { epoch.as_str() } else { "" });
+            for r in chunk {
+                cmd.arg(r.target.kind().code())
+                    .arg(r.target.value())
+                    .arg(r.at.as_millis())
+                    .arg(r.until.as_millis());
+            }
+            seq = self.eval(cmd).await?;
+        }
+        Ok(Cursor {
+            epoch,
+            seq: parse_seq(&seq)?,
+        })
+    }
+}

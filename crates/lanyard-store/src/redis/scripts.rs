@@ -1,0 +1,388 @@
+//! The Lua scripts. Each runs on one hash slot: every key it touches is passed in `KEYS` or
+//! is built from a `KEYS` entry, so it shares that entry's hash tag.
+//!
+//! Conventions: times are integer milliseconds passed in `ARGV` (the store's clock, never
+//! Redis's); numbers are written back with `string.format('%d', n)` (Lua's `tostring`
+//! would print large ones in exponent form); errors the store maps are replies starting
+//! `LANYARD_CORRUPT`, `LANYARD_NOEPOCH` or `LANYARD_EXISTS`. A script that may fail does so
+//! before its first write, so no step is ever half applied.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Shared helpers, prepended to every script.
+const PRELUDE: &str = r"
+local function fmt(n) return string.format('%d', n) end
+local function num(v, what)
+  local n = tonumber(v)
+  if not n then error({err = 'LANYARD_CORRUPT ' .. what}) end
+  return n
+end
+";
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// Adds `member` with `score` (its deadline) to an index, drops members whose deadline
+/// passed, and keeps the index alive as long as its latest member.
+/// KEYS: index. ARGV: now, score, member.
+pub(super) static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, num(top[2], 'index') - num(ARGV[1], 'now')))
+return 1
+",
+    )
+});
+
+/// Stores a live code. KEYS: code. ARGV: grant JSON, grant id, client id, ttl ms.
+pub(super) static CODE_PUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HSET', KEYS[1], 'live', ARGV[1], 'g', ARGV[2], 'c', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+",
+    )
+});
+
+/// Spends a code. KEYS: code. ARGV: issuance JSON, tombstone ttl ms.
+/// Returns {'redeemed', grant JSON} | {'spent', grant id, client id, issuance JSON} | {'none'}.
+pub(super) static CODE_REDEEM: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local r = redis.call('HMGET', KEYS[1], 'live', 'g', 'c', 'issued')
+if r[1] then
+  redis.call('HDEL', KEYS[1], 'live')
+  redis.call('HSET', KEYS[1], 'issued', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'redeemed', r[1]}
+end
+if r[4] and r[2] and r[3] then return {'spent', r[2], r[3], r[4]} end
+if r[2] or r[3] or r[4] then return redis.error_reply('LANYARD_CORRUPT authorization code') end
+return {'none'}
+",
+    )
+});
+
+/// Starts a session. KEYS: session. ARGV: session JSON, idle deadline, absolute deadline,
+/// idle timeout ms, now.
+pub(super) static SESSION_CREATE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'idle', ARGV[2], 'abs', ARGV[3], 'ito', ARGV[4], 'seen', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], math.max(1, num(ARGV[2], 'idle') - num(ARGV[5], 'now')))
+return 1
+",
+    )
+});
+
+/// Reads a session, touching it when asked. KEYS: session, clients.
+/// ARGV: now, '1' to touch, client id or ''.
+/// Returns {session JSON, idle deadline, last seen, clients...} or false when not live.
+pub(super) static SESSION_READ: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local s = redis.call('HMGET', KEYS[1], 'd', 'idle', 'abs', 'ito', 'seen')
+if not s[1] then return false end
+local now = num(ARGV[1], 'now')
+local idle, abs, ito = num(s[2], 'session'), num(s[3], 'session'), num(s[4], 'session')
+num(s[5], 'session')
+if now >= idle or now >= abs then return false end
+if ARGV[2] == '1' then
+  idle = math.min(now + ito, abs)
+  s[2], s[5] = fmt(idle), ARGV[1]
+  redis.call('HSET', KEYS[1], 'idle', s[2], 'seen', s[5])
+  if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+  redis.call('PEXPIRE', KEYS[1], math.max(1, idle - now))
+  redis.call('PEXPIRE', KEYS[2], math.max(1, abs - now))
+end
+local out = {s[1], s[2], s[5]}
+for _, c in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = c end
+return out
+",
+    )
+});
+
+/// Ends a session and deletes its bound families. KEYS: session, clients, families set.
+/// ARGV: now, prefix of family keys in this slot.
+/// Returns what SESSION_READ returns, or false when the session was not live.
+pub(super) static SESSION_END: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local s = redis.call('HMGET', KEYS[1], 'd', 'idle', 'abs', 'seen')
+local now = num(ARGV[1], 'now')
+local live = s[1] and s[2] and s[3] and s[4]
+  and now < num(s[2], 'session') and now < num(s[3], 'session')
+local out = false
+if live then
+  out = {s[1], s[2], s[4]}
+  for _, c in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = c end
+end
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local k = ARGV[2] .. f
+  redis.call('DEL', k, k .. ':old', k .. ':ats')
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return out
+",
+    )
+});
+
+/// Whether the session behind a session-bound family is live. Expects `now` to be a number
+/// and KEYS[4] to be the session key.
+const FAMILY_COMMON: &str = r"
+local function session_live(now)
+  if ARGV[2] ~= '1' then return true end
+  local s = redis.call('HMGET', KEYS[4], 'idle', 'abs')
+  if not s[1] then return false end
+  return now < num(s[1], 'session') and now < num(s[2], 'session')
+end
+local function family_dead(f, now)
+  return now >= num(f.exp, 'refresh family') or not session_live(now)
+end
+local function remove_family()
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  if ARGV[2] == '1' then redis.call('SREM', KEYS[5], ARGV[3]) end
+end
+local function live_tokens(now)
+  return redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. fmt(now), '+inf', 'WITHSCORES')
+end
+local function read_family()
+  local r = redis.call('HMGET', KEYS[1], 'd', 'cur', 'prev', 'pat', 'succ', 'exp')
+  if not r[1] then return nil end
+  if not r[2] or not r[6] then error({err = 'LANYARD_CORRUPT refresh family'}) end
+  return {d = r[1], cur = r[2], prev = r[3], pat = r[4], succ = r[5], exp = r[6]}
+end
+";
+
+fn family_script(body: &str) -> Script {
+    script(&format!("{FAMILY_COMMON}{body}"))
+}
+
+// Family scripts share KEYS: family, retired list, access tokens, session, session's
+// families set; and ARGV[1] now, ARGV[2] '1' when session-bound, ARGV[3] family id.
+
+/// Creates a family. ARGV[4..]: family JSON, token hash, requested expiry, access-token jti
+/// or '', its expiry. Returns the effective expiry, or false when the session is not live.
+pub(super) static FAMILY_ISSUE: LazyLock<Script> = LazyLock::new(|| {
+    family_script(
+        r"
+local now = num(ARGV[1], 'now')
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  -- The same request again (a retry after NOSCRIPT) is answered as before.
+  if redis.call('HGET', KEYS[1], 'cur') == ARGV[5] then return redis.call('HGET', KEYS[1], 'exp') end
+  return redis.error_reply('LANYARD_EXISTS refresh family')
+end
+if not session_live(now) then return false end
+local exp = num(ARGV[6], 'expiry')
+if ARGV[2] == '1' then
+  local abs = num(redis.call('HGET', KEYS[4], 'abs'), 'session')
+  if abs < exp then exp = abs end
+end
+if exp <= now then return false end
+redis.call('HSET', KEYS[1], 'd', ARGV[4], 'cur', ARGV[5], 'exp', fmt(exp))
+redis.call('PEXPIRE', KEYS[1], exp - now)
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[5], ARGV[3])
+  redis.call('PEXPIRE', KEYS[5], exp - now, 'GT')
+  redis.call('PEXPIRE', KEYS[5], exp - now, 'NX')
+end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], exp - now)
+end
+return fmt(exp)
+",
+    )
+});
+
+/// The rotation rule (see `refresh` module docs). ARGV[4..]: presented hash, successor hash,
+/// sealed successor, grace ms, access-token jti or '', its expiry, retired tokens kept.
+/// Returns {status, family JSON, expiry, sealed successor or '', {live access tokens}}.
+pub(super) static FAMILY_ROTATE: LazyLock<Script> = LazyLock::new(|| {
+    family_script(
+        r"
+local now = num(ARGV[1], 'now')
+local f = read_family()
+if not f then return {'invalid', '', '', '', {}} end
+if family_dead(f, now) then remove_family() return {'invalid', '', '', '', {}} end
+local function record()
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+  if ARGV[8] ~= '' then
+    redis.call('ZADD', KEYS[3], ARGV[9], ARGV[8])
+    redis.call('PEXPIRE', KEYS[3], math.max(1, num(f.exp, 'refresh family') - now))
+  end
+end
+if f.cur == ARGV[4] then
+  redis.call('HSET', KEYS[1], 'cur', ARGV[5], 'prev', ARGV[4], 'pat', ARGV[1], 'succ', ARGV[6])
+  redis.call('LPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], 0, num(ARGV[10], 'kept') - 1)
+  redis.call('PEXPIRE', KEYS[2], math.max(1, num(f.exp, 'refresh family') - now))
+  record()
+  return {'rotated', f.d, f.exp, '', {}}
+end
+if f.prev == ARGV[4] and f.succ and now < num(f.pat, 'refresh family') + num(ARGV[7], 'grace') then
+  record()
+  return {'replayed', f.d, f.exp, f.succ, {}}
+end
+if redis.call('LPOS', KEYS[2], ARGV[4]) then
+  local tokens = live_tokens(now)
+  remove_family()
+  return {'reused', f.d, f.exp, '', tokens}
+end
+return {'invalid', '', '', '', {}}
+",
+    )
+});
+
+/// Reads a live family; with ARGV[4] a token hash, only if that token is current or
+/// remembered as retired. Returns {family JSON, expiry} or false.
+pub(super) static FAMILY_READ: LazyLock<Script> = LazyLock::new(|| {
+    family_script(
+        r"
+local now = num(ARGV[1], 'now')
+local f = read_family()
+if not f then return false end
+if family_dead(f, now) then remove_family() return false end
+if ARGV[4] ~= '' and f.cur ~= ARGV[4] and not redis.call('LPOS', KEYS[2], ARGV[4]) then
+  return false
+end
+return {f.d, f.exp}
+",
+    )
+});
+
+/// Revokes a family. Returns {family JSON, expiry, {live access tokens}} or false.
+pub(super) static FAMILY_REVOKE: LazyLock<Script> = LazyLock::new(|| {
+    family_script(
+        r"
+local now = num(ARGV[1], 'now')
+local f = read_family()
+if not f then return false end
+if family_dead(f, now) then remove_family() return false end
+local tokens = live_tokens(now)
+remove_family()
+return {f.d, f.exp, tokens}
+",
+    )
+});
+
+/// The revocation lists' keys, for the scripts below: KEYS = epoch, seq, events, drop-out
+/// index, then the jti, sid, sub and cli hashes. Entries are stored as 'at:until'.
+const REVOCATION_COMMON: &str = r"
+local lists = {jti = KEYS[5], sid = KEYS[6], sub = KEYS[7], cli = KEYS[8]}
+local function list_of(kind)
+  local l = lists[kind]
+  if not l then error({err = 'LANYARD_CORRUPT revocation kind'}) end
+  return l
+end
+local function parse(v)
+  local sep = string.find(v, ':', 1, true)
+  if not sep then error({err = 'LANYARD_CORRUPT revocation entry'}) end
+  return num(string.sub(v, 1, sep - 1), 'revocation entry'), num(string.sub(v, sep + 1), 'revocation entry')
+end
+-- Merges an entry into its list (later watermark, later drop-out wins); returns the result.
+local function merge(kind, value, at, untl)
+  local list = list_of(kind)
+  local cur = redis.call('HGET', list, value)
+  if cur then
+    local cat, cuntil = parse(cur)
+    if cat > at then at = cat end
+    if cuntil > untl then untl = cuntil end
+  end
+  return list, at, untl
+end
+local function store(list, kind, value, at, untl)
+  redis.call('HSET', list, value, fmt(at) .. ':' .. fmt(untl))
+  redis.call('ZADD', KEYS[4], untl, kind .. ':' .. value)
+end
+-- Drops up to `limit` entries whose drop-out time has passed.
+local function prune(now, limit)
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', fmt(now), 'LIMIT', 0, limit)
+  for _, m in ipairs(dead) do
+    local sep = string.find(m, ':', 1, true)
+    if sep then
+      local l = lists[string.sub(m, 1, sep - 1)]
+      if l then redis.call('HDEL', l, string.sub(m, sep + 1)) end
+    end
+    redis.call('ZREM', KEYS[4], m)
+  end
+end
+";
+
+fn revocation_script(body: &str) -> Script {
+    script(&format!("{REVOCATION_COMMON}{body}"))
+}
+
+/// Revokes one target and publishes the event. ARGV: now, kind, value, at, until,
+/// retention. Returns {epoch, seq, at, until}.
+pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+    revocation_script(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then return redis.error_reply('LANYARD_NOEPOCH revocation lists lost') end
+local list, at, untl = merge(ARGV[2], ARGV[3], num(ARGV[4], 'at'), num(ARGV[5], 'until'))
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], fmt(seq) .. '-0',
+  'k', ARGV[2], 'v', ARGV[3], 'a', fmt(at), 'u', fmt(untl))
+store(list, ARGV[2], ARGV[3], at, untl)
+prune(num(ARGV[1], 'now'), 100)
+return {epoch, fmt(seq), fmt(at), fmt(untl)}
+",
+    )
+});
+
+/// The whole lists and the cursor. ARGV: now.
+/// Returns {epoch, seq, {jti k/v...}, {sid k/v...}, {sub k/v...}, {cli k/v...}}.
+pub(super) static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    revocation_script(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then return redis.error_reply('LANYARD_NOEPOCH revocation lists lost') end
+prune(num(ARGV[1], 'now'), 10000)
+return {epoch, redis.call('GET', KEYS[2]) or '0',
+  redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]),
+  redis.call('HGETALL', KEYS[7]), redis.call('HGETALL', KEYS[8])}
+",
+    )
+});
+
+/// Merges entries in without publishing them. ARGV: new epoch or '' (set it last), then
+/// kind, value, at, until per entry. Returns the current seq.
+pub(super) static RESEED: LazyLock<Script> = LazyLock::new(|| {
+    revocation_script(
+        r"
+for i = 2, #ARGV, 4 do
+  local list, at, untl = merge(ARGV[i], ARGV[i + 1], num(ARGV[i + 2], 'at'), num(ARGV[i + 3], 'until'))
+  store(list, ARGV[i], ARGV[i + 1], at, untl)
+end
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('GET', KEYS[2]) or '0'
+",
+    )
+});
+
+/// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
+pub(super) fn all() -> [&'static Script; 13] {
+    [
+        &INDEX_ADD,
+        &CODE_PUT,
+        &CODE_REDEEM,
+        &SESSION_CREATE,
+        &SESSION_READ,
+        &SESSION_END,
+        &FAMILY_ISSUE,
+        &FAMILY_ROTATE,
+        &FAMILY_READ,
+        &FAMILY_REVOKE,
+        &REVOKE,
+        &SNAPSHOT,
+        &RESEED,
+    ]
+}

@@ -1,0 +1,147 @@
+//! Following the revocation stream with blocking `XREAD` on a connection of its own.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamReadReply};
+
+use super::{RedisConfig, decode_entry_parts, map_error, parse_seq};
+use crate::{Cursor, Feed, RevocationEvent, StoreError, Subscription};
+
+/// The most events one `next` returns.
+const BATCH: usize = 1_000;
+
+pub(super) struct RedisSubscription {
+    client: redis::Client,
+    conn: Option<MultiplexedConnection>,
+    /// Epoch and events keys.
+    epoch_key: String,
+    events_key: String,
+    redis: RedisConfig,
+    cursor: Cursor,
+}
+
+impl RedisSubscription {
+    pub(super) fn new(
+        client: redis::Client,
+        keys: [String; 8],
+        redis: RedisConfig,
+        cursor: Cursor,
+    ) -> Self {
+        let [epoch_key, _, events_key, ..] = keys;
+        Self {
+            client,
+            conn: None,
+            epoch_key,
+            events_key,
+            redis,
+            cursor,
+        }
+    }
+
+    async fn connection(&mut self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = &self.conn {
+            return Ok(conn.clone());
+        }
+        // No response timeout on the connection: blocking reads wait on purpose, and each
+        // call below has its own deadline.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.redis.connect_timeout))
+            .set_response_timeout(None);
+        let conn = tokio::time::timeout(
+            self.redis.connect_timeout + self.redis.operation_timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(self.redis.connect_timeout))?
+        .map_err(map_error)?;
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn decode(&self, id: &StreamId) -> Result<RevocationEvent, StoreError> {
+        let seq = id
+            .id
+            .strip_suffix("-0")
+            .ok_or_else(|| StoreError::corrupt("revocation event", "unexpected id"))
+            .and_then(parse_seq)?;
+        let field = |name: &str| {
+            id.get::<String>(name)
+                .ok_or_else(|| StoreError::corrupt("revocation event", format!("no {name}")))
+        };
+        Ok(RevocationEvent {
+            cursor: Cursor {
+                epoch: self.cursor.epoch.clone(),
+                seq,
+            },
+            revocation: decode_entry_parts(&field("k")?, field("v")?, &field("a")?, &field("u")?)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Subscription for RedisSubscription {
+    fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    async fn next(&mut self, wait: Duration) -> Result<Feed, StoreError> {
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(&self.epoch_key);
+        let read = pipe.cmd("XREAD").arg("COUNT").arg(BATCH);
+        // BLOCK 0 would wait forever; a zero wait is a plain read.
+        let block = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        if block > 0 {
+            read.arg("BLOCK").arg(block);
+        }
+        read.arg("STREAMS")
+            .arg(&self.events_key)
+            .arg(format!("{}-0", self.cursor.seq));
+        let limit = wait.saturating_add(self.redis.operation_timeout);
+        let reply = tokio::time::timeout(limit, pipe.query_async(&mut conn)).await;
+        let (epoch, events): (Option<String>, Option<StreamReadReply>) = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "revocation subscription lost its connection");
+                self.conn = None;
+                return Err(map_error(e));
+            }
+            Err(_) => {
+                self.conn = None;
+                return Err(StoreError::Timeout(limit));
+            }
+        };
+        match epoch {
+            None => return Err(StoreError::RevocationStateLost),
+            Some(epoch) if epoch != self.cursor.epoch => return Ok(Feed::Resnapshot),
+            Some(_) => {}
+        }
+        let ids: Vec<&StreamId> = events
+            .iter()
+            .flat_map(|r| r.keys.iter())
+            .flat_map(|k| k.ids.iter())
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let event = self.decode(id)?;
+            let expected = out
+                .last()
+                .map_or(self.cursor.seq, |e: &RevocationEvent| e.cursor.seq)
+                + 1;
+            if event.cursor.seq != expected {
+                // Events between were trimmed from the stream: this subscriber is too far
+                // behind to catch up by replay.
+                return Ok(Feed::Resnapshot);
+            }
+            out.push(event);
+        }
+        if let Some(last) = out.last() {
+            self.cursor = last.cursor.clone();
+        }
+        Ok(Feed::Events(out))
+    }
+}

@@ -1,0 +1,151 @@
+//! The trait every backend implements. Callers hold it as `Arc<dyn TokenStore>`.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{
+    AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, Issuance,
+    IssuedRefresh, NewFamily, NewSession, Redemption, Revocation, RevocationEvent, RevokedFamily,
+    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
+};
+
+/// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
+///
+/// Every method is one atomic step on the backend, and on Redis one round trip, except the
+/// per-user and per-client listings, which visit each session or family in turn. Every error
+/// means "could not answer" and must never be read as "not revoked" or "session valid".
+///
+/// Identifiers that come from outside (a `sid` from a cookie, a refresh token from a client)
+/// are taken as `&str` and checked by the store: anything malformed reads as absent.
+#[async_trait]
+pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
+    /// The settings the store runs with.
+    fn config(&self) -> &StoreConfig;
+
+    // --- Authorization codes (RFC 6749 §4.1.2) ---
+
+    /// Stores a grant under a fresh code for `code_ttl`, and returns the code. Only the code's
+    /// hash is kept.
+    async fn put_code(&self, grant: &CodeGrant) -> Result<AuthorizationCode, StoreError>;
+
+    /// Spends a code. Of any number of concurrent calls exactly one gets
+    /// [`Redemption::Redeemed`]; every later one gets [`Redemption::AlreadyRedeemed`] with
+    /// `issuing` as recorded by the winner, for `redeemed_code_retention`.
+    async fn redeem_code(&self, code: &str, issuing: &Issuance) -> Result<Redemption, StoreError>;
+
+    // --- SSO sessions ---
+
+    /// Starts a session with a fresh `sid`.
+    async fn create_session(&self, new: NewSession) -> Result<Session, StoreError>;
+
+    /// The session, if it is live. Does not count as activity.
+    async fn session(&self, sid: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Records activity: extends the idle deadline (never past the absolute one), updates
+    /// `last_seen`, and remembers `client_id` as a client that received tokens. `None` if the
+    /// session is not live.
+    async fn touch_session(
+        &self,
+        sid: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session and every refresh family bound to it; returns the session as it was,
+    /// so the caller can notify its clients. `None` if it was not live.
+    async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;
+
+    /// The user's live sessions, oldest first.
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<Session>, StoreError>;
+
+    /// Ends every live session of the user (and their bound families); returns them.
+    async fn end_user_sessions(&self, sub: &str) -> Result<Vec<Session>, StoreError>;
+
+    // --- Refresh-token families (RFC 9700 §4.14.2) ---
+
+    /// Creates a family and its first token. `None` when the family is bound to a session
+    /// that is no longer live. A session-bound family never outlives its session's absolute
+    /// deadline.
+    async fn issue_refresh(&self, new: NewFamily) -> Result<Option<IssuedRefresh>, StoreError>;
+
+    /// Presents a refresh token (see [the rotation rule](crate::refresh)). `access_token` is
+    /// the access token the caller will issue with the result; it is remembered with the
+    /// family so that revoking the family can name it.
+    async fn rotate_refresh(
+        &self,
+        token: &str,
+        access_token: Option<&AccessTokenRef>,
+    ) -> Result<Rotation, StoreError>;
+
+    /// The family of a current or recently retired token, without rotating anything.
+    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError>;
+
+    /// Revokes a family. `None` if it did not exist (any more).
+    async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError>;
+
+    /// The user's live families, oldest first.
+    async fn user_families(&self, sub: &str) -> Result<Vec<Family>, StoreError>;
+
+    /// Revokes every family of the user.
+    async fn revoke_user_families(&self, sub: &str) -> Result<Vec<RevokedFamily>, StoreError>;
+
+    /// Revokes every family of the client.
+    async fn revoke_client_families(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<RevokedFamily>, StoreError>;
+
+    // --- Revocation lists and their events ---
+
+    /// Revokes `target` as of `at` (for `Jti`: the token's `exp`) and publishes the event.
+    /// Returns the event, whose revocation is the entry now in force.
+    async fn revoke(&self, target: Target, at: Timestamp) -> Result<RevocationEvent, StoreError>;
+
+    /// Judges an access token against every list in one round trip.
+    async fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, StoreError>;
+
+    /// The whole current lists and the cursor to follow events from.
+    async fn snapshot(&self) -> Result<Snapshot, StoreError>;
+
+    /// Follows events after `from`.
+    async fn subscribe(&self, from: &Cursor) -> Result<Box<dyn Subscription>, StoreError>;
+
+    /// Rebuilds the lists from the durable record after the backend lost them (see
+    /// [`StoreError::RevocationStateLost`]): merges `revocations` in and starts a new epoch,
+    /// so every subscriber takes a new snapshot. Returns the new epoch's starting cursor.
+    async fn reseed(&self, revocations: Vec<Revocation>) -> Result<Cursor, StoreError>;
+}
+
+/// A subscriber's position in the revocation event stream. After an error, call
+/// [`next`](Subscription::next) again: it resumes from the same cursor.
+#[async_trait]
+pub trait Subscription: Send {
+    /// The last event delivered (or the cursor subscribed from).
+    fn cursor(&self) -> &Cursor;
+
+    /// Waits up to `wait` for events after the cursor and advances past what it returns.
+    async fn next(&mut self, wait: Duration) -> Result<Feed, StoreError>;
+}
+
+/// Listings come oldest first (ties broken by id, so the order is stable).
+pub(crate) fn oldest_first<T: Listed>(mut items: Vec<T>) -> Vec<T> {
+    items.sort_by(|a, b| a.listed_key().cmp(&b.listed_key()));
+    items
+}
+
+pub(crate) trait Listed {
+    fn listed_key(&self) -> (Timestamp, &str);
+}
+
+impl Listed for Session {
+    fn listed_key(&self) -> (Timestamp, &str) {
+        (self.created_at, self.sid.as_str())
+    }
+}
+
+impl Listed for Family {
+    fn listed_key(&self) -> (Timestamp, &str) {
+        (self.created_at, self.id.as_str())
+    }
+}

@@ -1,0 +1,1302 @@
+//! The conformance suite: every rule of the store, written once, run against every backend
+//! (`tests/memory.rs`, `tests/redis.rs`).
+//!
+//! A backend plugs in a [`Harness`]; [`conformance_suite!`](crate::conformance_suite) turns
+//! every function below into a test of its own. Durations are short and real on Redis
+//! (the harness sleeps) and instant on memory (the harness moves a [`ManualClock`]).
+//! Margins are at least 300 ms either side of every deadline.
+//!
+//! [`ManualClock`]: crate::ManualClock
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::{
+    AccessTokenRef, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance, NewFamily, NewSession,
+    Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target, Timestamp,
+    TokenFacts, TokenStore, Verdict,
+};
+
+/// What a backend provides to the suite.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// A store on this harness's state. The first call creates fresh, empty state with its
+    /// revocation lists initialised; later calls return further nodes on the same state
+    /// (their `config` is ignored).
+    async fn store(&self, config: StoreConfig) -> Arc<dyn TokenStore>;
+
+    /// Lets `d` pass for every store of this harness.
+    async fn advance(&self, d: Duration);
+
+    /// What the stores of this harness read as "now".
+    fn now(&self) -> Timestamp;
+}
+
+/// Generates one `#[tokio::test]` per suite function. `$harness` is an expression giving a
+/// future of a [`Harness`], evaluated afresh in every test.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:expr) => {
+        $crate::conformance_suite!(@tests $harness;
+            code_redeems_once_and_remembers_the_issuance,
+            unknown_and_malformed_codes_are_not_found,
+            code_expires_after_its_ttl,
+            redeemed_code_is_remembered_then_forgotten,
+            concurrent_redemptions_have_exactly_one_winner,
+            codes_are_unguessable,
+            session_round_trips,
+            touch_extends_the_idle_deadline_and_records_clients,
+            idle_session_reads_as_absent,
+            absolute_lifetime_wins_over_activity,
+            ending_a_session,
+            ending_all_sessions_of_a_user,
+            malformed_session_ids_read_as_absent,
+            refresh_rotates_and_retires,
+            reuse_of_a_retired_token_revokes_the_family,
+            grace_retry_gets_the_same_successor,
+            grace_window_closes,
+            concurrent_rotation_has_one_winner_and_reuse_revokes,
+            concurrent_rotation_within_grace_shares_one_successor,
+            session_bound_family_ends_with_its_session,
+            session_bound_family_ends_when_the_session_expires,
+            family_never_outlives_its_session,
+            no_family_for_an_ended_session,
+            family_expires_at_its_absolute_lifetime,
+            revoking_a_family_names_its_live_access_tokens,
+            revoking_families_by_user_and_by_client,
+            garbage_refresh_tokens_are_invalid_and_harmless,
+            family_ids_are_single_use,
+            refresh_tokens_are_unguessable,
+            find_refresh_does_not_rotate,
+            revoke_by_jti,
+            revoke_by_sid,
+            subject_watermark,
+            client_watermark,
+            watermarks_never_move_back,
+            entries_drop_out_when_nothing_they_cover_can_be_valid,
+            token_outliving_the_lists_is_refused,
+            snapshot_then_events_in_order,
+            resume_from_a_cursor,
+            fallen_behind_subscriber_resnapshots,
+            reseed_starts_a_new_epoch,
+            waiting_subscriber_is_woken_by_a_revocation,
+            two_nodes_see_each_other,
+        );
+    };
+    (@tests $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let harness = $harness.await;
+                $crate::testsuite::$name(&harness).await;
+            }
+        )*
+    };
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MARGIN: Duration = Duration::from_millis(300);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn grant(client_id: &str) -> CodeGrant {
+    CodeGrant {
+        grant_id: GrantId::generate(),
+        client_id: client_id.to_owned(),
+        sub: "alice".to_owned(),
+        sid: None,
+        payload: json!({"redirect_uri": "https://wiki.example/cb", "nonce": "n-0S6_WzA2Mj"}),
+    }
+}
+
+fn access_token(expires_at: Timestamp) -> AccessTokenRef {
+    AccessTokenRef {
+        jti: GrantId::generate().to_string(),
+        expires_at,
+    }
+}
+
+fn new_session(sub: &str, idle: Duration, absolute: Duration) -> NewSession {
+    NewSession {
+        sub: sub.to_owned(),
+        auth_time: Timestamp::from_millis(1_700_000_000_000),
+        amr: vec!["pwd".to_owned()],
+        remember_me: true,
+        idle_timeout: idle,
+        absolute_lifetime: absolute,
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".to_owned()),
+        ip: Some("192.0.2.7".to_owned()),
+    }
+}
+
+fn new_family(id: FamilyId, sub: &str, client_id: &str, lifetime: Duration) -> NewFamily {
+    NewFamily {
+        id,
+        grant_id: GrantId::generate(),
+        client_id: client_id.to_owned(),
+        sub: sub.to_owned(),
+        scope: vec!["openid".to_owned(), "offline_access".to_owned()],
+        lifetime,
+        payload: json!({"auth_time": 1_700_000_000}),
+        access_token: None,
+    }
+}
+
+/// A session-bound family for alice at wiki, one hour long.
+fn bound_family(sid: &crate::SessionId) -> NewFamily {
+    new_family(
+        FamilyId::generate(Some(sid)),
+        "alice",
+        "wiki",
+        3600 * SECOND,
+    )
+}
+
+async fn start(
+    store: &dyn TokenStore,
+    sub: &str,
+    idle: Duration,
+    absolute: Duration,
+) -> crate::Session {
+    store
+        .create_session(new_session(sub, idle, absolute))
+        .await
+        .unwrap()
+}
+
+fn config() -> StoreConfig {
+    StoreConfig::default()
+}
+
+async fn offline_token(store: &dyn TokenStore, sub: &str, client: &str) -> String {
+    let issued = store
+        .issue_refresh(new_family(
+            FamilyId::generate(None),
+            sub,
+            client,
+            3600 * SECOND,
+        ))
+        .await
+        .unwrap()
+        .expect("an offline family is always issued");
+    issued.token.secret().to_owned()
+}
+
+fn rotated(r: Rotation) -> String {
+    match r {
+        Rotation::Rotated { token, .. } => token.secret().to_owned(),
+        other => panic!("expected Rotated, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- codes
+
+pub async fn code_redeems_once_and_remembers_the_issuance(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let g = grant("wiki");
+    let code = store.put_code(&g).await.unwrap();
+    let issuing = Issuance {
+        access_token: Some(access_token(h.now().plus(600 * SECOND))),
+        family: Some(FamilyId::generate(None)),
+    };
+    match store.redeem_code(code.secret(), &issuing).await.unwrap() {
+        Redemption::Redeemed(got) => assert_eq!(got, g),
+        other => panic!("first redemption: {other:?}"),
+    }
+    let again = store
+        .redeem_code(code.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    match again {
+        Redemption::AlreadyRedeemed(spent) => {
+            assert_eq!(spent.grant_id, g.grant_id);
+            assert_eq!(spent.client_id, "wiki");
+            assert_eq!(
+                spent.issued, issuing,
+                "the winner's issuance, not the replayer's"
+            );
+        }
+        other => panic!("second redemption: {other:?}"),
+    }
+}
+
+pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let real = store.put_code(&grant("wiki")).await.unwrap();
+    let long = "A".repeat(10_000);
+    let mut near = real.secret().to_owned();
+    near.pop();
+    near.push('x');
+    for code in ["", "nope", "{rev}:epoch", "é\u{0}\u{202e}", &long, &near] {
+        let got = store.redeem_code(code, &Issuance::default()).await.unwrap();
+        assert_eq!(
+            got,
+            Redemption::NotFound,
+            "{:?}",
+            &code[..code.len().min(20)]
+        );
+    }
+    let got = store
+        .redeem_code(real.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(got, Redemption::Redeemed(_)),
+        "the real code still works"
+    );
+}
+
+pub async fn code_expires_after_its_ttl(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            code_ttl: SECOND,
+            ..config()
+        })
+        .await;
+    let fresh = store.put_code(&grant("wiki")).await.unwrap();
+    let stale = store.put_code(&grant("wiki")).await.unwrap();
+    let got = store
+        .redeem_code(fresh.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert!(matches!(got, Redemption::Redeemed(_)));
+    h.advance(SECOND + MARGIN).await;
+    let got = store
+        .redeem_code(stale.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert_eq!(got, Redemption::NotFound);
+}
+
+pub async fn redeemed_code_is_remembered_then_forgotten(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            code_ttl: SECOND,
+            redeemed_code_retention: 2 * SECOND,
+            ..config()
+        })
+        .await;
+    let code = store.put_code(&grant("wiki")).await.unwrap();
+    let got = store
+        .redeem_code(code.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert!(matches!(got, Redemption::Redeemed(_)));
+    h.advance(SECOND + MARGIN).await;
+    let got = store
+        .redeem_code(code.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(got, Redemption::AlreadyRedeemed(_)),
+        "a replay after the code's own TTL is still recognised: {got:?}"
+    );
+    h.advance(SECOND).await;
+    let got = store
+        .redeem_code(code.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert_eq!(got, Redemption::NotFound, "forgotten after the retention");
+}
+
+pub async fn concurrent_redemptions_have_exactly_one_winner(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let code = store.put_code(&grant("wiki")).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for _ in 0..50 {
+        let (store, code) = (store.clone(), code.secret().to_owned());
+        tasks.spawn(async move { store.redeem_code(&code, &Issuance::default()).await });
+    }
+    let (mut won, mut refused) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap().unwrap() {
+            Redemption::Redeemed(_) => won += 1,
+            Redemption::AlreadyRedeemed(_) => refused += 1,
+            Redemption::NotFound => panic!("a live code read as not found"),
+        }
+    }
+    assert_eq!((won, refused), (1, 49));
+}
+
+pub async fn codes_are_unguessable(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mut seen = HashSet::new();
+    for _ in 0..500 {
+        let code = store.put_code(&grant("wiki")).await.unwrap();
+        let secret = code.secret().to_owned();
+        assert_eq!(secret.len(), 43, "256 bits, base64url");
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert!(seen.insert(secret), "a code repeated");
+    }
+}
+
+// ---------------------------------------------------------------- sessions
+
+pub async fn session_round_trips(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let created = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    assert_eq!(created.sid.as_str().len(), 22);
+    assert_eq!(created.idle_deadline, created.created_at.plus(60 * SECOND));
+    assert_eq!(
+        created.absolute_deadline,
+        created.created_at.plus(3600 * SECOND)
+    );
+    let read = store.session(created.sid.as_str()).await.unwrap().unwrap();
+    assert_eq!(read, created);
+    assert_eq!(read.amr, ["pwd"]);
+    assert!(read.remember_me);
+    assert_eq!(read.ip.as_deref(), Some("192.0.2.7"));
+    assert!(read.clients.is_empty());
+}
+
+pub async fn touch_extends_the_idle_deadline_and_records_clients(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", SECOND, 60 * SECOND).await;
+    h.advance(ms(600)).await;
+    let touched = store
+        .touch_session(s.sid.as_str(), Some("wiki"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(touched.idle_deadline > s.idle_deadline);
+    assert!(touched.last_seen > s.last_seen);
+    assert!(touched.clients.contains("wiki"));
+    h.advance(ms(600)).await;
+    // 1.2 s after creation: past the first idle deadline, within the extended one.
+    let touched = store
+        .touch_session(s.sid.as_str(), Some("billing"))
+        .await
+        .unwrap()
+        .expect("activity kept the session alive");
+    let clients: Vec<&str> = touched.clients.iter().map(String::as_str).collect();
+    assert_eq!(clients, ["billing", "wiki"]);
+    let read = store.session(s.sid.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.clients, touched.clients);
+    assert_eq!(read.idle_deadline, touched.idle_deadline);
+}
+
+pub async fn idle_session_reads_as_absent(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", SECOND, 60 * SECOND).await;
+    h.advance(SECOND + MARGIN).await;
+    let sid = s.sid.as_str();
+    assert_eq!(store.session(sid).await.unwrap(), None);
+    assert_eq!(store.touch_session(sid, Some("wiki")).await.unwrap(), None);
+    assert_eq!(store.end_session(sid).await.unwrap(), None);
+    assert!(store.user_sessions("alice").await.unwrap().is_empty());
+}
+
+pub async fn absolute_lifetime_wins_over_activity(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", SECOND, 2 * SECOND).await;
+    for _ in 0..2 {
+        h.advance(ms(700)).await;
+        let t = store
+            .touch_session(s.sid.as_str(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t.idle_deadline <= s.absolute_deadline);
+    }
+    h.advance(ms(600) + MARGIN).await;
+    assert_eq!(store.session(s.sid.as_str()).await.unwrap(), None);
+}
+
+pub async fn ending_a_session(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let a = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    let b = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    store
+        .touch_session(a.sid.as_str(), Some("wiki"))
+        .await
+        .unwrap();
+    let ended = store.end_session(a.sid.as_str()).await.unwrap().unwrap();
+    assert_eq!(ended.sid, a.sid);
+    assert!(
+        ended.clients.contains("wiki"),
+        "the caller learns whom to notify"
+    );
+    assert_eq!(store.session(a.sid.as_str()).await.unwrap(), None);
+    assert_eq!(store.end_session(a.sid.as_str()).await.unwrap(), None);
+    let left: Vec<_> = store
+        .user_sessions("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(left, [b.sid]);
+}
+
+pub async fn ending_all_sessions_of_a_user(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mut alice = Vec::new();
+    for _ in 0..3 {
+        let s = store
+            .create_session(new_session("alice", 60 * SECOND, 3600 * SECOND))
+            .await
+            .unwrap();
+        alice.push(s.sid);
+    }
+    let bob = store
+        .create_session(new_session("bob", 60 * SECOND, 3600 * SECOND))
+        .await
+        .unwrap();
+    let listed: HashSet<_> = store
+        .user_sessions("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(listed, alice.iter().cloned().collect());
+    let ended = store.end_user_sessions("alice").await.unwrap();
+    assert_eq!(ended.len(), 3);
+    for sid in &alice {
+        assert_eq!(store.session(sid.as_str()).await.unwrap(), None);
+    }
+    assert!(store.user_sessions("alice").await.unwrap().is_empty());
+    assert!(store.session(bob.sid.as_str()).await.unwrap().is_some());
+    assert!(store.end_user_sessions("nobody").await.unwrap().is_empty());
+}
+
+pub async fn malformed_session_ids_read_as_absent(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let real = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    let padded = format!("{} ", real.sid);
+    for sid in [
+        "",
+        "x",
+        "{rev}",
+        "../../etc/passwd",
+        &"é".repeat(11),
+        &padded,
+    ] {
+        assert_eq!(store.session(sid).await.unwrap(), None, "{sid:?}");
+        assert_eq!(store.touch_session(sid, Some("x")).await.unwrap(), None);
+        assert_eq!(store.end_session(sid).await.unwrap(), None);
+    }
+    assert!(store.session(real.sid.as_str()).await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------- refresh tokens
+
+pub async fn refresh_rotates_and_retires(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let issued = store
+        .issue_refresh(new_family(
+            FamilyId::generate(None),
+            "alice",
+            "wiki",
+            3600 * SECOND,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let t1 = issued.token.secret().to_owned();
+    let family = issued.family;
+    let (t2, got) = match store.rotate_refresh(&t1, None).await.unwrap() {
+        Rotation::Rotated { token, family } => (token.secret().to_owned(), family),
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(t1, t2);
+    assert_eq!(got, family, "rotation keeps the family as issued");
+    let t3 = rotated(store.rotate_refresh(&t2, None).await.unwrap());
+    assert_ne!(t3, t2);
+    assert_eq!(store.find_refresh(&t3).await.unwrap(), Some(family));
+}
+
+pub async fn reuse_of_a_retired_token_revokes_the_family(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let now = h.now();
+    let first_at = access_token(now.plus(600 * SECOND));
+    let second_at = access_token(now.plus(600 * SECOND));
+    let mut new = new_family(FamilyId::generate(None), "alice", "wiki", 3600 * SECOND);
+    new.access_token = Some(first_at.clone());
+    let t1 = store.issue_refresh(new).await.unwrap().unwrap();
+    let t1 = t1.token.secret().to_owned();
+    let t2 = rotated(store.rotate_refresh(&t1, Some(&second_at)).await.unwrap());
+    match store.rotate_refresh(&t1, None).await.unwrap() {
+        Rotation::Reused(revoked) => {
+            assert_eq!(revoked.family.sub, "alice");
+            let got: HashSet<_> = revoked.access_tokens.into_iter().collect();
+            assert_eq!(got, HashSet::from([first_at, second_at]));
+        }
+        other => panic!("expected Reused, got {other:?}"),
+    }
+    assert!(matches!(
+        store.rotate_refresh(&t2, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    assert_eq!(store.find_refresh(&t2).await.unwrap(), None);
+}
+
+pub async fn grace_retry_gets_the_same_successor(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: 5 * SECOND,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    let t2 = rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    match store.rotate_refresh(&t1, None).await.unwrap() {
+        Rotation::Replayed { token, .. } => assert_eq!(token.secret(), t2),
+        other => panic!("expected Replayed, got {other:?}"),
+    }
+    let t3 = rotated(store.rotate_refresh(&t2, None).await.unwrap());
+    match store.rotate_refresh(&t2, None).await.unwrap() {
+        Rotation::Replayed { token, .. } => assert_eq!(token.secret(), t3),
+        other => panic!("expected Replayed, got {other:?}"),
+    }
+    // t1's successor t2 is no longer live: handing it out again would make two live tokens.
+    assert!(matches!(
+        store.rotate_refresh(&t1, None).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert!(matches!(
+        store.rotate_refresh(&t3, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+}
+
+pub async fn grace_window_closes(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: SECOND,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    let t2 = rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    h.advance(SECOND + MARGIN).await;
+    assert!(matches!(
+        store.rotate_refresh(&t1, None).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert!(matches!(
+        store.rotate_refresh(&t2, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+}
+
+async fn rotate_concurrently(store: &Arc<dyn TokenStore>, token: &str, n: usize) -> Vec<Rotation> {
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        let (store, token) = (store.clone(), token.to_owned());
+        tasks.spawn(async move { store.rotate_refresh(&token, None).await });
+    }
+    let mut out = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        out.push(result.unwrap().unwrap());
+    }
+    out
+}
+
+pub async fn concurrent_rotation_has_one_winner_and_reuse_revokes(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    let results = rotate_concurrently(&store, &t1, 50).await;
+    let winners: Vec<String> = results
+        .iter()
+        .filter_map(|r| match r {
+            Rotation::Rotated { token, .. } => Some(token.secret().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let reused = results
+        .iter()
+        .filter(|r| matches!(r, Rotation::Reused(_)))
+        .count();
+    let replayed = results
+        .iter()
+        .filter(|r| matches!(r, Rotation::Replayed { .. }))
+        .count();
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    assert_eq!(replayed, 0, "no grace window is configured");
+    assert!(reused >= 1, "the losers' reuse is detected");
+    assert!(
+        matches!(
+            store.rotate_refresh(&winners[0], None).await.unwrap(),
+            Rotation::Invalid
+        ),
+        "the family is revoked, winner's successor included"
+    );
+}
+
+pub async fn concurrent_rotation_within_grace_shares_one_successor(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: 30 * SECOND,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    let results = rotate_concurrently(&store, &t1, 50).await;
+    let mut rotated_n = 0;
+    let mut successors = HashSet::new();
+    for r in results {
+        match r {
+            Rotation::Rotated { token, .. } => {
+                rotated_n += 1;
+                successors.insert(token.secret().to_owned());
+            }
+            Rotation::Replayed { token, .. } => {
+                successors.insert(token.secret().to_owned());
+            }
+            other => panic!("within the grace window: {other:?}"),
+        }
+    }
+    assert_eq!(rotated_n, 1);
+    assert_eq!(successors.len(), 1, "never two live successors");
+}
+
+pub async fn session_bound_family_ends_with_its_session(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    let bound = store
+        .issue_refresh(bound_family(&s.sid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bound.family.sid(), Some(s.sid.clone()));
+    let offline = offline_token(store.as_ref(), "alice", "wiki").await;
+    let bound_t2 = rotated(
+        store
+            .rotate_refresh(bound.token.secret(), None)
+            .await
+            .unwrap(),
+    );
+    store.end_session(s.sid.as_str()).await.unwrap().unwrap();
+    assert!(matches!(
+        store.rotate_refresh(&bound_t2, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    assert!(
+        store
+            .revoke_family(&bound.family.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    rotated(store.rotate_refresh(&offline, None).await.unwrap());
+}
+
+pub async fn session_bound_family_ends_when_the_session_expires(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", SECOND, 3600 * SECOND).await;
+    let bound = store
+        .issue_refresh(bound_family(&s.sid))
+        .await
+        .unwrap()
+        .unwrap();
+    h.advance(SECOND + MARGIN).await;
+    assert!(matches!(
+        store
+            .rotate_refresh(bound.token.secret(), None)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    ));
+    assert!(store.user_families("alice").await.unwrap().is_empty());
+}
+
+pub async fn family_never_outlives_its_session(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", 60 * SECOND, 120 * SECOND).await;
+    let bound = store
+        .issue_refresh(bound_family(&s.sid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bound.family.expires_at, s.absolute_deadline);
+    let t2 = store
+        .rotate_refresh(bound.token.secret(), None)
+        .await
+        .unwrap();
+    match t2 {
+        Rotation::Rotated { family, .. } => assert_eq!(family.expires_at, s.absolute_deadline),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn no_family_for_an_ended_session(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    store.end_session(s.sid.as_str()).await.unwrap();
+    let got = store.issue_refresh(bound_family(&s.sid)).await.unwrap();
+    assert!(got.is_none(), "{got:?}");
+    assert!(store.user_families("alice").await.unwrap().is_empty());
+}
+
+pub async fn family_expires_at_its_absolute_lifetime(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let issued = store
+        .issue_refresh(new_family(
+            FamilyId::generate(None),
+            "alice",
+            "wiki",
+            SECOND,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let t2 = rotated(
+        store
+            .rotate_refresh(issued.token.secret(), None)
+            .await
+            .unwrap(),
+    );
+    h.advance(SECOND + MARGIN).await;
+    assert!(matches!(
+        store.rotate_refresh(&t2, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    assert!(store.user_families("alice").await.unwrap().is_empty());
+}
+
+pub async fn revoking_a_family_names_its_live_access_tokens(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let now = h.now();
+    let a1 = access_token(now.plus(600 * SECOND));
+    let a2 = access_token(now.plus(600 * SECOND));
+    let short = access_token(now.plus(SECOND));
+    let mut new = new_family(FamilyId::generate(None), "alice", "wiki", 3600 * SECOND);
+    new.access_token = Some(a1.clone());
+    let issued = store.issue_refresh(new).await.unwrap().unwrap();
+    let t2 = rotated(
+        store
+            .rotate_refresh(issued.token.secret(), Some(&short))
+            .await
+            .unwrap(),
+    );
+    let t3 = rotated(store.rotate_refresh(&t2, Some(&a2)).await.unwrap());
+    h.advance(SECOND + MARGIN).await;
+    let revoked = store
+        .revoke_family(&issued.family.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.family, issued.family);
+    let got: HashSet<_> = revoked.access_tokens.into_iter().collect();
+    assert_eq!(got, HashSet::from([a1, a2]), "expired ones are forgotten");
+    assert!(matches!(
+        store.rotate_refresh(&t3, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    assert!(
+        store
+            .revoke_family(&issued.family.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn revoking_families_by_user_and_by_client(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let alice_wiki = offline_token(store.as_ref(), "alice", "wiki").await;
+    let alice_billing = offline_token(store.as_ref(), "alice", "billing").await;
+    let bob_wiki = offline_token(store.as_ref(), "bob", "wiki").await;
+    let revoked = store.revoke_client_families("wiki").await.unwrap();
+    let subs: HashSet<_> = revoked.iter().map(|r| r.family.sub.as_str()).collect();
+    assert_eq!(revoked.len(), 2);
+    assert_eq!(subs, HashSet::from(["alice", "bob"]));
+    for t in [&alice_wiki, &bob_wiki] {
+        assert!(matches!(
+            store.rotate_refresh(t, None).await.unwrap(),
+            Rotation::Invalid
+        ));
+    }
+    let left = store.user_families("alice").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].client_id, "billing");
+    let revoked = store.revoke_user_families("alice").await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert!(matches!(
+        store.rotate_refresh(&alice_billing, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    assert!(store.user_families("alice").await.unwrap().is_empty());
+    assert!(
+        store
+            .revoke_user_families("nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn garbage_refresh_tokens_are_invalid_and_harmless(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    let (family, _) = t1.split_once('.').unwrap();
+    let forged = format!("{family}.{}", "A".repeat(43));
+    let mut flipped = t1.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    let long = "x".repeat(10_000);
+    for garbage in [
+        "", ".", "x.y", family, &forged, &flipped, &long, "é.é", "{rev}.x",
+    ] {
+        assert!(
+            matches!(
+                store.rotate_refresh(garbage, None).await.unwrap(),
+                Rotation::Invalid
+            ),
+            "{:?}",
+            &garbage[..garbage.len().min(20)]
+        );
+        assert_eq!(store.find_refresh(garbage).await.unwrap(), None);
+    }
+    rotated(store.rotate_refresh(&t1, None).await.unwrap());
+}
+
+pub async fn family_ids_are_single_use(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let id = FamilyId::generate(None);
+    store
+        .issue_refresh(new_family(id.clone(), "alice", "wiki", 3600 * SECOND))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = store
+        .issue_refresh(new_family(id, "mallory", "wiki", 3600 * SECOND))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvalidRequest(_))),
+        "{again:?}"
+    );
+}
+
+pub async fn refresh_tokens_are_unguessable(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mut seen = HashSet::new();
+    let mut token = offline_token(store.as_ref(), "alice", "wiki").await;
+    for _ in 0..200 {
+        let (_, secret) = token.split_once('.').unwrap();
+        assert_eq!(secret.len(), 43, "256 bits, base64url");
+        assert!(seen.insert(secret.to_owned()));
+        token = rotated(store.rotate_refresh(&token, None).await.unwrap());
+    }
+}
+
+pub async fn find_refresh_does_not_rotate(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    for _ in 0..3 {
+        let family = store.find_refresh(&t1).await.unwrap().unwrap();
+        assert_eq!(family.client_id, "wiki");
+    }
+    rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    assert!(
+        store.find_refresh(&t1).await.unwrap().is_some(),
+        "a retired token still names its family"
+    );
+}
+
+// ---------------------------------------------------------------- revocation lists
+
+struct Token {
+    jti: String,
+    sid: Option<String>,
+    sub: String,
+    client_id: String,
+    iat: Timestamp,
+    exp: Timestamp,
+}
+
+impl Token {
+    fn issued_at(iat: Timestamp) -> Self {
+        Self {
+            jti: GrantId::generate().to_string(),
+            sid: Some("sid-1".to_owned()),
+            sub: "alice".to_owned(),
+            client_id: "wiki".to_owned(),
+            iat: Timestamp::from_secs(iat.as_secs()),
+            exp: Timestamp::from_secs(iat.as_secs() + 600),
+        }
+    }
+
+    fn facts(&self) -> TokenFacts<'_> {
+        TokenFacts {
+            jti: &self.jti,
+            sid: self.sid.as_deref(),
+            sub: &self.sub,
+            client_id: &self.client_id,
+            iat: self.iat,
+            exp: self.exp,
+        }
+    }
+}
+
+async fn verdict(store: &dyn TokenStore, t: &Token) -> Verdict {
+    store.check(&t.facts()).await.unwrap()
+}
+
+pub async fn revoke_by_jti(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let t = Token::issued_at(h.now());
+    let other = Token::issued_at(h.now());
+    assert_eq!(verdict(store.as_ref(), &t).await, Verdict::NotRevoked);
+    let event = store
+        .revoke(Target::Jti(t.jti.clone()), t.exp)
+        .await
+        .unwrap();
+    assert_eq!(event.revocation.target, Target::Jti(t.jti.clone()));
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Token)
+    );
+    assert_eq!(verdict(store.as_ref(), &other).await, Verdict::NotRevoked);
+}
+
+pub async fn revoke_by_sid(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let t = Token::issued_at(h.now());
+    let mut other = Token::issued_at(h.now());
+    other.sid = Some("sid-2".to_owned());
+    let mut sessionless = Token::issued_at(h.now());
+    sessionless.sid = None;
+    store
+        .revoke(Target::Sid("sid-1".into()), h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Session)
+    );
+    assert_eq!(verdict(store.as_ref(), &other).await, Verdict::NotRevoked);
+    assert_eq!(
+        verdict(store.as_ref(), &sessionless).await,
+        Verdict::NotRevoked
+    );
+}
+
+async fn watermark(h: &dyn Harness, target: Target, by: RevokedBy, retarget: fn(&mut Token)) {
+    let store = h.store(config()).await;
+    let mark = h.now();
+    let mut before = Token::issued_at(mark.minus(120 * SECOND));
+    let mut same_second = Token::issued_at(mark);
+    let mut after = Token::issued_at(mark.plus(2 * SECOND));
+    let mut unrelated = Token::issued_at(mark.minus(120 * SECOND));
+    for t in [&mut before, &mut same_second, &mut after] {
+        retarget(t);
+    }
+    unrelated.sub = "bob".to_owned();
+    unrelated.client_id = "billing".to_owned();
+    store.revoke(target, mark).await.unwrap();
+    assert_eq!(verdict(store.as_ref(), &before).await, Verdict::Revoked(by));
+    assert_eq!(
+        verdict(store.as_ref(), &same_second).await,
+        Verdict::Revoked(by)
+    );
+    assert_eq!(verdict(store.as_ref(), &after).await, Verdict::NotRevoked);
+    assert_eq!(
+        verdict(store.as_ref(), &unrelated).await,
+        Verdict::NotRevoked
+    );
+}
+
+pub async fn subject_watermark(h: &dyn Harness) {
+    watermark(h, Target::Sub("carol".into()), RevokedBy::Subject, |t| {
+        t.sub = "carol".into();
+    })
+    .await;
+}
+
+pub async fn client_watermark(h: &dyn Harness) {
+    watermark(h, Target::ClientId("crm".into()), RevokedBy::Client, |t| {
+        t.client_id = "crm".into();
+    })
+    .await;
+}
+
+pub async fn watermarks_never_move_back(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let later = h.now();
+    let earlier = later.minus(300 * SECOND);
+    store
+        .revoke(Target::Sub("alice".into()), later)
+        .await
+        .unwrap();
+    let event = store
+        .revoke(Target::Sub("alice".into()), earlier)
+        .await
+        .unwrap();
+    assert_eq!(
+        event.revocation.at, later,
+        "the event carries the entry in force"
+    );
+    let t = Token::issued_at(later.minus(60 * SECOND));
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Subject)
+    );
+}
+
+pub async fn entries_drop_out_when_nothing_they_cover_can_be_valid(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            max_access_token_lifetime: SECOND,
+            leeway: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let now = h.now();
+    store
+        .revoke(Target::Sid("s-old".into()), now)
+        .await
+        .unwrap();
+    store
+        .revoke(Target::Jti("j-old".into()), now.plus(SECOND))
+        .await
+        .unwrap();
+    store
+        .revoke(Target::Sub("u-old".into()), now)
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.revocations.len(), 3);
+    h.advance(SECOND + MARGIN).await;
+    store
+        .revoke(Target::Sid("s-new".into()), h.now())
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    let targets: Vec<_> = snap.revocations.iter().map(|r| r.target.clone()).collect();
+    assert_eq!(targets, [Target::Sid("s-new".into())]);
+}
+
+pub async fn token_outliving_the_lists_is_refused(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            max_access_token_lifetime: 600 * SECOND,
+            ..config()
+        })
+        .await;
+    let mut t = Token::issued_at(h.now());
+    assert_eq!(verdict(store.as_ref(), &t).await, Verdict::NotRevoked);
+    t.exp = t.iat.plus(601 * SECOND);
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::LifetimeNotCovered)
+    );
+}
+
+fn seqs(events: &[RevocationEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.cursor.seq).collect()
+}
+
+async fn events(sub: &mut Box<dyn crate::Subscription>, wait: Duration) -> Vec<RevocationEvent> {
+    match sub.next(wait).await.unwrap() {
+        Feed::Events(events) => events,
+        Feed::Resnapshot => panic!("unexpected resnapshot"),
+    }
+}
+
+pub async fn snapshot_then_events_in_order(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    store
+        .revoke(Target::Sub("before".into()), h.now())
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.revocations.len(), 1);
+    let mut sub = store.subscribe(&snap.cursor).await.unwrap();
+    let mut sent = Vec::new();
+    for jti in ["j1", "j2", "j3"] {
+        sent.push(
+            store
+                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    let got = events(&mut sub, 2 * SECOND).await;
+    assert_eq!(got, sent);
+    let c = snap.cursor.seq;
+    assert_eq!(seqs(&got), [c + 1, c + 2, c + 3]);
+    assert_eq!(sub.cursor(), &sent[2].cursor);
+    assert!(events(&mut sub, ms(100)).await.is_empty());
+}
+
+pub async fn resume_from_a_cursor(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let snap = store.snapshot().await.unwrap();
+    let a = store
+        .revoke(Target::Sid("a".into()), h.now())
+        .await
+        .unwrap();
+    let b = store
+        .revoke(Target::Sid("b".into()), h.now())
+        .await
+        .unwrap();
+    let c = store
+        .revoke(Target::Sid("c".into()), h.now())
+        .await
+        .unwrap();
+    let mut from_start = store.subscribe(&snap.cursor).await.unwrap();
+    assert_eq!(
+        events(&mut from_start, SECOND).await,
+        [a.clone(), b.clone(), c.clone()]
+    );
+    let mut from_a = store.subscribe(&a.cursor).await.unwrap();
+    assert_eq!(events(&mut from_a, SECOND).await, [b, c]);
+}
+
+pub async fn fallen_behind_subscriber_resnapshots(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            event_retention: 3,
+            ..config()
+        })
+        .await;
+    let snap = store.snapshot().await.unwrap();
+    let mut last = None;
+    for i in 0..6 {
+        last = Some(
+            store
+                .revoke(Target::Jti(format!("j{i}")), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut behind = store.subscribe(&snap.cursor).await.unwrap();
+    assert_eq!(behind.next(SECOND).await.unwrap(), Feed::Resnapshot);
+    let last = last.unwrap();
+    let recent = Cursor {
+        seq: last.cursor.seq - 2,
+        ..last.cursor.clone()
+    };
+    let mut close = store.subscribe(&recent).await.unwrap();
+    assert_eq!(
+        seqs(&events(&mut close, SECOND).await),
+        [last.cursor.seq - 1, last.cursor.seq]
+    );
+    let fresh = store.snapshot().await.unwrap();
+    assert_eq!(
+        fresh.revocations.len(),
+        6,
+        "the lists keep what the stream trimmed"
+    );
+}
+
+pub async fn reseed_starts_a_new_epoch(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    store
+        .revoke(Target::Sub("kept".into()), h.now())
+        .await
+        .unwrap();
+    let old = store.snapshot().await.unwrap();
+    let durable = vec![crate::Revocation::new(
+        Target::Jti("from-db".into()),
+        h.now().plus(60 * SECOND),
+        store.config(),
+    )];
+    let cursor = store.reseed(durable).await.unwrap();
+    assert_ne!(cursor.epoch, old.cursor.epoch);
+    let mut stale = store.subscribe(&old.cursor).await.unwrap();
+    assert_eq!(stale.next(SECOND).await.unwrap(), Feed::Resnapshot);
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.cursor.epoch, cursor.epoch);
+    let mut targets: Vec<_> = snap.revocations.iter().map(|r| r.target.clone()).collect();
+    targets.sort_by(|a, b| a.value().cmp(b.value()));
+    assert_eq!(
+        targets,
+        [Target::Jti("from-db".into()), Target::Sub("kept".into())]
+    );
+    let mut t = Token::issued_at(h.now());
+    t.jti = "from-db".into();
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Token)
+    );
+    let mut fresh = store.subscribe(&snap.cursor).await.unwrap();
+    let e = store
+        .revoke(Target::Sid("after".into()), h.now())
+        .await
+        .unwrap();
+    assert_eq!(events(&mut fresh, SECOND).await, [e]);
+}
+
+pub async fn waiting_subscriber_is_woken_by_a_revocation(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let snap = store.snapshot().await.unwrap();
+    let mut sub = store.subscribe(&snap.cursor).await.unwrap();
+    let waiting = tokio::spawn(async move { sub.next(10 * SECOND).await });
+    tokio::time::sleep(ms(200)).await;
+    let sent = store
+        .revoke(Target::Sid("pushed".into()), h.now())
+        .await
+        .unwrap();
+    match waiting.await.unwrap().unwrap() {
+        Feed::Events(got) => assert_eq!(got, [sent]),
+        Feed::Resnapshot => panic!("unexpected resnapshot"),
+    }
+}
+
+pub async fn two_nodes_see_each_other(h: &dyn Harness) {
+    let a = h.store(config()).await;
+    let b = h.store(config()).await;
+    let snap = b.snapshot().await.unwrap();
+    let mut b_events = b.subscribe(&snap.cursor).await.unwrap();
+    let t = Token::issued_at(h.now());
+    let sent = a.revoke(Target::Jti(t.jti.clone()), t.exp).await.unwrap();
+    assert_eq!(
+        verdict(b.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Token)
+    );
+    assert_eq!(events(&mut b_events, 2 * SECOND).await, [sent]);
+
+    let code = a.put_code(&grant("wiki")).await.unwrap();
+    assert!(matches!(
+        b.redeem_code(code.secret(), &Issuance::default())
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert!(matches!(
+        a.redeem_code(code.secret(), &Issuance::default())
+            .await
+            .unwrap(),
+        Redemption::AlreadyRedeemed(_)
+    ));
+    let s = a
+        .create_session(new_session("alice", 60 * SECOND, 3600 * SECOND))
+        .await
+        .unwrap();
+    assert_eq!(b.session(s.sid.as_str()).await.unwrap(), Some(s.clone()));
+    let t1 = offline_token(a.as_ref(), "alice", "wiki").await;
+    let t2 = rotated(b.rotate_refresh(&t1, None).await.unwrap());
+    rotated(a.rotate_refresh(&t2, None).await.unwrap());
+    b.end_session(s.sid.as_str()).await.unwrap();
+    assert_eq!(a.session(s.sid.as_str()).await.unwrap(), None);
+}

@@ -1,0 +1,364 @@
+//! The conformance suite on `RedisStore`, plus what only Redis can get wrong: outages,
+//! lost state, corrupt records, secrets at rest, durability across `kill -9`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use lanyard_store::{
+    Clock, CodeGrant, FamilyId, Feed, GrantId, Issuance, NewFamily, RedisConfig, RedisStore,
+    RevokedBy, Rotation, StoreConfig, StoreError, SystemClock, Target, TokenFacts, TokenStore,
+    Verdict,
+};
+use support::{
+    OwnRedis, RedisHarness, delete_prefix, dump_prefix, redis_url, store_at, unique_prefix,
+};
+
+lanyard_store::conformance_suite!(RedisHarness::new());
+
+fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+fn facts<'a>(jti: &'a str, sub: &'a str) -> TokenFacts<'a> {
+    let now = SystemClock.now();
+    TokenFacts {
+        jti,
+        sid: None,
+        sub,
+        client_id: "wiki",
+        iat: now,
+        exp: now.plus(Duration::from_secs(600)),
+    }
+}
+
+/// A store whose Redis is gone answers with an error, never with "not revoked".
+#[tokio::test]
+async fn unreachable_redis_is_an_error_never_an_answer() {
+    let mut own = OwnRedis::start();
+    let store = store_at(&own.url(), "t:", StoreConfig::default(), true).await;
+    store
+        .revoke(
+            Target::Jti("j".into()),
+            SystemClock.now().plus(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    own.kill();
+    for _ in 0..3 {
+        let got = store.check(&facts("other", "alice")).await;
+        assert!(
+            matches!(
+                got,
+                Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
+            ),
+            "{got:?}"
+        );
+        assert!(got.unwrap_err().is_transient());
+    }
+    let session = store.session("AAAAAAAAAAAAAAAAAAAAAA").await;
+    assert!(session.is_err(), "{session:?}");
+    let rotation = store.rotate_refresh("x.y", None).await;
+    assert!(
+        rotation.is_ok(),
+        "a malformed token needs no Redis: {rotation:?}"
+    );
+
+    let mut closed = RedisConfig::new(format!("redis://127.0.0.1:{}", own.port));
+    closed.prefix = "t:".into();
+    let connect = RedisStore::connect(StoreConfig::default(), closed).await;
+    assert!(
+        matches!(
+            connect,
+            Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
+        ),
+        "{connect:?}"
+    );
+}
+
+/// Acknowledged revocations survive `kill -9` and a restart; the store reconnects by itself
+/// and carries on, and a subscriber resumes from its cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_revocations_survive_kill_9() {
+    let mut own = OwnRedis::start();
+    let store = store_at(&own.url(), "d:", StoreConfig::default(), true).await;
+    let exp = SystemClock.now().plus(Duration::from_secs(600));
+    let mut last = None;
+    for i in 0..50 {
+        last = Some(
+            store
+                .revoke(Target::Jti(format!("j{i}")), exp)
+                .await
+                .unwrap(),
+        );
+    }
+    store
+        .revoke(Target::Sub("alice".into()), SystemClock.now())
+        .await
+        .unwrap();
+    let cursor = last.unwrap().cursor;
+    let mut subscriber = store.subscribe(&cursor).await.unwrap();
+
+    own.kill();
+    assert!(store.check(&facts("j0", "bob")).await.is_err());
+    own.restart();
+
+    let mut answered = None;
+    for _ in 0..50 {
+        match store.check(&facts("j0", "bob")).await {
+            Ok(v) => {
+                answered = Some(v);
+                break;
+            }
+            Err(e) => assert!(e.is_transient(), "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answered,
+        Some(Verdict::Revoked(RevokedBy::Token)),
+        "the store reconnected by itself"
+    );
+    for i in 0..50 {
+        let jti = format!("j{i}");
+        assert_eq!(
+            store.check(&facts(&jti, "bob")).await.unwrap(),
+            Verdict::Revoked(RevokedBy::Token)
+        );
+    }
+    let mut old = facts("fresh", "alice");
+    old.iat = old.iat.minus(Duration::from_secs(60));
+    assert_eq!(
+        store.check(&old).await.unwrap(),
+        Verdict::Revoked(RevokedBy::Subject)
+    );
+
+    let after = store
+        .revoke(Target::Sid("s-after".into()), SystemClock.now())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        match subscriber.next(Duration::from_millis(500)).await {
+            Ok(Feed::Events(events)) => {
+                got.extend(events);
+                if !got.is_empty() {
+                    break;
+                }
+            }
+            Ok(Feed::Resnapshot) => panic!("the stream survived: no resnapshot needed"),
+            Err(e) => assert!(e.is_transient(), "{e}"),
+        }
+    }
+    let seqs: Vec<u64> = got.iter().map(|e| e.cursor.seq).collect();
+    assert_eq!(
+        seqs,
+        [cursor.seq + 1, after.cursor.seq],
+        "the alice watermark, then the new one"
+    );
+}
+
+/// A Redis that lost the lists (its epoch marker) never reads as "nothing revoked".
+#[tokio::test]
+async fn lost_revocation_state_is_refused_until_reseeded() {
+    let url = redis_url();
+    let prefix = unique_prefix();
+    let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
+    let snap = store.snapshot().await.unwrap();
+    let mut subscriber = store.subscribe(&snap.cursor).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}{{rev}}:epoch"))
+        .query(&mut raw(&url))
+        .unwrap();
+
+    assert!(matches!(
+        store.check(&facts("j", "alice")).await,
+        Err(StoreError::RevocationStateLost)
+    ));
+    assert!(matches!(
+        store.snapshot().await,
+        Err(StoreError::RevocationStateLost)
+    ));
+    assert!(matches!(
+        store
+            .revoke(Target::Sub("alice".into()), SystemClock.now())
+            .await,
+        Err(StoreError::RevocationStateLost)
+    ));
+    assert!(matches!(
+        subscriber.next(Duration::from_millis(100)).await,
+        Err(StoreError::RevocationStateLost)
+    ));
+
+    let durable = vec![lanyard_store::Revocation::new(
+        Target::Sub("alice".into()),
+        SystemClock.now(),
+        store.config(),
+    )];
+    store.reseed(durable).await.unwrap();
+    let mut old = facts("j", "alice");
+    old.iat = old.iat.minus(Duration::from_secs(5));
+    assert_eq!(
+        store.check(&old).await.unwrap(),
+        Verdict::Revoked(RevokedBy::Subject)
+    );
+    assert_eq!(
+        subscriber.next(Duration::from_millis(100)).await.unwrap(),
+        Feed::Resnapshot
+    );
+    delete_prefix(&url, &prefix);
+}
+
+/// A record that does not decode is an error, not a default.
+#[tokio::test]
+async fn corrupt_records_are_errors() {
+    let url = redis_url();
+    let prefix = unique_prefix();
+    let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
+    let mut conn = raw(&url);
+
+    let s = store
+        .create_session(lanyard_store::NewSession {
+            sub: "alice".into(),
+            auth_time: SystemClock.now(),
+            amr: vec!["pwd".into()],
+            remember_me: false,
+            idle_timeout: Duration::from_secs(60),
+            absolute_lifetime: Duration::from_secs(600),
+            user_agent: None,
+            ip: None,
+        })
+        .await
+        .unwrap();
+    let key = format!("{prefix}{{s:{}}}:sess", s.sid);
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("idle")
+        .arg("soon")
+        .query(&mut conn)
+        .unwrap();
+    let got = store.session(s.sid.as_str()).await;
+    assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("idle")
+        .arg("99999999999999")
+        .arg("d")
+        .arg("{not json")
+        .query(&mut conn)
+        .unwrap();
+    let got = store.session(s.sid.as_str()).await;
+    assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
+
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}{{rev}}:jti"))
+        .arg("bad")
+        .arg("no-separator")
+        .query(&mut conn)
+        .unwrap();
+    let got = store.check(&facts("bad", "alice")).await;
+    assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
+
+    let code = store.put_code(&grant()).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}code:*"))
+        .query(&mut conn)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&keys[0])
+        .arg("live")
+        .arg("[]")
+        .query(&mut conn)
+        .unwrap();
+    let got = store.redeem_code(code.secret(), &Issuance::default()).await;
+    assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
+    delete_prefix(&url, &prefix);
+}
+
+fn grant() -> CodeGrant {
+    CodeGrant {
+        grant_id: GrantId::generate(),
+        client_id: "wiki".into(),
+        sub: "alice".into(),
+        sid: None,
+        payload: serde_json::json!({}),
+    }
+}
+
+/// Codes and refresh tokens are kept only as hashes; every key is under the prefix.
+#[tokio::test]
+async fn secrets_are_not_at_rest() {
+    let url = redis_url();
+    let prefix = unique_prefix();
+    let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
+    let code = store.put_code(&grant()).await.unwrap();
+    let redeemed = store.put_code(&grant()).await.unwrap();
+    let _ = store
+        .redeem_code(redeemed.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    let issued = store
+        .issue_refresh(NewFamily {
+            id: FamilyId::generate(None),
+            grant_id: GrantId::generate(),
+            client_id: "wiki".into(),
+            sub: "alice".into(),
+            scope: vec!["openid".into()],
+            lifetime: Duration::from_secs(600),
+            payload: serde_json::json!({}),
+            access_token: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let t1 = issued.token.secret().to_owned();
+    let Rotation::Rotated { token: t2, .. } = store.rotate_refresh(&t1, None).await.unwrap() else {
+        panic!("rotation failed");
+    };
+    let dump = dump_prefix(&url, &prefix);
+    assert!(dump.len() >= 5, "{dump:?}");
+    let secret_of = |t: &str| t.split_once('.').map(|(_, s)| s.to_owned()).unwrap();
+    for secret in [
+        code.secret().to_owned(),
+        redeemed.secret().to_owned(),
+        secret_of(&t1),
+        secret_of(t2.secret()),
+    ] {
+        for (key, value) in &dump {
+            assert!(
+                !key.contains(&secret) && !value.contains(&secret),
+                "a secret is stored in {key}"
+            );
+        }
+    }
+    delete_prefix(&url, &prefix);
+}
+
+/// Redis forgetting the scripts (a restart, `SCRIPT FLUSH`) costs one reload, not an error.
+#[tokio::test]
+async fn scripts_are_reloaded_after_a_flush() {
+    let url = redis_url();
+    let prefix = unique_prefix();
+    let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
+    let code = store.put_code(&grant()).await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut raw(&url))
+        .unwrap();
+    let got = store
+        .redeem_code(code.secret(), &Issuance::default())
+        .await
+        .unwrap();
+    assert!(matches!(got, lanyard_store::Redemption::Redeemed(_)));
+    delete_prefix(&url, &prefix);
+}
+
+#[tokio::test]
+async fn a_prefix_may_not_choose_the_hash_slot() {
+    let mut config = RedisConfig::new(redis_url());
+    config.prefix = "x{rev}:".into();
+    let got = RedisStore::connect(StoreConfig::default(), config).await;
+    assert!(matches!(got, Err(StoreError::InvalidRequest(_))), "{got:?}");
+}
