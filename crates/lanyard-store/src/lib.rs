@@ -49,4 +49,4 @@ pub use revocation::{
 };
 pub use sessions::{NewSession, Session};
 pub use store::{Subscription, TokenStore};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use time::{Clock, ManualClock, SystemClock, TIME_LIMIT_MS, Timestamp};

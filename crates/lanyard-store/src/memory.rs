@@ -47,6 +47,8 @@ struct State {
     families: HashMap<FamilyId, FamilyState>,
     user_families: HashMap<String, HashSet<FamilyId>>,
     client_families: HashMap<String, HashSet<FamilyId>>,
+    /// Ids revoked (whether or not they existed yet), until when they stay refused.
+    revoked_families: HashMap<FamilyId, Timestamp>,
     revocations: RevocationSet,
     epoch: String,
     seq: u64,
@@ -95,9 +97,10 @@ impl MemoryStore {
     ) -> Vec<RevokedFamily> {
         let now = self.now();
         let mut state = self.state(now);
+        let remember = now.plus(self.inner.config.tombstone_ttl());
         indexed(index(&state), owner)
             .iter()
-            .filter_map(|id| state.revoke_family(id, now))
+            .filter_map(|id| state.revoke_family(id, now, remember))
             .collect()
     }
 
@@ -121,6 +124,7 @@ impl MemoryStore {
 impl State {
     fn sweep(&mut self, now: Timestamp) {
         self.codes.retain(|_, (_, expires)| *expires > now);
+        self.revoked_families.retain(|_, until| *until > now);
         let dead_sessions: Vec<SessionId> = self
             .sessions
             .iter()
@@ -182,7 +186,15 @@ impl State {
         Some(state)
     }
 
-    fn revoke_family(&mut self, id: &FamilyId, now: Timestamp) -> Option<RevokedFamily> {
+    /// Revokes a family and remembers its id as revoked until `remember_until`, so that a
+    /// family revoked before it is issued never comes to life.
+    fn revoke_family(
+        &mut self,
+        id: &FamilyId,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> Option<RevokedFamily> {
+        self.revoked_families.insert(id.clone(), remember_until);
         self.live_family(id, now)?;
         let state = self.remove_family(id)?;
         Some(revoked(state, now))
@@ -336,6 +348,7 @@ impl TokenStore for MemoryStore {
         };
         let now = self.now();
         let mut state = self.state(now);
+        let client_id = client_id.filter(|c| !c.is_empty());
         Ok(state.live_session(&sid, now).map(|e| {
             e.session.touch(now, client_id);
             e.session.clone()
@@ -380,6 +393,13 @@ impl TokenStore for MemoryStore {
             return Err(StoreError::InvalidRequest(
                 "refresh family id already in use",
             ));
+        }
+        if state
+            .revoked_families
+            .get(&new.id)
+            .is_some_and(|until| *until > now)
+        {
+            return Ok(None);
         }
         let (mut family, access_token) = new.start(now);
         if let Some(sid) = family.sid() {
@@ -455,8 +475,8 @@ impl TokenStore for MemoryStore {
                 })
             }
             Decision::Reuse => Ok(state
-                .revoke_family(&id, now)
-                .map_or(Rotation::Invalid, Rotation::Reused)),
+                .remove_family(&id)
+                .map_or(Rotation::Invalid, |f| Rotation::Reused(revoked(f, now)))),
             Decision::Invalid => Ok(Rotation::Invalid),
         }
     }
@@ -476,7 +496,8 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {
         let now = self.now();
-        Ok(self.state(now).revoke_family(id, now))
+        let remember = now.plus(self.inner.config.tombstone_ttl());
+        Ok(self.state(now).revoke_family(id, now, remember))
     }
 
     async fn user_families(&self, sub: &str) -> Result<Vec<Family>, StoreError> {

@@ -17,8 +17,10 @@ use crate::{
 /// per-user and per-client listings, which visit each session or family in turn. Every error
 /// means "could not answer" and must never be read as "not revoked" or "session valid".
 ///
-/// Identifiers that come from outside (a `sid` from a cookie, a refresh token from a client)
-/// are taken as `&str` and checked by the store: anything malformed reads as absent.
+/// Identifiers that come from outside (a `sid` from a verified session cookie, a refresh token
+/// from a client) are taken as `&str` and checked by the store: anything malformed reads as
+/// absent. A `sid` is not a secret (every app sees it in its tokens): the caller must never
+/// accept a bare `sid` as proof of a session; the server's session cookie carries a MAC.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The settings the store runs with.
@@ -65,8 +67,10 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     // --- Refresh-token families (RFC 9700 §4.14.2) ---
 
     /// Creates a family and its first token. `None` when the family is bound to a session
-    /// that is no longer live. A session-bound family never outlives its session's absolute
-    /// deadline.
+    /// that is no longer live, or its id was revoked before it was issued (a replayed code
+    /// racing the first redemption). A session-bound family never outlives its session's
+    /// absolute deadline; ask for no longer than the session has left, since the per-user and
+    /// per-client index entries are kept until the expiry asked for.
     async fn issue_refresh(&self, new: NewFamily) -> Result<Option<IssuedRefresh>, StoreError>;
 
     /// Presents a refresh token (see [the rotation rule](crate::refresh)). `access_token` is
@@ -81,13 +85,16 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The family of a current or recently retired token, without rotating anything.
     async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError>;
 
-    /// Revokes a family. `None` if it did not exist (any more).
+    /// Revokes a family. `None` if it did not exist (any more). The id stays refused for
+    /// `redeemed_code_retention` even if it had not been issued yet.
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError>;
 
     /// The user's live families, oldest first.
     async fn user_families(&self, sub: &str) -> Result<Vec<Family>, StoreError>;
 
-    /// Revokes every family of the user.
+    /// Revokes every family of the user. Each family is revoked atomically, the set is not: a
+    /// family issued while this runs may survive it, so disable the user (no new grants)
+    /// before revoking.
     async fn revoke_user_families(&self, sub: &str) -> Result<Vec<RevokedFamily>, StoreError>;
 
     /// Revokes every family of the client.

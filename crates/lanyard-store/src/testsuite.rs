@@ -74,6 +74,10 @@ macro_rules! conformance_suite {
             family_ids_are_single_use,
             refresh_tokens_are_unguessable,
             find_refresh_does_not_rotate,
+            family_revoked_before_it_is_issued_never_lives,
+            a_reused_family_id_does_not_leak_to_another_owner,
+            a_token_retired_long_ago_is_refused_without_revoking,
+            listings_are_oldest_first,
             revoke_by_jti,
             revoke_by_sid,
             subject_watermark,
@@ -86,6 +90,8 @@ macro_rules! conformance_suite {
             fallen_behind_subscriber_resnapshots,
             reseed_starts_a_new_epoch,
             waiting_subscriber_is_woken_by_a_revocation,
+            subscriber_ahead_of_the_stream_resnapshots,
+            out_of_range_times_are_clamped_alike,
             two_nodes_see_each_other,
         );
     };
@@ -313,17 +319,34 @@ pub async fn concurrent_redemptions_have_exactly_one_winner(h: &dyn Harness) {
     let mut tasks = JoinSet::new();
     for _ in 0..50 {
         let (store, code) = (store.clone(), code.secret().to_owned());
-        tasks.spawn(async move { store.redeem_code(&code, &Issuance::default()).await });
+        // Each contender says it would issue something different.
+        let issuing = Issuance {
+            access_token: Some(access_token(h.now().plus(600 * SECOND))),
+            family: Some(FamilyId::generate(None)),
+        };
+        tasks.spawn(async move {
+            let answer = store.redeem_code(&code, &issuing).await;
+            (issuing, answer)
+        });
     }
-    let (mut won, mut refused) = (0, 0);
+    let mut winner = None;
+    let mut recorded = Vec::new();
     while let Some(result) = tasks.join_next().await {
-        match result.unwrap().unwrap() {
-            Redemption::Redeemed(_) => won += 1,
-            Redemption::AlreadyRedeemed(_) => refused += 1,
+        let (issuing, answer) = result.unwrap();
+        match answer.unwrap() {
+            Redemption::Redeemed(_) => {
+                assert!(winner.replace(issuing).is_none(), "two winners");
+            }
+            Redemption::AlreadyRedeemed(spent) => recorded.push(spent.issued),
             Redemption::NotFound => panic!("a live code read as not found"),
         }
     }
-    assert_eq!((won, refused), (1, 49));
+    let winner = winner.expect("one winner");
+    assert_eq!(recorded.len(), 49);
+    assert!(
+        recorded.iter().all(|r| *r == winner),
+        "every loser learns what the winner issues"
+    );
 }
 
 pub async fn codes_are_unguessable(h: &dyn Harness) {
@@ -382,6 +405,12 @@ pub async fn touch_extends_the_idle_deadline_and_records_clients(h: &dyn Harness
         .expect("activity kept the session alive");
     let clients: Vec<&str> = touched.clients.iter().map(String::as_str).collect();
     assert_eq!(clients, ["billing", "wiki"]);
+    let touched = store
+        .touch_session(s.sid.as_str(), Some(""))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.clients.len(), 2, "an empty client id is no client");
     let read = store.session(s.sid.as_str()).await.unwrap().unwrap();
     assert_eq!(read.clients, touched.clients);
     assert_eq!(read.idle_deadline, touched.idle_deadline);
@@ -922,6 +951,116 @@ pub async fn find_refresh_does_not_rotate(h: &dyn Harness) {
     );
 }
 
+pub async fn family_revoked_before_it_is_issued_never_lives(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let id = FamilyId::generate(None);
+    assert!(store.revoke_family(&id).await.unwrap().is_none());
+    let issued = store
+        .issue_refresh(new_family(id, "alice", "wiki", 3600 * SECOND))
+        .await
+        .unwrap();
+    assert!(
+        issued.is_none(),
+        "a replayed code's revocation won the race: {issued:?}"
+    );
+    assert!(store.user_families("alice").await.unwrap().is_empty());
+}
+
+pub async fn a_reused_family_id_does_not_leak_to_another_owner(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let id = FamilyId::generate(None);
+    let alice = store
+        .issue_refresh(new_family(id.clone(), "alice", "wiki", 3600 * SECOND))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = store
+        .issue_refresh(new_family(id, "mallory", "crm", 3600 * SECOND))
+        .await;
+    assert!(again.is_err());
+    assert!(store.user_families("mallory").await.unwrap().is_empty());
+    assert!(
+        store
+            .revoke_user_families("mallory")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .revoke_client_families("crm")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    rotated(
+        store
+            .rotate_refresh(alice.token.secret(), None)
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn a_token_retired_long_ago_is_refused_without_revoking(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let first = offline_token(store.as_ref(), "alice", "wiki").await;
+    let mut token = rotated(store.rotate_refresh(&first, None).await.unwrap());
+    for _ in 0..crate::refresh::RETIRED_KEPT {
+        token = rotated(store.rotate_refresh(&token, None).await.unwrap());
+    }
+    assert!(matches!(
+        store.rotate_refresh(&first, None).await.unwrap(),
+        Rotation::Invalid
+    ));
+    rotated(store.rotate_refresh(&token, None).await.unwrap());
+}
+
+pub async fn listings_are_oldest_first(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mut sids = Vec::new();
+    let mut families = Vec::new();
+    for _ in 0..3 {
+        sids.push(
+            start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND)
+                .await
+                .sid,
+        );
+        let issued = store
+            .issue_refresh(new_family(
+                FamilyId::generate(None),
+                "alice",
+                "wiki",
+                3600 * SECOND,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        families.push(issued.family.id);
+        h.advance(ms(20)).await;
+    }
+    let listed: Vec<_> = store
+        .user_sessions("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(listed, sids);
+    let listed: Vec<_> = store
+        .user_families("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(listed, families);
+}
+
 // ---------------------------------------------------------------- revocation lists
 
 struct Token {
@@ -1251,16 +1390,69 @@ pub async fn waiting_subscriber_is_woken_by_a_revocation(h: &dyn Harness) {
     let store = h.store(config()).await;
     let snap = store.snapshot().await.unwrap();
     let mut sub = store.subscribe(&snap.cursor).await.unwrap();
-    let waiting = tokio::spawn(async move { sub.next(10 * SECOND).await });
+    let waiting = tokio::spawn(async move { sub.next(30 * SECOND).await });
     tokio::time::sleep(ms(200)).await;
     let sent = store
         .revoke(Target::Sid("pushed".into()), h.now())
         .await
         .unwrap();
-    match waiting.await.unwrap().unwrap() {
+    // Not a speed test: only "woken by the event, not by the end of its 30 s wait".
+    let got = tokio::time::timeout(10 * SECOND, waiting)
+        .await
+        .expect("the subscriber was not woken by the revocation");
+    match got.unwrap().unwrap() {
         Feed::Events(got) => assert_eq!(got, [sent]),
         Feed::Resnapshot => panic!("unexpected resnapshot"),
     }
+}
+
+pub async fn subscriber_ahead_of_the_stream_resnapshots(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    store
+        .revoke(Target::Sid("one".into()), h.now())
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    let ahead = Cursor {
+        seq: snap.cursor.seq + 5,
+        ..snap.cursor.clone()
+    };
+    let mut sub = store.subscribe(&ahead).await.unwrap();
+    assert_eq!(sub.next(ms(100)).await.unwrap(), Feed::Resnapshot);
+}
+
+pub async fn out_of_range_times_are_clamped_alike(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let far = Timestamp::from_secs(i64::MAX);
+    let event = store
+        .revoke(Target::Jti("forever".into()), far)
+        .await
+        .unwrap();
+    assert_eq!(event.revocation.at.as_millis(), crate::TIME_LIMIT_MS);
+    assert_eq!(event.revocation.until.as_millis(), crate::TIME_LIMIT_MS);
+    let mut t = Token::issued_at(h.now());
+    t.jti = "forever".into();
+    assert_eq!(
+        verdict(store.as_ref(), &t).await,
+        Verdict::Revoked(RevokedBy::Token)
+    );
+    let long = store
+        .issue_refresh(new_family(
+            FamilyId::generate(None),
+            "alice",
+            "wiki",
+            Duration::MAX,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(long.family.expires_at.as_millis(), crate::TIME_LIMIT_MS);
+    rotated(
+        store
+            .rotate_refresh(long.token.secret(), None)
+            .await
+            .unwrap(),
+    );
 }
 
 pub async fn two_nodes_see_each_other(h: &dyn Harness) {

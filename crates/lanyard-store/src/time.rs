@@ -12,25 +12,53 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// A point in time: whole milliseconds since the Unix epoch.
+/// The furthest a [`Timestamp`] reaches either side of the epoch, in milliseconds: 2^53 - 1
+/// (about 285,000 years), the largest integer a Lua number (a double) in a Redis script holds
+/// exactly. Every timestamp and duration the store handles is clamped to it, so both backends
+/// see the same values.
+pub const TIME_LIMIT_MS: i64 = (1 << 53) - 1;
+
+const fn clamp_ms(ms: i64) -> i64 {
+    if ms > TIME_LIMIT_MS {
+        TIME_LIMIT_MS
+    } else if ms < -TIME_LIMIT_MS {
+        -TIME_LIMIT_MS
+    } else {
+        ms
+    }
+}
+
+/// A point in time: whole milliseconds since the Unix epoch, within ±[`TIME_LIMIT_MS`].
 ///
 /// JWT `iat`/`exp` are seconds (RFC 7519 NumericDate); convert them with
 /// [`Timestamp::from_secs`].
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
-#[serde(transparent)]
+#[serde(from = "i64", into = "i64")]
 pub struct Timestamp(i64);
 
+impl From<i64> for Timestamp {
+    fn from(ms: i64) -> Self {
+        Self::from_millis(ms)
+    }
+}
+
+impl From<Timestamp> for i64 {
+    fn from(t: Timestamp) -> i64 {
+        t.0
+    }
+}
+
 impl Timestamp {
-    /// From milliseconds since the Unix epoch.
+    /// From milliseconds since the Unix epoch (clamped to ±[`TIME_LIMIT_MS`]).
     pub const fn from_millis(ms: i64) -> Self {
-        Self(ms)
+        Self(clamp_ms(ms))
     }
 
-    /// From seconds since the Unix epoch (a JWT NumericDate).
+    /// From seconds since the Unix epoch, a JWT NumericDate (clamped likewise).
     pub const fn from_secs(secs: i64) -> Self {
-        Self(secs.saturating_mul(1000))
+        Self(clamp_ms(secs.saturating_mul(1000)))
     }
 
     /// Milliseconds since the Unix epoch.
@@ -45,12 +73,12 @@ impl Timestamp {
 
     /// `self + d`, saturating at the far future.
     pub fn plus(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(duration_millis(d)))
+        Self::from_millis(self.0.saturating_add(duration_millis(d)))
     }
 
     /// `self - d`, saturating at the far past.
     pub fn minus(self, d: Duration) -> Self {
-        Self(self.0.saturating_sub(duration_millis(d)))
+        Self::from_millis(self.0.saturating_sub(duration_millis(d)))
     }
 
     /// How long from `self` until `later`; zero when `later` is not after `self`.
@@ -65,9 +93,9 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// A duration in whole milliseconds, saturating at `i64::MAX`.
+/// A duration in whole milliseconds, saturating at [`TIME_LIMIT_MS`].
 pub(crate) fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(d.as_millis()).map_or(TIME_LIMIT_MS, clamp_ms)
 }
 
 /// Where the store reads the time.
@@ -88,7 +116,7 @@ impl Clock for SystemClock {
             // A clock before 1970 is a broken machine; reading it as the epoch keeps the
             // arithmetic defined.
             .unwrap_or(0);
-        Timestamp(ms)
+        Timestamp::from_millis(ms)
     }
 }
 
@@ -115,7 +143,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -132,9 +160,15 @@ mod tests {
     }
 
     #[test]
-    fn arithmetic_saturates() {
+    fn arithmetic_saturates_within_what_lua_holds_exactly() {
         let far = Timestamp::from_millis(i64::MAX - 1);
-        assert_eq!(far.plus(Duration::from_secs(10)).as_millis(), i64::MAX);
+        assert_eq!(far.as_millis(), TIME_LIMIT_MS);
+        assert_eq!(far.plus(Duration::from_secs(10)).as_millis(), TIME_LIMIT_MS);
+        assert_eq!(Timestamp::from_secs(i64::MAX).as_millis(), TIME_LIMIT_MS);
+        assert_eq!(Timestamp::from_secs(i64::MIN).as_millis(), -TIME_LIMIT_MS);
+        assert_eq!(duration_millis(Duration::MAX), TIME_LIMIT_MS);
+        let parsed: Timestamp = serde_json::from_str("9223372036854775807").unwrap_or_default();
+        assert_eq!(parsed.as_millis(), TIME_LIMIT_MS);
         let t = Timestamp::from_millis(1_000);
         assert_eq!(t.until(Timestamp::from_millis(500)), Duration::ZERO);
         assert_eq!(

@@ -7,6 +7,8 @@ mod support;
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lanyard_store::{
     Clock, CodeGrant, FamilyId, Feed, GrantId, Issuance, NewFamily, RedisConfig, RedisStore,
     RevokedBy, Rotation, StoreConfig, StoreError, SystemClock, Target, TokenFacts, TokenStore,
@@ -39,6 +41,14 @@ fn facts<'a>(jti: &'a str, sub: &'a str) -> TokenFacts<'a> {
 async fn unreachable_redis_is_an_error_never_an_answer() {
     let mut own = OwnRedis::start();
     let store = store_at(&own.url(), "t:", StoreConfig::default(), true).await;
+    let code = store.put_code(&grant()).await.unwrap();
+    let issued = store
+        .issue_refresh(offline_family())
+        .await
+        .unwrap()
+        .unwrap();
+    let cursor = store.snapshot().await.unwrap().cursor;
+    let mut subscriber = store.subscribe(&cursor).await.unwrap();
     store
         .revoke(
             Target::Jti("j".into()),
@@ -60,6 +70,12 @@ async fn unreachable_redis_is_an_error_never_an_answer() {
     }
     let session = store.session("AAAAAAAAAAAAAAAAAAAAAA").await;
     assert!(session.is_err(), "{session:?}");
+    let rotated = store.rotate_refresh(issued.token.secret(), None).await;
+    assert!(rotated.is_err(), "{rotated:?}");
+    let redeemed = store.redeem_code(code.secret(), &Issuance::default()).await;
+    assert!(redeemed.is_err(), "{redeemed:?}");
+    assert!(store.snapshot().await.is_err());
+    assert!(subscriber.next(Duration::from_millis(200)).await.is_err());
     let rotation = store.rotate_refresh("x.y", None).await;
     assert!(
         rotation.is_ok(),
@@ -320,15 +336,24 @@ async fn secrets_are_not_at_rest() {
     let dump = dump_prefix(&url, &prefix);
     assert!(dump.len() >= 5, "{dump:?}");
     let secret_of = |t: &str| t.split_once('.').map(|(_, s)| s.to_owned()).unwrap();
-    for secret in [
+    let secrets = [
         code.secret().to_owned(),
         redeemed.secret().to_owned(),
         secret_of(&t1),
         secret_of(t2.secret()),
-    ] {
+    ];
+    // Each secret as issued (base64url), as hex of its bytes, and as raw bytes.
+    let mut forms = Vec::new();
+    for secret in &secrets {
+        let bytes = URL_SAFE_NO_PAD.decode(secret).unwrap();
+        forms.push(secret.clone());
+        forms.push(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        forms.push(format!("{:?}", redis::Value::BulkString(bytes)));
+    }
+    for form in &forms {
         for (key, value) in &dump {
             assert!(
-                !key.contains(&secret) && !value.contains(&secret),
+                !key.contains(form.as_str()) && !value.contains(form.as_str()),
                 "a secret is stored in {key}"
             );
         }
@@ -339,20 +364,128 @@ async fn secrets_are_not_at_rest() {
 /// Redis forgetting the scripts (a restart, `SCRIPT FLUSH`) costs one reload, not an error.
 #[tokio::test]
 async fn scripts_are_reloaded_after_a_flush() {
-    let url = redis_url();
-    let prefix = unique_prefix();
-    let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
+    // SCRIPT FLUSH touches the whole server: on a server of this test's own.
+    let own = OwnRedis::start();
+    let store = store_at(&own.url(), "t:", StoreConfig::default(), true).await;
     let code = store.put_code(&grant()).await.unwrap();
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
-        .query(&mut raw(&url))
+        .query(&mut raw(&own.url()))
         .unwrap();
     let got = store
         .redeem_code(code.secret(), &Issuance::default())
         .await
         .unwrap();
     assert!(matches!(got, lanyard_store::Redemption::Redeemed(_)));
-    delete_prefix(&url, &prefix);
+}
+
+/// A Redis that may evict any key could evict revocations: refused at connect.
+#[tokio::test]
+async fn a_redis_that_may_evict_revocations_is_refused() {
+    let own = OwnRedis::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let mut config = RedisConfig::new(own.url());
+    config.prefix = "t:".into();
+    let got = RedisStore::connect(StoreConfig::default(), config).await;
+    assert!(matches!(got, Err(StoreError::InvalidRequest(_))), "{got:?}");
+}
+
+/// What expires is really gone from Redis, not merely filtered out on reading.
+#[tokio::test]
+async fn expired_records_leave_redis() {
+    let own = OwnRedis::start();
+    let config = StoreConfig {
+        code_ttl: Duration::from_millis(300),
+        redeemed_code_retention: Duration::from_millis(300),
+        max_access_token_lifetime: Duration::from_millis(300),
+        leeway: Duration::ZERO,
+        ..StoreConfig::default()
+    };
+    let store = store_at(&own.url(), "t:", config, true).await;
+    let now = SystemClock.now();
+    store.revoke(Target::Sid("s".into()), now).await.unwrap();
+    let exp = now.plus(Duration::from_millis(300));
+    store.revoke(Target::Jti("j".into()), exp).await.unwrap();
+    let _ = store.put_code(&grant()).await.unwrap();
+    let session = store
+        .create_session(lanyard_store::NewSession {
+            sub: "alice".into(),
+            auth_time: now,
+            amr: vec![],
+            remember_me: false,
+            idle_timeout: Duration::from_millis(300),
+            absolute_lifetime: Duration::from_millis(600),
+            user_agent: None,
+            ip: None,
+        })
+        .await
+        .unwrap();
+    store
+        .touch_session(session.sid.as_str(), Some("wiki"))
+        .await
+        .unwrap();
+    let mut family = offline_family();
+    family.lifetime = Duration::from_millis(300);
+    let issued = store.issue_refresh(family).await.unwrap().unwrap();
+    let _ = store
+        .rotate_refresh(issued.token.secret(), None)
+        .await
+        .unwrap();
+    // Index entries live until the expiry the caller asked for (the index cannot see the
+    // session's deadline), so ask for no more than the session has left.
+    let mut bound = offline_family();
+    bound.id = FamilyId::generate(Some(&session.sid));
+    bound.lifetime = Duration::from_millis(600);
+    store.issue_refresh(bound).await.unwrap().unwrap();
+    let mut conn = raw(&own.url());
+    let hlen = |conn: &mut redis::Connection, list: &str| -> i64 {
+        redis::cmd("HLEN")
+            .arg(format!("t:{{rev}}:{list}"))
+            .query(conn)
+            .unwrap()
+    };
+    assert_eq!(hlen(&mut conn, "sid") + hlen(&mut conn, "jti"), 2);
+
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    store
+        .revoke(Target::Sub("u".into()), SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        hlen(&mut conn, "sid") + hlen(&mut conn, "jti"),
+        0,
+        "pruned by the next write"
+    );
+    let drop: i64 = redis::cmd("ZCARD")
+        .arg("t:{rev}:drop")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(drop, 1, "only the new entry's drop-out time is left");
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("t:*").query(&mut conn).unwrap();
+    keys.sort();
+    let expected = [
+        "t:{rev}:drop",
+        "t:{rev}:epoch",
+        "t:{rev}:events",
+        "t:{rev}:seq",
+        "t:{rev}:sub",
+    ];
+    assert_eq!(
+        keys, expected,
+        "codes, sessions, families and indexes expired"
+    );
+}
+
+fn offline_family() -> NewFamily {
+    NewFamily {
+        id: FamilyId::generate(None),
+        grant_id: GrantId::generate(),
+        client_id: "wiki".into(),
+        sub: "alice".into(),
+        scope: vec!["openid".into()],
+        lifetime: Duration::from_secs(600),
+        payload: serde_json::json!({}),
+        access_token: None,
+    }
 }
 
 #[tokio::test]

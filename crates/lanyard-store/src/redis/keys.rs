@@ -4,8 +4,8 @@
 //! | slot (hash tag)   | keys                                                           |
 //! |-------------------|----------------------------------------------------------------|
 //! | none              | `code:<sha256>` (one key per authorization code)              |
-//! | `{s:<sid>}`       | `sess`, `clients`, `fams`, and `fam:<id>[:old|:ats]` of every family bound to the session |
-//! | `{f:<family id>}` | `fam:<id>[:old|:ats]` of an offline family                    |
+//! | `{s:<sid>}`       | `sess`, `clients`, `fams`, and `fam:<id>[:old|:ats|:revoked]` of every family bound to the session |
+//! | `{f:<family id>}` | `fam:<id>[:old|:ats|:revoked]` of an offline family          |
 //! | `{u:<sub>}`       | `sids`, `fams`: the user's sessions and families by deadline |
 //! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
 //! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli` |
@@ -25,8 +25,8 @@ pub(super) struct SessionKeys {
     pub(super) family_prefix: String,
 }
 
-/// The five keys every family script takes, in order.
-pub(super) struct FamilyKeys(pub(super) [String; 5]);
+/// The six keys every family script takes, in order.
+pub(super) struct FamilyKeys(pub(super) [String; 6]);
 
 impl Keys {
     pub(super) fn new(prefix: &str) -> Result<Self, StoreError> {
@@ -62,8 +62,9 @@ impl Keys {
         }
     }
 
-    /// Family, retired list, access tokens, session, session's families. An offline family
-    /// gets placeholder session keys in its own slot; its scripts never read them.
+    /// Family, retired list, access tokens, session, session's families, revoked-id
+    /// tombstone. An offline family gets placeholder session keys in its own slot; its
+    /// scripts never read them.
     pub(super) fn family(&self, id: &FamilyId) -> FamilyKeys {
         let (family_prefix, session, families) = match id.session() {
             Some(sid) => {
@@ -86,6 +87,7 @@ impl Keys {
             format!("{family}:ats"),
             session,
             families,
+            format!("{family}:revoked"),
         ])
     }
 

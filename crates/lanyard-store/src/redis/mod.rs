@@ -144,7 +144,46 @@ impl RedisStore {
             }),
         };
         store.with_timeout(store.load_scripts()).await?;
+        store.inspect_server().await?;
         Ok(store)
+    }
+
+    /// Refuses a Redis that may evict revocations, and warns about one that may lose them in
+    /// a crash. A Redis that hides its settings (`INFO` denied) gets a warning.
+    async fn inspect_server(&self) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO")
+            .arg("memory")
+            .cmd("INFO")
+            .arg("persistence");
+        let info: (String, String) = match self.run(&pipe).await {
+            Ok(info) => info,
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(error = %e, "cannot read Redis INFO; make sure maxmemory-policy is noeviction and appendfsync always");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let field = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        };
+        let policy = field(&info.0, "maxmemory_policy").unwrap_or_default();
+        if policy.starts_with("allkeys-") {
+            return Err(StoreError::InvalidRequest(
+                "Redis maxmemory-policy allkeys-* may evict revocation lists; set it to noeviction",
+            ));
+        }
+        if policy != "noeviction" && !policy.is_empty() {
+            tracing::warn!(%policy, "Redis may evict sessions and refresh tokens under memory pressure; noeviction is recommended");
+        }
+        if field(&info.1, "aof_enabled").as_deref() != Some("1") {
+            tracing::warn!(
+                "Redis has no append-only file: a crash loses acknowledged revocations; run it with appendonly yes, appendfsync always"
+            );
+        }
+        Ok(())
     }
 
     /// The key prefix this store writes under.
@@ -267,24 +306,55 @@ impl RedisStore {
         self.run(&pipe).await
     }
 
-    async fn revoke_families(&self, ids: Vec<String>) -> Result<Vec<RevokedFamily>, StoreError> {
+    /// Revokes the families named, each only if `owner` (`("sub", sub)`, `("cli", client)`
+    /// or `("", "")` for any) owns it. A family whose record does not decode is still revoked;
+    /// it is reported in the log, since what it remembered cannot be returned.
+    async fn revoke_families(
+        &self,
+        ids: Vec<String>,
+        owner: (&str, &str),
+    ) -> Result<Vec<RevokedFamily>, StoreError> {
         let now = self.now();
         let ids: Vec<FamilyId> = ids.iter().filter_map(|id| FamilyId::parse(id)).collect();
+        let remember = duration_millis(self.inner.config.tombstone_ttl());
         let calls = ids
             .iter()
-            .map(|id| self.family_call(&scripts::FAMILY_REVOKE, id, now))
+            .map(|id| {
+                let mut cmd = self.family_call(&scripts::FAMILY_REVOKE, id, now);
+                cmd.arg(remember).arg(owner.0).arg(owner.1);
+                cmd
+            })
             .collect();
         let replies: Vec<Option<(String, String, Vec<String>)>> = self.each(calls).await?;
-        replies
-            .into_iter()
-            .flatten()
-            .map(|(d, exp, tokens)| {
-                Ok(RevokedFamily {
-                    family: decode_family(&d, &exp)?,
-                    access_tokens: decode_tokens(&tokens)?,
-                })
-            })
-            .collect()
+        let mut revoked = Vec::new();
+        for (id, reply) in ids.iter().zip(replies) {
+            let Some((d, exp, tokens)) = reply else {
+                continue;
+            };
+            match (decode_family(&d, &exp), decode_tokens(&tokens)) {
+                (Ok(family), Ok(access_tokens)) => revoked.push(RevokedFamily {
+                    family,
+                    access_tokens,
+                }),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(family = %id, error = %e, "revoked a refresh family whose record is corrupt");
+                }
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Removes index entries. Best effort: a stale entry is skipped by every reader and
+    /// drops out at its deadline, so a failure here must not turn a done step into an error.
+    async fn unindex(&self, index: String, members: Vec<&str>) {
+        if members.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(index).arg(members);
+        if let Err(e) = self.run::<(i64,)>(&pipe).await {
+            tracing::warn!(error = %e, "could not remove index entries; they expire by themselves");
+        }
     }
 
     fn revocation_call(&self, script: &Script) -> Cmd {
@@ -529,11 +599,8 @@ impl TokenStore for RedisStore {
         let Some(session) = reply.map(decode_session).transpose()? else {
             return Ok(None);
         };
-        // The index entry is only a pointer; a stale one is skipped by every reader.
         let (user_sessions, _) = self.inner.keys.user(&session.sub);
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZREM").arg(user_sessions).arg(sid.as_str());
-        let _: (i64,) = self.run(&pipe).await?;
+        self.unindex(user_sessions, vec![sid.as_str()]).await;
         Ok(Some(session))
     }
 
@@ -552,13 +619,9 @@ impl TokenStore for RedisStore {
         let sids = self.user_sids(sub, now).await?;
         let calls = sids.iter().map(|sid| self.session_end(sid, now)).collect();
         let ended = decode_sessions(self.each(calls).await?)?;
-        if !sids.is_empty() {
-            let (index, _) = self.inner.keys.user(sub);
-            let members: Vec<&str> = sids.iter().map(SessionId::as_str).collect();
-            let mut pipe = redis::pipe();
-            pipe.cmd("ZREM").arg(index).arg(members);
-            let _: (i64,) = self.run(&pipe).await?;
-        }
+        let (index, _) = self.inner.keys.user(sub);
+        self.unindex(index, sids.iter().map(SessionId::as_str).collect())
+            .await;
         Ok(ended)
     }
 
@@ -578,6 +641,7 @@ impl TokenStore for RedisStore {
             Some(at) => issue.arg(&at.jti).arg(at.expires_at.as_millis()),
             None => issue.arg("").arg(0),
         };
+        issue.arg(&family.sub).arg(&family.client_id);
         let mut pipe = redis::pipe();
         pipe.add_command(Self::index_add(
             &user_families,
@@ -649,14 +713,14 @@ impl TokenStore for RedisStore {
             return Ok(None);
         };
         let mut cmd = self.family_call(&scripts::FAMILY_READ, &id, self.now());
-        cmd.arg(secret_hash(token));
+        cmd.arg(secret_hash(token)).arg("").arg("");
         let reply: Option<(String, String)> = self.eval(cmd).await?;
         reply.map(|(d, exp)| decode_family(&d, &exp)).transpose()
     }
 
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {
         Ok(self
-            .revoke_families(vec![id.as_str().to_owned()])
+            .revoke_families(vec![id.as_str().to_owned()], ("", ""))
             .await?
             .pop())
     }
@@ -674,7 +738,7 @@ impl TokenStore for RedisStore {
             .iter()
             .map(|id| {
                 let mut cmd = self.family_call(&scripts::FAMILY_READ, id, now);
-                cmd.arg("");
+                cmd.arg("").arg("sub").arg(sub);
                 cmd
             })
             .collect();
@@ -690,7 +754,7 @@ impl TokenStore for RedisStore {
     async fn revoke_user_families(&self, sub: &str) -> Result<Vec<RevokedFamily>, StoreError> {
         let (_, index) = self.inner.keys.user(sub);
         let ids = self.index_members(&index, self.now()).await?;
-        self.revoke_families(ids).await
+        self.revoke_families(ids, ("sub", sub)).await
     }
 
     async fn revoke_client_families(
@@ -699,7 +763,7 @@ impl TokenStore for RedisStore {
     ) -> Result<Vec<RevokedFamily>, StoreError> {
         let index = self.inner.keys.client_families(client_id);
         let ids = self.index_members(&index, self.now()).await?;
-        self.revoke_families(ids).await
+        self.revoke_families(ids, ("cli", client_id)).await
     }
 
     async fn revoke(&self, target: Target, at: Timestamp) -> Result<RevocationEvent, StoreError> {
@@ -728,7 +792,8 @@ impl TokenStore for RedisStore {
     async fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, StoreError> {
         let [epoch, _, _, _, jti, sid, sub, cli] = self.inner.keys.revocation();
         let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(&epoch);
+        // MULTI/EXEC: one consistent view of the epoch and the four lists.
+        pipe.atomic().cmd("GET").arg(&epoch);
         pipe.cmd("HGET").arg(&jti).arg(facts.jti);
         pipe.cmd("HGET").arg(&sid).arg(facts.sid.unwrap_or(""));
         pipe.cmd("HGET").arg(&sub).arg(facts.sub);

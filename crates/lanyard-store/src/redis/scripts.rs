@@ -154,10 +154,15 @@ local function live_tokens(now)
   return redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. fmt(now), '+inf', 'WITHSCORES')
 end
 local function read_family()
-  local r = redis.call('HMGET', KEYS[1], 'd', 'cur', 'prev', 'pat', 'succ', 'exp')
+  local r = redis.call('HMGET', KEYS[1], 'd', 'cur', 'prev', 'pat', 'succ', 'exp', 'sub', 'cli')
   if not r[1] then return nil end
   if not r[2] or not r[6] then error({err = 'LANYARD_CORRUPT refresh family'}) end
-  return {d = r[1], cur = r[2], prev = r[3], pat = r[4], succ = r[5], exp = r[6]}
+  return {d = r[1], cur = r[2], prev = r[3], pat = r[4], succ = r[5], exp = r[6], sub = r[7], cli = r[8]}
+end
+-- An index may name a family that is not its owner's (an issue that failed after its index
+-- entry was written): `field` '' accepts any family, 'sub' or 'cli' only the expected owner's.
+local function owned(f, field, expected)
+  return field == '' or f[field] == expected
 end
 ";
 
@@ -166,10 +171,12 @@ fn family_script(body: &str) -> Script {
 }
 
 // Family scripts share KEYS: family, retired list, access tokens, session, session's
-// families set; and ARGV[1] now, ARGV[2] '1' when session-bound, ARGV[3] family id.
+// families set, revoked-id tombstone; and ARGV[1] now, ARGV[2] '1' when session-bound,
+// ARGV[3] family id.
 
 /// Creates a family. ARGV[4..]: family JSON, token hash, requested expiry, access-token jti
-/// or '', its expiry. Returns the effective expiry, or false when the session is not live.
+/// or '', its expiry, owner sub, owner client. Returns the effective expiry, or false when
+/// the session is not live or the id was revoked before it was issued.
 pub(super) static FAMILY_ISSUE: LazyLock<Script> = LazyLock::new(|| {
     family_script(
         r"
@@ -179,6 +186,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'cur') == ARGV[5] then return redis.call('HGET', KEYS[1], 'exp') end
   return redis.error_reply('LANYARD_EXISTS refresh family')
 end
+if redis.call('EXISTS', KEYS[6]) == 1 then return false end
 if not session_live(now) then return false end
 local exp = num(ARGV[6], 'expiry')
 if ARGV[2] == '1' then
@@ -186,7 +194,7 @@ if ARGV[2] == '1' then
   if abs < exp then exp = abs end
 end
 if exp <= now then return false end
-redis.call('HSET', KEYS[1], 'd', ARGV[4], 'cur', ARGV[5], 'exp', fmt(exp))
+redis.call('HSET', KEYS[1], 'd', ARGV[4], 'cur', ARGV[5], 'exp', fmt(exp), 'sub', ARGV[9], 'cli', ARGV[10])
 redis.call('PEXPIRE', KEYS[1], exp - now)
 if ARGV[2] == '1' then
   redis.call('SADD', KEYS[5], ARGV[3])
@@ -242,7 +250,8 @@ return {'invalid', '', '', '', {}}
 });
 
 /// Reads a live family; with ARGV[4] a token hash, only if that token is current or
-/// remembered as retired. Returns {family JSON, expiry} or false.
+/// remembered as retired; with ARGV[5] 'sub' or 'cli', only if ARGV[6] owns it.
+/// Returns {family JSON, expiry} or false.
 pub(super) static FAMILY_READ: LazyLock<Script> = LazyLock::new(|| {
     family_script(
         r"
@@ -250,6 +259,7 @@ local now = num(ARGV[1], 'now')
 local f = read_family()
 if not f then return false end
 if family_dead(f, now) then remove_family() return false end
+if not owned(f, ARGV[5], ARGV[6]) then return false end
 if ARGV[4] ~= '' and f.cur ~= ARGV[4] and not redis.call('LPOS', KEYS[2], ARGV[4]) then
   return false
 end
@@ -258,12 +268,17 @@ return {f.d, f.exp}
     )
 });
 
-/// Revokes a family. Returns {family JSON, expiry, {live access tokens}} or false.
+/// Revokes a family. ARGV[4]: how long to remember the id as revoked, so that a family
+/// revoked before it is issued (a replayed code racing its first redemption) never comes
+/// to life; ARGV[5], ARGV[6]: the expected owner, as for FAMILY_READ.
+/// Returns {family JSON, expiry, {live access tokens}} or false.
 pub(super) static FAMILY_REVOKE: LazyLock<Script> = LazyLock::new(|| {
     family_script(
         r"
 local now = num(ARGV[1], 'now')
 local f = read_family()
+if f and not owned(f, ARGV[5], ARGV[6]) then return false end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[4])
 if not f then return false end
 if family_dead(f, now) then remove_family() return false end
 local tokens = live_tokens(now)

@@ -16,8 +16,9 @@ const BATCH: usize = 1_000;
 pub(super) struct RedisSubscription {
     client: redis::Client,
     conn: Option<MultiplexedConnection>,
-    /// Epoch and events keys.
+    /// Epoch, sequence and events keys.
     epoch_key: String,
+    seq_key: String,
     events_key: String,
     redis: RedisConfig,
     cursor: Cursor,
@@ -30,11 +31,12 @@ impl RedisSubscription {
         redis: RedisConfig,
         cursor: Cursor,
     ) -> Self {
-        let [epoch_key, _, events_key, ..] = keys;
+        let [epoch_key, seq_key, events_key, ..] = keys;
         Self {
             client,
             conn: None,
             epoch_key,
+            seq_key,
             events_key,
             redis,
             cursor,
@@ -92,6 +94,7 @@ impl Subscription for RedisSubscription {
         let mut conn = self.connection().await?;
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(&self.epoch_key);
+        pipe.cmd("GET").arg(&self.seq_key);
         let read = pipe.cmd("XREAD").arg("COUNT").arg(BATCH);
         // BLOCK 0 would wait forever; a zero wait is a plain read.
         let block = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
@@ -103,7 +106,8 @@ impl Subscription for RedisSubscription {
             .arg(format!("{}-0", self.cursor.seq));
         let limit = wait.saturating_add(self.redis.operation_timeout);
         let reply = tokio::time::timeout(limit, pipe.query_async(&mut conn)).await;
-        let (epoch, events): (Option<String>, Option<StreamReadReply>) = match reply {
+        type Reply = (Option<String>, Option<String>, Option<StreamReadReply>);
+        let (epoch, seq, events): Reply = match reply {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "revocation subscription lost its connection");
@@ -119,6 +123,13 @@ impl Subscription for RedisSubscription {
             None => return Err(StoreError::RevocationStateLost),
             Some(epoch) if epoch != self.cursor.epoch => return Ok(Feed::Resnapshot),
             Some(_) => {}
+        }
+        let seq = seq.as_deref().map_or(Ok(0), parse_seq)?;
+        if self.cursor.seq > seq {
+            // Redis went back in time under an unchanged epoch (restored from an older file,
+            // or a replica that lagged took over): events this subscriber saw are gone, and new
+            // ones will reuse their numbers. Only a new snapshot is safe.
+            return Ok(Feed::Resnapshot);
         }
         let ids: Vec<&StreamId> = events
             .iter()

@@ -158,11 +158,17 @@ impl Harness for RedisHarness {
 pub(crate) struct OwnRedis {
     pub(crate) port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl OwnRedis {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With extra `redis-server` options, such as `["--maxmemory-policy", "allkeys-lru"]`.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -172,6 +178,7 @@ impl OwnRedis {
         let mut server = Self {
             port,
             dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
         };
         server.restart();
@@ -190,6 +197,7 @@ impl OwnRedis {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", self.dir.to_str().unwrap()])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
