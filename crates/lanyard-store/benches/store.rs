@@ -175,7 +175,7 @@ fn bench_backend(c: &mut Criterion, name: &str, rt: &Runtime, store: Arc<dyn Tok
     group.bench_function("refresh rotate", |b| {
         b.to_async(rt).iter(|| async {
             let token = current.lock().unwrap().clone();
-            match store.rotate_refresh(&token, None).await.unwrap() {
+            match store.rotate_refresh(&token, "wiki", None).await.unwrap() {
                 Rotation::Rotated { token, .. } => {
                     *current.lock().unwrap() = token.secret().to_owned();
                 }

@@ -443,6 +443,7 @@ impl TokenStore for MemoryStore {
     async fn rotate_refresh(
         &self,
         token: &str,
+        client_id: &str,
         access_token: Option<&AccessTokenRef>,
     ) -> Result<Rotation, StoreError> {
         let Some(id) = RefreshToken::parse_family(token) else {
@@ -455,6 +456,9 @@ impl TokenStore for MemoryStore {
         let Some(family) = state.live_family(&id, now) else {
             return Ok(Rotation::Invalid);
         };
+        if family.family.client_id != client_id {
+            return Ok(Rotation::Invalid);
+        }
         match family.decide(&presented, now, grace) {
             Decision::Rotate => {
                 let next = Minted::new(&id);

@@ -73,12 +73,15 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// per-client index entries are kept until the expiry asked for.
     async fn issue_refresh(&self, new: NewFamily) -> Result<Option<IssuedRefresh>, StoreError>;
 
-    /// Presents a refresh token (see [the rotation rule](crate::refresh)). `access_token` is
-    /// the access token the caller will issue with the result; it is remembered with the
-    /// family so that revoking the family can name it.
+    /// Presents a refresh token on behalf of the authenticated client `client_id` (see [the
+    /// rotation rule](crate::refresh)). Another client's token is [`Rotation::Invalid`] and is
+    /// left untouched (RFC 6749 §6: the token must have been issued to the client).
+    /// `access_token` is the access token the caller will issue with the result; it is
+    /// remembered with the family so that revoking the family can name it.
     async fn rotate_refresh(
         &self,
         token: &str,
+        client_id: &str,
         access_token: Option<&AccessTokenRef>,
     ) -> Result<Rotation, StoreError>;
 

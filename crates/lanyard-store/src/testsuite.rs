@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
             family_ids_are_single_use,
             refresh_tokens_are_unguessable,
             find_refresh_does_not_rotate,
+            another_clients_refresh_token_is_invalid_and_untouched,
             family_revoked_before_it_is_issued_never_lives,
             a_reused_family_id_does_not_leak_to_another_owner,
             a_token_retired_long_ago_is_refused_without_revoking,
@@ -536,13 +537,13 @@ pub async fn refresh_rotates_and_retires(h: &dyn Harness) {
         .unwrap();
     let t1 = issued.token.secret().to_owned();
     let family = issued.family;
-    let (t2, got) = match store.rotate_refresh(&t1, None).await.unwrap() {
+    let (t2, got) = match store.rotate_refresh(&t1, "wiki", None).await.unwrap() {
         Rotation::Rotated { token, family } => (token.secret().to_owned(), family),
         other => panic!("{other:?}"),
     };
     assert_ne!(t1, t2);
     assert_eq!(got, family, "rotation keeps the family as issued");
-    let t3 = rotated(store.rotate_refresh(&t2, None).await.unwrap());
+    let t3 = rotated(store.rotate_refresh(&t2, "wiki", None).await.unwrap());
     assert_ne!(t3, t2);
     assert_eq!(store.find_refresh(&t3).await.unwrap(), Some(family));
 }
@@ -561,8 +562,13 @@ pub async fn reuse_of_a_retired_token_revokes_the_family(h: &dyn Harness) {
     new.access_token = Some(first_at.clone());
     let t1 = store.issue_refresh(new).await.unwrap().unwrap();
     let t1 = t1.token.secret().to_owned();
-    let t2 = rotated(store.rotate_refresh(&t1, Some(&second_at)).await.unwrap());
-    match store.rotate_refresh(&t1, None).await.unwrap() {
+    let t2 = rotated(
+        store
+            .rotate_refresh(&t1, "wiki", Some(&second_at))
+            .await
+            .unwrap(),
+    );
+    match store.rotate_refresh(&t1, "wiki", None).await.unwrap() {
         Rotation::Reused(revoked) => {
             assert_eq!(revoked.family.sub, "alice");
             let got: HashSet<_> = revoked.access_tokens.into_iter().collect();
@@ -571,7 +577,7 @@ pub async fn reuse_of_a_retired_token_revokes_the_family(h: &dyn Harness) {
         other => panic!("expected Reused, got {other:?}"),
     }
     assert!(matches!(
-        store.rotate_refresh(&t2, None).await.unwrap(),
+        store.rotate_refresh(&t2, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
     assert_eq!(store.find_refresh(&t2).await.unwrap(), None);
@@ -585,23 +591,23 @@ pub async fn grace_retry_gets_the_same_successor(h: &dyn Harness) {
         })
         .await;
     let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
-    let t2 = rotated(store.rotate_refresh(&t1, None).await.unwrap());
-    match store.rotate_refresh(&t1, None).await.unwrap() {
+    let t2 = rotated(store.rotate_refresh(&t1, "wiki", None).await.unwrap());
+    match store.rotate_refresh(&t1, "wiki", None).await.unwrap() {
         Rotation::Replayed { token, .. } => assert_eq!(token.secret(), t2),
         other => panic!("expected Replayed, got {other:?}"),
     }
-    let t3 = rotated(store.rotate_refresh(&t2, None).await.unwrap());
-    match store.rotate_refresh(&t2, None).await.unwrap() {
+    let t3 = rotated(store.rotate_refresh(&t2, "wiki", None).await.unwrap());
+    match store.rotate_refresh(&t2, "wiki", None).await.unwrap() {
         Rotation::Replayed { token, .. } => assert_eq!(token.secret(), t3),
         other => panic!("expected Replayed, got {other:?}"),
     }
     // t1's successor t2 is no longer live: handing it out again would make two live tokens.
     assert!(matches!(
-        store.rotate_refresh(&t1, None).await.unwrap(),
+        store.rotate_refresh(&t1, "wiki", None).await.unwrap(),
         Rotation::Reused(_)
     ));
     assert!(matches!(
-        store.rotate_refresh(&t3, None).await.unwrap(),
+        store.rotate_refresh(&t3, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
 }
@@ -614,14 +620,14 @@ pub async fn grace_window_closes(h: &dyn Harness) {
         })
         .await;
     let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
-    let t2 = rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    let t2 = rotated(store.rotate_refresh(&t1, "wiki", None).await.unwrap());
     h.advance(SECOND + MARGIN).await;
     assert!(matches!(
-        store.rotate_refresh(&t1, None).await.unwrap(),
+        store.rotate_refresh(&t1, "wiki", None).await.unwrap(),
         Rotation::Reused(_)
     ));
     assert!(matches!(
-        store.rotate_refresh(&t2, None).await.unwrap(),
+        store.rotate_refresh(&t2, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
 }
@@ -630,7 +636,7 @@ async fn rotate_concurrently(store: &Arc<dyn TokenStore>, token: &str, n: usize)
     let mut tasks = JoinSet::new();
     for _ in 0..n {
         let (store, token) = (store.clone(), token.to_owned());
-        tasks.spawn(async move { store.rotate_refresh(&token, None).await });
+        tasks.spawn(async move { store.rotate_refresh(&token, "wiki", None).await });
     }
     let mut out = Vec::new();
     while let Some(result) = tasks.join_next().await {
@@ -668,7 +674,10 @@ pub async fn concurrent_rotation_has_one_winner_and_reuse_revokes(h: &dyn Harnes
     assert!(reused >= 1, "the losers' reuse is detected");
     assert!(
         matches!(
-            store.rotate_refresh(&winners[0], None).await.unwrap(),
+            store
+                .rotate_refresh(&winners[0], "wiki", None)
+                .await
+                .unwrap(),
             Rotation::Invalid
         ),
         "the family is revoked, winner's successor included"
@@ -714,13 +723,13 @@ pub async fn session_bound_family_ends_with_its_session(h: &dyn Harness) {
     let offline = offline_token(store.as_ref(), "alice", "wiki").await;
     let bound_t2 = rotated(
         store
-            .rotate_refresh(bound.token.secret(), None)
+            .rotate_refresh(bound.token.secret(), "wiki", None)
             .await
             .unwrap(),
     );
     store.end_session(s.sid.as_str()).await.unwrap().unwrap();
     assert!(matches!(
-        store.rotate_refresh(&bound_t2, None).await.unwrap(),
+        store.rotate_refresh(&bound_t2, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
     assert!(
@@ -730,7 +739,7 @@ pub async fn session_bound_family_ends_with_its_session(h: &dyn Harness) {
             .unwrap()
             .is_none()
     );
-    rotated(store.rotate_refresh(&offline, None).await.unwrap());
+    rotated(store.rotate_refresh(&offline, "wiki", None).await.unwrap());
 }
 
 pub async fn session_bound_family_ends_when_the_session_expires(h: &dyn Harness) {
@@ -744,7 +753,7 @@ pub async fn session_bound_family_ends_when_the_session_expires(h: &dyn Harness)
     h.advance(SECOND + MARGIN).await;
     assert!(matches!(
         store
-            .rotate_refresh(bound.token.secret(), None)
+            .rotate_refresh(bound.token.secret(), "wiki", None)
             .await
             .unwrap(),
         Rotation::Invalid
@@ -762,7 +771,7 @@ pub async fn family_never_outlives_its_session(h: &dyn Harness) {
         .unwrap();
     assert_eq!(bound.family.expires_at, s.absolute_deadline);
     let t2 = store
-        .rotate_refresh(bound.token.secret(), None)
+        .rotate_refresh(bound.token.secret(), "wiki", None)
         .await
         .unwrap();
     match t2 {
@@ -794,13 +803,13 @@ pub async fn family_expires_at_its_absolute_lifetime(h: &dyn Harness) {
         .unwrap();
     let t2 = rotated(
         store
-            .rotate_refresh(issued.token.secret(), None)
+            .rotate_refresh(issued.token.secret(), "wiki", None)
             .await
             .unwrap(),
     );
     h.advance(SECOND + MARGIN).await;
     assert!(matches!(
-        store.rotate_refresh(&t2, None).await.unwrap(),
+        store.rotate_refresh(&t2, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
     assert!(store.user_families("alice").await.unwrap().is_empty());
@@ -817,11 +826,11 @@ pub async fn revoking_a_family_names_its_live_access_tokens(h: &dyn Harness) {
     let issued = store.issue_refresh(new).await.unwrap().unwrap();
     let t2 = rotated(
         store
-            .rotate_refresh(issued.token.secret(), Some(&short))
+            .rotate_refresh(issued.token.secret(), "wiki", Some(&short))
             .await
             .unwrap(),
     );
-    let t3 = rotated(store.rotate_refresh(&t2, Some(&a2)).await.unwrap());
+    let t3 = rotated(store.rotate_refresh(&t2, "wiki", Some(&a2)).await.unwrap());
     h.advance(SECOND + MARGIN).await;
     let revoked = store
         .revoke_family(&issued.family.id)
@@ -832,7 +841,7 @@ pub async fn revoking_a_family_names_its_live_access_tokens(h: &dyn Harness) {
     let got: HashSet<_> = revoked.access_tokens.into_iter().collect();
     assert_eq!(got, HashSet::from([a1, a2]), "expired ones are forgotten");
     assert!(matches!(
-        store.rotate_refresh(&t3, None).await.unwrap(),
+        store.rotate_refresh(&t3, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
     assert!(
@@ -855,7 +864,7 @@ pub async fn revoking_families_by_user_and_by_client(h: &dyn Harness) {
     assert_eq!(subs, HashSet::from(["alice", "bob"]));
     for t in [&alice_wiki, &bob_wiki] {
         assert!(matches!(
-            store.rotate_refresh(t, None).await.unwrap(),
+            store.rotate_refresh(t, "wiki", None).await.unwrap(),
             Rotation::Invalid
         ));
     }
@@ -865,7 +874,10 @@ pub async fn revoking_families_by_user_and_by_client(h: &dyn Harness) {
     let revoked = store.revoke_user_families("alice").await.unwrap();
     assert_eq!(revoked.len(), 1);
     assert!(matches!(
-        store.rotate_refresh(&alice_billing, None).await.unwrap(),
+        store
+            .rotate_refresh(&alice_billing, "billing", None)
+            .await
+            .unwrap(),
         Rotation::Invalid
     ));
     assert!(store.user_families("alice").await.unwrap().is_empty());
@@ -897,7 +909,7 @@ pub async fn garbage_refresh_tokens_are_invalid_and_harmless(h: &dyn Harness) {
     ] {
         assert!(
             matches!(
-                store.rotate_refresh(garbage, None).await.unwrap(),
+                store.rotate_refresh(garbage, "wiki", None).await.unwrap(),
                 Rotation::Invalid
             ),
             "{:?}",
@@ -905,7 +917,7 @@ pub async fn garbage_refresh_tokens_are_invalid_and_harmless(h: &dyn Harness) {
         );
         assert_eq!(store.find_refresh(garbage).await.unwrap(), None);
     }
-    rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    rotated(store.rotate_refresh(&t1, "wiki", None).await.unwrap());
 }
 
 pub async fn family_ids_are_single_use(h: &dyn Harness) {
@@ -933,7 +945,7 @@ pub async fn refresh_tokens_are_unguessable(h: &dyn Harness) {
         let (_, secret) = token.split_once('.').unwrap();
         assert_eq!(secret.len(), 43, "256 bits, base64url");
         assert!(seen.insert(secret.to_owned()));
-        token = rotated(store.rotate_refresh(&token, None).await.unwrap());
+        token = rotated(store.rotate_refresh(&token, "wiki", None).await.unwrap());
     }
 }
 
@@ -944,11 +956,36 @@ pub async fn find_refresh_does_not_rotate(h: &dyn Harness) {
         let family = store.find_refresh(&t1).await.unwrap().unwrap();
         assert_eq!(family.client_id, "wiki");
     }
-    rotated(store.rotate_refresh(&t1, None).await.unwrap());
+    rotated(store.rotate_refresh(&t1, "wiki", None).await.unwrap());
     assert!(
         store.find_refresh(&t1).await.unwrap().is_some(),
         "a retired token still names its family"
     );
+}
+
+pub async fn another_clients_refresh_token_is_invalid_and_untouched(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..config()
+        })
+        .await;
+    let t1 = offline_token(store.as_ref(), "alice", "wiki").await;
+    for _ in 0..3 {
+        assert!(matches!(
+            store.rotate_refresh(&t1, "billing", None).await.unwrap(),
+            Rotation::Invalid
+        ));
+    }
+    let t2 = rotated(store.rotate_refresh(&t1, "wiki", None).await.unwrap());
+    assert!(
+        matches!(
+            store.rotate_refresh(&t1, "billing", None).await.unwrap(),
+            Rotation::Invalid
+        ),
+        "a retired token shown by another client is not reuse by the owner"
+    );
+    rotated(store.rotate_refresh(&t2, "wiki", None).await.unwrap());
 }
 
 pub async fn family_revoked_before_it_is_issued_never_lives(h: &dyn Harness) {
@@ -995,7 +1032,7 @@ pub async fn a_reused_family_id_does_not_leak_to_another_owner(h: &dyn Harness) 
     );
     rotated(
         store
-            .rotate_refresh(alice.token.secret(), None)
+            .rotate_refresh(alice.token.secret(), "wiki", None)
             .await
             .unwrap(),
     );
@@ -1009,15 +1046,15 @@ pub async fn a_token_retired_long_ago_is_refused_without_revoking(h: &dyn Harnes
         })
         .await;
     let first = offline_token(store.as_ref(), "alice", "wiki").await;
-    let mut token = rotated(store.rotate_refresh(&first, None).await.unwrap());
+    let mut token = rotated(store.rotate_refresh(&first, "wiki", None).await.unwrap());
     for _ in 0..crate::refresh::RETIRED_KEPT {
-        token = rotated(store.rotate_refresh(&token, None).await.unwrap());
+        token = rotated(store.rotate_refresh(&token, "wiki", None).await.unwrap());
     }
     assert!(matches!(
-        store.rotate_refresh(&first, None).await.unwrap(),
+        store.rotate_refresh(&first, "wiki", None).await.unwrap(),
         Rotation::Invalid
     ));
-    rotated(store.rotate_refresh(&token, None).await.unwrap());
+    rotated(store.rotate_refresh(&token, "wiki", None).await.unwrap());
 }
 
 pub async fn listings_are_oldest_first(h: &dyn Harness) {
@@ -1449,7 +1486,7 @@ pub async fn out_of_range_times_are_clamped_alike(h: &dyn Harness) {
     assert_eq!(long.family.expires_at.as_millis(), crate::TIME_LIMIT_MS);
     rotated(
         store
-            .rotate_refresh(long.token.secret(), None)
+            .rotate_refresh(long.token.secret(), "wiki", None)
             .await
             .unwrap(),
     );
@@ -1487,8 +1524,8 @@ pub async fn two_nodes_see_each_other(h: &dyn Harness) {
         .unwrap();
     assert_eq!(b.session(s.sid.as_str()).await.unwrap(), Some(s.clone()));
     let t1 = offline_token(a.as_ref(), "alice", "wiki").await;
-    let t2 = rotated(b.rotate_refresh(&t1, None).await.unwrap());
-    rotated(a.rotate_refresh(&t2, None).await.unwrap());
+    let t2 = rotated(b.rotate_refresh(&t1, "wiki", None).await.unwrap());
+    rotated(a.rotate_refresh(&t2, "wiki", None).await.unwrap());
     b.end_session(s.sid.as_str()).await.unwrap();
     assert_eq!(a.session(s.sid.as_str()).await.unwrap(), None);
 }

@@ -70,13 +70,15 @@ async fn unreachable_redis_is_an_error_never_an_answer() {
     }
     let session = store.session("AAAAAAAAAAAAAAAAAAAAAA").await;
     assert!(session.is_err(), "{session:?}");
-    let rotated = store.rotate_refresh(issued.token.secret(), None).await;
+    let rotated = store
+        .rotate_refresh(issued.token.secret(), "wiki", None)
+        .await;
     assert!(rotated.is_err(), "{rotated:?}");
     let redeemed = store.redeem_code(code.secret(), &Issuance::default()).await;
     assert!(redeemed.is_err(), "{redeemed:?}");
     assert!(store.snapshot().await.is_err());
     assert!(subscriber.next(Duration::from_millis(200)).await.is_err());
-    let rotation = store.rotate_refresh("x.y", None).await;
+    let rotation = store.rotate_refresh("x.y", "wiki", None).await;
     assert!(
         rotation.is_ok(),
         "a malformed token needs no Redis: {rotation:?}"
@@ -330,7 +332,9 @@ async fn secrets_are_not_at_rest() {
         .unwrap()
         .unwrap();
     let t1 = issued.token.secret().to_owned();
-    let Rotation::Rotated { token: t2, .. } = store.rotate_refresh(&t1, None).await.unwrap() else {
+    let Rotation::Rotated { token: t2, .. } =
+        store.rotate_refresh(&t1, "wiki", None).await.unwrap()
+    else {
         panic!("rotation failed");
     };
     let dump = dump_prefix(&url, &prefix);
@@ -427,7 +431,7 @@ async fn expired_records_leave_redis() {
     family.lifetime = Duration::from_millis(300);
     let issued = store.issue_refresh(family).await.unwrap().unwrap();
     let _ = store
-        .rotate_refresh(issued.token.secret(), None)
+        .rotate_refresh(issued.token.secret(), "wiki", None)
         .await
         .unwrap();
     // Index entries live until the expiry the caller asked for (the index cannot see the

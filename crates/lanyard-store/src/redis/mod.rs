@@ -670,6 +670,7 @@ impl TokenStore for RedisStore {
     async fn rotate_refresh(
         &self,
         token: &str,
+        client_id: &str,
         access_token: Option<&AccessTokenRef>,
     ) -> Result<Rotation, StoreError> {
         let Some(id) = RefreshToken::parse_family(token) else {
@@ -686,7 +687,7 @@ impl TokenStore for RedisStore {
             Some(at) => cmd.arg(&at.jti).arg(at.expires_at.as_millis()),
             None => cmd.arg("").arg(0),
         };
-        cmd.arg(RETIRED_KEPT);
+        cmd.arg(RETIRED_KEPT).arg(client_id);
         let (status, d, exp, sealed, tokens): (String, String, String, String, Vec<String>) =
             self.eval(cmd).await?;
         match status.as_str() {

@@ -211,7 +211,8 @@ return fmt(exp)
 });
 
 /// The rotation rule (see `refresh` module docs). ARGV[4..]: presented hash, successor hash,
-/// sealed successor, grace ms, access-token jti or '', its expiry, retired tokens kept.
+/// sealed successor, grace ms, access-token jti or '', its expiry, retired tokens kept, the
+/// presenting client (another client's token is 'invalid' and left untouched).
 /// Returns {status, family JSON, expiry, sealed successor or '', {live access tokens}}.
 pub(super) static FAMILY_ROTATE: LazyLock<Script> = LazyLock::new(|| {
     family_script(
@@ -220,6 +221,7 @@ local now = num(ARGV[1], 'now')
 local f = read_family()
 if not f then return {'invalid', '', '', '', {}} end
 if family_dead(f, now) then remove_family() return {'invalid', '', '', '', {}} end
+if f.cli ~= ARGV[11] then return {'invalid', '', '', '', {}} end
 local function record()
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
   if ARGV[8] ~= '' then
