@@ -89,6 +89,7 @@ fn grant() -> CodeGrant {
         client_id: "wiki".into(),
         sub: "alice".into(),
         sid: None,
+        issuance: Issuance::default(),
         payload: serde_json::json!({
             "redirect_uri": "https://wiki.example.com/callback",
             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
@@ -127,7 +128,7 @@ fn bench_backend(c: &mut Criterion, name: &str, rt: &Runtime, store: Arc<dyn Tok
     group.bench_function("code put + redeem", |b| {
         b.to_async(rt).iter(|| async {
             let code = store.put_code(&g).await.unwrap();
-            let r = store.redeem_code(code.secret(), &Issuance::default()).await;
+            let r = store.redeem_code(code.secret()).await;
             assert!(matches!(r, Ok(lanyard_store::Redemption::Redeemed(_))));
         });
     });

@@ -16,20 +16,24 @@ pub struct CodeGrant {
     pub sub: String,
     /// The SSO session the user signed in with.
     pub sid: Option<SessionId>,
+    /// What a redemption of this code will issue, decided when the code is made. A replay of
+    /// the code gets it back, so the server can revoke exactly that, even when the replay races
+    /// the first redemption on another node.
+    pub issuance: Issuance,
     /// Everything else the issuer checks at the token endpoint (redirect URI, PKCE challenge,
     /// nonce, scope, ...). Opaque to the store.
     pub payload: serde_json::Value,
 }
 
-/// What the redeemer is about to issue from a code. It is recorded atomically with the
-/// redemption, so a replay of the code names exactly what must be revoked (RFC 6749 §4.1.2:
-/// "SHOULD revoke ... all tokens previously issued based on that authorization code";
-/// RFC 9700 §4.2.4).
+/// What a redemption of a code will issue, so that a replay of the code names exactly what
+/// must be revoked (RFC 6749 §4.1.2: "SHOULD revoke ... all tokens previously issued based on
+/// that authorization code"; RFC 9700 §4.2.4).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issuance {
-    /// The access token the redeemer will mint.
+    /// The access token a redemption will mint: its `jti`, and an `expires_at` no earlier
+    /// than the token's real `exp` (the code's expiry plus the longest lifetime will do).
     pub access_token: Option<AccessTokenRef>,
-    /// The refresh-token family the redeemer will create (see [`FamilyId::generate`]).
+    /// The refresh-token family a redemption may create (see [`FamilyId::generate`]).
     pub family: Option<FamilyId>,
 }
 
@@ -53,7 +57,7 @@ pub struct RedeemedCode {
     pub grant_id: GrantId,
     /// The client the code was issued to.
     pub client_id: String,
-    /// What the first redemption said it would issue.
+    /// What the redemption issued (the grant's [`Issuance`]).
     pub issued: Issuance,
 }
 
@@ -67,11 +71,11 @@ pub(crate) enum CodeRecord {
 
 impl RedeemedCode {
     /// The tombstone a redemption of `grant` leaves behind.
-    pub(crate) fn of(grant: &CodeGrant, issued: &Issuance) -> Self {
+    pub(crate) fn of(grant: &CodeGrant) -> Self {
         Self {
             grant_id: grant.grant_id.clone(),
             client_id: grant.client_id.clone(),
-            issued: issued.clone(),
+            issued: grant.issuance.clone(),
         }
     }
 }

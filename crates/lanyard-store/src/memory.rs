@@ -16,7 +16,7 @@ use crate::ids::{SessionId, secret_hash};
 use crate::refresh::{Decision, FamilyState, Minted, reopen_successor};
 use crate::store::oldest_first;
 use crate::{
-    AccessTokenRef, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed, Issuance,
+    AccessTokenRef, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
     IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation,
     RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot, StoreConfig,
     StoreError, Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore, Verdict,
@@ -284,7 +284,7 @@ impl TokenStore for MemoryStore {
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str, issuing: &Issuance) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
         let now = self.now();
         let key = secret_hash(code);
         let mut state = self.state(now);
@@ -296,7 +296,7 @@ impl TokenStore for MemoryStore {
         }
         match record {
             CodeRecord::Live(grant) => {
-                let tombstone = CodeRecord::Redeemed(RedeemedCode::of(&grant, issuing));
+                let tombstone = CodeRecord::Redeemed(RedeemedCode::of(&grant));
                 let kept_until = now.plus(self.inner.config.tombstone_ttl());
                 state.codes.insert(key, (tombstone, kept_until));
                 Ok(Redemption::Redeemed(grant))

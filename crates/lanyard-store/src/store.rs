@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, Issuance,
-    IssuedRefresh, NewFamily, NewSession, Redemption, Revocation, RevocationEvent, RevokedFamily,
-    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
+    AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, IssuedRefresh,
+    NewFamily, NewSession, Redemption, Revocation, RevocationEvent, RevokedFamily, Rotation,
+    Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
 };
 
 /// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
@@ -33,9 +33,9 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     async fn put_code(&self, grant: &CodeGrant) -> Result<AuthorizationCode, StoreError>;
 
     /// Spends a code. Of any number of concurrent calls exactly one gets
-    /// [`Redemption::Redeemed`]; every later one gets [`Redemption::AlreadyRedeemed`] with
-    /// `issuing` as recorded by the winner, for `redeemed_code_retention`.
-    async fn redeem_code(&self, code: &str, issuing: &Issuance) -> Result<Redemption, StoreError>;
+    /// [`Redemption::Redeemed`]; every later one, for `redeemed_code_retention`, gets
+    /// [`Redemption::AlreadyRedeemed`] with the grant's id and [`Issuance`].
+    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError>;
 
     // --- SSO sessions ---
 

@@ -120,6 +120,10 @@ fn grant(client_id: &str) -> CodeGrant {
         client_id: client_id.to_owned(),
         sub: "alice".to_owned(),
         sid: None,
+        issuance: Issuance {
+            access_token: Some(access_token(Timestamp::from_secs(4_000_000_000))),
+            family: Some(FamilyId::generate(None)),
+        },
         payload: json!({"redirect_uri": "https://wiki.example/cb", "nonce": "n-0S6_WzA2Mj"}),
     }
 }
@@ -209,27 +213,17 @@ fn rotated(r: Rotation) -> String {
 pub async fn code_redeems_once_and_remembers_the_issuance(h: &dyn Harness) {
     let store = h.store(config()).await;
     let g = grant("wiki");
+    assert!(g.issuance.access_token.is_some() && g.issuance.family.is_some());
     let code = store.put_code(&g).await.unwrap();
-    let issuing = Issuance {
-        access_token: Some(access_token(h.now().plus(600 * SECOND))),
-        family: Some(FamilyId::generate(None)),
-    };
-    match store.redeem_code(code.secret(), &issuing).await.unwrap() {
+    match store.redeem_code(code.secret()).await.unwrap() {
         Redemption::Redeemed(got) => assert_eq!(got, g),
         other => panic!("first redemption: {other:?}"),
     }
-    let again = store
-        .redeem_code(code.secret(), &Issuance::default())
-        .await
-        .unwrap();
-    match again {
+    match store.redeem_code(code.secret()).await.unwrap() {
         Redemption::AlreadyRedeemed(spent) => {
             assert_eq!(spent.grant_id, g.grant_id);
             assert_eq!(spent.client_id, "wiki");
-            assert_eq!(
-                spent.issued, issuing,
-                "the winner's issuance, not the replayer's"
-            );
+            assert_eq!(spent.issued, g.issuance, "names what the redemption issued");
         }
         other => panic!("second redemption: {other:?}"),
     }
@@ -243,7 +237,7 @@ pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
     near.pop();
     near.push('x');
     for code in ["", "nope", "{rev}:epoch", "é\u{0}\u{202e}", &long, &near] {
-        let got = store.redeem_code(code, &Issuance::default()).await.unwrap();
+        let got = store.redeem_code(code).await.unwrap();
         assert_eq!(
             got,
             Redemption::NotFound,
@@ -251,10 +245,7 @@ pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
             &code[..code.len().min(20)]
         );
     }
-    let got = store
-        .redeem_code(real.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(real.secret()).await.unwrap();
     assert!(
         matches!(got, Redemption::Redeemed(_)),
         "the real code still works"
@@ -270,16 +261,10 @@ pub async fn code_expires_after_its_ttl(h: &dyn Harness) {
         .await;
     let fresh = store.put_code(&grant("wiki")).await.unwrap();
     let stale = store.put_code(&grant("wiki")).await.unwrap();
-    let got = store
-        .redeem_code(fresh.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(fresh.secret()).await.unwrap();
     assert!(matches!(got, Redemption::Redeemed(_)));
     h.advance(SECOND + MARGIN).await;
-    let got = store
-        .redeem_code(stale.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(stale.secret()).await.unwrap();
     assert_eq!(got, Redemption::NotFound);
 }
 
@@ -292,62 +277,46 @@ pub async fn redeemed_code_is_remembered_then_forgotten(h: &dyn Harness) {
         })
         .await;
     let code = store.put_code(&grant("wiki")).await.unwrap();
-    let got = store
-        .redeem_code(code.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(code.secret()).await.unwrap();
     assert!(matches!(got, Redemption::Redeemed(_)));
     h.advance(SECOND + MARGIN).await;
-    let got = store
-        .redeem_code(code.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(code.secret()).await.unwrap();
     assert!(
         matches!(got, Redemption::AlreadyRedeemed(_)),
         "a replay after the code's own TTL is still recognised: {got:?}"
     );
     h.advance(SECOND).await;
-    let got = store
-        .redeem_code(code.secret(), &Issuance::default())
-        .await
-        .unwrap();
+    let got = store.redeem_code(code.secret()).await.unwrap();
     assert_eq!(got, Redemption::NotFound, "forgotten after the retention");
 }
 
 pub async fn concurrent_redemptions_have_exactly_one_winner(h: &dyn Harness) {
     let store = h.store(config()).await;
-    let code = store.put_code(&grant("wiki")).await.unwrap();
+    let g = grant("wiki");
+    let code = store.put_code(&g).await.unwrap();
     let mut tasks = JoinSet::new();
     for _ in 0..50 {
         let (store, code) = (store.clone(), code.secret().to_owned());
-        // Each contender says it would issue something different.
-        let issuing = Issuance {
-            access_token: Some(access_token(h.now().plus(600 * SECOND))),
-            family: Some(FamilyId::generate(None)),
-        };
-        tasks.spawn(async move {
-            let answer = store.redeem_code(&code, &issuing).await;
-            (issuing, answer)
-        });
+        tasks.spawn(async move { store.redeem_code(&code).await });
     }
-    let mut winner = None;
-    let mut recorded = Vec::new();
+    let (mut won, mut refused) = (0, 0);
     while let Some(result) = tasks.join_next().await {
-        let (issuing, answer) = result.unwrap();
-        match answer.unwrap() {
-            Redemption::Redeemed(_) => {
-                assert!(winner.replace(issuing).is_none(), "two winners");
+        match result.unwrap().unwrap() {
+            Redemption::Redeemed(got) => {
+                assert_eq!(got, g);
+                won += 1;
             }
-            Redemption::AlreadyRedeemed(spent) => recorded.push(spent.issued),
+            Redemption::AlreadyRedeemed(spent) => {
+                assert_eq!(
+                    spent.issued, g.issuance,
+                    "every loser learns what to revoke"
+                );
+                refused += 1;
+            }
             Redemption::NotFound => panic!("a live code read as not found"),
         }
     }
-    let winner = winner.expect("one winner");
-    assert_eq!(recorded.len(), 49);
-    assert!(
-        recorded.iter().all(|r| *r == winner),
-        "every loser learns what the winner issues"
-    );
+    assert_eq!((won, refused), (1, 49));
 }
 
 pub async fn codes_are_unguessable(h: &dyn Harness) {
@@ -1507,15 +1476,11 @@ pub async fn two_nodes_see_each_other(h: &dyn Harness) {
 
     let code = a.put_code(&grant("wiki")).await.unwrap();
     assert!(matches!(
-        b.redeem_code(code.secret(), &Issuance::default())
-            .await
-            .unwrap(),
+        b.redeem_code(code.secret()).await.unwrap(),
         Redemption::Redeemed(_)
     ));
     assert!(matches!(
-        a.redeem_code(code.secret(), &Issuance::default())
-            .await
-            .unwrap(),
+        a.redeem_code(code.secret()).await.unwrap(),
         Redemption::AlreadyRedeemed(_)
     ));
     let s = a

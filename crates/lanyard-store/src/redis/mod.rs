@@ -37,10 +37,10 @@ use crate::revocation::{Entry, Kind, judge};
 use crate::store::oldest_first;
 use crate::time::duration_millis;
 use crate::{
-    AccessTokenRef, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId, Issuance,
-    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation,
-    RevocationEvent, RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError,
-    Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId, IssuedRefresh,
+    NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation, RevocationEvent,
+    RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError, Subscription, SystemClock,
+    Target, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 /// How to reach Redis.
@@ -511,16 +511,16 @@ impl TokenStore for RedisStore {
         cmd.arg(to_json(grant)?)
             .arg(grant.grant_id.as_str())
             .arg(&grant.client_id)
+            .arg(to_json(&grant.issuance)?)
             .arg(duration_millis(self.inner.config.code_ttl));
         let _: i64 = self.eval(cmd).await?;
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str, issuing: &Issuance) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
         let key = self.inner.keys.code(&secret_hash(code));
         let mut cmd = evalsha(&scripts::CODE_REDEEM, &[key]);
-        cmd.arg(to_json(issuing)?)
-            .arg(duration_millis(self.inner.config.tombstone_ttl()));
+        cmd.arg(duration_millis(self.inner.config.tombstone_ttl()));
         let reply: Vec<String> = self.eval(cmd).await?;
         match reply.as_slice() {
             [status, grant] if status == "redeemed" => Ok(Redemption::Redeemed(from_json(

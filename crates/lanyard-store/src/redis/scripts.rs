@@ -40,27 +40,29 @@ return 1
     )
 });
 
-/// Stores a live code. KEYS: code. ARGV: grant JSON, grant id, client id, ttl ms.
+/// Stores a live code. KEYS: code. ARGV: grant JSON, grant id, client id, issuance JSON,
+/// ttl ms.
 pub(super) static CODE_PUT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-redis.call('HSET', KEYS[1], 'live', ARGV[1], 'g', ARGV[2], 'c', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], 'live', ARGV[1], 'g', ARGV[2], 'c', ARGV[3], 'issued', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 ",
     )
 });
 
-/// Spends a code. KEYS: code. ARGV: issuance JSON, tombstone ttl ms.
+/// Spends a code: the grant is removed and the rest stays as a tombstone. KEYS: code.
+/// ARGV: tombstone ttl ms.
 /// Returns {'redeemed', grant JSON} | {'spent', grant id, client id, issuance JSON} | {'none'}.
 pub(super) static CODE_REDEEM: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local r = redis.call('HMGET', KEYS[1], 'live', 'g', 'c', 'issued')
 if r[1] then
+  if not (r[2] and r[3] and r[4]) then return redis.error_reply('LANYARD_CORRUPT authorization code') end
   redis.call('HDEL', KEYS[1], 'live')
-  redis.call('HSET', KEYS[1], 'issued', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
   return {'redeemed', r[1]}
 end
 if r[4] and r[2] and r[3] then return {'spent', r[2], r[3], r[4]} end
