@@ -33,6 +33,8 @@ mod revocation;
 mod sessions;
 mod store;
 #[cfg(feature = "testsuite")]
+pub mod test_redis;
+#[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod time;
 

@@ -1,0 +1,91 @@
+//! The audit trail: sign-ins, token issuance, and later admin actions.
+//!
+//! Events go through a bounded queue to one writer task that stores them in batches, so the
+//! token endpoint does not wait on a database write per request. A full queue makes callers
+//! wait (never drops an event); `flush` waits until everything queued so far is stored, and
+//! `serve` flushes on shutdown. A crash loses at most the batch in flight (about 100 ms).
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{AuditEvent, Db};
+
+const QUEUE: usize = 10_000;
+const BATCH: usize = 500;
+
+enum Message {
+    Event(AuditEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where events are recorded. Cloning shares the writer.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    tx: mpsc::Sender<Message>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("audit message")
+    }
+}
+
+impl Audit {
+    /// Starts the writer.
+    pub fn start(db: Db) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(db, rx));
+        Self { tx }
+    }
+
+    /// Queues an event.
+    pub async fn record(&self, event: AuditEvent) {
+        if self.tx.send(Message::Event(event)).await.is_err() {
+            tracing::error!("the audit writer has stopped; an event was not recorded");
+        }
+    }
+
+    /// Waits until every event queued before this call is stored (or the writer gave up).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn write_loop(db: Db, mut rx: mpsc::Receiver<Message>) {
+    let mut buffer = Vec::with_capacity(BATCH);
+    loop {
+        buffer.clear();
+        if rx.recv_many(&mut buffer, BATCH).await == 0 {
+            return;
+        }
+        let mut events = Vec::with_capacity(buffer.len());
+        let mut flushes = Vec::new();
+        for message in buffer.drain(..) {
+            match message {
+                Message::Event(e) => events.push(e),
+                Message::Flush(done) => flushes.push(done),
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match db.insert_audit(&events).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "audit write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lost = events.len(), "audit events could not be stored");
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}

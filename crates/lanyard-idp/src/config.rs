@@ -1,0 +1,432 @@
+//! Configuration: defaults, then an optional TOML file, then `LANYARD_*` environment
+//! variables (each key in the file has the environment variable `LANYARD_<KEY>`).
+//!
+//! [`RawConfig`] is what was written; [`Config`] is what was validated. Every default is
+//! documented in `docs/configuration.md`, which a test checks against [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use lanyard_store::StoreConfig;
+use serde::Deserialize;
+use url::Url;
+
+/// A setting that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer URL, exactly as it appears in tokens and discovery (no trailing slash).
+    pub issuer: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Redis for the token store; `None`: the in-process store (one node only).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// How long things live.
+    pub lifetimes: Lifetimes,
+}
+
+/// Lifetimes of codes, tokens and sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Authorization codes.
+    pub code: Duration,
+    /// Access tokens (a client may set its own).
+    pub access_token: Duration,
+    /// ID tokens (a client may set its own).
+    pub id_token: Duration,
+    /// Offline refresh-token families (`offline_access`); session-bound families end with
+    /// their session.
+    pub refresh_token: Duration,
+    /// An SSO session ends after this long without activity.
+    pub session_idle: Duration,
+    /// An SSO session ends this long after sign-in.
+    pub session_max: Duration,
+    /// Idle timeout of a session whose user ticked "remember me".
+    pub remember_me_idle: Duration,
+    /// Lifetime of a session whose user ticked "remember me".
+    pub remember_me_max: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        Self {
+            code: Duration::from_secs(MIN),
+            access_token: Duration::from_secs(10 * MIN),
+            id_token: Duration::from_secs(10 * MIN),
+            refresh_token: Duration::from_secs(30 * DAY),
+            session_idle: Duration::from_secs(30 * MIN),
+            session_max: Duration::from_secs(10 * HOUR),
+            remember_me_idle: Duration::from_secs(7 * DAY),
+            remember_me_max: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://lanyard.db?mode=rwc".to_owned(),
+            redis_url: None,
+            redis_prefix: "lanyard:".to_owned(),
+            lifetimes: Lifetimes::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The token store's settings that follow from this configuration.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            code_ttl: self.lifetimes.code,
+            // Revocation lists must cover the longest access token any client may get.
+            max_access_token_lifetime: self.lifetimes.access_token.max(MAX_CLIENT_TOKEN_LIFETIME),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Whether the issuer is served over TLS (cookies are then `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The full URL of a path under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// The longest access-token lifetime a client may be registered with.
+pub const MAX_CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The configuration as written, before validation. Every field is optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    issuer: Option<String>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    code_lifetime_secs: Option<u64>,
+    access_token_lifetime_secs: Option<u64>,
+    id_token_lifetime_secs: Option<u64>,
+    refresh_token_lifetime_secs: Option<u64>,
+    session_idle_timeout_secs: Option<u64>,
+    session_lifetime_secs: Option<u64>,
+    remember_me_idle_timeout_secs: Option<u64>,
+    remember_me_lifetime_secs: Option<u64>,
+}
+
+/// Every key, for the environment overlay.
+const KEYS: [&str; 13] = [
+    "issuer",
+    "listen",
+    "database_url",
+    "redis_url",
+    "redis_prefix",
+    "code_lifetime_secs",
+    "access_token_lifetime_secs",
+    "id_token_lifetime_secs",
+    "refresh_token_lifetime_secs",
+    "session_idle_timeout_secs",
+    "session_lifetime_secs",
+    "remember_me_idle_timeout_secs",
+    "remember_me_lifetime_secs",
+];
+
+impl RawConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))
+    }
+
+    /// Lays `LANYARD_<KEY>` variables over the file's values. `env` is `std::env::var` in the
+    /// binary; tests pass a map.
+    pub fn overlay_env(
+        mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        for key in KEYS {
+            let var = format!("LANYARD_{}", key.to_uppercase());
+            let Some(value) = env(&var).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let secs = || {
+                value
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("{var}={value:?} is not a number of seconds")))
+            };
+            match key {
+                "issuer" => self.issuer = Some(value.clone()),
+                "listen" => self.listen = Some(value.clone()),
+                "database_url" => self.database_url = Some(value.clone()),
+                "redis_url" => self.redis_url = Some(value.clone()),
+                "redis_prefix" => self.redis_prefix = Some(value.clone()),
+                "code_lifetime_secs" => self.code_lifetime_secs = secs()?,
+                "access_token_lifetime_secs" => self.access_token_lifetime_secs = secs()?,
+                "id_token_lifetime_secs" => self.id_token_lifetime_secs = secs()?,
+                "refresh_token_lifetime_secs" => self.refresh_token_lifetime_secs = secs()?,
+                "session_idle_timeout_secs" => self.session_idle_timeout_secs = secs()?,
+                "session_lifetime_secs" => self.session_lifetime_secs = secs()?,
+                "remember_me_idle_timeout_secs" => self.remember_me_idle_timeout_secs = secs()?,
+                "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks everything and fills in defaults.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let issuer = match self.issuer {
+            Some(i) => validate_issuer(&i)?,
+            None => d.issuer,
+        };
+        let listen = match self.listen {
+            Some(l) => l.parse().map_err(|_| {
+                bad(format!(
+                    "listen = {l:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?,
+            None => d.listen,
+        };
+        let redis_prefix = self.redis_prefix.unwrap_or(d.redis_prefix);
+        if redis_prefix.contains(['{', '}']) {
+            return Err(bad("redis_prefix must not contain '{' or '}'"));
+        }
+        let l = d.lifetimes;
+        let secs = |v: Option<u64>, default: Duration, name: &str, max: Duration| {
+            let d = v.map_or(default, Duration::from_secs);
+            if d.is_zero() || d > max {
+                Err(bad(format!(
+                    "{name} must be between 1 and {} seconds",
+                    max.as_secs()
+                )))
+            } else {
+                Ok(d)
+            }
+        };
+        const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
+        let lifetimes = Lifetimes {
+            code: secs(
+                self.code_lifetime_secs,
+                l.code,
+                "code_lifetime_secs",
+                Duration::from_secs(600),
+            )?,
+            access_token: secs(
+                self.access_token_lifetime_secs,
+                l.access_token,
+                "access_token_lifetime_secs",
+                MAX_CLIENT_TOKEN_LIFETIME,
+            )?,
+            id_token: secs(
+                self.id_token_lifetime_secs,
+                l.id_token,
+                "id_token_lifetime_secs",
+                YEAR,
+            )?,
+            refresh_token: secs(
+                self.refresh_token_lifetime_secs,
+                l.refresh_token,
+                "refresh_token_lifetime_secs",
+                YEAR,
+            )?,
+            session_idle: secs(
+                self.session_idle_timeout_secs,
+                l.session_idle,
+                "session_idle_timeout_secs",
+                YEAR,
+            )?,
+            session_max: secs(
+                self.session_lifetime_secs,
+                l.session_max,
+                "session_lifetime_secs",
+                YEAR,
+            )?,
+            remember_me_idle: secs(
+                self.remember_me_idle_timeout_secs,
+                l.remember_me_idle,
+                "remember_me_idle_timeout_secs",
+                YEAR,
+            )?,
+            remember_me_max: secs(
+                self.remember_me_lifetime_secs,
+                l.remember_me_max,
+                "remember_me_lifetime_secs",
+                YEAR,
+            )?,
+        };
+        Ok(Config {
+            issuer,
+            listen,
+            database_url: self.database_url.unwrap_or(d.database_url),
+            redis_url: self.redis_url,
+            redis_prefix,
+            lifetimes,
+        })
+    }
+}
+
+/// An issuer is an `https` URL (or `http` on this machine, for development) with no query or
+/// fragment (OpenID Connect Discovery §3, RFC 8414 §2). A trailing slash is dropped, so the
+/// issuer compares equal to itself everywhere.
+fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| bad(format!("issuer {raw:?} is not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(bad(format!(
+            "issuer {raw:?} must not have a query or fragment"
+        )));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            if !matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
+                tracing::warn!(
+                    issuer = raw,
+                    "the issuer is plain http: tokens and cookies cross the network unprotected; use https outside development"
+                );
+            }
+        }
+        other => return Err(bad(format!("issuer scheme must be https, not {other:?}"))),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = RawConfig::default().validate().unwrap();
+        assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert!(c.redis_url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file: RawConfig =
+            toml::from_str("issuer = \"https://file.example\"\naccess_token_lifetime_secs = 300\n")
+                .unwrap();
+        let c = file
+            .overlay_env(env(&[
+                ("LANYARD_ISSUER", "https://sso.example.com/"),
+                ("LANYARD_REDIS_URL", "redis://127.0.0.1:6379"),
+            ]))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(c.issuer, "https://sso.example.com");
+        assert_eq!(c.lifetimes.access_token, Duration::from_secs(300));
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn bad_settings_say_what_is_wrong() {
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[("LANYARD_ISSUER", "ftp://x")], "scheme"),
+            (&[("LANYARD_ISSUER", "https://x/?a=b")], "query"),
+            (&[("LANYARD_LISTEN", "nowhere")], "address"),
+            (&[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "ten")], "number"),
+            (
+                &[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "99999")],
+                "between",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let got = RawConfig::default()
+                .overlay_env(env(vars))
+                .and_then(RawConfig::validate);
+            let err = got.expect_err("must be refused").to_string();
+            assert!(err.contains(expected), "{vars:?}: {err}");
+        }
+        assert!(toml::from_str::<RawConfig>("unknown_key = 1").is_err());
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    #[test]
+    fn documented_defaults() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let c = Config::default();
+        let l = &c.lifetimes;
+        let rows = [
+            ("issuer", format!("`{}`", c.issuer)),
+            ("listen", format!("`{}`", c.listen)),
+            ("database_url", format!("`{}`", c.database_url)),
+            ("redis_prefix", format!("`{}`", c.redis_prefix)),
+            ("code_lifetime_secs", l.code.as_secs().to_string()),
+            (
+                "access_token_lifetime_secs",
+                l.access_token.as_secs().to_string(),
+            ),
+            ("id_token_lifetime_secs", l.id_token.as_secs().to_string()),
+            (
+                "refresh_token_lifetime_secs",
+                l.refresh_token.as_secs().to_string(),
+            ),
+            (
+                "session_idle_timeout_secs",
+                l.session_idle.as_secs().to_string(),
+            ),
+            ("session_lifetime_secs", l.session_max.as_secs().to_string()),
+            (
+                "remember_me_idle_timeout_secs",
+                l.remember_me_idle.as_secs().to_string(),
+            ),
+            (
+                "remember_me_lifetime_secs",
+                l.remember_me_max.as_secs().to_string(),
+            ),
+        ];
+        let count = rows.len();
+        for (key, default) in rows {
+            let row = format!("| `{key}` | {default} |");
+            assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+            assert!(KEYS.contains(&key), "{key} is documented but not read");
+        }
+        assert_eq!(
+            KEYS.len(),
+            count + 1,
+            "every key but redis_url has a default row"
+        );
+    }
+}

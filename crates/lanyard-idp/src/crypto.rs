@@ -1,0 +1,223 @@
+//! Secrets at rest and in cookies: argon2id for passwords (off the async workers, with a
+//! limit on how many run at once), keyed hashes for client secrets, MACs for cookies.
+
+use std::sync::Arc;
+
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+/// `n` bytes from the CSPRNG, base64url.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Hashes and verifies passwords with argon2id (OWASP parameters: m=19 MiB, t=2, p=1).
+///
+/// Each hash takes ~14 ms of one core, so hashing runs on the blocking pool, at most one per
+/// core at a time; a request beyond that waits its turn instead of starving the runtime.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// Verified against when the user does not exist, so that "no such user" takes as long
+    /// as "wrong password".
+    dummy: Arc<str>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords").finish_non_exhaustive()
+    }
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The hasher failed (should not happen with sane input).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The blocking pool is gone (shutting down).
+    #[error("password hashing was interrupted")]
+    Interrupted,
+}
+
+impl Passwords {
+    /// A hasher; computes the dummy hash once.
+    pub fn new() -> Result<Self, PasswordError> {
+        let dummy = hash_now(&random_token(16))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: dummy.into(),
+        })
+    }
+
+    /// An argon2id PHC string for `password`, salted.
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Interrupted)?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_now(&password))
+            .await
+            .map_err(|_| PasswordError::Interrupted)?
+    }
+
+    /// Whether `password` matches `stored`; with `None` (no such user) the same work is done
+    /// against a dummy hash and the answer is `false`.
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Interrupted)?;
+        let known = stored.is_some();
+        let hash = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
+        let password = password.to_owned();
+        let matched = tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|_| PasswordError::Interrupted)?;
+        Ok(known && matched)
+    }
+}
+
+fn hash_now(password: &str) -> Result<String, PasswordError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Keys the server holds for itself (kept in the database, one per purpose, made at first
+/// start): a pepper for client-secret hashes and a MAC key for cookies.
+#[derive(Clone)]
+pub struct ServerKeys {
+    client_secret: hmac::Key,
+    cookie: hmac::Key,
+}
+
+impl std::fmt::Debug for ServerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKeys([redacted])")
+    }
+}
+
+/// Stored client-secret hashes start with this, so the scheme can change later.
+const CLIENT_SECRET_SCHEME: &str = "hmac-sha256$";
+
+impl ServerKeys {
+    /// From the raw key bytes.
+    pub fn new(client_secret_key: &[u8], cookie_key: &[u8]) -> Self {
+        Self {
+            client_secret: hmac::Key::new(hmac::HMAC_SHA256, client_secret_key),
+            cookie: hmac::Key::new(hmac::HMAC_SHA256, cookie_key),
+        }
+    }
+
+    /// The stored form of a client secret: HMAC-SHA-256 under the server's pepper. Secrets are
+    /// ≥ 256-bit random (or ≥ 32 characters when supplied), so a fast keyed hash is enough and
+    /// client authentication costs microseconds, not an argon2 run.
+    pub fn hash_client_secret(&self, secret: &str) -> String {
+        let tag = hmac::sign(&self.client_secret, secret.as_bytes());
+        format!(
+            "{CLIENT_SECRET_SCHEME}{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// Whether `secret` matches `stored`, compared in constant time.
+    pub fn verify_client_secret(&self, secret: &str, stored: &str) -> bool {
+        let Some(encoded) = stored.strip_prefix(CLIENT_SECRET_SCHEME) else {
+            return false;
+        };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(encoded) else {
+            return false;
+        };
+        hmac::verify(&self.client_secret, secret.as_bytes(), &tag).is_ok()
+    }
+
+    /// `value.MAC`: a cookie value the browser cannot forge. `purpose` separates cookies.
+    pub fn seal_cookie(&self, purpose: &str, value: &str) -> String {
+        let tag = hmac::sign(&self.cookie, format!("{purpose}\0{value}").as_bytes());
+        format!("{value}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The value inside a sealed cookie, if its MAC is right.
+    pub fn open_cookie<'a>(&self, purpose: &str, sealed: &'a str) -> Option<&'a str> {
+        let (value, mac) = sealed.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        hmac::verify(&self.cookie, format!("{purpose}\0{value}").as_bytes(), &tag)
+            .ok()
+            .map(|()| value)
+    }
+}
+
+/// Compares two secrets in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_hash_with_salt_and_verify() {
+        let p = Passwords::new().unwrap();
+        let a = p.hash("correct horse battery staple").await.unwrap();
+        let b = p.hash("correct horse battery staple").await.unwrap();
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert_ne!(a, b, "salted");
+        assert!(
+            p.verify("correct horse battery staple", Some(&a))
+                .await
+                .unwrap()
+        );
+        assert!(!p.verify("wrong", Some(&a)).await.unwrap());
+        assert!(
+            !p.verify("correct horse battery staple", None)
+                .await
+                .unwrap()
+        );
+        assert!(!p.verify("x", Some("not a hash")).await.unwrap());
+    }
+
+    #[test]
+    fn client_secrets_and_cookies() {
+        let keys = ServerKeys::new(b"pepper", b"cookie-key");
+        let stored = keys.hash_client_secret("s3cret-s3cret-s3cret-s3cret-s3cret");
+        assert!(stored.starts_with("hmac-sha256$"));
+        assert!(!stored.contains("s3cret"));
+        assert!(keys.verify_client_secret("s3cret-s3cret-s3cret-s3cret-s3cret", &stored));
+        assert!(!keys.verify_client_secret("s3cret-s3cret-s3cret-s3cret-s3cre", &stored));
+        assert!(!keys.verify_client_secret("x", "plaintext"));
+        let other = ServerKeys::new(b"other pepper", b"cookie-key");
+        assert!(!other.verify_client_secret("s3cret-s3cret-s3cret-s3cret-s3cret", &stored));
+
+        let sealed = keys.seal_cookie("session", "sid-123");
+        assert_eq!(keys.open_cookie("session", &sealed), Some("sid-123"));
+        assert_eq!(
+            keys.open_cookie("csrf", &sealed),
+            None,
+            "purposes are separate"
+        );
+        assert_eq!(keys.open_cookie("session", "sid-123.AAAA"), None);
+        assert_eq!(keys.open_cookie("session", "sid-124"), None);
+        assert!(same_secret("a", "a") && !same_secret("a", "b"));
+    }
+}

@@ -1,0 +1,118 @@
+//! sea-orm entities, one per table (see `migrations/`). Only `db` sees these.
+
+pub(super) mod users {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) sub: String,
+        pub(crate) username: String,
+        #[sea_orm(unique)]
+        pub(crate) username_key: String,
+        pub(crate) email: Option<String>,
+        pub(crate) display_name: Option<String>,
+        pub(crate) password_hash: String,
+        pub(crate) disabled: bool,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clients")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) client_id: String,
+        pub(crate) name: String,
+        pub(crate) public: bool,
+        pub(crate) secret_hash: Option<String>,
+        pub(crate) redirect_uris: String,
+        pub(crate) post_logout_redirect_uris: String,
+        pub(crate) backchannel_logout_uri: Option<String>,
+        pub(crate) grant_types: String,
+        pub(crate) scopes: String,
+        pub(crate) first_party: bool,
+        pub(crate) access_token_lifetime_secs: Option<i64>,
+        pub(crate) id_token_lifetime_secs: Option<i64>,
+        pub(crate) refresh_token_lifetime_secs: Option<i64>,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod signing_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) kid: String,
+        pub(crate) alg: String,
+        pub(crate) private_key: Vec<u8>,
+        pub(crate) state: String,
+        pub(crate) created_at: i64,
+        pub(crate) usable_until: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod server_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "server_keys")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) name: String,
+        pub(crate) secret: Vec<u8>,
+        pub(crate) created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod audit_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key)]
+        pub(crate) id: i64,
+        pub(crate) at: i64,
+        pub(crate) actor: String,
+        pub(crate) action: String,
+        pub(crate) target: Option<String>,
+        pub(crate) outcome: String,
+        pub(crate) request_id: Option<String>,
+        pub(crate) detail: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

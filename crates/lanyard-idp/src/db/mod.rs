@@ -1,0 +1,438 @@
+//! The SQL database, through sea-orm: the only module that knows sea-orm. Users, clients,
+//! signing keys, server keys and audit events, as the types of `model` and `tokens`.
+//!
+//! Times are stored as `BIGINT` milliseconds and lists as JSON text, so SQLite and
+//! PostgreSQL hold exactly the same values.
+
+mod entities;
+
+use std::time::Duration;
+
+use lanyard_migration::{Migrator, MigratorTrait};
+use lanyard_store::Timestamp;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait,
+    Database, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    SqlErr,
+};
+
+use self::entities::{audit_events, clients, server_keys, signing_keys, users};
+use crate::model::{Client, GrantType, User};
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or failed; callers answer 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique value is taken.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored record does not decode.
+    #[error("corrupt {what} record: {detail}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn unavailable(e: DbErr) -> DbError {
+    DbError::Unavailable(e.to_string())
+}
+
+fn conflict_or_unavailable(what: &'static str) -> impl Fn(DbErr) -> DbError {
+    move |e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DbError::Conflict(what),
+        _ => unavailable(e),
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who acted: a `sub`, a `client:<id>`, or `anonymous`.
+    pub actor: String,
+    /// What happened, e.g. `signin`, `token.issue`.
+    pub action: String,
+    /// What it happened to, if anything.
+    pub target: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// The request it happened in.
+    pub request_id: Option<String>,
+    /// More, as JSON. Never a secret.
+    pub detail: Option<String>,
+}
+
+/// A signing key as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id.
+    pub kid: String,
+    /// `RS256`.
+    pub alg: String,
+    /// PKCS#8 DER.
+    pub private_key: Vec<u8>,
+    /// `next`, `active` or `retired`.
+    pub state: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// Published until then (retired keys).
+    pub usable_until: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+impl Db {
+    /// Connects. SQLite files are created when missing (`?mode=rwc` is added if no mode is
+    /// given).
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(16)
+            .connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(3))
+            .sqlx_logging(false);
+        let conn = Database::connect(options).await.map_err(unavailable)?;
+        Ok(Self { conn })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        Migrator::up(&self.conn, None).await.map_err(unavailable)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.conn.ping().await.map_err(unavailable)
+    }
+
+    // ---------------------------------------------------------------- users
+
+    /// Stores a new user. `Conflict` if the username (case-insensitively) or `sub` is taken.
+    pub async fn insert_user(&self, user: &User) -> Result<(), DbError> {
+        users::ActiveModel {
+            sub: Set(user.sub.clone()),
+            username: Set(user.username.clone()),
+            username_key: Set(username_key(&user.username)),
+            email: Set(user.email.clone()),
+            display_name: Set(user.display_name.clone()),
+            password_hash: Set(user.password_hash.clone()),
+            disabled: Set(user.disabled),
+            created_at: Set(user.created_at.as_millis()),
+            updated_at: Set(user.updated_at.as_millis()),
+        }
+        .insert(&self.conn)
+        .await
+        .map_err(conflict_or_unavailable("a user with this username"))?;
+        Ok(())
+    }
+
+    /// The user who signs in as `username` (case-insensitively).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, DbError> {
+        let found = users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(username_key(username)))
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.map(user_from))
+    }
+
+    /// The user with this `sub`.
+    pub async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, DbError> {
+        let found = users::Entity::find_by_id(sub.to_owned())
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.map(user_from))
+    }
+
+    /// How many users there are.
+    pub async fn count_users(&self) -> Result<u64, DbError> {
+        users::Entity::find()
+            .count(&self.conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    // ---------------------------------------------------------------- clients
+
+    /// Stores a new client. `Conflict` if the id is taken.
+    pub async fn insert_client(&self, client: &Client) -> Result<(), DbError> {
+        client_model(client)
+            .insert(&self.conn)
+            .await
+            .map_err(conflict_or_unavailable("a client with this id"))?;
+        Ok(())
+    }
+
+    /// The client with this id.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, DbError> {
+        let found = clients::Entity::find_by_id(client_id.to_owned())
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        found.map(client_from).transpose()
+    }
+
+    /// How many clients there are.
+    pub async fn count_clients(&self) -> Result<u64, DbError> {
+        clients::Entity::find()
+            .count(&self.conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    // ---------------------------------------------------------------- keys
+
+    /// Every signing key that is not yet past its `usable_until`, newest first.
+    pub async fn signing_keys(&self, now: Timestamp) -> Result<Vec<StoredKey>, DbError> {
+        let rows = signing_keys::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(signing_keys::Column::UsableUntil.is_null())
+                    .add(signing_keys::Column::UsableUntil.gt(now.as_millis())),
+            )
+            .order_by_desc(signing_keys::Column::CreatedAt)
+            .all(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| StoredKey {
+                kid: m.kid,
+                alg: m.alg,
+                private_key: m.private_key,
+                state: m.state,
+                created_at: Timestamp::from_millis(m.created_at),
+                usable_until: m.usable_until.map(Timestamp::from_millis),
+            })
+            .collect())
+    }
+
+    /// Stores a signing key.
+    pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), DbError> {
+        signing_keys::ActiveModel {
+            kid: Set(key.kid.clone()),
+            alg: Set(key.alg.clone()),
+            private_key: Set(key.private_key.clone()),
+            state: Set(key.state.clone()),
+            created_at: Set(key.created_at.as_millis()),
+            usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
+        }
+        .insert(&self.conn)
+        .await
+        .map_err(conflict_or_unavailable("a signing key with this kid"))?;
+        Ok(())
+    }
+
+    /// The server key named `name`, created from `fresh` if there is none yet. Two nodes
+    /// starting at once agree on one key: the first insert wins, both read it back.
+    pub async fn server_key(
+        &self,
+        name: &str,
+        fresh: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, DbError> {
+        let insert = server_keys::Entity::insert(server_keys::ActiveModel {
+            name: Set(name.to_owned()),
+            secret: Set(fresh),
+            created_at: Set(now.as_millis()),
+        })
+        .on_conflict_do_nothing()
+        .exec(&self.conn)
+        .await;
+        insert.map_err(unavailable)?;
+        let row = server_keys::Entity::find_by_id(name.to_owned())
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| r.secret).ok_or_else(|| DbError::Corrupt {
+            what: "server key",
+            detail: format!("{name} vanished after insert"),
+        })
+    }
+
+    // ---------------------------------------------------------------- audit
+
+    /// Stores audit events, all or none.
+    pub async fn insert_audit(&self, events: &[AuditEvent]) -> Result<(), DbError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events.iter().map(|e| audit_events::ActiveModel {
+            at: Set(e.at.as_millis()),
+            actor: Set(e.actor.clone()),
+            action: Set(e.action.clone()),
+            target: Set(e.target.clone()),
+            outcome: Set(e.outcome.clone()),
+            request_id: Set(e.request_id.clone()),
+            detail: Set(e.detail.clone()),
+            ..Default::default()
+        });
+        audit_events::Entity::insert_many(rows)
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Audit events with `action`, oldest first (for tests and, later, the admin API).
+    pub async fn audit_by_action(&self, action: &str) -> Result<Vec<AuditEvent>, DbError> {
+        let rows = audit_events::Entity::find()
+            .filter(audit_events::Column::Action.eq(action))
+            .order_by_asc(audit_events::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| AuditEvent {
+                at: Timestamp::from_millis(m.at),
+                actor: m.actor,
+                action: m.action,
+                target: m.target,
+                outcome: m.outcome,
+                request_id: m.request_id,
+                detail: m.detail,
+            })
+            .collect())
+    }
+
+    /// Runs a statement that needs no model (tests use it to reach into the database).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbError> {
+        self.conn
+            .execute_unprepared(sql)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Marks a user disabled or enabled.
+    pub async fn set_user_disabled(
+        &self,
+        sub: &str,
+        disabled: bool,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::Disabled, Expr::value(disabled))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now.as_millis()))
+            .filter(users::Column::Sub.eq(sub))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+}
+
+/// Usernames are unique regardless of letter case.
+fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+fn user_from(m: users::Model) -> User {
+    User {
+        sub: m.sub,
+        username: m.username,
+        email: m.email,
+        display_name: m.display_name,
+        password_hash: m.password_hash,
+        disabled: m.disabled,
+        created_at: Timestamp::from_millis(m.created_at),
+        updated_at: Timestamp::from_millis(m.updated_at),
+    }
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn client_model(c: &Client) -> clients::ActiveModel {
+    let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let grants: Vec<String> = c
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    clients::ActiveModel {
+        client_id: Set(c.client_id.clone()),
+        name: Set(c.name.clone()),
+        public: Set(c.public),
+        secret_hash: Set(c.secret_hash.clone()),
+        redirect_uris: Set(json_list(&c.redirect_uris)),
+        post_logout_redirect_uris: Set(json_list(&c.post_logout_redirect_uris)),
+        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+        grant_types: Set(json_list(&grants)),
+        scopes: Set(json_list(&c.scopes)),
+        first_party: Set(c.first_party),
+        access_token_lifetime_secs: Set(secs(c.access_token_lifetime)),
+        id_token_lifetime_secs: Set(secs(c.id_token_lifetime)),
+        refresh_token_lifetime_secs: Set(secs(c.refresh_token_lifetime)),
+        created_at: Set(c.created_at.as_millis()),
+        updated_at: Set(c.updated_at.as_millis()),
+    }
+}
+
+fn client_from(m: clients::Model) -> Result<Client, DbError> {
+    let corrupt = |detail: String| DbError::Corrupt {
+        what: "client",
+        detail,
+    };
+    let list = |text: &str| -> Result<Vec<String>, DbError> {
+        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
+    };
+    let secs = |v: Option<i64>| -> Result<Option<Duration>, DbError> {
+        v.map(|s| {
+            u64::try_from(s)
+                .map(Duration::from_secs)
+                .map_err(|_| corrupt("negative lifetime".to_owned()))
+        })
+        .transpose()
+    };
+    let grant_types = list(&m.grant_types)?
+        .iter()
+        .map(|g| g.parse::<GrantType>().map_err(corrupt))
+        .collect::<Result<_, _>>()?;
+    Ok(Client {
+        redirect_uris: list(&m.redirect_uris)?,
+        post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
+        scopes: list(&m.scopes)?,
+        grant_types,
+        access_token_lifetime: secs(m.access_token_lifetime_secs)?,
+        id_token_lifetime: secs(m.id_token_lifetime_secs)?,
+        refresh_token_lifetime: secs(m.refresh_token_lifetime_secs)?,
+        client_id: m.client_id,
+        name: m.name,
+        public: m.public,
+        secret_hash: m.secret_hash,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        first_party: m.first_party,
+        created_at: Timestamp::from_millis(m.created_at),
+        updated_at: Timestamp::from_millis(m.updated_at),
+    })
+}

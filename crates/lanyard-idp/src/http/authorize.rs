@@ -1,0 +1,268 @@
+//! `GET|POST /authorize` and `POST /signin`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+
+use super::{cookies, pages, reply};
+use crate::crypto::{random_token, same_secret};
+use crate::oauth::authorize::{self, AuthorizationRequest, Next};
+use crate::oauth::error::AuthorizeError;
+use crate::oauth::params::Params;
+use crate::oauth::signin::{Browser, Credentials, SignInOutcome, sign_in};
+use crate::state::AppState;
+
+/// The form fields of the sign-in page that are not part of the authorization request.
+const AUTHORIZATION_REQUEST: &str = "authorization_request";
+
+/// The authorization endpoint (RFC 6749 §3.1: GET, and POST with a form body).
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = match read_params(&method, &headers, query.as_deref(), &body) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
+    let request = match load(&state, &params).await {
+        Ok(r) => r,
+        Err(e) => return reply::authorize_error(e, &state.config.issuer),
+    };
+    match continue_request(&state, &headers, &request).await {
+        Ok(Some(response)) => response,
+        Ok(None) => show_sign_in(
+            &state,
+            &headers,
+            &request,
+            &params,
+            None,
+            request.login_hint.as_deref().unwrap_or(""),
+            false,
+        ),
+        Err(e) => reply::authorize_error(e, &state.config.issuer),
+    }
+}
+
+/// Parses the request's parameters: the query, and for POST a form body.
+fn read_params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Params, Box<Response>> {
+    let broken = |what: &str| {
+        Box::new(pages::error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is broken",
+            &format!("{what} Go back to the application and try again."),
+        ))
+    };
+    let from_query = Params::parse(query.unwrap_or("").as_bytes())
+        .map_err(|e| broken(&format!("The request could not be read ({e}).")))?;
+    if method != Method::POST {
+        return Ok(from_query);
+    }
+    if !is_form(headers) {
+        return Err(broken(
+            "The request is not a form (Content-Type must be application/x-www-form-urlencoded).",
+        ));
+    }
+    let from_body = Params::parse(body)
+        .map_err(|e| broken(&format!("The request could not be read ({e}).")))?;
+    Ok(from_body.merge(from_query))
+}
+
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Identifies the client, loads it, and validates the request.
+async fn load(state: &AppState, params: &Params) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (client_id, _) = authorize::identify(params)?;
+    let client = state
+        .db
+        .client(client_id)
+        .await?
+        .ok_or_else(authorize::unknown_client)?;
+    authorize::validate(params, client)
+}
+
+/// Single sign-on when the session allows it: `Some(response)`; `None`: show the sign-in page.
+async fn continue_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+) -> Result<Option<Response>, AuthorizeError> {
+    let session = match cookies::session_sid(&state.config, &state.server_keys, headers) {
+        Some(sid) => state.store.session(&sid).await?,
+        None => None,
+    };
+    let hint = match &request.id_token_hint {
+        None => None,
+        Some(token) => Some(
+            state
+                .keys
+                .verify_id_token_hint(token, &state.config.issuer)
+                .map_err(|_| AuthorizeError::Redirect {
+                    to: request.reply.clone(),
+                    code: "invalid_request",
+                    description: "id_token_hint is not an ID token issued here".to_owned(),
+                })?,
+        ),
+    };
+    match authorize::decide(request, session, hint.as_ref(), state.clock.now())? {
+        Next::Issue(session) => {
+            let response = authorize::issue_code(state, request, &session).await?;
+            Ok(Some(reply::success(&response, HeaderMap::new())))
+        }
+        Next::SignIn => Ok(None),
+    }
+}
+
+fn show_sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &Params,
+    message: Option<&str>,
+    username: &str,
+    remember_me: bool,
+) -> Response {
+    // Reuse the browser's CSRF token if it has one, so two open tabs both work.
+    let (csrf, set) = match cookies::csrf(&state.config, headers) {
+        Some(token) if token.len() == 43 => (token, None),
+        _ => {
+            let token = random_token(32);
+            let set = cookies::set_csrf(&state.config, &token);
+            (token, Some(set))
+        }
+    };
+    let encoded: String = form_urlencoded(params);
+    let mut extra = HeaderMap::new();
+    if let Some(set) = set {
+        extra.insert(header::SET_COOKIE, set);
+    }
+    pages::sign_in(
+        &pages::SignInPage {
+            client_name: &request.client.name,
+            message,
+            csrf: &csrf,
+            authorization_request: &encoded,
+            username,
+            remember_me,
+        },
+        extra,
+    )
+}
+
+fn form_urlencoded(params: &Params) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let mut pairs: Vec<(&str, &str)> = params.iter().collect();
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The sign-in form's target.
+pub(crate) async fn signin(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let expired = || {
+        pages::error(
+            StatusCode::FORBIDDEN,
+            "This sign-in form has expired",
+            "For your security the form could not be accepted. Go back to the application and sign in again.",
+        )
+    };
+    if !is_form(&headers) {
+        return expired();
+    }
+    let Ok(form) = Params::parse(&body) else {
+        return expired();
+    };
+    // Double-submit CSRF check: the form's token must equal the cookie's (login CSRF).
+    let csrf_ok = match (cookies::csrf(&state.config, &headers), form.get("csrf")) {
+        (Some(cookie), Some(field)) => same_secret(&cookie, field),
+        _ => false,
+    };
+    if !csrf_ok || form.duplicated().is_some() {
+        return expired();
+    }
+    let Ok(params) = Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes()) else {
+        return expired();
+    };
+    let request = match load(&state, &params).await {
+        Ok(r) => r,
+        Err(e) => return reply::authorize_error(e, &state.config.issuer),
+    };
+    let credentials = Credentials {
+        username: form.get("username").unwrap_or(""),
+        password: form.get("password").unwrap_or(""),
+        remember_me: form.get("remember_me").is_some(),
+    };
+    let browser = Browser {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        ip: Some(peer.ip().to_string()),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let remember_me = credentials.remember_me;
+    let username = credentials.username.to_owned();
+    match sign_in(&state, &request, credentials, &browser).await {
+        Ok(SignInOutcome::SignedIn { session, response }) => {
+            let mut extra = HeaderMap::new();
+            let remember_for = remember_me.then_some(state.config.lifetimes.remember_me_max);
+            extra.append(
+                header::SET_COOKIE,
+                cookies::set_session(
+                    &state.config,
+                    &state.server_keys,
+                    session.sid.as_str(),
+                    remember_for,
+                ),
+            );
+            extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
+            reply::success(&response, extra)
+        }
+        Ok(SignInOutcome::Refused { message }) => show_sign_in(
+            &state,
+            &headers,
+            &request,
+            &params,
+            Some(message),
+            &username,
+            remember_me,
+        ),
+        Err(e) => reply::authorize_error(e, &state.config.issuer),
+    }
+}

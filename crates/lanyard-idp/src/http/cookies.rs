@@ -1,0 +1,152 @@
+//! The SSO session cookie and the sign-in form's CSRF cookie.
+//!
+//! The session cookie carries the `sid` with a MAC (`crypto::ServerKeys::seal_cookie`): a
+//! `sid` alone is not a secret (every app sees it in its tokens), so the cookie must be
+//! something only Lanyard can mint. Cookies are `HttpOnly`; `SameSite=Lax` for the session
+//! (a top-level GET from an app must carry it), `Strict` for CSRF; `Secure` and `__Host-`
+//! when the issuer is https.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::config::Config;
+use crate::crypto::ServerKeys;
+
+const SESSION: &str = "lanyard_session";
+const CSRF: &str = "lanyard_csrf";
+
+/// A cookie's name for this deployment.
+fn name(config: &Config, base: &str) -> String {
+    if config.is_https() {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of cookie `name` in the request, if present once.
+fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((n, v)) = pair.trim().split_once('=')
+                && n == name
+            {
+                if found.is_some() {
+                    return None; // two cookies of one name: trust neither
+                }
+                found = Some(v);
+            }
+        }
+    }
+    found
+}
+
+fn set_cookie(
+    config: &Config,
+    base: &str,
+    value: &str,
+    same_site: &str,
+    max_age: Option<Duration>,
+) -> HeaderValue {
+    let mut cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite={same_site}",
+        name(config, base)
+    );
+    if config.is_https() {
+        cookie.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={}", age.as_secs()));
+    }
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+}
+
+/// The `sid` in a valid session cookie.
+pub(crate) fn session_sid(
+    config: &Config,
+    keys: &ServerKeys,
+    headers: &HeaderMap,
+) -> Option<String> {
+    let sealed = read(headers, &name(config, SESSION))?;
+    keys.open_cookie("session", sealed).map(str::to_owned)
+}
+
+/// `Set-Cookie` for a new session. A remembered session's cookie outlives the browser
+/// session; otherwise the cookie ends when the browser closes.
+pub(crate) fn set_session(
+    config: &Config,
+    keys: &ServerKeys,
+    sid: &str,
+    remember_for: Option<Duration>,
+) -> HeaderValue {
+    set_cookie(
+        config,
+        SESSION,
+        &keys.seal_cookie("session", sid),
+        "Lax",
+        remember_for,
+    )
+}
+
+/// The CSRF token in the request's cookie, if any.
+pub(crate) fn csrf(config: &Config, headers: &HeaderMap) -> Option<String> {
+    read(headers, &name(config, CSRF)).map(str::to_owned)
+}
+
+/// `Set-Cookie` for a CSRF token (double-submit: the form carries the same value).
+pub(crate) fn set_csrf(config: &Config, token: &str) -> HeaderValue {
+    set_cookie(config, CSRF, token, "Strict", None)
+}
+
+/// `Set-Cookie` that deletes the CSRF cookie.
+pub(crate) fn clear_csrf(config: &Config) -> HeaderValue {
+    set_cookie(config, CSRF, "", "Strict", Some(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_round_trip_and_duplicates_are_refused() {
+        let config = Config::default();
+        let keys = ServerKeys::new(b"p", b"c");
+        let set = set_session(&config, &keys, "sid-1", None);
+        let text = set.to_str().unwrap();
+        assert!(text.starts_with("lanyard_session=sid-1."), "{text}");
+        assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax"));
+        let value = text.split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {value}")).unwrap(),
+        );
+        assert_eq!(
+            session_sid(&config, &keys, &headers).as_deref(),
+            Some("sid-1")
+        );
+        headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        assert_eq!(session_sid(&config, &keys, &headers), None);
+        let forged = HeaderValue::from_static("lanyard_session=sid-2.AAAA");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, forged);
+        assert_eq!(session_sid(&config, &keys, &headers), None);
+    }
+
+    #[test]
+    fn https_cookies_are_secure_host_cookies() {
+        let config = Config {
+            issuer: "https://sso.example.com".into(),
+            ..Config::default()
+        };
+        let text = set_csrf(&config, "t").to_str().unwrap().to_owned();
+        assert!(
+            text.starts_with("__Host-lanyard_csrf=t;") && text.contains("; Secure"),
+            "{text}"
+        );
+    }
+}

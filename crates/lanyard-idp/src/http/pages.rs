@@ -1,0 +1,114 @@
+//! HTML pages: sign-in, errors, and the form-post response. Every page is sent with headers
+//! that forbid framing (RFC 9700 §4.16), sniffing and caching.
+
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::crypto::random_token;
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub(crate) struct SignInPage<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    pub(crate) authorization_request: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) remember_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    action: &'a str,
+    fields: &'a [(&'static str, String)],
+    nonce: &'a str,
+}
+
+/// Headers every HTML page carries. `script_nonce` allows one inline script.
+fn page_headers(script_nonce: Option<&str>) -> HeaderMap {
+    let script = script_nonce.map_or_else(|| "'none'".to_owned(), |n| format!("'nonce-{n}'"));
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src {script}; base-uri 'none'; frame-ancestors 'none'"
+    );
+    let mut h = HeaderMap::new();
+    let mut set = |name, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    set(header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(header::CONTENT_SECURITY_POLICY, &csp);
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::CACHE_CONTROL, "no-store");
+    h
+}
+
+fn render(status: StatusCode, template: &impl Template, script_nonce: Option<&str>) -> Response {
+    match template.render() {
+        Ok(body) => (status, page_headers(script_nonce), body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong. Try again.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The sign-in page.
+pub(crate) fn sign_in(page: &SignInPage<'_>, extra: HeaderMap) -> Response {
+    let mut response = render(StatusCode::OK, page, None);
+    response.headers_mut().extend(extra);
+    response
+}
+
+/// An error page: what happened, what to do next.
+pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
+    render(status, &ErrorPage { title, message }, None)
+}
+
+/// The 503 page.
+pub(crate) fn unavailable() -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is briefly unavailable",
+        "Lanyard cannot reach one of its services right now. Wait a moment and try again.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// The form-post response mode: a page that POSTs `fields` to `action` at once.
+pub(crate) fn form_post(
+    action: &str,
+    fields: &[(&'static str, String)],
+    extra: HeaderMap,
+) -> Response {
+    let nonce = random_token(16);
+    let mut response = render(
+        StatusCode::OK,
+        &FormPostPage {
+            action,
+            fields,
+            nonce: &nonce,
+        },
+        Some(&nonce),
+    );
+    response.headers_mut().extend(extra);
+    response
+}

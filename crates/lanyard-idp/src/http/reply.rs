@@ -1,0 +1,159 @@
+//! Sending an authorization response, success or error, back to the client (RFC 6749
+//! §4.1.2, §4.1.2.1; RFC 9207 `iss`; OAuth 2.0 Form Post Response Mode), and the JSON error
+//! bodies of the token and UserInfo endpoints.
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::pages;
+use crate::oauth::authorize::{AuthorizationResponse, ReplyTo, ResponseMode};
+use crate::oauth::error::{AuthorizeError, TokenError};
+
+/// Sends `params` to the client, with `extra` headers (cookies).
+pub(crate) fn to_client(
+    to: &ReplyTo,
+    params: &[(&'static str, String)],
+    extra: HeaderMap,
+) -> Response {
+    match to.mode {
+        ResponseMode::FormPost => pages::form_post(&to.redirect_uri, params, extra),
+        ResponseMode::Query => {
+            let mut url = to.redirect_uri.clone();
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&form_urlencoded_pairs(params));
+            let mut headers = extra;
+            match HeaderValue::from_str(&url) {
+                Ok(location) => {
+                    headers.insert(header::LOCATION, location);
+                }
+                Err(_) => {
+                    return pages::error(
+                        StatusCode::BAD_REQUEST,
+                        "Cannot return to the application",
+                        "The application's address cannot be used.",
+                    );
+                }
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            // 303: the browser follows with GET, never re-POSTing the sign-in form (RFC 9700 §4.12).
+            (StatusCode::SEE_OTHER, headers).into_response()
+        }
+    }
+}
+
+fn form_urlencoded_pairs(params: &[(&'static str, String)]) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A successful authorization response.
+pub(crate) fn success(response: &AuthorizationResponse, extra: HeaderMap) -> Response {
+    to_client(&response.to, &response.params, extra)
+}
+
+/// An authorization error: a page, a redirect to the client, or 503.
+pub(crate) fn authorize_error(e: AuthorizeError, issuer: &str) -> Response {
+    match e {
+        AuthorizeError::Page { title, message } => {
+            pages::error(StatusCode::BAD_REQUEST, title, &message)
+        }
+        AuthorizeError::Unavailable(detail) => {
+            tracing::error!(%detail, "authorization failed: a dependency is down");
+            pages::unavailable()
+        }
+        AuthorizeError::Redirect {
+            to,
+            code,
+            description,
+        } => {
+            let mut params = vec![
+                ("error", code.to_owned()),
+                ("error_description", description),
+            ];
+            if let Some(state) = &to.state {
+                params.push(("state", state.clone()));
+            }
+            params.push(("iss", issuer.to_owned()));
+            to_client(&to, &params, HeaderMap::new())
+        }
+    }
+}
+
+/// Headers on every token response (RFC 6749 §5.1).
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let status = match self.code {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            _ if self.unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body =
+            Json(serde_json::json!({ "error": self.code, "error_description": self.description }));
+        let mut response = (status, no_store(), body).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 §5.2: 401 carries the challenge for the scheme the client can use.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="lanyard""#),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// An RFC 6750 §3 bearer-token error: status, `WWW-Authenticate`, and a JSON body with the
+/// same `error`.
+pub(crate) fn bearer_error(
+    status: StatusCode,
+    error: Option<&str>,
+    description: Option<&str>,
+    scope: Option<&str>,
+) -> Response {
+    let mut challenge = r#"Bearer realm="lanyard""#.to_owned();
+    let quote = |s: &str| s.replace(['"', '\\'], "'");
+    if let Some(e) = error {
+        challenge.push_str(&format!(r#", error="{e}""#));
+    }
+    if let Some(d) = description {
+        challenge.push_str(&format!(r#", error_description="{}""#, quote(d)));
+    }
+    if let Some(s) = scope {
+        challenge.push_str(&format!(r#", scope="{s}""#));
+    }
+    let body = match error {
+        Some(e) => serde_json::json!({ "error": e, "error_description": description }),
+        None => serde_json::json!({ "error_description": "an access token is required" }),
+    };
+    let mut response = (status, no_store(), Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}

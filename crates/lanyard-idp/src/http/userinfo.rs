@@ -1,0 +1,115 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3) with RFC 6750 token handling.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::authorize::is_form;
+use super::reply::{bearer_error, no_store};
+use crate::oauth::params::Params;
+use crate::oauth::userinfo::{UserinfoError, userinfo};
+use crate::state::AppState;
+
+/// UserInfo.
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let token = match bearer_token(&method, &headers, query.as_deref(), &body) {
+        Ok(Some(token)) => token,
+        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, None, None, None),
+        Err(description) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                Some(description),
+                None,
+            );
+        }
+    };
+    match userinfo(&state, &token).await {
+        Ok(claims) => (no_store(), Json(claims)).into_response(),
+        Err(UserinfoError::InvalidToken(description)) => bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            Some(&description),
+            None,
+        ),
+        Err(UserinfoError::InsufficientScope) => bearer_error(
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            Some("the access token was not granted the openid scope"),
+            Some("openid"),
+        ),
+        Err(UserinfoError::Unavailable) => {
+            let mut r = (StatusCode::SERVICE_UNAVAILABLE, no_store(), Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "the token could not be checked right now; retry in a moment",
+            })))
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            r
+        }
+    }
+}
+
+/// The bearer token: from `Authorization: Bearer` (RFC 6750 §2.1) or, on POST, the
+/// `access_token` form field (§2.2). Never the query string (§2.3 SHOULD NOT; RFC 9700).
+/// Two at once, or a malformed header, is an `invalid_request`.
+fn bearer_token(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Option<String>, &'static str> {
+    let mut header_token = None;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = values.next() {
+        if values.next().is_some() {
+            return Err("send one Authorization header");
+        }
+        let text = value
+            .to_str()
+            .map_err(|_| "the Authorization header is not valid")?;
+        let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err("use the Bearer scheme");
+        }
+        let token = token.trim();
+        // b64token (RFC 6750 §2.1).
+        let b64token = |t: &str| {
+            !t.is_empty()
+                && t.trim_end_matches('=')
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        };
+        if !b64token(token) {
+            return Err("the Bearer credentials are malformed");
+        }
+        header_token = Some(token.to_owned());
+    }
+    let query_params =
+        Params::parse(query.unwrap_or("").as_bytes()).map_err(|_| "the query is not valid")?;
+    if query_params.get("access_token").is_some() {
+        return Err("send the access token in the Authorization header, not the URL");
+    }
+    let body_token = if *method == Method::POST && is_form(headers) {
+        let form = Params::parse(body).map_err(|_| "the form is not valid")?;
+        if form.is_duplicated("access_token") {
+            return Err("access_token is sent more than once");
+        }
+        form.get("access_token").map(str::to_owned)
+    } else {
+        None
+    };
+    match (header_token, body_token) {
+        (Some(_), Some(_)) => Err("send the access token one way only"),
+        (token, None) | (None, token) => Ok(token),
+    }
+}

@@ -1,0 +1,50 @@
+//! `lanyard-idp`: Lanyard's OpenID Connect authorization server.
+//!
+//! # Layout
+//! - `main.rs` (binary `lanyard`): command line and wiring only.
+//! - [`config`]: raw settings (file, environment) → validated [`Config`](config::Config).
+//! - [`state`]: [`AppState`](state::AppState), everything a request needs, built once.
+//! - `http`: the only module that knows axum; one file per endpoint.
+//! - [`oauth`]: protocol logic on typed inputs: `checks/` (redirect URI, scope, PKCE,
+//!   prompt), `grants/` (one file per grant), `authorize`, `signin`, `client_auth`,
+//!   `userinfo`, `discovery`, and the error types.
+//! - [`tokens`]: signing keys, JWT signing and verification, JWKS.
+//! - [`db`]: the SQL database through sea-orm; the only module that knows sea-orm.
+//! - [`crypto`]: argon2id passwords, keyed client-secret hashes, cookie MACs.
+//! - [`audit`]: the batched audit trail. [`model`]: users and clients.
+//! - [`admin`]: what the `lanyard user add` / `client add` commands do.
+//!
+//! Short-lived state (codes, sessions, refresh tokens, revocations) lives in `lanyard-store`.
+
+pub mod admin;
+pub mod audit;
+pub mod config;
+pub mod crypto;
+pub mod db;
+mod http;
+pub mod model;
+pub mod oauth;
+pub mod state;
+pub mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+pub use http::router;
+
+/// Serves `state` on `listener` until `shutdown` completes, then stores the audit events
+/// still queued. Tests bind port 0 and pass the listener in.
+pub async fn serve(
+    listener: TcpListener,
+    state: state::AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    state.audit.flush().await;
+    Ok(())
+}

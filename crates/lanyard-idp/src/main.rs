@@ -1,0 +1,381 @@
+//! `lanyard`: the command line. Parsing, configuration and wiring only; the work is in the
+//! library.
+
+// A command line prints its results on standard output.
+#![allow(clippy::print_stdout)]
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
+use lanyard_idp::config::{Config, RawConfig};
+use lanyard_idp::crypto::{Passwords, random_token};
+use lanyard_idp::state::AppState;
+use lanyard_store::{Clock, SystemClock};
+
+/// Lanyard: single sign-on for one company (OpenID Connect).
+#[derive(Parser)]
+#[command(name = "lanyard", version)]
+struct Cli {
+    /// A TOML file with settings (keys as in docs/configuration.md); LANYARD_* variables win.
+    #[arg(long, global = true, env = "LANYARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations first).
+    Serve {
+        /// Add a demo user and a demo client if missing, and print their credentials.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage clients (applications).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// What the user signs in with.
+        username: String,
+        /// Read the password from one line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client. Without --secret-stdin or --public, a secret is made and printed
+    /// once.
+    Add {
+        /// The client id.
+        client_id: String,
+        /// Read the client secret (at least 32 characters) from one line of standard input.
+        #[arg(long, conflicts_with = "public")]
+        secret_stdin: bool,
+        /// A public client (browser or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A redirect URI (repeat for more).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI (repeat for more).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The back-channel logout URI.
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
+        /// A grant type (repeat; default: authorization_code refresh_token).
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
+        /// A scope the client may ask for (repeat; default: openid profile email offline_access).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A first-party client: no consent, refresh tokens bound to the sign-in session.
+        #[arg(long)]
+        first_party: bool,
+        /// Display name (default: the client id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// Exit code for input the operator must fix (clap uses 2 too).
+const BAD_INPUT: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lanyard: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BadInput(msg)) => {
+            eprintln!("lanyard: {msg}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(Failure::Other(msg)) => {
+            eprintln!("lanyard: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    BadInput(String),
+    Other(String),
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(m) | AdminError::Conflict(m) => Self::BadInput(m),
+            AdminError::Unavailable(m) => Self::Other(m),
+        }
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> Failure {
+    Failure::Other(e.to_string())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
+    let raw = match path {
+        Some(p) => RawConfig::from_file(p).map_err(|e| e.to_string())?,
+        None => RawConfig::default(),
+    };
+    raw.overlay_env(|k| std::env::var(k).ok())
+        .and_then(RawConfig::validate)
+        .map_err(|e| e.to_string())
+}
+
+/// One line of standard input, without its line ending.
+fn read_line(what: &str) -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        Failure::BadInput(format!("cannot read the {what} from standard input: {e}"))
+    })?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(line.to_owned())
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Failure> {
+    let now = SystemClock.now();
+    match command {
+        Command::Migrate => {
+            let db = lanyard_idp::db::Db::connect(&config.database_url)
+                .await
+                .map_err(other)?;
+            db.migrate().await.map_err(other)?;
+            println!("migrations applied to {}", redact_url(&config.database_url));
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            username,
+            password_stdin,
+            email,
+            name,
+        }) => {
+            if !password_stdin {
+                return Err(Failure::BadInput(
+                    "give the password on standard input with --password-stdin (it never goes on the command line)".to_owned(),
+                ));
+            }
+            let password = read_line("password")?;
+            let db = migrated_db(&config).await?;
+            let passwords = Passwords::new().map_err(other)?;
+            let user = admin::add_user(
+                &db,
+                &passwords,
+                NewUser {
+                    username,
+                    password,
+                    email,
+                    display_name: name,
+                },
+                now,
+            )
+            .await?;
+            println!("added user {} (sub {})", user.username, user.sub);
+            Ok(())
+        }
+        Command::Client(ClientCommand::Add {
+            client_id,
+            secret_stdin,
+            public,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            grant_types,
+            scopes,
+            first_party,
+            name,
+        }) => {
+            let secret = if public {
+                Secret::Public
+            } else if secret_stdin {
+                Secret::Given(read_line("client secret")?)
+            } else {
+                Secret::Generate
+            };
+            let state = AppState::build(config).await.map_err(other)?;
+            let new = NewClient {
+                client_id,
+                name,
+                secret,
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                grant_types,
+                scopes,
+                first_party,
+            };
+            let (client, shown) =
+                admin::add_client(&state.db, &state.server_keys, new, now).await?;
+            let kind = if client.public {
+                "public"
+            } else {
+                "confidential"
+            };
+            println!("added {kind} client {}", client.client_id);
+            if let Some(secret) = shown {
+                println!("client secret (shown once, store it now): {secret}");
+            }
+            Ok(())
+        }
+        Command::Serve { demo } => serve(config, demo).await,
+    }
+}
+
+async fn migrated_db(config: &Config) -> Result<lanyard_idp::db::Db, Failure> {
+    let db = lanyard_idp::db::Db::connect(&config.database_url)
+        .await
+        .map_err(other)?;
+    db.migrate().await.map_err(other)?;
+    Ok(db)
+}
+
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("");
+            format!("{scheme}://[redacted]@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
+    let listen = config.listen;
+    let issuer = config.issuer.clone();
+    let state = AppState::build(config).await.map_err(other)?;
+    if demo {
+        seed_demo(&state).await?;
+    }
+    let users = state.db.count_users().await.map_err(other)?;
+    let clients = state.db.count_clients().await.map_err(other)?;
+    if users == 0 || clients == 0 {
+        eprintln!(
+            "\nLanyard has no {}. Add them with, for example:",
+            if users == 0 && clients == 0 {
+                "users or clients"
+            } else if users == 0 {
+                "users"
+            } else {
+                "clients"
+            }
+        );
+        eprintln!(
+            "  echo 'a-long-password' | lanyard user add alice --password-stdin --email alice@example.com"
+        );
+        eprintln!("  lanyard client add wiki --redirect-uri http://127.0.0.1:9000/callback");
+        eprintln!("or restart with `lanyard serve --demo` for a demo user and client.\n");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| other(format!("cannot listen on {listen}: {e}")))?;
+    eprintln!("Lanyard is running. Issuer (give this to your OIDC library): {issuer}");
+    eprintln!("Discovery: {issuer}/.well-known/openid-configuration");
+    lanyard_idp::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(other)
+}
+
+async fn seed_demo(state: &AppState) -> Result<(), Failure> {
+    let now = SystemClock.now();
+    let password = random_token(12);
+    match admin::add_user(
+        &state.db,
+        &state.passwords,
+        NewUser {
+            username: "demo".into(),
+            password: password.clone(),
+            email: Some("demo@example.com".into()),
+            display_name: Some("Demo User".into()),
+        },
+        now,
+    )
+    .await
+    {
+        Ok(_) => eprintln!("demo user: username demo, password {password}"),
+        Err(AdminError::Conflict(_)) => {
+            eprintln!("demo user `demo` exists already (its password was printed when it was made)")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let new = NewClient {
+        client_id: "demo".into(),
+        name: Some("Demo app".into()),
+        secret: Secret::Generate,
+        redirect_uris: vec!["http://127.0.0.1:9000/callback".into()],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        grant_types: vec![],
+        scopes: vec![],
+        first_party: true,
+    };
+    match admin::add_client(&state.db, &state.server_keys, new, now).await {
+        Ok((_, Some(secret))) => eprintln!(
+            "demo client: client_id demo, client_secret {secret}, redirect http://127.0.0.1:9000/callback"
+        ),
+        Ok((_, None)) => {}
+        Err(AdminError::Conflict(_)) => eprintln!("demo client `demo` exists already"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("Lanyard is shutting down.");
+}

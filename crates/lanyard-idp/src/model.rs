@@ -1,0 +1,196 @@
+//! The records the server works with: users and clients, as the protocol logic sees them
+//! (the `db` module maps them to and from SQL).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lanyard_store::Timestamp;
+
+use crate::oauth::checks::redirect_uri;
+
+/// A person who can sign in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable, opaque, never reused: the `sub` claim.
+    pub sub: String,
+    /// What the person types to sign in (unique, case-insensitively).
+    pub username: String,
+    /// Email address, if known.
+    pub email: Option<String>,
+    /// Display name, if known.
+    pub display_name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// A disabled user cannot sign in and their tokens are refused.
+    pub disabled: bool,
+    /// When the record was created.
+    pub created_at: Timestamp,
+    /// When the record last changed.
+    pub updated_at: Timestamp,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("sub", &self.sub)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The grant types Lanyard implements (RFC 6749 §4.1, §6, §4.4). Implicit and password
+/// grants are not offered (RFC 9700 §2.1.2, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    /// `authorization_code`
+    AuthorizationCode,
+    /// `refresh_token`
+    RefreshToken,
+    /// `client_credentials`
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Every grant type, for discovery.
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| format!("unknown grant type {s:?} (known: authorization_code, refresh_token, client_credentials)"))
+    }
+}
+
+/// An application registered to use Lanyard.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The `client_id`.
+    pub client_id: String,
+    /// Shown to people.
+    pub name: String,
+    /// A public client has no secret (a browser or native app) and must use PKCE.
+    pub public: bool,
+    /// Keyed hash of the secret (confidential clients).
+    pub secret_hash: Option<String>,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout URI.
+    pub backchannel_logout_uri: Option<String>,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may ask for.
+    pub scopes: Vec<String>,
+    /// First-party clients skip consent and get refresh tokens without `offline_access`.
+    pub first_party: bool,
+    /// Overrides the default access-token lifetime.
+    pub access_token_lifetime: Option<Duration>,
+    /// Overrides the default ID-token lifetime.
+    pub id_token_lifetime: Option<Duration>,
+    /// Overrides the default offline refresh-token lifetime.
+    pub refresh_token_lifetime: Option<Duration>,
+    /// When the record was created.
+    pub created_at: Timestamp,
+    /// When the record last changed.
+    pub updated_at: Timestamp,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("public", &self.public)
+            .field("grant_types", &self.grant_types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client may ask for `scope`.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Checks a client before it is stored: what registration must refuse.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.client_id.is_empty()
+            || self.client_id.len() > 128
+            || !self
+                .client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        {
+            return Err(
+                "a client id is 1 to 128 characters of letters, digits, '-', '.', '_' or '~'"
+                    .to_owned(),
+            );
+        }
+        if self.public == self.secret_hash.is_some() {
+            return Err("a client is either public or has a secret".to_owned());
+        }
+        if self.public && self.allows(GrantType::ClientCredentials) {
+            return Err(
+                "a public client cannot use client_credentials (it has no secret)".to_owned(),
+            );
+        }
+        if self.allows(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err("authorization_code needs at least one --redirect-uri".to_owned());
+        }
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            redirect_uri::validate_registration(uri).map_err(|e| format!("{uri}: {e}"))?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            redirect_uri::validate_registration(uri).map_err(|e| format!("{uri}: {e}"))?;
+        }
+        if self.grant_types.is_empty() {
+            return Err("a client needs at least one grant type".to_owned());
+        }
+        for scope in &self.scopes {
+            if scope.is_empty()
+                || !scope
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                return Err(format!("{scope:?} is not a scope token (RFC 6749 §3.3)"));
+            }
+        }
+        for lifetime in [self.access_token_lifetime].into_iter().flatten() {
+            if lifetime.is_zero() || lifetime > crate::config::MAX_CLIENT_TOKEN_LIFETIME {
+                return Err(format!(
+                    "an access-token lifetime is 1 to {} seconds",
+                    crate::config::MAX_CLIENT_TOKEN_LIFETIME.as_secs()
+                ));
+            }
+        }
+        Ok(())
+    }
+}

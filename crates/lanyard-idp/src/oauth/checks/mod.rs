@@ -1,0 +1,6 @@
+//! Small checks, one concern each, used by the endpoints' protocol logic.
+
+pub mod pkce;
+pub mod prompt;
+pub mod redirect_uri;
+pub mod scope;

@@ -1,0 +1,56 @@
+//! The provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2), built once.
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::model::GrantType;
+
+/// The endpoint paths, relative to the issuer.
+pub mod paths {
+    /// Authorization endpoint.
+    pub const AUTHORIZE: &str = "/authorize";
+    /// Where the sign-in form posts.
+    pub const SIGNIN: &str = "/signin";
+    /// Token endpoint.
+    pub const TOKEN: &str = "/token";
+    /// UserInfo endpoint.
+    pub const USERINFO: &str = "/userinfo";
+    /// JWKS.
+    pub const JWKS: &str = "/jwks";
+    /// OpenID Connect Discovery.
+    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+    /// RFC 8414 metadata.
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+}
+
+/// The metadata document. Only what is implemented is advertised.
+pub fn metadata(config: &Config) -> String {
+    let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+    json!({
+        "issuer": config.issuer,
+        "authorization_endpoint": config.url(paths::AUTHORIZE),
+        "token_endpoint": config.url(paths::TOKEN),
+        "userinfo_endpoint": config.url(paths::USERINFO),
+        "jwks_uri": config.url(paths::JWKS),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": grants,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
+            "name", "preferred_username", "updated_at", "email", "email_verified"
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["en"],
+        "claims_locales_supported": ["en"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    })
+    .to_string()
+}

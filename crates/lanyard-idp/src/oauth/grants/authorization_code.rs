@@ -1,0 +1,166 @@
+//! `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
+
+use std::time::Duration;
+
+use lanyard_store::{NewFamily, RedeemedCode, Redemption, Target, Timestamp};
+
+use super::RefreshPayload;
+use crate::db::AuditEvent;
+use crate::model::{Client, GrantType};
+use crate::oauth::authorize::CodePayload;
+use crate::oauth::checks::{pkce, scope::Scope};
+use crate::oauth::error::TokenError;
+use crate::oauth::issue::{Grant, TokenResponse, mint};
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+const BAD_CODE: &str = "the authorization code is invalid, expired, or already used";
+
+/// Exchanges a code.
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(TokenError::unauthorized_client(
+            "this client may not use authorization_code",
+        ));
+    }
+    let code = params
+        .get("code")
+        .ok_or_else(|| TokenError::invalid_request("code is missing"))?;
+    let grant = match state.store.redeem_code(code).await? {
+        Redemption::Redeemed(grant) => grant,
+        Redemption::NotFound => return Err(TokenError::invalid_grant(BAD_CODE)),
+        Redemption::AlreadyRedeemed(spent) => {
+            revoke_replayed(state, &spent).await?;
+            return Err(TokenError::invalid_grant(BAD_CODE));
+        }
+    };
+    if grant.client_id != client.client_id {
+        return Err(TokenError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    let payload: CodePayload = serde_json::from_value(grant.payload.clone())
+        .map_err(|e| TokenError::unavailable(format!("stored code unreadable: {e}")))?;
+    if params.get("redirect_uri") != Some(payload.redirect_uri.as_str()) {
+        return Err(TokenError::invalid_grant(
+            "redirect_uri must be the one sent with the authorization request",
+        ));
+    }
+    match (&payload.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(TokenError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => return Err(TokenError::invalid_grant("code_verifier is missing")),
+        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(TokenError::invalid_grant(
+                "code_verifier sent for a code issued without code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state.db.user_by_sub(&grant.sub).await?;
+    if user.as_ref().is_none_or(|u| u.disabled) {
+        return Err(TokenError::invalid_grant("the user can no longer sign in"));
+    }
+    let now = state.clock.now();
+    let scope = Scope::from(payload.scope.clone());
+    let sid = grant.sid.as_ref().map(|s| s.as_str().to_owned());
+    let jti = grant
+        .issuance
+        .access_token
+        .as_ref()
+        .map(|at| at.jti.clone())
+        .ok_or_else(|| TokenError::unavailable("stored code has no access token id"))?;
+    let refresh_token = match &grant.issuance.family {
+        None => None,
+        Some(family) => {
+            // A session-bound family asks for what the session has left (the store also
+            // caps it); an offline one for the client's or the default lifetime.
+            let lifetime = if family.session().is_some() {
+                now.until(Timestamp::from_millis(payload.session_expires_at))
+            } else {
+                client
+                    .refresh_token_lifetime
+                    .unwrap_or(state.config.lifetimes.refresh_token)
+            };
+            let issued = state
+                .store
+                .issue_refresh(NewFamily {
+                    id: family.clone(),
+                    grant_id: grant.grant_id.clone(),
+                    client_id: client.client_id.clone(),
+                    sub: grant.sub.clone(),
+                    scope: payload.scope.clone(),
+                    lifetime: lifetime.max(Duration::from_secs(1)),
+                    payload: serde_json::to_value(RefreshPayload {
+                        auth_time: payload.auth_time,
+                        amr: payload.amr.clone(),
+                    })
+                    .unwrap_or_default(),
+                    access_token: grant.issuance.access_token.clone(),
+                })
+                .await?;
+            match issued {
+                Some(issued) => Some(issued.token.secret().to_owned()),
+                // The session ended, or a replay of this code revoked the family first.
+                None => {
+                    return Err(TokenError::invalid_grant(
+                        "the sign-in session has ended; sign in again",
+                    ));
+                }
+            }
+        }
+    };
+    let mut response = mint(
+        state,
+        Grant {
+            client,
+            sub: &grant.sub,
+            scope: &scope,
+            sid: sid.as_deref(),
+            auth_time: Some(payload.auth_time),
+            amr: &payload.amr,
+            nonce: payload.nonce.as_deref(),
+            jti,
+        },
+        now,
+    )
+    .await?;
+    response.refresh_token = refresh_token;
+    Ok(response)
+}
+
+/// A code came back after it was spent: revoke what its first redemption issued
+/// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+async fn revoke_replayed(state: &AppState, spent: &RedeemedCode) -> Result<(), TokenError> {
+    if let Some(at) = &spent.issued.access_token {
+        state
+            .store
+            .revoke(Target::Jti(at.jti.clone()), at.expires_at)
+            .await?;
+    }
+    if let Some(family) = &spent.issued.family {
+        state.store.revoke_family(family).await?;
+    }
+    state
+        .audit
+        .record(AuditEvent {
+            at: state.clock.now(),
+            actor: format!("client:{}", spent.client_id),
+            action: "code.replay".to_owned(),
+            target: Some(spent.grant_id.to_string()),
+            outcome: "revoked".to_owned(),
+            request_id: None,
+            detail: None,
+        })
+        .await;
+    Ok(())
+}

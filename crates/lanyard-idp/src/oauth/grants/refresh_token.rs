@@ -1,0 +1,116 @@
+//! `refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+use lanyard_store::{AccessTokenRef, Rotation, Target};
+
+use super::RefreshPayload;
+use crate::crypto::random_token;
+use crate::db::AuditEvent;
+use crate::model::{Client, GrantType};
+use crate::oauth::checks::scope::Scope;
+use crate::oauth::error::TokenError;
+use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, mint};
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+const BAD_TOKEN: &str = "the refresh token is invalid, expired, or revoked";
+
+/// Rotates a refresh token and mints fresh tokens.
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    if !client.allows(GrantType::RefreshToken) {
+        return Err(TokenError::unauthorized_client(
+            "this client may not use refresh_token",
+        ));
+    }
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| TokenError::invalid_request("refresh_token is missing"))?;
+    // A narrower scope may be asked for, never a wider one (§6). Checked before rotating, so
+    // a refused request leaves the token as it was.
+    let narrowed = match params.get("scope") {
+        None => None,
+        Some(raw) => {
+            let requested = Scope::parse(raw)
+                .ok_or_else(|| TokenError::invalid_scope("scope has a malformed value"))?;
+            let family = state
+                .store
+                .find_refresh(token)
+                .await?
+                .filter(|f| f.client_id == client.client_id)
+                .ok_or_else(|| TokenError::invalid_grant(BAD_TOKEN))?;
+            if !requested.is_subset_of(&Scope::from(family.scope)) {
+                return Err(TokenError::invalid_scope(
+                    "a refresh may not ask for more scope than was granted",
+                ));
+            }
+            Some(requested)
+        }
+    };
+    let now = state.clock.now();
+    let jti = random_token(16);
+    let at = AccessTokenRef {
+        jti: jti.clone(),
+        expires_at: now.plus(access_token_lifetime(state, client)),
+    };
+    let (new_token, family) = match state
+        .store
+        .rotate_refresh(token, &client.client_id, Some(&at))
+        .await?
+    {
+        Rotation::Rotated { token, family } | Rotation::Replayed { token, family } => {
+            (token, family)
+        }
+        Rotation::Invalid => return Err(TokenError::invalid_grant(BAD_TOKEN)),
+        Rotation::Reused(revoked) => {
+            for at in &revoked.access_tokens {
+                state
+                    .store
+                    .revoke(Target::Jti(at.jti.clone()), at.expires_at)
+                    .await?;
+            }
+            state
+                .audit
+                .record(AuditEvent {
+                    at: now,
+                    actor: format!("client:{}", client.client_id),
+                    action: "refresh.reuse".to_owned(),
+                    target: Some(revoked.family.sub.clone()),
+                    outcome: "revoked".to_owned(),
+                    request_id: None,
+                    detail: Some(serde_json::json!({ "family": revoked.family.id }).to_string()),
+                })
+                .await;
+            return Err(TokenError::invalid_grant(BAD_TOKEN));
+        }
+    };
+    let user = state.db.user_by_sub(&family.sub).await?;
+    if user.as_ref().is_none_or(|u| u.disabled) {
+        state.store.revoke_family(&family.id).await?;
+        return Err(TokenError::invalid_grant("the user can no longer sign in"));
+    }
+    let payload: RefreshPayload = serde_json::from_value(family.payload.clone())
+        .map_err(|e| TokenError::unavailable(format!("stored refresh family unreadable: {e}")))?;
+    let scope = narrowed.unwrap_or_else(|| Scope::from(family.scope.clone()));
+    let sid = family.sid().map(|s| s.to_string());
+    let mut response = mint(
+        state,
+        Grant {
+            client,
+            sub: &family.sub,
+            scope: &scope,
+            sid: sid.as_deref(),
+            auth_time: Some(payload.auth_time),
+            amr: &payload.amr,
+            // OIDC Core §12.2: a refreshed ID token carries no new nonce.
+            nonce: None,
+            jti,
+        },
+        now,
+    )
+    .await?;
+    response.refresh_token = Some(new_token.secret().to_owned());
+    Ok(response)
+}

@@ -1,0 +1,128 @@
+//! Minting tokens: the access token (RFC 9068), the ID token (OIDC Core §2), and the token
+//! response (RFC 6749 §5.1).
+
+use std::time::Duration;
+
+use lanyard_store::Timestamp;
+use serde::Serialize;
+
+use crate::db::AuditEvent;
+use crate::model::Client;
+use crate::oauth::checks::scope::Scope;
+use crate::oauth::error::TokenError;
+use crate::state::AppState;
+use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, IdClaims, at_hash};
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The ID token, when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The refresh token, when one was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scope.
+    pub scope: String,
+}
+
+/// Who and what a set of tokens is for.
+pub struct Grant<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// The user (or the client itself for `client_credentials`).
+    pub sub: &'a str,
+    /// Granted scope.
+    pub scope: &'a Scope,
+    /// The SSO session, if a user signed in.
+    pub sid: Option<&'a str>,
+    /// When the user authenticated (seconds).
+    pub auth_time: Option<i64>,
+    /// How.
+    pub amr: &'a [String],
+    /// For the ID token.
+    pub nonce: Option<&'a str>,
+    /// The access token's `jti`.
+    pub jti: String,
+}
+
+/// The access-token lifetime for a client.
+pub fn access_token_lifetime(state: &AppState, client: &Client) -> Duration {
+    client
+        .access_token_lifetime
+        .unwrap_or(state.config.lifetimes.access_token)
+}
+
+/// Signs the access token and, with `openid`, the ID token; returns the response without a
+/// refresh token.
+pub async fn mint(
+    state: &AppState,
+    grant: Grant<'_>,
+    now: Timestamp,
+) -> Result<TokenResponse, TokenError> {
+    let lifetime = access_token_lifetime(state, grant.client);
+    let issuer = &state.config.issuer;
+    let access = AccessClaims {
+        iss: issuer.clone(),
+        sub: grant.sub.to_owned(),
+        aud: vec![grant.client.client_id.clone()],
+        exp: now.plus(lifetime).as_secs(),
+        iat: now.as_secs(),
+        jti: grant.jti.clone(),
+        client_id: grant.client.client_id.clone(),
+        scope: grant.scope.to_wire(),
+        sid: grant.sid.map(str::to_owned),
+        auth_time: grant.auth_time,
+    };
+    let access_token = state.keys.sign(ACCESS_TOKEN_TYP, &access).await?;
+    let id_token = if grant.scope.contains("openid") {
+        let id_lifetime = grant
+            .client
+            .id_token_lifetime
+            .unwrap_or(state.config.lifetimes.id_token);
+        let claims = IdClaims {
+            iss: issuer.clone(),
+            sub: grant.sub.to_owned(),
+            aud: grant.client.client_id.clone(),
+            exp: now.plus(id_lifetime).as_secs(),
+            iat: now.as_secs(),
+            auth_time: grant.auth_time.unwrap_or(now.as_secs()),
+            nonce: grant.nonce.map(str::to_owned),
+            sid: grant.sid.map(str::to_owned),
+            at_hash: Some(at_hash(&access_token)),
+            amr: grant.amr.to_vec(),
+        };
+        Some(state.keys.sign("JWT", &claims).await?)
+    } else {
+        None
+    };
+    state
+        .audit
+        .record(AuditEvent {
+            at: now,
+            actor: format!("client:{}", grant.client.client_id),
+            action: "token.issue".to_owned(),
+            target: Some(grant.sub.to_owned()),
+            outcome: "success".to_owned(),
+            request_id: None,
+            detail: Some(
+                serde_json::json!({ "jti": grant.jti, "scope": grant.scope.to_wire(), "id_token": id_token.is_some() })
+                    .to_string(),
+            ),
+        })
+        .await;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime.as_secs(),
+        id_token,
+        refresh_token: None,
+        scope: grant.scope.to_wire(),
+    })
+}

@@ -1,0 +1,15 @@
+//! Protocol logic on typed inputs: never a request object, never axum (GUIDE §1).
+//!
+//! Each endpoint is a list of small checks (`checks/`), one file per grant (`grants/`), and
+//! one error type per channel (`error`).
+
+pub mod authorize;
+pub mod checks;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod grants;
+pub mod issue;
+pub mod params;
+pub mod signin;
+pub mod userinfo;

@@ -1,0 +1,144 @@
+//! Signing in with a username and password, then continuing the authorization request.
+//!
+//! Every failure looks the same to the person and takes about as long: "Incorrect username or
+//! password", whether the user exists, is disabled, or typed the wrong password (an unknown
+//! user is checked against a dummy argon2 hash).
+
+use lanyard_store::{NewSession, Session};
+
+use crate::db::AuditEvent;
+use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, issue_code};
+use crate::oauth::error::AuthorizeError;
+use crate::state::AppState;
+
+/// The one message for every failed sign-in.
+pub const INCORRECT: &str = "Incorrect username or password.";
+
+/// What the person typed.
+pub struct Credentials<'a> {
+    /// Username.
+    pub username: &'a str,
+    /// Password.
+    pub password: &'a str,
+    /// "Remember me" was ticked.
+    pub remember_me: bool,
+}
+
+/// Where the sign-in came from, for the session record and the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// This request's id.
+    pub request_id: Option<String>,
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    /// Signed in: a new session, and the code for the client.
+    SignedIn {
+        /// The new SSO session (a new `sid`: the pre-login session id, if any, is never reused).
+        session: Box<Session>,
+        /// The answer for the client.
+        response: AuthorizationResponse,
+    },
+    /// Not signed in: show the form again with this message.
+    Refused {
+        /// The message.
+        message: &'static str,
+    },
+}
+
+/// Checks the credentials; on success starts a session and issues the code.
+pub async fn sign_in(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    credentials: Credentials<'_>,
+    browser: &Browser,
+) -> Result<SignInOutcome, AuthorizeError> {
+    let username = credentials.username.trim();
+    if username.is_empty() || credentials.password.is_empty() {
+        return Ok(SignInOutcome::Refused {
+            message: "Enter your username and password.",
+        });
+    }
+    let user = if username.len() > 256 {
+        None
+    } else {
+        state.db.user_by_username(username).await?
+    };
+    let matched = state
+        .passwords
+        .verify(
+            credentials.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await
+        .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+    let now = state.clock.now();
+    let user = match user {
+        Some(user) if matched && !user.disabled => user,
+        other => {
+            let reason = match &other {
+                None => "unknown user",
+                Some(u) if u.disabled => "user disabled",
+                Some(_) => "wrong password",
+            };
+            state
+                .audit
+                .record(AuditEvent {
+                    at: now,
+                    actor: other.map_or_else(|| "anonymous".to_owned(), |u| u.sub),
+                    action: "signin".to_owned(),
+                    target: Some(request.client.client_id.clone()),
+                    outcome: "failure".to_owned(),
+                    request_id: browser.request_id.clone(),
+                    detail: Some(serde_json::json!({ "reason": reason }).to_string()),
+                })
+                .await;
+            return Ok(SignInOutcome::Refused { message: INCORRECT });
+        }
+    };
+    let lifetimes = &state.config.lifetimes;
+    let (idle, max) = if credentials.remember_me {
+        (lifetimes.remember_me_idle, lifetimes.remember_me_max)
+    } else {
+        (lifetimes.session_idle, lifetimes.session_max)
+    };
+    let session = state
+        .store
+        .create_session(NewSession {
+            sub: user.sub.clone(),
+            auth_time: now,
+            amr: vec!["pwd".to_owned()],
+            remember_me: credentials.remember_me,
+            idle_timeout: idle,
+            absolute_lifetime: max,
+            user_agent: browser.user_agent.clone(),
+            ip: browser.ip.clone(),
+        })
+        .await?;
+    state
+        .audit
+        .record(AuditEvent {
+            at: now,
+            actor: user.sub.clone(),
+            action: "signin".to_owned(),
+            target: Some(request.client.client_id.clone()),
+            outcome: "success".to_owned(),
+            request_id: browser.request_id.clone(),
+            detail: Some(
+                serde_json::json!({ "sid": session.sid, "remember_me": credentials.remember_me })
+                    .to_string(),
+            ),
+        })
+        .await;
+    let response = issue_code(state, request, &session).await?;
+    Ok(SignInOutcome::SignedIn {
+        session: Box::new(session),
+        response,
+    })
+}

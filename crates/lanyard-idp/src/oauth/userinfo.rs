@@ -1,0 +1,93 @@
+//! UserInfo (OIDC Core §5.3): who the bearer of an access token is, by scope.
+
+use lanyard_store::{Timestamp, TokenFacts, Verdict};
+use serde_json::{Map, Value, json};
+
+use crate::model::User;
+use crate::oauth::checks::scope::Scope;
+use crate::state::AppState;
+
+/// Why UserInfo refused (RFC 6750 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserinfoError {
+    /// 401 `invalid_token`, with this description.
+    InvalidToken(String),
+    /// 403 `insufficient_scope`: the token lacks `openid`.
+    InsufficientScope,
+    /// 503: the store or database is down; the token was not judged.
+    Unavailable,
+}
+
+/// The claims for the bearer of `token`.
+pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoError> {
+    let claims = state
+        .keys
+        .verify_access_token(token, &state.config.issuer)
+        .map_err(|r| UserinfoError::InvalidToken(r.to_string()))?;
+    let facts = TokenFacts {
+        jti: &claims.jti,
+        sid: claims.sid.as_deref(),
+        sub: &claims.sub,
+        client_id: &claims.client_id,
+        iat: Timestamp::from_secs(claims.iat),
+        exp: Timestamp::from_secs(claims.exp),
+    };
+    match state.store.check(&facts).await {
+        Ok(Verdict::NotRevoked) => {}
+        Ok(Verdict::Revoked(by)) => {
+            return Err(UserinfoError::InvalidToken(by.description().to_owned()));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "revocation check failed");
+            return Err(UserinfoError::Unavailable);
+        }
+    }
+    let scope = Scope::parse(&claims.scope).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Err(UserinfoError::InsufficientScope);
+    }
+    let user = match state.db.user_by_sub(&claims.sub).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(Some(_)) => {
+            return Err(UserinfoError::InvalidToken(
+                "the user is disabled".to_owned(),
+            ));
+        }
+        Ok(None) => {
+            return Err(UserinfoError::InvalidToken(
+                "the user no longer exists".to_owned(),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "user lookup failed");
+            return Err(UserinfoError::Unavailable);
+        }
+    };
+    Ok(Value::Object(claims_for(&user, &scope)))
+}
+
+/// Standard claims by scope (OIDC Core §5.4).
+pub fn claims_for(user: &User, scope: &Scope) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("sub".to_owned(), json!(user.sub));
+    if scope.contains("profile") {
+        out.insert("preferred_username".to_owned(), json!(user.username));
+        out.insert(
+            "name".to_owned(),
+            json!(
+                user.display_name
+                    .clone()
+                    .unwrap_or_else(|| user.username.clone())
+            ),
+        );
+        out.insert("updated_at".to_owned(), json!(user.updated_at.as_secs()));
+    }
+    if scope.contains("email")
+        && let Some(email) = &user.email
+    {
+        out.insert("email".to_owned(), json!(email));
+        // Lanyard does not verify addresses itself (yet): say so.
+        out.insert("email_verified".to_owned(), json!(false));
+    }
+    out
+}

@@ -1,0 +1,131 @@
+//! Everything a request needs, built once at start and shared (`AppState` is cheap to clone).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use lanyard_store::{
+    Clock, MemoryStore, RedisConfig, RedisStore, StoreError, SystemClock, TokenStore,
+};
+
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::crypto::{Passwords, ServerKeys, random_token};
+use crate::db::Db;
+use crate::oauth::discovery;
+use crate::tokens::{self, KeyRing};
+
+/// The shared state.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// What the state holds.
+#[derive(Debug)]
+pub struct Inner {
+    /// The validated configuration.
+    pub config: Config,
+    /// The SQL database.
+    pub db: Db,
+    /// Codes, sessions, refresh families, revocation lists.
+    pub store: Arc<dyn TokenStore>,
+    /// Signing and verification keys.
+    pub keys: KeyRing,
+    /// Client-secret pepper and cookie MAC key.
+    pub server_keys: ServerKeys,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// The audit trail.
+    pub audit: Audit,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// The discovery document, serialised once.
+    pub discovery: String,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error("database: {0}")]
+    Db(#[from] crate::db::DbError),
+    /// The token store.
+    #[error("token store: {0}")]
+    Store(#[from] StoreError),
+    /// The signing keys.
+    #[error("signing keys: {0}")]
+    Keys(#[from] tokens::KeyError),
+    /// Password hashing.
+    #[error("password hashing: {0}")]
+    Passwords(#[from] crate::crypto::PasswordError),
+}
+
+impl AppState {
+    /// Connects to the database (migrating it) and the store, and loads or makes the keys.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with(config, Arc::new(SystemClock), None).await
+    }
+
+    /// Like [`build`](Self::build), with a clock and, optionally, a store made by the caller
+    /// (tests).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Option<Arc<dyn TokenStore>>,
+    ) -> Result<Self, StartError> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let store = match store {
+            Some(store) => store,
+            None => open_store(&config, clock.clone()).await?,
+        };
+        let now = clock.now();
+        let keys = tokens::load_or_create(&db, now).await?;
+        let pepper = db
+            .server_key("client_secret_pepper", random_token(32).into_bytes(), now)
+            .await?;
+        let cookie_key = db
+            .server_key("cookie_mac", random_token(32).into_bytes(), now)
+            .await?;
+        let audit = Audit::start(db.clone());
+        Ok(Self(Arc::new(Inner {
+            discovery: discovery::metadata(&config),
+            server_keys: ServerKeys::new(&pepper, &cookie_key),
+            passwords: Passwords::new()?,
+            config,
+            db,
+            store,
+            keys,
+            audit,
+            clock,
+        })))
+    }
+}
+
+async fn open_store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn TokenStore>, StoreError> {
+    let store_config = config.store_config();
+    let Some(url) = &config.redis_url else {
+        tracing::warn!(
+            "no LANYARD_REDIS_URL: using the in-process token store, which serves one node only and forgets sessions on restart"
+        );
+        return Ok(Arc::new(MemoryStore::with_clock(store_config, clock)?));
+    };
+    let mut redis = RedisConfig::new(url.clone());
+    redis.prefix = config.redis_prefix.clone();
+    let store = RedisStore::connect(store_config, redis).await?;
+    if let Err(StoreError::RevocationStateLost) = store.snapshot().await {
+        // Until the durable revocation record exists (issue 5), a Redis without lists can
+        // only be started empty. Say so loudly.
+        tracing::warn!("the Redis revocation lists are empty or were lost; starting them empty");
+        store.reseed(Vec::new()).await?;
+    }
+    Ok(Arc::new(store))
+}

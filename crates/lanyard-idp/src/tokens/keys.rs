@@ -1,0 +1,90 @@
+//! Loading the signing keys from the database, and making the first one.
+
+use std::sync::Once;
+
+use aws_lc_rs::signature::RsaKeyPair;
+use lanyard_store::Timestamp;
+use rsa::pkcs8::EncodePrivateKey;
+
+use super::{Jwk, KeyRing, SigningKey};
+use crate::db::{Db, DbError, StoredKey};
+
+/// Why keys could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A stored key does not parse.
+    #[error("signing key {kid} is not a usable RSA key")]
+    Corrupt {
+        /// Which.
+        kid: String,
+    },
+    /// Making or using a key failed.
+    #[error("{0}")]
+    Sign(String),
+}
+
+/// jsonwebtoken picks its crypto backend at run time; naming it here makes a missing feature
+/// a compile error instead of a panic at the first verification.
+fn install_jwt_backend() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    });
+}
+
+/// Loads every key that may still verify a live token; on a first start, makes a 2048-bit
+/// RSA key (with the `rsa` crate), stores it as active, and uses it.
+pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError> {
+    install_jwt_backend();
+    let mut stored = db.signing_keys(now).await?;
+    if !stored.iter().any(|k| k.state == "active") {
+        let der = tokio::task::spawn_blocking(generate_rsa_2048)
+            .await
+            .map_err(|_| KeyError::Sign("key generation was interrupted".to_owned()))??;
+        let pair = RsaKeyPair::from_pkcs8(&der)
+            .map_err(|_| KeyError::Sign("a fresh key did not parse".to_owned()))?;
+        let kid = Jwk::rsa(&pair).kid;
+        db.insert_signing_key(&StoredKey {
+            kid: kid.clone(),
+            alg: "RS256".to_owned(),
+            private_key: der,
+            state: "active".to_owned(),
+            created_at: now,
+            usable_until: None,
+        })
+        .await?;
+        tracing::info!(%kid, "made the first signing key");
+        stored = db.signing_keys(now).await?;
+    }
+    let mut signer = None;
+    let mut all = Vec::new();
+    // Newest first: the newest active key signs.
+    for key in stored {
+        let pair = RsaKeyPair::from_pkcs8(&key.private_key).map_err(|_| KeyError::Corrupt {
+            kid: key.kid.clone(),
+        })?;
+        if key.state == "active" && signer.is_none() {
+            signer = Some(SigningKey {
+                kid: Jwk::rsa(&pair).kid,
+                pair,
+            });
+        } else {
+            all.push(pair);
+        }
+    }
+    let signer = signer.ok_or_else(|| KeyError::Sign("no active signing key".to_owned()))?;
+    Ok(KeyRing::new(signer, all))
+}
+
+fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {
+    #[allow(deprecated)] // `RsaPrivateKey` is the name every rsa 0.10 release accepts.
+    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048)
+        .map_err(|e| KeyError::Sign(format!("RSA key generation failed: {e}")))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Sign(format!("PKCS#8 encoding failed: {e}")))?;
+    Ok(der.as_bytes().to_vec())
+}

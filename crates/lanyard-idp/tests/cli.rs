@@ -1,0 +1,306 @@
+//! The `lanyard` command line: what it prints, and exit code 2 with a clear message for
+//! every input the operator must fix; nothing half-written.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "lanyard-cli-{}-{}",
+            std::process::id(),
+            lanyard_idp::crypto::random_token(6)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_env(args, stdin, &[])
+    }
+
+    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanyard"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env(
+                "LANYARD_DATABASE_URL",
+                format!("sqlite://{}/lanyard.db", self.dir.display()),
+            )
+            .env_remove("LANYARD_REDIS_URL")
+            .env_remove("LANYARD_CONFIG")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_refused(o: &Output, words: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    assert!(
+        stderr(o).contains(words),
+        "expected {words:?} in: {}",
+        stderr(o)
+    );
+}
+
+#[test]
+fn migrate_then_add_users() {
+    let home = Home::new();
+    let out = home.run(&["migrate"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("migrations applied"));
+
+    let out = home.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--email",
+            "alice@example.com",
+        ],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("added user alice (sub "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("a long password") && !stderr(&out).contains("a long password"));
+
+    assert_refused(
+        &home.run(
+            &["user", "add", "ALICE", "--password-stdin"],
+            Some("another password\n"),
+        ),
+        "already exists",
+    );
+    assert_refused(
+        &home.run(&["user", "add", "bob", "--password-stdin"], Some("short\n")),
+        "8 to 1024",
+    );
+    assert_refused(&home.run(&["user", "add", "bob"], None), "--password-stdin");
+    assert_refused(
+        &home.run(
+            &["user", "add", "b ob", "--password-stdin"],
+            Some("a long password\n"),
+        ),
+        "no spaces",
+    );
+    assert_refused(
+        &home.run(
+            &["user", "add", "bob", "--password-stdin", "--email", "nope"],
+            Some("a long password\n"),
+        ),
+        "not an email",
+    );
+}
+
+#[test]
+fn add_clients() {
+    let home = Home::new();
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example.com/callback",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("added confidential client wiki"));
+    let secret = text.split("store it now): ").nth(1).unwrap().trim();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "spa",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:5173/cb",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("secret"));
+
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "ops",
+            "--secret-stdin",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "lanyard:admin",
+        ],
+        Some("a-supplied-secret-that-is-long-enough-0123\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("a-supplied-secret"),
+        "a supplied secret is not echoed"
+    );
+
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "wiki",
+                "--redirect-uri",
+                "https://x.example.com/cb",
+            ],
+            None,
+        ),
+        "already exists",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "short",
+                "--secret-stdin",
+                "--grant-type",
+                "client_credentials",
+            ],
+            Some("tooshort\n"),
+        ),
+        "at least 32",
+    );
+    assert_refused(
+        &home.run(&["client", "add", "noredirect"], None),
+        "redirect-uri",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "plain",
+                "--redirect-uri",
+                "http://app.example.com/cb",
+            ],
+            None,
+        ),
+        "loopback",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "js",
+                "--redirect-uri",
+                "javascript:alert(1)",
+            ],
+            None,
+        ),
+        "never a redirect URI",
+    );
+    assert_refused(
+        &home.run(&["client", "add", "pw", "--grant-type", "password"], None),
+        "unknown grant type",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "pub",
+                "--public",
+                "--grant-type",
+                "client_credentials",
+            ],
+            None,
+        ),
+        "public client",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "bad id",
+                "--redirect-uri",
+                "https://x.example.com/cb",
+            ],
+            None,
+        ),
+        "client id",
+    );
+    let clap = home.run(
+        &["client", "add", "both", "--public", "--secret-stdin"],
+        None,
+    );
+    assert_eq!(clap.status.code(), Some(2));
+}
+
+#[test]
+fn bad_configuration_is_refused_with_exit_code_2() {
+    let home = Home::new();
+    let out = home.run_env(
+        &["migrate"],
+        None,
+        &[("LANYARD_ISSUER", "ftp://example.com")],
+    );
+    assert_refused(&out, "issuer scheme");
+    let out = home.run_env(
+        &["migrate"],
+        None,
+        &[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "forever")],
+    );
+    assert_refused(&out, "number of seconds");
+    let missing = home.run(&["--config", "/no/such/file.toml", "migrate"], None);
+    assert_refused(&missing, "cannot read");
+}

@@ -1,0 +1,22 @@
+//! Lanyard's SQL schema. Applied by `lanyard migrate` and at every `lanyard serve` start;
+//! the same migrations run on SQLite and PostgreSQL.
+//!
+//! Conventions (see `docs/adding-a-migration.md`): times are `BIGINT` milliseconds since the
+//! Unix epoch (one type on every database); lists are JSON arrays in `TEXT`; secrets are
+//! stored only as hashes, except signing keys and server keys, which must be usable.
+
+use sea_orm_migration::prelude::*;
+
+pub use sea_orm_migration::MigratorTrait;
+
+mod m0001_initial;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

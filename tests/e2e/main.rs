@@ -1,0 +1,14 @@
+//! Lanyard end to end: the server on an ephemeral port, driven over HTTP as apps and browsers
+//! drive it. One binary; each module one area; every test makes its own server (own database,
+//! own Redis prefix) and depends on no other test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod authorize;
+mod discovery;
+mod flow;
+mod interop;
+mod refresh;
+mod token;
+mod userinfo;

@@ -1,0 +1,621 @@
+//! The end-to-end harness: a `TestServer` on an ephemeral port with a database and key
+//! prefix of its own, a cookie-keeping `Browser` that never follows redirects, and helpers
+//! that keep tests short (`assert_oauth_error`, `assert_bearer_challenge`, `code_flow`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lanyard_idp::admin::{self, NewClient, NewUser, Secret};
+use lanyard_idp::config::Config;
+use lanyard_idp::db::Db as Sql;
+use lanyard_idp::model::User;
+use lanyard_idp::state::AppState;
+use lanyard_store::test_redis::{delete_prefix, redis_url, unique_prefix};
+use lanyard_store::{Clock, RedisConfig, RedisStore, SystemClock, TokenStore};
+use openidconnect::PkceCodeChallenge;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which SQL database a server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Db {
+    /// A SQLite file of its own.
+    Sqlite,
+    /// A PostgreSQL database of its own, created for the test and dropped after.
+    Postgres,
+}
+
+/// Which token store a server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// In process.
+    Memory,
+    /// The shared test Redis, under a prefix of its own.
+    Redis,
+}
+
+const HOW_POSTGRES: &str = "These tests need PostgreSQL. Install and start it \
+    (`apt-get install postgresql && pg_ctlcluster 15 main start`), or point \
+    LANYARD_TEST_POSTGRES_URL at a server where the user may create databases \
+    (default postgres://postgres@127.0.0.1:5432/postgres).";
+
+fn postgres_admin_url() -> String {
+    std::env::var("LANYARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The URL of database `name` on the server of `admin`.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("a postgres URL ends in /database");
+    format!("{base}/{name}")
+}
+
+enum Cleanup {
+    Sqlite(PathBuf),
+    Postgres { admin: String, name: String },
+}
+
+/// A running Lanyard.
+pub(crate) struct TestServer {
+    /// The issuer, `http://127.0.0.1:<port>`.
+    pub(crate) issuer: String,
+    /// The server's state: its database, store and keys.
+    pub(crate) state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    cleanup: Option<Cleanup>,
+    redis_prefix: Option<(String, String)>,
+}
+
+impl TestServer {
+    /// A server on `db` and `store` with default settings.
+    pub(crate) async fn start(db: Db, store: Store) -> Self {
+        Self::start_with(db, store, |_| {}).await
+    }
+
+    /// A server whose configuration `tweak` may change first.
+    pub(crate) async fn start_with(db: Db, store: Store, tweak: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tag = lanyard_idp::crypto::random_token(8)
+            .to_lowercase()
+            .replace(['-', '_'], "x");
+        let (database_url, cleanup) = match db {
+            Db::Sqlite => {
+                let path = std::env::temp_dir().join(format!("lanyard-e2e-{tag}.db"));
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Cleanup::Sqlite(path),
+                )
+            }
+            Db::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("lanyard_e2e_{tag}");
+                let conn = Sql::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("no PostgreSQL at {admin}: {e}. {HOW_POSTGRES}"));
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("cannot create a test database: {e}. {HOW_POSTGRES}")
+                    });
+                (
+                    with_database(&admin, &name),
+                    Cleanup::Postgres { admin, name },
+                )
+            }
+        };
+        let mut config = Config {
+            issuer: format!("http://{addr}"),
+            listen: addr,
+            database_url,
+            ..Config::default()
+        };
+        let mut redis_prefix = None;
+        if store == Store::Redis {
+            let url = redis_url();
+            let prefix = unique_prefix();
+            config.redis_url = Some(url.clone());
+            config.redis_prefix = prefix.clone();
+            redis_prefix = Some((url, prefix));
+        }
+        tweak(&mut config);
+        let state = AppState::build(config).await.unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            lanyard_idp::serve(listener, serving, async {
+                let _ = signal.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            issuer: format!("http://{addr}"),
+            state,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            cleanup: Some(cleanup),
+            redis_prefix,
+        }
+    }
+
+    /// A URL on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Adds a user (password as given).
+    pub(crate) async fn user(&self, username: &str, password: &str) -> User {
+        admin::add_user(
+            &self.state.db,
+            &self.state.passwords,
+            NewUser {
+                username: username.to_owned(),
+                password: password.to_owned(),
+                email: Some(format!("{username}@example.com")),
+                display_name: Some(format!("{username} Example")),
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Registers a client.
+    pub(crate) async fn client(&self, spec: ClientSpec) -> TestClient {
+        let redirect_uri = format!("https://{}.example.com/callback", spec.id);
+        let secret = if spec.public {
+            Secret::Public
+        } else {
+            Secret::Generate
+        };
+        let (client, secret) = admin::add_client(
+            &self.state.db,
+            &self.state.server_keys,
+            NewClient {
+                client_id: spec.id.to_owned(),
+                name: Some(format!("The {} app", spec.id)),
+                secret,
+                redirect_uris: if spec.grants.contains(&"authorization_code") {
+                    vec![redirect_uri.clone()]
+                } else {
+                    vec![]
+                },
+                post_logout_redirect_uris: vec![],
+                backchannel_logout_uri: None,
+                grant_types: spec.grants.iter().map(|g| (*g).to_owned()).collect(),
+                scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
+                first_party: spec.first_party,
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+        TestClient {
+            id: client.client_id,
+            secret,
+            redirect_uri,
+        }
+    }
+
+    /// The token store, for reaching into it.
+    pub(crate) fn store(&self) -> Arc<dyn TokenStore> {
+        self.state.store.clone()
+    }
+
+    /// Stops the server and removes its database and keys.
+    pub(crate) async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        match self.cleanup.take() {
+            Some(Cleanup::Sqlite(path)) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Some(Cleanup::Postgres { admin, name }) => {
+                if let Ok(conn) = Sql::connect(&admin).await {
+                    let _ = conn
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            }
+            None => {}
+        }
+        if let Some((url, prefix)) = self.redis_prefix.take() {
+            delete_prefix(&url, &prefix);
+        }
+    }
+}
+
+impl Drop for TestServer {
+    /// A test that panicked did not call `stop`: clean up on a thread of its own.
+    fn drop(&mut self) {
+        if self.cleanup.is_none() && self.redis_prefix.is_none() {
+            return;
+        }
+        let mut rest = TestServer {
+            issuer: String::new(),
+            state: self.state.clone(),
+            shutdown: self.shutdown.take(),
+            task: None,
+            cleanup: self.cleanup.take(),
+            redis_prefix: self.redis_prefix.take(),
+        };
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(rest.shut_down());
+            }
+        });
+    }
+}
+
+/// A client to register.
+pub(crate) struct ClientSpec {
+    /// `client_id`.
+    pub(crate) id: &'static str,
+    /// No secret.
+    pub(crate) public: bool,
+    /// Grant types.
+    pub(crate) grants: &'static [&'static str],
+    /// Scopes.
+    pub(crate) scopes: &'static [&'static str],
+    /// First party.
+    pub(crate) first_party: bool,
+}
+
+impl ClientSpec {
+    /// A confidential web app: code + refresh, the default scopes.
+    pub(crate) fn web(id: &'static str) -> Self {
+        Self {
+            id,
+            public: false,
+            grants: &["authorization_code", "refresh_token"],
+            scopes: &["openid", "profile", "email", "offline_access"],
+            first_party: false,
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub(crate) struct TestClient {
+    /// `client_id`.
+    pub(crate) id: String,
+    /// The secret Lanyard made, for confidential clients.
+    pub(crate) secret: Option<String>,
+    /// Its one redirect URI.
+    pub(crate) redirect_uri: String,
+}
+
+/// A browser: keeps cookies, never follows redirects.
+#[derive(Clone)]
+pub(crate) struct Browser {
+    /// The HTTP client.
+    pub(crate) http: reqwest::Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    /// A fresh browser with no cookies.
+    pub(crate) fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent("lanyard-e2e")
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// GET.
+    pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Submits the sign-in form found in `page`.
+    pub(crate) async fn sign_in(
+        &self,
+        server: &TestServer,
+        page: &str,
+        username: &str,
+        password: &str,
+        remember: bool,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("csrf", form_value(page, "csrf")),
+            (
+                "authorization_request",
+                form_value(page, "authorization_request"),
+            ),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        if remember {
+            form.push(("remember_me", "on".to_owned()));
+        }
+        self.http
+            .post(server.url("/signin"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The value of the form field `name` in an HTML page (as rendered by askama).
+pub(crate) fn form_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in the page:\n{page}"))
+        + marker.len();
+    let end = start + page[start..].find('"').unwrap();
+    html_unescape(&page[start..end])
+}
+
+/// Decodes character references as a browser does for attribute values.
+fn html_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A PKCE pair: (challenge, verifier).
+pub(crate) fn pkce() -> (String, String) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    (challenge.as_str().to_owned(), verifier.secret().to_owned())
+}
+
+/// The authorization URL for `client` with `extra` parameters (which override the defaults).
+pub(crate) fn authorize_url(
+    server: &TestServer,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut params: Vec<(String, String)> = vec![
+        ("client_id".into(), client.id.clone()),
+        ("redirect_uri".into(), client.redirect_uri.clone()),
+        ("response_type".into(), "code".into()),
+        ("scope".into(), "openid profile email".into()),
+        ("state".into(), "st-123".into()),
+        ("nonce".into(), "n-456".into()),
+    ];
+    for (k, v) in extra {
+        params.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            params.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+/// The `Location` of a redirect and its query parameters.
+pub(crate) fn redirect_params(response: &reqwest::Response) -> (String, HashMap<String, String>) {
+    let location = response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location in a {} response", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let url = url::Url::parse(&location).unwrap();
+    let params = url.query_pairs().into_owned().collect();
+    let base = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    (base, params)
+}
+
+/// Signs `username` in for `client` and returns the code from the redirect.
+pub(crate) async fn authorize_with_sign_in(
+    server: &TestServer,
+    browser: &Browser,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+    username: &str,
+    password: &str,
+) -> String {
+    let page = browser.get(&authorize_url(server, client, extra)).await;
+    assert_eq!(page.status(), StatusCode::OK, "expected the sign-in page");
+    let page = page.text().await.unwrap();
+    let answer = browser
+        .sign_in(server, &page, username, password, false)
+        .await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in failed: {}",
+        answer.text().await.unwrap_or_default()
+    );
+    let (to, params) = redirect_params(&answer);
+    assert_eq!(to, client.redirect_uri);
+    params.get("code").cloned().expect("a code")
+}
+
+/// POSTs to the token endpoint with client_secret_basic (or `client_id` for public clients).
+pub(crate) async fn token_request(
+    server: &TestServer,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let http = reqwest::Client::new();
+    let mut request = http.post(server.url("/token"));
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match &client.secret {
+        Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+        None => form.push(("client_id", &client.id)),
+    }
+    request.form(&form).send().await.unwrap()
+}
+
+/// The whole code flow for a confidential client: sign in, redeem with PKCE; the token
+/// response as JSON.
+pub(crate) async fn code_flow(
+    server: &TestServer,
+    browser: &Browser,
+    client: &TestClient,
+    scope: &str,
+    username: &str,
+    password: &str,
+) -> Value {
+    let (challenge, verifier) = pkce();
+    let code = authorize_with_sign_in(
+        server,
+        browser,
+        client,
+        &[
+            ("scope", scope),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+        username,
+        password,
+    )
+    .await;
+    let response = token_request(
+        server,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// A JWT's header and claims, unverified.
+pub(crate) fn decode_jwt(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut part = || {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(parts.next().expect("a JWT part"))
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let header = part();
+    let claims = part();
+    (header, claims)
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error`, no-store.
+pub(crate) async fn assert_oauth_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    error: &str,
+) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    body
+}
+
+/// Asserts an RFC 6750 §3 answer: status and the `WWW-Authenticate: Bearer` challenge with
+/// this `error` (none when `None`).
+pub(crate) fn assert_bearer_challenge(
+    response: &reqwest::Response,
+    status: StatusCode,
+    error: Option<&str>,
+) -> String {
+    assert_eq!(response.status(), status);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .expect("a WWW-Authenticate header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"lanyard\""),
+        "{challenge}"
+    );
+    match error {
+        Some(e) => assert!(challenge.contains(&format!("error=\"{e}\"")), "{challenge}"),
+        None => assert!(!challenge.contains("error="), "{challenge}"),
+    }
+    challenge
+}
+
+/// A Redis store whose server can be killed (for outage tests).
+pub(crate) async fn redis_store_at(url: &str, prefix: &str) -> Arc<dyn TokenStore> {
+    let mut redis = RedisConfig::new(url);
+    redis.prefix = prefix.to_owned();
+    let store = RedisStore::connect(lanyard_store::StoreConfig::default(), redis)
+        .await
+        .unwrap();
+    store.reseed(Vec::new()).await.unwrap();
+    Arc::new(store)
+}
+
+/// Every combination of database and store.
+pub(crate) const ALL_BACKENDS: [(Db, Store); 4] = [
+    (Db::Sqlite, Store::Memory),
+    (Db::Sqlite, Store::Redis),
+    (Db::Postgres, Store::Memory),
+    (Db::Postgres, Store::Redis),
+];
