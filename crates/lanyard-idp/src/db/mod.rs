@@ -116,7 +116,14 @@ impl Db {
             .max_connections(16)
             .connect_timeout(Duration::from_secs(3))
             .acquire_timeout(Duration::from_secs(3))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite's default rollback journal locks readers out while anything writes
+            // (the audit trail writes all the time), so every read would queue behind a
+            // fsync. Write-ahead logging lets reads proceed; commits still fsync.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(3))
+            });
         let conn = Database::connect(options).await.map_err(unavailable)?;
         Ok(Self { conn })
     }
