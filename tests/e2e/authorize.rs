@@ -315,3 +315,122 @@ async fn a_failed_sign_in_keeps_the_request_and_the_typed_username() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn loopback_redirects_vary_only_in_port() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", "correct horse battery staple").await;
+    let (client, _) = lanyard_idp::admin::add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        lanyard_idp::admin::NewClient {
+            client_id: "cli-app".into(),
+            name: None,
+            secret: lanyard_idp::admin::Secret::Public,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            grant_types: vec![],
+            scopes: vec![],
+            first_party: false,
+        },
+        lanyard_store::Timestamp::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let app = TestClient {
+        id: client.client_id,
+        secret: None,
+        redirect_uri: "http://127.0.0.1:51234/cb".into(),
+    };
+    let (challenge, _) = crate::support::pkce();
+    let pkce = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let browser = Browser::new();
+    let ok = browser.get(&authorize_url(&server, &app, &pkce)).await;
+    assert_eq!(ok.status(), StatusCode::OK, "RFC 8252 §7.3: any port");
+    for uri in [
+        "http://127.0.0.1:5\\x/cb",
+        "http://u@127.0.0.1:5/cb",
+        "http://127.0.0.1:5/cb/../cb",
+        "http://127.0.0.2:5/cb",
+    ] {
+        let mut extra = pkce.to_vec();
+        extra.push(("redirect_uri", uri));
+        assert_page_no_redirect(
+            browser.get(&authorize_url(&server, &app, &extra)).await,
+            "not registered",
+        )
+        .await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_redirect_uri_is_a_page_whatever_else_repeats() {
+    let (server, wiki) = server_with_wiki().await;
+    let url = format!(
+        "{}&state=again&redirect_uri={}",
+        authorize_url(&server, &wiki, &[]),
+        url::form_urlencoded::byte_serialize(b"https://evil.example/cb").collect::<String>()
+    );
+    assert_page_no_redirect(Browser::new().get(&url).await, "twice").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_in_form_post_mode_carry_iss_and_state() {
+    let (server, wiki) = server_with_wiki().await;
+    let answer = Browser::new()
+        .get(&authorize_url(
+            &server,
+            &wiki,
+            &[("response_mode", "form_post"), ("scope", "email")],
+        ))
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = answer.text().await.unwrap();
+    assert_eq!(form_value(&body, "error"), "invalid_scope");
+    assert_eq!(form_value(&body, "state"), "st-123");
+    assert_eq!(form_value(&body, "iss"), server.issuer);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cors_for_apps_but_not_for_the_sign_in_pages() {
+    let (server, wiki) = server_with_wiki().await;
+    let http = reqwest::Client::new();
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.url("/token"))
+        .header("origin", "https://spa.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let jwks = http
+        .get(server.url("/jwks"))
+        .header("origin", "https://spa.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.headers()["access-control-allow-origin"], "*");
+    let page = http
+        .get(authorize_url(&server, &wiki, &[]))
+        .header("origin", "https://spa.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers().get("access-control-allow-origin").is_none(),
+        "RFC 9700 §2.6"
+    );
+    server.stop().await;
+}

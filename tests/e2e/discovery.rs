@@ -42,6 +42,27 @@ async fn discovery_names_every_endpoint_under_the_exact_issuer() {
             .contains(&"openid".into())
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(
+        doc["response_modes_supported"],
+        serde_json::json!(["query", "form_post"])
+    );
+    assert_eq!(
+        doc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        doc["prompt_values_supported"],
+        serde_json::json!(["none", "login"]),
+        "only what is honoured"
+    );
     let oauth: Value = http
         .get(server.url("/.well-known/oauth-authorization-server"))
         .send()

@@ -202,6 +202,7 @@ async fn wrong_password_and_unknown_user_read_the_same() {
         .unwrap();
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let mut bodies = Vec::new();
+    let before = server.state.passwords.verifications();
     for (user, password) in [
         ("alice", "wrong password"),
         ("nobody", PASSWORD),
@@ -229,6 +230,9 @@ async fn wrong_password_and_unknown_user_read_the_same() {
         // The same page but for the echoed username.
         bodies.push(body.replace(&format!("value=\"{user}\""), "value=\"\""));
     }
+    // Every attempt ran argon2 once, the unknown user's against a dummy hash: no shortcut for
+    // an attacker to time.
+    assert_eq!(server.state.passwords.verifications() - before, 4);
     let first = strip_tokens(&bodies[0]);
     assert!(
         bodies.iter().all(|b| strip_tokens(b) == first),
@@ -397,7 +401,7 @@ async fn prompt_none_login_and_max_age() {
 }
 
 #[tokio::test]
-async fn users_and_clients_added_while_running_work_at_once() {
+async fn token_issuance_is_audited_with_the_request_id() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let browser = Browser::new();
     // Added after start, through the same database the CLI writes.
@@ -414,5 +418,108 @@ async fn users_and_clients_added_while_running_work_at_once() {
         .unwrap();
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].actor, "client:wiki");
+    assert!(
+        issued[0]
+            .request_id
+            .as_ref()
+            .is_some_and(|id| id.len() == 16),
+        "{:?}",
+        issued[0]
+    );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn signing_in_again_starts_a_new_session() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let browser = Browser::new();
+    let first = code_flow(&server, &browser, &wiki, "openid", "alice", PASSWORD).await;
+    let page = browser
+        .get(&authorize_url(&server, &wiki, &[("prompt", "login")]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let answer = browser
+        .sign_in(&server, &page, "alice", PASSWORD, false)
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let code = redirect_params(&answer).1["code"].clone();
+    let second: Value = token_request(
+        &server,
+        &wiki,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &wiki.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let sid = |t: &Value| decode_jwt(t["id_token"].as_str().unwrap()).1["sid"].clone();
+    assert_ne!(
+        sid(&first),
+        sid(&second),
+        "a sign-in never reuses a session id"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_expires_after_60_seconds() {
+    let clock = lanyard_store::ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let code = crate::support::authorize_with_sign_in(
+        &server,
+        &Browser::new(),
+        &wiki,
+        &[],
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    clock.advance(std::time::Duration::from_secs(61));
+    let response = token_request(
+        &server,
+        &wiki,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &wiki.redirect_uri),
+        ],
+    )
+    .await;
+    crate::support::assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    server.stop().await;
+}
+
+/// Two nodes on one database: what one adds, the other serves at once.
+#[tokio::test]
+async fn users_and_clients_added_on_one_node_work_on_another() {
+    let first = TestServer::start(Db::Postgres, Store::Redis).await;
+    let database_url = first.state.config.database_url.clone();
+    let (redis_url, prefix) = (
+        first.state.config.redis_url.clone(),
+        first.state.config.redis_prefix.clone(),
+    );
+    let second = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.database_url = database_url;
+        c.redis_url = redis_url;
+        c.redis_prefix = prefix;
+    })
+    .await;
+    first.user("late", PASSWORD).await;
+    let wiki = first.client(ClientSpec::web("wiki")).await;
+    let tokens = code_flow(&second, &Browser::new(), &wiki, "openid", "late", PASSWORD).await;
+    assert!(tokens["id_token"].is_string());
+    second.stop().await;
+    first.stop().await;
+}
+
+use lanyard_store::{Clock, SystemClock};

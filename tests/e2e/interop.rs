@@ -17,14 +17,29 @@ use crate::support::{Browser, ClientSpec, Db, Store, TestServer, redirect_params
 async fn the_openidconnect_crate_completes_the_code_flow() {
     for (db, store) in [(Db::Sqlite, Store::Memory), (Db::Postgres, Store::Redis)] {
         let server = TestServer::start(db, store).await;
-        openidconnect_flow(&server).await;
+        server.user("alice", "correct horse battery staple").await;
+        let wiki = server.client(ClientSpec::web("wiki")).await;
+        openidconnect_flow(&server, &wiki).await;
+        // A browser or native app: no secret, PKCE, token_endpoint_auth_method none.
+        let spa = server
+            .client(ClientSpec {
+                public: true,
+                ..ClientSpec::web("spa")
+            })
+            .await;
+        openidconnect_flow(&server, &spa).await;
         server.stop().await;
     }
 }
 
-async fn openidconnect_flow(server: &TestServer) {
-    let alice = server.user("alice", "correct horse battery staple").await;
-    let wiki = server.client(ClientSpec::web("wiki")).await;
+async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClient) {
+    let alice = server
+        .state
+        .db
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
     let http = openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -37,7 +52,7 @@ async fn openidconnect_flow(server: &TestServer) {
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(wiki.id.clone()),
-        Some(ClientSecret::new(wiki.secret.clone().unwrap())),
+        wiki.secret.clone().map(ClientSecret::new),
     )
     .set_redirect_uri(RedirectUrl::new(wiki.redirect_uri.clone()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

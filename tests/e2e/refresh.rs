@@ -94,6 +94,20 @@ async fn rotation_reuse_detection_and_scope() {
             "invalid_grant",
         )
         .await;
+        // The access tokens the family issued die with it.
+        for tokens in [&first, &second] {
+            let info = reqwest::Client::new()
+                .get(server.url("/userinfo"))
+                .bearer_auth(tokens["access_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            crate::support::assert_bearer_challenge(
+                &info,
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+            );
+        }
         server.state.audit.flush().await;
         assert_eq!(
             server

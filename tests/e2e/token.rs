@@ -360,3 +360,171 @@ async fn public_clients_authenticate_with_pkce_alone() {
     assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn another_clients_attempt_does_not_spend_the_code_a_failed_one_does() {
+    let (server, wiki) = setup(Db::Sqlite, Store::Memory).await;
+    let other = server.client(ClientSpec::web("other")).await;
+    let (code, verifier) = code(&server, &wiki, "openid").await;
+    let stolen = token_request(
+        &server,
+        &other,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &wiki.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_oauth_error(stolen, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(
+        exchange(&server, &wiki, &code, &verifier).await.status(),
+        StatusCode::OK,
+        "still the owner's"
+    );
+
+    // A failed exchange by the owner spends the code: codes are single use (RFC 6749 §4.1.2).
+    let (code, verifier) = self::code(&server, &wiki, "openid").await;
+    let wrong = exchange(&server, &wiki, &code, &"w".repeat(43)).await;
+    assert_oauth_error(wrong, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_oauth_error(
+        exchange(&server, &wiki, &code, &verifier).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resource_names_the_audience() {
+    let (server, wiki) = setup(Db::Sqlite, Store::Memory).await;
+    let job = server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("reports-job")
+        })
+        .await;
+    server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("reports-api")
+        })
+        .await;
+    let body: Value = token_request(
+        &server,
+        &job,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "reports-api"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let (_, claims) = crate::support::decode_jwt(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], serde_json::json!(["reports-api"]));
+    let unknown = token_request(
+        &server,
+        &job,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://evil.example"),
+        ],
+    )
+    .await;
+    assert_oauth_error(unknown, StatusCode::BAD_REQUEST, "invalid_target").await;
+    // Checked before the code is spent.
+    let (code, verifier) = code(&server, &wiki, "openid").await;
+    let bad = token_request(
+        &server,
+        &wiki,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &wiki.redirect_uri),
+            ("code_verifier", &verifier),
+            ("resource", "nope"),
+        ],
+    )
+    .await;
+    assert_oauth_error(bad, StatusCode::BAD_REQUEST, "invalid_target").await;
+    assert_eq!(
+        exchange(&server, &wiki, &code, &verifier).await.status(),
+        StatusCode::OK
+    );
+    server.stop().await;
+}
+
+/// With Redis gone nothing is judged: 503 with Retry-After at the token and authorization
+/// endpoints, never `invalid_grant` or `login_required`.
+#[tokio::test]
+async fn an_unreachable_store_is_503_at_token_and_authorize() {
+    let mut own = lanyard_store::test_redis::OwnRedis::start();
+    let store = crate::support::redis_store_at(&own.url(), "e2e:").await;
+    let server = TestServer::start_on_store(store).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let browser = Browser::new();
+    let tokens = crate::support::code_flow(
+        &server,
+        &browser,
+        &wiki,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    own.kill();
+    let refresh = token_request(
+        &server,
+        &wiki,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(refresh.headers().get("retry-after").is_some());
+    assert_oauth_error(
+        refresh,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    let page = browser
+        .get(&crate::support::authorize_url(
+            &server,
+            &wiki,
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session cannot be read: not login_required"
+    );
+    assert!(page.headers().get("location").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_ours() {
+    let (server, wiki) = setup(Db::Sqlite, Store::Memory).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(&wiki.id, wiki.secret.as_deref())
+        .header("x-request-id", "forged-id")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(id, "forged-id");
+    assert_eq!(id.len(), 16);
+    server.stop().await;
+}

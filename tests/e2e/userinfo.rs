@@ -52,6 +52,14 @@ async fn no_token_malformed_request_and_token_in_the_url() {
     let none = get(&server).send().await.unwrap();
     assert_bearer_challenge(&none, StatusCode::UNAUTHORIZED, None);
 
+    let twice = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .header("authorization", format!("Bearer {at}"))
+        .header("authorization", format!("Bearer {at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_bearer_challenge(&twice, StatusCode::BAD_REQUEST, Some("invalid_request"));
     for header in ["Bearer", "Bearer ", "Bearer a b", "Basic YTpi", "Bearer ä"] {
         let r = get(&server)
             .header("authorization", header)
@@ -136,7 +144,37 @@ async fn every_bad_token_is_401_invalid_token_saying_why() {
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#),
         at.split('.').nth(1).unwrap()
     );
+    // RS256 → HS256 confusion: HMAC keyed with the published public key (CVE-2015-9235).
+    let jwks: Value = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public_n = jwks["keys"][0]["n"].as_str().unwrap().to_owned();
+    let hs_header = serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": server.state.keys.signing_kid()});
+    let hs_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(hs_header.to_string()),
+        at.split('.').nth(1).unwrap()
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, public_n.as_bytes());
+    let hs256 = format!(
+        "{hs_input}.{}",
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, hs_input.as_bytes()))
+    );
+    // A kid no key of ours has.
+    let (mut kid_header, _) = crate::support::decode_jwt(at);
+    kid_header["kid"] = "../../etc/passwd".into();
+    let unknown_kid = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(kid_header.to_string()),
+        at.split('.').nth(1).unwrap(),
+        at.split('.').nth(2).unwrap()
+    );
     let cases = [
+        (hs256.as_str(), "signature"),
+        (unknown_kid.as_str(), "signature"),
         (expired.as_str(), "expired"),
         (foreign.as_str(), "not issued here"),
         (id_token, "not an access token"),

@@ -6,6 +6,7 @@
 //! wait (never drops an event); `flush` waits until everything queued so far is stored, and
 //! `serve` flushes on shutdown. A crash loses at most the batch in flight (about 100 ms).
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,15 @@ const GATHER: Duration = Duration::from_millis(20);
 enum Message {
     Event(AuditEvent),
     Flush(oneshot::Sender<()>),
+}
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` as part of request `id`: events it records carry the id.
+pub async fn in_request<F: Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
 }
 
 /// Where events are recorded. Cloning shares the writer.
@@ -43,8 +53,11 @@ impl Audit {
         Self { tx }
     }
 
-    /// Queues an event.
-    pub async fn record(&self, event: AuditEvent) {
+    /// Queues an event; it carries the current request's id unless it names one.
+    pub async fn record(&self, mut event: AuditEvent) {
+        if event.request_id.is_none() {
+            event.request_id = REQUEST_ID.try_with(Clone::clone).ok();
+        }
         if self.tx.send(Message::Event(event)).await.is_err() {
             tracing::error!("the audit writer has stopped; an event was not recorded");
         }

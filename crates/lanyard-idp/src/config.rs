@@ -21,8 +21,8 @@ fn bad(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
-/// The validated configuration.
-#[derive(Debug, Clone)]
+/// The validated configuration. Its `Debug` hides the passwords in URLs.
+#[derive(Clone)]
 pub struct Config {
     /// The issuer URL, exactly as it appears in tokens and discovery (no trailing slash).
     pub issuer: String,
@@ -88,6 +88,27 @@ impl Default for Config {
             redis_prefix: "lanyard:".to_owned(),
             lifetimes: Lifetimes::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("lifetimes", &self.lifetimes)
+            .finish()
+    }
+}
+
+/// A URL with its user information (and so any password) replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://[redacted]@{host}"),
+        _ => url.to_owned(),
     }
 }
 
@@ -300,6 +321,13 @@ fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
             "issuer {raw:?} must not have a query or fragment"
         )));
     }
+    // Every endpoint and page lives at the root of the host; serve Lanyard on a host (or
+    // port) of its own.
+    if url.path() != "/" {
+        return Err(bad(format!(
+            "issuer {raw:?} must not have a path; give Lanyard a host of its own"
+        )));
+    }
     match url.scheme() {
         "https" => {}
         "http" => {
@@ -327,6 +355,21 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let c = Config {
+            database_url: "postgres://lanyard:s3cret@db/lanyard".into(),
+            redis_url: Some("redis://:hunter2@cache:6379".into()),
+            ..Config::default()
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("postgres://[redacted]@db/lanyard"));
     }
 
     #[test]
@@ -358,9 +401,10 @@ mod tests {
 
     #[test]
     fn bad_settings_say_what_is_wrong() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 6] = [
             (&[("LANYARD_ISSUER", "ftp://x")], "scheme"),
             (&[("LANYARD_ISSUER", "https://x/?a=b")], "query"),
+            (&[("LANYARD_ISSUER", "https://x/sso")], "path"),
             (&[("LANYARD_LISTEN", "nowhere")], "address"),
             (&[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "ten")], "number"),
             (

@@ -2,6 +2,7 @@
 //! limit on how many run at once), keyed hashes for client secrets, MACs for cookies.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use aws_lc_rs::hmac;
@@ -24,6 +25,9 @@ pub fn random_token(bytes: usize) -> String {
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    /// argon2 verifications run so far (unknown users included): tests read it to check that
+    /// every sign-in does the same work.
+    verified: Arc<AtomicU64>,
     /// Verified against when the user does not exist, so that "no such user" takes as long
     /// as "wrong password".
     dummy: Arc<str>,
@@ -53,8 +57,14 @@ impl Passwords {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             permits: Arc::new(Semaphore::new(cores)),
+            verified: Arc::new(AtomicU64::new(0)),
             dummy: dummy.into(),
         })
+    }
+
+    /// How many argon2 verifications have run.
+    pub fn verifications(&self) -> u64 {
+        self.verified.load(Ordering::Relaxed)
     }
 
     /// An argon2id PHC string for `password`, salted.
@@ -85,7 +95,9 @@ impl Passwords {
         let known = stored.is_some();
         let hash = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
         let password = password.to_owned();
+        let verified = self.verified.clone();
         let matched = tokio::task::spawn_blocking(move || {
+            verified.fetch_add(1, Ordering::Relaxed);
             Argon2::default()
                 .verify_password(password.as_bytes(), hash.as_str())
                 .is_ok()

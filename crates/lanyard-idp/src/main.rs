@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
-use lanyard_idp::config::{Config, RawConfig};
+use lanyard_idp::config::{Config, RawConfig, redact_url};
 use lanyard_idp::crypto::{Passwords, random_token};
 use lanyard_idp::state::AppState;
 use lanyard_store::{Clock, SystemClock};
@@ -233,7 +233,11 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             } else {
                 Secret::Generate
             };
-            let state = AppState::build(config).await.map_err(other)?;
+            // Only the database: registering a client must not start (or re-seed) the store.
+            let db = migrated_db(&config).await?;
+            let keys = lanyard_idp::state::load_server_keys(&db, now)
+                .await
+                .map_err(other)?;
             let new = NewClient {
                 client_id,
                 name,
@@ -245,8 +249,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 scopes,
                 first_party,
             };
-            let (client, shown) =
-                admin::add_client(&state.db, &state.server_keys, new, now).await?;
+            let (client, shown) = admin::add_client(&db, &keys, new, now).await?;
             let kind = if client.public {
                 "public"
             } else {
@@ -268,16 +271,6 @@ async fn migrated_db(config: &Config) -> Result<lanyard_idp::db::Db, Failure> {
         .map_err(other)?;
     db.migrate().await.map_err(other)?;
     Ok(db)
-}
-
-fn redact_url(url: &str) -> String {
-    match url.split_once('@') {
-        Some((scheme_user, host)) => {
-            let scheme = scheme_user.split("://").next().unwrap_or("");
-            format!("{scheme}://[redacted]@{host}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 async fn serve(config: Config, demo: bool) -> Result<(), Failure> {

@@ -150,6 +150,16 @@ impl Client {
                     .to_owned(),
             );
         }
+        // A client_credentials token's `sub` is the client id; it must never equal a user's
+        // `sub`, which is 22 characters of base64url (RFC 9068 §5).
+        if self.client_id.len() == 22
+            && self
+                .client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err("a client id of 22 base64url characters could be taken for a user's sub; choose another".to_owned());
+        }
         if self.public == self.secret_hash.is_some() {
             return Err("a client is either public or has a secret".to_owned());
         }

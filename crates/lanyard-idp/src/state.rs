@@ -86,16 +86,11 @@ impl AppState {
         };
         let now = clock.now();
         let keys = tokens::load_or_create(&db, now).await?;
-        let pepper = db
-            .server_key("client_secret_pepper", random_token(32).into_bytes(), now)
-            .await?;
-        let cookie_key = db
-            .server_key("cookie_mac", random_token(32).into_bytes(), now)
-            .await?;
+        let server_keys = load_server_keys(&db, now).await?;
         let audit = Audit::start(db.clone());
         Ok(Self(Arc::new(Inner {
             discovery: discovery::metadata(&config),
-            server_keys: ServerKeys::new(&pepper, &cookie_key),
+            server_keys,
             passwords: Passwords::new()?,
             config,
             db,
@@ -105,6 +100,21 @@ impl AppState {
             clock,
         })))
     }
+}
+
+/// The server's own keys, made at first start and kept in the database. The command line
+/// needs them (to hash a client secret) without starting anything else.
+pub async fn load_server_keys(
+    db: &Db,
+    now: lanyard_store::Timestamp,
+) -> Result<ServerKeys, crate::db::DbError> {
+    let pepper = db
+        .server_key("client_secret_pepper", random_token(32).into_bytes(), now)
+        .await?;
+    let cookie_key = db
+        .server_key("cookie_mac", random_token(32).into_bytes(), now)
+        .await?;
+    Ok(ServerKeys::new(&pepper, &cookie_key))
 }
 
 async fn open_store(

@@ -304,3 +304,77 @@ fn bad_configuration_is_refused_with_exit_code_2() {
     let missing = home.run(&["--config", "/no/such/file.toml", "migrate"], None);
     assert_refused(&missing, "cannot read");
 }
+
+/// Reads the CLI's database directly.
+fn inspect<T>(home: &Home, f: impl AsyncFnOnce(&lanyard_idp::db::Db) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db =
+            lanyard_idp::db::Db::connect(&format!("sqlite://{}/lanyard.db", home.dir.display()))
+                .await
+                .unwrap();
+        f(&db).await
+    })
+}
+
+#[test]
+fn a_refused_command_writes_nothing_and_a_supplied_secret_works() {
+    let home = Home::new();
+    assert!(home.run(&["migrate"], None).status.success());
+    assert_refused(
+        &home.run(
+            &["user", "add", "carol", "--password-stdin"],
+            Some("short\n"),
+        ),
+        "8 to 1024",
+    );
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "bad",
+                "--redirect-uri",
+                "http://app.example.com/cb",
+            ],
+            None,
+        ),
+        "loopback",
+    );
+    let (users, clients) = inspect(&home, async |db| {
+        (
+            db.count_users().await.unwrap(),
+            db.count_clients().await.unwrap(),
+        )
+    });
+    assert_eq!((users, clients), (0, 0), "nothing half-written");
+
+    let secret = "a-supplied-secret-that-is-long-enough-0123";
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "ops",
+            "--secret-stdin",
+            "--grant-type",
+            "client_credentials",
+        ],
+        Some(&format!("{secret}\r\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (stored, keys) = inspect(&home, async |db| {
+        let client = db.client("ops").await.unwrap().unwrap();
+        let keys = lanyard_idp::state::load_server_keys(db, lanyard_store::Timestamp::from_secs(1))
+            .await
+            .unwrap();
+        (client.secret_hash.unwrap(), keys)
+    });
+    assert!(!stored.contains(secret), "only a hash is stored");
+    assert!(
+        keys.verify_client_secret(secret, &stored),
+        "the line ending is not part of the secret"
+    );
+}

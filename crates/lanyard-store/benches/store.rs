@@ -128,7 +128,7 @@ fn bench_backend(c: &mut Criterion, name: &str, rt: &Runtime, store: Arc<dyn Tok
     group.bench_function("code put + redeem", |b| {
         b.to_async(rt).iter(|| async {
             let code = store.put_code(&g).await.unwrap();
-            let r = store.redeem_code(code.secret()).await;
+            let r = store.redeem_code(code.secret(), "wiki").await;
             assert!(matches!(r, Ok(lanyard_store::Redemption::Redeemed(_))));
         });
     });

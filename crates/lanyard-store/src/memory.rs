@@ -284,7 +284,7 @@ impl TokenStore for MemoryStore {
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
         let now = self.now();
         let key = secret_hash(code);
         let mut state = self.state(now);
@@ -295,6 +295,10 @@ impl TokenStore for MemoryStore {
             return Ok(Redemption::NotFound);
         }
         match record {
+            CodeRecord::Live(grant) if grant.client_id != client_id => {
+                state.codes.insert(key, (CodeRecord::Live(grant), expires));
+                Ok(Redemption::NotFound)
+            }
             CodeRecord::Live(grant) => {
                 let tombstone = CodeRecord::Redeemed(RedeemedCode::of(&grant));
                 let kept_until = now.plus(self.inner.config.tombstone_ttl());

@@ -32,10 +32,13 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// hash is kept.
     async fn put_code(&self, grant: &CodeGrant) -> Result<AuthorizationCode, StoreError>;
 
-    /// Spends a code. Of any number of concurrent calls exactly one gets
-    /// [`Redemption::Redeemed`]; every later one, for `redeemed_code_retention`, gets
-    /// [`Redemption::AlreadyRedeemed`] with the grant's id and [`Issuance`].
-    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError>;
+    /// Spends a code on behalf of the authenticated client `client_id`. Of any number of
+    /// concurrent calls exactly one gets [`Redemption::Redeemed`]; every later one, for
+    /// `redeemed_code_retention`, gets [`Redemption::AlreadyRedeemed`] with the grant's id and
+    /// [`Issuance`] (whichever client presents it: a spent code shown again has leaked). A
+    /// live code shown by another client is [`Redemption::NotFound`] and stays redeemable by
+    /// its own client (RFC 6749 §4.1.3: the code must have been issued to the client).
+    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
 
     // --- SSO sessions ---
 

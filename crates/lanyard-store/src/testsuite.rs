@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
     ($harness:expr) => {
         $crate::conformance_suite!(@tests $harness;
             code_redeems_once_and_remembers_the_issuance,
+            another_clients_attempt_leaves_the_code_alone,
             unknown_and_malformed_codes_are_not_found,
             code_expires_after_its_ttl,
             redeemed_code_is_remembered_then_forgotten,
@@ -215,11 +216,11 @@ pub async fn code_redeems_once_and_remembers_the_issuance(h: &dyn Harness) {
     let g = grant("wiki");
     assert!(g.issuance.access_token.is_some() && g.issuance.family.is_some());
     let code = store.put_code(&g).await.unwrap();
-    match store.redeem_code(code.secret()).await.unwrap() {
+    match store.redeem_code(code.secret(), "wiki").await.unwrap() {
         Redemption::Redeemed(got) => assert_eq!(got, g),
         other => panic!("first redemption: {other:?}"),
     }
-    match store.redeem_code(code.secret()).await.unwrap() {
+    match store.redeem_code(code.secret(), "wiki").await.unwrap() {
         Redemption::AlreadyRedeemed(spent) => {
             assert_eq!(spent.grant_id, g.grant_id);
             assert_eq!(spent.client_id, "wiki");
@@ -227,6 +228,25 @@ pub async fn code_redeems_once_and_remembers_the_issuance(h: &dyn Harness) {
         }
         other => panic!("second redemption: {other:?}"),
     }
+}
+
+pub async fn another_clients_attempt_leaves_the_code_alone(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let g = grant("wiki");
+    let code = store.put_code(&g).await.unwrap();
+    for _ in 0..3 {
+        let got = store.redeem_code(code.secret(), "billing").await.unwrap();
+        assert_eq!(got, Redemption::NotFound);
+    }
+    match store.redeem_code(code.secret(), "wiki").await.unwrap() {
+        Redemption::Redeemed(got) => assert_eq!(got, g),
+        other => panic!("the owner's redemption: {other:?}"),
+    }
+    let replay = store.redeem_code(code.secret(), "billing").await.unwrap();
+    assert!(
+        matches!(replay, Redemption::AlreadyRedeemed(_)),
+        "a spent code shown by anyone has leaked: {replay:?}"
+    );
 }
 
 pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
@@ -237,7 +257,7 @@ pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
     near.pop();
     near.push('x');
     for code in ["", "nope", "{rev}:epoch", "é\u{0}\u{202e}", &long, &near] {
-        let got = store.redeem_code(code).await.unwrap();
+        let got = store.redeem_code(code, "wiki").await.unwrap();
         assert_eq!(
             got,
             Redemption::NotFound,
@@ -245,7 +265,7 @@ pub async fn unknown_and_malformed_codes_are_not_found(h: &dyn Harness) {
             &code[..code.len().min(20)]
         );
     }
-    let got = store.redeem_code(real.secret()).await.unwrap();
+    let got = store.redeem_code(real.secret(), "wiki").await.unwrap();
     assert!(
         matches!(got, Redemption::Redeemed(_)),
         "the real code still works"
@@ -261,10 +281,10 @@ pub async fn code_expires_after_its_ttl(h: &dyn Harness) {
         .await;
     let fresh = store.put_code(&grant("wiki")).await.unwrap();
     let stale = store.put_code(&grant("wiki")).await.unwrap();
-    let got = store.redeem_code(fresh.secret()).await.unwrap();
+    let got = store.redeem_code(fresh.secret(), "wiki").await.unwrap();
     assert!(matches!(got, Redemption::Redeemed(_)));
     h.advance(SECOND + MARGIN).await;
-    let got = store.redeem_code(stale.secret()).await.unwrap();
+    let got = store.redeem_code(stale.secret(), "wiki").await.unwrap();
     assert_eq!(got, Redemption::NotFound);
 }
 
@@ -277,16 +297,16 @@ pub async fn redeemed_code_is_remembered_then_forgotten(h: &dyn Harness) {
         })
         .await;
     let code = store.put_code(&grant("wiki")).await.unwrap();
-    let got = store.redeem_code(code.secret()).await.unwrap();
+    let got = store.redeem_code(code.secret(), "wiki").await.unwrap();
     assert!(matches!(got, Redemption::Redeemed(_)));
     h.advance(SECOND + MARGIN).await;
-    let got = store.redeem_code(code.secret()).await.unwrap();
+    let got = store.redeem_code(code.secret(), "wiki").await.unwrap();
     assert!(
         matches!(got, Redemption::AlreadyRedeemed(_)),
         "a replay after the code's own TTL is still recognised: {got:?}"
     );
     h.advance(SECOND).await;
-    let got = store.redeem_code(code.secret()).await.unwrap();
+    let got = store.redeem_code(code.secret(), "wiki").await.unwrap();
     assert_eq!(got, Redemption::NotFound, "forgotten after the retention");
 }
 
@@ -297,7 +317,7 @@ pub async fn concurrent_redemptions_have_exactly_one_winner(h: &dyn Harness) {
     let mut tasks = JoinSet::new();
     for _ in 0..50 {
         let (store, code) = (store.clone(), code.secret().to_owned());
-        tasks.spawn(async move { store.redeem_code(&code).await });
+        tasks.spawn(async move { store.redeem_code(&code, "wiki").await });
     }
     let (mut won, mut refused) = (0, 0);
     while let Some(result) = tasks.join_next().await {
@@ -1476,11 +1496,11 @@ pub async fn two_nodes_see_each_other(h: &dyn Harness) {
 
     let code = a.put_code(&grant("wiki")).await.unwrap();
     assert!(matches!(
-        b.redeem_code(code.secret()).await.unwrap(),
+        b.redeem_code(code.secret(), "wiki").await.unwrap(),
         Redemption::Redeemed(_)
     ));
     assert!(matches!(
-        a.redeem_code(code.secret()).await.unwrap(),
+        a.redeem_code(code.secret(), "wiki").await.unwrap(),
         Redemption::AlreadyRedeemed(_)
     ));
     let s = a

@@ -74,7 +74,7 @@ async fn unreachable_redis_is_an_error_never_an_answer() {
         .rotate_refresh(issued.token.secret(), "wiki", None)
         .await;
     assert!(rotated.is_err(), "{rotated:?}");
-    let redeemed = store.redeem_code(code.secret()).await;
+    let redeemed = store.redeem_code(code.secret(), "wiki").await;
     assert!(redeemed.is_err(), "{redeemed:?}");
     assert!(store.snapshot().await.is_err());
     assert!(subscriber.next(Duration::from_millis(200)).await.is_err());
@@ -290,7 +290,7 @@ async fn corrupt_records_are_errors() {
         .arg("[]")
         .query(&mut conn)
         .unwrap();
-    let got = store.redeem_code(code.secret()).await;
+    let got = store.redeem_code(code.secret(), "wiki").await;
     assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
     delete_prefix(&url, &prefix);
 }
@@ -314,7 +314,7 @@ async fn secrets_are_not_at_rest() {
     let store = store_at(&url, &prefix, StoreConfig::default(), true).await;
     let code = store.put_code(&grant()).await.unwrap();
     let redeemed = store.put_code(&grant()).await.unwrap();
-    let _ = store.redeem_code(redeemed.secret()).await.unwrap();
+    let _ = store.redeem_code(redeemed.secret(), "wiki").await.unwrap();
     let issued = store
         .issue_refresh(NewFamily {
             id: FamilyId::generate(None),
@@ -374,7 +374,7 @@ async fn scripts_are_reloaded_after_a_flush() {
         .arg("FLUSH")
         .query(&mut raw(&own.url()))
         .unwrap();
-    let got = store.redeem_code(code.secret()).await.unwrap();
+    let got = store.redeem_code(code.secret(), "wiki").await.unwrap();
     assert!(matches!(got, lanyard_store::Redemption::Redeemed(_)));
 }
 

@@ -15,7 +15,9 @@ use lanyard_idp::db::Db as Sql;
 use lanyard_idp::model::User;
 use lanyard_idp::state::AppState;
 use lanyard_store::test_redis::{delete_prefix, redis_url, unique_prefix};
-use lanyard_store::{Clock, RedisConfig, RedisStore, SystemClock, TokenStore};
+use lanyard_store::{
+    Clock, ManualClock, MemoryStore, RedisConfig, RedisStore, SystemClock, TokenStore,
+};
 use openidconnect::PkceCodeChallenge;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -83,6 +85,40 @@ impl TestServer {
 
     /// A server whose configuration `tweak` may change first.
     pub(crate) async fn start_with(db: Db, store: Store, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_custom(db, store, tweak, None).await
+    }
+
+    /// A server on SQLite whose clock tests move; its in-process store runs on that clock.
+    pub(crate) async fn start_with_clock(clock: ManualClock) -> Self {
+        let store =
+            MemoryStore::with_clock(Config::default().store_config(), Arc::new(clock.clone()))
+                .unwrap();
+        Self::start_custom(
+            Db::Sqlite,
+            Store::Memory,
+            |_| {},
+            Some((Arc::new(clock), Arc::new(store))),
+        )
+        .await
+    }
+
+    /// A server on SQLite over a store the test made (one it can break).
+    pub(crate) async fn start_on_store(store: Arc<dyn TokenStore>) -> Self {
+        Self::start_custom(
+            Db::Sqlite,
+            Store::Memory,
+            |_| {},
+            Some((Arc::new(SystemClock), store)),
+        )
+        .await
+    }
+
+    async fn start_custom(
+        db: Db,
+        store: Store,
+        tweak: impl FnOnce(&mut Config),
+        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tag = lanyard_idp::crypto::random_token(8)
@@ -128,7 +164,12 @@ impl TestServer {
             redis_prefix = Some((url, prefix));
         }
         tweak(&mut config);
-        let state = AppState::build(config).await.unwrap();
+        let state = match custom {
+            Some((clock, store)) => AppState::build_with(config, clock, Some(store))
+                .await
+                .unwrap(),
+            None => AppState::build(config).await.unwrap(),
+        };
         let (shutdown, signal) = oneshot::channel::<()>();
         let serving = state.clone();
         let task = tokio::spawn(async move {

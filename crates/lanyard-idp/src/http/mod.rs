@@ -12,17 +12,17 @@ mod userinfo;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit;
 use crate::crypto::random_token;
 use crate::oauth::discovery::paths;
 use crate::state::AppState;
@@ -30,20 +30,25 @@ use crate::state::AppState;
 /// The largest request body accepted (every legitimate request is far smaller).
 const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Clone, Copy)]
-struct NewRequestId;
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&random_token(12))
-            .ok()
-            .map(RequestId::new)
-    }
+/// Gives every request an id of ours (a client's `X-Request-Id` is replaced, so it cannot
+/// forge the ids in the audit trail), runs it with that id for the audit trail, and returns
+/// the id in the response.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = random_token(12);
+    let Ok(value) = HeaderValue::from_str(&id) else {
+        return next.run(request).await;
+    };
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    let mut response = audit::in_request(id, next.run(request)).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
 }
 
 /// Every route, with the middleware every request goes through.
 pub fn router(state: AppState) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         // The path only: queries carry hints, states and codes that stay out of logs.
         let id = req
             .headers()
@@ -52,28 +57,38 @@ pub fn router(state: AppState) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id)
     });
-    Router::new()
+    // Browser apps (public clients) call these from their own origin; no cookies are
+    // involved, so any origin may. Never the authorization endpoint or the sign-in form
+    // (RFC 9700 §2.6).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let for_apps = Router::new()
         .route(paths::OPENID_CONFIGURATION, get(discovery::metadata))
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
-        .route(
-            paths::AUTHORIZE,
-            get(authorize::authorize).post(authorize::authorize),
-        )
-        .route(paths::SIGNIN, post(authorize::signin))
         .route(paths::TOKEN, post(token::token))
         .route(
             paths::USERINFO,
             get(userinfo::handle).post(userinfo::handle),
         )
+        .layer(cors);
+    Router::new()
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route(paths::SIGNIN, post(authorize::signin))
         .route("/assets/lanyard.css", get(discovery::stylesheet))
+        .merge(for_apps)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(NewRequestId))
+                .layer(middleware::from_fn(request_id))
                 .layer(trace)
-                .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Duration::from_secs(30),

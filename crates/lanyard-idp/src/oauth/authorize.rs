@@ -296,9 +296,11 @@ pub fn decide(
     now: Timestamp,
 ) -> Result<Next, AuthorizeError> {
     let usable = session.filter(|s| {
+        // max_age=0 asks for a sign-in now, like prompt=login (OIDC Core §3.1.2.1).
         let fresh_enough = request.max_age.is_none_or(|max| {
-            now.as_secs().saturating_sub(s.auth_time.as_secs())
-                <= i64::try_from(max).unwrap_or(i64::MAX)
+            max > 0
+                && now.as_secs().saturating_sub(s.auth_time.as_secs())
+                    <= i64::try_from(max).unwrap_or(i64::MAX)
         });
         let same_user = hint.is_none_or(|h| h.sub == s.sub);
         fresh_enough && same_user && !request.prompt.login

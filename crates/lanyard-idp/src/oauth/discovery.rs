@@ -44,7 +44,7 @@ pub fn metadata(config: &Config) -> String {
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
             "name", "preferred_username", "updated_at", "email", "email_verified"
         ],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["en"],
         "claims_locales_supported": ["en"],
         "claims_parameter_supported": false,

@@ -99,6 +99,10 @@ impl TokenError {
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new("invalid_scope", d)
     }
+    /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new("invalid_target", d)
+    }
     /// `temporarily_unavailable` (503): a dependency is down; retry later.
     pub fn unavailable(d: impl Into<String>) -> Self {
         Self {

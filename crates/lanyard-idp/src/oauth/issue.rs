@@ -10,6 +10,7 @@ use crate::db::AuditEvent;
 use crate::model::Client;
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, IdClaims, at_hash};
 
@@ -50,6 +51,28 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
     /// The access token's `jti`.
     pub jti: String,
+    /// The access token's `aud` (see [`audience`]).
+    pub audience: Vec<String>,
+}
+
+/// The audience of an access token (RFC 8707 §2): by default the client itself; with
+/// `resource`, that registered client (an API registered with Lanyard). One `resource` per
+/// request.
+pub async fn audience(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Vec<String>, TokenError> {
+    let Some(resource) = params.get("resource") else {
+        return Ok(vec![client.client_id.clone()]);
+    };
+    if resource == client.client_id || state.db.client(resource).await?.is_some() {
+        Ok(vec![resource.to_owned()])
+    } else {
+        Err(TokenError::invalid_target(format!(
+            "{resource} is not a resource registered here"
+        )))
+    }
 }
 
 /// The access-token lifetime for a client.
@@ -71,7 +94,7 @@ pub async fn mint(
     let access = AccessClaims {
         iss: issuer.clone(),
         sub: grant.sub.to_owned(),
-        aud: vec![grant.client.client_id.clone()],
+        aud: grant.audience.clone(),
         exp: now.plus(lifetime).as_secs(),
         iat: now.as_secs(),
         jti: grant.jti.clone(),

@@ -4,7 +4,8 @@
 //! remembered so the endpoint can refuse it (§3.1, §3.2), an empty value counts as absent
 //! (§3.1), and bytes that are not UTF-8 are an error, never a replacement character.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 
 use percent_encoding::percent_decode;
 
@@ -26,7 +27,7 @@ pub enum ParamsError {
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     values: HashMap<String, String>,
-    duplicated: Option<String>,
+    duplicated: BTreeSet<String>,
 }
 
 impl Params {
@@ -49,7 +50,7 @@ impl Params {
                 continue;
             }
             if params.values.contains_key(&name) {
-                params.duplicated.get_or_insert(name);
+                params.duplicated.insert(name);
                 continue;
             }
             params.values.insert(name, value);
@@ -60,15 +61,13 @@ impl Params {
     /// Merges parameters from a second source (the query string of a POST); a name present in
     /// both counts as sent twice.
     pub fn merge(mut self, other: Params) -> Self {
-        if self.duplicated.is_none() {
-            self.duplicated = other.duplicated;
-        }
+        self.duplicated.extend(other.duplicated);
         for (name, value) in other.values {
             match self.values.entry(name) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    self.duplicated.get_or_insert_with(|| e.key().clone());
+                Entry::Occupied(e) => {
+                    self.duplicated.insert(e.key().clone());
                 }
-                std::collections::hash_map::Entry::Vacant(e) => {
+                Entry::Vacant(e) => {
                     e.insert(value);
                 }
             }
@@ -81,15 +80,14 @@ impl Params {
         self.values.get(name).map(String::as_str)
     }
 
-    /// The first parameter sent more than once.
+    /// A parameter sent more than once (the first by name), for an error message.
     pub fn duplicated(&self) -> Option<&str> {
-        self.duplicated.as_deref()
+        self.duplicated.iter().next().map(String::as_str)
     }
 
-    /// Whether `name` was sent more than once (only the first such name is remembered, which
-    /// is all an error message needs; this checks that one).
+    /// Whether `name` was sent more than once.
     pub fn is_duplicated(&self, name: &str) -> bool {
-        self.duplicated.as_deref() == Some(name)
+        self.duplicated.contains(name)
     }
 
     /// Every parameter, for re-sending an authorization request through the sign-in form.
@@ -126,9 +124,11 @@ mod tests {
 
     #[test]
     fn remembers_duplicates_and_refuses_bad_bytes() {
-        let p = Params::parse(b"state=1&client_id=a&state=2").unwrap();
-        assert_eq!(p.duplicated(), Some("state"));
-        assert!(p.is_duplicated("state"));
+        let p =
+            Params::parse(b"state=1&client_id=a&state=2&redirect_uri=x&redirect_uri=y").unwrap();
+        assert_eq!(p.duplicated(), Some("redirect_uri"));
+        assert!(p.is_duplicated("state") && p.is_duplicated("redirect_uri"));
+        assert!(!p.is_duplicated("client_id"));
         assert_eq!(Params::parse(b"a=%ff").err(), Some(ParamsError::NotUtf8));
         let many: Vec<u8> = (0..101)
             .flat_map(|i| format!("p{i}=1&").into_bytes())

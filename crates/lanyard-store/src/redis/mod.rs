@@ -517,10 +517,11 @@ impl TokenStore for RedisStore {
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
         let key = self.inner.keys.code(&secret_hash(code));
         let mut cmd = evalsha(&scripts::CODE_REDEEM, &[key]);
-        cmd.arg(duration_millis(self.inner.config.tombstone_ttl()));
+        cmd.arg(duration_millis(self.inner.config.tombstone_ttl()))
+            .arg(client_id);
         let reply: Vec<String> = self.eval(cmd).await?;
         match reply.as_slice() {
             [status, grant] if status == "redeemed" => Ok(Redemption::Redeemed(from_json(

@@ -53,7 +53,7 @@ return 1
 });
 
 /// Spends a code: the grant is removed and the rest stays as a tombstone. KEYS: code.
-/// ARGV: tombstone ttl ms.
+/// ARGV: tombstone ttl ms, presenting client (a live code of another client is left alone).
 /// Returns {'redeemed', grant JSON} | {'spent', grant id, client id, issuance JSON} | {'none'}.
 pub(super) static CODE_REDEEM: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -61,6 +61,7 @@ pub(super) static CODE_REDEEM: LazyLock<Script> = LazyLock::new(|| {
 local r = redis.call('HMGET', KEYS[1], 'live', 'g', 'c', 'issued')
 if r[1] then
   if not (r[2] and r[3] and r[4]) then return redis.error_reply('LANYARD_CORRUPT authorization code') end
+  if r[3] ~= ARGV[2] then return {'none'} end
   redis.call('HDEL', KEYS[1], 'live')
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   return {'redeemed', r[1]}

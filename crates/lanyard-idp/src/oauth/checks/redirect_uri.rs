@@ -46,22 +46,34 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// RFC 8252 §7.3: `http://127.0.0.1:{any}/path` matches a registered
-/// `http://127.0.0.1/path` (or one with another port). Only IP literals, only `http`; every
-/// other part must be the same string.
+/// `http://127.0.0.1/path` (or one with another port). Only IP literals, only `http`, and only
+/// a requested URI already in its normal form (no backslash, no user information, no percent-encoding
+/// the parser would change): then every part but the port must be equal.
 fn loopback_port_may_vary(registered: &str, requested: &str) -> bool {
     let (Ok(r), Ok(q)) = (Url::parse(registered), Url::parse(requested)) else {
         return false;
     };
-    let ip_literal = |u: &Url| {
-        matches!(u.host(), Some(Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(u.host(), Some(Host::Ipv6(ip)) if ip.is_loopback())
+    let loopback_ip = |u: &Url| match u.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
     };
-    if r.scheme() != "http" || q.scheme() != "http" || !ip_literal(&r) || !ip_literal(&q) {
-        return false;
-    }
-    // Compare the strings with the port removed; the parsed forms could hide differences
-    // (case, percent-encoding) that exact matching must not forgive.
-    strip_port(registered) == strip_port(requested) && r.host() == q.host()
+    // What was sent, port aside, must be exactly what the parser understood: otherwise the
+    // browser would go somewhere else than the string that was compared.
+    let normal = |u: &Url, raw: &str| {
+        let mut portless = u.clone();
+        portless.set_port(None).is_ok() && strip_port(raw).as_deref() == Some(portless.as_str())
+    };
+    r.scheme() == "http"
+        && q.scheme() == "http"
+        && loopback_ip(&r)
+        && normal(&q, requested)
+        && q.username().is_empty()
+        && q.password().is_none()
+        && q.fragment().is_none()
+        && r.host() == q.host()
+        && r.path() == q.path()
+        && r.query() == q.query()
 }
 
 /// `http://host:port/rest` → `http://host/rest`.
@@ -148,6 +160,11 @@ mod tests {
             "http://localhost.evil:3000/cb",
             "https://127.0.0.1:51234/cb",
             "http://127.0.0.1:51234@evil/cb",
+            "http://127.0.0.1:5\\x/cb",
+            "http://127.0.0.1:5\\/cb",
+            "http://u@127.0.0.1:5/cb",
+            "http://127.0.0.1:5/%63b",
+            "http://127.0.0.1:5/cb#f",
         ] {
             assert!(!matches(&registered, attack), "{attack}");
         }

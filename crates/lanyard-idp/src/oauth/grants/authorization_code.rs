@@ -10,7 +10,7 @@ use crate::model::{Client, GrantType};
 use crate::oauth::authorize::CodePayload;
 use crate::oauth::checks::{pkce, scope::Scope};
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, mint};
+use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
@@ -30,7 +30,10 @@ pub async fn exchange(
     let code = params
         .get("code")
         .ok_or_else(|| TokenError::invalid_request("code is missing"))?;
-    let grant = match state.store.redeem_code(code).await? {
+    // Checked before the code is spent, so a mistake here does not cost the code.
+    let audience = audience(state, client, params).await?;
+    // Another client's attempt leaves the code to its owner (the store checks the client).
+    let grant = match state.store.redeem_code(code, &client.client_id).await? {
         Redemption::Redeemed(grant) => grant,
         Redemption::NotFound => return Err(TokenError::invalid_grant(BAD_CODE)),
         Redemption::AlreadyRedeemed(spent) => {
@@ -38,11 +41,6 @@ pub async fn exchange(
             return Err(TokenError::invalid_grant(BAD_CODE));
         }
     };
-    if grant.client_id != client.client_id {
-        return Err(TokenError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
     let payload: CodePayload = serde_json::from_value(grant.payload.clone())
         .map_err(|e| TokenError::unavailable(format!("stored code unreadable: {e}")))?;
     if params.get("redirect_uri") != Some(payload.redirect_uri.as_str()) {
@@ -130,6 +128,7 @@ pub async fn exchange(
             amr: &payload.amr,
             nonce: payload.nonce.as_deref(),
             jti,
+            audience,
         },
         now,
     )

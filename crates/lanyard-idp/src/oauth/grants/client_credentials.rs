@@ -5,7 +5,7 @@ use crate::crypto::random_token;
 use crate::model::{Client, GrantType};
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, mint};
+use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
@@ -64,6 +64,7 @@ pub async fn grant(
             amr: &[],
             nonce: None,
             jti: random_token(16),
+            audience: audience(state, client, params).await?,
         },
         state.clock.now(),
     )

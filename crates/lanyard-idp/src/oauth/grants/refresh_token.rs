@@ -8,7 +8,7 @@ use crate::db::AuditEvent;
 use crate::model::{Client, GrantType};
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, mint};
+use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience, mint};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
@@ -49,6 +49,7 @@ pub async fn refresh(
             Some(requested)
         }
     };
+    let audience = audience(state, client, params).await?;
     let now = state.clock.now();
     let jti = random_token(16);
     let at = AccessTokenRef {
@@ -107,6 +108,7 @@ pub async fn refresh(
             // OIDC Core §12.2: a refreshed ID token carries no new nonce.
             nonce: None,
             jti,
+            audience,
         },
         now,
     )
