@@ -13,7 +13,8 @@
 //!   in-memory [`RevocationSet`] that relying parties reuse for their mirror.
 //! - `ids`: identifiers and secrets; secrets redact themselves and are stored as hashes.
 //! - `time`: [`Timestamp`] and the injected [`Clock`].
-//! - `memory`: [`MemoryStore`]. `redis`: [`RedisStore`] (keys, Lua scripts, subscriptions).
+//! - `memory`: [`MemoryStore`]. `redis` (feature `redis`, on by default): `RedisStore`
+//!   (keys, Lua scripts, subscriptions).
 //!
 //! # Promises
 //! - Every operation is atomic; on Redis each is one round trip (the per-user and
@@ -27,12 +28,13 @@ mod config;
 mod error;
 mod ids;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 pub mod refresh;
 mod revocation;
 mod sessions;
 mod store;
-#[cfg(feature = "testsuite")]
+#[cfg(all(feature = "testsuite", feature = "redis"))]
 pub mod test_redis;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -43,6 +45,7 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use ids::{AuthorizationCode, FamilyId, GrantId, RefreshToken, SessionId};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::{RedisConfig, RedisStore};
 pub use refresh::{Family, IssuedRefresh, NewFamily, RevokedFamily, Rotation};
 pub use revocation::{

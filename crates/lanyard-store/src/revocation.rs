@@ -86,6 +86,7 @@ impl Kind {
     pub(crate) const ALL: [Kind; 4] = [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId];
 
     /// Short name used in Redis keys and stream fields.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn code(self) -> &'static str {
         match self {
             Kind::Jti => "jti",
@@ -95,6 +96,7 @@ impl Kind {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn from_code(code: &str) -> Option<Self> {
         Kind::ALL.into_iter().find(|k| k.code() == code)
     }

@@ -1,0 +1,77 @@
+//! axum glue (feature `axum`): the [`Authenticated`] extractor and responses for refusals.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use crate::{Denial, Guard, Principal};
+
+/// A handler argument: the request carried a valid, unrevoked access token for this API.
+/// Uses the [`Principal`] left by a [`GuardLayer`](crate::GuardLayer) if one ran, and checks
+/// the token itself otherwise (the app's state must give a [`Guard`]).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who, with the token's claims.
+    pub principal: Principal,
+    realm: Arc<str>,
+}
+
+impl Authenticated {
+    /// `Ok` if the token carries `scope`; otherwise the 403 `insufficient_scope` answer.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Refused> {
+        self.principal
+            .require_scope(scope)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
+}
+
+/// A refusal: turns into the RFC 6750 response (status, challenge, JSON body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub denial: Denial,
+    realm: Arc<str>,
+}
+
+impl Refused {
+    /// The refusal for `denial` under `realm`.
+    pub fn new(denial: &Denial, realm: &str) -> Self {
+        Self {
+            denial: denial.clone(),
+            realm: realm.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        self.denial
+            .to_response(&self.realm)
+            .map(axum::body::Body::from)
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Guard: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refused> {
+        let guard = Guard::from_ref(state);
+        let realm: Arc<str> = guard.config().realm.as_str().into();
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self {
+                principal: principal.clone(),
+                realm,
+            });
+        }
+        match guard.authenticate(&parts.headers, parts.uri.query()).await {
+            Ok(principal) => Ok(Self { principal, realm }),
+            Err(denial) => Err(Refused::new(&denial, &realm)),
+        }
+    }
+}

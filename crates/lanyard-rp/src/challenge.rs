@@ -1,0 +1,132 @@
+//! The answers RFC 6750 §3 prescribes, as plain `http` responses (the axum glue turns a
+//! [`Denial`] into one): a `WWW-Authenticate: Bearer` challenge, and a JSON body carrying the
+//! same `error` for API clients.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// Why a request was not let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No credentials: 401 with a bare challenge (no `error`).
+    NoToken,
+    /// A malformed request (two tokens, bad header syntax, a token in the URL): 400
+    /// `invalid_request`.
+    InvalidRequest(&'static str),
+    /// Expired, revoked, forged, not for this API: 401 `invalid_token` saying which.
+    InvalidToken(String),
+    /// Valid, but without the scope the route needs: 403 `insufficient_scope`.
+    InsufficientScope(String),
+    /// Revocation cannot be checked right now (the mirror is stale): 503 with `Retry-After`.
+    /// Not 401: a 401 would make clients throw away tokens that are still good.
+    Unavailable(Duration),
+}
+
+impl Denial {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 error code, if any.
+    pub fn error(&self) -> Option<&'static str> {
+        match self {
+            Self::NoToken => None,
+            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidToken(_) => Some("invalid_token"),
+            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::Unavailable(_) => Some("temporarily_unavailable"),
+        }
+    }
+
+    /// The human-readable description.
+    pub fn description(&self) -> String {
+        match self {
+            Self::NoToken => "an access token is required".to_owned(),
+            Self::InvalidRequest(d) => (*d).to_owned(),
+            Self::InvalidToken(d) => d.clone(),
+            Self::InsufficientScope(scope) => format!("the access token lacks the scope {scope}"),
+            Self::Unavailable(_) => "access cannot be checked right now; retry shortly".to_owned(),
+        }
+    }
+
+    /// The whole response, for `realm`.
+    pub fn to_response(&self, realm: &str) -> Response<String> {
+        let quote = |s: &str| s.replace(['"', '\\'], "'");
+        let mut challenge = format!(r#"Bearer realm="{}""#, quote(realm));
+        if let Some(error) = self
+            .error()
+            .filter(|_| !matches!(self, Self::Unavailable(_)))
+        {
+            challenge.push_str(&format!(
+                r#", error="{error}", error_description="{}""#,
+                quote(&self.description())
+            ));
+        }
+        if let Self::InsufficientScope(scope) = self {
+            challenge.push_str(&format!(r#", scope="{}""#, quote(scope)));
+        }
+        let body = serde_json::json!({
+            "error": self.error(),
+            "error_description": self.description(),
+        });
+        let mut response = Response::new(body.to_string());
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::Unavailable(retry) = self {
+            if let Ok(v) = HeaderValue::from_str(&retry.as_secs().max(1).to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        } else if let Ok(v) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(d: &Denial) -> String {
+        d.to_response("wiki").headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    #[test]
+    fn rfc_6750_section_3() {
+        assert_eq!(challenge(&Denial::NoToken), r#"Bearer realm="wiki""#);
+        let bad = Denial::InvalidToken("the access token expired".into());
+        assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&bad),
+            r#"Bearer realm="wiki", error="invalid_token", error_description="the access token expired""#
+        );
+        let scope = Denial::InsufficientScope("reports:read".into());
+        assert_eq!(scope.status(), StatusCode::FORBIDDEN);
+        assert!(challenge(&scope).ends_with(r#", scope="reports:read""#));
+        assert_eq!(
+            Denial::InvalidRequest("x").status(),
+            StatusCode::BAD_REQUEST
+        );
+        let busy = Denial::Unavailable(Duration::from_secs(5)).to_response("wiki");
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        let body: serde_json::Value =
+            serde_json::from_str(bad.to_response("wiki").body()).unwrap_or_default();
+        assert_eq!(body["error"], "invalid_token");
+    }
+}

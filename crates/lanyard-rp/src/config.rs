@@ -1,0 +1,66 @@
+//! The guard's settings. Defaults are the safe ones; `docs/configuration.md` lists them.
+
+use std::time::Duration;
+
+/// How an API checks access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardConfig {
+    /// The issuer, exactly as in its tokens (`iss`) and discovery document.
+    pub issuer: String,
+    /// This API's audience: tokens must name it in `aud` (RFC 9068 §4).
+    pub audience: String,
+    /// The `realm` in `WWW-Authenticate` challenges.
+    pub realm: String,
+    /// Clock leeway for `exp`, `nbf` and `iat`. Default 60 s; at most 5 minutes.
+    pub leeway: Duration,
+    /// Accept `?access_token=` (RFC 6750 §2.3, which says SHOULD NOT). Default off.
+    pub allow_query_token: bool,
+    /// An unknown `kid` refetches the JWKS at most once per this interval, so a flood of
+    /// made-up key ids cannot flood the issuer. Default 30 s.
+    pub jwks_cooldown: Duration,
+    /// The JWKS is refetched this often anyway, to learn keys announced for rotation.
+    /// Default 5 minutes.
+    pub jwks_max_age: Duration,
+    /// When the revocation mirror has heard nothing from its source for longer than this,
+    /// the guard answers 503 (or, with `fail_open`, stops checking revocations). Default 10 s.
+    pub staleness_bound: Duration,
+    /// Prefer availability: with a stale mirror, accept tokens unchecked for revocation
+    /// instead of answering 503. Default off (fail closed).
+    pub fail_open: bool,
+    /// The longest access-token lifetime the issuer gives (its `max_access_token_lifetime`);
+    /// a token living longer is refused, since the revocation lists could not cover it.
+    /// Default 1 hour.
+    pub max_token_lifetime: Duration,
+}
+
+impl GuardConfig {
+    /// The defaults for `issuer` and `audience`.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            audience: audience.into(),
+            realm: "api".to_owned(),
+            leeway: Duration::from_secs(60),
+            allow_query_token: false,
+            jwks_cooldown: Duration::from_secs(30),
+            jwks_max_age: Duration::from_secs(300),
+            staleness_bound: Duration::from_secs(10),
+            fail_open: false,
+            max_token_lifetime: Duration::from_secs(3600),
+        }
+    }
+
+    /// Refuses settings that would weaken the checks.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err("issuer and audience must be set".to_owned());
+        }
+        if self.leeway > Duration::from_secs(300) {
+            return Err("leeway above 5 minutes would accept long-expired tokens".to_owned());
+        }
+        if self.realm.contains(['"', '\\']) {
+            return Err("the realm must not contain quotes or backslashes".to_owned());
+        }
+        Ok(())
+    }
+}

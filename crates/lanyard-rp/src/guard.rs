@@ -1,0 +1,323 @@
+//! The resource guard: reads the bearer token of a request (RFC 6750 §2), validates it
+//! offline, checks the revocation mirror, and answers exactly as RFC 6750 §3 says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::{HeaderMap, header};
+use lanyard_store::{Clock, SystemClock, Timestamp, TokenFacts, Verdict};
+
+use crate::challenge::Denial;
+use crate::keys::{JwksSource, KeyCache};
+use crate::mirror::{Mirror, RevocationSource};
+use crate::validate::{self, Claims};
+use crate::{Discovery, GuardConfig};
+
+/// Why a guard could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// A setting would weaken the checks.
+    #[error("guard configuration: {0}")]
+    Config(String),
+    /// The issuer's discovery document or keys could not be fetched.
+    #[error("cannot reach the issuer: {0}")]
+    Issuer(String),
+}
+
+/// Who a request acts for, once its token passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's claims.
+    pub claims: Claims,
+}
+
+impl Principal {
+    /// `Ok` if the token was granted `scope`; otherwise the 403 to answer.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Denial> {
+        if self.claims.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(Denial::InsufficientScope(scope.to_owned()))
+        }
+    }
+}
+
+/// Checks access tokens for one API. Cheap to clone.
+#[derive(Clone)]
+pub struct Guard {
+    config: Arc<GuardConfig>,
+    keys: Arc<KeyCache>,
+    mirror: Mirror,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("issuer", &self.config.issuer)
+            .field("audience", &self.config.audience)
+            .field("mirror", &self.mirror)
+            .finish_non_exhaustive()
+    }
+}
+
+struct HttpJwks {
+    http: openidconnect::reqwest::Client,
+    uri: String,
+}
+
+#[async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        let response = self
+            .http
+            .get(&self.uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", self.uri, response.status()));
+        }
+        response.text().await.map_err(|e| e.to_string())
+    }
+}
+
+impl Guard {
+    /// Discovers the issuer, loads its keys, and starts the revocation mirror on `source`.
+    /// Waits up to 5 s for the mirror's first snapshot (it keeps trying after that; until
+    /// then the guard answers 503).
+    pub async fn connect(
+        config: GuardConfig,
+        source: Arc<dyn RevocationSource>,
+    ) -> Result<Self, GuardError> {
+        config.validate().map_err(GuardError::Config)?;
+        let discovery = Discovery::fetch(&config.issuer)
+            .await
+            .map_err(GuardError::Issuer)?;
+        let jwks = HttpJwks {
+            http: crate::http_client(),
+            uri: discovery.jwks_uri.clone(),
+        };
+        let keys = Arc::new(
+            KeyCache::load(Box::new(jwks), config.jwks_cooldown)
+                .await
+                .map_err(GuardError::Issuer)?,
+        );
+        keys.refresh_every(config.jwks_max_age);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mirror = Mirror::follow(
+            source,
+            config.staleness_bound,
+            config.max_token_lifetime,
+            clock.clone(),
+        );
+        if !mirror.ready(Duration::from_secs(5)).await {
+            tracing::warn!("the revocation mirror has no snapshot yet; answering 503 until it has");
+        }
+        Ok(Self::from_parts(config, keys, mirror, clock))
+    }
+
+    /// A guard from its parts (tests, or apps with their own key source).
+    pub fn from_parts(
+        config: GuardConfig,
+        keys: Arc<KeyCache>,
+        mirror: Mirror,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            keys,
+            mirror,
+            clock,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GuardConfig {
+        &self.config
+    }
+
+    /// The revocation mirror (for its status).
+    pub fn mirror(&self) -> &Mirror {
+        &self.mirror
+    }
+
+    /// Checks the request's credentials: `headers`, and `query` (only read when query tokens
+    /// are allowed, and then only to refuse two tokens at once).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Principal, Denial> {
+        let token = bearer_token(headers, query, self.config.allow_query_token)?;
+        self.verify(&token).await
+    }
+
+    /// Checks one access token.
+    pub async fn verify(&self, token: &str) -> Result<Principal, Denial> {
+        let invalid = |r: validate::Rejection| Denial::InvalidToken(r.description().to_owned());
+        let header = validate::header(token).map_err(invalid)?;
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or(invalid(validate::Rejection::UnknownKey))?;
+        // A kid is only ever a map key: no file, URL or query is built from it.
+        if kid.len() > 256 {
+            return Err(invalid(validate::Rejection::UnknownKey));
+        }
+        let key = self
+            .keys
+            .key(kid)
+            .await
+            .ok_or(invalid(validate::Rejection::UnknownKey))?;
+        let now = self.clock.now();
+        let claims = validate::claims(token, &key, &self.config, now.as_secs()).map_err(invalid)?;
+        let facts = TokenFacts {
+            jti: &claims.jti,
+            sid: claims.sid.as_deref(),
+            sub: &claims.sub,
+            client_id: &claims.client_id,
+            iat: Timestamp::from_secs(claims.iat),
+            exp: Timestamp::from_secs(claims.exp),
+        };
+        match self.mirror.check(&facts) {
+            Ok(Verdict::NotRevoked) => {}
+            Ok(Verdict::Revoked(by)) => {
+                return Err(Denial::InvalidToken(by.description().to_owned()));
+            }
+            Err(stale) if self.config.fail_open => {
+                tracing::warn!(%stale, "revocation not checked: the mirror is stale and the guard fails open");
+            }
+            Err(_) => return Err(Denial::Unavailable(Duration::from_secs(2))),
+        }
+        Ok(Principal { claims })
+    }
+}
+
+/// The one bearer token of a request (RFC 6750 §2.1, §2.3). The form-body method (§2.2) is
+/// not read: it needs the body, which belongs to the handler.
+pub fn bearer_token(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    allow_query: bool,
+) -> Result<String, Denial> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let from_header = match values.next() {
+        None => None,
+        Some(value) => {
+            if values.next().is_some() {
+                return Err(Denial::InvalidRequest("send one Authorization header"));
+            }
+            let text = value
+                .to_str()
+                .map_err(|_| Denial::InvalidRequest("the Authorization header is not valid"))?;
+            match text.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    let token = token.trim();
+                    let b64token = !token.is_empty()
+                        && token
+                            .trim_end_matches('=')
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+                    if !b64token {
+                        return Err(Denial::InvalidRequest(
+                            "the Bearer credentials are malformed",
+                        ));
+                    }
+                    Some(token.to_owned())
+                }
+                // Another scheme (Basic, ...): not our credentials.
+                _ if !text.to_ascii_lowercase().starts_with("bearer") => None,
+                _ => {
+                    return Err(Denial::InvalidRequest(
+                        "the Bearer credentials are malformed",
+                    ));
+                }
+            }
+        }
+    };
+    let from_query = query_token(query);
+    match (from_header, from_query) {
+        (Some(_), Some(_)) => Err(Denial::InvalidRequest("send the access token one way only")),
+        (Some(token), None) => Ok(token),
+        (None, Some(token)) if allow_query => Ok(token),
+        (None, Some(_)) => Err(Denial::InvalidRequest(
+            "send the access token in the Authorization header, not the URL",
+        )),
+        (None, None) => Err(Denial::NoToken),
+    }
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "access_token")
+        .and_then(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+        .map(|v| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("x")),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn reading_the_token_follows_rfc_6750_section_2() {
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc.def"]), None, false),
+            Ok("abc.def".into())
+        );
+        assert_eq!(
+            bearer_token(&headers(&["bearer abc"]), None, false),
+            Ok("abc".into())
+        );
+        assert_eq!(
+            bearer_token(&headers(&[]), None, false),
+            Err(Denial::NoToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Basic YTpi"]), None, false),
+            Err(Denial::NoToken)
+        );
+        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer ä!"] {
+            assert!(
+                matches!(
+                    bearer_token(&headers(&[bad]), None, false),
+                    Err(Denial::InvalidRequest(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"]), None, false),
+            Err(Denial::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&[]), Some("access_token=abc"), false),
+            Err(Denial::InvalidRequest(_))
+        ));
+        assert_eq!(
+            bearer_token(&headers(&[]), Some("x=1&access_token=abc"), true),
+            Ok("abc".into())
+        );
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer a"]), Some("access_token=b"), true),
+            Err(Denial::InvalidRequest(_))
+        ));
+    }
+}

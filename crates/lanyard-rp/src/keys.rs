@@ -1,0 +1,164 @@
+//! The issuer's public keys: parsed from a JWKS, cached, refetched on a schedule and on an
+//! unknown `kid` at most once per cooldown. Only RSA keys for RS256 are taken: the algorithm
+//! a token may use comes from the key set, never from the token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The usable keys of one JWKS.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, DecodingKey>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kids: Vec<&String> = self.keys.keys().collect();
+        kids.sort();
+        f.debug_struct("KeySet").field("kids", &kids).finish()
+    }
+}
+
+impl KeySet {
+    /// Parses a JWKS document, keeping RSA signature keys that have a `kid` and are for RS256
+    /// (or name no algorithm). Everything else is ignored.
+    pub fn from_jwks(json: &str) -> Result<Self, String> {
+        let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWKS: {e}"))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
+            if !rs256 || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
+                continue;
+            }
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, key);
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key with this id.
+    pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
+        self.keys.get(kid)
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Where a JWKS comes from (an HTTP fetch in production, anything in tests).
+#[async_trait]
+pub trait JwksSource: Send + Sync + 'static {
+    /// The current JWKS document.
+    async fn fetch(&self) -> Result<String, String>;
+}
+
+/// A cached key set with a refetch policy.
+pub struct KeyCache {
+    current: RwLock<Arc<KeySet>>,
+    source: Box<dyn JwksSource>,
+    /// When the last fetch started; one fetch at a time.
+    last_fetch: Mutex<Option<Instant>>,
+    cooldown: Duration,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("keys", &self.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// Fetches the keys once and builds the cache.
+    pub async fn load(source: Box<dyn JwksSource>, cooldown: Duration) -> Result<Self, String> {
+        let keys = KeySet::from_jwks(&source.fetch().await?)?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(keys)),
+            source,
+            last_fetch: Mutex::new(Some(Instant::now())),
+            cooldown,
+        })
+    }
+
+    /// The keys now.
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        self.current
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The key for `kid`; an unknown one triggers a refetch unless one started within the
+    /// cooldown. Concurrent callers share one fetch.
+    pub async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        if let Some(key) = self.snapshot().get(kid) {
+            return Some(key.clone());
+        }
+        {
+            let mut last = self.last_fetch.lock().await;
+            // Another caller may have refreshed while we waited for the lock.
+            if let Some(key) = self.snapshot().get(kid) {
+                return Some(key.clone());
+            }
+            if last.is_some_and(|t| t.elapsed() < self.cooldown) {
+                return None;
+            }
+            *last = Some(Instant::now());
+            self.refetch().await;
+        }
+        self.snapshot().get(kid).cloned()
+    }
+
+    /// Refetches now (the scheduled refresh). A failed fetch keeps the keys it had.
+    pub async fn refetch(&self) {
+        match self
+            .source
+            .fetch()
+            .await
+            .and_then(|json| KeySet::from_jwks(&json))
+        {
+            Ok(keys) => {
+                if let Ok(mut current) = self.current.write() {
+                    *current = Arc::new(keys);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh the issuer's keys; keeping the ones known")
+            }
+        }
+    }
+
+    /// Refetches on the schedule, while `self` lives.
+    pub fn refresh_every(self: &Arc<Self>, period: Duration) {
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(cache) = cache.upgrade() else { return };
+                *cache.last_fetch.lock().await = Some(Instant::now());
+                cache.refetch().await;
+            }
+        });
+    }
+}

@@ -1,0 +1,188 @@
+//! The rules an access token must pass, offline (RFC 9068 §4, RFC 8725 §3):
+//! `typ` `at+jwt`; RS256 with a key of the issuer's JWKS, chosen by `kid`, the algorithm fixed
+//! by us (`none`, `HS*` and any other are refused, and `jku`/`x5u`/`jwk`/`x5c` headers are
+//! never followed); `iss` exact; `aud` contains this API; `exp` required, `nbf` and `iat` not in
+//! the future, all within the leeway; claims of the wrong type are refused, not ignored.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::{Deserialize, Deserializer};
+
+use crate::GuardConfig;
+
+/// The claims an API gets about the bearer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// The user, or the client itself for `client_credentials`.
+    pub sub: String,
+    /// Audiences.
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    /// Expiry (seconds).
+    pub exp: i64,
+    /// Issued at (seconds).
+    pub iat: i64,
+    /// Not before (seconds).
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    /// Token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-delimited scope.
+    #[serde(default)]
+    pub scope: String,
+    /// The SSO session.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// When the user authenticated.
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+}
+
+impl Claims {
+    /// The granted scope values.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Why a token was refused. Each has a sentence for `error_description` (RFC 6750 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a JWT, or a claim missing or of the wrong type.
+    Malformed,
+    /// `typ` is not `at+jwt`: an ID token or logout token offered as an access token.
+    NotAnAccessToken,
+    /// An algorithm other than RS256 (`none`, `HS256`, ...).
+    Algorithm,
+    /// No key of the issuer has this `kid`.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// Past `exp`.
+    Expired,
+    /// `nbf` or `iat` in the future.
+    NotYetValid,
+    /// Another issuer.
+    WrongIssuer,
+    /// Not for this API.
+    WrongAudience,
+}
+
+impl Rejection {
+    /// The `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "the access token is malformed",
+            Self::NotAnAccessToken => "the token is not an access token",
+            Self::Algorithm => "the access token uses a signing algorithm this API does not accept",
+            Self::UnknownKey => "the access token is signed with a key this API does not know",
+            Self::BadSignature => "the access token's signature is not valid",
+            Self::Expired => "the access token expired",
+            Self::NotYetValid => "the access token is not valid yet",
+            Self::WrongIssuer => "the access token was issued by another issuer",
+            Self::WrongAudience => "the access token is not meant for this API",
+        }
+    }
+}
+
+/// The token's header, with `typ` and `alg` checked.
+pub fn header(token: &str) -> Result<Header, Rejection> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| {
+        // A header that parses but names an algorithm jsonwebtoken does not know (`none`).
+        let names_an_alg = token
+            .split('.')
+            .next()
+            .and_then(|h| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(h)
+                    .ok()
+            })
+            .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+            .is_some_and(|h| h["alg"].is_string());
+        if names_an_alg {
+            Rejection::Algorithm
+        } else {
+            Rejection::Malformed
+        }
+    })?;
+    // RFC 9068 §4: "application/at+jwt" and "at+jwt" are the same media type.
+    let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
+    if !matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
+        return Err(Rejection::NotAnAccessToken);
+    }
+    if header.alg != Algorithm::RS256 {
+        return Err(Rejection::Algorithm);
+    }
+    Ok(header)
+}
+
+/// Verifies the signature with `key` and checks the claims against `config` at `now`
+/// (seconds).
+pub fn claims(
+    token: &str,
+    key: &DecodingKey,
+    config: &GuardConfig,
+    now: i64,
+) -> Result<Claims, Rejection> {
+    let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = config.leeway.as_secs();
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    // Times are judged below, on the caller's clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => Rejection::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    Rejection::Algorithm
+                }
+                ErrorKind::ExpiredSignature => Rejection::Expired,
+                ErrorKind::ImmatureSignature => Rejection::NotYetValid,
+                ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                ErrorKind::InvalidAudience => Rejection::WrongAudience,
+                _ => Rejection::Malformed,
+            }
+        })?
+        .claims;
+    // Refuse tokens issued in the future too (a fast issuer clock, or a forgery).
+    if claims.exp + leeway <= now {
+        return Err(Rejection::Expired);
+    }
+    if claims.iat - leeway > now || claims.nbf.is_some_and(|nbf| nbf - leeway > now) {
+        return Err(Rejection::NotYetValid);
+    }
+    if claims.iss != config.issuer {
+        return Err(Rejection::WrongIssuer);
+    }
+    if !claims.aud.contains(&config.audience) {
+        return Err(Rejection::WrongAudience);
+    }
+    Ok(claims)
+}

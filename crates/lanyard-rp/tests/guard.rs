@@ -1,0 +1,537 @@
+//! Every validation rule of the guard, each with a token crafted to break exactly that rule
+//! (SECURITY.md 2.8, RFC 6750 §3, RFC 8725 §3, RFC 9068 §4), plus the revocation mirror.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lanyard_rp::keys::{JwksSource, KeyCache};
+use lanyard_rp::{Denial, Guard, GuardConfig, Mirror, StoreSource};
+use lanyard_store::{ManualClock, MemoryStore, StoreConfig, Target, Timestamp, TokenStore};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://sso.example.com";
+const AUDIENCE: &str = "wiki";
+const NOW: i64 = 1_800_000_000;
+
+struct TestKey {
+    pem: String,
+    public_pem: String,
+    jwks: String,
+}
+
+fn rsa_key(seed: usize) -> &'static TestKey {
+    static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| {
+        (0..2)
+            .map(|i| {
+                #[allow(deprecated)]
+                let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
+                let public = key.to_public_key();
+                let n = URL_SAFE_NO_PAD.encode(public.n_bytes());
+                let e = URL_SAFE_NO_PAD.encode(public.e_bytes());
+                use rsa::pkcs8::EncodePublicKey;
+                TestKey {
+                    pem: key.to_pkcs1_pem(Default::default()).unwrap().to_string(),
+                    public_pem: public.to_public_key_pem(Default::default()).unwrap(),
+                    jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("k{i}"), "n": n, "e": e}]})
+                        .to_string(),
+                }
+            })
+            .collect()
+    })[seed]
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "sub": "alice-sub", "aud": [AUDIENCE], "exp": NOW + 600, "iat": NOW - 10,
+        "jti": "jti-1", "client_id": "wiki", "scope": "openid reports:read", "sid": "sid-1",
+    })
+}
+
+fn sign_with(claims: &Value, kid: &str, typ: &str, key: &TestKey) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(key.pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn sign(claims: &Value) -> String {
+    sign_with(claims, "k0", "at+jwt", rsa_key(0))
+}
+
+/// A JWT with any header, signed with HMAC under `secret` (or unsigned).
+fn raw_token(header: Value, claims: &Value, hmac_secret: Option<&[u8]>) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = match hmac_secret {
+        Some(secret) => {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()))
+        }
+        None => String::new(),
+    };
+    format!("{input}.{signature}")
+}
+
+struct CountingJwks {
+    fetches: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl JwksSource for CountingJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(rsa_key(0).jwks.clone())
+    }
+}
+
+struct Fixture {
+    guard: Guard,
+    store: Arc<dyn TokenStore>,
+    clock: ManualClock,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut GuardConfig)) -> Fixture {
+    let clock = ManualClock::new(Timestamp::from_secs(NOW));
+    let store: Arc<dyn TokenStore> =
+        Arc::new(MemoryStore::with_clock(StoreConfig::default(), Arc::new(clock.clone())).unwrap());
+    let mut config = GuardConfig::new(ISSUER, AUDIENCE);
+    config.realm = "wiki".into();
+    tweak(&mut config);
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let keys = KeyCache::load(
+        Box::new(CountingJwks {
+            fetches: fetches.clone(),
+        }),
+        config.jwks_cooldown,
+    )
+    .await
+    .unwrap();
+    let mirror = Mirror::follow(
+        Arc::new(StoreSource(store.clone())),
+        config.staleness_bound,
+        config.max_token_lifetime,
+        Arc::new(clock.clone()),
+    );
+    assert!(mirror.ready(Duration::from_secs(5)).await);
+    let guard = Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone()));
+    Fixture {
+        guard,
+        store,
+        clock,
+        fetches,
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+fn invalid(result: Result<lanyard_rp::Principal, Denial>) -> String {
+    match result {
+        Err(Denial::InvalidToken(description)) => description,
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_good_token_passes_with_its_claims() {
+    let f = fixture().await;
+    let principal = f.guard.verify(&sign(&claims())).await.unwrap();
+    assert_eq!(principal.claims.sub, "alice-sub");
+    assert_eq!(principal.claims.client_id, "wiki");
+    assert!(principal.claims.has_scope("reports:read"));
+    assert!(principal.require_scope("reports:read").is_ok());
+    assert_eq!(
+        principal.require_scope("admin"),
+        Err(Denial::InsufficientScope("admin".into()))
+    );
+    let mut one = claims();
+    one["aud"] = json!(AUDIENCE);
+    assert!(f.guard.verify(&sign(&one)).await.is_ok(), "aud as a string");
+    let mut media = sign_with(&claims(), "k0", "application/at+jwt", rsa_key(0));
+    assert!(
+        f.guard.verify(&media).await.is_ok(),
+        "RFC 9068: application/at+jwt"
+    );
+    media.push('x');
+    assert!(f.guard.verify(&media).await.is_err());
+}
+
+#[tokio::test]
+async fn times_within_the_leeway_only() {
+    let f = fixture().await;
+    let cases: [(&str, i64, Option<&str>); 6] = [
+        ("exp", NOW - 30, None),
+        ("exp", NOW - 61, Some("expired")),
+        ("nbf", NOW + 30, None),
+        ("nbf", NOW + 61, Some("not valid yet")),
+        ("iat", NOW + 61, Some("not valid yet")),
+        ("exp", -5, Some("the access token")),
+    ];
+    for (claim, value, refused) in cases {
+        let mut c = claims();
+        c[claim] = json!(value);
+        let result = f.guard.verify(&sign(&c)).await;
+        match refused {
+            None => assert!(result.is_ok(), "{claim}={value}: {result:?}"),
+            Some(words) => assert!(invalid(result).contains(words), "{claim}={value}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn claims_of_the_wrong_type_or_missing_are_refused() {
+    let f = fixture().await;
+    // CVE-2026-25537: a malformed exp/nbf must not read as absent.
+    for (claim, value) in [
+        ("exp", json!("9999999999")),
+        ("nbf", json!("2999")),
+        ("exp", json!(1e300)),
+        ("iat", json!("now")),
+        ("aud", json!(42)),
+    ] {
+        let mut c = claims();
+        c[claim] = value.clone();
+        assert!(f.guard.verify(&sign(&c)).await.is_err(), "{claim}={value}");
+    }
+    for missing in ["exp", "iat", "iss", "sub", "aud", "jti", "client_id"] {
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove(missing);
+        assert!(
+            invalid(f.guard.verify(&sign(&c)).await).contains("malformed"),
+            "without {missing}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn issuer_and_audience_must_match_exactly() {
+    let f = fixture().await;
+    for (claim, value, words) in [
+        ("iss", json!("https://sso.example.com/"), "another issuer"),
+        ("iss", json!("https://evil.example"), "another issuer"),
+        ("aud", json!(["billing"]), "not meant for this API"),
+        ("aud", json!(["WIKI"]), "not meant for this API"),
+    ] {
+        let mut c = claims();
+        c[claim] = value.clone();
+        assert!(
+            invalid(f.guard.verify(&sign(&c)).await).contains(words),
+            "{claim}={value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_rs256_with_the_issuers_keys() {
+    let f = fixture().await;
+    let c = claims();
+    let none = raw_token(
+        json!({"alg": "none", "typ": "at+jwt", "kid": "k0"}),
+        &c,
+        None,
+    );
+    assert!(invalid(f.guard.verify(&none).await).contains("algorithm"));
+    // HS256 keyed with the RSA public key (the classic confusion, CVE-2015-9235).
+    let public = rsa_key(0).public_pem.as_bytes();
+    let hs = raw_token(
+        json!({"alg": "HS256", "typ": "at+jwt", "kid": "k0"}),
+        &c,
+        Some(public),
+    );
+    assert!(invalid(f.guard.verify(&hs).await).contains("algorithm"));
+    // Signed by another key under our kid.
+    let forged = sign_with(&c, "k0", "at+jwt", rsa_key(1));
+    assert!(invalid(f.guard.verify(&forged).await).contains("signature"));
+    // A tampered payload.
+    let good = sign(&c);
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let mut evil = claims();
+    evil["sub"] = json!("mallory");
+    let evil = URL_SAFE_NO_PAD.encode(evil.to_string());
+    parts[1] = &evil;
+    assert!(invalid(f.guard.verify(&parts.join(".")).await).contains("signature"));
+    for junk in ["", "a", "a.b", "a.b.c", "....", &"x".repeat(10_000)] {
+        assert!(f.guard.verify(junk).await.is_err(), "{junk:.20}");
+    }
+}
+
+#[tokio::test]
+async fn only_access_tokens() {
+    let f = fixture().await;
+    for typ in ["JWT", "logout+jwt", "id_token", ""] {
+        let token = sign_with(&claims(), "k0", typ, rsa_key(0));
+        assert!(
+            invalid(f.guard.verify(&token).await).contains("not an access token"),
+            "typ {typ:?}"
+        );
+    }
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("k0".into());
+    header.typ = None;
+    let untyped = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_rsa_pem(rsa_key(0).pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert!(invalid(f.guard.verify(&untyped).await).contains("not an access token"));
+}
+
+#[tokio::test]
+async fn embedded_keys_and_hostile_kids_get_no_io() {
+    let f = fixture().await;
+    let before = f.fetches.load(Ordering::SeqCst);
+    // jku / x5u / jwk naming an attacker key: never followed, the attacker's signature fails.
+    let attacker = rsa_key(1);
+    for extra in [
+        json!({"jku": "https://evil.example/jwks"}),
+        json!({"x5u": "https://evil.example/cert"}),
+        json!({"jwk": serde_json::from_str::<Value>(&attacker.jwks).unwrap()["keys"][0]}),
+    ] {
+        let mut header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k0"});
+        header
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let signed = sign_with(&claims(), "k0", "at+jwt", attacker);
+        let payload_and_sig: Vec<&str> = signed.split('.').skip(1).collect();
+        let token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            payload_and_sig.join(".")
+        );
+        assert!(f.guard.verify(&token).await.is_err());
+    }
+    for kid in ["../../dev/null", "' OR 1=1--", &"k".repeat(10_000), "k1"] {
+        let token = sign_with(&claims(), kid, "at+jwt", rsa_key(0));
+        assert!(
+            invalid(f.guard.verify(&token).await).contains("key this API does not know"),
+            "{kid:.20}"
+        );
+    }
+    // One refetch for the first unknown kid; the others fall within the cooldown.
+    assert!(f.fetches.load(Ordering::SeqCst) - before <= 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_made_up_kids_fetches_the_keys_once_per_cooldown() {
+    let f = fixture_with(|c| c.jwks_cooldown = Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Made-up kids on a real payload (the kid is looked up before any signature check).
+    let good = sign(&claims());
+    let rest = good.split_once('.').unwrap().1.to_owned();
+    for round in 0..2 {
+        let before = f.fetches.load(Ordering::SeqCst);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let guard = f.guard.clone();
+            let header =
+                json!({"alg": "RS256", "typ": "at+jwt", "kid": format!("random-{round}-{i}")});
+            let token = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()));
+            tasks.spawn(async move { guard.verify(&token).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert!(r.unwrap().is_err());
+        }
+        let expected = if round == 0 { 1 } else { 0 };
+        assert_eq!(
+            f.fetches.load(Ordering::SeqCst) - before,
+            expected,
+            "round {round}"
+        );
+        assert!(
+            f.guard.verify(&sign(&claims())).await.is_ok(),
+            "valid tokens keep passing"
+        );
+    }
+}
+
+/// Polls until the mirror applied a revocation (it arrives by push, in milliseconds).
+async fn until_refused(guard: &Guard, token: &str) -> String {
+    for _ in 0..100 {
+        if let Err(Denial::InvalidToken(d)) = guard.verify(token).await {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the revocation never reached the mirror");
+}
+
+#[tokio::test]
+async fn revocations_reach_the_guard_through_the_mirror() {
+    let f = fixture().await;
+    let now = Timestamp::from_secs(NOW);
+    let cases = [
+        (Target::Jti("jti-1".into()), "revoked"),
+        (Target::Sid("sid-1".into()), "session"),
+        (Target::Sub("alice-sub".into()), "user"),
+        (Target::ClientId("wiki".into()), "application"),
+    ];
+    for (i, (target, words)) in cases.into_iter().enumerate() {
+        // A token per case, so each list is tested on its own.
+        let mut c = claims();
+        c["jti"] = json!(format!("jti-{i}"));
+        c["sid"] = json!(format!("sid-{i}"));
+        c["sub"] = json!(format!("user-{i}"));
+        c["client_id"] = json!(format!("client-{i}"));
+        let target = match target {
+            Target::Jti(_) => Target::Jti(format!("jti-{i}")),
+            Target::Sid(_) => Target::Sid(format!("sid-{i}")),
+            Target::Sub(_) => Target::Sub(format!("user-{i}")),
+            Target::ClientId(_) => Target::ClientId(format!("client-{i}")),
+        };
+        let token = sign(&c);
+        assert!(f.guard.verify(&token).await.is_ok());
+        let at = if matches!(target, Target::Jti(_)) {
+            now.plus(Duration::from_secs(600))
+        } else {
+            now
+        };
+        f.store.revoke(target, at).await.unwrap();
+        assert!(
+            until_refused(&f.guard, &token).await.contains(words),
+            "{words}"
+        );
+    }
+    // A watermark covers tokens issued before it, not after.
+    let mut later = claims();
+    later["sub"] = json!("user-2");
+    later["jti"] = json!("fresh");
+    later["sid"] = json!("other");
+    later["iat"] = json!(NOW + 5);
+    f.clock.advance(Duration::from_secs(10));
+    assert!(f.guard.verify(&sign(&later)).await.is_ok());
+    let status = f.guard.mirror().status();
+    assert!(status.healthy);
+    assert_eq!(status.entries, 4);
+    assert_eq!(status.last_event, Some(4));
+}
+
+/// A source that can go silent, as a Redis behind a dropped link does.
+struct Switchable {
+    store: Arc<dyn TokenStore>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct SwitchableSubscription {
+    inner: Box<dyn lanyard_store::Subscription>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn unavailable() -> lanyard_store::StoreError {
+    lanyard_store::StoreError::Unavailable("switched off".into())
+}
+
+#[async_trait]
+impl lanyard_store::Subscription for SwitchableSubscription {
+    fn cursor(&self) -> &lanyard_store::Cursor {
+        self.inner.cursor()
+    }
+    async fn next(
+        &mut self,
+        wait: Duration,
+    ) -> Result<lanyard_store::Feed, lanyard_store::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            tokio::time::sleep(wait).await;
+            return Err(unavailable());
+        }
+        self.inner.next(wait).await
+    }
+}
+
+#[async_trait]
+impl lanyard_rp::RevocationSource for Switchable {
+    async fn snapshot(&self) -> Result<lanyard_store::Snapshot, lanyard_store::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(unavailable());
+        }
+        self.store.snapshot().await
+    }
+    async fn subscribe(
+        &self,
+        from: &lanyard_store::Cursor,
+    ) -> Result<Box<dyn lanyard_store::Subscription>, lanyard_store::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(unavailable());
+        }
+        Ok(Box::new(SwitchableSubscription {
+            inner: self.store.subscribe(from).await?,
+            down: self.down.clone(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_stale_mirror_fails_closed_or_open_as_configured() {
+    for fail_open in [false, true] {
+        let clock = ManualClock::new(Timestamp::from_secs(NOW));
+        let store: Arc<dyn TokenStore> = Arc::new(
+            MemoryStore::with_clock(StoreConfig::default(), Arc::new(clock.clone())).unwrap(),
+        );
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let source = Arc::new(Switchable {
+            store,
+            down: down.clone(),
+        });
+        let mut config = GuardConfig::new(ISSUER, AUDIENCE);
+        config.fail_open = fail_open;
+        let mirror = Mirror::follow(
+            source,
+            config.staleness_bound,
+            config.max_token_lifetime,
+            Arc::new(clock.clone()),
+        );
+        assert!(mirror.ready(Duration::from_secs(5)).await);
+        let keys = KeyCache::load(
+            Box::new(CountingJwks {
+                fetches: Arc::default(),
+            }),
+            config.jwks_cooldown,
+        )
+        .await
+        .unwrap();
+        let guard = Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone()));
+        let token = sign(&claims());
+        assert!(guard.verify(&token).await.is_ok());
+        down.store(true, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(11));
+        let result = guard.verify(&token).await;
+        assert!(!guard.mirror().status().healthy);
+        if fail_open {
+            assert!(result.is_ok(), "availability chosen: {result:?}");
+        } else {
+            assert!(matches!(result, Err(Denial::Unavailable(_))), "{result:?}");
+            let response = result.unwrap_err().to_response("wiki");
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().get("retry-after").is_some());
+        }
+        // The source comes back: the mirror resumes and the guard with it.
+        down.store(false, Ordering::SeqCst);
+        for _ in 0..100 {
+            if guard.mirror().status().healthy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(guard.verify(&token).await.is_ok(), "recovered");
+    }
+}
