@@ -5,6 +5,7 @@
 
 mod support;
 
+mod apps;
 mod authorize;
 mod discovery;
 mod flow;

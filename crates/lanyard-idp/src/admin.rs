@@ -47,6 +47,24 @@ pub const MIN_PASSWORD: usize = 8;
 /// Longest password accepted (ASVS asks for at least 64).
 pub const MAX_PASSWORD: usize = 1024;
 
+/// Adds the demo user `demo` (Demo User, demo@example.com) with a fresh random password,
+/// and returns that password: the one time it is known in clear.
+pub async fn add_demo_user(
+    db: &Db,
+    passwords: &Passwords,
+    now: Timestamp,
+) -> Result<String, AdminError> {
+    let password = random_token(12);
+    let new = NewUser {
+        username: "demo".into(),
+        password: password.clone(),
+        email: Some("demo@example.com".into()),
+        display_name: Some("Demo User".into()),
+    };
+    add_user(db, passwords, new, now).await?;
+    Ok(password)
+}
+
 /// Adds a user with a fresh, opaque, never-reused `sub`.
 pub async fn add_user(
     db: &Db,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
 use lanyard_idp::config::{Config, RawConfig, redact_url};
-use lanyard_idp::crypto::{Passwords, random_token};
+use lanyard_idp::crypto::Passwords;
 use lanyard_idp::state::AppState;
 use lanyard_store::{Clock, SystemClock};
 
@@ -311,21 +311,8 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
 
 async fn seed_demo(state: &AppState) -> Result<(), Failure> {
     let now = SystemClock.now();
-    let password = random_token(12);
-    match admin::add_user(
-        &state.db,
-        &state.passwords,
-        NewUser {
-            username: "demo".into(),
-            password: password.clone(),
-            email: Some("demo@example.com".into()),
-            display_name: Some("Demo User".into()),
-        },
-        now,
-    )
-    .await
-    {
-        Ok(_) => eprintln!("demo user: username demo, password {password}"),
+    match admin::add_demo_user(&state.db, &state.passwords, now).await {
+        Ok(password) => eprintln!("demo user: username demo, password {password}"),
         Err(AdminError::Conflict(_)) => {
             eprintln!("demo user `demo` exists already (its password was printed when it was made)")
         }

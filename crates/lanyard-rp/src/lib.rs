@@ -8,6 +8,10 @@
 //! - [`GuardLayer`] (`layer`): the guard as a tower layer. With the `axum` feature,
 //!   [`Authenticated`] is the handler extractor (`axum_glue`).
 //! - [`Discovery`]: the issuer's metadata.
+//! - `client`: [`client::ServiceClient`] calls other APIs with a bearer token (from
+//!   `client_credentials` or the signed-in user) and retries once on `invalid_token`.
+//! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
+//!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back.
 //!
 //! The guard never calls the issuer per request: keys are cached (an unknown `kid` refetches
 //! them at most once per cooldown) and revocations are followed, not queried. When the
@@ -17,12 +21,15 @@
 #[cfg(feature = "axum")]
 mod axum_glue;
 mod challenge;
+pub mod client;
 mod config;
 mod discovery;
 mod guard;
 pub mod keys;
 mod layer;
 pub mod mirror;
+#[cfg(feature = "axum")]
+pub mod signin;
 pub mod validate;
 
 #[cfg(feature = "axum")]

@@ -389,6 +389,19 @@ impl Browser {
         password: &str,
         remember: bool,
     ) -> reqwest::Response {
+        self.sign_in_at(&server.issuer, page, username, password, remember)
+            .await
+    }
+
+    /// [`Browser::sign_in`] at the Lanyard whose issuer URL is `issuer`.
+    pub(crate) async fn sign_in_at(
+        &self,
+        issuer: &str,
+        page: &str,
+        username: &str,
+        password: &str,
+        remember: bool,
+    ) -> reqwest::Response {
         let mut form = vec![
             ("csrf", form_value(page, "csrf")),
             (
@@ -402,7 +415,7 @@ impl Browser {
             form.push(("remember_me", "on".to_owned()));
         }
         self.http
-            .post(server.url("/signin"))
+            .post(format!("{issuer}/signin"))
             .form(&form)
             .send()
             .await
@@ -616,10 +629,20 @@ pub(crate) async fn assert_oauth_error(
     body
 }
 
-/// Asserts an RFC 6750 §3 answer: status and the `WWW-Authenticate: Bearer` challenge with
-/// this `error` (none when `None`).
+/// Asserts an RFC 6750 §3 answer from Lanyard itself (realm "lanyard"): status and the
+/// `WWW-Authenticate: Bearer` challenge with this `error` (none when `None`).
 pub(crate) fn assert_bearer_challenge(
     response: &reqwest::Response,
+    status: StatusCode,
+    error: Option<&str>,
+) -> String {
+    assert_realm_challenge(response, "lanyard", status, error)
+}
+
+/// [`assert_bearer_challenge`] for a resource server whose realm is `realm`.
+pub(crate) fn assert_realm_challenge(
+    response: &reqwest::Response,
+    realm: &str,
     status: StatusCode,
     error: Option<&str>,
 ) -> String {
@@ -632,7 +655,7 @@ pub(crate) fn assert_bearer_challenge(
         .unwrap()
         .to_owned();
     assert!(
-        challenge.starts_with("Bearer realm=\"lanyard\""),
+        challenge.starts_with(&format!("Bearer realm=\"{realm}\"")),
         "{challenge}"
     );
     match error {

@@ -1,0 +1,219 @@
+//! `lanyard-demo`: a small app that signs people in with Lanyard and guards its API with
+//! `lanyard-rp`, and the playground that runs two of them (wiki, billing) beside Lanyard.
+//!
+//! # Routes of a demo app
+//! - `/` and `/profile`: pages for the signed-in person (anonymous visitors are sent to
+//!   sign in and brought back). `/profile` calls `/api/me` with the person's access token
+//!   through `lanyard_rp::client::ServiceClient`.
+//! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`).
+//! - `/api/reports`: needs the scope `reports:read` (403 otherwise).
+//! - `/login`, `/callback`, `/logout`: from `lanyard_rp::signin`.
+//! - `/health`: the revocation mirror's state.
+
+pub mod playground;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use lanyard_rp::client::ServiceClient;
+use lanyard_rp::signin::{SignInConfig, SignedIn, WebSignIn};
+use lanyard_rp::{Authenticated, Guard, GuardConfig, Refused, RevocationSource};
+
+/// One demo app's settings.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The app's name (`wiki`, `billing`): shown, and in its cookie names.
+    pub name: String,
+    /// Lanyard's issuer URL.
+    pub issuer: String,
+    /// The app's client id (also its API audience).
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where browsers reach it (the redirect URI is this plus `/callback`).
+    pub base_url: String,
+    /// The revocation mirror's staleness bound.
+    pub staleness_bound: std::time::Duration,
+}
+
+/// Why a demo app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The guard (issuer unreachable, bad settings).
+    #[error(transparent)]
+    Guard(#[from] lanyard_rp::GuardError),
+    /// Sign-in could not be prepared.
+    #[error(transparent)]
+    SignIn(#[from] lanyard_rp::signin::SignInError),
+}
+
+/// The state handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    name: Arc<str>,
+    base_url: Arc<str>,
+    guard: Guard,
+    signin: WebSignIn,
+}
+
+impl FromRef<AppState> for Guard {
+    fn from_ref(s: &AppState) -> Guard {
+        s.guard.clone()
+    }
+}
+
+impl FromRef<AppState> for WebSignIn {
+    fn from_ref(s: &AppState) -> WebSignIn {
+        s.signin.clone()
+    }
+}
+
+impl AppState {
+    /// The app's sign-in (tests end its sessions).
+    pub fn signin(&self) -> &WebSignIn {
+        &self.signin
+    }
+}
+
+/// Builds one demo app following revocations from `source`.
+pub async fn app(
+    config: &DemoConfig,
+    source: Arc<dyn RevocationSource>,
+) -> Result<(Router, AppState), DemoError> {
+    let mut guard_config = GuardConfig::new(&config.issuer, &config.client_id);
+    guard_config.realm = config.name.clone();
+    guard_config.staleness_bound = config.staleness_bound;
+    let guard = Guard::connect(guard_config, source).await?;
+    let signin = WebSignIn::discover(SignInConfig::new(
+        &config.issuer,
+        &config.client_id,
+        Some(config.client_secret.clone()),
+        &config.base_url,
+        &config.name,
+    ))
+    .await?;
+    let state = AppState {
+        name: config.name.as_str().into(),
+        base_url: config.base_url.trim_end_matches('/').into(),
+        guard,
+        signin,
+    };
+    let router = Router::new()
+        .route("/", get(home))
+        .route("/profile", get(profile))
+        .route("/api/me", get(me))
+        .route("/api/reports", get(reports))
+        .route("/health", get(health))
+        .merge(WebSignIn::routes::<AppState>())
+        .with_state(state.clone());
+    Ok((router, state))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{app}</title></head><body><main>\
+         <h1>{app}</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>\
+         <p><a href=\"/profile\">Your profile</a> · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
+         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>\
+         </main></body></html>",
+        app = escape(&state.name),
+        name = escape(&user.name)
+    ))
+}
+
+/// The profile page asks the app's own API with the person's access token, the way an app
+/// calls an API on someone's behalf: a refused token is refreshed once and the call resent.
+async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> {
+    let client = ServiceClient::new(state.signin.tokens_for(&user));
+    let url = format!("{}/api/me", state.base_url);
+    let api = match client.send(|http| http.get(&url)).await {
+        Ok(r) if r.status().is_success() => {
+            match r.bytes().await.map_err(|e| e.to_string()).and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+            }) {
+                Ok(me) => format!(
+                    "<p id=\"api\">The API at <code>/api/me</code> sees subject <code>{}</code> with scope <code>{}</code>.</p>",
+                    escape(me["sub"].as_str().unwrap_or_default()),
+                    escape(me["scope"].as_str().unwrap_or_default())
+                ),
+                Err(e) => format!(
+                    "<p id=\"api\">The API answered strangely: {}</p>",
+                    escape(&e)
+                ),
+            }
+        }
+        Ok(r) => format!(
+            "<p id=\"api\">The API refused the call ({}). <a href=\"/logout\">Sign in again</a>.</p>",
+            r.status()
+        ),
+        Err(e) => format!(
+            "<p id=\"api\">The API could not be called: {}</p>",
+            escape(&e.to_string())
+        ),
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Profile · {app}</title></head><body><main>\
+         <h1>Your profile at {app}</h1><p>Name: <strong id=\"user\">{name}</strong></p><p>Subject: <code>{sub}</code></p>\
+         {api}<p><a href=\"/\">Home</a></p></main></body></html>",
+        app = escape(&state.name),
+        name = escape(&user.name),
+        sub = escape(&user.sub)
+    ))
+}
+
+async fn me(auth: Authenticated) -> Json<serde_json::Value> {
+    let c = &auth.principal.claims;
+    Json(serde_json::json!({ "sub": c.sub, "scope": c.scope, "client_id": c.client_id }))
+}
+
+async fn reports(auth: Authenticated) -> Result<Json<serde_json::Value>, Refused> {
+    auth.require_scope("reports:read")?;
+    Ok(Json(
+        serde_json::json!({ "reports": ["2026-11 revenue", "2026-11 churn"] }),
+    ))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let s = state.guard.mirror().status();
+    let status = if s.healthy {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "revocation_mirror": {
+                "healthy": s.healthy,
+                "lag_ms": u64::try_from(s.lag.as_millis()).unwrap_or(u64::MAX),
+                "last_event": s.last_event,
+                "entries": s.entries,
+            }
+        })),
+    )
+        .into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

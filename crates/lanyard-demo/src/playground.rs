@@ -1,0 +1,138 @@
+//! The playground: Lanyard on its embedded defaults (a fresh SQLite file, the in-process
+//! store), a demo user, and two demo apps (wiki, billing) registered as first-party clients,
+//! all in one process. Sign in at one app and open the other: you are already signed in.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanyard_idp::admin::{self, NewClient, Secret};
+use lanyard_idp::config::Config;
+use lanyard_idp::state::AppState as Lanyard;
+use lanyard_rp::StoreSource;
+use lanyard_store::{Clock, SystemClock};
+
+use crate::{DemoConfig, app};
+
+/// Where the playground listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    /// Lanyard.
+    pub lanyard: u16,
+    /// The wiki app.
+    pub wiki: u16,
+    /// The billing app.
+    pub billing: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            lanyard: 8080,
+            wiki: 8081,
+            billing: 8082,
+        }
+    }
+}
+
+/// What a running playground offers.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// Lanyard's issuer URL.
+    pub issuer: String,
+    /// The apps: name and URL.
+    pub apps: Vec<(String, String)>,
+    /// The demo user's username.
+    pub username: String,
+    /// The demo user's password.
+    pub password: String,
+}
+
+/// Why the playground could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaygroundError {
+    /// Lanyard did not start.
+    #[error("Lanyard: {0}")]
+    Lanyard(String),
+    /// A port is taken.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    /// A demo app did not start.
+    #[error("demo app: {0}")]
+    App(#[from] crate::DemoError),
+}
+
+/// Starts everything (Lanyard's database in `dir`) and returns once all of it answers; it
+/// runs until the process ends.
+pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError> {
+    let issuer = format!("http://localhost:{}", ports.lanyard);
+    let lanyard_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports.lanyard));
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: lanyard_addr,
+        database_url: format!("sqlite://{}/playground.db?mode=rwc", dir.display()),
+        ..Config::default()
+    };
+    let state = Lanyard::build(config)
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
+    let now = SystemClock.now();
+    let password = admin::add_demo_user(&state.db, &state.passwords, now)
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(lanyard_addr)
+        .await
+        .map_err(|e| PlaygroundError::Listen(lanyard_addr, e))?;
+    tokio::spawn(lanyard_idp::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+
+    let mut apps = Vec::new();
+    for (name, port) in [("wiki", ports.wiki), ("billing", ports.billing)] {
+        let base_url = format!("http://localhost:{port}");
+        let (client, secret) = admin::add_client(
+            &state.db,
+            &state.server_keys,
+            NewClient {
+                client_id: name.into(),
+                name: Some(format!("The {name} app")),
+                secret: Secret::Generate,
+                redirect_uris: vec![format!("{base_url}/callback")],
+                post_logout_redirect_uris: vec![format!("{base_url}/")],
+                backchannel_logout_uri: None,
+                grant_types: vec![],
+                scopes: vec![],
+                first_party: true,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let config = DemoConfig {
+            name: name.into(),
+            issuer: issuer.clone(),
+            client_id: client.client_id,
+            client_secret: secret.unwrap_or_default(),
+            listen: addr,
+            base_url: base_url.clone(),
+            staleness_bound: Duration::from_secs(10),
+        };
+        // In one process the apps follow Lanyard's own store; apart, they would follow Redis.
+        let (router, _) = app(&config, Arc::new(StoreSource(state.store.clone()))).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| PlaygroundError::Listen(addr, e))?;
+        tokio::spawn(crate::serve(listener, router, std::future::pending()));
+        apps.push((name.to_owned(), base_url));
+    }
+    Ok(Running {
+        issuer,
+        apps,
+        username: "demo".into(),
+        password,
+    })
+}

@@ -1,0 +1,203 @@
+//! Calling other services with a bearer token. On `401` with `error="invalid_token"` the
+//! client gets a fresh token once and resends once (RFC 6750 §3.1: the client may
+//! re-authenticate and retry). It never loops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openidconnect::reqwest;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Why a call could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No token could be had from the issuer.
+    #[error("no access token: {0}")]
+    Token(String),
+    /// The request itself failed (network, timeout).
+    #[error("request failed: {0}")]
+    Request(String),
+}
+
+/// Where access tokens come from.
+#[async_trait]
+pub trait TokenSource: Send + Sync + 'static {
+    /// A token to use now (cached while it lives).
+    async fn token(&self) -> Result<String, ClientError>;
+    /// A token other than `refused`, which an API just refused. Concurrent callers that
+    /// were refused the same token share one renewal.
+    async fn renew(&self, refused: &str) -> Result<String, ClientError>;
+}
+
+/// Tokens for the app itself, by `client_credentials` (RFC 6749 §4.4), cached until 30 s
+/// before they expire.
+pub struct ClientCredentials {
+    token_endpoint: String,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+    resource: Option<String>,
+    http: reqwest::Client,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    /// Tokens from `token_endpoint` for this client; `resource` names the API (RFC 8707).
+    pub fn new(
+        token_endpoint: &str,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Self {
+        Self {
+            token_endpoint: token_endpoint.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            scope: scope.map(str::to_owned),
+            resource: resource.map(str::to_owned),
+            http: crate::http_client(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<(String, Instant), ClientError> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = &self.scope {
+            form.push(("scope", s));
+        }
+        if let Some(r) = &self.resource {
+            form.push(("resource", r));
+        }
+        let response = self
+            .http
+            .post(&self.token_endpoint)
+            .basic_auth(
+                percent_encode(&self.client_id),
+                Some(percent_encode(&self.client_secret)),
+            )
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ClientError::Token(e.to_string()))?;
+        let status = response.status();
+        let body: serde_json::Value = serde_json::from_slice(
+            &response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Token(e.to_string()))?,
+        )
+        .map_err(|e| ClientError::Token(e.to_string()))?;
+        let token = body["access_token"].as_str().ok_or_else(|| {
+            ClientError::Token(format!(
+                "{status}: {}",
+                body["error"].as_str().unwrap_or("no access_token")
+            ))
+        })?;
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(60));
+        Ok((
+            token.to_owned(),
+            Instant::now() + lifetime.saturating_sub(Duration::from_secs(30)),
+        ))
+    }
+}
+
+/// RFC 6749 §2.3.1: client credentials are form-urlencoded inside Basic.
+fn percent_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[async_trait]
+impl TokenSource for ClientCredentials {
+    async fn token(&self) -> Result<String, ClientError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let fresh = self.fetch().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh.0)
+    }
+
+    async fn renew(&self, refused: &str) -> Result<String, ClientError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && token != refused
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let fresh = self.fetch().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh.0)
+    }
+}
+
+/// An HTTP client that attaches the bearer token and retries once on `invalid_token`.
+#[derive(Clone)]
+pub struct ServiceClient {
+    http: reqwest::Client,
+    tokens: Arc<dyn TokenSource>,
+}
+
+impl std::fmt::Debug for ServiceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceClient").finish_non_exhaustive()
+    }
+}
+
+impl ServiceClient {
+    /// A client taking tokens from `tokens`.
+    pub fn new(tokens: Arc<dyn TokenSource>) -> Self {
+        Self {
+            http: crate::http_client(),
+            tokens,
+        }
+    }
+
+    /// Sends the request `build` makes (called again for the one retry), with the token.
+    pub async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let token = self.tokens.token().await?;
+        let first = build(&self.http)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Request(e.to_string()))?;
+        if !refused_token(&first) {
+            return Ok(first);
+        }
+        let token = self.tokens.renew(&token).await?;
+        build(&self.http)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Request(e.to_string()))
+    }
+}
+
+/// A 401 whose challenge says the token itself was bad (not missing, not insufficient).
+fn refused_token(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("error=\"invalid_token\""))
+}

@@ -1,0 +1,744 @@
+//! Sign-in for web apps (feature `axum`), with the `openidconnect` crate: the code flow with
+//! PKCE, `state` and `nonce` kept in a signed, `HttpOnly`, `SameSite=Lax` cookie; the app's own
+//! session; a return to the page first asked for; refresh before the access token expires;
+//! RP-Initiated Logout when the issuer offers it.
+//!
+//! Routes: `GET /login?return_to=/path`, `GET /callback`, `GET|POST /logout`. Handlers take
+//! [`SignedIn`]: an anonymous visitor is sent to sign in and brought back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{ClientError, TokenSource};
+use crate::http_client;
+
+type OidcClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// How an app signs people in.
+#[derive(Clone)]
+pub struct SignInConfig {
+    /// The issuer URL.
+    pub issuer: String,
+    /// This app's client id.
+    pub client_id: String,
+    /// Its secret (confidential apps).
+    pub client_secret: Option<String>,
+    /// Where the app is reached, e.g. `https://wiki.example.com`; the redirect URI is this
+    /// plus `/callback`.
+    pub base_url: String,
+    /// Names the cookies (`<app>_session`, `<app>_signin`), so apps on one host do not clash.
+    pub app_name: String,
+    /// Scopes to ask for.
+    pub scopes: Vec<String>,
+    /// How long the app's own session lasts at most.
+    pub session_lifetime: Duration,
+}
+
+impl std::fmt::Debug for SignInConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("base_url", &self.base_url)
+            .field("app_name", &self.app_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignInConfig {
+    /// Defaults: scopes `openid profile email offline_access`, sessions of 8 hours.
+    pub fn new(
+        issuer: &str,
+        client_id: &str,
+        client_secret: Option<String>,
+        base_url: &str,
+        app_name: &str,
+    ) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            app_name: app_name.to_owned(),
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            session_lifetime: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// The signed-in person, as the app sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The user's `sub`.
+    pub sub: String,
+    /// A name to show: the display name, else the username, else the `sub`.
+    pub name: String,
+    /// The current access token, for calling APIs on the user's behalf (see
+    /// [`WebSignIn::tokens_for`]).
+    pub access_token: String,
+    session: String,
+}
+
+/// Why an access token could not be renewed.
+#[derive(Debug)]
+enum Renewal {
+    /// The session is over (signed out, refresh refused): sign in again.
+    Ended,
+    /// The issuer could not be asked.
+    Unreachable(String),
+}
+
+/// The signed-in person's tokens (see [`WebSignIn::tokens_for`]).
+struct UserTokens {
+    signin: WebSignIn,
+    session: String,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for UserTokens {
+    async fn token(&self) -> Result<String, ClientError> {
+        self.signin
+            .session(&self.session)
+            .map(|s| s.access_token)
+            .ok_or_else(ended)
+    }
+
+    async fn renew(&self, refused: &str) -> Result<String, ClientError> {
+        match self.signin.renew(&self.session, refused, true).await {
+            Ok(s) => Ok(s.access_token),
+            Err(Renewal::Ended) => Err(ended()),
+            Err(Renewal::Unreachable(why)) => Err(ClientError::Token(why)),
+        }
+    }
+}
+
+fn ended() -> ClientError {
+    ClientError::Token("the session has ended; sign in again".into())
+}
+
+#[derive(Clone)]
+struct AppSession {
+    sub: String,
+    name: String,
+    access_token: String,
+    access_expires: tokio::time::Instant,
+    refresh_token: Option<String>,
+    id_token: String,
+    ends: tokio::time::Instant,
+    refresh_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What the sign-in cookie carries between `/login` and `/callback`.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    nonce: String,
+    verifier: String,
+    return_to: String,
+    /// Unix seconds after which it is refused.
+    expires: u64,
+}
+
+/// Why a sign-in failed (shown to the person as a page).
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// The issuer could not be reached or answered wrongly.
+    #[error("the sign-in service could not be reached: {0}")]
+    Issuer(String),
+}
+
+struct Inner {
+    config: SignInConfig,
+    client: OidcClient,
+    end_session: Option<String>,
+    http: openidconnect::reqwest::Client,
+    key: hmac::Key,
+    sessions: Mutex<HashMap<String, AppSession>>,
+}
+
+/// Sign-in for one app. Cheap to clone; sessions live in this process.
+#[derive(Clone)]
+pub struct WebSignIn {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WebSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSignIn")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts only paths on this app: `/` then anything but a second `/` or `\` (which browsers
+/// read as another host). Everything else returns to `/`: never an open redirect.
+pub fn safe_return_to(candidate: Option<&str>) -> String {
+    match candidate {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.contains(['\r', '\n']) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+impl WebSignIn {
+    /// Discovers the issuer and prepares the client.
+    pub async fn discover(config: SignInConfig) -> Result<Self, SignInError> {
+        let http = http_client();
+        let issuer = IssuerUrl::new(config.issuer.clone())
+            .map_err(|e| SignInError::Issuer(e.to_string()))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+            .await
+            .map_err(|e| SignInError::Issuer(e.to_string()))?;
+        let redirect = RedirectUrl::new(format!("{}/callback", config.base_url))
+            .map_err(|e| SignInError::Issuer(e.to_string()))?;
+        // RP-Initiated Logout is an extension field; read it from the raw document.
+        let end_session = crate::Discovery::fetch(&config.issuer)
+            .await
+            .map_err(SignInError::Issuer)?
+            .end_session_endpoint;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(config.client_id.clone()),
+            config.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect);
+        let mut key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| SignInError::Issuer("no randomness".into()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                client,
+                end_session,
+                http,
+                key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+                sessions: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    fn session_cookie(&self) -> String {
+        format!("{}_session", self.inner.config.app_name)
+    }
+
+    fn signin_cookie(&self) -> String {
+        format!("{}_signin", self.inner.config.app_name)
+    }
+
+    fn set_cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+        let secure = if self.inner.config.base_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let age = max_age
+            .map(|a| format!("; Max-Age={a}"))
+            .unwrap_or_default();
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+    }
+
+    fn seal(&self, pending: &Pending) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(pending).unwrap_or_default());
+        let tag = hmac::sign(&self.inner.key, body.as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    fn open(&self, sealed: &str) -> Option<Pending> {
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.inner.key, body.as_bytes(), &tag).ok()?;
+        let pending: Pending = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+        (pending.expires > now_secs()).then_some(pending)
+    }
+
+    /// The routes `/login`, `/callback`, `/logout`, for an app whose state gives a
+    /// `WebSignIn`.
+    pub fn routes<S>() -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+        WebSignIn: FromRef<S>,
+    {
+        Router::new()
+            .route("/login", get(login::<S>))
+            .route("/callback", get(callback::<S>))
+            .route("/logout", get(logout::<S>).post(logout::<S>))
+    }
+
+    /// The signed-in person of a request, refreshing the access token when it is about to
+    /// expire. `Err(true)`: there was a session but it ended.
+    async fn signed_in(&self, headers: &HeaderMap) -> Result<SignedIn, bool> {
+        let id = cookie(headers, &self.session_cookie())
+            .ok_or(false)?
+            .to_owned();
+        let mut session = self.session(&id).ok_or(true)?;
+        let left = session
+            .access_expires
+            .saturating_duration_since(tokio::time::Instant::now());
+        if left < Duration::from_secs(30) {
+            session = match self.renew(&id, &session.access_token, false).await {
+                Ok(renewed) => renewed,
+                Err(Renewal::Ended) => return Err(true),
+                // The issuer may only be busy: the page still shows; API calls will tell.
+                Err(Renewal::Unreachable(_)) => session,
+            };
+        }
+        Ok(SignedIn {
+            sub: session.sub,
+            name: session.name,
+            access_token: session.access_token,
+            session: id,
+        })
+    }
+
+    /// The live session `id`, dropping it when it has ended.
+    fn session(&self, id: &str) -> Option<AppSession> {
+        let mut sessions = self.sessions();
+        let session = sessions.get(id)?;
+        if tokio::time::Instant::now() >= session.ends {
+            sessions.remove(id);
+            return None;
+        }
+        Some(session.clone())
+    }
+
+    /// Replaces the access token `stale` of session `id` by refreshing, once: concurrent
+    /// callers wait for the same refresh (a refresh token is single-use; a second use would
+    /// look like theft to the issuer and end the whole session). `forced`: `stale` was
+    /// refused, so keeping it is no answer.
+    async fn renew(&self, id: &str, stale: &str, forced: bool) -> Result<AppSession, Renewal> {
+        let lock = self.session(id).ok_or(Renewal::Ended)?.refresh_lock;
+        let _one_at_a_time = lock.lock().await;
+        let session = self.session(id).ok_or(Renewal::Ended)?;
+        if session.access_token != stale {
+            return Ok(session);
+        }
+        match self.refresh(session.clone()).await {
+            Ok(renewed) => {
+                if let Some(s) = self.sessions().get_mut(id) {
+                    *s = renewed.clone();
+                }
+                Ok(renewed)
+            }
+            Err(Renewal::Unreachable(why))
+                if !forced && tokio::time::Instant::now() < session.access_expires =>
+            {
+                tracing::debug!(error = %why, "refresh failed; the access token still holds");
+                Ok(session)
+            }
+            Err(Renewal::Ended) => {
+                self.sessions().remove(id);
+                Err(Renewal::Ended)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn refresh(&self, mut session: AppSession) -> Result<AppSession, Renewal> {
+        let token = RefreshToken::new(session.refresh_token.clone().ok_or(Renewal::Ended)?);
+        let response = self
+            .inner
+            .client
+            .exchange_refresh_token(&token)
+            .map_err(|e| Renewal::Unreachable(e.to_string()))?
+            .request_async(&self.inner.http)
+            .await
+            .map_err(|e| match e {
+                // The issuer said no (revoked, expired): only signing in again helps.
+                openidconnect::RequestTokenError::ServerResponse(_) => Renewal::Ended,
+                other => Renewal::Unreachable(other.to_string()),
+            })?;
+        session.access_token = response.access_token().secret().clone();
+        session.access_expires =
+            tokio::time::Instant::now() + response.expires_in().unwrap_or(Duration::from_secs(60));
+        if let Some(rt) = response.refresh_token() {
+            session.refresh_token = Some(rt.secret().clone());
+        }
+        Ok(session)
+    }
+
+    /// Access tokens of the signed-in `user`, for a [`ServiceClient`](crate::client::ServiceClient)
+    /// calling APIs on their behalf: a refused token is replaced by refreshing once.
+    pub fn tokens_for(&self, user: &SignedIn) -> Arc<dyn TokenSource> {
+        Arc::new(UserTokens {
+            signin: self.clone(),
+            session: user.session.clone(),
+        })
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, AppSession>> {
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a session, dropping ended ones so that memory stays bounded by the sessions
+    /// alive.
+    fn start_session(&self, id: String, session: AppSession) {
+        let now = tokio::time::Instant::now();
+        let mut sessions = self.sessions();
+        sessions.retain(|_, s| s.ends > now);
+        sessions.insert(id, session);
+    }
+
+    /// Ends every app session of this process (tests; an admin's "sign everyone out").
+    pub fn clear_sessions(&self) {
+        self.sessions().clear();
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+    expired: Option<String>,
+}
+
+async fn login<S>(State(signin): State<WebSignIn>, Query(q): Query<LoginQuery>) -> Response
+where
+    WebSignIn: FromRef<S>,
+{
+    let return_to = safe_return_to(q.return_to.as_deref());
+    if q.expired.is_some() {
+        // Say what happened before sending the person away.
+        let target = format!(
+            "/login?return_to={}",
+            percent_encoding::utf8_percent_encode(&return_to, percent_encoding::NON_ALPHANUMERIC)
+        );
+        return page(
+            StatusCode::OK,
+            "Your session has ended",
+            &format!(
+                r#"<p>For your security you were signed out of {}.</p><p><a href="{}">Sign in again</a> to continue where you were.</p>"#,
+                html_escape(&signin.inner.config.app_name),
+                html_escape(&target)
+            ),
+        );
+    }
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = signin
+        .inner
+        .client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in &signin.inner.config.scopes {
+        if scope != "openid" {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+    }
+    let (url, state, nonce) = request.url();
+    let pending = Pending {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+        return_to,
+        expires: now_secs() + 600,
+    };
+    let cookie = signin.set_cookie(&signin.signin_cookie(), &signin.seal(&pending), Some(600));
+    ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback<S>(
+    State(signin): State<WebSignIn>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response
+where
+    WebSignIn: FromRef<S>,
+{
+    let retry = r#"<p><a href="/login">Try signing in again</a>.</p>"#;
+    let Some(pending) = cookie(&headers, &signin.signin_cookie()).and_then(|c| signin.open(c))
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired",
+            &format!("<p>The sign-in took too long or was started in another browser.</p>{retry}"),
+        );
+    };
+    let state_ok = q.state.as_deref().is_some_and(|s| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(s.as_bytes(), pending.state.as_bytes())
+            .is_ok()
+    });
+    if !state_ok {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in could not be completed",
+            &format!(
+                "<p>The answer from the sign-in service does not match this browser's request.</p>{retry}"
+            ),
+        );
+    }
+    if let Some(error) = q.error {
+        let detail = q.error_description.unwrap_or(error);
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "You are not signed in",
+            &format!(
+                "<p>The sign-in service said: {}.</p>{retry}",
+                html_escape(&detail)
+            ),
+        );
+    }
+    let Some(code) = q.code else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in could not be completed",
+            retry,
+        );
+    };
+    match complete(&signin, code, &pending).await {
+        Ok(session) => {
+            let id = URL_SAFE_NO_PAD.encode({
+                let mut b = [0u8; 32];
+                let _ = aws_lc_rs::rand::fill(&mut b);
+                b
+            });
+            let lifetime = signin.inner.config.session_lifetime;
+            signin.start_session(id.clone(), session);
+            let mut response = Redirect::to(&pending.return_to).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                signin.set_cookie(&signin.session_cookie(), &id, Some(lifetime.as_secs())),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                signin.set_cookie(&signin.signin_cookie(), "", Some(0)),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in could not be completed");
+            page(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in could not be completed",
+                &format!(
+                    "<p>The sign-in service did not complete the sign-in. Wait a moment and try again.</p>{retry}"
+                ),
+            )
+        }
+    }
+}
+
+async fn complete(
+    signin: &WebSignIn,
+    code: String,
+    pending: &Pending,
+) -> Result<AppSession, String> {
+    let inner = &signin.inner;
+    let tokens = inner
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| e.to_string())?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+        .request_async(&inner.http)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id_token = tokens.id_token().ok_or("no ID token")?;
+    let claims = id_token
+        .claims(
+            &inner.client.id_token_verifier(),
+            &Nonce::new(pending.nonce.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+    let sub = claims.subject().to_string();
+    let name = user_name(signin, tokens.access_token())
+        .await
+        .unwrap_or_else(|| sub.clone());
+    let now = tokio::time::Instant::now();
+    Ok(AppSession {
+        sub,
+        name,
+        access_token: tokens.access_token().secret().clone(),
+        access_expires: now + tokens.expires_in().unwrap_or(Duration::from_secs(60)),
+        refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        id_token: id_token.to_string(),
+        ends: now + inner.config.session_lifetime,
+        refresh_lock: Arc::default(),
+    })
+}
+
+/// The person's name from UserInfo: display name, else username.
+async fn user_name(signin: &WebSignIn, token: &AccessToken) -> Option<String> {
+    let info: CoreUserInfoClaims = signin
+        .inner
+        .client
+        .user_info(token.clone(), None)
+        .ok()?
+        .request_async(&signin.inner.http)
+        .await
+        .ok()?;
+    info.name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.to_string())
+        .or_else(|| info.preferred_username().map(|u| u.to_string()))
+}
+
+async fn logout<S>(State(signin): State<WebSignIn>, headers: HeaderMap) -> Response
+where
+    WebSignIn: FromRef<S>,
+{
+    let ended =
+        cookie(&headers, &signin.session_cookie()).and_then(|id| signin.sessions().remove(id));
+    let target = match (&signin.inner.end_session, ended) {
+        (Some(end_session), Some(session)) => {
+            let mut url = url::Url::parse(end_session).ok();
+            if let Some(u) = url.as_mut() {
+                u.query_pairs_mut()
+                    .append_pair("id_token_hint", &session.id_token)
+                    .append_pair(
+                        "post_logout_redirect_uri",
+                        &format!("{}/", signin.inner.config.base_url),
+                    );
+            }
+            url.map_or_else(|| "/".to_owned(), |u| u.to_string())
+        }
+        _ => "/".to_owned(),
+    };
+    let clear = signin.set_cookie(&signin.session_cookie(), "", Some(0));
+    ([(header::SET_COOKIE, clear)], Redirect::to(&target)).into_response()
+}
+
+/// Rejection of [`SignedIn`]: to sign-in, then back here.
+#[derive(Debug)]
+pub struct SignInFirst(String);
+
+impl IntoResponse for SignInFirst {
+    fn into_response(self) -> Response {
+        Redirect::to(&self.0).into_response()
+    }
+}
+
+impl<S> FromRequestParts<S> for SignedIn
+where
+    WebSignIn: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = SignInFirst;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SignInFirst> {
+        let signin = WebSignIn::from_ref(state);
+        match signin.signed_in(&parts.headers).await {
+            Ok(user) => Ok(user),
+            Err(had_session) => {
+                let here = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let encoded = percent_encoding::utf8_percent_encode(
+                    &safe_return_to(Some(here)),
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .to_string();
+                let expired = if had_session { "&expired=1" } else { "" };
+                Err(SignInFirst(format!("/login?return_to={encoded}{expired}")))
+            }
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head><body><main><h1>{t}</h1>{body}</main></body></html>",
+        t = html_escape(title)
+    );
+    let mut response = (status, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_is_never_an_open_redirect() {
+        assert_eq!(
+            safe_return_to(Some("/reports?month=11")),
+            "/reports?month=11"
+        );
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "",
+            "/x\r\nSet-Cookie: a=b",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+}

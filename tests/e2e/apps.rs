@@ -1,0 +1,667 @@
+//! Lanyard with the two demo apps built on `lanyard-rp`: single sign-on across apps, back to
+//! the page asked for, revocation reaching both APIs within a second, RFC 6750 answers, the
+//! guard failing closed when its revocation source goes silent, and the service client
+//! renewing once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lanyard_demo::{AppState as Demo, DemoConfig};
+use lanyard_idp::tokens::AccessClaims;
+use lanyard_rp::StoreSource;
+use lanyard_rp::client::{ClientCredentials, ClientError, ServiceClient, TokenSource};
+use lanyard_store::{Clock, RedisConfig, RedisStore, StoreConfig, SystemClock, Target, TokenStore};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{
+    Browser, ClientSpec, Db, Store, TestClient, TestServer, assert_realm_challenge, code_flow,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct App {
+    base: String,
+    client: TestClient,
+    state: Demo,
+}
+
+/// Registers `name` as a first-party client and runs its demo app following `source`.
+async fn start_app(
+    server: &TestServer,
+    name: &'static str,
+    source: Arc<dyn TokenStore>,
+    bound: Duration,
+) -> App {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let (client, secret) = lanyard_idp::admin::add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        lanyard_idp::admin::NewClient {
+            client_id: name.into(),
+            name: Some(format!("The {name} app")),
+            secret: lanyard_idp::admin::Secret::Generate,
+            redirect_uris: vec![format!("{base}/callback")],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            grant_types: vec![],
+            scopes: vec![],
+            first_party: true,
+        },
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    let config = DemoConfig {
+        name: name.into(),
+        issuer: server.issuer.clone(),
+        client_id: client.client_id.clone(),
+        client_secret: secret.clone().unwrap(),
+        listen: addr,
+        base_url: base.clone(),
+        staleness_bound: bound,
+    };
+    let (router, state) = lanyard_demo::app(&config, Arc::new(StoreSource(source)))
+        .await
+        .unwrap();
+    tokio::spawn(lanyard_demo::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    App {
+        client: TestClient {
+            id: client.client_id,
+            secret,
+            redirect_uri: format!("{base}/callback"),
+        },
+        base,
+        state,
+    }
+}
+
+/// A second connection to the server's Redis, as a separate app process would have.
+async fn redis_source(server: &TestServer) -> Arc<dyn TokenStore> {
+    let mut redis = RedisConfig::new(server.state.config.redis_url.clone().unwrap());
+    redis.prefix = server.state.config.redis_prefix.clone();
+    Arc::new(
+        RedisStore::connect(StoreConfig::default(), redis)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Follows redirects like a browser, returning every (status, url) and the last body.
+async fn browse(browser: &Browser, start: &str) -> (Vec<(StatusCode, String)>, String) {
+    let mut url = url::Url::parse(start).unwrap();
+    let mut steps = Vec::new();
+    for _ in 0..10 {
+        let response = browser.get(url.as_str()).await;
+        let status = response.status();
+        steps.push((status, url.to_string()));
+        match response.headers().get("location") {
+            Some(location) if status.is_redirection() => {
+                url = url.join(location.to_str().unwrap()).unwrap();
+            }
+            _ => return (steps, response.text().await.unwrap()),
+        }
+    }
+    panic!("too many redirects: {steps:?}");
+}
+
+/// Signs in on the page the browser was led to, and follows on.
+async fn sign_in_and_follow(
+    server: &TestServer,
+    browser: &Browser,
+    page: &str,
+) -> (Vec<(StatusCode, String)>, String) {
+    let answer = browser
+        .sign_in(server, page, "alice", PASSWORD, false)
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let next = answer.headers()["location"].to_str().unwrap().to_owned();
+    browse(browser, &next).await
+}
+
+#[tokio::test]
+async fn one_sign_in_for_both_apps_and_back_to_the_page_asked_for() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = start_app(
+        &server,
+        "wiki",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let billing = start_app(
+        &server,
+        "billing",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let browser = Browser::new();
+
+    let (steps, page) = browse(&browser, &format!("{}/profile?tab=tokens", wiki.base)).await;
+    let (status, at) = steps.last().unwrap();
+    assert_eq!(*status, StatusCode::OK);
+    assert!(
+        at.starts_with(&server.url("/authorize")),
+        "led to Lanyard's sign-in: {steps:?}"
+    );
+    assert!(page.contains("The wiki app"));
+    let (steps, page) = sign_in_and_follow(&server, &browser, &page).await;
+    assert_eq!(
+        steps.last().unwrap().1,
+        format!("{}/profile?tab=tokens", wiki.base),
+        "back where they were"
+    );
+    assert!(page.contains("alice Example"), "{page}");
+
+    let (steps, page) = browse(&browser, &format!("{}/", billing.base)).await;
+    assert!(
+        steps
+            .iter()
+            .all(|(status, url)| !(url.starts_with(&server.url("/authorize"))
+                && *status == StatusCode::OK)),
+        "no sign-in page at the second app: {steps:?}"
+    );
+    assert_eq!(
+        steps.last().unwrap(),
+        &(StatusCode::OK, format!("{}/", billing.base))
+    );
+    assert!(page.contains("alice Example") && page.contains("billing"));
+
+    // An open redirect is not possible through return_to.
+    let (steps, _) = browse(
+        &browser,
+        &format!("{}/login?return_to=//evil.example/x", wiki.base),
+    )
+    .await;
+    assert!(
+        steps
+            .iter()
+            .all(|(_, url)| !url.contains("evil.example/x") || url.contains("return_to")),
+        "{steps:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revocation_reaches_both_apis_within_a_second() {
+    let server = TestServer::start(Db::Postgres, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = start_app(
+        &server,
+        "wiki",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let billing = start_app(
+        &server,
+        "billing",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for app in [&wiki, &billing] {
+        let t = code_flow(
+            &server,
+            &Browser::new(),
+            &app.client,
+            "openid profile",
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let token = t["access_token"].as_str().unwrap().to_owned();
+        let me: Value = http
+            .get(format!("{}/api/me", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["sub"], alice.sub.as_str());
+        assert_eq!(me["client_id"], app.client.id.as_str());
+        tokens.push((app.base.clone(), token));
+    }
+    let revoked_at = Instant::now();
+    server
+        .store()
+        .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+        .await
+        .unwrap();
+    for (base, token) in &tokens {
+        loop {
+            let r = http
+                .get(format!("{base}/api/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == StatusCode::UNAUTHORIZED {
+                let realm = if base == &wiki.base {
+                    "wiki"
+                } else {
+                    "billing"
+                };
+                let challenge = assert_realm_challenge(
+                    &r,
+                    realm,
+                    StatusCode::UNAUTHORIZED,
+                    Some("invalid_token"),
+                );
+                assert!(challenge.contains("revoked"), "{challenge}");
+                break;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "{base} still accepts the token after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_apis_answer_as_rfc_6750_says() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = start_app(
+        &server,
+        "wiki",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", wiki.base);
+
+    let none = http.get(url("/api/me")).send().await.unwrap();
+    assert_eq!(
+        assert_realm_challenge(&none, "wiki", StatusCode::UNAUTHORIZED, None),
+        r#"Bearer realm="wiki""#
+    );
+    let now = SystemClock.now().as_secs();
+    let expired = server
+        .state
+        .keys
+        .sign(
+            "at+jwt",
+            &AccessClaims {
+                iss: server.issuer.clone(),
+                sub: alice.sub.clone(),
+                aud: vec!["wiki".into()],
+                exp: now - 120,
+                iat: now - 720,
+                jti: "old".into(),
+                client_id: "wiki".into(),
+                scope: "openid".into(),
+                sid: None,
+                auth_time: None,
+            },
+        )
+        .await
+        .unwrap();
+    let r = http
+        .get(url("/api/me"))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
+    let challenge =
+        assert_realm_challenge(&r, "wiki", StatusCode::UNAUTHORIZED, Some("invalid_token"));
+    assert!(challenge.contains("expired"), "{challenge}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &wiki.client,
+        "openid",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let r = http
+        .get(url("/api/reports"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = assert_realm_challenge(
+        &r,
+        "wiki",
+        StatusCode::FORBIDDEN,
+        Some("insufficient_scope"),
+    );
+    assert!(challenge.contains(r#"scope="reports:read""#), "{challenge}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let r = http
+        .get(url("/api/me"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    let challenge =
+        assert_realm_challenge(&r, "wiki", StatusCode::UNAUTHORIZED, Some("invalid_token"));
+    assert!(challenge.contains("not an access token"), "{challenge}");
+    let r = http
+        .get(format!("{}?access_token={token}", url("/api/me")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no tokens in URLs");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_ended_app_session_says_so_before_signing_in_again() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = start_app(
+        &server,
+        "wiki",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let browser = Browser::new();
+    let (_, page) = browse(&browser, &format!("{}/", wiki.base)).await;
+    sign_in_and_follow(&server, &browser, &page).await;
+    wiki.state.signin().clear_sessions();
+    let (steps, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
+    assert_eq!(steps.last().unwrap().0, StatusCode::OK);
+    assert!(steps.last().unwrap().1.contains("expired=1"), "{steps:?}");
+    assert!(
+        page.contains("Your session has ended") && page.contains("Sign in again"),
+        "{page}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_guard_fails_closed_when_its_source_goes_silent() {
+    let mut own = lanyard_store::test_redis::OwnRedis::start();
+    let store = crate::support::redis_store_at(&own.url(), "e2e:").await;
+    let server = TestServer::start_on_store(store.clone()).await;
+    server.user("alice", PASSWORD).await;
+    let source = crate::support::redis_store_at(&own.url(), "e2e:").await;
+    let wiki = start_app(&server, "wiki", source, Duration::from_secs(2)).await;
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &wiki.client,
+        "openid",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{}/api/me", wiki.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    own.kill();
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let r = http
+        .get(format!("{}/api/me", wiki.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stale revocations: neither 200 nor 401"
+    );
+    assert!(r.headers().get("retry-after").is_some());
+    let health = http
+        .get(format!("{}/health", wiki.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    server.stop().await;
+}
+
+/// Counts what the client asks of its token source.
+struct Counting {
+    inner: ClientCredentials,
+    renewals: AtomicUsize,
+}
+
+#[async_trait]
+impl TokenSource for Counting {
+    async fn token(&self) -> Result<String, ClientError> {
+        self.inner.token().await
+    }
+    async fn renew(&self, refused: &str) -> Result<String, ClientError> {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        self.inner.renew(refused).await
+    }
+}
+
+#[tokio::test]
+async fn the_service_client_renews_once_and_never_loops() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    let billing = start_app(
+        &server,
+        "billing",
+        redis_source(&server).await,
+        Duration::from_secs(10),
+    )
+    .await;
+    let job = server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("reports-job")
+        })
+        .await;
+    let source = Arc::new(Counting {
+        inner: ClientCredentials::new(
+            &server.url("/token"),
+            &job.id,
+            job.secret.as_deref().unwrap(),
+            Some("reports:read"),
+            Some("billing"),
+        ),
+        renewals: AtomicUsize::new(0),
+    });
+    let client = ServiceClient::new(source.clone());
+    let reports = format!("{}/api/reports", billing.base);
+    assert_eq!(
+        client.send(|h| h.get(&reports)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        source.renewals.load(Ordering::SeqCst),
+        0,
+        "the token is cached"
+    );
+
+    // Revoke every token of the job issued so far; the next second's token is fresh.
+    server
+        .store()
+        .revoke(Target::ClientId(job.id.clone()), SystemClock.now())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        client.send(|h| h.get(&reports)).await.unwrap().status(),
+        StatusCode::OK,
+        "renewed and resent"
+    );
+    assert_eq!(source.renewals.load(Ordering::SeqCst), 1);
+
+    // A renewed token refused again is answered, not retried forever.
+    server
+        .store()
+        .revoke(
+            Target::ClientId(job.id.clone()),
+            SystemClock.now().plus(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = client.send(|h| h.get(&reports)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        source.renewals.load(Ordering::SeqCst),
+        2,
+        "one renewal per call, no loop"
+    );
+    server.stop().await;
+}
+
+/// The profile page calls the app's API with the signed-in person's token: a refused token is
+/// refreshed once and the call resent; concurrent pages share one refresh (a refresh token
+/// used twice would end the session); once the issuer refuses the refresh, the person is
+/// told and sent to sign in again. The store gives no grace to a refresh token used twice
+/// (as Hydra or Keycloak with rotation may not), so a second refresh would show.
+#[tokio::test]
+async fn calls_on_behalf_of_the_user_refresh_once() {
+    let strict: Arc<dyn TokenStore> = Arc::new(
+        lanyard_store::MemoryStore::new(StoreConfig {
+            refresh_grace: Duration::ZERO,
+            ..lanyard_idp::config::Config::default().store_config()
+        })
+        .unwrap(),
+    );
+    let server = TestServer::start_on_store(strict.clone()).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = start_app(&server, "wiki", strict, Duration::from_secs(10)).await;
+    let browser = Browser::new();
+    let (_, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
+    let (_, profile) = sign_in_and_follow(&server, &browser, &page).await;
+    let sees = format!("sees subject <code>{}</code>", alice.sub);
+    assert!(profile.contains(&sees), "{profile}");
+
+    let profile_url = format!("{}/profile", wiki.base);
+    for concurrent in [false, true] {
+        // Every access token alice holds so far is revoked; her refresh token is not.
+        server
+            .store()
+            .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let pages = if concurrent {
+            let (a, b, c) = tokio::join!(
+                browse(&browser, &profile_url),
+                browse(&browser, &profile_url),
+                browse(&browser, &profile_url)
+            );
+            vec![a, b, c]
+        } else {
+            vec![browse(&browser, &profile_url).await]
+        };
+        for (steps, page) in pages {
+            assert_eq!(steps.len(), 1, "no trip to sign-in: {steps:?}");
+            assert!(page.contains(&sees), "renewed and resent: {page}");
+        }
+    }
+
+    // Signed out everywhere: refreshing is refused, the page says so, then sign-in follows.
+    server
+        .store()
+        .revoke_user_families(&alice.sub)
+        .await
+        .unwrap();
+    server
+        .store()
+        .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
+    assert!(page.contains("session has ended"), "{page}");
+    let (steps, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
+    assert!(steps.last().unwrap().1.contains("expired=1"), "{steps:?}");
+    assert!(page.contains("Your session has ended"), "{page}");
+    server.stop().await;
+}
+
+/// The README's playground: Lanyard on its embedded defaults plus wiki and billing. Sign in
+/// at one with the printed credentials, open the other: no password asked.
+#[tokio::test]
+async fn the_playground_gives_one_sign_in_for_both_apps() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let ports = lanyard_demo::playground::Ports {
+        lanyard: free_port(),
+        wiki: free_port(),
+        billing: free_port(),
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "lanyard-playground-{}",
+        lanyard_idp::crypto::random_token(8).replace(['-', '_'], "x")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let running = lanyard_demo::playground::start(ports, &dir).await.unwrap();
+    let url = |app: &str| {
+        running
+            .apps
+            .iter()
+            .find(|(name, _)| name == app)
+            .map(|(_, url)| url.clone())
+            .unwrap()
+    };
+    let browser = Browser::new();
+    let (_, page) = browse(&browser, &format!("{}/", url("wiki"))).await;
+    let answer = browser
+        .sign_in_at(
+            &running.issuer,
+            &page,
+            &running.username,
+            &running.password,
+            false,
+        )
+        .await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::SEE_OTHER,
+        "the printed credentials work"
+    );
+    let (_, page) = browse(&browser, answer.headers()["location"].to_str().unwrap()).await;
+    assert!(
+        page.contains("Signed in as <strong id=\"user\">Demo User</strong>"),
+        "{page}"
+    );
+    let (steps, page) = browse(&browser, &format!("{}/", url("billing"))).await;
+    assert!(
+        steps.iter().all(|(_, u)| !u.contains("/signin")) && !page.contains("name=\"password\""),
+        "no password asked at the second app: {steps:?}"
+    );
+    assert!(
+        page.contains("<h1>billing</h1>") && page.contains("Demo User"),
+        "{page}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
