@@ -5,7 +5,7 @@
 //! - `/` and `/profile`: pages for the signed-in person (anonymous visitors are sent to
 //!   sign in and brought back). `/profile` calls `/api/me` with the person's access token
 //!   through `lanyard_rp::client::ServiceClient`.
-//! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`).
+//! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`, `exp`).
 //! - `/api/reports`: needs the scope `reports:read` (403 otherwise).
 //! - `/login`, `/callback`, `/logout`: from `lanyard_rp::signin`.
 //! - `/health`: the revocation mirror's state.
@@ -145,9 +145,10 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> 
                 serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
             }) {
                 Ok(me) => format!(
-                    "<p id=\"api\">The API at <code>/api/me</code> sees subject <code>{}</code> with scope <code>{}</code>.</p>",
+                    "<p id=\"api\">The API at <code>/api/me</code> sees subject <code>{}</code> with scope <code>{}</code>; the token expires at <code id=\"exp\">{}</code>.</p>",
                     escape(me["sub"].as_str().unwrap_or_default()),
-                    escape(me["scope"].as_str().unwrap_or_default())
+                    escape(me["scope"].as_str().unwrap_or_default()),
+                    me["exp"].as_i64().unwrap_or_default()
                 ),
                 Err(e) => format!(
                     "<p id=\"api\">The API answered strangely: {}</p>",
@@ -176,7 +177,9 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> 
 
 async fn me(auth: Authenticated) -> Json<serde_json::Value> {
     let c = &auth.principal.claims;
-    Json(serde_json::json!({ "sub": c.sub, "scope": c.scope, "client_id": c.client_id }))
+    Json(serde_json::json!({
+        "sub": c.sub, "scope": c.scope, "client_id": c.client_id, "exp": c.exp,
+    }))
 }
 
 async fn reports(auth: Authenticated) -> Result<Json<serde_json::Value>, Refused> {

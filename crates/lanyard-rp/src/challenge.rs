@@ -58,7 +58,6 @@ impl Denial {
 
     /// The whole response, for `realm`.
     pub fn to_response(&self, realm: &str) -> Response<String> {
-        let quote = |s: &str| s.replace(['"', '\\'], "'");
         let mut challenge = format!(r#"Bearer realm="{}""#, quote(realm));
         if let Some(error) = self
             .error()
@@ -95,6 +94,19 @@ impl Denial {
     }
 }
 
+/// A value fit for a quoted auth-param: RFC 6750 §3 allows %x20-21 / %x23-5B / %x5D-7E in
+/// `error_description` and `scope`. Anything else becomes `?`, so the challenge is always
+/// sent (a value that broke the header would drop it).
+fn quote(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +137,12 @@ mod tests {
         let busy = Denial::Unavailable(Duration::from_secs(5)).to_response("wiki");
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        let odd = Denial::InsufficientScope("a\nb\"c\u{7f}é".into());
+        assert_eq!(
+            challenge(&odd),
+            r#"Bearer realm="wiki", error="insufficient_scope", error_description="the access token lacks the scope a?b'c??", scope="a?b'c??""#,
+            "the challenge survives any value"
+        );
         let body: serde_json::Value =
             serde_json::from_str(bad.to_response("wiki").body()).unwrap_or_default();
         assert_eq!(body["error"], "invalid_token");

@@ -194,10 +194,112 @@ impl ServiceClient {
 /// A 401 whose challenge says the token itself was bad (not missing, not insufficient).
 fn refused_token(response: &reqwest::Response) -> bool {
     response.status() == reqwest::StatusCode::UNAUTHORIZED
-        && response
-            .headers()
-            .get_all(reqwest::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("error=\"invalid_token\""))
+        && bearer_error(
+            response
+                .headers()
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        )
+        .as_deref()
+            == Some("invalid_token")
+}
+
+/// The `error` parameter of the `Bearer` challenge in `WWW-Authenticate` values (RFC 9110
+/// §11.6.1, RFC 6750 §3): scheme in any case, value quoted or bare, spaces around `=`,
+/// other schemes' challenges in the same header skipped.
+pub fn bearer_error<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    for value in values {
+        let mut rest = value;
+        let mut in_bearer = false;
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                break;
+            }
+            let end = rest.find([' ', '\t', ',', '=']).unwrap_or(rest.len());
+            let name = &rest[..end];
+            rest = rest[end..].trim_start_matches([' ', '\t']);
+            let Some(after) = rest.strip_prefix('=') else {
+                // A token not followed by `=`: the next challenge's scheme.
+                in_bearer = name.eq_ignore_ascii_case("bearer");
+                continue;
+            };
+            let (param, tail) = param_value(after.trim_start_matches([' ', '\t']));
+            rest = tail;
+            if in_bearer && name.eq_ignore_ascii_case("error") {
+                return Some(param);
+            }
+        }
+    }
+    None
+}
+
+/// A quoted-string (with `\` escapes) or a token, and what follows it.
+fn param_value(s: &str) -> (String, &str) {
+    if let Some(quoted) = s.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        value.push(escaped);
+                    }
+                }
+                '"' => return (value, &quoted[i + 1..]),
+                c => value.push(c),
+            }
+        }
+        (value, "")
+    } else {
+        let end = s.find([',', ' ', '\t']).unwrap_or(s.len());
+        (s[..end].to_owned(), &s[end..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_error;
+
+    fn error(values: &[&str]) -> Option<String> {
+        bearer_error(values.iter().copied())
+    }
+
+    #[test]
+    fn the_bearer_error_in_any_legal_spelling() {
+        let want = Some("invalid_token".to_owned());
+        assert_eq!(
+            error(&[r#"Bearer realm="api", error="invalid_token", error_description="x, y""#]),
+            want
+        );
+        assert_eq!(error(&["bearer error=invalid_token"]), want);
+        assert_eq!(
+            error(&[r#"Bearer realm="a" , error = "invalid_token""#]),
+            want
+        );
+        assert_eq!(
+            error(&[r#"Basic realm="b", Bearer realm="a", error="invalid_token""#]),
+            want
+        );
+        assert_eq!(
+            error(&[r#"Basic realm="b""#, r#"Bearer error="invalid_token""#]),
+            want
+        );
+        assert_eq!(
+            error(&[r#"Bearer realm="say \"error=invalid_token\"", error="insufficient_scope""#]),
+            Some("insufficient_scope".to_owned()),
+            "a quoted value is not a parameter"
+        );
+        assert_eq!(
+            error(&[r#"Basic error="invalid_token""#]),
+            None,
+            "not Bearer"
+        );
+        assert_eq!(error(&[r#"Bearer realm="api""#]), None);
+        assert_eq!(
+            error(&[r#"Bearer error="unterminated"#]),
+            Some("unterminated".to_owned())
+        );
+    }
 }

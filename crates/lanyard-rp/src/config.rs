@@ -58,8 +58,25 @@ impl GuardConfig {
         if self.leeway > Duration::from_secs(300) {
             return Err("leeway above 5 minutes would accept long-expired tokens".to_owned());
         }
-        if self.realm.contains(['"', '\\']) {
-            return Err("the realm must not contain quotes or backslashes".to_owned());
+        if self.realm.is_empty()
+            || self
+                .realm
+                .chars()
+                .any(|c| !(' '..='~').contains(&c) || c == '"' || c == '\\')
+        {
+            return Err(
+                "the realm must be printable ASCII without quotes or backslashes".to_owned(),
+            );
+        }
+        for (name, value) in [
+            ("jwks_cooldown", self.jwks_cooldown),
+            ("jwks_max_age", self.jwks_max_age),
+            ("staleness_bound", self.staleness_bound),
+            ("max_token_lifetime", self.max_token_lifetime),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(format!("{name} must be at least one second"));
+            }
         }
         Ok(())
     }

@@ -115,22 +115,24 @@ impl Guard {
         if !mirror.ready(Duration::from_secs(5)).await {
             tracing::warn!("the revocation mirror has no snapshot yet; answering 503 until it has");
         }
-        Ok(Self::from_parts(config, keys, mirror, clock))
+        Self::from_parts(config, keys, mirror, clock)
     }
 
-    /// A guard from its parts (tests, or apps with their own key source).
+    /// A guard from its parts (tests, or apps with their own key source). The settings are
+    /// checked as by [`Guard::connect`].
     pub fn from_parts(
         config: GuardConfig,
         keys: Arc<KeyCache>,
         mirror: Mirror,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, GuardError> {
+        config.validate().map_err(GuardError::Config)?;
+        Ok(Self {
             config: Arc::new(config),
             keys,
             mirror,
             clock,
-        }
+        })
     }
 
     /// The settings.

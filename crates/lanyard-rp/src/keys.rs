@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -37,7 +37,14 @@ impl KeySet {
                 continue;
             };
             let rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
-            if !rs256 || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
+            // RFC 7517 §4.2, §4.3: a key published for encryption does not verify signatures.
+            let for_signing = !matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature)
+                && jwk
+                    .common
+                    .key_operations
+                    .as_ref()
+                    .is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+            if !rs256 || !for_signing || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
                 continue;
             }
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
@@ -150,6 +157,8 @@ impl KeyCache {
     /// Refetches on the schedule, while `self` lives.
     pub fn refresh_every(self: &Arc<Self>, period: Duration) {
         let cache = Arc::downgrade(self);
+        // A zero period would make `interval` panic (and hammer the issuer).
+        let period = period.max(Duration::from_secs(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.tick().await;

@@ -127,15 +127,22 @@ impl Mirror {
         true
     }
 
-    /// Judges a token, or says the mirror is too stale to.
+    /// Judges a token. What the mirror holds always counts: a token it knows to be revoked
+    /// is revoked however stale the mirror is. Only "not revoked" needs a fresh mirror;
+    /// when it is too far behind to say that, the answer is [`Stale`].
     pub fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, Stale> {
         let now = self.inner.clock.now();
+        let verdict = self
+            .inner
+            .set
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(facts, now, self.inner.max_lifetime);
         let lag = self.lag(now);
-        if lag > self.inner.bound {
-            return Err(Stale(lag));
+        match verdict {
+            Verdict::NotRevoked if lag > self.inner.bound => Err(Stale(lag)),
+            verdict => Ok(verdict),
         }
-        let set = self.inner.set.read().unwrap_or_else(|p| p.into_inner());
-        Ok(set.check(facts, now, self.inner.max_lifetime))
     }
 
     /// Its state now.
@@ -236,6 +243,14 @@ async fn follow(inner: std::sync::Weak<Inner>, source: Arc<dyn RevocationSource>
                         cursor = last.cursor.clone();
                         strong.last_event.store(cursor.seq, Ordering::Release);
                         strong.has_event.store(true, Ordering::Release);
+                    } else {
+                        // Quiet times prune too: entries leave once the tokens they cover
+                        // have expired, events or not.
+                        strong
+                            .set
+                            .write()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .prune(strong.clock.now());
                     }
                     strong.heard();
                 }

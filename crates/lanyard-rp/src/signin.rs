@@ -95,8 +95,8 @@ impl SignInConfig {
     }
 }
 
-/// The signed-in person, as the app sees them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The signed-in person, as the app sees them. `Debug` leaves the token and session out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedIn {
     /// The user's `sub`.
     pub sub: String,
@@ -106,6 +106,15 @@ pub struct SignedIn {
     /// [`WebSignIn::tokens_for`]).
     pub access_token: String,
     session: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("sub", &self.sub)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an access token could not be renewed.
@@ -174,11 +183,17 @@ pub enum SignInError {
     /// The issuer could not be reached or answered wrongly.
     #[error("the sign-in service could not be reached: {0}")]
     Issuer(String),
+    /// The settings cannot work.
+    #[error("{0}")]
+    Config(String),
 }
 
 struct Inner {
     config: SignInConfig,
-    client: OidcClient,
+    /// Replaced when the issuer's keys rotate (the client holds the JWKS it was built with).
+    client: std::sync::RwLock<OidcClient>,
+    /// When the issuer was last discovered: at most once per [`REDISCOVER_EVERY`].
+    discovered: Mutex<std::time::Instant>,
     end_session: Option<String>,
     http: openidconnect::reqwest::Client,
     key: hmac::Key,
@@ -199,21 +214,26 @@ impl std::fmt::Debug for WebSignIn {
     }
 }
 
-/// Accepts only paths on this app: `/` then anything but a second `/` or `\` (which browsers
-/// read as another host). Everything else returns to `/`: never an open redirect.
+/// Accepts only paths on this app: `/`, then visible ASCII with no `\` anywhere and no
+/// second `/` straight after the first (browsers read `//host`, `/\host` and even
+/// `/<tab>/host` as another host; they drop tabs and newlines from URLs). Everything else
+/// returns to `/`: never an open redirect. A browser sends non-ASCII paths percent-encoded,
+/// so no real page is lost.
 pub fn safe_return_to(candidate: Option<&str>) -> String {
     match candidate {
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && !p.starts_with("/\\")
-                && !p.contains(['\r', '\n']) =>
+                && p.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\') =>
         {
             p.to_owned()
         }
         _ => "/".to_owned(),
     }
 }
+
+/// The issuer is rediscovered (for new signing keys) at most this often.
+const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -232,34 +252,56 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The `openidconnect` client for `config` from the issuer's discovery document, and its
+/// `end_session_endpoint` (RP-Initiated Logout is an extension field; read from the raw
+/// document).
+async fn build_client(
+    config: &SignInConfig,
+    http: &openidconnect::reqwest::Client,
+) -> Result<(OidcClient, Option<String>), SignInError> {
+    let issuer =
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| SignInError::Issuer(e.to_string()))?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .map_err(|e| SignInError::Issuer(e.to_string()))?;
+    let redirect = RedirectUrl::new(format!("{}/callback", config.base_url))
+        .map_err(|e| SignInError::Issuer(e.to_string()))?;
+    let end_session = crate::Discovery::fetch(&config.issuer)
+        .await
+        .map_err(SignInError::Issuer)?
+        .end_session_endpoint;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(config.client_id.clone()),
+        config.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    Ok((client, end_session))
+}
+
 impl WebSignIn {
     /// Discovers the issuer and prepares the client.
     pub async fn discover(config: SignInConfig) -> Result<Self, SignInError> {
+        if config.app_name.is_empty()
+            || !config
+                .app_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err(SignInError::Config(format!(
+                "the app name {:?} names cookies: use letters, digits, '-' and '.'",
+                config.app_name
+            )));
+        }
         let http = http_client();
-        let issuer = IssuerUrl::new(config.issuer.clone())
-            .map_err(|e| SignInError::Issuer(e.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| SignInError::Issuer(e.to_string()))?;
-        let redirect = RedirectUrl::new(format!("{}/callback", config.base_url))
-            .map_err(|e| SignInError::Issuer(e.to_string()))?;
-        // RP-Initiated Logout is an extension field; read it from the raw document.
-        let end_session = crate::Discovery::fetch(&config.issuer)
-            .await
-            .map_err(SignInError::Issuer)?
-            .end_session_endpoint;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(config.client_id.clone()),
-            config.client_secret.clone().map(ClientSecret::new),
-        )
-        .set_redirect_uri(redirect);
+        let (client, end_session) = build_client(&config, &http).await?;
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key).map_err(|_| SignInError::Issuer("no randomness".into()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                client,
+                client: std::sync::RwLock::new(client),
+                discovered: Mutex::new(std::time::Instant::now()),
                 end_session,
                 http,
                 key: hmac::Key::new(hmac::HMAC_SHA256, &key),
@@ -268,20 +310,65 @@ impl WebSignIn {
         })
     }
 
+    fn client(&self) -> OidcClient {
+        self.inner
+            .client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Discovers the issuer again (its keys may have rotated), unless that was done less
+    /// than [`REDISCOVER_EVERY`] ago. Returns whether the client was replaced.
+    async fn rediscover(&self) -> bool {
+        {
+            let mut last = self
+                .inner
+                .discovered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < REDISCOVER_EVERY {
+                return false;
+            }
+            *last = std::time::Instant::now();
+        }
+        match build_client(&self.inner.config, &self.inner.http).await {
+            Ok((client, _)) => {
+                *self.inner.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not rediscover the issuer");
+                false
+            }
+        }
+    }
+
+    fn https(&self) -> bool {
+        self.inner
+            .config
+            .base_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
+    /// `<app>_<what>`; over HTTPS with the `__Host-` prefix, so that no sibling subdomain can
+    /// plant one (RFC 6265bis §4.1.3.2).
+    fn cookie_name(&self, what: &str) -> String {
+        let prefix = if self.https() { "__Host-" } else { "" };
+        format!("{prefix}{}_{what}", self.inner.config.app_name)
+    }
+
     fn session_cookie(&self) -> String {
-        format!("{}_session", self.inner.config.app_name)
+        self.cookie_name("session")
     }
 
     fn signin_cookie(&self) -> String {
-        format!("{}_signin", self.inner.config.app_name)
+        self.cookie_name("signin")
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-        let secure = if self.inner.config.base_url.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
+        let secure = if self.https() { "; Secure" } else { "" };
         let age = max_age
             .map(|a| format!("; Max-Age={a}"))
             .unwrap_or_default();
@@ -315,7 +402,7 @@ impl WebSignIn {
         Router::new()
             .route("/login", get(login::<S>))
             .route("/callback", get(callback::<S>))
-            .route("/logout", get(logout::<S>).post(logout::<S>))
+            .route("/logout", get(confirm_logout::<S>).post(logout::<S>))
     }
 
     /// The signed-in person of a request, refreshing the access token when it is about to
@@ -390,8 +477,7 @@ impl WebSignIn {
     async fn refresh(&self, mut session: AppSession) -> Result<AppSession, Renewal> {
         let token = RefreshToken::new(session.refresh_token.clone().ok_or(Renewal::Ended)?);
         let response = self
-            .inner
-            .client
+            .client()
             .exchange_refresh_token(&token)
             .map_err(|e| Renewal::Unreachable(e.to_string()))?
             .request_async(&self.inner.http)
@@ -469,9 +555,8 @@ where
         );
     }
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = signin
-        .inner
-        .client
+    let client = signin.client();
+    let mut request = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -553,11 +638,15 @@ where
     };
     match complete(&signin, code, &pending).await {
         Ok(session) => {
-            let id = URL_SAFE_NO_PAD.encode({
-                let mut b = [0u8; 32];
-                let _ = aws_lc_rs::rand::fill(&mut b);
-                b
-            });
+            let mut id = [0u8; 32];
+            if aws_lc_rs::rand::fill(&mut id).is_err() {
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in could not be completed",
+                    &format!("<p>The app could not start a session. Try again.</p>{retry}"),
+                );
+            }
+            let id = URL_SAFE_NO_PAD.encode(id);
             let lifetime = signin.inner.config.session_lifetime;
             signin.start_session(id.clone(), session);
             let mut response = Redirect::to(&pending.return_to).into_response();
@@ -591,8 +680,8 @@ async fn complete(
     pending: &Pending,
 ) -> Result<AppSession, String> {
     let inner = &signin.inner;
-    let tokens = inner
-        .client
+    let tokens = signin
+        .client()
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| e.to_string())?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
@@ -600,14 +689,24 @@ async fn complete(
         .await
         .map_err(|e| e.to_string())?;
     let id_token = tokens.id_token().ok_or("no ID token")?;
-    let claims = id_token
-        .claims(
-            &inner.client.id_token_verifier(),
-            &Nonce::new(pending.nonce.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-    let sub = claims.subject().to_string();
-    let name = user_name(signin, tokens.access_token())
+    let nonce = Nonce::new(pending.nonce.clone());
+    let verify = |client: &OidcClient| {
+        id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .map(|claims| claims.subject().clone())
+    };
+    let subject = match verify(&signin.client()) {
+        Ok(subject) => subject,
+        // Signed with a key this client has not seen: the issuer may have rotated its keys.
+        Err(openidconnect::ClaimsVerificationError::SignatureVerification(_))
+            if signin.rediscover().await =>
+        {
+            verify(&signin.client()).map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let sub = subject.to_string();
+    let name = user_name(signin, tokens.access_token(), subject)
         .await
         .unwrap_or_else(|| sub.clone());
     let now = tokio::time::Instant::now();
@@ -623,12 +722,16 @@ async fn complete(
     })
 }
 
-/// The person's name from UserInfo: display name, else username.
-async fn user_name(signin: &WebSignIn, token: &AccessToken) -> Option<String> {
+/// The person's name from UserInfo: display name, else username. The answer must be about
+/// the person the ID token names (OIDC Core §5.3.4); otherwise it is not used.
+async fn user_name(
+    signin: &WebSignIn,
+    token: &AccessToken,
+    subject: openidconnect::SubjectIdentifier,
+) -> Option<String> {
     let info: CoreUserInfoClaims = signin
-        .inner
-        .client
-        .user_info(token.clone(), None)
+        .client()
+        .user_info(token.clone(), Some(subject))
         .ok()?
         .request_async(&signin.inner.http)
         .await
@@ -639,29 +742,59 @@ async fn user_name(signin: &WebSignIn, token: &AccessToken) -> Option<String> {
         .or_else(|| info.preferred_username().map(|u| u.to_string()))
 }
 
+/// `GET /logout` only asks: a link or an image on another site must not sign anyone out.
+async fn confirm_logout<S>(State(signin): State<WebSignIn>) -> Response
+where
+    WebSignIn: FromRef<S>,
+{
+    page(
+        StatusCode::OK,
+        "Sign out?",
+        &format!(
+            r#"<p>Sign out of {}? You will also be signed out of the sign-in service.</p><form method="post" action="/logout"><button type="submit">Sign out</button></form><p><a href="/">Stay signed in</a></p>"#,
+            html_escape(&signin.inner.config.app_name)
+        ),
+    )
+}
+
+/// `POST /logout`: ends the app session and, when the issuer offers RP-Initiated Logout,
+/// ends the sign-in there too (with `id_token_hint` when the session is still known, else
+/// `client_id`). The session cookie is `SameSite=Lax`, so another site's form cannot post it.
 async fn logout<S>(State(signin): State<WebSignIn>, headers: HeaderMap) -> Response
 where
     WebSignIn: FromRef<S>,
 {
     let ended =
         cookie(&headers, &signin.session_cookie()).and_then(|id| signin.sessions().remove(id));
-    let target = match (&signin.inner.end_session, ended) {
-        (Some(end_session), Some(session)) => {
-            let mut url = url::Url::parse(end_session).ok();
-            if let Some(u) = url.as_mut() {
-                u.query_pairs_mut()
-                    .append_pair("id_token_hint", &session.id_token)
-                    .append_pair(
-                        "post_logout_redirect_uri",
-                        &format!("{}/", signin.inner.config.base_url),
-                    );
-            }
-            url.map_or_else(|| "/".to_owned(), |u| u.to_string())
-        }
-        _ => "/".to_owned(),
-    };
+    let target = logout_target(
+        signin.inner.end_session.as_deref(),
+        ended.as_ref().map(|s| s.id_token.as_str()),
+        &signin.inner.config,
+    );
     let clear = signin.set_cookie(&signin.session_cookie(), "", Some(0));
     ([(header::SET_COOKIE, clear)], Redirect::to(&target)).into_response()
+}
+
+/// Where the browser goes after the app session ended: the issuer's `end_session_endpoint`
+/// (OpenID RP-Initiated Logout 1.0 §2) with `id_token_hint` when known, else `client_id`,
+/// and the app's `/` as `post_logout_redirect_uri`; without one, the app's `/`.
+fn logout_target(
+    end_session: Option<&str>,
+    id_token: Option<&str>,
+    config: &SignInConfig,
+) -> String {
+    let Some(mut url) = end_session.and_then(|e| url::Url::parse(e).ok()) else {
+        return "/".to_owned();
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        match id_token {
+            Some(hint) => query.append_pair("id_token_hint", hint),
+            None => query.append_pair("client_id", &config.client_id),
+        };
+        query.append_pair("post_logout_redirect_uri", &format!("{}/", config.base_url));
+    }
+    url.to_string()
 }
 
 /// Rejection of [`SignedIn`]: to sign-in, then back here.
@@ -724,6 +857,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn logout_goes_to_the_issuer_when_it_offers_to_end_the_session() {
+        let config = SignInConfig::new(
+            "https://sso.example.com",
+            "wiki",
+            None,
+            "https://wiki.example.com/",
+            "wiki",
+        );
+        let end = Some("https://sso.example.com/logout?ui=1");
+        assert_eq!(
+            logout_target(end, Some("a.b.c"), &config),
+            "https://sso.example.com/logout?ui=1&id_token_hint=a.b.c&post_logout_redirect_uri=https%3A%2F%2Fwiki.example.com%2F"
+        );
+        assert_eq!(
+            logout_target(end, None, &config),
+            "https://sso.example.com/logout?ui=1&client_id=wiki&post_logout_redirect_uri=https%3A%2F%2Fwiki.example.com%2F",
+            "the app session was already gone: the issuer's still ends"
+        );
+        assert_eq!(logout_target(None, Some("a.b.c"), &config), "/");
+    }
+
+    #[test]
     fn return_to_is_never_an_open_redirect() {
         assert_eq!(
             safe_return_to(Some("/reports?month=11")),
@@ -736,6 +891,12 @@ mod tests {
             "evil",
             "",
             "/x\r\nSet-Cookie: a=b",
+            "/\t/evil.example",
+            "/\t\\evil.example",
+            "/\n/evil.example",
+            "/ok/\\evil",
+            "/\u{1}x",
+            "/caf\u{e9}",
         ] {
             assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
         }

@@ -135,6 +135,10 @@ pub fn header(token: &str) -> Result<Header, Rejection> {
     if header.alg != Algorithm::RS256 {
         return Err(Rejection::Algorithm);
     }
+    // RFC 7515 §4.1.11: extensions the recipient must understand. We understand none.
+    if header.crit.is_some() {
+        return Err(Rejection::Malformed);
+    }
     Ok(header)
 }
 
@@ -172,10 +176,14 @@ pub fn claims(
         })?
         .claims;
     // Refuse tokens issued in the future too (a fast issuer clock, or a forgery).
-    if claims.exp + leeway <= now {
+    if claims.exp.saturating_add(leeway) <= now {
         return Err(Rejection::Expired);
     }
-    if claims.iat - leeway > now || claims.nbf.is_some_and(|nbf| nbf - leeway > now) {
+    if claims.iat.saturating_sub(leeway) > now
+        || claims
+            .nbf
+            .is_some_and(|nbf| nbf.saturating_sub(leeway) > now)
+    {
         return Err(Rejection::NotYetValid);
     }
     if claims.iss != config.issuer {

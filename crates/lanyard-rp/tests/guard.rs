@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lanyard_rp::keys::{JwksSource, KeyCache};
 use lanyard_rp::{Denial, Guard, GuardConfig, Mirror, StoreSource};
-use lanyard_store::{ManualClock, MemoryStore, StoreConfig, Target, Timestamp, TokenStore};
+use lanyard_store::{Clock, ManualClock, MemoryStore, StoreConfig, Target, Timestamp, TokenStore};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
@@ -131,7 +131,7 @@ async fn fixture_with(tweak: impl FnOnce(&mut GuardConfig)) -> Fixture {
         Arc::new(clock.clone()),
     );
     assert!(mirror.ready(Duration::from_secs(5)).await);
-    let guard = Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone()));
+    let guard = Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone())).unwrap();
     Fixture {
         guard,
         store,
@@ -424,6 +424,20 @@ async fn revocations_reach_the_guard_through_the_mirror() {
     assert!(status.healthy);
     assert_eq!(status.entries, 4);
     assert_eq!(status.last_event, Some(4));
+
+    // Memory stays bounded: once every token the entries cover has expired, they leave,
+    // with no further event to prompt it.
+    f.clock.advance(Duration::from_secs(3600 + 600 + 120));
+    for _ in 0..60 {
+        if f.guard.mirror().status().entries == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "entries outlived their tokens: {:?}",
+        f.guard.mirror().status()
+    );
 }
 
 /// A source that can go silent, as a Redis behind a dropped link does.
@@ -489,7 +503,7 @@ async fn a_stale_mirror_fails_closed_or_open_as_configured() {
         );
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let source = Arc::new(Switchable {
-            store,
+            store: store.clone(),
             down: down.clone(),
         });
         let mut config = GuardConfig::new(ISSUER, AUDIENCE);
@@ -509,13 +523,28 @@ async fn a_stale_mirror_fails_closed_or_open_as_configured() {
         )
         .await
         .unwrap();
-        let guard = Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone()));
+        let guard =
+            Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(clock.clone())).unwrap();
         let token = sign(&claims());
         assert!(guard.verify(&token).await.is_ok());
+        let mut known = claims();
+        known["jti"] = json!("revoked-before-the-outage");
+        let known = sign(&known);
+        store
+            .revoke(Target::Jti("revoked-before-the-outage".into()), clock.now())
+            .await
+            .unwrap();
+        until_refused(&guard, &known).await;
+        let mut long = claims();
+        long["exp"] = json!(NOW + 7200);
+        let long = sign(&long);
         down.store(true, Ordering::SeqCst);
         clock.advance(Duration::from_secs(11));
         let result = guard.verify(&token).await;
         assert!(!guard.mirror().status().healthy);
+        // What the mirror already knows holds in either mode.
+        assert!(invalid(guard.verify(&known).await).contains("revoked"));
+        assert!(invalid(guard.verify(&long).await).contains("longer"));
         if fail_open {
             assert!(result.is_ok(), "availability chosen: {result:?}");
         } else {

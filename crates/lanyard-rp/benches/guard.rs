@@ -1,0 +1,132 @@
+//! What the guard costs per request, against the bare RS256 signature check it cannot avoid.
+//!
+//! `cargo bench -p lanyard-rp --bench guard`. Figures are recorded in `docs/performance.md`.
+//! The mirror holds `LIST_SIZE` revocation entries of every kind while the guard checks a
+//! token none of them covers (the common case: every entry is looked at, none matches).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lanyard_rp::keys::{JwksSource, KeyCache};
+use lanyard_rp::{Guard, GuardConfig, Mirror, StoreSource};
+use lanyard_store::{Clock, MemoryStore, StoreConfig, SystemClock, Target, TokenStore};
+use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://sso.example.com";
+const LIST_SIZE: usize = 10_000;
+
+struct StaticJwks(String);
+
+#[async_trait]
+impl JwksSource for StaticJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    #[allow(deprecated)]
+    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
+    let public = key.to_public_key();
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1",
+        "n": URL_SAFE_NO_PAD.encode(public.n_bytes()),
+        "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
+    }]})
+    .to_string();
+    let now = SystemClock.now().as_secs();
+    let claims = json!({
+        "iss": ISSUER, "sub": "alice", "aud": ["wiki"], "exp": now + 3000, "iat": now,
+        "jti": "a-fresh-token", "client_id": "wiki", "scope": "openid reports:read",
+        "sid": "session-1",
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("k1".into());
+    header.typ = Some("at+jwt".into());
+    let pem = key.to_pkcs1_pem(Default::default()).unwrap();
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let decoding =
+        DecodingKey::from_rsa_pem(public.to_pkcs1_pem(Default::default()).unwrap().as_bytes())
+            .unwrap();
+
+    let guard = rt.block_on(async {
+        let store: Arc<dyn TokenStore> =
+            Arc::new(MemoryStore::new(StoreConfig::default()).unwrap());
+        let at = SystemClock.now();
+        for i in 0..LIST_SIZE {
+            let target = match i % 4 {
+                0 => Target::Jti(format!("jti-{i}")),
+                1 => Target::Sid(format!("sid-{i}")),
+                2 => Target::Sub(format!("sub-{i}")),
+                _ => Target::ClientId(format!("client-{i}")),
+            };
+            store.revoke(target, at).await.unwrap();
+        }
+        let config = GuardConfig::new(ISSUER, "wiki");
+        let keys = KeyCache::load(Box::new(StaticJwks(jwks)), config.jwks_cooldown)
+            .await
+            .unwrap();
+        let mirror = Mirror::follow(
+            Arc::new(StoreSource(store)),
+            config.staleness_bound,
+            config.max_token_lifetime,
+            Arc::new(SystemClock),
+        );
+        assert!(mirror.ready(Duration::from_secs(5)).await);
+        assert_eq!(mirror.status().entries, LIST_SIZE);
+        Guard::from_parts(config, Arc::new(keys), mirror, Arc::new(SystemClock)).unwrap()
+    });
+    assert!(rt.block_on(guard.verify(&token)).is_ok());
+
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let mut group = c.benchmark_group("access_token");
+    group.bench_function("rs256_signature_only", |b| {
+        b.iter(|| {
+            assert!(
+                jsonwebtoken::crypto::verify(
+                    signature,
+                    message.as_bytes(),
+                    &decoding,
+                    Algorithm::RS256
+                )
+                .unwrap()
+            );
+        });
+    });
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["wiki"]);
+    validation.set_issuer(&[ISSUER]);
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap());
+    });
+    group.bench_function("guard_verify_with_revocation_check", |b| {
+        b.to_async(&rt)
+            .iter(|| async { guard.verify(&token).await.unwrap() });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);
