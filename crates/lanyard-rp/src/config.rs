@@ -81,3 +81,66 @@ impl GuardConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn human(d: Duration) -> String {
+        let s = d.as_secs();
+        if s >= 3600 && s.is_multiple_of(3600) {
+            format!("{} h", s / 3600)
+        } else {
+            format!("{s} s")
+        }
+    }
+
+    #[test]
+    fn documented_defaults() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let d = GuardConfig::new("https://sso.example.com", "wiki");
+        let on_off = |b: bool| if b { "on" } else { "off" }.to_owned();
+        for (name, default) in [
+            ("realm", format!("`{}`", d.realm)),
+            ("leeway", human(d.leeway)),
+            ("allow_query_token", on_off(d.allow_query_token)),
+            ("jwks_cooldown", human(d.jwks_cooldown)),
+            ("jwks_max_age", human(d.jwks_max_age)),
+            ("staleness_bound", human(d.staleness_bound)),
+            ("fail_open", on_off(d.fail_open)),
+            ("max_token_lifetime", human(d.max_token_lifetime)),
+        ] {
+            let row = format!("| `{name}` | {default} |");
+            assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+        }
+        #[cfg(feature = "axum")]
+        {
+            let s = crate::signin::SignInConfig::new("https://i", "c", None, "https://a", "a");
+            for row in [
+                format!("| `scopes` | `{}` |", s.scopes.join(" ")),
+                format!("| `session_lifetime` | {} |", human(s.session_lifetime)),
+            ] {
+                assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn validate_refuses_what_would_weaken_the_checks() {
+        let good = GuardConfig::new("https://sso.example.com", "wiki");
+        assert!(good.validate().is_ok());
+        let bad: [fn(&mut GuardConfig); 6] = [
+            |c| c.audience.clear(),
+            |c| c.leeway = Duration::from_secs(301),
+            |c| c.realm = "a\"b".into(),
+            |c| c.realm = "line\nbreak".into(),
+            |c| c.jwks_max_age = Duration::ZERO,
+            |c| c.staleness_bound = Duration::from_millis(10),
+        ];
+        for (i, tweak) in bad.into_iter().enumerate() {
+            let mut c = good.clone();
+            tweak(&mut c);
+            assert!(c.validate().is_err(), "case {i}: {c:?}");
+        }
+    }
+}

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 /// The usable keys of one JWKS.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, DecodingKey>,
+    /// Shared, so that handing a key to a request copies a pointer, not the key.
+    keys: HashMap<String, Arc<DecodingKey>>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -48,14 +49,14 @@ impl KeySet {
                 continue;
             }
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, key);
+                keys.insert(kid, Arc::new(key));
             }
         }
         Ok(Self { keys })
     }
 
     /// The key with this id.
-    pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
+    pub fn get(&self, kid: &str) -> Option<&Arc<DecodingKey>> {
         self.keys.get(kid)
     }
 
@@ -116,7 +117,7 @@ impl KeyCache {
 
     /// The key for `kid`; an unknown one triggers a refetch unless one started within the
     /// cooldown. Concurrent callers share one fetch.
-    pub async fn key(&self, kid: &str) -> Option<DecodingKey> {
+    pub async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         if let Some(key) = self.snapshot().get(kid) {
             return Some(key.clone());
         }

@@ -13,6 +13,45 @@
 //! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
 //!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back.
 //!
+//! # An API and a web app in one (features `axum`, `redis`)
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "axum", feature = "redis"))]
+//! # async fn app() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use axum::{Json, Router, extract::FromRef, routing::get};
+//! use lanyard_rp::signin::{SignInConfig, SignedIn, WebSignIn};
+//! use lanyard_rp::{Authenticated, Guard, GuardConfig, Refused, StoreSource};
+//! use lanyard_store::{RedisConfig, RedisStore, StoreConfig};
+//!
+//! #[derive(Clone, FromRef)]
+//! struct App { guard: Guard, signin: WebSignIn }
+//!
+//! // The revocation mirror follows Lanyard's Redis (same prefix as Lanyard's).
+//! let store = RedisStore::connect(StoreConfig::default(), RedisConfig::new("redis://127.0.0.1:6379")).await?;
+//! let mut config = GuardConfig::new("http://localhost:8080", "wiki"); // issuer, audience
+//! config.realm = "wiki".into();
+//! let guard = Guard::connect(config, Arc::new(StoreSource(Arc::new(store)))).await?;
+//! let secret = std::env::var("WIKI_CLIENT_SECRET").ok();
+//! let signin = WebSignIn::discover(SignInConfig::new(
+//!     "http://localhost:8080", "wiki", secret, "http://localhost:3000", "wiki",
+//! )).await?;
+//!
+//! async fn page(user: SignedIn) -> String { format!("Hello, {}", user.name) }
+//! async fn reports(auth: Authenticated) -> Result<Json<Vec<String>>, Refused> {
+//!     auth.require_scope("reports:read")?; // 403 insufficient_scope otherwise
+//!     Ok(Json(vec![auth.principal.claims.sub.clone()]))
+//! }
+//! let router = Router::new()
+//!     .route("/", get(page))                  // anonymous → sign-in → back here
+//!     .route("/api/reports", get(reports))    // bearer token, offline, revocation-checked
+//!     .merge(WebSignIn::routes::<App>())      // /login, /callback, /logout
+//!     .with_state(App { guard, signin });
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, router).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The guard never calls the issuer per request: keys are cached (an unknown `kid` refetches
 //! them at most once per cooldown) and revocations are followed, not queried. When the
 //! mirror has heard nothing from its source for longer than the staleness bound, the guard
