@@ -22,14 +22,14 @@ use crate::support::{
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct App {
-    base: String,
-    client: TestClient,
-    state: Demo,
+pub(crate) struct App {
+    pub(crate) base: String,
+    pub(crate) client: TestClient,
+    pub(crate) state: Demo,
 }
 
 /// Registers `name` as a first-party client and runs its demo app following `source`.
-async fn start_app(
+pub(crate) async fn start_app(
     server: &TestServer,
     name: &'static str,
     source: Arc<dyn TokenStore>,

@@ -11,5 +11,6 @@ mod discovery;
 mod flow;
 mod interop;
 mod refresh;
+mod revocation;
 mod token;
 mod userinfo;

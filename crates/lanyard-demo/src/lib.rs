@@ -79,6 +79,11 @@ impl AppState {
     pub fn signin(&self) -> &WebSignIn {
         &self.signin
     }
+
+    /// The app's guard (tests read its mirror's state).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
 }
 
 /// Builds one demo app following revocations from `source`.

@@ -13,6 +13,8 @@
 //! - [`crypto`]: argon2id passwords, keyed client-secret hashes, cookie MACs.
 //! - [`audit`]: the batched audit trail. [`model`]: users and clients.
 //! - [`admin`]: what the `lanyard user add` / `client add` commands do.
+//! - [`revocation`]: revoking durably (SQL record, then the store) and rebuilding the
+//!   store's lists from the record when they are lost.
 //!
 //! Short-lived state (codes, sessions, refresh tokens, revocations) lives in `lanyard-store`.
 
@@ -24,6 +26,7 @@ pub mod db;
 mod http;
 pub mod model;
 pub mod oauth;
+pub mod revocation;
 pub mod state;
 pub mod tokens;
 

@@ -88,7 +88,15 @@ impl AppState {
         let keys = tokens::load_or_create(&db, now).await?;
         let server_keys = load_server_keys(&db, now).await?;
         let audit = Audit::start(db.clone());
-        Ok(Self(Arc::new(Inner {
+        // The lists must hold every recorded revocation before the first request is judged
+        // (an in-process store starts empty; a Redis may have lost them).
+        crate::revocation::restore(&db, store.as_ref(), now)
+            .await
+            .map_err(|e| match e {
+                crate::revocation::RevocationError::Db(e) => StartError::Db(e),
+                crate::revocation::RevocationError::Store(e) => StartError::Store(e),
+            })?;
+        let state = Self(Arc::new(Inner {
             discovery: discovery::metadata(&config),
             server_keys,
             passwords: Passwords::new()?,
@@ -98,7 +106,9 @@ impl AppState {
             keys,
             audit,
             clock,
-        })))
+        }));
+        crate::revocation::watch(Arc::downgrade(&state.0));
+        Ok(state)
     }
 }
 
@@ -130,12 +140,5 @@ async fn open_store(
     };
     let mut redis = RedisConfig::new(url.clone());
     redis.prefix = config.redis_prefix.clone();
-    let store = RedisStore::connect(store_config, redis).await?;
-    if let Err(StoreError::RevocationStateLost) = store.snapshot().await {
-        // Until the durable revocation record exists (issue 5), a Redis without lists can
-        // only be started empty. Say so loudly.
-        tracing::warn!("the Redis revocation lists are empty or were lost; starting them empty");
-        store.reseed(Vec::new()).await?;
-    }
-    Ok(Arc::new(store))
+    Ok(Arc::new(RedisStore::connect(store_config, redis).await?))
 }

@@ -120,6 +120,20 @@ impl OwnRedis {
         }
     }
 
+    /// `kill -9`, then a start with nothing on disk: a Redis that lost everything.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+        self.restart();
+    }
+
     /// `kill -9`: no shutdown, no final save.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -116,3 +116,25 @@ pub(super) mod audit_events {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod revocations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revocations")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key)]
+        pub(crate) id: i64,
+        pub(crate) kind: String,
+        pub(crate) value: String,
+        pub(crate) at: i64,
+        pub(crate) until: i64,
+        pub(crate) recorded_at: i64,
+        pub(crate) actor: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

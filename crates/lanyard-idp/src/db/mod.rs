@@ -9,7 +9,7 @@ mod entities;
 use std::time::Duration;
 
 use lanyard_migration::{Migrator, MigratorTrait};
-use lanyard_store::Timestamp;
+use lanyard_store::{Revocation, Target, Timestamp};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait,
@@ -17,7 +17,7 @@ use sea_orm::{
     SqlErr,
 };
 
-use self::entities::{audit_events, clients, server_keys, signing_keys, users};
+use self::entities::{audit_events, clients, revocations, server_keys, signing_keys, users};
 use crate::model::{Client, GrantType, User};
 
 /// Why the database could not do what was asked.
@@ -284,6 +284,69 @@ impl Db {
         })
     }
 
+    // ---------------------------------------------------------------- revocations
+
+    /// Records a revocation durably, by `actor`, at `now`. Called before the token store
+    /// hears of it: what is acknowledged is in here.
+    pub async fn insert_revocation(
+        &self,
+        revocation: &Revocation,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let (kind, value) = target_columns(&revocation.target);
+        revocations::ActiveModel {
+            kind: Set(kind.to_owned()),
+            value: Set(value.to_owned()),
+            at: Set(revocation.at.as_millis()),
+            until: Set(revocation.until.as_millis()),
+            recorded_at: Set(now.as_millis()),
+            actor: Set(actor.to_owned()),
+            ..Default::default()
+        }
+        .insert(&self.conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Every recorded revocation still in force at `now` (its `until` after `now`), oldest
+    /// first. Rows past their `until` are deleted on the way: no token they cover is valid.
+    pub async fn live_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>, DbError> {
+        revocations::Entity::delete_many()
+            .filter(revocations::Column::Until.lte(now.as_millis()))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        let rows = revocations::Entity::find()
+            .filter(revocations::Column::Until.gt(now.as_millis()))
+            .order_by_asc(revocations::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|r| {
+                let target = match r.kind.as_str() {
+                    "jti" => Target::Jti(r.value),
+                    "sid" => Target::Sid(r.value),
+                    "sub" => Target::Sub(r.value),
+                    "client_id" => Target::ClientId(r.value),
+                    other => {
+                        return Err(DbError::Corrupt {
+                            what: "revocation",
+                            detail: format!("unknown kind {other:?}"),
+                        });
+                    }
+                };
+                Ok(Revocation {
+                    target,
+                    at: Timestamp::from_millis(r.at),
+                    until: Timestamp::from_millis(r.until),
+                })
+            })
+            .collect()
+    }
+
     // ---------------------------------------------------------------- audit
 
     /// Stores audit events, all or none.
@@ -355,6 +418,17 @@ impl Db {
             .map_err(unavailable)?;
         Ok(result.rows_affected > 0)
     }
+}
+
+/// The `kind` and `value` columns of a revocation's target.
+fn target_columns(target: &Target) -> (&'static str, &str) {
+    let kind = match target {
+        Target::Jti(_) => "jti",
+        Target::Sid(_) => "sid",
+        Target::Sub(_) => "sub",
+        Target::ClientId(_) => "client_id",
+    };
+    (kind, target.value())
 }
 
 /// Usernames are unique regardless of letter case.

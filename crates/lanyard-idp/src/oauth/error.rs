@@ -126,6 +126,15 @@ impl From<DbError> for TokenError {
     }
 }
 
+impl From<crate::revocation::RevocationError> for TokenError {
+    fn from(e: crate::revocation::RevocationError) -> Self {
+        match e {
+            crate::revocation::RevocationError::Db(e) => e.into(),
+            crate::revocation::RevocationError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::tokens::KeyError> for TokenError {
     fn from(e: crate::tokens::KeyError) -> Self {
         tracing::error!(error = %e, "signing failed");

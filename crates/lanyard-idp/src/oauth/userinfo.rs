@@ -32,7 +32,7 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoEr
         iat: Timestamp::from_secs(claims.iat),
         exp: Timestamp::from_secs(claims.exp),
     };
-    match state.store.check(&facts).await {
+    match crate::revocation::check(state, &facts).await {
         Ok(Verdict::NotRevoked) => {}
         Ok(Verdict::Revoked(by)) => {
             return Err(UserinfoError::InvalidToken(by.description().to_owned()));

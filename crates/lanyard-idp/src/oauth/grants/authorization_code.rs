@@ -12,6 +12,7 @@ use crate::oauth::checks::{pkce, scope::Scope};
 use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
 use crate::oauth::params::Params;
+use crate::revocation;
 use crate::state::AppState;
 
 const BAD_CODE: &str = "the authorization code is invalid, expired, or already used";
@@ -141,10 +142,8 @@ pub async fn exchange(
 /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 async fn revoke_replayed(state: &AppState, spent: &RedeemedCode) -> Result<(), TokenError> {
     if let Some(at) = &spent.issued.access_token {
-        state
-            .store
-            .revoke(Target::Jti(at.jti.clone()), at.expires_at)
-            .await?;
+        let actor = format!("client:{}", spent.client_id);
+        revocation::revoke(state, Target::Jti(at.jti.clone()), at.expires_at, &actor).await?;
     }
     if let Some(family) = &spent.issued.family {
         state.store.revoke_family(family).await?;

@@ -10,6 +10,7 @@ use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience, mint};
 use crate::oauth::params::Params;
+use crate::revocation;
 use crate::state::AppState;
 
 const BAD_TOKEN: &str = "the refresh token is invalid, expired, or revoked";
@@ -66,10 +67,9 @@ pub async fn refresh(
         }
         Rotation::Invalid => return Err(TokenError::invalid_grant(BAD_TOKEN)),
         Rotation::Reused(revoked) => {
+            let actor = format!("client:{}", client.client_id);
             for at in &revoked.access_tokens {
-                state
-                    .store
-                    .revoke(Target::Jti(at.jti.clone()), at.expires_at)
+                revocation::revoke(state, Target::Jti(at.jti.clone()), at.expires_at, &actor)
                     .await?;
             }
             state
