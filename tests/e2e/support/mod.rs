@@ -542,14 +542,37 @@ pub(crate) async fn authorize_with_sign_in(
     params.get("code").cloned().expect("a code")
 }
 
+/// Revokes `target` the way the server does (durably), at `at` seconds.
+pub(crate) async fn lanyard_revoke(server: &TestServer, target: lanyard_store::Target, at: i64) {
+    lanyard_idp::revocation::revoke(
+        &server.state,
+        target,
+        lanyard_store::Timestamp::from_secs(at),
+        "test",
+    )
+    .await
+    .unwrap();
+}
+
 /// POSTs to the token endpoint with client_secret_basic (or `client_id` for public clients).
 pub(crate) async fn token_request(
     server: &TestServer,
     client: &TestClient,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
+    client_post(server, "/token", client, form).await
+}
+
+/// POSTs a form to a client-authenticated endpoint (`/token`, `/revoke`, `/introspect`) with
+/// client_secret_basic (or `client_id` for public clients).
+pub(crate) async fn client_post(
+    server: &TestServer,
+    path: &str,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     let http = reqwest::Client::new();
-    let mut request = http.post(server.url("/token"));
+    let mut request = http.post(server.url(path));
     let mut form: Vec<(&str, &str)> = form.to_vec();
     match &client.secret {
         Some(secret) => request = request.basic_auth(&client.id, Some(secret)),

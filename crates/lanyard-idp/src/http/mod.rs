@@ -6,6 +6,7 @@ mod cookies;
 mod discovery;
 mod pages;
 mod reply;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -70,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
         .route(paths::TOKEN, post(token::token))
+        .route(paths::REVOCATION, post(revoke::revocation))
+        .route(paths::INTROSPECTION, post(revoke::introspection))
         .route(
             paths::USERINFO,
             get(userinfo::handle).post(userinfo::handle),

@@ -11,6 +11,7 @@ use percent_encoding::percent_decode_str;
 
 use super::authorize::is_form;
 use super::reply::no_store;
+use crate::model::Client;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
 use crate::oauth::grants::{authorization_code, client_credentials, refresh_token};
@@ -36,6 +37,28 @@ async fn respond(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
+    let (client, params, _) = client_request(state, headers, query, body).await?;
+    match params.get("grant_type") {
+        Some("authorization_code") => authorization_code::exchange(state, &client, &params).await,
+        Some("refresh_token") => refresh_token::refresh(state, &client, &params).await,
+        Some("client_credentials") => client_credentials::grant(state, &client, &params).await,
+        Some(other) => Err(TokenError::unsupported_grant_type(format!(
+            "grant_type {other} is not supported (use authorization_code, refresh_token or client_credentials)"
+        ))),
+        None => Err(TokenError::invalid_request("grant_type is missing")),
+    }
+}
+
+/// A client's POST to the token, revocation or introspection endpoint: a form body with no
+/// parameters in the URL, no parameter twice, and the client authenticated (RFC 6749 §2.3,
+/// RFC 7009 §2.1, RFC 7662 §2.1). Returns the client, the parameters, and how it
+/// authenticated.
+pub(super) async fn client_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(Client, Params, client_auth::Method), TokenError> {
     // RFC 6749 §2.3.1, §3.2: credentials and parameters never in the URL.
     if query.is_some_and(|q| !q.is_empty()) {
         return Err(TokenError::invalid_request(
@@ -59,15 +82,7 @@ async fn respond(
     client_auth::authenticate(&presented, client.as_ref(), &state.server_keys)?;
     let client =
         client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))?;
-    match params.get("grant_type") {
-        Some("authorization_code") => authorization_code::exchange(state, &client, &params).await,
-        Some("refresh_token") => refresh_token::refresh(state, &client, &params).await,
-        Some("client_credentials") => client_credentials::grant(state, &client, &params).await,
-        Some(other) => Err(TokenError::unsupported_grant_type(format!(
-            "grant_type {other} is not supported (use authorization_code, refresh_token or client_credentials)"
-        ))),
-        None => Err(TokenError::invalid_request("grant_type is missing")),
-    }
+    Ok((client, params, presented.method))
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).

@@ -13,6 +13,10 @@ pub mod paths {
     pub const SIGNIN: &str = "/signin";
     /// Token endpoint.
     pub const TOKEN: &str = "/token";
+    /// Revocation endpoint (RFC 7009).
+    pub const REVOCATION: &str = "/revoke";
+    /// Introspection endpoint (RFC 7662).
+    pub const INTROSPECTION: &str = "/introspect";
     /// UserInfo endpoint.
     pub const USERINFO: &str = "/userinfo";
     /// JWKS.
@@ -31,6 +35,10 @@ pub fn metadata(config: &Config) -> String {
         "authorization_endpoint": config.url(paths::AUTHORIZE),
         "token_endpoint": config.url(paths::TOKEN),
         "userinfo_endpoint": config.url(paths::USERINFO),
+        "revocation_endpoint": config.url(paths::REVOCATION),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": config.url(paths::INTROSPECTION),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": config.url(paths::JWKS),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

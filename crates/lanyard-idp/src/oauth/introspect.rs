@@ -1,0 +1,131 @@
+//! Token introspection (RFC 7662), for authenticated confidential clients. A token is
+//! `active` only when it is ours, unexpired, not revoked, its user still enabled, and the
+//! asking client is the token's client or one of its audiences (§4: a resource server learns
+//! nothing about tokens that are not meant for it). Everything else is `{"active": false}`.
+
+use lanyard_store::{Timestamp, TokenFacts, Verdict};
+use serde_json::{Value, json};
+
+use crate::model::Client;
+use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
+use crate::revocation;
+use crate::state::AppState;
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+/// The introspection response for the `token` presented by `client`.
+pub async fn introspect(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| TokenError::invalid_request("token is missing"))?;
+    if params.get("token_type_hint") == Some("refresh_token") {
+        if let Some(answer) = refresh_token(state, client, token).await? {
+            return Ok(answer);
+        }
+        return access_token(state, client, token).await;
+    }
+    match access_token(state, client, token).await? {
+        answer if answer["active"] == true => Ok(answer),
+        _ => Ok(refresh_token(state, client, token)
+            .await?
+            .unwrap_or_else(inactive)),
+    }
+}
+
+async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<Value, TokenError> {
+    let Ok(claims) = state.keys.verify_access_token(token, &state.config.issuer) else {
+        return Ok(inactive());
+    };
+    let id = &client.client_id;
+    if &claims.client_id != id && !claims.aud.contains(id) {
+        return Ok(inactive());
+    }
+    let facts = TokenFacts {
+        jti: &claims.jti,
+        sid: claims.sid.as_deref(),
+        sub: &claims.sub,
+        client_id: &claims.client_id,
+        iat: Timestamp::from_secs(claims.iat),
+        exp: Timestamp::from_secs(claims.exp),
+    };
+    if let Verdict::Revoked(_) = revocation::check(state, &facts).await? {
+        return Ok(inactive());
+    }
+    // A user's token dies with the user; a client's own token (client_credentials) has the
+    // client as its subject.
+    let username = if claims.sub == claims.client_id && claims.sid.is_none() {
+        None
+    } else {
+        match state.db.user_by_sub(&claims.sub).await? {
+            Some(user) if !user.disabled => Some(user.username),
+            _ => return Ok(inactive()),
+        }
+    };
+    let mut answer = json!({
+        "active": true,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "token_type": "Bearer",
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.iat,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "jti": claims.jti,
+    });
+    if let Some(username) = username {
+        answer["username"] = json!(username);
+    }
+    if let Some(sid) = claims.sid {
+        answer["sid"] = json!(sid);
+    }
+    Ok(answer)
+}
+
+/// `Some` when `token` is a live refresh token of ours; only its own client learns about it.
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<Option<Value>, TokenError> {
+    let Some(family) = state.store.find_refresh(token).await? else {
+        return Ok(None);
+    };
+    if family.client_id != client.client_id {
+        return Ok(Some(inactive()));
+    }
+    let Some(user) = state
+        .db
+        .user_by_sub(&family.sub)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(Some(inactive()));
+    };
+    let mut answer = json!({
+        "active": true,
+        "scope": family.scope.join(" "),
+        "client_id": family.client_id,
+        "username": user.username,
+        "token_type": "refresh_token",
+        "exp": family.expires_at.as_secs(),
+        "iat": family.created_at.as_secs(),
+        "nbf": family.created_at.as_secs(),
+        "sub": family.sub,
+        "aud": [family.client_id.clone()],
+        "iss": state.config.issuer,
+    });
+    if let Some(sid) = family.sid() {
+        answer["sid"] = json!(sid.to_string());
+    }
+    Ok(Some(answer))
+}

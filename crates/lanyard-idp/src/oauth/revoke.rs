@@ -1,0 +1,114 @@
+//! Token revocation (RFC 7009). A refresh token revokes its family and the access tokens
+//! issued from it; an access token revokes its `jti` until it expires. `token_type_hint` only
+//! orders the search. An unknown, malformed or expired token is answered like a revoked one
+//! (§2.2): 200. Another client's token is refused (§2.1) and stays valid.
+
+use lanyard_store::{Target, Timestamp};
+
+use crate::model::Client;
+use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
+use crate::revocation;
+use crate::state::AppState;
+
+/// What kind of token was presented, as far as we could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// A refresh token: its family (and the access tokens it issued) is revoked.
+    RefreshToken,
+    /// An access token: its `jti` is revoked until `exp`.
+    AccessToken,
+    /// Nothing we know (unknown, malformed, expired, already revoked): nothing to do.
+    Nothing,
+}
+
+/// Revokes the `token` of the authenticated `client`.
+pub async fn revoke(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Revoked, TokenError> {
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| TokenError::invalid_request("token is missing"))?;
+    let refresh_first = params.get("token_type_hint") != Some("access_token");
+    if refresh_first {
+        if let Some(done) = revoke_refresh(state, client, token).await? {
+            return Ok(done);
+        }
+        revoke_access(state, client, token).await
+    } else {
+        match revoke_access(state, client, token).await? {
+            Revoked::Nothing => Ok(revoke_refresh(state, client, token)
+                .await?
+                .unwrap_or(Revoked::Nothing)),
+            done => Ok(done),
+        }
+    }
+}
+
+fn not_yours() -> TokenError {
+    TokenError::unauthorized_client("the token was not issued to this client")
+}
+
+/// `Some` when `token` is one of our refresh tokens.
+async fn revoke_refresh(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<Option<Revoked>, TokenError> {
+    let Some(family) = state.store.find_refresh(token).await? else {
+        return Ok(None);
+    };
+    if family.client_id != client.client_id {
+        return Err(not_yours());
+    }
+    let actor = format!("client:{}", client.client_id);
+    if let Some(revoked) = state.store.revoke_family(&family.id).await? {
+        for at in &revoked.access_tokens {
+            revocation::revoke(state, Target::Jti(at.jti.clone()), at.expires_at, &actor).await?;
+        }
+    }
+    record(state, &actor, "refresh_token", &family.sub).await;
+    Ok(Some(Revoked::RefreshToken))
+}
+
+async fn revoke_access(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<Revoked, TokenError> {
+    // An expired or forged token needs no revoking.
+    let Ok(claims) = state.keys.verify_access_token(token, &state.config.issuer) else {
+        return Ok(Revoked::Nothing);
+    };
+    if claims.client_id != client.client_id {
+        return Err(not_yours());
+    }
+    let actor = format!("client:{}", client.client_id);
+    revocation::revoke(
+        state,
+        Target::Jti(claims.jti.clone()),
+        Timestamp::from_secs(claims.exp),
+        &actor,
+    )
+    .await?;
+    record(state, &actor, "access_token", &claims.sub).await;
+    Ok(Revoked::AccessToken)
+}
+
+async fn record(state: &AppState, actor: &str, kind: &str, sub: &str) {
+    state
+        .audit
+        .record(crate::db::AuditEvent {
+            at: state.clock.now(),
+            actor: actor.to_owned(),
+            action: "token.revoke".to_owned(),
+            target: Some(sub.to_owned()),
+            outcome: "revoked".to_owned(),
+            request_id: None,
+            detail: Some(serde_json::json!({ "token_type": kind }).to_string()),
+        })
+        .await;
+}

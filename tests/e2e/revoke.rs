@@ -1,0 +1,283 @@
+//! The revocation endpoint (RFC 7009): what each kind of token revokes, what is answered for
+//! tokens that are unknown, malformed or another client's, and that an outage is 503.
+
+use lanyard_store::test_redis::OwnRedis;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{
+    Browser, ClientSpec, Db, Store, TestServer, assert_bearer_challenge, assert_oauth_error,
+    client_post, code_flow, redis_store_at, token_request,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn field<'a>(tokens: &'a Value, name: &str) -> &'a str {
+    tokens[name].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn a_refresh_token_revokes_its_family_and_its_access_tokens() {
+    for (db, store) in crate::support::ALL_BACKENDS {
+        let server = TestServer::start(db, store).await;
+        server.user("alice", PASSWORD).await;
+        let app = server.client(ClientSpec::web("wiki")).await;
+        let tokens = code_flow(
+            &server,
+            &Browser::new(),
+            &app,
+            "openid offline_access",
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let (access, refresh) = (
+            field(&tokens, "access_token"),
+            field(&tokens, "refresh_token"),
+        );
+        assert_eq!(userinfo(&server, access).await.status(), StatusCode::OK);
+
+        // The hint is only a hint: a refresh token sent as "access_token" is still found.
+        let r = client_post(
+            &server,
+            "/revoke",
+            &app,
+            &[("token", refresh), ("token_type_hint", "access_token")],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "{db:?} {store:?}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(r.text().await.unwrap().is_empty());
+
+        let again = token_request(
+            &server,
+            &app,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_oauth_error(again, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        let challenge = assert_bearer_challenge(
+            &userinfo(&server, access).await,
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+        );
+        assert!(challenge.contains("revoked"), "{challenge}");
+        // Revoking twice is no error.
+        let r = client_post(&server, "/revoke", &app, &[("token", refresh)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_revokes_itself_only() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    server.user("alice", PASSWORD).await;
+    let app = server.client(ClientSpec::web("wiki")).await;
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &app,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let (access, refresh) = (
+        field(&tokens, "access_token"),
+        field(&tokens, "refresh_token"),
+    );
+    let r = client_post(
+        &server,
+        "/revoke",
+        &app,
+        &[("token", access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let challenge = assert_bearer_challenge(
+        &userinfo(&server, access).await,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_token"),
+    );
+    assert!(challenge.contains("revoked"), "{challenge}");
+    let renewed = token_request(
+        &server,
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        renewed.status(),
+        StatusCode::OK,
+        "the refresh token lives on"
+    );
+    let renewed: Value = renewed.json().await.unwrap();
+    assert_eq!(
+        userinfo(&server, field(&renewed, "access_token"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    server.state.audit.flush().await;
+    let audit = server
+        .state
+        .db
+        .audit_by_action("token.revoke")
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor, format!("client:{}", app.id));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn what_cannot_be_revoked_is_answered_as_rfc_7009_says() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let billing = server.client(ClientSpec::web("billing")).await;
+    let spa = server
+        .client(ClientSpec {
+            public: true,
+            ..ClientSpec::web("spa")
+        })
+        .await;
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &wiki,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let (access, refresh) = (
+        field(&tokens, "access_token"),
+        field(&tokens, "refresh_token"),
+    );
+
+    // §2.2: unknown and malformed tokens are answered 200.
+    for unknown in [
+        "not-a-token",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.e30.",
+        &"x".repeat(4000),
+    ] {
+        let r = client_post(&server, "/revoke", &wiki, &[("token", unknown)]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{unknown:.20}");
+    }
+    let public = client_post(&server, "/revoke", &spa, &[("token", "unknown")]).await;
+    assert_eq!(
+        public.status(),
+        StatusCode::OK,
+        "public clients revoke their own tokens too"
+    );
+
+    // §2.1: another client's token is refused, and stays valid.
+    for token in [access, refresh] {
+        let r = client_post(&server, "/revoke", &billing, &[("token", token)]).await;
+        assert_oauth_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+    }
+    assert_eq!(userinfo(&server, access).await.status(), StatusCode::OK);
+    let renewed = token_request(
+        &server,
+        &wiki,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+
+    // The request itself.
+    let r = client_post(&server, "/revoke", &wiki, &[]).await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let http = reqwest::Client::new();
+    let anonymous = http
+        .post(server.url("/revoke"))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        r#"Basic realm="lanyard""#
+    );
+    assert_oauth_error(anonymous, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let wrong = http
+        .post(server.url("/revoke"))
+        .basic_auth(&wiki.id, Some("wrong"))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(wrong, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let in_url = http
+        .post(format!("{}?token={access}", server.url("/revoke")))
+        .basic_auth(&wiki.id, wiki.secret.as_deref())
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(in_url, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(
+        userinfo(&server, access).await.status(),
+        StatusCode::OK,
+        "nothing above revoked it"
+    );
+
+    let discovery: Value = http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["revocation_endpoint"], server.url("/revoke"));
+    server.stop().await;
+}
+
+/// A store outage is 503 with `Retry-After`, never a 200 that revoked nothing.
+#[tokio::test]
+async fn an_outage_is_503_never_200() {
+    let mut own = OwnRedis::start();
+    let server = TestServer::start_on_store(redis_store_at(&own.url(), "e2e:").await).await;
+    server.user("alice", PASSWORD).await;
+    let app = server.client(ClientSpec::web("wiki")).await;
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &app,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    own.kill();
+    for token in [
+        field(&tokens, "access_token"),
+        field(&tokens, "refresh_token"),
+    ] {
+        let r = client_post(&server, "/revoke", &app, &[("token", token)]).await;
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_oauth_error(
+            r,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+        )
+        .await;
+    }
+    // What cannot be one of our tokens needs no store to be answered.
+    let r = client_post(&server, "/revoke", &app, &[("token", "not-a-token")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await;
+}
