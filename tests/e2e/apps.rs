@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lanyard_demo::{AppState as Demo, DemoConfig};
-use lanyard_idp::tokens::AccessClaims;
 use lanyard_rp::StoreSource;
 use lanyard_rp::client::{ClientCredentials, ClientError, ServiceClient, TokenSource};
 use lanyard_store::{Clock, RedisConfig, RedisStore, StoreConfig, SystemClock, Target, TokenStore};
@@ -276,27 +275,7 @@ async fn the_apis_answer_as_rfc_6750_says() {
         assert_realm_challenge(&none, "wiki", StatusCode::UNAUTHORIZED, None),
         r#"Bearer realm="wiki""#
     );
-    let now = SystemClock.now().as_secs();
-    let expired = server
-        .state
-        .keys
-        .sign(
-            "at+jwt",
-            &AccessClaims {
-                iss: server.issuer.clone(),
-                sub: alice.sub.clone(),
-                aud: vec!["wiki".into()],
-                exp: now - 120,
-                iat: now - 720,
-                jti: "old".into(),
-                client_id: "wiki".into(),
-                scope: "openid".into(),
-                sid: None,
-                auth_time: None,
-            },
-        )
-        .await
-        .unwrap();
+    let expired = crate::support::expired_access_token(&server, &alice.sub, "wiki").await;
     let r = http
         .get(url("/api/me"))
         .bearer_auth(&expired)

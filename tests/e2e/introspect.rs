@@ -126,27 +126,7 @@ async fn a_disabled_user_and_an_expired_token_are_inactive() {
         json!({"active": false})
     );
 
-    let now = SystemClock.now().as_secs();
-    let expired = server
-        .state
-        .keys
-        .sign(
-            "at+jwt",
-            &lanyard_idp::tokens::AccessClaims {
-                iss: server.issuer.clone(),
-                sub: "job".into(),
-                aud: vec![wiki.id.clone()],
-                exp: now - 60,
-                iat: now - 660,
-                jti: "old".into(),
-                client_id: wiki.id.clone(),
-                scope: "openid".into(),
-                sid: None,
-                auth_time: None,
-            },
-        )
-        .await
-        .unwrap();
+    let expired = crate::support::expired_access_token(&server, "job", &wiki.id).await;
     assert_eq!(
         introspect(&server, &wiki, &expired).await,
         json!({"active": false})

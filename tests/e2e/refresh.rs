@@ -5,24 +5,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::{
-    Browser, ClientSpec, Db, Store, TestServer, assert_oauth_error, code_flow, decode_jwt,
-    token_request,
+    Browser, ClientSpec, Db, Store, TestServer, assert_oauth_error, code_flow, decode_jwt, refresh,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
-
-async fn refresh(
-    server: &TestServer,
-    client: &crate::support::TestClient,
-    token: &str,
-    scope: Option<&str>,
-) -> reqwest::Response {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-    if let Some(s) = scope {
-        form.push(("scope", s));
-    }
-    token_request(server, client, &form).await
-}
 
 #[tokio::test]
 async fn rotation_reuse_detection_and_scope() {

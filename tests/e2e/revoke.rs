@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::support::{
     Browser, ClientSpec, Db, Store, TestServer, assert_bearer_challenge, assert_oauth_error,
-    client_post, code_flow, redis_store_at, token_request,
+    client_post, code_flow, redis_store_at,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -58,12 +58,7 @@ async fn a_refresh_token_revokes_its_family_and_its_access_tokens() {
         assert_eq!(r.headers()["cache-control"], "no-store");
         assert!(r.text().await.unwrap().is_empty());
 
-        let again = token_request(
-            &server,
-            &app,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+        let again = crate::support::refresh(&server, &app, refresh, None).await;
         assert_oauth_error(again, StatusCode::BAD_REQUEST, "invalid_grant").await;
         let challenge = assert_bearer_challenge(
             &userinfo(&server, access).await,
@@ -110,12 +105,7 @@ async fn an_access_token_revokes_itself_only() {
         Some("invalid_token"),
     );
     assert!(challenge.contains("revoked"), "{challenge}");
-    let renewed = token_request(
-        &server,
-        &app,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
+    let renewed = crate::support::refresh(&server, &app, refresh, None).await;
     assert_eq!(
         renewed.status(),
         StatusCode::OK,
@@ -189,12 +179,7 @@ async fn what_cannot_be_revoked_is_answered_as_rfc_7009_says() {
         assert_oauth_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
     }
     assert_eq!(userinfo(&server, access).await.status(), StatusCode::OK);
-    let renewed = token_request(
-        &server,
-        &wiki,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
+    let renewed = crate::support::refresh(&server, &wiki, refresh, None).await;
     assert_eq!(renewed.status(), StatusCode::OK);
 
     // The request itself.

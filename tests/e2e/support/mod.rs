@@ -542,6 +542,50 @@ pub(crate) async fn authorize_with_sign_in(
     params.get("code").cloned().expect("a code")
 }
 
+/// An access token signed by the server's key that expired two minutes ago, for `sub` and
+/// `client_id`, meant for `client_id`.
+pub(crate) async fn expired_access_token(
+    server: &TestServer,
+    sub: &str,
+    client_id: &str,
+) -> String {
+    let now = lanyard_store::Clock::now(&lanyard_store::SystemClock).as_secs();
+    server
+        .state
+        .keys
+        .sign(
+            "at+jwt",
+            &lanyard_idp::tokens::AccessClaims {
+                iss: server.issuer.clone(),
+                sub: sub.to_owned(),
+                aud: vec![client_id.to_owned()],
+                exp: now - 120,
+                iat: now - 720,
+                jti: "expired".into(),
+                client_id: client_id.to_owned(),
+                scope: "openid".into(),
+                sid: None,
+                auth_time: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// Presents a refresh token at the token endpoint, optionally narrowing the scope.
+pub(crate) async fn refresh(
+    server: &TestServer,
+    client: &TestClient,
+    token: &str,
+    scope: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    token_request(server, client, &form).await
+}
+
 /// Revokes `target` the way the server does (durably), at `at` seconds.
 pub(crate) async fn lanyard_revoke(server: &TestServer, target: lanyard_store::Target, at: i64) {
     lanyard_idp::revocation::revoke(
