@@ -58,6 +58,19 @@ async fn an_active_token_is_described_and_every_dead_one_is_inactive() {
         assert_eq!(r["token_type"], "refresh_token");
         assert_eq!(r["username"], "alice");
 
+        // A rotated refresh token is no longer active (presenting it would be reuse).
+        let rotated: Value = crate::support::refresh(&server, &wiki, refresh, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            introspect(&server, &wiki, refresh).await,
+            json!({"active": false})
+        );
+        let refresh = rotated["refresh_token"].as_str().unwrap();
+        assert_eq!(introspect(&server, &wiki, refresh).await["active"], true);
+
         // §4: a client the token is not meant for learns nothing.
         assert_eq!(
             introspect(&server, &billing, access).await,
@@ -224,5 +237,42 @@ async fn only_clients_with_a_secret_may_ask() {
         discovery["introspection_endpoint"],
         server.url("/introspect")
     );
+    server.stop().await;
+}
+
+/// A store outage is 503: "inactive" would be a lie, "active" a danger.
+#[tokio::test]
+async fn an_outage_is_503() {
+    let mut own = lanyard_store::test_redis::OwnRedis::start();
+    let server =
+        TestServer::start_on_store(crate::support::redis_store_at(&own.url(), "e2e:").await).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let tokens = code_flow(
+        &server,
+        &Browser::new(),
+        &wiki,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    own.kill();
+    for token in ["access_token", "refresh_token"] {
+        let r = client_post(
+            &server,
+            "/introspect",
+            &wiki,
+            &[("token", tokens[token].as_str().unwrap())],
+        )
+        .await;
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_oauth_error(
+            r,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+        )
+        .await;
+    }
     server.stop().await;
 }

@@ -134,7 +134,9 @@ enum Failure {
 impl From<AdminError> for Failure {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::Invalid(m) | AdminError::Conflict(m) => Self::BadInput(m),
+            AdminError::Invalid(m) | AdminError::Conflict(m) | AdminError::NotFound(m) => {
+                Self::BadInput(m)
+            }
             AdminError::Unavailable(m) => Self::Other(m),
         }
     }

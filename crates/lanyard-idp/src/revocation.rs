@@ -6,13 +6,14 @@
 //!
 //! Every revocation the server makes goes through [`revoke`]; every check through [`check`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lanyard_store::{
-    Feed, Revocation, RevocationEvent, StoreError, Target, Timestamp, TokenFacts, TokenStore,
-    Verdict,
+    Feed, RefreshInfo, Revocation, RevocationEvent, StoreError, Target, Timestamp, TokenFacts,
+    TokenStore, Verdict,
 };
 
 use crate::db::{Db, DbError};
@@ -43,25 +44,70 @@ pub async fn revoke(
         .db
         .insert_revocation(&entry, actor, state.clock.now())
         .await?;
-    match state.store.revoke(target.clone(), at).await {
+    let listed = match state.store.revoke(target.clone(), at).await {
         Err(StoreError::RevocationStateLost) => {
             // The record now holds this one too: rebuilding the lists includes it.
-            restore(&state.db, state.store.as_ref(), state.clock.now()).await?;
-            Ok(state.store.revoke(target, at).await?)
+            restore_once(state).await?;
+            state.store.revoke(target, at).await
+        }
+        other => other,
+    };
+    if listed.is_err() {
+        // Recorded but not listed: until the lists are restored, this node asks the record
+        // before it believes them (see `check`).
+        state.unlisted.fetch_add(1, Ordering::AcqRel);
+    }
+    Ok(listed?)
+}
+
+/// Judges a token against the lists, rebuilding them first if the store lost them, or if a
+/// revocation was recorded here that the store could not take.
+pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, RevocationError> {
+    if state.unlisted.load(Ordering::Acquire) > state.restored_through.load(Ordering::Acquire) {
+        restore_once(state).await?;
+    }
+    match state.store.check(facts).await {
+        Err(StoreError::RevocationStateLost) => {
+            restore_once(state).await?;
+            Ok(state.store.check(facts).await?)
         }
         other => Ok(other?),
     }
 }
 
-/// Judges a token against the lists, rebuilding them first if the store lost them.
-pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, RevocationError> {
-    match state.store.check(facts).await {
-        Err(StoreError::RevocationStateLost) => {
-            restore(&state.db, state.store.as_ref(), state.clock.now()).await?;
-            Ok(state.store.check(facts).await?)
-        }
-        other => Ok(other?),
+/// Revokes a refresh-token family without losing its access tokens: they are revoked
+/// (recorded, then listed) before the family goes, so that a failure on the way leaves the
+/// family in place for a retry to find; tokens minted from the family meanwhile are caught
+/// from what revoking the family returns. Returns how many access tokens were revoked.
+pub async fn revoke_family(
+    state: &AppState,
+    info: &RefreshInfo,
+    actor: &str,
+) -> Result<usize, RevocationError> {
+    let mut done = HashSet::new();
+    for at in &info.access_tokens {
+        revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
+        done.insert(at.jti.clone());
     }
+    if let Some(revoked) = state.store.revoke_family(&info.family.id).await? {
+        for at in &revoked.access_tokens {
+            if done.insert(at.jti.clone()) {
+                revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
+            }
+        }
+    }
+    Ok(done.len())
+}
+
+/// [`restore`] for a running server: one at a time per process, so that a wiped Redis met by
+/// many requests at once is rebuilt once, not once per request.
+pub async fn restore_once(state: &AppState) -> Result<usize, RevocationError> {
+    let _one = state.restoring.lock().await;
+    // Read before the record is: a revocation failing later is not covered by this restore.
+    let unlisted = state.unlisted.load(Ordering::Acquire);
+    let restored = restore(&state.db, state.store.as_ref(), state.clock.now()).await?;
+    state.restored_through.fetch_max(unlisted, Ordering::AcqRel);
+    Ok(restored)
 }
 
 /// Makes the store's lists hold every recorded revocation still in force. Lists lost
@@ -123,33 +169,36 @@ const WAIT: Duration = Duration::from_secs(1);
 /// How often the lists are compared with the record in full.
 const COMPARE_EVERY: Duration = Duration::from_secs(60);
 
-/// Follows the store's event feed for as long as the server lives, and rebuilds the lists
-/// the moment the store reports them lost, so that apps' mirrors see them back within about
-/// a second even when no request comes to Lanyard. Once a minute it also compares the lists
-/// with the record in full, which catches a Redis that went back in time but kept its epoch
-/// (restored from an old file, a lagging replica promoted).
+/// Follows the store's event feed for as long as the server lives, and puts back what the
+/// lists lack: after every (re)connection to the feed, when the feed says to take a new
+/// snapshot (lists lost, or a Redis gone back in time), and once a minute in any case. So
+/// apps' mirrors see lost lists back within about a second even when no request comes to
+/// Lanyard, and a revocation recorded while the store was down reaches the lists once it is
+/// back. The minute's comparison also deletes records whose tokens have all expired.
 pub(crate) fn watch(state: Weak<Inner>) {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
+        let mut compared = tokio::time::Instant::now();
         loop {
             let Some(strong) = state.upgrade() else {
                 return;
             };
             let store = strong.store.clone();
-            let db = strong.db.clone();
-            let clock = strong.clock.clone();
             drop(strong);
-            let lost = |e: &StoreError| matches!(e, StoreError::RevocationStateLost);
-            let cursor = match store.snapshot().await {
+            let restored = match state.upgrade() {
+                Some(strong) => restore_once(&AppState::from_inner(strong)).await,
+                None => return,
+            };
+            let snapshot = match restored {
+                Ok(_) => store.snapshot().await.map_err(RevocationError::from),
+                Err(e) => Err(e),
+            };
+            let cursor = match snapshot {
                 Ok(snapshot) => snapshot.cursor,
                 Err(e) => {
-                    if lost(&e)
-                        && let Err(e) = restore(&db, store.as_ref(), clock.now()).await
-                    {
-                        tracing::error!(error = %e, "could not rebuild the revocation lists");
-                    }
+                    tracing::debug!(error = %e, "revocation watch: the store is not ready; retrying");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
@@ -157,32 +206,31 @@ pub(crate) fn watch(state: Weak<Inner>) {
                 Ok(s) => s,
                 Err(_) => {
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
             backoff = Duration::from_millis(100);
-            let mut compared = tokio::time::Instant::now();
             loop {
-                if state.strong_count() == 0 {
+                let Some(strong) = state.upgrade() else {
                     return;
-                }
+                };
                 if compared.elapsed() >= COMPARE_EVERY {
                     compared = tokio::time::Instant::now();
-                    if let Err(e) = restore(&db, store.as_ref(), clock.now()).await {
+                    let state = AppState::from_inner(strong);
+                    if let Err(e) = state.db.prune_revocations(state.clock.now()).await {
+                        tracing::warn!(error = %e, "could not prune expired revocation records");
+                    }
+                    if let Err(e) = restore_once(&state).await {
                         tracing::warn!(error = %e, "could not compare the revocation lists with the record");
                     }
+                } else {
+                    drop(strong);
                 }
                 match subscription.next(WAIT).await {
                     Ok(Feed::Events(_)) => {}
-                    Ok(Feed::Resnapshot) => break,
-                    Err(e) => {
-                        if lost(&e) {
-                            tracing::warn!("the token store reports its revocation lists lost");
-                        }
-                        // The snapshot above tells lost from unreachable, and restores.
-                        break;
-                    }
+                    // Lost lists, a gap, a Redis gone back in time: restore, then follow anew.
+                    Ok(Feed::Resnapshot) | Err(_) => break,
                 }
             }
         }

@@ -39,6 +39,13 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// The discovery document, serialised once.
     pub discovery: String,
+    /// Held while the store's revocation lists are rebuilt from the record.
+    pub restoring: tokio::sync::Mutex<()>,
+    /// How many revocations were recorded that the store could not take; while this is
+    /// ahead of `restored_through`, the lists are restored before anything is judged.
+    pub unlisted: std::sync::atomic::AtomicU64,
+    /// `unlisted` as it was when the last successful restore read the record.
+    pub restored_through: std::sync::atomic::AtomicU64,
 }
 
 impl Deref for AppState {
@@ -66,6 +73,10 @@ pub enum StartError {
 }
 
 impl AppState {
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self(inner)
+    }
+
     /// Connects to the database (migrating it) and the store, and loads or makes the keys.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         Self::build_with(config, Arc::new(SystemClock), None).await
@@ -90,12 +101,16 @@ impl AppState {
         let audit = Audit::start(db.clone());
         // The lists must hold every recorded revocation before the first request is judged
         // (an in-process store starts empty; a Redis may have lost them).
-        crate::revocation::restore(&db, store.as_ref(), now)
-            .await
-            .map_err(|e| match e {
-                crate::revocation::RevocationError::Db(e) => StartError::Db(e),
-                crate::revocation::RevocationError::Store(e) => StartError::Store(e),
-            })?;
+        match crate::revocation::restore(&db, store.as_ref(), now).await {
+            Ok(_) => {}
+            Err(crate::revocation::RevocationError::Db(e)) => return Err(e.into()),
+            // A Redis that is down now: nothing is judged while it is, and the watch restores
+            // the lists as soon as it answers. No reason not to start.
+            Err(crate::revocation::RevocationError::Store(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "the token store is not ready; its revocation lists will be checked when it is");
+            }
+            Err(crate::revocation::RevocationError::Store(e)) => return Err(e.into()),
+        }
         let state = Self(Arc::new(Inner {
             discovery: discovery::metadata(&config),
             server_keys,
@@ -106,6 +121,9 @@ impl AppState {
             keys,
             audit,
             clock,
+            restoring: tokio::sync::Mutex::new(()),
+            unlisted: std::sync::atomic::AtomicU64::new(0),
+            restored_through: std::sync::atomic::AtomicU64::new(0),
         }));
         crate::revocation::watch(Arc::downgrade(&state.0));
         Ok(state)

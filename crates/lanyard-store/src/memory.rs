@@ -17,9 +17,10 @@ use crate::refresh::{Decision, FamilyState, Minted, reopen_successor};
 use crate::store::oldest_first;
 use crate::{
     AccessTokenRef, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
-    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation,
-    RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot, StoreConfig,
-    StoreError, Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore, Verdict,
+    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshInfo, RefreshToken,
+    Revocation, RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot,
+    StoreConfig, StoreError, Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore,
+    Verdict,
 };
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -489,7 +490,7 @@ impl TokenStore for MemoryStore {
         }
     }
 
-    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+    async fn inspect_refresh(&self, token: &str) -> Result<Option<RefreshInfo>, StoreError> {
         let Some(id) = RefreshToken::parse_family(token) else {
             return Ok(None);
         };
@@ -497,8 +498,17 @@ impl TokenStore for MemoryStore {
         let now = self.now();
         let mut state = self.state(now);
         Ok(state.live_family(&id, now).and_then(|f| {
-            let known = f.current_hash == presented || f.retired.contains(&presented);
-            known.then(|| f.family.clone())
+            let current = f.current_hash == presented;
+            (current || f.retired.contains(&presented)).then(|| RefreshInfo {
+                family: f.family.clone(),
+                current,
+                access_tokens: f
+                    .access_tokens
+                    .iter()
+                    .filter(|t| t.expires_at > now)
+                    .cloned()
+                    .collect(),
+            })
         }))
     }
 

@@ -103,6 +103,18 @@ pub struct IssuedRefresh {
     pub family: Family,
 }
 
+/// A refresh token as the store knows it (see `TokenStore::inspect_refresh`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshInfo {
+    /// Its family.
+    pub family: Family,
+    /// Whether it is the family's current token; `false` for one retired by a rotation
+    /// (presenting it again would be reuse, outside the grace window).
+    pub current: bool,
+    /// Access tokens issued from the family that may still be valid.
+    pub access_tokens: Vec<AccessTokenRef>,
+}
+
 /// A revoked family and the access tokens issued from it that may still be valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokedFamily {

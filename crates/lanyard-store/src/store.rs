@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::{
     AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, IssuedRefresh,
-    NewFamily, NewSession, Redemption, Revocation, RevocationEvent, RevokedFamily, Rotation,
-    Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
+    NewFamily, NewSession, Redemption, RefreshInfo, Revocation, RevocationEvent, RevokedFamily,
+    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
 };
 
 /// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
@@ -89,7 +89,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Rotation, StoreError>;
 
     /// The family of a current or recently retired token, without rotating anything.
-    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError>;
+    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+        Ok(self.inspect_refresh(token).await?.map(|i| i.family))
+    }
+
+    /// What the store knows of a current or recently retired token, without changing
+    /// anything: its family, whether it is the current one, and the family's unexpired
+    /// access tokens (so that a caller can record them before revoking the family).
+    async fn inspect_refresh(&self, token: &str) -> Result<Option<RefreshInfo>, StoreError>;
 
     /// Revokes a family. `None` if it did not exist (any more). The id stays refused for
     /// `redeemed_code_retention` even if it had not been issued yet.

@@ -75,6 +75,7 @@ macro_rules! conformance_suite {
             family_ids_are_single_use,
             refresh_tokens_are_unguessable,
             find_refresh_does_not_rotate,
+            inspect_refresh_tells_current_from_retired_and_names_access_tokens,
             another_clients_refresh_token_is_invalid_and_untouched,
             family_revoked_before_it_is_issued_never_lives,
             a_reused_family_id_does_not_leak_to_another_owner,
@@ -950,6 +951,47 @@ pub async fn find_refresh_does_not_rotate(h: &dyn Harness) {
         store.find_refresh(&t1).await.unwrap().is_some(),
         "a retired token still names its family"
     );
+}
+
+pub async fn inspect_refresh_tells_current_from_retired_and_names_access_tokens(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let now = h.now();
+    let a1 = access_token(now.plus(600 * SECOND));
+    let short = access_token(now.plus(SECOND));
+    let mut new = new_family(FamilyId::generate(None), "alice", "wiki", 3600 * SECOND);
+    new.access_token = Some(a1.clone());
+    let issued = store.issue_refresh(new).await.unwrap().unwrap();
+    let t1 = issued.token.secret().to_owned();
+    let info = store.inspect_refresh(&t1).await.unwrap().unwrap();
+    assert!(info.current);
+    assert_eq!(info.family, issued.family);
+    assert_eq!(info.access_tokens, vec![a1.clone()]);
+
+    let t2 = rotated(
+        store
+            .rotate_refresh(&t1, "wiki", Some(&short))
+            .await
+            .unwrap(),
+    );
+    h.advance(SECOND + MARGIN).await;
+    let current = store.inspect_refresh(&t2).await.unwrap().unwrap();
+    assert!(current.current);
+    assert_eq!(
+        current.access_tokens,
+        vec![a1.clone()],
+        "expired ones are left out"
+    );
+    let retired = store.inspect_refresh(&t1).await.unwrap().unwrap();
+    assert!(!retired.current, "a rotated token is no longer current");
+    // Inspecting changed nothing: the current token still rotates, and names its tokens.
+    let revoked = store
+        .revoke_family(&issued.family.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.access_tokens, vec![a1]);
+    assert!(store.inspect_refresh(&t2).await.unwrap().is_none());
+    assert!(store.inspect_refresh("garbage").await.unwrap().is_none());
 }
 
 pub async fn another_clients_refresh_token_is_invalid_and_untouched(h: &dyn Harness) {

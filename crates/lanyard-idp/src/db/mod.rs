@@ -286,15 +286,37 @@ impl Db {
 
     // ---------------------------------------------------------------- revocations
 
+    /// Deletes the records whose `until` has passed: no token they cover can be valid.
+    pub async fn prune_revocations(&self, now: Timestamp) -> Result<u64, DbError> {
+        let result = revocations::Entity::delete_many()
+            .filter(revocations::Column::Until.lte(now.as_millis()))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected)
+    }
+
     /// Records a revocation durably, by `actor`, at `now`. Called before the token store
-    /// hears of it: what is acknowledged is in here.
+    /// hears of it: what is acknowledged is in here. A revocation an earlier record already
+    /// covers (the same target, as late and as long) adds no row; returns whether it added.
     pub async fn insert_revocation(
         &self,
         revocation: &Revocation,
         actor: &str,
         now: Timestamp,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         let (kind, value) = target_columns(&revocation.target);
+        let covered = revocations::Entity::find()
+            .filter(revocations::Column::Kind.eq(kind))
+            .filter(revocations::Column::Value.eq(value))
+            .filter(revocations::Column::At.gte(revocation.at.as_millis()))
+            .filter(revocations::Column::Until.gte(revocation.until.as_millis()))
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        if covered.is_some() {
+            return Ok(false);
+        }
         revocations::ActiveModel {
             kind: Set(kind.to_owned()),
             value: Set(value.to_owned()),
@@ -307,17 +329,25 @@ impl Db {
         .insert(&self.conn)
         .await
         .map_err(unavailable)?;
-        Ok(())
+        Ok(true)
     }
 
     /// Every recorded revocation still in force at `now` (its `until` after `now`), oldest
-    /// first. Rows past their `until` are deleted on the way: no token they cover is valid.
+    /// first.
     pub async fn live_revocations(&self, now: Timestamp) -> Result<Vec<Revocation>, DbError> {
-        revocations::Entity::delete_many()
-            .filter(revocations::Column::Until.lte(now.as_millis()))
-            .exec(&self.conn)
-            .await
-            .map_err(unavailable)?;
+        Ok(self
+            .revocations_in_force(now)
+            .await?
+            .into_iter()
+            .map(|r| r.revocation)
+            .collect())
+    }
+
+    /// [`Db::live_revocations`] with who recorded each and when.
+    pub async fn revocations_in_force(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<RecordedRevocation>, DbError> {
         let rows = revocations::Entity::find()
             .filter(revocations::Column::Until.gt(now.as_millis()))
             .order_by_asc(revocations::Column::Id)
@@ -338,10 +368,14 @@ impl Db {
                         });
                     }
                 };
-                Ok(Revocation {
-                    target,
-                    at: Timestamp::from_millis(r.at),
-                    until: Timestamp::from_millis(r.until),
+                Ok(RecordedRevocation {
+                    revocation: Revocation {
+                        target,
+                        at: Timestamp::from_millis(r.at),
+                        until: Timestamp::from_millis(r.until),
+                    },
+                    recorded_at: Timestamp::from_millis(r.recorded_at),
+                    actor: r.actor,
                 })
             })
             .collect()
@@ -418,6 +452,17 @@ impl Db {
             .map_err(unavailable)?;
         Ok(result.rows_affected > 0)
     }
+}
+
+/// A revocation as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRevocation {
+    /// The list entry.
+    pub revocation: Revocation,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Who revoked (`admin:<client_id>`, `client:<client_id>`, `cli`, `system`).
+    pub actor: String,
 }
 
 /// The `kind` and `value` columns of a revocation's target.

@@ -105,6 +105,7 @@ impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let status = match self.code {
             "invalid_client" => StatusCode::UNAUTHORIZED,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
             _ if self.unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };

@@ -68,6 +68,30 @@ fn bearer_token(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Option<String>, &'static str> {
+    let header_token = bearer_header(headers)?;
+    let query_params =
+        Params::parse(query.unwrap_or("").as_bytes()).map_err(|_| "the query is not valid")?;
+    if query_params.get("access_token").is_some() {
+        return Err("send the access token in the Authorization header, not the URL");
+    }
+    let body_token = if *method == Method::POST && is_form(headers) {
+        let form = Params::parse(body).map_err(|_| "the form is not valid")?;
+        if form.is_duplicated("access_token") {
+            return Err("access_token is sent more than once");
+        }
+        form.get("access_token").map(str::to_owned)
+    } else {
+        None
+    };
+    match (header_token, body_token) {
+        (Some(_), Some(_)) => Err("send the access token one way only"),
+        (token, None) | (None, token) => Ok(token),
+    }
+}
+
+/// The token of one `Authorization: Bearer` header (RFC 6750 §2.1), if any. Two headers,
+/// another scheme or credentials that are not a b64token are an `invalid_request`.
+pub(super) fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
     let mut header_token = None;
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = values.next() {
@@ -94,22 +118,5 @@ fn bearer_token(
         }
         header_token = Some(token.to_owned());
     }
-    let query_params =
-        Params::parse(query.unwrap_or("").as_bytes()).map_err(|_| "the query is not valid")?;
-    if query_params.get("access_token").is_some() {
-        return Err("send the access token in the Authorization header, not the URL");
-    }
-    let body_token = if *method == Method::POST && is_form(headers) {
-        let form = Params::parse(body).map_err(|_| "the form is not valid")?;
-        if form.is_duplicated("access_token") {
-            return Err("access_token is sent more than once");
-        }
-        form.get("access_token").map(str::to_owned)
-    } else {
-        None
-    };
-    match (header_token, body_token) {
-        (Some(_), Some(_)) => Err("send the access token one way only"),
-        (token, None) | (None, token) => Ok(token),
-    }
+    Ok(header_token)
 }

@@ -103,6 +103,17 @@ impl TokenError {
     pub fn invalid_target(d: impl Into<String>) -> Self {
         Self::new("invalid_target", d)
     }
+    /// `server_error` (500): something of ours is broken (a corrupt record); retrying will not
+    /// help, and the details are in our logs, not in the answer.
+    pub fn server_error() -> Self {
+        Self {
+            unavailable: true,
+            ..Self::new(
+                "server_error",
+                "the token service failed; the operators have been told",
+            )
+        }
+    }
     /// `temporarily_unavailable` (503): a dependency is down; retry later.
     pub fn unavailable(d: impl Into<String>) -> Self {
         Self {
@@ -115,14 +126,23 @@ impl TokenError {
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "token store failed");
-        Self::unavailable("the token service is briefly unavailable; retry in a moment")
+        if e.is_transient() {
+            Self::unavailable("the token service is briefly unavailable; retry in a moment")
+        } else {
+            Self::server_error()
+        }
     }
 }
 
 impl From<DbError> for TokenError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database failed");
-        Self::unavailable("the token service is briefly unavailable; retry in a moment")
+        match e {
+            DbError::Unavailable(_) => {
+                Self::unavailable("the token service is briefly unavailable; retry in a moment")
+            }
+            DbError::Conflict(_) | DbError::Corrupt { .. } => Self::server_error(),
+        }
     }
 }
 

@@ -44,6 +44,10 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
     let Ok(claims) = state.keys.verify_access_token(token, &state.config.issuer) else {
         return Ok(inactive());
     };
+    // The verifier allows a few seconds of clock skew; introspection answers for now.
+    if claims.exp <= state.clock.now().as_secs() {
+        return Ok(inactive());
+    }
     let id = &client.client_id;
     if &claims.client_id != id && !claims.aud.contains(id) {
         return Ok(inactive());
@@ -91,16 +95,18 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
     Ok(answer)
 }
 
-/// `Some` when `token` is a live refresh token of ours; only its own client learns about it.
+/// `Some` when `token` is one of our refresh tokens; only its own client learns about it,
+/// and only the current token of a family is active (a rotated one would be reuse).
 async fn refresh_token(
     state: &AppState,
     client: &Client,
     token: &str,
 ) -> Result<Option<Value>, TokenError> {
-    let Some(family) = state.store.find_refresh(token).await? else {
+    let Some(info) = state.store.inspect_refresh(token).await? else {
         return Ok(None);
     };
-    if family.client_id != client.client_id {
+    let family = info.family;
+    if family.client_id != client.client_id || !info.current {
         return Ok(Some(inactive()));
     }
     let Some(user) = state

@@ -30,6 +30,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, Script, ServerErrorKind};
 
 use self::keys::{FamilyKeys, Keys};
+use crate::RefreshInfo;
 use crate::codes::CodeGrant;
 use crate::ids::{SessionId, secret_hash};
 use crate::refresh::{Minted, RETIRED_KEPT, reopen_successor};
@@ -710,14 +711,22 @@ impl TokenStore for RedisStore {
         }
     }
 
-    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+    async fn inspect_refresh(&self, token: &str) -> Result<Option<RefreshInfo>, StoreError> {
         let Some(id) = RefreshToken::parse_family(token) else {
             return Ok(None);
         };
-        let mut cmd = self.family_call(&scripts::FAMILY_READ, &id, self.now());
-        cmd.arg(secret_hash(token)).arg("").arg("");
-        let reply: Option<(String, String)> = self.eval(cmd).await?;
-        reply.map(|(d, exp)| decode_family(&d, &exp)).transpose()
+        let mut cmd = self.family_call(&scripts::FAMILY_INSPECT, &id, self.now());
+        cmd.arg(secret_hash(token));
+        let reply: Option<(String, String, i64, Vec<String>)> = self.eval(cmd).await?;
+        reply
+            .map(|(d, exp, current, tokens)| {
+                Ok(RefreshInfo {
+                    family: decode_family(&d, &exp)?,
+                    current: current == 1,
+                    access_tokens: decode_tokens(&tokens)?,
+                })
+            })
+            .transpose()
     }
 
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {

@@ -273,6 +273,22 @@ return {f.d, f.exp}
     )
 });
 
+/// Reads a family by one of its tokens without changing it. ARGV[4]: the token's hash.
+/// Returns {family JSON, expiry, 1 if current else 0, {live access tokens}} or false.
+pub(super) static FAMILY_INSPECT: LazyLock<Script> = LazyLock::new(|| {
+    family_script(
+        r"
+local now = num(ARGV[1], 'now')
+local f = read_family()
+if not f then return false end
+if family_dead(f, now) then remove_family() return false end
+local current = f.cur == ARGV[4]
+if not current and not redis.call('LPOS', KEYS[2], ARGV[4]) then return false end
+return {f.d, f.exp, current and 1 or 0, live_tokens(now)}
+",
+    )
+});
+
 /// Revokes a family. ARGV[4]: how long to remember the id as revoked, so that a family
 /// revoked before it is issued (a replayed code racing its first redemption) never comes
 /// to life; ARGV[5], ARGV[6]: the expected owner, as for FAMILY_READ.
@@ -389,7 +405,7 @@ return redis.call('GET', KEYS[2]) or '0'
 });
 
 /// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
-pub(super) fn all() -> [&'static Script; 13] {
+pub(super) fn all() -> [&'static Script; 14] {
     [
         &INDEX_ADD,
         &CODE_PUT,
@@ -400,6 +416,7 @@ pub(super) fn all() -> [&'static Script; 13] {
         &FAMILY_ISSUE,
         &FAMILY_ROTATE,
         &FAMILY_READ,
+        &FAMILY_INSPECT,
         &FAMILY_REVOKE,
         &REVOKE,
         &SNAPSHOT,

@@ -1,5 +1,5 @@
-//! Adding users and clients: what `lanyard user add` and `lanyard client add` do (and, later,
-//! the admin API). Input is checked here; nothing is written unless all of it is good.
+//! What admins do, for the command line and the admin API alike: adding users and clients.
+//! Input is checked here; nothing is written unless all of it is good.
 
 use lanyard_store::Timestamp;
 
@@ -16,6 +16,9 @@ pub enum AdminError {
     /// Something with this name exists.
     #[error("{0}")]
     Conflict(String),
+    /// No such user, client, token, ...
+    #[error("{0}")]
+    NotFound(String),
     /// The database (or hashing) failed.
     #[error("{0}")]
     Unavailable(String),
