@@ -85,7 +85,7 @@ pub(crate) async fn start_app(
 
 /// A demo app following revocations through its own connection to the server's Redis, with
 /// the default staleness bound.
-async fn on_redis(server: &TestServer, name: &'static str) -> App {
+pub(crate) async fn on_redis(server: &TestServer, name: &'static str) -> App {
     start_app(
         server,
         name,
@@ -197,11 +197,38 @@ async fn revocation_reaches_both_apis_within_a_second() {
     let alice = server.user("alice", PASSWORD).await;
     let wiki = on_redis(&server, "wiki").await;
     let billing = on_redis(&server, "billing").await;
+    let tokens = alice_at_each(&server, &[&wiki, &billing], Some(&alice.sub)).await;
+    let revoked_at = Instant::now();
+    server
+        .store()
+        .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+        .await
+        .unwrap();
+    for (app, (base, token)) in [&wiki, &billing].into_iter().zip(&tokens) {
+        let r = refused_within_a_second(base, token, revoked_at).await;
+        let challenge = assert_realm_challenge(
+            &r,
+            &app.client.id,
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+        );
+        assert!(challenge.contains("revoked"), "{challenge}");
+    }
+    server.stop().await;
+}
+
+/// Signs alice in at each app's client; returns each app's base URL and alice's access
+/// token there, after checking the app's API takes it (as `sub`, when given).
+pub(crate) async fn alice_at_each(
+    server: &TestServer,
+    apps: &[&App],
+    sub: Option<&str>,
+) -> Vec<(String, String)> {
     let http = reqwest::Client::new();
     let mut tokens = Vec::new();
-    for app in [&wiki, &billing] {
+    for app in apps {
         let t = code_flow(
-            &server,
+            server,
             &Browser::new(),
             &app.client,
             "openid profile",
@@ -210,56 +237,47 @@ async fn revocation_reaches_both_apis_within_a_second() {
         )
         .await;
         let token = t["access_token"].as_str().unwrap().to_owned();
-        let me: Value = http
+        let r = http
             .get(format!("{}/api/me", app.base))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        assert_eq!(me["sub"], alice.sub.as_str());
+        assert_eq!(r.status(), StatusCode::OK);
+        let me: Value = r.json().await.unwrap();
+        if let Some(sub) = sub {
+            assert_eq!(me["sub"], sub);
+        }
         assert_eq!(me["client_id"], app.client.id.as_str());
         tokens.push((app.base.clone(), token));
     }
-    let revoked_at = Instant::now();
-    server
-        .store()
-        .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
-        .await
-        .unwrap();
-    for (base, token) in &tokens {
-        loop {
-            let r = http
-                .get(format!("{base}/api/me"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            if r.status() == StatusCode::UNAUTHORIZED {
-                let realm = if base == &wiki.base {
-                    "wiki"
-                } else {
-                    "billing"
-                };
-                let challenge = assert_realm_challenge(
-                    &r,
-                    realm,
-                    StatusCode::UNAUTHORIZED,
-                    Some("invalid_token"),
-                );
-                assert!(challenge.contains("revoked"), "{challenge}");
-                break;
-            }
-            assert!(
-                revoked_at.elapsed() < Duration::from_secs(1),
-                "{base} still accepts the token after 1 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    tokens
+}
+
+/// Polls the app at `base` with `token` until its API answers 401, and returns that answer;
+/// fails if it still accepts the token a second after `since`.
+pub(crate) async fn refused_within_a_second(
+    base: &str,
+    token: &str,
+    since: Instant,
+) -> reqwest::Response {
+    let http = reqwest::Client::new();
+    loop {
+        let r = http
+            .get(format!("{base}/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::UNAUTHORIZED {
+            return r;
         }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "{base} still accepts the token 1 s after it was revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    server.stop().await;
 }
 
 #[tokio::test]

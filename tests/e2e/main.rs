@@ -5,6 +5,8 @@
 
 mod support;
 
+mod admin;
+mod admin_users;
 mod apps;
 mod authorize;
 mod discovery;

@@ -12,7 +12,7 @@ use crate::support::{
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
+pub(crate) async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(server.url("/userinfo"))
         .bearer_auth(token)
@@ -21,7 +21,7 @@ async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn field<'a>(tokens: &'a Value, name: &str) -> &'a str {
+pub(crate) fn field<'a>(tokens: &'a Value, name: &str) -> &'a str {
     tokens[name].as_str().unwrap()
 }
 

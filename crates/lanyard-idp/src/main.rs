@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use lanyard_idp::admin::revocations::{Outcome, Subject};
 use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
 use lanyard_idp::config::{Config, RawConfig, redact_url};
 use lanyard_idp::crypto::Passwords;
@@ -42,6 +43,30 @@ enum Command {
     /// Manage clients (applications).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Revoke tokens (emergencies; the admin API does the same).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Revoke at once every token of a user, a session, a client, or one access token.
+    /// Recorded in the database and pushed to every app through the token store.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(false)))]
+    Revoke {
+        /// Everything of the user with this `sub`.
+        #[arg(long, group = "what")]
+        sub: Option<String>,
+        /// Everything of the SSO session with this `sid`.
+        #[arg(long, group = "what")]
+        sid: Option<String>,
+        /// The access token with this `jti`.
+        #[arg(long, group = "what")]
+        jti: Option<String>,
+        /// Everything issued to this client.
+        #[arg(long = "client", value_name = "CLIENT_ID", group = "what")]
+        client_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,6 +84,11 @@ enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Disable a user: no more sign-ins, and every session and token of theirs revoked.
+    Disable {
+        /// The user's username.
+        username: String,
     },
 }
 
@@ -138,6 +168,7 @@ impl From<AdminError> for Failure {
                 Self::BadInput(m)
             }
             AdminError::Unavailable(m) => Self::Other(m),
+            field @ AdminError::Field { .. } => Self::BadInput(field.to_string()),
         }
     }
 }
@@ -263,8 +294,66 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::User(UserCommand::Disable { username }) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let result = admin::users::disable_by_username(&state, &username, CLI_ACTOR).await;
+            state.audit.flush().await;
+            let (user, outcome) = result?;
+            println!(
+                "disabled {} (sub {}); {}",
+                user.username,
+                user.sub,
+                describe(&outcome)
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke {
+            sub,
+            sid,
+            jti,
+            client_id,
+        }) => {
+            let subject = match (sub, sid, jti, client_id) {
+                (Some(sub), ..) => Subject::Sub(sub),
+                (_, Some(sid), ..) => Subject::Sid(sid),
+                (_, _, Some(jti), _) => Subject::Jti(jti),
+                (_, _, _, Some(client_id)) => Subject::ClientId(client_id),
+                _ => return Err(Failure::BadInput("say what to revoke".to_owned())),
+            };
+            let state = AppState::build(config).await.map_err(other)?;
+            let result = admin::revocations::revoke(&state, subject, CLI_ACTOR).await;
+            state.audit.flush().await;
+            println!("revoked: {}", describe(&result?));
+            Ok(())
+        }
         Command::Serve { demo } => serve(config, demo).await,
     }
+}
+
+/// How the command line is named in the audit trail and the revocation record.
+const CLI_ACTOR: &str = "cli";
+
+fn describe(outcome: &Outcome) -> String {
+    let mut parts = vec![
+        format!("{} session(s) ended", outcome.sessions_ended.len()),
+        format!(
+            "{} refresh-token famil(ies) revoked",
+            outcome.refresh_families_revoked
+        ),
+    ];
+    if outcome.access_tokens_revoked > 0 {
+        parts.push(format!(
+            "{} access token(s) revoked",
+            outcome.access_tokens_revoked
+        ));
+    }
+    if let Some(entry) = &outcome.entry {
+        parts.push(format!(
+            "{} {} refused (entry kept until Unix time {})",
+            entry.kind, entry.value, entry.until
+        ));
+    }
+    parts.join(", ")
 }
 
 async fn migrated_db(config: &Config) -> Result<lanyard_idp::db::Db, Failure> {

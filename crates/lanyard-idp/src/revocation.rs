@@ -18,6 +18,7 @@ use lanyard_store::{
 
 use crate::db::{Db, DbError};
 use crate::state::{AppState, Inner};
+use crate::tokens::AccessClaims;
 
 /// Why a revocation or a check could not be done. Either way the answer is 503: never
 /// "revoked" without a record, never "not revoked" without lists.
@@ -72,6 +73,31 @@ pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, 
             Ok(state.store.check(facts).await?)
         }
         other => Ok(other?),
+    }
+}
+
+/// Why a bearer's access token is not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// Not valid (forged, expired, for another issuer) or revoked: 401 `invalid_token`,
+    /// with this description.
+    #[error("{0}")]
+    Invalid(String),
+    /// The lists could not be consulted: 503.
+    #[error(transparent)]
+    Unavailable(#[from] RevocationError),
+}
+
+/// The claims of `token` when it is one of ours, valid now and not revoked.
+pub async fn live_access_token(state: &AppState, token: &str) -> Result<AccessClaims, LiveError> {
+    let claims = state
+        .keys
+        .verify_access_token(token, &state.config.issuer)
+        .map_err(|r| LiveError::Invalid(r.to_string()))?;
+    let facts = claims.facts();
+    match check(state, &facts).await? {
+        Verdict::NotRevoked => Ok(claims),
+        Verdict::Revoked(by) => Err(LiveError::Invalid(by.description().to_owned())),
     }
 }
 

@@ -378,3 +378,79 @@ fn a_refused_command_writes_nothing_and_a_supplied_secret_works() {
         "the line ending is not part of the secret"
     );
 }
+
+#[test]
+fn emergencies_revoke_and_disable_from_the_command_line() {
+    let home = Home::new();
+    let out = home.run(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sub = inspect(&home, async |db| {
+        db.user_by_username("alice").await.unwrap().unwrap().sub
+    });
+
+    let out = home.run(&["token", "revoke", "--sub", &sub], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("revoked: "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("sub {sub} refused")),
+        "{}",
+        stdout(&out)
+    );
+    let out = home.run(&["token", "revoke", "--jti", "a-stolen-jti"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = home.run(&["user", "disable", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("disabled alice"),
+        "{}",
+        stdout(&out)
+    );
+
+    let (disabled, recorded, audited) = inspect(&home, async |db| {
+        let user = db.user_by_username("alice").await.unwrap().unwrap();
+        let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
+        let recorded: Vec<(String, String)> = db
+            .revocations_in_force(now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.revocation.target.value().to_owned(), r.actor))
+            .collect();
+        let audited = db.audit_by_action("admin.revoke").await.unwrap();
+        (user.disabled, recorded, audited)
+    });
+    assert!(disabled);
+    assert!(
+        recorded.contains(&(sub.clone(), "cli".to_owned())),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.contains(&("a-stolen-jti".to_owned(), "cli".to_owned())),
+        "{recorded:?}"
+    );
+    assert_eq!(audited.len(), 3, "each revocation is in the audit trail");
+    assert!(
+        audited
+            .iter()
+            .all(|e| e.actor == "cli" && e.outcome == "success")
+    );
+
+    assert_refused(&home.run(&["token", "revoke"], None), "required");
+    assert_refused(
+        &home.run(&["token", "revoke", "--sub", "a", "--sid", "b"], None),
+        "cannot be used with",
+    );
+    assert_refused(
+        &home.run(&["token", "revoke", "--sub", "nobody"], None),
+        "no user",
+    );
+    assert_refused(
+        &home.run(&["token", "revoke", "--client", "nothing"], None),
+        "no client",
+    );
+    assert_refused(&home.run(&["user", "disable", "nobody"], None), "no user");
+}

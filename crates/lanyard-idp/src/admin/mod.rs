@@ -1,11 +1,20 @@
-//! What admins do, for the command line and the admin API alike: adding users and clients.
-//! Input is checked here; nothing is written unless all of it is good.
+//! What admins do, for the command line and the admin API alike: adding users and clients
+//! (here), revoking (`revocations`), disabling users (`users`), and who may (`auth`). Input
+//! is checked here; nothing is written unless all of it is good.
+
+pub mod auth;
+pub mod revocations;
+pub mod sessions;
+pub mod users;
+
+pub use auth::{ADMIN_SCOPE, AdminAuthError, authorize};
 
 use lanyard_store::Timestamp;
 
 use crate::crypto::{Passwords, ServerKeys, random_token};
 use crate::db::{Db, DbError};
 use crate::model::{Client, GrantType, User};
+use crate::state::AppState;
 
 /// Why an admin action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +22,14 @@ pub enum AdminError {
     /// The input is not acceptable; the message says why and what to do.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the input is not acceptable.
+    #[error("{field}: {message}")]
+    Field {
+        /// The field, as the caller named it (`email`, `redirect_uris[1]`).
+        field: String,
+        /// Why, and what to do.
+        message: String,
+    },
     /// Something with this name exists.
     #[error("{0}")]
     Conflict(String),
@@ -24,6 +41,16 @@ pub enum AdminError {
     Unavailable(String),
 }
 
+impl AdminError {
+    /// [`AdminError::Field`] for `field`.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 impl From<DbError> for AdminError {
     fn from(e: DbError) -> Self {
         match e {
@@ -31,6 +58,47 @@ impl From<DbError> for AdminError {
             other => Self::Unavailable(other.to_string()),
         }
     }
+}
+
+/// Records an admin action in the audit trail: `success`, or `failure` with the reason.
+pub(crate) async fn record<T>(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    result: &Result<T, AdminError>,
+) {
+    let (outcome, detail) = match result {
+        Ok(_) => ("success", None),
+        Err(e) => (
+            "failure",
+            Some(serde_json::json!({ "error": e.to_string() }).to_string()),
+        ),
+    };
+    record_event(state, actor, action, target, outcome, detail).await;
+}
+
+/// Records an admin action with its own detail (JSON, never a secret).
+pub(crate) async fn record_event(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: Option<String>,
+) {
+    state
+        .audit
+        .record(crate::db::AuditEvent {
+            at: state.clock.now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: Some(target.to_owned()),
+            outcome: outcome.to_owned(),
+            request_id: None,
+            detail,
+        })
+        .await;
 }
 
 /// A user to add.
@@ -49,6 +117,80 @@ pub struct NewUser {
 pub const MIN_PASSWORD: usize = 8;
 /// Longest password accepted (ASVS asks for at least 64).
 pub const MAX_PASSWORD: usize = 1024;
+
+/// Characters no username or email may hold: whitespace and control characters (as
+/// [`SPACE_OR_CONTROL`] says for the OpenAPI document).
+fn space_or_control(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '\u{feff}'
+}
+
+/// [`space_or_control`] as a regular-expression character class, for the OpenAPI document.
+pub const SPACE_OR_CONTROL: &str = r"\s\u0000-\u001f\u007f-\u009f\ufeff";
+/// Longest username.
+pub const MAX_USERNAME: usize = 64;
+/// Longest email address (RFC 5321 §4.5.3.1.3's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Longest display name.
+pub const MAX_DISPLAY_NAME: usize = 200;
+
+/// A username: 1 to [`MAX_USERNAME`] characters, none of them a space or control character.
+pub fn check_username(username: &str) -> Result<(), AdminError> {
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME
+        || username.chars().any(space_or_control)
+    {
+        return Err(AdminError::field(
+            "username",
+            format!(
+                "a username is 1 to {MAX_USERNAME} characters with no spaces or control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A password: [`MIN_PASSWORD`] to [`MAX_PASSWORD`] characters.
+pub fn check_password(password: &str) -> Result<(), AdminError> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
+        return Err(AdminError::field(
+            "password",
+            format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An email address, if given: an `@`, no spaces or control characters, at most
+/// [`MAX_EMAIL`] characters.
+pub fn check_email(email: Option<&str>) -> Result<(), AdminError> {
+    if let Some(email) = email
+        && (!email.contains('@')
+            || email.chars().any(space_or_control)
+            || email.chars().count() > MAX_EMAIL)
+    {
+        return Err(AdminError::field(
+            "email",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    Ok(())
+}
+
+/// A display name, if given: at most [`MAX_DISPLAY_NAME`] characters, no control characters.
+pub fn check_display_name(name: Option<&str>) -> Result<(), AdminError> {
+    if let Some(name) = name
+        && (name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control))
+    {
+        return Err(AdminError::field(
+            "display_name",
+            format!(
+                "a display name is at most {MAX_DISPLAY_NAME} characters, with no control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Adds the demo user `demo` (Demo User, demo@example.com) with a fresh random password,
 /// and returns that password: the one time it is known in clear.
@@ -75,30 +217,11 @@ pub async fn add_user(
     new: NewUser,
     now: Timestamp,
 ) -> Result<User, AdminError> {
-    let username = new.username.trim();
-    if username.is_empty()
-        || username.chars().count() > 64
-        || username
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(AdminError::Invalid(
-            "a username is 1 to 64 characters with no spaces or control characters".to_owned(),
-        ));
-    }
-    let length = new.password.chars().count();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
-        return Err(AdminError::Invalid(format!(
-            "a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"
-        )));
-    }
-    if let Some(email) = &new.email
-        && (!email.contains('@') || email.chars().any(char::is_whitespace) || email.len() > 254)
-    {
-        return Err(AdminError::Invalid(format!(
-            "{email:?} is not an email address"
-        )));
-    }
+    check_username(&new.username)?;
+    check_password(&new.password)?;
+    check_email(new.email.as_deref())?;
+    check_display_name(new.display_name.as_deref())?;
+    let username = new.username.as_str();
     let password_hash = passwords
         .hash(&new.password)
         .await

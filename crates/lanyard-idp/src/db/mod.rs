@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lanyard_migration::{Migrator, MigratorTrait};
 use lanyard_store::{Revocation, Target, Timestamp};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait,
     Database, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -67,6 +67,22 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// More, as JSON. Never a secret.
     pub detail: Option<String>,
+}
+
+/// Which audit events to read: each given field must match exactly; times are a
+/// half-open range `[since, until)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Who acted.
+    pub actor: Option<String>,
+    /// What happened.
+    pub action: Option<String>,
+    /// What it happened to.
+    pub target: Option<String>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
 }
 
 /// A signing key as stored.
@@ -176,6 +192,101 @@ impl Db {
             .await
             .map_err(unavailable)?;
         Ok(found.map(user_from))
+    }
+
+    /// Up to `limit` users in username order, after the username `after` (exclusive), whose
+    /// username or email contains `search` (case-insensitively).
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<User>, DbError> {
+        let mut query = users::Entity::find().order_by_asc(users::Column::UsernameKey);
+        if let Some(after) = after {
+            query = query.filter(users::Column::UsernameKey.gt(username_key(after)));
+        }
+        if let Some(search) = search.filter(|s| !s.is_empty()) {
+            let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+            query = query.filter(
+                Condition::any()
+                    .add(Expr::col(users::Column::UsernameKey).like(like(&pattern)))
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(users::Column::Email)))
+                            .like(like(&pattern)),
+                    ),
+            );
+        }
+        let found = query
+            .paginate(&self.conn, limit)
+            .fetch_page(0)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.into_iter().map(user_from).collect())
+    }
+
+    /// Writes the user's email and display name, if the record is still as `seen` (its
+    /// `updated_at`); returns false when it changed meanwhile (or is gone).
+    pub async fn update_user_profile(&self, user: &User, seen: Timestamp) -> Result<bool, DbError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::Email, Expr::value(user.email.clone()))
+            .col_expr(
+                users::Column::DisplayName,
+                Expr::value(user.display_name.clone()),
+            )
+            .col_expr(
+                users::Column::UpdatedAt,
+                Expr::value(user.updated_at.as_millis()),
+            )
+            .filter(users::Column::Sub.eq(user.sub.as_str()))
+            .filter(users::Column::UpdatedAt.eq(seen.as_millis()))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Replaces the user's password hash; false if there is no such user.
+    pub async fn set_user_password(
+        &self,
+        sub: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        self.set_user_column(
+            sub,
+            users::Column::PasswordHash,
+            Expr::value(password_hash),
+            now,
+        )
+        .await
+    }
+
+    /// Sets one column of the user and `updated_at`; false if there is no such user.
+    async fn set_user_column(
+        &self,
+        sub: &str,
+        column: users::Column,
+        value: Expr,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = users::Entity::update_many()
+            .col_expr(column, value)
+            .col_expr(users::Column::UpdatedAt, Expr::value(now.as_millis()))
+            .filter(users::Column::Sub.eq(sub))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Deletes the user; false if there was none.
+    pub async fn delete_user(&self, sub: &str) -> Result<bool, DbError> {
+        let result = users::Entity::delete_by_id(sub.to_owned())
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
     }
 
     /// How many users there are.
@@ -407,22 +518,63 @@ impl Db {
 
     /// Audit events with `action`, oldest first (for tests and, later, the admin API).
     pub async fn audit_by_action(&self, action: &str) -> Result<Vec<AuditEvent>, DbError> {
-        let rows = audit_events::Entity::find()
-            .filter(audit_events::Column::Action.eq(action))
-            .order_by_asc(audit_events::Column::Id)
-            .all(&self.conn)
-            .await
-            .map_err(unavailable)?;
+        let filter = AuditFilter {
+            action: Some(action.to_owned()),
+            ..AuditFilter::default()
+        };
+        let mut rows = self.query_audit(&filter, None, u64::MAX).await?;
+        rows.reverse();
+        Ok(rows.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Up to `limit` audit events matching `filter`, newest first, with their ids; only
+    /// those with an id below `before` when given (the cursor of the previous page).
+    pub async fn query_audit(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<(i64, AuditEvent)>, DbError> {
+        let mut query = audit_events::Entity::find().order_by_desc(audit_events::Column::Id);
+        if let Some(before) = before {
+            query = query.filter(audit_events::Column::Id.lt(before));
+        }
+        if let Some(actor) = &filter.actor {
+            query = query.filter(audit_events::Column::Actor.eq(actor.as_str()));
+        }
+        if let Some(action) = &filter.action {
+            query = query.filter(audit_events::Column::Action.eq(action.as_str()));
+        }
+        if let Some(target) = &filter.target {
+            query = query.filter(audit_events::Column::Target.eq(target.as_str()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_events::Column::At.gte(since.as_millis()));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::Column::At.lt(until.as_millis()));
+        }
+        let rows = if limit == u64::MAX {
+            query.all(&self.conn).await
+        } else {
+            query.paginate(&self.conn, limit).fetch_page(0).await
+        }
+        .map_err(unavailable)?;
         Ok(rows
             .into_iter()
-            .map(|m| AuditEvent {
-                at: Timestamp::from_millis(m.at),
-                actor: m.actor,
-                action: m.action,
-                target: m.target,
-                outcome: m.outcome,
-                request_id: m.request_id,
-                detail: m.detail,
+            .map(|m| {
+                (
+                    m.id,
+                    AuditEvent {
+                        at: Timestamp::from_millis(m.at),
+                        actor: m.actor,
+                        action: m.action,
+                        target: m.target,
+                        outcome: m.outcome,
+                        request_id: m.request_id,
+                        detail: m.detail,
+                    },
+                )
             })
             .collect())
     }
@@ -443,14 +595,8 @@ impl Db {
         disabled: bool,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let result = users::Entity::update_many()
-            .col_expr(users::Column::Disabled, Expr::value(disabled))
-            .col_expr(users::Column::UpdatedAt, Expr::value(now.as_millis()))
-            .filter(users::Column::Sub.eq(sub))
-            .exec(&self.conn)
+        self.set_user_column(sub, users::Column::Disabled, Expr::value(disabled), now)
             .await
-            .map_err(unavailable)?;
-        Ok(result.rows_affected > 0)
     }
 }
 
@@ -479,6 +625,22 @@ fn target_columns(target: &Target) -> (&'static str, &str) {
 /// Usernames are unique regardless of letter case.
 fn username_key(username: &str) -> String {
     username.to_lowercase()
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern (escape character `\`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn like(pattern: &str) -> LikeExpr {
+    LikeExpr::new(pattern).escape('\\')
 }
 
 fn user_from(m: users::Model) -> User {

@@ -1,6 +1,7 @@
 //! The HTTP layer: the only module that knows axum. One file per endpoint; each parses the
 //! request into typed input, calls `oauth`, and renders the result.
 
+mod admin;
 mod authorize;
 mod cookies;
 mod discovery;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::SIGNIN, post(authorize::signin))
         .route("/assets/lanyard.css", get(discovery::stylesheet))
         .merge(for_apps)
+        .nest(admin::PREFIX, admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(

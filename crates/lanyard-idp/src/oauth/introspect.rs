@@ -3,7 +3,7 @@
 //! asking client is the token's client or one of its audiences (§4: a resource server learns
 //! nothing about tokens that are not meant for it). Everything else is `{"active": false}`.
 
-use lanyard_store::{Timestamp, TokenFacts, Verdict};
+use lanyard_store::Verdict;
 use serde_json::{Value, json};
 
 use crate::model::Client;
@@ -52,14 +52,7 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
     if &claims.client_id != id && !claims.aud.contains(id) {
         return Ok(inactive());
     }
-    let facts = TokenFacts {
-        jti: &claims.jti,
-        sid: claims.sid.as_deref(),
-        sub: &claims.sub,
-        client_id: &claims.client_id,
-        iat: Timestamp::from_secs(claims.iat),
-        exp: Timestamp::from_secs(claims.exp),
-    };
+    let facts = claims.facts();
     if let Verdict::Revoked(_) = revocation::check(state, &facts).await? {
         return Ok(inactive());
     }

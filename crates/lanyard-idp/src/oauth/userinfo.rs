@@ -1,10 +1,10 @@
 //! UserInfo (OIDC Core §5.3): who the bearer of an access token is, by scope.
 
-use lanyard_store::{Timestamp, TokenFacts, Verdict};
 use serde_json::{Map, Value, json};
 
 use crate::model::User;
 use crate::oauth::checks::scope::Scope;
+use crate::revocation::LiveError;
 use crate::state::AppState;
 
 /// Why UserInfo refused (RFC 6750 §3).
@@ -20,28 +20,16 @@ pub enum UserinfoError {
 
 /// The claims for the bearer of `token`.
 pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoError> {
-    let claims = state
-        .keys
-        .verify_access_token(token, &state.config.issuer)
-        .map_err(|r| UserinfoError::InvalidToken(r.to_string()))?;
-    let facts = TokenFacts {
-        jti: &claims.jti,
-        sid: claims.sid.as_deref(),
-        sub: &claims.sub,
-        client_id: &claims.client_id,
-        iat: Timestamp::from_secs(claims.iat),
-        exp: Timestamp::from_secs(claims.exp),
-    };
-    match crate::revocation::check(state, &facts).await {
-        Ok(Verdict::NotRevoked) => {}
-        Ok(Verdict::Revoked(by)) => {
-            return Err(UserinfoError::InvalidToken(by.description().to_owned()));
+    let claims = match crate::revocation::live_access_token(state, token).await {
+        Ok(claims) => claims,
+        Err(LiveError::Invalid(description)) => {
+            return Err(UserinfoError::InvalidToken(description));
         }
-        Err(e) => {
+        Err(LiveError::Unavailable(e)) => {
             tracing::error!(error = %e, "revocation check failed");
             return Err(UserinfoError::Unavailable);
         }
-    }
+    };
     let scope = Scope::parse(&claims.scope).unwrap_or_default();
     if !scope.contains("openid") {
         return Err(UserinfoError::InsufficientScope);

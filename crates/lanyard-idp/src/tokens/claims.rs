@@ -30,6 +30,20 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
 }
 
+impl AccessClaims {
+    /// What revocation judges this token on.
+    pub fn facts(&self) -> lanyard_store::TokenFacts<'_> {
+        lanyard_store::TokenFacts {
+            jti: &self.jti,
+            sid: self.sid.as_deref(),
+            sub: &self.sub,
+            client_id: &self.client_id,
+            iat: lanyard_store::Timestamp::from_secs(self.iat),
+            exp: lanyard_store::Timestamp::from_secs(self.exp),
+        }
+    }
+}
+
 /// An ID token (OIDC Core §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdClaims {

@@ -102,6 +102,7 @@ pub async fn exchange(
                     payload: serde_json::to_value(RefreshPayload {
                         auth_time: payload.auth_time,
                         amr: payload.amr.clone(),
+                        sid: sid.clone(),
                     })
                     .unwrap_or_default(),
                     access_token: grant.issuance.access_token.clone(),

@@ -1,0 +1,212 @@
+//! Revoking by admin: a token, a `jti`, a user, a session or a client. Each ends what can
+//! mint new tokens first (sessions, refresh-token families), then revokes the access tokens
+//! already out (a `jti` entry or a watermark, recorded durably and pushed to every app), so
+//! a call that fails half-way (503) leaves nothing a retry would not complete.
+
+use lanyard_store::{SessionId, Target, Timestamp};
+use serde::Serialize;
+
+use crate::admin::{AdminError, record_event};
+use crate::oauth::grants::RefreshPayload;
+use crate::revocation::{self, RevocationError};
+use crate::state::AppState;
+
+/// What to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A refresh token (its family and the access tokens it issued) or an access token.
+    Token(String),
+    /// One access token by `jti`, whether or not Lanyard still knows its expiry.
+    Jti(String),
+    /// Everything of a user: sessions, refresh families, access tokens.
+    Sub(String),
+    /// One SSO session and every token issued in it.
+    Sid(String),
+    /// Everything issued to a client.
+    ClientId(String),
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    /// The SSO sessions ended (their `sid`s).
+    pub sessions_ended: Vec<String>,
+    /// How many refresh-token families were revoked.
+    pub refresh_families_revoked: usize,
+    /// How many access tokens were revoked one by one (by `jti`).
+    pub access_tokens_revoked: usize,
+    /// The entry now in force in the revocation lists, if one was set.
+    pub entry: Option<Entry>,
+}
+
+/// One entry of the revocation lists, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Entry {
+    /// `jti`, `sid`, `sub` or `client_id`.
+    pub kind: String,
+    /// The revoked `jti`, `sid`, `sub` or client id.
+    pub value: String,
+    /// `jti`: the token's expiry. Otherwise the watermark: tokens issued at or before it are
+    /// refused. Seconds since the Unix epoch.
+    pub at: i64,
+    /// The entry is dropped after this instant, when no token it covers can still be valid.
+    /// Seconds since the Unix epoch.
+    pub until: i64,
+}
+
+impl Entry {
+    pub(crate) fn of(revocation: &lanyard_store::Revocation) -> Self {
+        let kind = match revocation.target {
+            Target::Jti(_) => "jti",
+            Target::Sid(_) => "sid",
+            Target::Sub(_) => "sub",
+            Target::ClientId(_) => "client_id",
+        };
+        Self {
+            kind: kind.to_owned(),
+            value: revocation.target.value().to_owned(),
+            at: revocation.at.as_secs(),
+            until: revocation.until.as_secs(),
+        }
+    }
+}
+
+impl From<RevocationError> for AdminError {
+    fn from(e: RevocationError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<lanyard_store::StoreError> for AdminError {
+    fn from(e: lanyard_store::StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl Subject {
+    fn describe(&self) -> (&'static str, &str) {
+        match self {
+            // Never the token itself in the trail.
+            Subject::Token(_) => ("token", "-"),
+            Subject::Jti(v) => ("jti", v),
+            Subject::Sub(v) => ("sub", v),
+            Subject::Sid(v) => ("sid", v),
+            Subject::ClientId(v) => ("client_id", v),
+        }
+    }
+}
+
+/// Revokes `subject` on behalf of `actor` (for example `admin:ops`, `cli`), and records it
+/// in the audit trail, success or failure.
+pub async fn revoke(
+    state: &AppState,
+    subject: Subject,
+    actor: &str,
+) -> Result<Outcome, AdminError> {
+    let (kind, value) = subject.describe();
+    let target = format!("{kind}:{value}");
+    let result = revoke_subject(state, subject.clone(), actor).await;
+    let (outcome, detail) = match &result {
+        Ok(done) => ("success", serde_json::to_string(done).ok()),
+        Err(e) => (
+            "failure",
+            Some(serde_json::json!({ "error": e.to_string() }).to_string()),
+        ),
+    };
+    record_event(state, actor, "admin.revoke", &target, outcome, detail).await;
+    result
+}
+
+async fn revoke_subject(
+    state: &AppState,
+    subject: Subject,
+    actor: &str,
+) -> Result<Outcome, AdminError> {
+    let now = state.clock.now();
+    let mut outcome = Outcome::default();
+    let target = match subject {
+        Subject::Token(token) => return revoke_token(state, &token, actor).await,
+        Subject::Jti(jti) => {
+            // Its expiry is unknown here: kept as long as any access token can live.
+            let exp = now.plus(state.store.config().max_access_token_lifetime);
+            let event = revocation::revoke(state, Target::Jti(jti), exp, actor).await?;
+            outcome.access_tokens_revoked = 1;
+            outcome.entry = Some(Entry::of(&event.revocation));
+            return Ok(outcome);
+        }
+        Subject::Sub(sub) => {
+            if state.db.user_by_sub(&sub).await?.is_none() {
+                return Err(AdminError::NotFound(format!("no user has sub {sub:?}")));
+            }
+            outcome.sessions_ended = sids(state.store.end_user_sessions(&sub).await?);
+            outcome.refresh_families_revoked = state.store.revoke_user_families(&sub).await?.len();
+            Target::Sub(sub)
+        }
+        Subject::ClientId(client_id) => {
+            if state.db.client(&client_id).await?.is_none() {
+                return Err(AdminError::NotFound(format!(
+                    "no client has client_id {client_id:?}"
+                )));
+            }
+            outcome.refresh_families_revoked =
+                state.store.revoke_client_families(&client_id).await?.len();
+            Target::ClientId(client_id)
+        }
+        Subject::Sid(sid) => {
+            if SessionId::parse(&sid).is_none() {
+                return Err(AdminError::NotFound(format!(
+                    "{sid:?} is not a session id Lanyard issues"
+                )));
+            }
+            // An ended session's tokens outlive it by up to their lifetime, so a `sid`
+            // Lanyard no longer holds is still revoked. Refresh tokens issued in the session
+            // go too, offline ones included: a stolen laptop keeps nothing.
+            if let Some(session) = state.store.end_session(&sid).await? {
+                for family in state.store.user_families(&session.sub).await? {
+                    if RefreshPayload::issued_in(&family, &sid)
+                        && state.store.revoke_family(&family.id).await?.is_some()
+                    {
+                        outcome.refresh_families_revoked += 1;
+                    }
+                }
+                outcome.sessions_ended.push(sid.clone());
+            }
+            Target::Sid(sid)
+        }
+    };
+    let event = revocation::revoke(state, target, now, actor).await?;
+    outcome.entry = Some(Entry::of(&event.revocation));
+    Ok(outcome)
+}
+
+async fn revoke_token(state: &AppState, token: &str, actor: &str) -> Result<Outcome, AdminError> {
+    let mut outcome = Outcome::default();
+    if let Some(info) = state.store.inspect_refresh(token).await? {
+        outcome.access_tokens_revoked = revocation::revoke_family(state, &info, actor).await?;
+        outcome.refresh_families_revoked = 1;
+        return Ok(outcome);
+    }
+    let claims = state
+        .keys
+        .verify_access_token(token, &state.config.issuer)
+        .map_err(|_| {
+            AdminError::NotFound(
+                "the token is not a live refresh or access token issued by this Lanyard (it may have expired)"
+                    .to_owned(),
+            )
+        })?;
+    let event = revocation::revoke(
+        state,
+        Target::Jti(claims.jti),
+        Timestamp::from_secs(claims.exp),
+        actor,
+    )
+    .await?;
+    outcome.access_tokens_revoked = 1;
+    outcome.entry = Some(Entry::of(&event.revocation));
+    Ok(outcome)
+}
+
+fn sids(sessions: Vec<lanyard_store::Session>) -> Vec<String> {
+    sessions.into_iter().map(|s| s.sid.to_string()).collect()
+}

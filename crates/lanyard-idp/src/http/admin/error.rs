@@ -1,0 +1,115 @@
+//! How the admin API says no: a JSON body `{"error", "error_description", "field"}` with
+//! 400 (bad input, naming the field), 404, 409 or 503. Authorization failures are answered
+//! by `auth` (RFC 6750).
+
+use axum::Json;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::admin::AdminError;
+use crate::http::reply::no_store;
+
+/// The body of every admin API error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiError {
+    /// `invalid_request`, `not_found`, `conflict`, `temporarily_unavailable`, or an RFC 6750
+    /// code (`invalid_token`, `insufficient_scope`).
+    pub error: String,
+    /// What was wrong and what to do, for the operator.
+    pub error_description: String,
+    /// The input field at fault, when one is (for example `email` or `grant_types[1]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, error, description, field) = match self {
+            AdminError::Invalid(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
+            AdminError::Field { field, message } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                message,
+                Some(field),
+            ),
+            AdminError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d, None),
+            AdminError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d, None),
+            AdminError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "admin request failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the database or the token store is unavailable; nothing was acknowledged, retry in a moment".to_owned(),
+                    None,
+                )
+            }
+        };
+        let body = ApiError {
+            error: error.to_owned(),
+            error_description: description,
+            field,
+        };
+        let mut response = (status, no_store(), Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// A JSON request body whose errors name the field at fault (400, never 415 or 422).
+pub(crate) struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AdminError> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(AdminError::Field {
+                field: "Content-Type".to_owned(),
+                message: "send the body as JSON, with Content-Type: application/json".to_owned(),
+            });
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| AdminError::Invalid(e.body_text()))?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = missing_field(&inner.to_string()).unwrap_or(path);
+            AdminError::Field {
+                field: if field == "." {
+                    "body".to_owned()
+                } else {
+                    field
+                },
+                message: format!("the body is not valid: {inner}"),
+            }
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| AdminError::Invalid(format!("the body is not valid: {e}")))?;
+        Ok(Body(value))
+    }
+}
+
+/// serde reports a missing or unknown field at its parent's path; the field is in the
+/// message.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    Some(rest.split('`').next()?.to_owned())
+}

@@ -1,0 +1,128 @@
+//! The admin API, `/admin/v1`: JSON in and out, authorized by a bearer token with scope
+//! `lanyard:admin` (`auth`), errors as `error::ApiError`. Each resource has its file; the
+//! OpenAPI document at `/admin/v1/openapi.json` is generated from their annotations.
+
+mod audit;
+mod auth;
+mod error;
+mod query;
+mod revocations;
+mod sessions;
+mod users;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(crate) use error::ApiError;
+
+use crate::state::AppState;
+
+/// Where the admin API is mounted.
+pub(crate) const PREFIX: &str = "/admin/v1";
+
+/// The refusals every admin route can give.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Only documents responses.
+pub(crate) enum Refusals {
+    /// The input is not valid; `field` names what to fix.
+    #[response(status = 400)]
+    BadRequest(ApiError),
+    /// No access token, or one that is not valid (expired, revoked, forged); see
+    /// `WWW-Authenticate`.
+    #[response(status = 401)]
+    Unauthorized(BearerRefusal),
+    /// The access token lacks the scope `lanyard:admin`, or is a user's.
+    #[response(status = 403)]
+    Forbidden(BearerRefusal),
+    /// The database or token store is unavailable; retry after `Retry-After` seconds.
+    #[response(status = 503)]
+    Unavailable(ApiError),
+}
+
+/// A refusal per RFC 6750 §3; `WWW-Authenticate` carries the same.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only documents responses (`reply::bearer_error` renders them).
+pub(crate) struct BearerRefusal {
+    /// `invalid_request`, `invalid_token` or `insufficient_scope`; absent when no token was
+    /// sent.
+    error: Option<String>,
+    /// What was wrong.
+    error_description: String,
+}
+
+/// The user, client, session or token named does not exist.
+#[derive(IntoResponses)]
+#[response(status = 404)]
+#[allow(dead_code)]
+pub(crate) struct Unknown(ApiError);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lanyard admin API",
+        version = "1",
+        description = "Revoke tokens, manage users, clients, sessions and keys, read the audit trail. \
+            Authorize with an access token for scope `lanyard:admin` from the client_credentials grant."
+    ),
+    servers((url = "/admin/v1")),
+    components(schemas(ApiError, BearerRefusal)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "revocations", description = "Revoking tokens, users, sessions and clients"),
+        (name = "users", description = "The people who sign in"),
+        (name = "sessions", description = "Users' SSO sessions"),
+        (name = "audit", description = "The audit trail"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token with scope lanyard:admin (client_credentials grant)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(revocations::revoke, revocations::list))
+        .routes(routes!(users::create, users::list))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_password))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(sessions::list, sessions::end_all))
+        .routes(routes!(sessions::end))
+        .routes(routes!(audit::list))
+}
+
+/// The admin routes, to be nested at [`PREFIX`], with `/openapi.json` describing them.
+pub(crate) fn router() -> Router<AppState> {
+    let (router, openapi) = api().split_for_parts();
+    let document = std::sync::Arc::new(openapi);
+    router.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document.as_ref().clone()) }
+        }),
+    )
+}

@@ -1,0 +1,82 @@
+//! Query-string parameters for the admin API's lists: parsed strictly (a repeated name is a
+//! 400 naming it), with typed readers whose errors name the parameter.
+
+use axum::extract::{FromRequestParts, RawQuery};
+use axum::http::request::Parts;
+
+use crate::admin::AdminError;
+use crate::oauth::params::Params;
+
+/// The query string of an admin request.
+pub(crate) struct Query(Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminError> {
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
+            .await
+            .unwrap_or(RawQuery(None));
+        let params = Params::parse(raw.unwrap_or_default().as_bytes())
+            .map_err(|e| AdminError::field("query", e.to_string()))?;
+        if let Some(name) = params.duplicated() {
+            return Err(AdminError::field(
+                name,
+                format!("{name} is given more than once"),
+            ));
+        }
+        Ok(Self(params))
+    }
+}
+
+impl Query {
+    /// A text parameter.
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
+    }
+
+    /// An integer parameter within `range`.
+    pub(crate) fn int(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, AdminError> {
+        self.0
+            .get(name)
+            .map(|raw| {
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        AdminError::field(
+                            name,
+                            format!(
+                                "{name} is a whole number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// `limit`: 1 to `max`, `default` when absent.
+    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<u64, AdminError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        Ok(self
+            .int("limit", 1..=max)?
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(default))
+    }
+}
+
+/// The cursor for the page after `rows`: that of its last row when the page is full (there
+/// may be more), none when it is not.
+pub(crate) fn next_cursor<T, C>(rows: &[T], limit: u64, cursor: impl Fn(&T) -> C) -> Option<C> {
+    if rows.len() as u64 == limit {
+        rows.last().map(cursor)
+    } else {
+        None
+    }
+}
