@@ -6,6 +6,7 @@
 mod support;
 
 mod admin;
+mod admin_clients;
 mod admin_users;
 mod apps;
 mod authorize;

@@ -136,8 +136,10 @@ impl Client {
         self.scopes.iter().any(|s| s == scope)
     }
 
-    /// Checks a client before it is stored: what registration must refuse.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks a client before it is stored: what registration must refuse, naming the
+    /// field at fault (as the admin API names it).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |field: &'static str, message: String| Err(Invalid { field, message });
         if self.client_id.is_empty()
             || self.client_id.len() > 128
             || !self
@@ -145,7 +147,8 @@ impl Client {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         {
-            return Err(
+            return invalid(
+                "client_id",
                 "a client id is 1 to 128 characters of letters, digits, '-', '.', '_' or '~'"
                     .to_owned(),
             );
@@ -158,31 +161,53 @@ impl Client {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err("a client id of 22 base64url characters could be taken for a user's sub; choose another".to_owned());
+            return invalid("client_id", "a client id of 22 base64url characters could be taken for a user's sub; choose another".to_owned());
+        }
+        if self.name.trim().is_empty()
+            || self.name.chars().count() > 200
+            || self.name.chars().any(char::is_control)
+        {
+            return invalid(
+                "name",
+                "a name is 1 to 200 characters, with no control characters".to_owned(),
+            );
         }
         if self.public == self.secret_hash.is_some() {
-            return Err("a client is either public or has a secret".to_owned());
+            return invalid(
+                "public",
+                "a client is either public or has a secret".to_owned(),
+            );
+        }
+        if self.grant_types.is_empty() {
+            return invalid(
+                "grant_types",
+                "a client needs at least one grant type".to_owned(),
+            );
         }
         if self.public && self.allows(GrantType::ClientCredentials) {
-            return Err(
+            return invalid(
+                "grant_types",
                 "a public client cannot use client_credentials (it has no secret)".to_owned(),
             );
         }
         if self.allows(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
-            return Err("authorization_code needs at least one --redirect-uri".to_owned());
+            return invalid(
+                "redirect_uris",
+                "authorization_code needs at least one redirect URI".to_owned(),
+            );
         }
-        for uri in self
-            .redirect_uris
-            .iter()
-            .chain(&self.post_logout_redirect_uris)
-        {
-            redirect_uri::validate_registration(uri).map_err(|e| format!("{uri}: {e}"))?;
+        for (field, uris) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            for uri in uris {
+                redirect_uri::validate_registration(uri)
+                    .or_else(|e| invalid(field, format!("{uri}: {e}")))?;
+            }
         }
         if let Some(uri) = &self.backchannel_logout_uri {
-            redirect_uri::validate_registration(uri).map_err(|e| format!("{uri}: {e}"))?;
-        }
-        if self.grant_types.is_empty() {
-            return Err("a client needs at least one grant type".to_owned());
+            redirect_uri::validate_registration(uri)
+                .or_else(|e| invalid("backchannel_logout_uri", format!("{uri}: {e}")))?;
         }
         for scope in &self.scopes {
             if scope.is_empty()
@@ -190,17 +215,48 @@ impl Client {
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
             {
-                return Err(format!("{scope:?} is not a scope token (RFC 6749 §3.3)"));
+                return invalid(
+                    "scopes",
+                    format!("{scope:?} is not a scope token (RFC 6749 §3.3)"),
+                );
             }
         }
-        for lifetime in [self.access_token_lifetime].into_iter().flatten() {
-            if lifetime.is_zero() || lifetime > crate::config::MAX_CLIENT_TOKEN_LIFETIME {
-                return Err(format!(
-                    "an access-token lifetime is 1 to {} seconds",
-                    crate::config::MAX_CLIENT_TOKEN_LIFETIME.as_secs()
-                ));
+        for (field, lifetime, max) in [
+            (
+                "access_token_lifetime",
+                self.access_token_lifetime,
+                crate::config::MAX_CLIENT_TOKEN_LIFETIME,
+            ),
+            (
+                "id_token_lifetime",
+                self.id_token_lifetime,
+                crate::config::MAX_CLIENT_TOKEN_LIFETIME,
+            ),
+            (
+                "refresh_token_lifetime",
+                self.refresh_token_lifetime,
+                MAX_REFRESH_TOKEN_LIFETIME,
+            ),
+        ] {
+            if let Some(lifetime) = lifetime
+                && (lifetime.is_zero() || lifetime > max)
+            {
+                return invalid(field, format!("{field} is 1 to {} seconds", max.as_secs()));
             }
         }
         Ok(())
     }
+}
+
+/// The longest offline refresh-token lifetime a client may have (a year).
+pub const MAX_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Why a record may not be stored: the field at fault and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// The field, as the admin API names it.
+    pub field: &'static str,
+    /// Why, and what to do.
+    pub message: String,
 }

@@ -664,6 +664,24 @@ pub(crate) async fn code_flow(
     response.json().await.unwrap()
 }
 
+/// [`code_flow`] for `username` with scope `openid offline_access` (so with a refresh
+/// token), password `correct horse battery staple`.
+pub(crate) async fn offline_tokens(
+    server: &TestServer,
+    client: &TestClient,
+    username: &str,
+) -> Value {
+    code_flow(
+        server,
+        &Browser::new(),
+        client,
+        "openid offline_access",
+        username,
+        "correct horse battery staple",
+    )
+    .await
+}
+
 /// A JWT's header and claims, unverified.
 pub(crate) fn decode_jwt(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');

@@ -3,6 +3,7 @@
 //! is checked here; nothing is written unless all of it is good.
 
 pub mod auth;
+pub mod clients;
 pub mod revocations;
 pub mod sessions;
 pub mod users;
@@ -48,6 +49,12 @@ impl AdminError {
             field: field.to_owned(),
             message: message.into(),
         }
+    }
+}
+
+impl From<crate::model::Invalid> for AdminError {
+    fn from(e: crate::model::Invalid) -> Self {
+        Self::field(e.field, e.message)
     }
 }
 
@@ -285,9 +292,12 @@ pub async fn add_client(
     let (public, secret, shown) = match new.secret {
         Secret::Public => (true, None, None),
         Secret::Given(s) if s.chars().count() < MIN_GIVEN_SECRET => {
-            return Err(AdminError::Invalid(format!(
-                "a client secret must be at least {MIN_GIVEN_SECRET} characters; leave it out and Lanyard makes one"
-            )));
+            return Err(AdminError::field(
+                "secret",
+                format!(
+                    "a client secret must be at least {MIN_GIVEN_SECRET} characters; leave it out and Lanyard makes one"
+                ),
+            ));
         }
         Secret::Given(s) => (false, Some(s), None),
         Secret::Generate => {
@@ -302,7 +312,7 @@ pub async fn add_client(
             .iter()
             .map(|g| g.parse::<GrantType>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(AdminError::Invalid)?
+            .map_err(|e| AdminError::field("grant_types", e))?
     };
     let scopes = if new.scopes.is_empty() {
         ["openid", "profile", "email", "offline_access"]
@@ -328,7 +338,7 @@ pub async fn add_client(
         created_at: now,
         updated_at: now,
     };
-    client.validate().map_err(AdminError::Invalid)?;
+    client.validate()?;
     db.insert_client(&client).await?;
     Ok((client, shown))
 }

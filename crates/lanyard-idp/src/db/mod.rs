@@ -317,6 +317,65 @@ impl Db {
         found.map(client_from).transpose()
     }
 
+    /// Up to `limit` clients in id order, after `after` (exclusive).
+    pub async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, DbError> {
+        let mut query = clients::Entity::find().order_by_asc(clients::Column::ClientId);
+        if let Some(after) = after {
+            query = query.filter(clients::Column::ClientId.gt(after));
+        }
+        query
+            .paginate(&self.conn, limit)
+            .fetch_page(0)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    /// Writes the client, if its record is still as `seen` (its `updated_at`); false when
+    /// it changed meanwhile (or is gone).
+    pub async fn update_client(&self, client: &Client, seen: Timestamp) -> Result<bool, DbError> {
+        let result = clients::Entity::update_many()
+            .set(client_model(client))
+            .filter(clients::Column::ClientId.eq(client.client_id.as_str()))
+            .filter(clients::Column::UpdatedAt.eq(seen.as_millis()))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Replaces a client's secret hash; false if there is no such client.
+    pub async fn set_client_secret_hash(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = clients::Entity::update_many()
+            .col_expr(clients::Column::SecretHash, Expr::value(secret_hash))
+            .col_expr(clients::Column::UpdatedAt, Expr::value(now.as_millis()))
+            .filter(clients::Column::ClientId.eq(client_id))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Deletes a client; false if there was none.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, DbError> {
+        let result = clients::Entity::delete_by_id(client_id.to_owned())
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
     /// How many clients there are.
     pub async fn count_clients(&self) -> Result<u64, DbError> {
         clients::Entity::find()

@@ -105,6 +105,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// For `Option<Option<T>>` fields with `#[serde(default)]`: a field that is present, even
+/// as `null`, is `Some` (so `null` can mean "clear it" and absence "leave it").
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// serde reports a missing or unknown field at its parent's path; the field is in the
 /// message.
 fn missing_field(message: &str) -> Option<String> {

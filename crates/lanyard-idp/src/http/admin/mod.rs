@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod clients;
 mod error;
 mod query;
 mod revocations;
@@ -76,6 +77,7 @@ pub(crate) struct Unknown(ApiError);
         (name = "revocations", description = "Revoking tokens, users, sessions and clients"),
         (name = "users", description = "The people who sign in"),
         (name = "sessions", description = "Users' SSO sessions"),
+        (name = "clients", description = "The applications that use Lanyard"),
         (name = "audit", description = "The audit trail"),
     )
 )]
@@ -111,6 +113,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::enable))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end))
+        .routes(routes!(clients::create, clients::list))
+        .routes(routes!(clients::get, clients::update, clients::delete))
+        .routes(routes!(clients::rotate_secret))
         .routes(routes!(audit::list))
 }
 

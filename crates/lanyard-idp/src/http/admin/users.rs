@@ -4,10 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
-use super::error::Body;
+use super::error::{Body, present};
 use super::query::{Query, next_cursor};
 use super::{Refusals, Unknown};
 use crate::admin::revocations::Outcome;
@@ -156,11 +156,6 @@ pub(crate) struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     display_name: Option<Option<String>>,
-}
-
-/// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 /// Changes a user's email or display name.
