@@ -34,6 +34,16 @@ pub(crate) async fn start_app(
     source: Arc<dyn TokenStore>,
     bound: Duration,
 ) -> App {
+    start_app_on(server, name, Arc::new(StoreSource(source)), bound).await
+}
+
+/// [`start_app`] with any revocation source (the HTTP feed, say).
+pub(crate) async fn start_app_on(
+    server: &TestServer,
+    name: &'static str,
+    source: Arc<dyn lanyard_rp::RevocationSource>,
+    bound: Duration,
+) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
@@ -64,9 +74,7 @@ pub(crate) async fn start_app(
         base_url: base.clone(),
         staleness_bound: bound,
     };
-    let (router, state) = lanyard_demo::app(&config, Arc::new(StoreSource(source)))
-        .await
-        .unwrap();
+    let (router, state) = lanyard_demo::app(&config, source).await.unwrap();
     tokio::spawn(lanyard_demo::serve(
         listener,
         router,

@@ -11,6 +11,7 @@ mod admin_users;
 mod apps;
 mod authorize;
 mod discovery;
+mod feed;
 mod flow;
 mod interop;
 mod introspect;

@@ -35,7 +35,8 @@ enum Command {
         #[arg(long, default_value_t = 8082)]
         billing_port: u16,
     },
-    /// One demo app against a running Lanyard; revocations are followed through its Redis.
+    /// One demo app against a running Lanyard. Revocations are followed through Lanyard's
+    /// Redis when --redis-url is given, else through its HTTP revocation feed.
     App {
         /// The app's name (shown, and in its cookie names).
         #[arg(long, env = "LANYARD_DEMO_NAME")]
@@ -59,9 +60,10 @@ enum Command {
         /// Where browsers reach the app (redirect URI = this + /callback).
         #[arg(long, env = "LANYARD_DEMO_BASE_URL")]
         base_url: String,
-        /// Lanyard's Redis, for the revocation mirror.
+        /// Lanyard's Redis, for the revocation mirror (default: Lanyard's HTTP revocation
+        /// feed, read with the app's client credentials).
         #[arg(long, env = "LANYARD_DEMO_REDIS_URL")]
-        redis_url: String,
+        redis_url: Option<String>,
         /// Lanyard's Redis key prefix.
         #[arg(long, env = "LANYARD_DEMO_REDIS_PREFIX", default_value = "lanyard:")]
         redis_prefix: String,
@@ -132,9 +134,17 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             redis_url,
             redis_prefix,
         } => {
-            let mut redis = RedisConfig::new(redis_url);
-            redis.prefix = redis_prefix;
-            let store = RedisStore::connect(StoreConfig::default(), redis).await?;
+            let source: Arc<dyn lanyard_rp::RevocationSource> = match redis_url {
+                Some(url) => {
+                    let mut redis = RedisConfig::new(url);
+                    redis.prefix = redis_prefix;
+                    let store = RedisStore::connect(StoreConfig::default(), redis).await?;
+                    Arc::new(lanyard_rp::StoreSource(Arc::new(store)))
+                }
+                None => Arc::new(
+                    lanyard_rp::HttpSource::discover(&issuer, &client_id, &client_secret).await?,
+                ),
+            };
             let config = DemoConfig {
                 name,
                 issuer,
@@ -144,8 +154,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 base_url,
                 staleness_bound: Duration::from_secs(10),
             };
-            let (router, _) =
-                app(&config, Arc::new(lanyard_rp::StoreSource(Arc::new(store)))).await?;
+            let (router, _) = app(&config, source).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             println!("{} is listening on {}", config.name, config.base_url);
             lanyard_demo::serve(listener, router, async {

@@ -168,9 +168,28 @@ impl From<AdminError> for Failure {
                 Self::BadInput(m)
             }
             AdminError::Unavailable(m) => Self::Other(m),
-            field @ AdminError::Field { .. } => Self::BadInput(field.to_string()),
+            AdminError::Field { field, message } => {
+                Self::BadInput(format!("{}: {message}", flag_for(&field)))
+            }
         }
     }
+}
+
+/// The command-line spelling of an input field the library names (as the admin API does).
+fn flag_for(field: &str) -> String {
+    let flag = match field {
+        "redirect_uris" => "--redirect-uri",
+        "post_logout_redirect_uris" => "--post-logout-redirect-uri",
+        "backchannel_logout_uri" => "--backchannel-logout-uri",
+        "grant_types" => "--grant-type",
+        "scopes" => "--scope",
+        "secret" => "--secret-stdin",
+        "password" => "--password-stdin",
+        "email" => "--email",
+        "name" | "display_name" => "--name",
+        other => return other.to_owned(),
+    };
+    flag.to_owned()
 }
 
 fn other(e: impl std::fmt::Display) -> Failure {

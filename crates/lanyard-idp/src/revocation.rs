@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lanyard_store::{
-    Feed, RefreshInfo, Revocation, RevocationEvent, StoreError, Target, Timestamp, TokenFacts,
-    TokenStore, Verdict,
+    Feed, RefreshInfo, Revocation, RevocationEvent, Snapshot, StoreError, Target, Timestamp,
+    TokenFacts, TokenStore, Verdict,
 };
 
 use crate::db::{Db, DbError};
@@ -71,6 +71,21 @@ pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, 
         Err(StoreError::RevocationStateLost) => {
             restore_once(state).await?;
             Ok(state.store.check(facts).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The lists for apps to mirror (the HTTP feed's snapshot): rebuilt first when the store
+/// lost them or lacks a revocation recorded here, as [`check`] does.
+pub async fn snapshot(state: &AppState) -> Result<Snapshot, RevocationError> {
+    if state.unlisted.load(Ordering::Acquire) > state.restored_through.load(Ordering::Acquire) {
+        restore_once(state).await?;
+    }
+    match state.store.snapshot().await {
+        Err(StoreError::RevocationStateLost) => {
+            restore_once(state).await?;
+            Ok(state.store.snapshot().await?)
         }
         other => Ok(other?),
     }

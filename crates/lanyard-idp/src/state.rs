@@ -46,6 +46,9 @@ pub struct Inner {
     pub unlisted: std::sync::atomic::AtomicU64,
     /// `unlisted` as it was when the last successful restore read the record.
     pub restored_through: std::sync::atomic::AtomicU64,
+    /// Turns true when the server begins to shut down: long-lived responses (the revocation
+    /// feed's streams) end, so that the graceful shutdown does not wait on them forever.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for AppState {
@@ -124,6 +127,7 @@ impl AppState {
             restoring: tokio::sync::Mutex::new(()),
             unlisted: std::sync::atomic::AtomicU64::new(0),
             restored_through: std::sync::atomic::AtomicU64::new(0),
+            stopping: tokio::sync::watch::Sender::new(false),
         }));
         crate::revocation::watch(Arc::downgrade(&state.0));
         Ok(state)

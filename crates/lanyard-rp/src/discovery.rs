@@ -22,6 +22,12 @@ pub struct Discovery {
     /// RP-Initiated Logout, if offered.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// Lanyard's revocation feed: the snapshot, if offered.
+    #[serde(default)]
+    pub lanyard_revocation_snapshot_endpoint: Option<String>,
+    /// Lanyard's revocation feed: the event stream, if offered.
+    #[serde(default)]
+    pub lanyard_revocation_events_endpoint: Option<String>,
 }
 
 impl Discovery {

@@ -8,6 +8,8 @@
 //! - [`GuardLayer`] (`layer`): the guard as a tower layer. With the `axum` feature,
 //!   [`Authenticated`] is the handler extractor (`axum_glue`).
 //! - [`Discovery`]: the issuer's metadata.
+//! - [`HttpSource`] (`feed`): the mirror's source over HTTP (Lanyard's revocation feed), for
+//!   apps that cannot reach Lanyard's Redis; [`StoreSource`] follows the store directly.
 //! - `client`: [`client::ServiceClient`] calls other APIs with a bearer token (from
 //!   `client_credentials` or the signed-in user) and retries once on `invalid_token`.
 //! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
@@ -63,6 +65,7 @@ mod challenge;
 pub mod client;
 mod config;
 mod discovery;
+pub mod feed;
 mod guard;
 pub mod keys;
 mod layer;
@@ -77,6 +80,7 @@ pub use challenge::Denial;
 pub use config::GuardConfig;
 pub use discovery::Discovery;
 pub(crate) use discovery::http_client;
+pub use feed::HttpSource;
 pub use guard::{Guard, GuardError, Principal, bearer_token};
 pub use layer::{GuardLayer, GuardService};
 pub use mirror::{Mirror, MirrorStatus, RevocationSource, StoreSource};

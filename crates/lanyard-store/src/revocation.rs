@@ -354,8 +354,9 @@ pub struct RevocationEvent {
     pub revocation: Revocation,
 }
 
-/// The whole current lists, and where their event stream stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The whole current lists, and where their event stream stands. (Serialized as the HTTP
+/// revocation feed's snapshot.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Follow events after this cursor.
     pub cursor: Cursor,

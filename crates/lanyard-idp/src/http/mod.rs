@@ -5,6 +5,7 @@ mod admin;
 mod authorize;
 mod cookies;
 mod discovery;
+mod feed;
 mod pages;
 mod reply;
 mod revoke;
@@ -87,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::SIGNIN, post(authorize::signin))
         .route("/assets/lanyard.css", get(discovery::stylesheet))
         .merge(for_apps)
+        .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))
+        .route(paths::REVOCATION_EVENTS, get(feed::events))
         .nest(admin::PREFIX, admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

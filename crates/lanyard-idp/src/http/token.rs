@@ -85,6 +85,21 @@ pub(super) async fn client_request(
     Ok((client, params, presented.method))
 }
 
+/// The confidential client behind a request's HTTP Basic credentials, for endpoints that
+/// take no body (the revocation feed's GETs). Public clients cannot authenticate here.
+pub(super) async fn secret_client(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Client, TokenError> {
+    let basic = basic_credentials(headers)?.ok_or_else(|| {
+        TokenError::invalid_client("send the client's id and secret with HTTP Basic")
+    })?;
+    let presented = client_auth::presented(Some(basic), &Params::default())?;
+    let client = state.db.client(&presented.client_id).await?;
+    client_auth::authenticate(&presented, client.as_ref(), &state.server_keys)?;
+    client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))
+}
+
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();

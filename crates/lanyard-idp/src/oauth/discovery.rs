@@ -17,6 +17,10 @@ pub mod paths {
     pub const REVOCATION: &str = "/revoke";
     /// Introspection endpoint (RFC 7662).
     pub const INTROSPECTION: &str = "/introspect";
+    /// The revocation feed's snapshot (Lanyard's own; `docs/admin-api.md`).
+    pub const REVOCATION_SNAPSHOT: &str = "/revocations/snapshot";
+    /// The revocation feed's event stream (Server-Sent Events).
+    pub const REVOCATION_EVENTS: &str = "/revocations/events";
     /// UserInfo endpoint.
     pub const USERINFO: &str = "/userinfo";
     /// JWKS.
@@ -39,6 +43,8 @@ pub fn metadata(config: &Config) -> String {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": config.url(paths::INTROSPECTION),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "lanyard_revocation_snapshot_endpoint": config.url(paths::REVOCATION_SNAPSHOT),
+        "lanyard_revocation_events_endpoint": config.url(paths::REVOCATION_EVENTS),
         "jwks_uri": config.url(paths::JWKS),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

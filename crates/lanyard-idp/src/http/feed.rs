@@ -1,0 +1,152 @@
+//! The revocation feed, for apps that cannot reach Redis: `GET /revocations/snapshot` (the
+//! lists and the cursor to follow from) and `GET /revocations/events?epoch=E&seq=N` (every
+//! event after that cursor, as Server-Sent Events). Both take a confidential client's
+//! credentials (HTTP Basic).
+//!
+//! The stream sends `revocation` events (`id: <epoch>:<seq>`, data the event as JSON), a
+//! `heartbeat` each time the store answered with nothing new (every [`HEARTBEAT`]) — so a
+//! heartbeat says "nothing was revoked that you have not seen", never just "the socket is
+//! open" — and `resnapshot` (then the end) when the client must take a new snapshot. A store
+//! failure ends the stream: the client reconnects from its last cursor, and meanwhile hears
+//! no heartbeat, so its staleness bound runs.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use futures_util::stream::{self, Stream};
+use lanyard_store::{Cursor, Feed, Subscription};
+use tokio::sync::watch;
+
+use super::reply::no_store;
+use super::token::secret_client;
+use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+/// How long the stream waits on the store before it says "nothing new" (a heartbeat).
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// `GET /revocations/snapshot`.
+pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let result = async {
+        secret_client(&state, &headers).await?;
+        let snapshot = crate::revocation::snapshot(&state).await?;
+        Ok::<_, TokenError>(snapshot)
+    }
+    .await;
+    match result {
+        Ok(snapshot) => (no_store(), Json(snapshot)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /revocations/events?epoch=E&seq=N`.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        secret_client(&state, &headers).await?;
+        let cursor = cursor(query.as_deref())?;
+        Ok::<_, TokenError>(state.store.subscribe(&cursor).await?)
+    }
+    .await;
+    match result {
+        Ok(subscription) => {
+            let stopping = state.stopping.subscribe();
+            let mut response = Sse::new(follow(subscription, stopping)).into_response();
+            // Proxies must pass events on as they come.
+            response
+                .headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn cursor(query: Option<&str>) -> Result<Cursor, TokenError> {
+    let params = Params::parse(query.unwrap_or_default().as_bytes())
+        .map_err(|e| TokenError::invalid_request(e.to_string()))?;
+    if let Some(name) = params.duplicated() {
+        return Err(TokenError::invalid_request(format!(
+            "{name} is sent more than once"
+        )));
+    }
+    let epoch = params
+        .get("epoch")
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| TokenError::invalid_request("epoch is missing (take it from a snapshot)"))?;
+    let seq = params
+        .get("seq")
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| {
+            TokenError::invalid_request("seq is missing or not a number (take it from a snapshot)")
+        })?;
+    Ok(Cursor {
+        epoch: epoch.to_owned(),
+        seq,
+    })
+}
+
+enum Step {
+    Open(Box<dyn Subscription>, watch::Receiver<bool>),
+    Done,
+}
+
+/// The SSE events of a subscription, until it ends or the server stops.
+fn follow(
+    subscription: Box<dyn Subscription>,
+    stopping: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Step::Open(subscription, stopping), |step| async move {
+        let Step::Open(mut sub, mut stopping) = step else {
+            return None;
+        };
+        let next = tokio::select! {
+            next = sub.next(HEARTBEAT) => next,
+            _ = stopping.wait_for(|stop| *stop) => return None,
+        };
+        let (events, next) = match next {
+            Ok(Feed::Events(events)) if events.is_empty() => {
+                let data = serde_json::to_string(sub.cursor()).unwrap_or_default();
+                (
+                    vec![Event::default().event("heartbeat").data(data)],
+                    Step::Open(sub, stopping),
+                )
+            }
+            Ok(Feed::Events(events)) => {
+                let sse = events
+                    .iter()
+                    .map(|e| {
+                        Event::default()
+                            .event("revocation")
+                            .id(format!("{}:{}", e.cursor.epoch, e.cursor.seq))
+                            .data(serde_json::to_string(e).unwrap_or_default())
+                    })
+                    .collect();
+                (sse, Step::Open(sub, stopping))
+            }
+            Ok(Feed::Resnapshot) => (
+                vec![Event::default().event("resnapshot").data("{}")],
+                Step::Done,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation feed: the store failed; ending the stream");
+                return None;
+            }
+        };
+        Some((stream::iter(events.into_iter().map(Ok)), next))
+    })
+    .flatten()
+}
