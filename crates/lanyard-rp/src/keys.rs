@@ -82,7 +82,9 @@ pub trait JwksSource: Send + Sync + 'static {
 pub struct KeyCache {
     current: RwLock<Arc<KeySet>>,
     source: Box<dyn JwksSource>,
-    /// When the last fetch started; one fetch at a time.
+    /// When the last fetch for an unknown `kid` started; one fetch at a time. Scheduled
+    /// fetches do not count: the cooldown stops a flood of made-up `kid`s, and must not
+    /// blind the cache to a real new key right after a scheduled fetch (or the first load).
     last_fetch: Mutex<Option<Instant>>,
     cooldown: Duration,
 }
@@ -102,7 +104,7 @@ impl KeyCache {
         Ok(Self {
             current: RwLock::new(Arc::new(keys)),
             source,
-            last_fetch: Mutex::new(Some(Instant::now())),
+            last_fetch: Mutex::new(None),
             cooldown,
         })
     }
@@ -166,7 +168,6 @@ impl KeyCache {
             loop {
                 tick.tick().await;
                 let Some(cache) = cache.upgrade() else { return };
-                *cache.last_fetch.lock().await = Some(Instant::now());
                 cache.refetch().await;
             }
         });

@@ -192,8 +192,10 @@ struct Inner {
     config: SignInConfig,
     /// Replaced when the issuer's keys rotate (the client holds the JWKS it was built with).
     client: std::sync::RwLock<OidcClient>,
-    /// When the issuer was last discovered: at most once per [`REDISCOVER_EVERY`].
-    discovered: Mutex<std::time::Instant>,
+    /// When the issuer was last rediscovered for an ID token no known key verified: at
+    /// most once per [`REDISCOVER_EVERY`]. The first discovery does not count, or a key
+    /// rotated just after the app started would lock people out for that long.
+    discovered: Mutex<Option<std::time::Instant>>,
     end_session: Option<String>,
     http: openidconnect::reqwest::Client,
     key: hmac::Key,
@@ -301,7 +303,7 @@ impl WebSignIn {
             inner: Arc::new(Inner {
                 config,
                 client: std::sync::RwLock::new(client),
-                discovered: Mutex::new(std::time::Instant::now()),
+                discovered: Mutex::new(None),
                 end_session,
                 http,
                 key: hmac::Key::new(hmac::HMAC_SHA256, &key),
@@ -327,10 +329,10 @@ impl WebSignIn {
                 .discovered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if last.elapsed() < REDISCOVER_EVERY {
+            if last.is_some_and(|t| t.elapsed() < REDISCOVER_EVERY) {
                 return false;
             }
-            *last = std::time::Instant::now();
+            *last = Some(std::time::Instant::now());
         }
         match build_client(&self.inner.config, &self.inner.http).await {
             Ok((client, _)) => {
