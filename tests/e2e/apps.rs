@@ -115,7 +115,7 @@ async fn redis_source(server: &TestServer) -> Arc<dyn TokenStore> {
 }
 
 /// Follows redirects like a browser, returning every (status, url) and the last body.
-async fn browse(browser: &Browser, start: &str) -> (Vec<(StatusCode, String)>, String) {
+pub(crate) async fn browse(browser: &Browser, start: &str) -> (Vec<(StatusCode, String)>, String) {
     let mut url = url::Url::parse(start).unwrap();
     let mut steps = Vec::new();
     for _ in 0..10 {
@@ -133,7 +133,7 @@ async fn browse(browser: &Browser, start: &str) -> (Vec<(StatusCode, String)>, S
 }
 
 /// Signs in on the page the browser was led to, and follows on.
-async fn sign_in_and_follow(
+pub(crate) async fn sign_in_and_follow(
     server: &TestServer,
     browser: &Browser,
     page: &str,

@@ -15,6 +15,7 @@ mod feed;
 mod flow;
 mod interop;
 mod introspect;
+mod keys;
 mod refresh;
 mod revocation;
 mod revoke;

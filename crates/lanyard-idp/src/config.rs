@@ -36,6 +36,38 @@ pub struct Config {
     pub redis_prefix: String,
     /// How long things live.
     pub lifetimes: Lifetimes,
+    /// When signing keys change.
+    pub keys: KeyPolicy,
+}
+
+/// When signing keys change (see `tokens::rotation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// A key signs for this long, then its successor takes over.
+    pub rotation: Duration,
+    /// A new key is published (JWKS, as "next") this long before it signs anything; the
+    /// JWKS may be cached for half of it, so every app has seen the key before it meets a
+    /// token signed with it.
+    pub publish: Duration,
+    /// How often each node reloads its keys from the database and moves the rotation on.
+    pub refresh: Duration,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            rotation: Duration::from_secs(30 * 24 * 3600),
+            publish: Duration::from_secs(3600),
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+impl KeyPolicy {
+    /// The JWKS `Cache-Control: max-age`: half the publication window.
+    pub fn jwks_max_age(&self) -> Duration {
+        self.publish / 2
+    }
 }
 
 /// Lifetimes of codes, tokens and sessions.
@@ -87,6 +119,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "lanyard:".to_owned(),
             lifetimes: Lifetimes::default(),
+            keys: KeyPolicy::default(),
         }
     }
 }
@@ -154,10 +187,12 @@ pub struct RawConfig {
     session_lifetime_secs: Option<u64>,
     remember_me_idle_timeout_secs: Option<u64>,
     remember_me_lifetime_secs: Option<u64>,
+    key_rotation_secs: Option<u64>,
+    key_publish_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 15] = [
     "issuer",
     "listen",
     "database_url",
@@ -171,6 +206,8 @@ const KEYS: [&str; 13] = [
     "session_lifetime_secs",
     "remember_me_idle_timeout_secs",
     "remember_me_lifetime_secs",
+    "key_rotation_secs",
+    "key_publish_secs",
 ];
 
 impl RawConfig {
@@ -212,6 +249,8 @@ impl RawConfig {
                 "session_lifetime_secs" => self.session_lifetime_secs = secs()?,
                 "remember_me_idle_timeout_secs" => self.remember_me_idle_timeout_secs = secs()?,
                 "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
+                "key_rotation_secs" => self.key_rotation_secs = secs()?,
+                "key_publish_secs" => self.key_publish_secs = secs()?,
                 _ => {}
             }
         }
@@ -300,6 +339,23 @@ impl RawConfig {
                 YEAR,
             )?,
         };
+        let publish = secs(
+            self.key_publish_secs,
+            d.keys.publish,
+            "key_publish_secs",
+            Duration::from_secs(7 * 24 * 3600),
+        )?;
+        let rotation = secs(
+            self.key_rotation_secs,
+            d.keys.rotation,
+            "key_rotation_secs",
+            YEAR,
+        )?;
+        if rotation <= publish {
+            return Err(bad(
+                "key_rotation_secs must be longer than key_publish_secs (a key is published that long before it signs)",
+            ));
+        }
         Ok(Config {
             issuer,
             listen,
@@ -307,6 +363,11 @@ impl RawConfig {
             redis_url: self.redis_url,
             redis_prefix,
             lifetimes,
+            keys: KeyPolicy {
+                rotation,
+                publish,
+                refresh: d.keys.refresh,
+            },
         })
     }
 }
@@ -456,6 +517,8 @@ mod documented {
                 "remember_me_idle_timeout_secs",
                 l.remember_me_idle.as_secs().to_string(),
             ),
+            ("key_rotation_secs", c.keys.rotation.as_secs().to_string()),
+            ("key_publish_secs", c.keys.publish.as_secs().to_string()),
             (
                 "remember_me_lifetime_secs",
                 l.remember_me_max.as_secs().to_string(),

@@ -46,6 +46,23 @@ enum Command {
     /// Revoke tokens (emergencies; the admin API does the same).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Signing keys: list, rotate, remove a leaked one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the published keys.
+    List,
+    /// Start a rotation: a new key is published now and signs after key_publish_secs.
+    Rotate,
+    /// Remove a key at once (it leaked); its tokens stop verifying. If it signs, its
+    /// successor signs from now.
+    Remove {
+        /// The key's kid.
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,8 +362,65 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             println!("revoked: {}", describe(&result?));
             Ok(())
         }
+        Command::Keys(command) => keys(command, &config, now).await,
         Command::Serve { demo } => serve(config, demo).await,
     }
+}
+
+/// Key commands work on the database alone: running nodes pick the change up within their
+/// refresh interval (60 s).
+async fn keys(
+    command: KeysCommand,
+    config: &Config,
+    now: lanyard_store::Timestamp,
+) -> Result<(), Failure> {
+    use lanyard_idp::tokens::rotation;
+    let db = migrated_db(config).await?;
+    match command {
+        KeysCommand::List => {
+            for key in db.signing_keys(now).await.map_err(other)? {
+                let when = match key.state.as_str() {
+                    "next" => format!(
+                        "signs from Unix time {}",
+                        key.created_at.plus(config.keys.publish).as_secs()
+                    ),
+                    "retired" => format!(
+                        "published until Unix time {}",
+                        key.usable_until.map_or(0, |t| t.as_secs())
+                    ),
+                    _ => format!("made at Unix time {}", key.created_at.as_secs()),
+                };
+                println!("{}  {:<7}  {when}", key.kid, key.state);
+            }
+        }
+        KeysCommand::Rotate => {
+            let (kid, from) = rotation::begin(&db, config, now).await.map_err(other)?;
+            println!(
+                "published {kid} as the next key; it signs from Unix time {} (after key_publish_secs = {}); running nodes publish it within 60 s",
+                from.as_secs(),
+                config.keys.publish.as_secs()
+            );
+        }
+        KeysCommand::Remove { kid } => {
+            if !rotation::remove(&db, config, &kid, now)
+                .await
+                .map_err(other)?
+            {
+                return Err(Failure::BadInput(format!(
+                    "no published key has kid {kid:?}"
+                )));
+            }
+            let keys = db.signing_keys(now).await.map_err(other)?;
+            match keys.iter().find(|k| k.state == "active") {
+                Some(signing) => println!(
+                    "removed {kid}; {} signs now (running nodes switch within 60 s)",
+                    signing.kid
+                ),
+                None => println!("removed {kid}; a new key is made when Lanyard next starts"),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How the command line is named in the audit trail and the revocation record.

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::crypto::{Passwords, ServerKeys, random_token};
 use crate::db::Db;
 use crate::oauth::discovery;
-use crate::tokens::{self, KeyRing};
+use crate::tokens::{self, LiveKeys};
 
 /// The shared state.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct Inner {
     /// Codes, sessions, refresh families, revocation lists.
     pub store: Arc<dyn TokenStore>,
     /// Signing and verification keys.
-    pub keys: KeyRing,
+    pub keys: LiveKeys,
     /// Client-secret pepper and cookie MAC key.
     pub server_keys: ServerKeys,
     /// Password hashing.
@@ -121,7 +121,7 @@ impl AppState {
             config,
             db,
             store,
-            keys,
+            keys: LiveKeys::new(keys),
             audit,
             clock,
             restoring: tokio::sync::Mutex::new(()),
@@ -130,6 +130,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
         }));
         crate::revocation::watch(Arc::downgrade(&state.0));
+        crate::tokens::rotation::watch(Arc::downgrade(&state.0), state.config.keys.refresh);
         Ok(state)
     }
 }

@@ -454,3 +454,36 @@ fn emergencies_revoke_and_disable_from_the_command_line() {
     );
     assert_refused(&home.run(&["user", "disable", "nobody"], None), "no user");
 }
+
+#[test]
+fn keys_rotate_list_and_remove_from_the_command_line() {
+    let home = Home::new();
+    let out = home.run(&["keys", "rotate"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let kid = said
+        .strip_prefix("published ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_owned();
+    assert!(said.contains("as the next key"), "{said}");
+    // Asking again while one waits gives the same key.
+    let again = stdout(&home.run(&["keys", "rotate"], None));
+    assert!(again.starts_with(&format!("published {kid} ")), "{again}");
+
+    let listed = stdout(&home.run(&["keys", "list"], None));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&kid) && l.contains("next")),
+        "{listed}"
+    );
+    let out = home.run(&["keys", "remove", &kid], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with(&format!("removed {kid}")));
+    assert!(!stdout(&home.run(&["keys", "list"], None)).contains(&kid));
+    assert_refused(
+        &home.run(&["keys", "remove", &kid], None),
+        "no published key",
+    );
+}

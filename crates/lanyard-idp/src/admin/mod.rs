@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod keys;
 pub mod revocations;
 pub mod sessions;
 pub mod users;

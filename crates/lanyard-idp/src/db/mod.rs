@@ -427,6 +427,36 @@ impl Db {
         Ok(())
     }
 
+    /// Moves a signing key to `state` (`active`, `retired`), published until `usable_until`
+    /// (`None`: for as long as it is not retired). False if there is no such key.
+    pub async fn set_signing_key_state(
+        &self,
+        kid: &str,
+        state: &str,
+        usable_until: Option<Timestamp>,
+    ) -> Result<bool, DbError> {
+        let result = signing_keys::Entity::update_many()
+            .col_expr(signing_keys::Column::State, Expr::value(state))
+            .col_expr(
+                signing_keys::Column::UsableUntil,
+                Expr::value(usable_until.map(Timestamp::as_millis)),
+            )
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Deletes a signing key (emergency removal); false if there was none.
+    pub async fn delete_signing_key(&self, kid: &str) -> Result<bool, DbError> {
+        let result = signing_keys::Entity::delete_by_id(kid.to_owned())
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
     /// The server key named `name`, created from `fresh` if there is none yet. Two nodes
     /// starting at once agree on one key: the first insert wins, both read it back.
     pub async fn server_key(

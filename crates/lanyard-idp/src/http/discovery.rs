@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 
-fn json(body: String, cache: &'static str) -> Response {
+fn json(body: String, cache: HeaderValue) -> Response {
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            (header::CACHE_CONTROL, cache),
         ],
         body,
     )
@@ -22,12 +22,19 @@ fn json(body: String, cache: &'static str) -> Response {
 
 /// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
-    json(state.discovery.clone(), "public, max-age=300")
+    json(
+        state.discovery.clone(),
+        HeaderValue::from_static("public, max-age=300"),
+    )
 }
 
-/// The JWKS.
+/// The JWKS, cacheable for half the key publication window: a key is published that long
+/// before it signs, so every cache holds it by then.
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    json(state.keys.jwks().to_owned(), "public, max-age=300")
+    let max_age = state.config.keys.jwks_max_age().as_secs();
+    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or(HeaderValue::from_static("public, max-age=300"));
+    json(state.keys.jwks().to_string(), cache)
 }
 
 /// The stylesheet of the pages.

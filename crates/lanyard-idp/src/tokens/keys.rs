@@ -40,23 +40,9 @@ fn install_jwt_backend() {
 pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError> {
     install_jwt_backend();
     let mut stored = db.signing_keys(now).await?;
-    if !stored.iter().any(|k| k.state == "active") {
-        let der = tokio::task::spawn_blocking(generate_rsa_2048)
-            .await
-            .map_err(|_| KeyError::Sign("key generation was interrupted".to_owned()))??;
-        let pair = RsaKeyPair::from_pkcs8(&der)
-            .map_err(|_| KeyError::Sign("a fresh key did not parse".to_owned()))?;
-        let kid = Jwk::rsa(&pair).kid;
-        db.insert_signing_key(&StoredKey {
-            kid: kid.clone(),
-            alg: "RS256".to_owned(),
-            private_key: der,
-            state: "active".to_owned(),
-            created_at: now,
-            usable_until: None,
-        })
-        .await?;
-        tracing::info!(%kid, "made the first signing key");
+    if !stored.iter().any(|k| k.state == ACTIVE) {
+        let kid = make_key(db, ACTIVE, now).await?;
+        tracing::info!(%kid, "made a signing key");
         stored = db.signing_keys(now).await?;
     }
     let mut signer = None;
@@ -66,7 +52,7 @@ pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError
         let pair = RsaKeyPair::from_pkcs8(&key.private_key).map_err(|_| KeyError::Corrupt {
             kid: key.kid.clone(),
         })?;
-        if key.state == "active" && signer.is_none() {
+        if key.state == ACTIVE && signer.is_none() {
             signer = Some(SigningKey {
                 kid: Jwk::rsa(&pair).kid,
                 pair,
@@ -77,6 +63,34 @@ pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError
     }
     let signer = signer.ok_or_else(|| KeyError::Sign("no active signing key".to_owned()))?;
     Ok(KeyRing::new(signer, all))
+}
+
+/// A key published and signing.
+pub(crate) const ACTIVE: &str = "active";
+/// A key published ahead of signing.
+pub(crate) const NEXT: &str = "next";
+/// A key that no longer signs, published until the tokens it signed have expired.
+pub(crate) const RETIRED: &str = "retired";
+
+/// Makes a 2048-bit RSA key (with the `rsa` crate, off the async workers) and stores it in
+/// `state`; returns its `kid` (the RFC 7638 thumbprint).
+pub(crate) async fn make_key(db: &Db, state: &str, now: Timestamp) -> Result<String, KeyError> {
+    let der = tokio::task::spawn_blocking(generate_rsa_2048)
+        .await
+        .map_err(|_| KeyError::Sign("key generation was interrupted".to_owned()))??;
+    let pair = RsaKeyPair::from_pkcs8(&der)
+        .map_err(|_| KeyError::Sign("a fresh key did not parse".to_owned()))?;
+    let kid = Jwk::rsa(&pair).kid;
+    db.insert_signing_key(&StoredKey {
+        kid: kid.clone(),
+        alg: "RS256".to_owned(),
+        private_key: der,
+        state: state.to_owned(),
+        created_at: now,
+        usable_until: None,
+    })
+    .await?;
+    Ok(kid)
 }
 
 fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {

@@ -8,6 +8,7 @@
 
 mod claims;
 mod keys;
+pub mod rotation;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,6 +79,65 @@ pub struct KeyRing {
     signer: Arc<SigningKey>,
     verifiers: Arc<HashMap<String, DecodingKey>>,
     jwks: Arc<str>,
+}
+
+/// The key ring in use, swapped whole when the keys change (a rotation here or on another
+/// node, an emergency removal). Readers take the ring current at that moment.
+#[derive(Debug)]
+pub struct LiveKeys(std::sync::RwLock<KeyRing>);
+
+impl LiveKeys {
+    /// Starts with `ring`.
+    pub fn new(ring: KeyRing) -> Self {
+        Self(std::sync::RwLock::new(ring))
+    }
+
+    /// The ring in use now.
+    pub fn current(&self) -> KeyRing {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `ring` in use.
+    pub fn replace(&self, ring: KeyRing) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = ring;
+    }
+
+    /// [`KeyRing::sign`] with the current ring.
+    pub async fn sign(
+        &self,
+        typ: &'static str,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
+        self.current().sign(typ, claims).await
+    }
+
+    /// [`KeyRing::verify_access_token`] with the current ring.
+    pub fn verify_access_token(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<AccessClaims, Rejection> {
+        self.current().verify_access_token(token, issuer)
+    }
+
+    /// [`KeyRing::verify_id_token_hint`] with the current ring.
+    pub fn verify_id_token_hint(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<IdTokenHint, Rejection> {
+        self.current().verify_id_token_hint(token, issuer)
+    }
+
+    /// The current JWKS document.
+    pub fn jwks(&self) -> Arc<str> {
+        self.current().jwks.clone()
+    }
+
+    /// The `kid` that signs now.
+    pub fn signing_kid(&self) -> String {
+        self.current().signer.kid.clone()
+    }
 }
 
 /// Why a token was refused. The text is an `error_description` (RFC 6750 §3).

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod clients;
 mod error;
+mod keys;
 mod query;
 mod revocations;
 mod sessions;
@@ -78,6 +79,7 @@ pub(crate) struct Unknown(ApiError);
         (name = "users", description = "The people who sign in"),
         (name = "sessions", description = "Users' SSO sessions"),
         (name = "clients", description = "The applications that use Lanyard"),
+        (name = "keys", description = "Signing keys and their rotation"),
         (name = "audit", description = "The audit trail"),
     )
 )]
@@ -116,6 +118,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(clients::create, clients::list))
         .routes(routes!(clients::get, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::remove))
         .routes(routes!(audit::list))
 }
 

@@ -1,0 +1,93 @@
+//! `/admin/v1/keys`: list, rotate, remove a leaked key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::auth::Admin;
+use super::{Refusals, Unknown};
+use crate::admin::AdminError;
+use crate::admin::keys::{self, KeyView};
+use crate::state::AppState;
+
+/// The published keys, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// Lists the published signing keys.
+#[utoipa::path(
+    get,
+    path = "/keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        Refusals,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<KeyList>, AdminError> {
+    Ok(Json(KeyList {
+        keys: keys::list(&state).await?,
+    }))
+}
+
+/// Starts a rotation: a new key is published at once and signs after the publication window
+/// (`key_publish_secs`). Asking again while one waits returns the waiting key.
+#[utoipa::path(
+    post,
+    path = "/keys/rotate",
+    tag = "keys",
+    responses(
+        (status = 202, description = "The next key; it signs from `signs_from`", body = KeyView),
+        Refusals,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<(StatusCode, Json<KeyView>), AdminError> {
+    let next = keys::rotate(&state, &admin.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(next)))
+}
+
+/// The key that signs after a removal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Removed {
+    /// The removed key.
+    removed: String,
+    /// The key that signs now.
+    signing: String,
+}
+
+/// Removes a key at once, for a key that leaked. Tokens it signed stop verifying; if it was
+/// the signing key, its successor signs from now.
+#[utoipa::path(
+    delete,
+    path = "/keys/{kid}",
+    tag = "keys",
+    params(("kid" = String, Path, description = "The key's kid")),
+    responses(
+        (status = 200, description = "Removed", body = Removed),
+        Refusals,
+        Unknown,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(kid): Path<String>,
+) -> Result<Json<Removed>, AdminError> {
+    let signing = keys::remove(&state, &kid, &admin.actor()).await?;
+    Ok(Json(Removed {
+        removed: kid,
+        signing,
+    }))
+}
