@@ -153,13 +153,22 @@ async fn only_an_admin_clients_token_may_call_it() {
         .unwrap();
     assert_bearer_challenge(&forged, StatusCode::UNAUTHORIZED, Some("invalid_token"));
 
-    let malformed = http
+    let twice = http
+        .get(&url)
+        .header("authorization", "Bearer a")
+        .header("authorization", "Bearer b")
+        .send()
+        .await
+        .unwrap();
+    assert_bearer_challenge(&twice, StatusCode::BAD_REQUEST, Some("invalid_request"));
+    // Another scheme is no Bearer credentials: a bare challenge (RFC 6750 §3.1).
+    let basic = http
         .get(&url)
         .header("authorization", "Basic b3BzOnNlY3JldA==")
         .send()
         .await
         .unwrap();
-    assert_bearer_challenge(&malformed, StatusCode::BAD_REQUEST, Some("invalid_request"));
+    assert_bearer_challenge(&basic, StatusCode::UNAUTHORIZED, None);
 
     // A client_credentials token for another scope: authenticated, not allowed.
     let reports = server
@@ -206,8 +215,26 @@ async fn only_an_admin_clients_token_may_call_it() {
         .unwrap();
     assert_bearer_challenge(&r, StatusCode::FORBIDDEN, Some("insufficient_scope"));
 
+    // The admin client's token for another resource is not for the admin API: an API that
+    // received it must not be able to replay it here (RFC 9068 §4).
+    let ops = ops_client(&server).await;
+    let r = token_request(
+        &server,
+        &ops,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "reports"),
+        ],
+    )
+    .await;
+    let elsewhere: Value = r.json().await.unwrap();
+    let elsewhere = elsewhere["access_token"].as_str().unwrap();
+    let r = http.get(&url).bearer_auth(elsewhere).send().await.unwrap();
+    let challenge = assert_bearer_challenge(&r, StatusCode::UNAUTHORIZED, Some("invalid_token"));
+    assert!(challenge.contains("another resource"), "{challenge}");
+
     // The admin's own token works, until it is revoked.
-    let token = admin_token(&server).await;
+    let token = client_token(&server, &ops, "lanyard:admin").await;
     let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = revoke(&server, &token, json!({ "token": token })).await;
@@ -277,15 +304,32 @@ async fn revoking_a_session_a_client_a_jti_or_a_token() {
     let mut first_party = ClientSpec::web("intranet");
     first_party.first_party = true;
     let intranet = server.client(first_party).await;
-    let tokens = alice_tokens(&server, &intranet).await;
-    let (_, claims) = crate::support::decode_jwt(field(&tokens, "access_token"));
+    let first = alice_tokens(&server, &intranet).await;
+    let (_, claims) = crate::support::decode_jwt(field(&first, "access_token"));
     let sid = claims["sid"].as_str().unwrap().to_owned();
+    // Refreshed from the offline family: an access token with no sid.
+    let tokens: Value = refresh(&server, &intranet, field(&first, "refresh_token"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, refreshed) = crate::support::decode_jwt(field(&tokens, "access_token"));
+    assert!(refreshed.get("sid").is_none(), "{refreshed}");
     let r = revoke(&server, &token, json!({ "sid": sid })).await;
     assert_eq!(r.status(), StatusCode::OK);
     let outcome: Value = r.json().await.unwrap();
     assert_eq!(outcome["sessions_ended"], json!([sid]));
     assert_eq!(outcome["entry"]["kind"], "sid");
+    assert_eq!(outcome["refresh_families_revoked"], 1);
+    assert!(
+        outcome["access_tokens_revoked"].as_u64().unwrap() >= 1,
+        "{outcome}"
+    );
     assert_refused_everywhere(&server, &intranet, &tokens).await;
+    assert_eq!(
+        userinfo(&server, field(&first, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // client_id: every token of that client, none of another's.
     let wikis = alice_tokens(&server, &wiki).await;

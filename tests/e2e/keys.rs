@@ -126,8 +126,9 @@ async fn a_key_is_published_before_it_signs_and_after_it_stops() {
         "{listed:?}"
     );
 
-    // Once every token the old key signed has expired (1 h + 1 min), it leaves the JWKS.
-    clock.advance(Duration::from_secs(3600 + 61));
+    // Once every token the old key signed has expired (1 h, plus a reload interval and a
+    // minute of leeway), it leaves the JWKS.
+    clock.advance(Duration::from_secs(3600 + 60 + 61));
     rotation::tick(&server.state).await.unwrap();
     assert_eq!(jwks_kids(&server).await, std::slice::from_ref(&second));
 

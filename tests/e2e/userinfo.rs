@@ -60,7 +60,7 @@ async fn no_token_malformed_request_and_token_in_the_url() {
         .await
         .unwrap();
     assert_bearer_challenge(&twice, StatusCode::BAD_REQUEST, Some("invalid_request"));
-    for header in ["Bearer", "Bearer ", "Bearer a b", "Basic YTpi", "Bearer ä"] {
+    for header in ["Bearer", "Bearer ", "Bearer a b", "Bearer ä"] {
         let r = get(&server)
             .header("authorization", header)
             .send()
@@ -68,6 +68,13 @@ async fn no_token_malformed_request_and_token_in_the_url() {
             .unwrap();
         assert_bearer_challenge(&r, StatusCode::BAD_REQUEST, Some("invalid_request"));
     }
+    // Another scheme is no Bearer credentials: a bare challenge (RFC 6750 §3.1).
+    let basic = get(&server)
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_bearer_challenge(&basic, StatusCode::UNAUTHORIZED, None);
     let in_url = reqwest::Client::new()
         .get(format!("{}?access_token={at}", server.url("/userinfo")))
         .send()

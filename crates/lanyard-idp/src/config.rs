@@ -351,6 +351,14 @@ impl RawConfig {
             "key_rotation_secs",
             YEAR,
         )?;
+        // Every node must have published a key before it signs: nodes reload every
+        // `refresh` (60 s), so the window must span two reloads.
+        if publish < d.keys.refresh * 2 {
+            return Err(bad(format!(
+                "key_publish_secs must be at least {} (two key reloads of every node)",
+                (d.keys.refresh * 2).as_secs()
+            )));
+        }
         if rotation <= publish {
             return Err(bad(
                 "key_rotation_secs must be longer than key_publish_secs (a key is published that long before it signs)",
@@ -462,7 +470,7 @@ mod tests {
 
     #[test]
     fn bad_settings_say_what_is_wrong() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
             (&[("LANYARD_ISSUER", "ftp://x")], "scheme"),
             (&[("LANYARD_ISSUER", "https://x/?a=b")], "query"),
             (&[("LANYARD_ISSUER", "https://x/sso")], "path"),
@@ -471,6 +479,14 @@ mod tests {
             (
                 &[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "99999")],
                 "between",
+            ),
+            (&[("LANYARD_KEY_PUBLISH_SECS", "60")], "two key reloads"),
+            (
+                &[
+                    ("LANYARD_KEY_PUBLISH_SECS", "7200"),
+                    ("LANYARD_KEY_ROTATION_SECS", "3600"),
+                ],
+                "longer than key_publish_secs",
             ),
         ];
         for (vars, expected) in cases {

@@ -61,10 +61,16 @@ pub async fn revoke(
     Ok(listed?)
 }
 
+/// Whether this node recorded a revocation the store's lists may lack (the store failed
+/// after the record was written), so the lists must be restored before they are believed.
+pub fn behind(state: &AppState) -> bool {
+    state.unlisted.load(Ordering::Acquire) > state.restored_through.load(Ordering::Acquire)
+}
+
 /// Judges a token against the lists, rebuilding them first if the store lost them, or if a
 /// revocation was recorded here that the store could not take.
 pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, RevocationError> {
-    if state.unlisted.load(Ordering::Acquire) > state.restored_through.load(Ordering::Acquire) {
+    if behind(state) {
         restore_once(state).await?;
     }
     match state.store.check(facts).await {
@@ -79,7 +85,7 @@ pub async fn check(state: &AppState, facts: &TokenFacts<'_>) -> Result<Verdict, 
 /// The lists for apps to mirror (the HTTP feed's snapshot): rebuilt first when the store
 /// lost them or lacks a revocation recorded here, as [`check`] does.
 pub async fn snapshot(state: &AppState) -> Result<Snapshot, RevocationError> {
-    if state.unlisted.load(Ordering::Acquire) > state.restored_through.load(Ordering::Acquire) {
+    if behind(state) {
         restore_once(state).await?;
     }
     match state.store.snapshot().await {

@@ -34,6 +34,13 @@ pub async fn authorize(state: &AppState, token: &str) -> Result<String, AdminAut
             "the access token was not granted the {ADMIN_SCOPE} scope"
         )));
     }
+    // A token issued for another resource (`resource=...`) is not for us, whatever its scope
+    // (RFC 9068 §4): an API that received it must not be able to replay it here.
+    if !claims.aud.contains(&claims.client_id) {
+        return Err(AdminAuthError::InvalidToken(
+            "the access token was issued for another resource, not the admin API".to_owned(),
+        ));
+    }
     // A user's token never administers, whatever its scope says.
     if claims.sub != claims.client_id || claims.sid.is_some() {
         return Err(AdminAuthError::InsufficientScope(format!(

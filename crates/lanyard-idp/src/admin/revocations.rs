@@ -163,10 +163,22 @@ async fn revoke_subject(
             // go too, offline ones included: a stolen laptop keeps nothing.
             if let Some(session) = state.store.end_session(&sid).await? {
                 for family in state.store.user_families(&session.sub).await? {
-                    if RefreshPayload::issued_in(&family, &sid)
-                        && state.store.revoke_family(&family.id).await?.is_some()
-                    {
+                    if !RefreshPayload::issued_in(&family, &sid) {
+                        continue;
+                    }
+                    // By jti too: tokens refreshed from an offline family carry no sid.
+                    if let Some(revoked) = state.store.revoke_family(&family.id).await? {
                         outcome.refresh_families_revoked += 1;
+                        for at in &revoked.access_tokens {
+                            revocation::revoke(
+                                state,
+                                Target::Jti(at.jti.clone()),
+                                at.expires_at,
+                                actor,
+                            )
+                            .await?;
+                            outcome.access_tokens_revoked += 1;
+                        }
                     }
                 }
                 outcome.sessions_ended.push(sid.clone());
@@ -174,7 +186,9 @@ async fn revoke_subject(
             Target::Sid(sid)
         }
     };
-    let event = revocation::revoke(state, target, now, actor).await?;
+    // The watermark is taken after sessions and families ended: a token minted from a
+    // family in the meantime was issued before it, and is covered.
+    let event = revocation::revoke(state, target, state.clock.now(), actor).await?;
     outcome.entry = Some(Entry::of(&event.revocation));
     Ok(outcome)
 }

@@ -61,7 +61,7 @@ pub(crate) async fn events(
     match result {
         Ok(subscription) => {
             let stopping = state.stopping.subscribe();
-            let mut response = Sse::new(follow(subscription, stopping)).into_response();
+            let mut response = Sse::new(follow(subscription, stopping, state)).into_response();
             // Proxies must pass events on as they come.
             response
                 .headers_mut()
@@ -100,7 +100,7 @@ fn cursor(query: Option<&str>) -> Result<Cursor, TokenError> {
 }
 
 enum Step {
-    Open(Box<dyn Subscription>, watch::Receiver<bool>),
+    Open(Box<dyn Subscription>, watch::Receiver<bool>, AppState),
     Done,
 }
 
@@ -108,9 +108,10 @@ enum Step {
 fn follow(
     subscription: Box<dyn Subscription>,
     stopping: watch::Receiver<bool>,
+    state: AppState,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(Step::Open(subscription, stopping), |step| async move {
-        let Step::Open(mut sub, mut stopping) = step else {
+    stream::unfold(Step::Open(subscription, stopping, state), |step| async move {
+        let Step::Open(mut sub, mut stopping, state) = step else {
             return None;
         };
         let next = tokio::select! {
@@ -119,10 +120,18 @@ fn follow(
         };
         let (events, next) = match next {
             Ok(Feed::Events(events)) if events.is_empty() => {
+                // "Nothing new" is true only once the lists hold every revocation recorded
+                // here: one the store could not take is put back first (its event follows).
+                if crate::revocation::behind(&state)
+                    && let Err(e) = crate::revocation::restore_once(&state).await
+                {
+                    tracing::warn!(error = %e, "revocation feed: cannot restore the lists; ending the stream");
+                    return None;
+                }
                 let data = serde_json::to_string(sub.cursor()).unwrap_or_default();
                 (
                     vec![Event::default().event("heartbeat").data(data)],
-                    Step::Open(sub, stopping),
+                    Step::Open(sub, stopping, state),
                 )
             }
             Ok(Feed::Events(events)) => {
@@ -135,7 +144,7 @@ fn follow(
                             .data(serde_json::to_string(e).unwrap_or_default())
                     })
                     .collect();
-                (sse, Step::Open(sub, stopping))
+                (sse, Step::Open(sub, stopping, state))
             }
             Ok(Feed::Resnapshot) => (
                 vec![Event::default().event("resnapshot").data("{}")],

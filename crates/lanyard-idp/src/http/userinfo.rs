@@ -89,8 +89,9 @@ fn bearer_token(
     }
 }
 
-/// The token of one `Authorization: Bearer` header (RFC 6750 §2.1), if any. Two headers,
-/// another scheme or credentials that are not a b64token are an `invalid_request`.
+/// The token of one `Authorization: Bearer` header (RFC 6750 §2.1), if any. Two headers or
+/// Bearer credentials that are not a b64token are an `invalid_request`; another scheme counts
+/// as no token.
 pub(super) fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
     let mut header_token = None;
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
@@ -102,8 +103,9 @@ pub(super) fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, &'sta
             .to_str()
             .map_err(|_| "the Authorization header is not valid")?;
         let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+        // Another scheme is no Bearer credentials at all: a bare challenge (RFC 6750 §3.1).
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err("use the Bearer scheme");
+            return Ok(None);
         }
         let token = token.trim();
         // b64token (RFC 6750 §2.1).

@@ -25,14 +25,16 @@ use crate::config::{Config, MAX_CLIENT_TOKEN_LIFETIME};
 use crate::db::{Db, StoredKey};
 use crate::state::{AppState, Inner};
 
-/// How long a retired key stays published: the longest a token it signed can live, plus a
-/// minute of clock leeway.
+/// How long a retired key stays published: the longest a token it signed can live, plus
+/// one reload interval (other nodes may sign with it that much longer) and a minute of the
+/// apps' clock leeway.
 pub fn retire_after(config: &Config) -> Duration {
     config
         .lifetimes
         .access_token
         .max(MAX_CLIENT_TOKEN_LIFETIME)
         .max(config.lifetimes.id_token)
+        + config.keys.refresh
         + Duration::from_secs(60)
 }
 
@@ -70,7 +72,10 @@ async fn promote(
     config: &Config,
     now: Timestamp,
 ) -> Result<(), KeyError> {
-    db.set_signing_key_state(&next.kid, ACTIVE, None).await?;
+    // Another node may have removed it meanwhile: then nothing changes here.
+    if !db.set_signing_key_state(&next.kid, ACTIVE, None).await? {
+        return Ok(());
+    }
     let until = now.plus(retire_after(config));
     for old in keys
         .iter()
