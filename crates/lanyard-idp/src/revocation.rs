@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lanyard_store::{
-    Feed, RefreshInfo, Revocation, RevocationEvent, Snapshot, StoreError, Target, Timestamp,
-    TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, Feed, RefreshInfo, Revocation, RevocationEvent, Snapshot, StoreError, Target,
+    Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 use crate::db::{Db, DbError};
@@ -122,6 +122,18 @@ pub async fn live_access_token(state: &AppState, token: &str) -> Result<AccessCl
     }
 }
 
+/// Revokes access tokens one by one, each by `jti` until its expiry. Returns how many.
+pub async fn revoke_access_tokens(
+    state: &AppState,
+    tokens: &[AccessTokenRef],
+    actor: &str,
+) -> Result<usize, RevocationError> {
+    for at in tokens {
+        revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
+    }
+    Ok(tokens.len())
+}
+
 /// Revokes a refresh-token family without losing its access tokens: they are revoked
 /// (recorded, then listed) before the family goes, so that a failure on the way leaves the
 /// family in place for a retry to find; tokens minted from the family meanwhile are caught
@@ -131,19 +143,21 @@ pub async fn revoke_family(
     info: &RefreshInfo,
     actor: &str,
 ) -> Result<usize, RevocationError> {
-    let mut done = HashSet::new();
-    for at in &info.access_tokens {
-        revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
-        done.insert(at.jti.clone());
-    }
+    let mut done = revoke_access_tokens(state, &info.access_tokens, actor).await?;
     if let Some(revoked) = state.store.revoke_family(&info.family.id).await? {
-        for at in &revoked.access_tokens {
-            if done.insert(at.jti.clone()) {
-                revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
-            }
-        }
+        let known: HashSet<&str> = info
+            .access_tokens
+            .iter()
+            .map(|at| at.jti.as_str())
+            .collect();
+        let minted: Vec<AccessTokenRef> = revoked
+            .access_tokens
+            .into_iter()
+            .filter(|at| !known.contains(at.jti.as_str()))
+            .collect();
+        done += revoke_access_tokens(state, &minted, actor).await?;
     }
-    Ok(done.len())
+    Ok(done)
 }
 
 /// [`restore`] for a running server: one at a time per process, so that a wiped Redis met by

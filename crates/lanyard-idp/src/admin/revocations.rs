@@ -169,16 +169,9 @@ async fn revoke_subject(
                     // By jti too: tokens refreshed from an offline family carry no sid.
                     if let Some(revoked) = state.store.revoke_family(&family.id).await? {
                         outcome.refresh_families_revoked += 1;
-                        for at in &revoked.access_tokens {
-                            revocation::revoke(
-                                state,
-                                Target::Jti(at.jti.clone()),
-                                at.expires_at,
-                                actor,
-                            )
-                            .await?;
-                            outcome.access_tokens_revoked += 1;
-                        }
+                        outcome.access_tokens_revoked +=
+                            revocation::revoke_access_tokens(state, &revoked.access_tokens, actor)
+                                .await?;
                     }
                 }
                 outcome.sessions_ended.push(sid.clone());

@@ -611,18 +611,19 @@ impl Db {
             action: Some(action.to_owned()),
             ..AuditFilter::default()
         };
-        let mut rows = self.query_audit(&filter, None, u64::MAX).await?;
+        let mut rows = self.query_audit(&filter, None, None).await?;
         rows.reverse();
         Ok(rows.into_iter().map(|(_, e)| e).collect())
     }
 
-    /// Up to `limit` audit events matching `filter`, newest first, with their ids; only
-    /// those with an id below `before` when given (the cursor of the previous page).
+    /// Up to `limit` (all when `None`) audit events matching `filter`, newest first, with
+    /// their ids; only those with an id below `before` when given (the cursor of the previous
+    /// page).
     pub async fn query_audit(
         &self,
         filter: &AuditFilter,
         before: Option<i64>,
-        limit: u64,
+        limit: Option<u64>,
     ) -> Result<Vec<(i64, AuditEvent)>, DbError> {
         let mut query = audit_events::Entity::find().order_by_desc(audit_events::Column::Id);
         if let Some(before) = before {
@@ -643,10 +644,9 @@ impl Db {
         if let Some(until) = filter.until {
             query = query.filter(audit_events::Column::At.lt(until.as_millis()));
         }
-        let rows = if limit == u64::MAX {
-            query.all(&self.conn).await
-        } else {
-            query.paginate(&self.conn, limit).fetch_page(0).await
+        let rows = match limit {
+            None => query.all(&self.conn).await,
+            Some(limit) => query.paginate(&self.conn, limit).fetch_page(0).await,
         }
         .map_err(unavailable)?;
         Ok(rows

@@ -90,7 +90,7 @@ pub(crate) async fn list(
             .map(Timestamp::from_millis),
     };
     let before = query.int("before", 1..=i64::MAX)?;
-    let rows = state.db.query_audit(&filter, before, limit).await?;
+    let rows = state.db.query_audit(&filter, before, Some(limit)).await?;
     let next = next_cursor(&rows, limit, |(id, _)| *id);
     let events = rows
         .into_iter()

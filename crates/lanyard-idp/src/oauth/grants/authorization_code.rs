@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lanyard_store::{NewFamily, RedeemedCode, Redemption, Target, Timestamp};
+use lanyard_store::{NewFamily, RedeemedCode, Redemption, Timestamp};
 
 use super::RefreshPayload;
 use crate::db::AuditEvent;
@@ -144,7 +144,7 @@ pub async fn exchange(
 async fn revoke_replayed(state: &AppState, spent: &RedeemedCode) -> Result<(), TokenError> {
     if let Some(at) = &spent.issued.access_token {
         let actor = format!("client:{}", spent.client_id);
-        revocation::revoke(state, Target::Jti(at.jti.clone()), at.expires_at, &actor).await?;
+        revocation::revoke_access_tokens(state, std::slice::from_ref(at), &actor).await?;
     }
     if let Some(family) = &spent.issued.family {
         state.store.revoke_family(family).await?;

@@ -1,6 +1,6 @@
 //! `refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
 
-use lanyard_store::{AccessTokenRef, Rotation, Target};
+use lanyard_store::{AccessTokenRef, Rotation};
 
 use super::RefreshPayload;
 use crate::crypto::random_token;
@@ -68,10 +68,7 @@ pub async fn refresh(
         Rotation::Invalid => return Err(TokenError::invalid_grant(BAD_TOKEN)),
         Rotation::Reused(revoked) => {
             let actor = format!("client:{}", client.client_id);
-            for at in &revoked.access_tokens {
-                revocation::revoke(state, Target::Jti(at.jti.clone()), at.expires_at, &actor)
-                    .await?;
-            }
+            revocation::revoke_access_tokens(state, &revoked.access_tokens, &actor).await?;
             state
                 .audit
                 .record(AuditEvent {
