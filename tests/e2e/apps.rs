@@ -56,7 +56,7 @@ pub(crate) async fn start_app_on(
             secret: lanyard_idp::admin::Secret::Generate,
             redirect_uris: vec![format!("{base}/callback")],
             post_logout_redirect_uris: vec![format!("{base}/")],
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: Some(format!("{base}/backchannel-logout")),
             grant_types: vec![],
             scopes: vec![],
             first_party: true,
@@ -641,9 +641,10 @@ async fn the_playground_gives_one_sign_in_for_both_apps() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Sign-out: `GET /logout` only asks; `POST /logout` ends the app session. The cookies carry
-/// the app's name and are `HttpOnly`, `SameSite=Lax`. (Lanyard offers no
-/// `end_session_endpoint` yet, issue 6; the redirect to it is unit-tested in `signin.rs`.)
+/// Sign-out: `GET /logout` only asks; `POST /logout` ends the app session and then the
+/// sign-in at Lanyard (RP-Initiated Logout, with the ID token as hint), and the browser comes
+/// back to the app signed out. The cookies carry the app's name and are `HttpOnly`,
+/// `SameSite=Lax`.
 #[tokio::test]
 async fn signing_out_ends_the_app_session_and_the_sign_in() {
     let server = TestServer::start(Db::Sqlite, Store::Redis).await;
@@ -678,19 +679,28 @@ async fn signing_out_ends_the_app_session_and_the_sign_in() {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert_eq!(out.headers()["location"], "/");
+    let to_lanyard = out.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_lanyard.starts_with(&server.url("/logout?id_token_hint=")),
+        "{to_lanyard}"
+    );
     let cleared = out.headers()["set-cookie"].to_str().unwrap();
     assert!(
         cleared.starts_with("wiki_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    let (steps, _) = browse(&browser, &format!("{}/", wiki.base)).await;
-    assert!(
-        steps
-            .iter()
-            .any(|(_, url)| url.starts_with(&server.url("/authorize"))),
-        "the app session is over: back through Lanyard: {steps:?}"
+    let (steps, page) = browse(&browser, &to_lanyard).await;
+    assert_eq!(
+        steps[1],
+        (StatusCode::SEE_OTHER, format!("{}/", wiki.base)),
+        "back at the app: {steps:?}"
     );
+    let (status, at) = steps.last().unwrap();
+    assert!(
+        *status == StatusCode::OK && at.starts_with(&server.url("/authorize")),
+        "both sessions are over: the sign-in page again: {steps:?}"
+    );
+    assert!(page.contains("The wiki app"));
     server.stop().await;
 }
 

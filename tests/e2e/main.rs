@@ -16,6 +16,7 @@ mod flow;
 mod interop;
 mod introspect;
 mod keys;
+mod logout;
 mod refresh;
 mod revocation;
 mod revoke;

@@ -102,7 +102,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
                 secret: Secret::Generate,
                 redirect_uris: vec![format!("{base_url}/callback")],
                 post_logout_redirect_uris: vec![format!("{base_url}/")],
-                backchannel_logout_uri: None,
+                backchannel_logout_uri: Some(format!("{base_url}/backchannel-logout")),
                 grant_types: vec![],
                 scopes: vec![],
                 first_party: true,

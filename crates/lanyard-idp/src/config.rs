@@ -38,6 +38,29 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// When signing keys change.
     pub keys: KeyPolicy,
+    /// How apps are told of a sign-out.
+    pub logout: LogoutPolicy,
+}
+
+/// How back-channel logout tokens are delivered (see `logout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutPolicy {
+    /// Each delivery attempt gives up after this long.
+    pub backchannel_timeout: Duration,
+    /// Attempts per app and session, the first included.
+    pub backchannel_attempts: u32,
+    /// The pause after the first failed attempt; it doubles after each further one.
+    pub backchannel_backoff: Duration,
+}
+
+impl Default for LogoutPolicy {
+    fn default() -> Self {
+        Self {
+            backchannel_timeout: Duration::from_secs(5),
+            backchannel_attempts: 5,
+            backchannel_backoff: Duration::from_secs(2),
+        }
+    }
 }
 
 /// When signing keys change (see `tokens::rotation`).
@@ -103,7 +126,7 @@ impl Default for Lifetimes {
             id_token: Duration::from_secs(10 * MIN),
             refresh_token: Duration::from_secs(30 * DAY),
             session_idle: Duration::from_secs(30 * MIN),
-            session_max: Duration::from_secs(10 * HOUR),
+            session_max: Duration::from_secs(12 * HOUR),
             remember_me_idle: Duration::from_secs(7 * DAY),
             remember_me_max: Duration::from_secs(30 * DAY),
         }
@@ -120,6 +143,7 @@ impl Default for Config {
             redis_prefix: "lanyard:".to_owned(),
             lifetimes: Lifetimes::default(),
             keys: KeyPolicy::default(),
+            logout: LogoutPolicy::default(),
         }
     }
 }
@@ -189,10 +213,12 @@ pub struct RawConfig {
     remember_me_lifetime_secs: Option<u64>,
     key_rotation_secs: Option<u64>,
     key_publish_secs: Option<u64>,
+    backchannel_logout_timeout_secs: Option<u64>,
+    backchannel_logout_attempts: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 17] = [
     "issuer",
     "listen",
     "database_url",
@@ -208,6 +234,8 @@ const KEYS: [&str; 15] = [
     "remember_me_lifetime_secs",
     "key_rotation_secs",
     "key_publish_secs",
+    "backchannel_logout_timeout_secs",
+    "backchannel_logout_attempts",
 ];
 
 impl RawConfig {
@@ -251,6 +279,14 @@ impl RawConfig {
                 "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
                 "key_rotation_secs" => self.key_rotation_secs = secs()?,
                 "key_publish_secs" => self.key_publish_secs = secs()?,
+                "backchannel_logout_timeout_secs" => {
+                    self.backchannel_logout_timeout_secs = secs()?;
+                }
+                "backchannel_logout_attempts" => {
+                    self.backchannel_logout_attempts = Some(value.parse().map_err(|_| {
+                        bad(format!("{var}={value:?} is not a number of attempts"))
+                    })?);
+                }
                 _ => {}
             }
         }
@@ -364,6 +400,17 @@ impl RawConfig {
                 "key_rotation_secs must be longer than key_publish_secs (a key is published that long before it signs)",
             ));
         }
+        let backchannel_timeout = secs(
+            self.backchannel_logout_timeout_secs,
+            d.logout.backchannel_timeout,
+            "backchannel_logout_timeout_secs",
+            Duration::from_secs(60),
+        )?;
+        let backchannel_attempts = match self.backchannel_logout_attempts {
+            None => d.logout.backchannel_attempts,
+            Some(n @ 1..=10) => u32::try_from(n).unwrap_or(1),
+            Some(_) => return Err(bad("backchannel_logout_attempts must be between 1 and 10")),
+        };
         Ok(Config {
             issuer,
             listen,
@@ -375,6 +422,11 @@ impl RawConfig {
                 rotation,
                 publish,
                 refresh: d.keys.refresh,
+            },
+            logout: LogoutPolicy {
+                backchannel_timeout,
+                backchannel_attempts,
+                backchannel_backoff: d.logout.backchannel_backoff,
             },
         })
     }
@@ -538,6 +590,14 @@ mod documented {
             (
                 "remember_me_lifetime_secs",
                 l.remember_me_max.as_secs().to_string(),
+            ),
+            (
+                "backchannel_logout_timeout_secs",
+                c.logout.backchannel_timeout.as_secs().to_string(),
+            ),
+            (
+                "backchannel_logout_attempts",
+                c.logout.backchannel_attempts.to_string(),
             ),
         ];
         let count = rows.len();

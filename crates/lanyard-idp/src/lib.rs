@@ -13,6 +13,7 @@
 //! - [`crypto`]: argon2id passwords, keyed client-secret hashes, cookie MACs.
 //! - [`audit`]: the batched audit trail. [`model`]: users and clients.
 //! - [`admin`]: what the `lanyard user add` / `client add` commands do.
+//! - [`logout`]: telling apps that a session ended (back-channel logout tokens).
 //! - [`revocation`]: revoking durably (SQL record, then the store) and rebuilding the
 //!   store's lists from the record when they are lost.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 mod http;
+pub mod logout;
 pub mod model;
 pub mod oauth;
 pub mod revocation;

@@ -13,7 +13,8 @@
 //! - `client`: [`client::ServiceClient`] calls other APIs with a bearer token (from
 //!   `client_credentials` or the signed-in user) and retries once on `invalid_token`.
 //! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
-//!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back.
+//!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back; it
+//!   receives back-channel logout tokens (validated by `logout`) and ends the app's sessions.
 //!
 //! # An API and a web app in one (features `axum`, `redis`)
 //!
@@ -69,6 +70,7 @@ pub mod feed;
 mod guard;
 pub mod keys;
 mod layer;
+pub mod logout;
 pub mod mirror;
 #[cfg(feature = "axum")]
 pub mod signin;

@@ -3,8 +3,11 @@
 //! session; a return to the page first asked for; refresh before the access token expires;
 //! RP-Initiated Logout when the issuer offers it.
 //!
-//! Routes: `GET /login?return_to=/path`, `GET /callback`, `GET|POST /logout`. Handlers take
-//! [`SignedIn`]: an anonymous visitor is sent to sign in and brought back.
+//! Routes: `GET /login?return_to=/path`, `GET /callback`, `GET|POST /logout`, and
+//! `POST /backchannel-logout` (OpenID Connect Back-Channel Logout 1.0: register
+//! `<base_url>/backchannel-logout` as the client's `backchannel_logout_uri`, and a sign-out
+//! anywhere ends this app's session too). Handlers take [`SignedIn`]: an anonymous visitor
+//! is sent to sign in and brought back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,7 @@ use axum::extract::{FromRef, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
@@ -31,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{ClientError, TokenSource};
 use crate::http_client;
+use crate::logout::LogoutRejection;
 
 type OidcClient = CoreClient<
     EndpointSet,
@@ -162,6 +166,8 @@ struct AppSession {
     access_expires: tokio::time::Instant,
     refresh_token: Option<String>,
     id_token: String,
+    /// The SSO session the sign-in belongs to (`sid` of the ID token).
+    sid: Option<String>,
     ends: tokio::time::Instant,
     refresh_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -197,6 +203,10 @@ struct Inner {
     /// rotated just after the app started would lock people out for that long.
     discovered: Mutex<Option<std::time::Instant>>,
     end_session: Option<String>,
+    /// The issuer's keys, for logout tokens; replaced with the client on rediscovery.
+    keys: std::sync::RwLock<crate::keys::KeySet>,
+    /// Logout tokens already taken (`jti` → `exp`), so a replay is refused.
+    logout_jtis: Mutex<HashMap<String, i64>>,
     http: openidconnect::reqwest::Client,
     key: hmac::Key,
     sessions: Mutex<HashMap<String, AppSession>>,
@@ -260,7 +270,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 async fn build_client(
     config: &SignInConfig,
     http: &openidconnect::reqwest::Client,
-) -> Result<(OidcClient, Option<String>), SignInError> {
+) -> Result<(OidcClient, Option<String>, crate::keys::KeySet), SignInError> {
     let issuer =
         IssuerUrl::new(config.issuer.clone()).map_err(|e| SignInError::Issuer(e.to_string()))?;
     let metadata = CoreProviderMetadata::discover_async(issuer, http)
@@ -272,13 +282,17 @@ async fn build_client(
         .await
         .map_err(SignInError::Issuer)?
         .end_session_endpoint;
+    let keys = serde_json::to_string(metadata.jwks())
+        .map_err(|e| e.to_string())
+        .and_then(|json| crate::keys::KeySet::from_jwks(&json))
+        .map_err(SignInError::Issuer)?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id.clone()),
         config.client_secret.clone().map(ClientSecret::new),
     )
     .set_redirect_uri(redirect);
-    Ok((client, end_session))
+    Ok((client, end_session, keys))
 }
 
 impl WebSignIn {
@@ -296,7 +310,7 @@ impl WebSignIn {
             )));
         }
         let http = http_client();
-        let (client, end_session) = build_client(&config, &http).await?;
+        let (client, end_session, keys) = build_client(&config, &http).await?;
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key).map_err(|_| SignInError::Issuer("no randomness".into()))?;
         Ok(Self {
@@ -305,6 +319,8 @@ impl WebSignIn {
                 client: std::sync::RwLock::new(client),
                 discovered: Mutex::new(None),
                 end_session,
+                keys: std::sync::RwLock::new(keys),
+                logout_jtis: Mutex::new(HashMap::new()),
                 http,
                 key: hmac::Key::new(hmac::HMAC_SHA256, &key),
                 sessions: Mutex::new(HashMap::new()),
@@ -335,8 +351,9 @@ impl WebSignIn {
             *last = Some(std::time::Instant::now());
         }
         match build_client(&self.inner.config, &self.inner.http).await {
-            Ok((client, _)) => {
+            Ok((client, _, keys)) => {
                 *self.inner.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+                *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
                 true
             }
             Err(e) => {
@@ -405,6 +422,50 @@ impl WebSignIn {
             .route("/login", get(login::<S>))
             .route("/callback", get(callback::<S>))
             .route("/logout", get(confirm_logout::<S>).post(logout::<S>))
+            .route("/backchannel-logout", post(backchannel_logout::<S>))
+    }
+
+    /// Takes a logout token from the issuer (Back-Channel Logout 1.0 §2.6) and ends the app
+    /// sessions it names. Returns how many ended.
+    pub async fn accept_logout_token(&self, token: &str) -> Result<usize, LogoutRejection> {
+        let kid = crate::logout::key_id(token)?;
+        let key = self.logout_key(&kid);
+        let key = match key {
+            Some(key) => key,
+            // Signed with a key this app has not seen: the issuer may have rotated.
+            None if self.rediscover().await => {
+                self.logout_key(&kid).ok_or(LogoutRejection::UnknownKey)?
+            }
+            None => return Err(LogoutRejection::UnknownKey),
+        };
+        let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
+        let config = &self.inner.config;
+        let logout =
+            crate::logout::validate(token, &key, &config.issuer, &config.client_id, now, 60)?;
+        {
+            let mut seen = self
+                .inner
+                .logout_jtis
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            seen.retain(|_, exp| *exp + 60 > now);
+            if seen.insert(logout.jti.clone(), logout.exp).is_some() {
+                return Err(LogoutRejection::Replayed);
+            }
+        }
+        let mut sessions = self.sessions();
+        let before = sessions.len();
+        sessions.retain(|_, s| !logout.ends(&s.sub, s.sid.as_deref()));
+        Ok(before - sessions.len())
+    }
+
+    fn logout_key(&self, kid: &str) -> Option<Arc<jsonwebtoken::DecodingKey>> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kid)
+            .cloned()
     }
 
     /// The signed-in person of a request, refreshing the access token when it is about to
@@ -719,6 +780,7 @@ async fn complete(
         access_expires: now + tokens.expires_in().unwrap_or(Duration::from_secs(60)),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         id_token: id_token.to_string(),
+        sid: jwt_claim(&id_token.to_string(), "sid"),
         ends: now + inner.config.session_lifetime,
         refresh_lock: Arc::default(),
     })
@@ -797,6 +859,68 @@ fn logout_target(
         query.append_pair("post_logout_redirect_uri", &format!("{}/", config.base_url));
     }
     url.to_string()
+}
+
+/// A string claim of a JWT whose signature was verified already.
+fn jwt_claim(jwt: &str, name: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get(name)?.as_str().map(str::to_owned)
+}
+
+/// `POST /backchannel-logout`: a logout token from the issuer (§2.5). 200 when it was valid
+/// (whether or not a session here matched); 400 with a JSON error otherwise (§2.8).
+async fn backchannel_logout<S>(
+    State(signin): State<WebSignIn>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response
+where
+    WebSignIn: FromRef<S>,
+{
+    let refuse = |description: &str| {
+        let body =
+            serde_json::json!({ "error": "invalid_request", "error_description": description });
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(body),
+        )
+            .into_response()
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return refuse("the request must be a form (application/x-www-form-urlencoded)");
+    }
+    let tokens: Vec<String> = url::form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let [token] = tokens.as_slice() else {
+        return refuse("the request must carry exactly one logout_token");
+    };
+    match signin.accept_logout_token(token).await {
+        Ok(ended) => {
+            tracing::info!(ended, "back-channel logout");
+            (
+                StatusCode::OK,
+                [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            )
+                .into_response()
+        }
+        Err(why) => {
+            tracing::warn!(error = %why, "a logout token was refused");
+            refuse(&why.to_string())
+        }
+    }
 }
 
 /// Rejection of [`SignedIn`]: to sign-in, then back here.

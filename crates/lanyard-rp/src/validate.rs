@@ -108,6 +108,14 @@ impl Rejection {
 
 /// The token's header, with `typ` and `alg` checked.
 pub fn header(token: &str) -> Result<Header, Rejection> {
+    // RFC 9068 §4: "application/at+jwt" and "at+jwt" are the same media type.
+    header_of_type(token, "at+jwt")
+}
+
+/// The header of a JWT whose `typ` must be `typ` (or `application/<typ>`, RFC 7515 §4.1.9),
+/// signed with RS256, with no `crit` extension. A wrong `typ` is
+/// [`Rejection::NotAnAccessToken`].
+pub(crate) fn header_of_type(token: &str, typ: &str) -> Result<Header, Rejection> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
         // A header that parses but names an algorithm jsonwebtoken does not know (`none`).
         let names_an_alg = token
@@ -127,9 +135,11 @@ pub fn header(token: &str) -> Result<Header, Rejection> {
             Rejection::Malformed
         }
     })?;
-    // RFC 9068 §4: "application/at+jwt" and "at+jwt" are the same media type.
-    let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
-    if !matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
+    let found = header.typ.as_deref().map(str::to_ascii_lowercase);
+    let found = found
+        .as_deref()
+        .map(|t| t.strip_prefix("application/").unwrap_or(t));
+    if found != Some(typ) {
         return Err(Rejection::NotAnAccessToken);
     }
     if header.alg != Algorithm::RS256 {

@@ -2,8 +2,8 @@
 //! (SECURITY.md 2.8, RFC 6750 §3, RFC 8725 §3, RFC 9068 §4), plus the revocation mirror.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,41 +13,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lanyard_rp::keys::{JwksSource, KeyCache};
 use lanyard_rp::{Denial, Guard, GuardConfig, Mirror, StoreSource};
 use lanyard_store::{Clock, ManualClock, MemoryStore, StoreConfig, Target, Timestamp, TokenStore};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
-const ISSUER: &str = "https://sso.example.com";
-const AUDIENCE: &str = "wiki";
-const NOW: i64 = 1_800_000_000;
-
-struct TestKey {
-    pem: String,
-    public_pem: String,
-    jwks: String,
-}
-
-fn rsa_key(seed: usize) -> &'static TestKey {
-    static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
-    &KEYS.get_or_init(|| {
-        (0..2)
-            .map(|i| {
-                #[allow(deprecated)]
-                let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
-                let public = key.to_public_key();
-                let n = URL_SAFE_NO_PAD.encode(public.n_bytes());
-                let e = URL_SAFE_NO_PAD.encode(public.e_bytes());
-                use rsa::pkcs8::EncodePublicKey;
-                TestKey {
-                    pem: key.to_pkcs1_pem(Default::default()).unwrap().to_string(),
-                    public_pem: public.to_public_key_pem(Default::default()).unwrap(),
-                    jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("k{i}"), "n": n, "e": e}]})
-                        .to_string(),
-                }
-            })
-            .collect()
-    })[seed]
-}
+mod support;
+use support::{AUDIENCE, ISSUER, NOW, raw_token, rsa_key, sign_with};
 
 fn claims() -> Value {
     json!({
@@ -56,37 +25,8 @@ fn claims() -> Value {
     })
 }
 
-fn sign_with(claims: &Value, kid: &str, typ: &str, key: &TestKey) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    header.typ = Some(typ.to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(key.pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
 fn sign(claims: &Value) -> String {
     sign_with(claims, "k0", "at+jwt", rsa_key(0))
-}
-
-/// A JWT with any header, signed with HMAC under `secret` (or unsigned).
-fn raw_token(header: Value, claims: &Value, hmac_secret: Option<&[u8]>) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = match hmac_secret {
-        Some(secret) => {
-            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
-            URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()))
-        }
-        None => String::new(),
-    };
-    format!("{input}.{signature}")
 }
 
 struct CountingJwks {

@@ -37,6 +37,9 @@ pub struct Outcome {
     pub access_tokens_revoked: usize,
     /// The entry now in force in the revocation lists, if one was set.
     pub entry: Option<Entry>,
+    /// The sessions ended, as they were: their apps are told (back-channel logout).
+    #[serde(skip)]
+    pub(crate) ended: Vec<lanyard_store::Session>,
 }
 
 /// One entry of the revocation lists, as the admin API shows it.
@@ -97,15 +100,29 @@ impl Subject {
 }
 
 /// Revokes `subject` on behalf of `actor` (for example `admin:ops`, `cli`), and records it
-/// in the audit trail, success or failure.
+/// in the audit trail, success or failure. The apps of every session it ends are told
+/// (back-channel logout, in the background).
 pub async fn revoke(
     state: &AppState,
     subject: Subject,
     actor: &str,
 ) -> Result<Outcome, AdminError> {
+    revoke_as(state, subject, actor, "admin.revoke").await
+}
+
+/// [`revoke`], recorded in the audit trail as `action` (`logout` when a person signs out).
+pub(crate) async fn revoke_as(
+    state: &AppState,
+    subject: Subject,
+    actor: &str,
+    action: &str,
+) -> Result<Outcome, AdminError> {
     let (kind, value) = subject.describe();
     let target = format!("{kind}:{value}");
-    let result = revoke_subject(state, subject.clone(), actor).await;
+    let mut result = revoke_subject(state, subject.clone(), actor).await;
+    if let Ok(done) = &mut result {
+        crate::logout::notify(state, std::mem::take(&mut done.ended));
+    }
     let (outcome, detail) = match &result {
         Ok(done) => ("success", serde_json::to_string(done).ok()),
         Err(e) => (
@@ -113,7 +130,7 @@ pub async fn revoke(
             Some(serde_json::json!({ "error": e.to_string() }).to_string()),
         ),
     };
-    record_event(state, actor, "admin.revoke", &target, outcome, detail).await;
+    record_event(state, actor, action, &target, outcome, detail).await;
     result
 }
 
@@ -138,7 +155,8 @@ async fn revoke_subject(
             if state.db.user_by_sub(&sub).await?.is_none() {
                 return Err(AdminError::NotFound(format!("no user has sub {sub:?}")));
             }
-            outcome.sessions_ended = sids(state.store.end_user_sessions(&sub).await?);
+            outcome.ended = state.store.end_user_sessions(&sub).await?;
+            outcome.sessions_ended = outcome.ended.iter().map(|s| s.sid.to_string()).collect();
             outcome.refresh_families_revoked = state.store.revoke_user_families(&sub).await?.len();
             Target::Sub(sub)
         }
@@ -175,6 +193,7 @@ async fn revoke_subject(
                     }
                 }
                 outcome.sessions_ended.push(sid.clone());
+                outcome.ended.push(session);
             }
             Target::Sid(sid)
         }
@@ -212,8 +231,4 @@ async fn revoke_token(state: &AppState, token: &str, actor: &str) -> Result<Outc
     outcome.access_tokens_revoked = 1;
     outcome.entry = Some(Entry::of(&event.revocation));
     Ok(outcome)
-}
-
-fn sids(sessions: Vec<lanyard_store::Session>) -> Vec<String> {
-    sessions.into_iter().map(|s| s.sid.to_string()).collect()
 }

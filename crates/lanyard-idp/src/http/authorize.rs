@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 
 use super::{cookies, pages, reply};
-use crate::crypto::{random_token, same_secret};
 use crate::oauth::authorize::{self, AuthorizationRequest, Next};
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::params::Params;
@@ -50,7 +49,7 @@ pub(crate) async fn authorize(
 }
 
 /// Parses the request's parameters: the query, and for POST a form body.
-fn read_params(
+pub(crate) fn read_params(
     method: &Method,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -141,15 +140,7 @@ fn show_sign_in(
     username: &str,
     remember_me: bool,
 ) -> Response {
-    // Reuse the browser's CSRF token if it has one, so two open tabs both work.
-    let (csrf, set) = match cookies::csrf(&state.config, headers) {
-        Some(token) if token.len() == 43 => (token, None),
-        _ => {
-            let token = random_token(32);
-            let set = cookies::set_csrf(&state.config, &token);
-            (token, Some(set))
-        }
-    };
+    let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
     let encoded: String = form_urlencoded(params);
     let mut extra = HeaderMap::new();
     if let Some(set) = set {
@@ -168,7 +159,7 @@ fn show_sign_in(
     )
 }
 
-fn form_urlencoded(params: &Params) -> String {
+pub(crate) fn form_urlencoded(params: &Params) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     let mut pairs: Vec<(&str, &str)> = params.iter().collect();
     pairs.sort();
@@ -206,10 +197,7 @@ pub(crate) async fn signin(
         return expired();
     };
     // Double-submit CSRF check: the form's token must equal the cookie's (login CSRF).
-    let csrf_ok = match (cookies::csrf(&state.config, &headers), form.get("csrf")) {
-        (Some(cookie), Some(field)) => same_secret(&cookie, field),
-        _ => false,
-    };
+    let csrf_ok = cookies::csrf_matches(&state.config, &headers, form.get("csrf"));
     if !csrf_ok || form.duplicated().is_some() {
         return expired();
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::config::Config;
-use crate::crypto::ServerKeys;
+use crate::crypto::{ServerKeys, random_token, same_secret};
 
 const SESSION: &str = "lanyard_session";
 const CSRF: &str = "lanyard_csrf";
@@ -90,6 +90,33 @@ pub(crate) fn set_session(
         "Lax",
         remember_for,
     )
+}
+
+/// `Set-Cookie` that ends the session cookie.
+pub(crate) fn clear_session(config: &Config) -> HeaderValue {
+    set_cookie(config, SESSION, "", "Lax", Some(Duration::ZERO))
+}
+
+/// The CSRF token for a form: the browser's own if it has one (so two open tabs both work),
+/// else a new one with the `Set-Cookie` that gives it to the browser.
+pub(crate) fn csrf_for_form(config: &Config, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match csrf(config, headers) {
+        Some(token) if token.len() == 43 => (token, None),
+        _ => {
+            let token = random_token(32);
+            let set = set_csrf(config, &token);
+            (token, Some(set))
+        }
+    }
+}
+
+/// Whether a submitted form's `csrf` field equals the browser's CSRF cookie (double submit:
+/// another site can make the browser post a form, but cannot read or set this cookie).
+pub(crate) fn csrf_matches(config: &Config, headers: &HeaderMap, field: Option<&str>) -> bool {
+    match (csrf(config, headers), field) {
+        (Some(cookie), Some(field)) => same_secret(&cookie, field),
+        _ => false,
+    }
 }
 
 /// The CSRF token in the request's cookie, if any.

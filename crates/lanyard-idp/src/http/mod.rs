@@ -6,6 +6,7 @@ mod authorize;
 mod cookies;
 mod discovery;
 mod feed;
+mod logout;
 mod pages;
 mod reply;
 mod revoke;
@@ -86,6 +87,10 @@ pub fn router(state: AppState) -> Router {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route(paths::SIGNIN, post(authorize::signin))
+        .route(
+            paths::END_SESSION,
+            get(logout::end_session).post(logout::end_session),
+        )
         .route("/assets/lanyard.css", get(discovery::stylesheet))
         .merge(for_apps)
         .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))

@@ -19,6 +19,21 @@ pub(crate) struct SignInPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "logout.html")]
+pub(crate) struct LogoutPage<'a> {
+    pub(crate) client_name: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    pub(crate) logout_request: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutPage<'a> {
+    client_name: &'a str,
+    return_to: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     title: &'a str,
@@ -71,6 +86,27 @@ fn render(status: StatusCode, template: &impl Template, script_nonce: Option<&st
 /// The sign-in page.
 pub(crate) fn sign_in(page: &SignInPage<'_>, extra: HeaderMap) -> Response {
     let mut response = render(StatusCode::OK, page, None);
+    response.headers_mut().extend(extra);
+    response
+}
+
+/// "Sign out?": the confirmation of a sign-out request no hint vouches for.
+pub(crate) fn logout(page: &LogoutPage<'_>, extra: HeaderMap) -> Response {
+    let mut response = render(StatusCode::OK, page, None);
+    response.headers_mut().extend(extra);
+    response
+}
+
+/// "You are signed out", with a link back to the app when its address is registered.
+pub(crate) fn signed_out(client_name: &str, return_to: Option<&str>, extra: HeaderMap) -> Response {
+    let mut response = render(
+        StatusCode::OK,
+        &SignedOutPage {
+            client_name,
+            return_to,
+        },
+        None,
+    );
     response.headers_mut().extend(extra);
     response
 }

@@ -20,8 +20,10 @@ pub(crate) fn to_client(
         ResponseMode::FormPost => pages::form_post(&to.redirect_uri, params, extra),
         ResponseMode::Query => {
             let mut url = to.redirect_uri.clone();
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&form_urlencoded_pairs(params));
+            if !params.is_empty() {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&form_urlencoded_pairs(params));
+            }
             let mut headers = extra;
             match HeaderValue::from_str(&url) {
                 Ok(location) => {

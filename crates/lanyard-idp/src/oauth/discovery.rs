@@ -11,6 +11,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/authorize";
     /// Where the sign-in form posts.
     pub const SIGNIN: &str = "/signin";
+    /// End-session endpoint (RP-Initiated Logout 1.0).
+    pub const END_SESSION: &str = "/logout";
     /// Token endpoint.
     pub const TOKEN: &str = "/token";
     /// Revocation endpoint (RFC 7009).
@@ -45,6 +47,10 @@ pub fn metadata(config: &Config) -> String {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "lanyard_revocation_snapshot_endpoint": config.url(paths::REVOCATION_SNAPSHOT),
         "lanyard_revocation_events_endpoint": config.url(paths::REVOCATION_EVENTS),
+        "end_session_endpoint": config.url(paths::END_SESSION),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
         "jwks_uri": config.url(paths::JWKS),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -12,7 +12,7 @@ use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, IdClaims, at_hash};
+use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP, IdClaims, at_hash};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -121,7 +121,7 @@ pub async fn mint(
             at_hash: Some(at_hash(&access_token)),
             amr: grant.amr.to_vec(),
         };
-        Some(state.keys.sign("JWT", &claims).await?)
+        Some(state.keys.sign(ID_TOKEN_TYP, &claims).await?)
     } else {
         None
     };

@@ -11,6 +11,7 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issue;
+pub mod logout;
 pub mod params;
 pub mod revoke;
 pub mod signin;

@@ -73,6 +73,30 @@ pub struct IdClaims {
     pub amr: Vec<String>,
 }
 
+/// A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4): never a `nonce`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogoutClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The client it is sent to.
+    pub aud: String,
+    /// Issued at (seconds).
+    pub iat: i64,
+    /// Expiry (seconds): two minutes after `iat`.
+    pub exp: i64,
+    /// Unique id, so that the client can refuse a replay.
+    pub jti: String,
+    /// The user signed out.
+    pub sub: String,
+    /// The SSO session that ended.
+    pub sid: String,
+    /// `{"http://schemas.openid.net/event/backchannel-logout": {}}`.
+    pub events: serde_json::Value,
+}
+
+/// The one member of a logout token's `events` claim.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
 /// `aud` may be a string or an array (RFC 7519 §4.1.3).
 pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]

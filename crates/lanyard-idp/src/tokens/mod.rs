@@ -20,11 +20,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 
-pub use self::claims::{AccessClaims, IdClaims};
+pub use self::claims::{AccessClaims, BACKCHANNEL_LOGOUT_EVENT, IdClaims, LogoutClaims};
 pub use self::keys::{KeyError, load_or_create};
 
 /// The JWT `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The `typ` header of ID tokens.
+pub const ID_TOKEN_TYP: &str = "JWT";
+/// The `typ` header of logout tokens (Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 
 /// One RSA key that signs.
 pub struct SigningKey {
@@ -170,6 +174,8 @@ pub struct IdTokenHint {
     pub sub: String,
     /// The client it was issued to.
     pub aud: Vec<String>,
+    /// The SSO session it was issued in.
+    pub sid: Option<String>,
 }
 
 impl KeyRing {
@@ -232,15 +238,16 @@ impl KeyRing {
         Ok(claims)
     }
 
-    /// Verifies an `id_token_hint`: one of our ID tokens, signature and issuer checked, expiry
-    /// not (OIDC Core §3.1.2.1: an expired hint is still a hint).
+    /// Verifies an `id_token_hint`: one of our ID tokens (header `typ` `JWT`, so neither an
+    /// access token nor a logout token), signature and issuer checked, expiry not (OIDC Core
+    /// §3.1.2.1 and RP-Initiated Logout §2: an expired hint is still a hint).
     pub fn verify_id_token_hint(
         &self,
         token: &str,
         issuer: &str,
     ) -> Result<IdTokenHint, Rejection> {
         let header = read_header(token)?;
-        if header.typ.as_deref() == Some(ACCESS_TOKEN_TYP) {
+        if header.typ.as_deref() != Some(ID_TOKEN_TYP) {
             return Err(Rejection::WrongType);
         }
         #[derive(serde::Deserialize)]
@@ -248,11 +255,14 @@ impl KeyRing {
             sub: String,
             #[serde(deserialize_with = "claims::one_or_many")]
             aud: Vec<String>,
+            #[serde(default)]
+            sid: Option<String>,
         }
         let hint: Hint = self.decode(token, &header, issuer, false)?;
         Ok(IdTokenHint {
             sub: hint.sub,
             aud: hint.aud,
+            sid: hint.sid,
         })
     }
 

@@ -1,0 +1,72 @@
+//! What the test files share: RSA keys, and JWTs signed with them or forged.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+pub(crate) const ISSUER: &str = "https://sso.example.com";
+pub(crate) const AUDIENCE: &str = "wiki";
+pub(crate) const NOW: i64 = 1_800_000_000;
+
+pub(crate) struct TestKey {
+    pub(crate) pem: String,
+    pub(crate) public_pem: String,
+    pub(crate) jwks: String,
+}
+
+pub(crate) fn rsa_key(seed: usize) -> &'static TestKey {
+    static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| {
+        (0..2)
+            .map(|i| {
+                #[allow(deprecated)]
+                let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
+                let public = key.to_public_key();
+                let n = URL_SAFE_NO_PAD.encode(public.n_bytes());
+                let e = URL_SAFE_NO_PAD.encode(public.e_bytes());
+                use rsa::pkcs8::EncodePublicKey;
+                TestKey {
+                    pem: key.to_pkcs1_pem(Default::default()).unwrap().to_string(),
+                    public_pem: public.to_public_key_pem(Default::default()).unwrap(),
+                    jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("k{i}"), "n": n, "e": e}]})
+                        .to_string(),
+                }
+            })
+            .collect()
+    })[seed]
+}
+
+pub(crate) fn sign_with(claims: &Value, kid: &str, typ: &str, key: &TestKey) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(key.pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A JWT with any header, signed with HMAC under `secret` (or unsigned).
+pub(crate) fn raw_token(header: Value, claims: &Value, hmac_secret: Option<&[u8]>) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = match hmac_secret {
+        Some(secret) => {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()))
+        }
+        None => String::new(),
+    };
+    format!("{input}.{signature}")
+}
