@@ -1,7 +1,7 @@
 //! The admin API over HTTP: who may call it (RFC 6750), revocations by each kind of target
 //! and where they take effect, bad input, and the OpenAPI document.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -60,6 +60,33 @@ pub(crate) async fn admin(
         request = request.json(&body);
     }
     request.send().await.unwrap()
+}
+
+/// The audit events with `action`, newest first, once there are `count` of them (waiting up
+/// to 10 s: the trail is written in batches).
+pub(crate) async fn audit_events(
+    server: &TestServer,
+    token: &str,
+    action: &str,
+    count: usize,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = admin(
+            server,
+            token,
+            reqwest::Method::GET,
+            &format!("/audit?action={action}"),
+            None,
+        )
+        .await;
+        let page: Value = r.json().await.unwrap();
+        let events = page["events"].as_array().unwrap().clone();
+        if events.len() >= count || Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn revoke(server: &TestServer, token: &str, body: Value) -> reqwest::Response {

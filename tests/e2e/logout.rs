@@ -15,7 +15,7 @@ use lanyard_store::{Clock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::admin::{admin, admin_token};
+use crate::admin::{admin, admin_token, audit_events};
 use crate::apps::{browse, on_redis, sign_in_and_follow};
 use crate::revoke::{field, userinfo};
 use crate::support::{
@@ -116,21 +116,6 @@ async fn end_session(
     browser.get(url.as_str()).await
 }
 
-/// The audit events with `action`, newest first.
-async fn audit(server: &TestServer, token: &str, action: &str) -> Vec<Value> {
-    let r = admin(
-        server,
-        token,
-        reqwest::Method::GET,
-        &format!("/audit?action={action}"),
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let page: Value = r.json().await.unwrap();
-    page["events"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn discovery_advertises_rp_initiated_and_back_channel_logout() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
@@ -199,7 +184,7 @@ async fn oidcc_rp_initiated_logout_ends_everything_and_returns_with_state() {
     assert_eq!(body["error"], "invalid_grant");
 
     let ops = admin_token(&server).await;
-    let events = audit_until(&server, &ops, "logout", 1).await;
+    let events = audit_events(&server, &ops, "logout", 1).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["actor"], alice.sub.as_str());
     assert_eq!(events[0]["outcome"], "success");
@@ -518,20 +503,7 @@ impl Receiver {
 
 /// Waits (up to 10 s) until `count` back-channel deliveries are in the audit trail.
 async fn deliveries(server: &TestServer, token: &str, count: usize) -> Vec<Value> {
-    audit_until(server, token, "backchannel_logout", count).await
-}
-
-/// Waits (up to 10 s: the trail is written in batches) until `count` events with `action`
-/// are in the audit trail; returns them, newest first.
-async fn audit_until(server: &TestServer, token: &str, action: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = audit(server, token, action).await;
-        if events.len() >= count || Instant::now() > deadline {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    audit_events(server, token, "backchannel_logout", count).await
 }
 
 fn delivery_to<'a>(events: &'a [Value], client_id: &str) -> &'a Value {

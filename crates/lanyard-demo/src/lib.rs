@@ -58,6 +58,8 @@ pub enum DemoError {
 pub struct AppState {
     name: Arc<str>,
     base_url: Arc<str>,
+    issuer: Arc<str>,
+    client_id: Arc<str>,
     guard: Guard,
     signin: WebSignIn,
 }
@@ -106,6 +108,8 @@ pub async fn app(
     let state = AppState {
         name: config.name.as_str().into(),
         base_url: config.base_url.trim_end_matches('/').into(),
+        issuer: config.issuer.trim_end_matches('/').into(),
+        client_id: config.client_id.as_str().into(),
         guard,
         signin,
     };
@@ -127,16 +131,32 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
+/// A page of the app at `path`, with Lanyard's session-timeout warning (docs/sessions.md).
+fn page(state: &AppState, title: &str, path: &str, body: &str) -> Html<String> {
+    let login = format!(
+        "/login?return_to={}",
+        percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC)
+    );
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{app}</title></head><body><main>\
-         <h1>{app}</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+         <script src=\"{issuer}/session/warning.js\" data-client-id=\"{client}\" data-login-url=\"{login}\" defer></script>\
+         </head><body><main>{body}</main></body></html>",
+        title = escape(title),
+        issuer = escape(&state.issuer),
+        client = escape(&state.client_id),
+        login = escape(&login),
+    ))
+}
+
+async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
+    let body = format!(
+        "<h1>{app}</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>\
          <p><a href=\"/profile\">Your profile</a> · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
-         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>\
-         </main></body></html>",
+         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
         app = escape(&state.name),
         name = escape(&user.name)
-    ))
+    );
+    page(&state, &state.name, "/", &body)
 }
 
 /// The profile page asks the app's own API with the person's access token, the way an app
@@ -170,14 +190,19 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> 
             escape(&e.to_string())
         ),
     };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Profile · {app}</title></head><body><main>\
-         <h1>Your profile at {app}</h1><p>Name: <strong id=\"user\">{name}</strong></p><p>Subject: <code>{sub}</code></p>\
-         {api}<p><a href=\"/\">Home</a></p></main></body></html>",
+    let body = format!(
+        "<h1>Your profile at {app}</h1><p>Name: <strong id=\"user\">{name}</strong></p><p>Subject: <code>{sub}</code></p>\
+         {api}<p><a href=\"/\">Home</a></p>",
         app = escape(&state.name),
         name = escape(&user.name),
         sub = escape(&user.sub)
-    ))
+    );
+    page(
+        &state,
+        &format!("Profile · {}", state.name),
+        "/profile",
+        &body,
+    )
 }
 
 async fn me(auth: Authenticated) -> Json<serde_json::Value> {

@@ -40,6 +40,32 @@ pub struct Config {
     pub keys: KeyPolicy,
     /// How apps are told of a sign-out.
     pub logout: LogoutPolicy,
+    /// When repeated failures lock (see `lockout`).
+    pub lockout: LockoutPolicy,
+}
+
+/// When repeated failures lock (see `lockout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failed sign-ins for one username that lock it (waits grow after the third).
+    pub account_threshold: u32,
+    /// Failed sign-ins from one IP, any usernames, that lock the IP.
+    pub ip_threshold: u32,
+    /// Failed authentications of one client from one IP that lock that pair.
+    pub client_threshold: u32,
+    /// How long a lock lasts; failures are counted over the same window.
+    pub duration: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            account_threshold: 10,
+            ip_threshold: 100,
+            client_threshold: 10,
+            duration: Duration::from_secs(900),
+        }
+    }
 }
 
 /// How back-channel logout tokens are delivered (see `logout`).
@@ -144,6 +170,7 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             keys: KeyPolicy::default(),
             logout: LogoutPolicy::default(),
+            lockout: LockoutPolicy::default(),
         }
     }
 }
@@ -215,10 +242,14 @@ pub struct RawConfig {
     key_publish_secs: Option<u64>,
     backchannel_logout_timeout_secs: Option<u64>,
     backchannel_logout_attempts: Option<u64>,
+    signin_lockout_threshold: Option<u64>,
+    signin_ip_lockout_threshold: Option<u64>,
+    client_lockout_threshold: Option<u64>,
+    lockout_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 21] = [
     "issuer",
     "listen",
     "database_url",
@@ -236,6 +267,10 @@ const KEYS: [&str; 17] = [
     "key_publish_secs",
     "backchannel_logout_timeout_secs",
     "backchannel_logout_attempts",
+    "signin_lockout_threshold",
+    "signin_ip_lockout_threshold",
+    "client_lockout_threshold",
+    "lockout_secs",
 ];
 
 impl RawConfig {
@@ -263,6 +298,12 @@ impl RawConfig {
                     .map(Some)
                     .map_err(|_| bad(format!("{var}={value:?} is not a number of seconds")))
             };
+            let count = || {
+                value
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("{var}={value:?} is not a number")))
+            };
             match key {
                 "issuer" => self.issuer = Some(value.clone()),
                 "listen" => self.listen = Some(value.clone()),
@@ -282,11 +323,11 @@ impl RawConfig {
                 "backchannel_logout_timeout_secs" => {
                     self.backchannel_logout_timeout_secs = secs()?;
                 }
-                "backchannel_logout_attempts" => {
-                    self.backchannel_logout_attempts = Some(value.parse().map_err(|_| {
-                        bad(format!("{var}={value:?} is not a number of attempts"))
-                    })?);
-                }
+                "backchannel_logout_attempts" => self.backchannel_logout_attempts = count()?,
+                "signin_lockout_threshold" => self.signin_lockout_threshold = count()?,
+                "signin_ip_lockout_threshold" => self.signin_ip_lockout_threshold = count()?,
+                "client_lockout_threshold" => self.client_lockout_threshold = count()?,
+                "lockout_secs" => self.lockout_secs = secs()?,
                 _ => {}
             }
         }
@@ -406,10 +447,42 @@ impl RawConfig {
             "backchannel_logout_timeout_secs",
             Duration::from_secs(60),
         )?;
-        let backchannel_attempts = match self.backchannel_logout_attempts {
-            None => d.logout.backchannel_attempts,
-            Some(n @ 1..=10) => u32::try_from(n).unwrap_or(1),
-            Some(_) => return Err(bad("backchannel_logout_attempts must be between 1 and 10")),
+        let count = |v: Option<u64>, default: u32, name: &str, max: u32| match v {
+            None => Ok(default),
+            Some(n) if n >= 1 && n <= u64::from(max) => Ok(u32::try_from(n).unwrap_or(max)),
+            Some(_) => Err(bad(format!("{name} must be between 1 and {max}"))),
+        };
+        let backchannel_attempts = count(
+            self.backchannel_logout_attempts,
+            d.logout.backchannel_attempts,
+            "backchannel_logout_attempts",
+            10,
+        )?;
+        let lockout = LockoutPolicy {
+            account_threshold: count(
+                self.signin_lockout_threshold,
+                d.lockout.account_threshold,
+                "signin_lockout_threshold",
+                1000,
+            )?,
+            ip_threshold: count(
+                self.signin_ip_lockout_threshold,
+                d.lockout.ip_threshold,
+                "signin_ip_lockout_threshold",
+                100_000,
+            )?,
+            client_threshold: count(
+                self.client_lockout_threshold,
+                d.lockout.client_threshold,
+                "client_lockout_threshold",
+                1000,
+            )?,
+            duration: secs(
+                self.lockout_secs,
+                d.lockout.duration,
+                "lockout_secs",
+                Duration::from_secs(24 * 3600),
+            )?,
         };
         Ok(Config {
             issuer,
@@ -428,6 +501,7 @@ impl RawConfig {
                 backchannel_attempts,
                 backchannel_backoff: d.logout.backchannel_backoff,
             },
+            lockout,
         })
     }
 }
@@ -599,6 +673,19 @@ mod documented {
                 "backchannel_logout_attempts",
                 c.logout.backchannel_attempts.to_string(),
             ),
+            (
+                "signin_lockout_threshold",
+                c.lockout.account_threshold.to_string(),
+            ),
+            (
+                "signin_ip_lockout_threshold",
+                c.lockout.ip_threshold.to_string(),
+            ),
+            (
+                "client_lockout_threshold",
+                c.lockout.client_threshold.to_string(),
+            ),
+            ("lockout_secs", c.lockout.duration.as_secs().to_string()),
         ];
         let count = rows.len();
         for (key, default) in rows {

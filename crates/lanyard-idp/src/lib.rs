@@ -13,6 +13,9 @@
 //! - [`crypto`]: argon2id passwords, keyed client-secret hashes, cookie MACs.
 //! - [`audit`]: the batched audit trail. [`model`]: users and clients.
 //! - [`admin`]: what the `lanyard user add` / `client add` commands do.
+//! - [`session`]: the sign-in session's status for the timeout warning, and who may ask.
+//! - [`lockout`]: brute-force protection (failed sign-ins and client secrets, counted in
+//!   the store).
 //! - [`logout`]: telling apps that a session ended (back-channel logout tokens).
 //! - [`revocation`]: revoking durably (SQL record, then the store) and rebuilding the
 //!   store's lists from the record when they are lost.
@@ -25,10 +28,12 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 mod http;
+pub mod lockout;
 pub mod logout;
 pub mod model;
 pub mod oauth;
 pub mod revocation;
+pub mod session;
 pub mod state;
 pub mod tokens;
 

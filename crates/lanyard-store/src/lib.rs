@@ -38,6 +38,7 @@ mod store;
 pub mod test_redis;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+mod throttle;
 mod time;
 
 pub use codes::{CodeGrant, Issuance, RedeemedCode, Redemption};
@@ -54,4 +55,5 @@ pub use revocation::{
 };
 pub use sessions::{NewSession, Session};
 pub use store::{Subscription, TokenStore};
+pub use throttle::{Throttle, ThrottlePolicy};
 pub use time::{Clock, ManualClock, SystemClock, TIME_LIMIT_MS, Timestamp};

@@ -19,8 +19,8 @@ use crate::{
     AccessTokenRef, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
     IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshInfo, RefreshToken,
     Revocation, RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot,
-    StoreConfig, StoreError, Subscription, SystemClock, Target, Timestamp, TokenFacts, TokenStore,
-    Verdict,
+    StoreConfig, StoreError, Subscription, SystemClock, Target, Throttle, ThrottlePolicy,
+    Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -54,7 +54,14 @@ struct State {
     epoch: String,
     seq: u64,
     events: VecDeque<RevocationEvent>,
+    /// Failed-attempt counters, with the end of their window.
+    throttles: HashMap<String, (Throttle, Timestamp)>,
     next_sweep: Timestamp,
+}
+
+/// When a counter is forgotten: its window and its block both over.
+fn forget_at(entry: &(Throttle, Timestamp)) -> Timestamp {
+    entry.0.blocked_until.map_or(entry.1, |b| b.max(entry.1))
 }
 
 #[derive(Debug)]
@@ -145,6 +152,15 @@ impl State {
             self.remove_family(&id);
         }
         self.revocations.prune(now);
+        self.throttles.retain(|_, e| forget_at(e) > now);
+    }
+
+    /// The live counter of `key`, dropping it if it is over.
+    fn throttle(&mut self, key: &str, now: Timestamp) -> Option<&mut (Throttle, Timestamp)> {
+        if self.throttles.get(key).is_some_and(|e| forget_at(e) <= now) {
+            self.throttles.remove(key);
+        }
+        self.throttles.get_mut(key)
     }
 
     fn live_session(&mut self, sid: &SessionId, now: Timestamp) -> Option<&mut SessionEntry> {
@@ -578,6 +594,34 @@ impl TokenStore for MemoryStore {
             cursor: from.clone(),
             wake: self.inner.published.subscribe(),
         }))
+    }
+
+    async fn throttle(&self, key: &str) -> Result<Throttle, StoreError> {
+        let now = self.now();
+        let mut state = self.state(now);
+        Ok(state.throttle(key, now).map(|e| e.0).unwrap_or_default())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        policy: &ThrottlePolicy,
+    ) -> Result<Throttle, StoreError> {
+        let now = self.now();
+        let mut state = self.state(now);
+        let (before, window_ends) = state
+            .throttle(key, now)
+            .map(|e| *e)
+            .unwrap_or((Throttle::default(), now.plus(policy.window)));
+        let after = before.fail(policy, now);
+        state.throttles.insert(key.to_owned(), (after, window_ends));
+        Ok(after)
+    }
+
+    async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut state = self.state(now);
+        Ok(state.throttle(key, now).is_some() && state.throttles.remove(key).is_some())
     }
 
     async fn reseed(&self, revocations: Vec<Revocation>) -> Result<Cursor, StoreError> {

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use crate::{
     AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, IssuedRefresh,
     NewFamily, NewSession, Redemption, RefreshInfo, Revocation, RevocationEvent, RevokedFamily,
-    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Timestamp, TokenFacts, Verdict,
+    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Throttle, ThrottlePolicy,
+    Timestamp, TokenFacts, Verdict,
 };
 
 /// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
@@ -115,6 +116,21 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
         &self,
         client_id: &str,
     ) -> Result<Vec<RevokedFamily>, StoreError>;
+
+    // --- Failed attempts (see [the rule](crate::throttle)) ---
+
+    /// What is known of `key`: failures in its window, and any block in force.
+    async fn throttle(&self, key: &str) -> Result<Throttle, StoreError>;
+
+    /// Counts one failure under `key` and blocks it as `policy` says; returns the new state.
+    async fn record_failure(
+        &self,
+        key: &str,
+        policy: &ThrottlePolicy,
+    ) -> Result<Throttle, StoreError>;
+
+    /// Forgets `key` (a success, or an admin lifting a lock). Returns whether it was there.
+    async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError>;
 
     // --- Revocation lists and their events ---
 

@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::{
     AccessTokenRef, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance, NewFamily, NewSession,
-    Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target, Timestamp,
-    TokenFacts, TokenStore, Verdict,
+    Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target,
+    ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 /// What a backend provides to the suite.
@@ -96,6 +96,9 @@ macro_rules! conformance_suite {
             subscriber_ahead_of_the_stream_resnapshots,
             out_of_range_times_are_clamped_alike,
             two_nodes_see_each_other,
+            failures_block_as_the_policy_says,
+            a_counter_is_forgotten_after_its_window,
+            counters_are_shared_by_nodes_and_exact_under_concurrency,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -1555,4 +1558,82 @@ pub async fn two_nodes_see_each_other(h: &dyn Harness) {
     rotated(a.rotate_refresh(&t2, "wiki", None).await.unwrap());
     b.end_session(s.sid.as_str()).await.unwrap();
     assert_eq!(a.session(s.sid.as_str()).await.unwrap(), None);
+}
+
+// --- Failed attempts ---
+
+fn policy(window: Duration, steps: &[(u32, Duration)]) -> ThrottlePolicy {
+    ThrottlePolicy {
+        window,
+        steps: steps.to_vec(),
+    }
+}
+
+pub async fn failures_block_as_the_policy_says(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let p = policy(3 * SECOND, &[(3, SECOND), (4, 60 * SECOND)]);
+    for n in 1..=2 {
+        let t = store.record_failure("user:alice", &p).await.unwrap();
+        assert_eq!((t.failures, t.blocked_until), (n, None));
+    }
+    let t = store.record_failure("user:alice", &p).await.unwrap();
+    assert_eq!(t.failures, 3);
+    let left = t.blocked_for(h.now()).expect("blocked after the third");
+    assert!(left > SECOND - MARGIN && left <= SECOND, "{left:?}");
+    assert_eq!(store.throttle("user:alice").await.unwrap(), t);
+    assert_eq!(
+        store.throttle("user:bob").await.unwrap(),
+        Default::default(),
+        "keys are separate"
+    );
+    h.advance(SECOND + MARGIN).await;
+    let t = store.throttle("user:alice").await.unwrap();
+    assert_eq!(t.failures, 3, "still counted inside the window");
+    assert_eq!(t.blocked_for(h.now()), None, "the block is over");
+    let t = store.record_failure("user:alice", &p).await.unwrap();
+    let left = t.blocked_for(h.now()).expect("locked");
+    assert!(left > 59 * SECOND, "the last block applies: {left:?}");
+    // Locked longer than the window: still there after the window.
+    h.advance(2 * SECOND + MARGIN).await;
+    assert_eq!(store.throttle("user:alice").await.unwrap().failures, 4);
+    assert!(store.clear_throttle("user:alice").await.unwrap());
+    assert_eq!(
+        store.throttle("user:alice").await.unwrap(),
+        Default::default()
+    );
+    assert!(!store.clear_throttle("user:alice").await.unwrap());
+}
+
+pub async fn a_counter_is_forgotten_after_its_window(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let p = policy(SECOND, &[]);
+    store.record_failure("ip:192.0.2.1", &p).await.unwrap();
+    store.record_failure("ip:192.0.2.1", &p).await.unwrap();
+    h.advance(SECOND + MARGIN).await;
+    assert_eq!(
+        store.throttle("ip:192.0.2.1").await.unwrap(),
+        Default::default()
+    );
+    let t = store.record_failure("ip:192.0.2.1", &p).await.unwrap();
+    assert_eq!(t.failures, 1, "a new window");
+}
+
+pub async fn counters_are_shared_by_nodes_and_exact_under_concurrency(h: &dyn Harness) {
+    let one = h.store(config()).await;
+    let two = h.store(config()).await;
+    let p = policy(60 * SECOND, &[]);
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let p = p.clone();
+        tasks.spawn(async move { store.record_failure("client:wiki", &p).await.unwrap() });
+    }
+    let mut seen: Vec<u32> = tasks.join_all().await.iter().map(|t| t.failures).collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<u32>>(),
+        "each failure counted once"
+    );
+    assert_eq!(two.throttle("client:wiki").await.unwrap().failures, 20);
 }

@@ -90,13 +90,21 @@ impl TestServer {
 
     /// A server on SQLite whose clock tests move; its in-process store runs on that clock.
     pub(crate) async fn start_with_clock(clock: ManualClock) -> Self {
+        Self::start_with_clock_and(clock, |_| {}).await
+    }
+
+    /// [`TestServer::start_with_clock`] with settings changed by `tweak`.
+    pub(crate) async fn start_with_clock_and(
+        clock: ManualClock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let store =
             MemoryStore::with_clock(Config::default().store_config(), Arc::new(clock.clone()))
                 .unwrap();
         Self::start_custom(
             Db::Sqlite,
             Store::Memory,
-            |_| {},
+            tweak,
             Some((Arc::new(clock), Arc::new(store))),
         )
         .await

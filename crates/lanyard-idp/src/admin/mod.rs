@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod clients;
 pub mod keys;
+pub mod locks;
 pub mod revocations;
 pub mod sessions;
 pub mod users;

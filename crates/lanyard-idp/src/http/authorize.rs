@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
 use super::{cookies, pages, reply};
@@ -34,18 +34,29 @@ pub(crate) async fn authorize(
         Err(e) => return reply::authorize_error(e, &state.config.issuer),
     };
     match continue_request(&state, &headers, &request).await {
-        Ok(Some(response)) => response,
-        Ok(None) => show_sign_in(
+        Ok(Continue::Answered(response)) => response,
+        Ok(Continue::SignIn { expired }) => show_sign_in(
             &state,
             &headers,
             &request,
             &params,
-            None,
+            expired.then_some(SESSION_EXPIRED),
             request.login_hint.as_deref().unwrap_or(""),
             false,
         ),
         Err(e) => reply::authorize_error(e, &state.config.issuer),
     }
+}
+
+/// Shown when the browser's session ended (timed out, or was ended elsewhere).
+const SESSION_EXPIRED: &str = "Your session has expired. Sign in again to continue where you were.";
+
+/// What became of a valid request.
+enum Continue {
+    /// Answered by single sign-on (or an error for the client).
+    Answered(Response),
+    /// The person must sign in; `expired`: the browser had a session that has ended.
+    SignIn { expired: bool },
 }
 
 /// Parses the request's parameters: the query, and for POST a form body.
@@ -99,16 +110,18 @@ async fn load(state: &AppState, params: &Params) -> Result<AuthorizationRequest,
     authorize::validate(params, client)
 }
 
-/// Single sign-on when the session allows it: `Some(response)`; `None`: show the sign-in page.
+/// Single sign-on when the session allows it; otherwise the sign-in page.
 async fn continue_request(
     state: &AppState,
     headers: &HeaderMap,
     request: &AuthorizationRequest,
-) -> Result<Option<Response>, AuthorizeError> {
-    let session = match cookies::session_sid(&state.config, &state.server_keys, headers) {
-        Some(sid) => state.store.session(&sid).await?,
+) -> Result<Continue, AuthorizeError> {
+    let cookie = cookies::session_sid(&state.config, &state.server_keys, headers);
+    let session = match &cookie {
+        Some(sid) => state.store.session(sid).await?,
         None => None,
     };
+    let expired = cookie.is_some() && session.is_none();
     let hint = match &request.id_token_hint {
         None => None,
         Some(token) => Some(
@@ -125,9 +138,12 @@ async fn continue_request(
     match authorize::decide(request, session, hint.as_ref(), state.clock.now())? {
         Next::Issue(session) => {
             let response = authorize::issue_code(state, request, &session).await?;
-            Ok(Some(reply::success(&response, HeaderMap::new())))
+            Ok(Continue::Answered(reply::success(
+                &response,
+                HeaderMap::new(),
+            )))
         }
-        Next::SignIn => Ok(None),
+        Next::SignIn => Ok(Continue::SignIn { expired }),
     }
 }
 
@@ -242,15 +258,27 @@ pub(crate) async fn signin(
             extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
             reply::success(&response, extra)
         }
-        Ok(SignInOutcome::Refused { message }) => show_sign_in(
-            &state,
-            &headers,
-            &request,
-            &params,
-            Some(message),
-            &username,
-            remember_me,
-        ),
+        Ok(SignInOutcome::Refused {
+            message,
+            retry_after,
+        }) => {
+            let mut page = show_sign_in(
+                &state,
+                &headers,
+                &request,
+                &params,
+                Some(&message),
+                &username,
+                remember_me,
+            );
+            if let Some(wait) = retry_after {
+                *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                    page.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            page
+        }
         Err(e) => reply::authorize_error(e, &state.config.issuer),
     }
 }

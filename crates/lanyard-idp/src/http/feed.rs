@@ -11,10 +11,11 @@
 //! no heartbeat, so its staleness bound runs.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -33,9 +34,13 @@ use crate::state::AppState;
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// `GET /revocations/snapshot`.
-pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn snapshot(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let result = async {
-        secret_client(&state, &headers).await?;
+        secret_client(&state, peer, &headers).await?;
         let snapshot = crate::revocation::snapshot(&state).await?;
         Ok::<_, TokenError>(snapshot)
     }
@@ -49,11 +54,12 @@ pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) 
 /// `GET /revocations/events?epoch=E&seq=N`.
 pub(crate) async fn events(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
-        secret_client(&state, &headers).await?;
+        secret_client(&state, peer, &headers).await?;
         let cursor = cursor(query.as_deref())?;
         Ok::<_, TokenError>(state.store.subscribe(&cursor).await?)
     }

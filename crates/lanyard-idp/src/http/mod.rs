@@ -10,6 +10,7 @@ mod logout;
 mod pages;
 mod reply;
 mod revoke;
+mod session;
 mod token;
 mod userinfo;
 
@@ -92,6 +93,9 @@ pub fn router(state: AppState) -> Router {
             get(logout::end_session).post(logout::end_session),
         )
         .route("/assets/lanyard.css", get(discovery::stylesheet))
+        .route(paths::SESSION_STATUS, get(session::status))
+        .route(paths::SESSION_EXTEND, post(session::extend))
+        .route(paths::SESSION_WARNING_JS, get(session::warning_script))
         .merge(for_apps)
         .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))
         .route(paths::REVOCATION_EVENTS, get(feed::events))

@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -18,12 +20,14 @@ use crate::state::AppState;
 /// not (RFC 7009 §2.2).
 pub(crate) async fn revocation(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (client, params, _) = client_request(&state, &headers, query.as_deref(), &body).await?;
+        let (client, params, _) =
+            client_request(&state, peer, &headers, query.as_deref(), &body).await?;
         revoke::revoke(&state, &client, &params).await
     }
     .await;
@@ -36,13 +40,14 @@ pub(crate) async fn revocation(
 /// The introspection endpoint: only a client that authenticates with a secret may ask.
 pub(crate) async fn introspection(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let result = async {
         let (client, params, method) =
-            client_request(&state, &headers, query.as_deref(), &body).await?;
+            client_request(&state, peer, &headers, query.as_deref(), &body).await?;
         if method == Method::None {
             return Err(TokenError::invalid_client(
                 "introspection needs client authentication with a secret",

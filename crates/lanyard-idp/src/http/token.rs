@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,11 +23,12 @@ use crate::state::AppState;
 /// The token endpoint.
 pub(crate) async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    match respond(&state, &headers, query.as_deref(), &body).await {
+    match respond(&state, peer, &headers, query.as_deref(), &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -33,11 +36,12 @@ pub(crate) async fn token(
 
 async fn respond(
     state: &AppState,
+    peer: SocketAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
-    let (client, params, _) = client_request(state, headers, query, body).await?;
+    let (client, params, _) = client_request(state, peer, headers, query, body).await?;
     match params.get("grant_type") {
         Some("authorization_code") => authorization_code::exchange(state, &client, &params).await,
         Some("refresh_token") => refresh_token::refresh(state, &client, &params).await,
@@ -55,6 +59,7 @@ async fn respond(
 /// authenticated.
 pub(super) async fn client_request(
     state: &AppState,
+    peer: SocketAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -79,7 +84,8 @@ pub(super) async fn client_request(
         )));
     }
     let client = state.db.client(&presented.client_id).await?;
-    client_auth::authenticate(&presented, client.as_ref(), &state.server_keys)?;
+    let ip = peer.ip().to_string();
+    client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     let client =
         client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))?;
     Ok((client, params, presented.method))
@@ -89,6 +95,7 @@ pub(super) async fn client_request(
 /// take no body (the revocation feed's GETs). Public clients cannot authenticate here.
 pub(super) async fn secret_client(
     state: &AppState,
+    peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Client, TokenError> {
     let basic = basic_credentials(headers)?.ok_or_else(|| {
@@ -96,7 +103,8 @@ pub(super) async fn secret_client(
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
     let client = state.db.client(&presented.client_id).await?;
-    client_auth::authenticate(&presented, client.as_ref(), &state.server_keys)?;
+    let ip = peer.ip().to_string();
+    client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))
 }
 

@@ -2,9 +2,11 @@
 //! `client_secret_post`, or `none` for public clients. Exactly one method per request.
 
 use crate::crypto::ServerKeys;
+use crate::lockout::{self, Key};
 use crate::model::Client;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
+use crate::state::AppState;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,4 +96,42 @@ pub fn authenticate(
         (None, None) if client.public => Ok(()),
         _ => Err(failed()),
     }
+}
+
+/// [`authenticate`], with brute-force protection: failed secrets are counted per client and
+/// client IP (`lockout`); while that pair is blocked, every attempt is refused unchecked.
+/// Requests without a secret (public clients) guess nothing and are not counted.
+///
+/// The count is best effort: with the token store unreachable the secret is still checked,
+/// but not counted. Failing closed here would refuse every client during a Redis outage,
+/// including revocations, which Lanyard records durably in SQL even then.
+pub async fn authenticate_throttled(
+    state: &AppState,
+    presented: &Presented,
+    client: Option<&Client>,
+    ip: &str,
+) -> Result<(), TokenError> {
+    if presented.secret.is_none() {
+        return authenticate(presented, client, &state.server_keys);
+    }
+    let key = [Key::Client(presented.client_id.clone(), ip.to_owned())];
+    match lockout::blocked(state, &key).await {
+        Ok(Some(wait)) => {
+            return Err(TokenError::invalid_client(format!(
+                "too many failed attempts from this address; try again in {}",
+                lockout::wait_text(wait)
+            )));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "client authentication: failures cannot be counted now")
+        }
+    }
+    let checked = authenticate(presented, client, &state.server_keys);
+    if checked.is_err()
+        && let Err(e) = lockout::failed(state, &key).await
+    {
+        tracing::warn!(error = %e, "client authentication: a failure could not be counted");
+    }
+    checked
 }

@@ -13,6 +13,12 @@ pub mod paths {
     pub const SIGNIN: &str = "/signin";
     /// End-session endpoint (RP-Initiated Logout 1.0).
     pub const END_SESSION: &str = "/logout";
+    /// How long the browser's sign-in session has left (Lanyard's own).
+    pub const SESSION_STATUS: &str = "/session/status";
+    /// "Stay signed in".
+    pub const SESSION_EXTEND: &str = "/session/extend";
+    /// The timeout-warning script apps include.
+    pub const SESSION_WARNING_JS: &str = "/session/warning.js";
     /// Token endpoint.
     pub const TOKEN: &str = "/token";
     /// Revocation endpoint (RFC 7009).

@@ -2,11 +2,15 @@
 //!
 //! Every failure looks the same to the person and takes about as long: "Incorrect username or
 //! password", whether the user exists, is disabled, or typed the wrong password (an unknown
-//! user is checked against a dummy argon2 hash).
+//! user is checked against a dummy argon2 hash). Repeated failures slow down and then lock
+//! the username and the client IP (`lockout`), for known and unknown usernames alike.
+
+use std::time::Duration;
 
 use lanyard_store::{NewSession, Session};
 
 use crate::db::AuditEvent;
+use crate::lockout::{self, Key};
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, issue_code};
 use crate::oauth::error::AuthorizeError;
 use crate::state::AppState;
@@ -48,7 +52,9 @@ pub enum SignInOutcome {
     /// Not signed in: show the form again with this message.
     Refused {
         /// The message.
-        message: &'static str,
+        message: String,
+        /// Set when attempts are paused: how long (the page answers 429 with `Retry-After`).
+        retry_after: Option<Duration>,
     },
 }
 
@@ -62,8 +68,17 @@ pub async fn sign_in(
     let username = credentials.username.trim();
     if username.is_empty() || credentials.password.is_empty() {
         return Ok(SignInOutcome::Refused {
-            message: "Enter your username and password.",
+            message: "Enter your username and password.".to_owned(),
+            retry_after: None,
         });
+    }
+    let mut keys = vec![Key::account(username)];
+    if let Some(ip) = &browser.ip {
+        keys.push(Key::Ip(ip.clone()));
+    }
+    if let Some(wait) = lockout::blocked(state, &keys).await? {
+        audit_failure(state, request, browser, "anonymous", "paused").await;
+        return Ok(paused(wait));
     }
     let user = if username.len() > 256 {
         None
@@ -87,21 +102,18 @@ pub async fn sign_in(
                 Some(u) if u.disabled => "user disabled",
                 Some(_) => "wrong password",
             };
-            state
-                .audit
-                .record(AuditEvent {
-                    at: now,
-                    actor: other.map_or_else(|| "anonymous".to_owned(), |u| u.sub),
-                    action: "signin".to_owned(),
-                    target: Some(request.client.client_id.clone()),
-                    outcome: "failure".to_owned(),
-                    request_id: browser.request_id.clone(),
-                    detail: Some(serde_json::json!({ "reason": reason }).to_string()),
-                })
-                .await;
-            return Ok(SignInOutcome::Refused { message: INCORRECT });
+            let actor = other.map_or_else(|| "anonymous".to_owned(), |u| u.sub);
+            audit_failure(state, request, browser, &actor, reason).await;
+            return Ok(match lockout::failed(state, &keys).await? {
+                Some(wait) => paused(wait),
+                None => SignInOutcome::Refused {
+                    message: INCORRECT.to_owned(),
+                    retry_after: None,
+                },
+            });
         }
     };
+    lockout::clear(state, &keys[0]).await?;
     let lifetimes = &state.config.lifetimes;
     let (idle, max) = if credentials.remember_me {
         (lifetimes.remember_me_idle, lifetimes.remember_me_max)
@@ -141,4 +153,36 @@ pub async fn sign_in(
         session: Box::new(session),
         response,
     })
+}
+
+/// Attempts are paused: what to tell the person (the same whether the account exists).
+fn paused(wait: Duration) -> SignInOutcome {
+    SignInOutcome::Refused {
+        message: format!(
+            "Too many failed sign-in attempts. For your security, wait {} before trying again. If you have forgotten your password, ask your administrator to reset it.",
+            lockout::wait_text(wait)
+        ),
+        retry_after: Some(wait),
+    }
+}
+
+async fn audit_failure(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    browser: &Browser,
+    actor: &str,
+    reason: &str,
+) {
+    state
+        .audit
+        .record(AuditEvent {
+            at: state.clock.now(),
+            actor: actor.to_owned(),
+            action: "signin".to_owned(),
+            target: Some(request.client.client_id.clone()),
+            outcome: "failure".to_owned(),
+            request_id: browser.request_id.clone(),
+            detail: Some(serde_json::json!({ "reason": reason }).to_string()),
+        })
+        .await;
 }

@@ -9,6 +9,7 @@
 //! | `{u:<sub>}`       | `sids`, `fams`: the user's sessions and families by deadline |
 //! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
 //! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli` |
+//! | none              | `bf:<sha256 of the key>`: a failed-attempt counter (usernames and IPs are not kept in the clear) |
 
 use crate::{FamilyId, SessionId, StoreError};
 
@@ -50,6 +51,10 @@ impl Keys {
 
     pub(super) fn code(&self, hash: &str) -> String {
         format!("{}code:{hash}", self.prefix)
+    }
+
+    pub(super) fn throttle(&self, key: &str) -> String {
+        format!("{}bf:{}", self.prefix, crate::ids::secret_hash(key))
     }
 
     pub(super) fn session(&self, sid: &SessionId) -> SessionKeys {

@@ -41,7 +41,7 @@ use crate::{
     AccessTokenRef, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId, IssuedRefresh,
     NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation, RevocationEvent,
     RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError, Subscription, SystemClock,
-    Target, Timestamp, TokenFacts, TokenStore, Verdict,
+    Target, Throttle, ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 /// How to reach Redis.
@@ -885,6 +885,54 @@ impl TokenStore for RedisStore {
             self.inner.redis.clone(),
             from.clone(),
         )))
+    }
+
+    async fn throttle(&self, key: &str) -> Result<Throttle, StoreError> {
+        let now = self.now();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
+            .arg(self.inner.keys.throttle(key))
+            .arg("n")
+            .arg("ends")
+            .arg("until");
+        let ((n, ends, until),): ((Option<u32>, Option<i64>, Option<i64>),) =
+            self.run(&pipe).await?;
+        let (Some(n), Some(ends)) = (n, ends) else {
+            return Ok(Throttle::default());
+        };
+        let until = until.unwrap_or(0);
+        if now.as_millis() >= ends.max(until) {
+            return Ok(Throttle::default());
+        }
+        Ok(Throttle {
+            failures: n,
+            blocked_until: (until > 0).then(|| Timestamp::from_millis(until)),
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        policy: &ThrottlePolicy,
+    ) -> Result<Throttle, StoreError> {
+        let mut cmd = evalsha(&scripts::THROTTLE_FAIL, &[&self.inner.keys.throttle(key)]);
+        cmd.arg(self.now().as_millis())
+            .arg(duration_millis(policy.window).max(1));
+        for (from, block) in &policy.steps {
+            cmd.arg(*from).arg(duration_millis(*block));
+        }
+        let (n, until): (u32, i64) = self.eval(cmd).await?;
+        Ok(Throttle {
+            failures: n,
+            blocked_until: (until > 0).then(|| Timestamp::from_millis(until)),
+        })
+    }
+
+    async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(self.inner.keys.throttle(key));
+        let (removed,): (u32,) = self.run(&pipe).await?;
+        Ok(removed > 0)
     }
 
     async fn reseed(&self, revocations: Vec<Revocation>) -> Result<Cursor, StoreError> {

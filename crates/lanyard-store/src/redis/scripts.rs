@@ -405,7 +405,7 @@ return redis.call('GET', KEYS[2]) or '0'
 });
 
 /// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
-pub(super) fn all() -> [&'static Script; 14] {
+pub(super) fn all() -> [&'static Script; 15] {
     [
         &INDEX_ADD,
         &CODE_PUT,
@@ -421,5 +421,41 @@ pub(super) fn all() -> [&'static Script; 14] {
         &REVOKE,
         &SNAPSHOT,
         &RESEED,
+        &THROTTLE_FAIL,
     ]
 }
+
+/// One more failure under a counter (see `throttle`: the blocks come from Rust). The hash
+/// holds `n`, `ends` (the window's end) and `until` (the block's end); it is forgotten when
+/// both are past.
+/// KEYS: counter. ARGV: now, window (ms), then the policy's steps as pairs: the failure
+/// count it starts at, and the block (ms). Returns {n, until}.
+pub(super) static THROTTLE_FAIL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local now = num(ARGV[1], 'now')
+local ends = tonumber(redis.call('HGET', KEYS[1], 'ends'))
+local untilv = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
+if ends and now >= ends and now >= untilv then
+  redis.call('DEL', KEYS[1])
+  ends = nil
+  untilv = 0
+end
+if not ends then
+  ends = now + num(ARGV[2], 'window')
+  redis.call('HSET', KEYS[1], 'ends', fmt(ends))
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local block = 0
+for i = 3, #ARGV - 1, 2 do
+  if num(ARGV[i], 'step') <= n then block = num(ARGV[i + 1], 'block') end
+end
+if block > 0 and now + block > untilv then
+  untilv = now + block
+  redis.call('HSET', KEYS[1], 'until', fmt(untilv))
+end
+redis.call('PEXPIRE', KEYS[1], math.max(ends, untilv) - now)
+return {n, fmt(untilv)}
+",
+    )
+});

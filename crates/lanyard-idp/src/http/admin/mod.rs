@@ -7,6 +7,7 @@ mod auth;
 mod clients;
 mod error;
 mod keys;
+mod locks;
 mod query;
 mod revocations;
 mod sessions;
@@ -80,6 +81,7 @@ pub(crate) struct Unknown(ApiError);
         (name = "sessions", description = "Users' SSO sessions"),
         (name = "clients", description = "The applications that use Lanyard"),
         (name = "keys", description = "Signing keys and their rotation"),
+        (name = "locks", description = "Brute-force locks on usernames, IPs and clients"),
         (name = "audit", description = "The audit trail"),
     )
 )]
@@ -121,6 +123,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::remove))
+        .routes(routes!(locks::user, locks::lift_user))
+        .routes(routes!(locks::lift_ip))
+        .routes(routes!(locks::lift_client))
         .routes(routes!(audit::list))
 }
 

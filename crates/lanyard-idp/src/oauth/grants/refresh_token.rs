@@ -89,6 +89,11 @@ pub async fn refresh(
         state.store.revoke_family(&family.id).await?;
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
     }
+    // Using a token bound to the sign-in session is using the session: it stays alive while
+    // the person works in an app, as a Keycloak user expects.
+    if let Some(sid) = family.sid() {
+        state.store.touch_session(sid.as_str(), None).await?;
+    }
     let payload: RefreshPayload = serde_json::from_value(family.payload.clone())
         .map_err(|e| TokenError::unavailable(format!("stored refresh family unreadable: {e}")))?;
     let scope = narrowed.unwrap_or_else(|| Scope::from(family.scope.clone()));

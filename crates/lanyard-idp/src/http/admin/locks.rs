@@ -1,0 +1,99 @@
+//! Brute-force locks: `/admin/v1/users/{sub}/lock`, `/admin/v1/locks/ips/{ip}`,
+//! `/admin/v1/clients/{client_id}/locks/{ip}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+
+use super::auth::Admin;
+use super::{Refusals, Unknown};
+use crate::admin::AdminError;
+use crate::admin::locks::{self, Lifted, LockView};
+use crate::state::AppState;
+
+/// The failed sign-ins counted against a user's username, and any lock in force.
+#[utoipa::path(
+    get,
+    path = "/users/{sub}/lock",
+    tag = "locks",
+    params(("sub" = String, Path, description = "The user's sub")),
+    responses(
+        (status = 200, description = "Failures in the window, and the lock left", body = LockView),
+        Refusals,
+        Unknown,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn user(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(sub): Path<String>,
+) -> Result<Json<LockView>, AdminError> {
+    Ok(Json(locks::user(&state, &sub).await?))
+}
+
+/// Lifts the lock on a user's username and forgets its failures.
+#[utoipa::path(
+    delete,
+    path = "/users/{sub}/lock",
+    tag = "locks",
+    params(("sub" = String, Path, description = "The user's sub")),
+    responses(
+        (status = 200, description = "Lifted (or there was nothing to lift)", body = Lifted),
+        Refusals,
+        Unknown,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn lift_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(sub): Path<String>,
+) -> Result<Json<Lifted>, AdminError> {
+    Ok(Json(locks::lift_user(&state, &sub, &admin.actor()).await?))
+}
+
+/// Lifts the lock on sign-ins from a client IP.
+#[utoipa::path(
+    delete,
+    path = "/locks/ips/{ip}",
+    tag = "locks",
+    params(("ip" = String, Path, description = "The IP address")),
+    responses(
+        (status = 200, description = "Lifted (or there was nothing to lift)", body = Lifted),
+        Refusals,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn lift_ip(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(ip): Path<String>,
+) -> Result<Json<Lifted>, AdminError> {
+    Ok(Json(locks::lift_ip(&state, &ip, &admin.actor()).await?))
+}
+
+/// Lifts the lock on a client's authentications from one IP.
+#[utoipa::path(
+    delete,
+    path = "/clients/{client_id}/locks/{ip}",
+    tag = "locks",
+    params(
+        ("client_id" = String, Path, description = "The client"),
+        ("ip" = String, Path, description = "The IP address"),
+    ),
+    responses(
+        (status = 200, description = "Lifted (or there was nothing to lift)", body = Lifted),
+        Refusals,
+        Unknown,
+    ),
+    security(("bearer" = ["lanyard:admin"])),
+)]
+pub(crate) async fn lift_client(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((client_id, ip)): Path<(String, String)>,
+) -> Result<Json<Lifted>, AdminError> {
+    Ok(Json(
+        locks::lift_client(&state, &client_id, &ip, &admin.actor()).await?,
+    ))
+}

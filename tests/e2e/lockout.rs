@@ -1,0 +1,263 @@
+//! Brute-force protection (ASVS 6.1.1, 6.3.1; SECURITY.md 2.2): failed sign-ins slow down
+//! and then lock the username, known or not, and the client IP; failed client secrets lock
+//! the client at that address; locks are audited, explained without telling whether an
+//! account exists, and lifted through the admin API.
+
+use std::time::Duration;
+
+use lanyard_store::{Clock, ManualClock, SystemClock};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::admin::{admin, admin_token, audit_events};
+use crate::support::{
+    Browser, ClientSpec, Db, Store, TestClient, TestServer, authorize_url, token_request,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// One attempt on a fresh sign-in page: (status, `Retry-After`, the page's message).
+async fn attempt(
+    server: &TestServer,
+    client: &TestClient,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, String) {
+    let browser = Browser::new();
+    let page = browser.get(&authorize_url(server, client, &[])).await;
+    let page = page.text().await.unwrap();
+    let r = browser
+        .sign_in(server, &page, username, password, false)
+        .await;
+    let status = r.status();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = r.text().await.unwrap_or_default();
+    let message = body
+        .split("id=\"signin-error\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, retry, message)
+}
+
+#[tokio::test]
+async fn failed_sign_ins_slow_down_then_lock_the_username_known_or_not() {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
+        c.lockout.account_threshold = 7;
+    })
+    .await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+
+    // The same story for a real account and for a name nobody has.
+    let mut stories = Vec::new();
+    for username in ["alice", "mallory"] {
+        let mut story = Vec::new();
+        for _ in 0..3 {
+            story.push(attempt(&server, &wiki, username, "wrong").await);
+        }
+        // From the fourth failure on, the next attempt must wait 2 s, then 4, 8.
+        for wait in [2, 4, 8] {
+            story.push(attempt(&server, &wiki, username, "wrong").await);
+            let early = attempt(&server, &wiki, username, "wrong").await;
+            assert_eq!(
+                early.0,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{username} after a failure"
+            );
+            assert_eq!(early.1.as_deref(), Some(wait.to_string().as_str()));
+            assert!(
+                early.2.contains(&format!("wait {wait} seconds")),
+                "{}",
+                early.2
+            );
+            story.push(early);
+            clock.advance(Duration::from_secs(wait));
+        }
+        // The seventh failure locks for 15 minutes; even the right password is not checked.
+        story.push(attempt(&server, &wiki, username, "wrong").await);
+        let locked = attempt(&server, &wiki, username, PASSWORD).await;
+        assert_eq!(locked.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(locked.1.as_deref(), Some("900"));
+        assert!(locked.2.contains("wait 15 minutes"), "{}", locked.2);
+        story.push(locked);
+        stories.push(story);
+    }
+    assert_eq!(
+        stories[0], stories[1],
+        "statuses and messages tell nothing about whether the account exists"
+    );
+    assert_eq!(
+        stories[0][0],
+        (
+            StatusCode::OK,
+            None,
+            "Incorrect username or password.".to_owned()
+        )
+    );
+
+    let ops = admin_token(&server).await;
+    let events = audit_events(&server, &ops, "lockout", 2).await;
+    let targets: Vec<&str> = events
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"username:alice") && targets.contains(&"username:mallory"),
+        "{targets:?}"
+    );
+
+    let path = format!("/users/{}/lock", alice.sub);
+    let r = admin(&server, &ops, reqwest::Method::GET, &path, None).await;
+    let lock: Value = r.json().await.unwrap();
+    assert_eq!(lock["failures"], 7);
+    assert!(
+        // 15 minutes, less the 14 s mallory's story moved the clock.
+        lock["locked_for"].as_u64() == Some(900 - 14),
+        "{lock}"
+    );
+    let r = admin(&server, &ops, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["lifted"], true);
+    assert_eq!(
+        attempt(&server, &wiki, "Alice", PASSWORD).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let r = admin(&server, &ops, reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["failures"],
+        0,
+        "a success forgets"
+    );
+    // mallory stays locked until the lock runs out.
+    assert_eq!(
+        attempt(&server, &wiki, "mallory", "x").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    clock.advance(Duration::from_secs(900));
+    assert_eq!(
+        attempt(&server, &wiki, "mallory", "x").await.0,
+        StatusCode::OK
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn many_usernames_from_one_address_lock_the_address() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Redis, |c| {
+        c.lockout.ip_threshold = 5;
+    })
+    .await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    for i in 0..4 {
+        let (status, _, _) = attempt(&server, &wiki, &format!("user{i}"), "wrong").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The fifth failure locks: it is answered as such.
+    let (status, _, _) = attempt(&server, &wiki, "user4", "wrong").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, retry, message) = attempt(&server, &wiki, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry.is_some() && message.contains("Too many failed sign-in attempts"));
+    let ops = admin_token(&server).await;
+    let events = audit_events(&server, &ops, "lockout", 1).await;
+    assert_eq!(events[0]["target"], "ip:127.0.0.1");
+    let r = admin(
+        &server,
+        &ops,
+        reqwest::Method::DELETE,
+        "/locks/ips/127.0.0.1",
+        None,
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["lifted"], true);
+    assert_eq!(
+        attempt(&server, &wiki, "alice", PASSWORD).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let r = admin(
+        &server,
+        &ops,
+        reqwest::Method::DELETE,
+        "/locks/ips/not-an-ip",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn guessing_a_client_secret_locks_the_client_at_that_address() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.lockout.client_threshold = 4;
+    })
+    .await;
+    let wiki = server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("wiki")
+        })
+        .await;
+    let guesser = TestClient {
+        secret: Some("guess".into()),
+        ..wiki.clone()
+    };
+    let grant = [("grant_type", "client_credentials")];
+    for _ in 0..4 {
+        let r = token_request(&server, &guesser, &grant).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+    }
+    let r = token_request(&server, &wiki, &grant).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the right secret, unchecked"
+    );
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed attempts"),
+        "{body}"
+    );
+
+    let ops = admin_token(&server).await;
+    let events = audit_events(&server, &ops, "lockout", 1).await;
+    assert_eq!(events[0]["target"], "client_id:wiki ip:127.0.0.1");
+    let r = admin(
+        &server,
+        &ops,
+        reqwest::Method::DELETE,
+        "/clients/wiki/locks/127.0.0.1",
+        None,
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["lifted"], true);
+    assert_eq!(
+        token_request(&server, &wiki, &grant).await.status(),
+        StatusCode::OK
+    );
+    server.stop().await;
+}
