@@ -11,6 +11,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 mod m0001_initial;
 mod m0002_revocations;
+mod m0003_consents;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_revocations::Migration),
+            Box::new(m0003_consents::Migration),
         ]
     }
 }

@@ -60,7 +60,7 @@ async fn discovery_names_every_endpoint_under_the_exact_issuer() {
     );
     assert_eq!(
         doc["prompt_values_supported"],
-        serde_json::json!(["none", "login"]),
+        serde_json::json!(["none", "login", "consent"]),
         "only what is honoured"
     );
     let oauth: Value = http

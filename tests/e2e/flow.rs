@@ -24,8 +24,8 @@ async fn sign_in_once_then_single_sign_on_on_every_backend() {
 
 async fn single_sign_on(server: &TestServer) {
     let alice = server.user("alice", PASSWORD).await;
-    let wiki = server.client(ClientSpec::web("wiki")).await;
-    let billing = server.client(ClientSpec::web("billing")).await;
+    let wiki = server.client(ClientSpec::third_party("wiki")).await;
+    let billing = server.client(ClientSpec::third_party("billing")).await;
     let browser = Browser::new();
 
     let tokens = code_flow(
@@ -83,7 +83,8 @@ async fn single_sign_on(server: &TestServer) {
     assert_eq!(me["preferred_username"], "alice");
     assert_eq!(me["email"], "alice@example.com");
 
-    // The second app: the session answers at once, no page.
+    // The second app: the session answers without a sign-in page; a third-party app is
+    // allowed once (then, see `consent`, never asked again).
     let (challenge, verifier) = crate::support::pkce();
     let answer = browser
         .get(&authorize_url(
@@ -95,11 +96,14 @@ async fn single_sign_on(server: &TestServer) {
             ],
         ))
         .await;
-    assert_eq!(
-        answer.status(),
-        StatusCode::SEE_OTHER,
-        "single sign-on shows no page"
+    assert_eq!(answer.status(), StatusCode::OK);
+    let page = answer.text().await.unwrap();
+    assert!(
+        page.contains("Allow The billing app?") && !page.contains(r#"name="password""#),
+        "no sign-in page, only the question: {page}"
     );
+    let answer = browser.consent(server, &page, "allow").await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
     let (to, params) = redirect_params(&answer);
     assert_eq!(to, billing.redirect_uri);
     assert_eq!(params["state"], "st-123");

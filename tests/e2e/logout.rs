@@ -31,7 +31,7 @@ fn signed_out_uri(id: &str) -> String {
     format!("https://{id}.example.com/signed-out")
 }
 
-/// A confidential web client with a registered post-logout address and, if given, a
+/// A first-party web client with a registered post-logout address and, if given, a
 /// back-channel logout URI.
 async fn logout_client(server: &TestServer, id: &str, backchannel: Option<String>) -> TestClient {
     let (client, secret) = lanyard_idp::admin::add_client(
@@ -46,7 +46,7 @@ async fn logout_client(server: &TestServer, id: &str, backchannel: Option<String
             backchannel_logout_uri: backchannel,
             grant_types: vec![],
             scopes: vec![],
-            first_party: false,
+            first_party: true,
         },
         SystemClock.now(),
     )

@@ -10,6 +10,7 @@ mod admin_clients;
 mod admin_users;
 mod apps;
 mod authorize;
+mod consent;
 mod discovery;
 mod feed;
 mod flow;

@@ -334,14 +334,24 @@ pub(crate) struct ClientSpec {
 }
 
 impl ClientSpec {
-    /// A confidential web app: code + refresh, the default scopes.
+    /// A confidential web app of the company's own (first-party: no consent page): code +
+    /// refresh, the default scopes.
     pub(crate) fn web(id: &'static str) -> Self {
         Self {
             id,
             public: false,
             grants: &["authorization_code", "refresh_token"],
             scopes: &["openid", "profile", "email", "offline_access"],
+            first_party: true,
+        }
+    }
+
+    /// [`ClientSpec::web`] for an app that is not the company's own: the person is asked to
+    /// allow it, and it gets a refresh token only with `offline_access`.
+    pub(crate) fn third_party(id: &'static str) -> Self {
+        Self {
             first_party: false,
+            ..Self::web(id)
         }
     }
 }
@@ -428,6 +438,47 @@ impl Browser {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Answers the consent page `page` with `decision` (`allow` or `deny`).
+    pub(crate) async fn consent(
+        &self,
+        server: &TestServer,
+        page: &str,
+        decision: &str,
+    ) -> reqwest::Response {
+        let form = [
+            ("csrf", form_value(page, "csrf")),
+            (
+                "authorization_request",
+                form_value(page, "authorization_request"),
+            ),
+            ("decision", decision.to_owned()),
+        ];
+        self.http
+            .post(server.url("/consent"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `response` if it is not the consent page; else the answer to allowing it (what a
+    /// person who agrees sees next).
+    pub(crate) async fn allowing(
+        &self,
+        server: &TestServer,
+        response: reqwest::Response,
+    ) -> reqwest::Response {
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(r#"action="/consent""#),
+            "expected the consent page:\n{page}"
+        );
+        self.consent(server, &page, "allow").await
     }
 }
 
@@ -539,6 +590,8 @@ pub(crate) async fn authorize_with_sign_in(
     let answer = browser
         .sign_in(server, &page, username, password, false)
         .await;
+    // A third-party app: the person allows it (tests of refusing are in `consent`).
+    let answer = browser.allowing(server, answer).await;
     assert_eq!(
         answer.status(),
         StatusCode::SEE_OTHER,

@@ -138,3 +138,23 @@ pub(super) mod revocations {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod consents {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consents")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) sub: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) client_id: String,
+        pub(crate) scopes: String,
+        pub(crate) granted_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -17,8 +17,33 @@ use sea_orm::{
     SqlErr,
 };
 
-use self::entities::{audit_events, clients, revocations, server_keys, signing_keys, users};
+use self::entities::{
+    audit_events, clients, consents, revocations, server_keys, signing_keys, users,
+};
 use crate::model::{Client, GrantType, User};
+
+/// What a user allowed a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The client.
+    pub client_id: String,
+    /// The scopes allowed.
+    pub scopes: Vec<String>,
+    /// When (last) allowed.
+    pub granted_at: Timestamp,
+}
+
+fn consent_from(row: consents::Model) -> Result<Consent, DbError> {
+    let scopes = serde_json::from_str(&row.scopes).map_err(|e| DbError::Corrupt {
+        what: "consent",
+        detail: e.to_string(),
+    })?;
+    Ok(Consent {
+        client_id: row.client_id,
+        scopes,
+        granted_at: Timestamp::from_millis(row.granted_at),
+    })
+}
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -282,6 +307,11 @@ impl Db {
 
     /// Deletes the user; false if there was none.
     pub async fn delete_user(&self, sub: &str) -> Result<bool, DbError> {
+        consents::Entity::delete_many()
+            .filter(consents::Column::Sub.eq(sub))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
         let result = users::Entity::delete_by_id(sub.to_owned())
             .exec(&self.conn)
             .await
@@ -369,6 +399,11 @@ impl Db {
 
     /// Deletes a client; false if there was none.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, DbError> {
+        consents::Entity::delete_many()
+            .filter(consents::Column::ClientId.eq(client_id))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
         let result = clients::Entity::delete_by_id(client_id.to_owned())
             .exec(&self.conn)
             .await
@@ -382,6 +417,67 @@ impl Db {
             .count(&self.conn)
             .await
             .map_err(unavailable)
+    }
+
+    // ---------------------------------------------------------------- consents
+
+    /// What user `sub` allowed client `client_id`, if anything.
+    pub async fn consent(&self, sub: &str, client_id: &str) -> Result<Option<Consent>, DbError> {
+        let row = consents::Entity::find_by_id((sub.to_owned(), client_id.to_owned()))
+            .one(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        row.map(consent_from).transpose()
+    }
+
+    /// Every client user `sub` allowed, oldest first.
+    pub async fn consents(&self, sub: &str) -> Result<Vec<Consent>, DbError> {
+        let rows = consents::Entity::find()
+            .filter(consents::Column::Sub.eq(sub))
+            .order_by_asc(consents::Column::GrantedAt)
+            .all(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(consent_from).collect()
+    }
+
+    /// Records that user `sub` allowed `client_id` exactly `scopes` (what they saw on the
+    /// page; a consent to more replaces one to less).
+    pub async fn grant_consent(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: Timestamp,
+    ) -> Result<(), DbError> {
+        let row = consents::ActiveModel {
+            sub: Set(sub.to_owned()),
+            client_id: Set(client_id.to_owned()),
+            scopes: Set(serde_json::to_string(scopes).unwrap_or_else(|_| "[]".to_owned())),
+            granted_at: Set(now.as_millis()),
+        };
+        consents::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    consents::Column::Sub,
+                    consents::Column::ClientId,
+                ])
+                .update_columns([consents::Column::Scopes, consents::Column::GrantedAt])
+                .to_owned(),
+            )
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Forgets what user `sub` allowed `client_id`. Returns whether there was a consent.
+    pub async fn withdraw_consent(&self, sub: &str, client_id: &str) -> Result<bool, DbError> {
+        let result = consents::Entity::delete_by_id((sub.to_owned(), client_id.to_owned()))
+            .exec(&self.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
     }
 
     // ---------------------------------------------------------------- keys

@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
 use super::{cookies, pages, reply};
-use crate::oauth::authorize::{self, AuthorizationRequest, Next};
+use crate::oauth::authorize::{self, AfterSignIn, AuthorizationRequest, Next};
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::params::Params;
 use crate::oauth::signin::{Browser, Credentials, SignInOutcome, sign_in};
 use crate::state::AppState;
 
-/// The form fields of the sign-in page that are not part of the authorization request.
+/// The form field of the sign-in and consent pages that carries the authorization request.
 const AUTHORIZATION_REQUEST: &str = "authorization_request";
 
 /// The authorization endpoint (RFC 6749 §3.1: GET, and POST with a form body).
@@ -35,6 +35,17 @@ pub(crate) async fn authorize(
     };
     match continue_request(&state, &headers, &request).await {
         Ok(Continue::Answered(response)) => response,
+        Ok(Continue::Consent(session)) => {
+            super::consent::show(
+                &state,
+                &headers,
+                &request,
+                &params,
+                &session,
+                HeaderMap::new(),
+            )
+            .await
+        }
         Ok(Continue::SignIn { expired }) => show_sign_in(
             &state,
             &headers,
@@ -55,6 +66,8 @@ const SESSION_EXPIRED: &str = "Your session has expired. Sign in again to contin
 enum Continue {
     /// Answered by single sign-on (or an error for the client).
     Answered(Response),
+    /// Signed in, but the person must allow the app first.
+    Consent(Box<lanyard_store::Session>),
     /// The person must sign in; `expired`: the browser had a session that has ended.
     SignIn { expired: bool },
 }
@@ -100,7 +113,10 @@ pub(crate) fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// Identifies the client, loads it, and validates the request.
-async fn load(state: &AppState, params: &Params) -> Result<AuthorizationRequest, AuthorizeError> {
+pub(super) async fn load(
+    state: &AppState,
+    params: &Params,
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let (client_id, _) = authorize::identify(params)?;
     let client = state
         .db
@@ -136,13 +152,13 @@ async fn continue_request(
         ),
     };
     match authorize::decide(request, session, hint.as_ref(), state.clock.now())? {
-        Next::Issue(session) => {
-            let response = authorize::issue_code(state, request, &session).await?;
-            Ok(Continue::Answered(reply::success(
+        Next::Issue(session) => match authorize::proceed(state, request, &session).await? {
+            AfterSignIn::Code(response) => Ok(Continue::Answered(reply::success(
                 &response,
                 HeaderMap::new(),
-            )))
-        }
+            ))),
+            AfterSignIn::AskConsent => Ok(Continue::Consent(session)),
+        },
         Next::SignIn => Ok(Continue::SignIn { expired }),
     }
 }
@@ -162,7 +178,7 @@ fn show_sign_in(
     if let Some(set) = set {
         extra.insert(header::SET_COOKIE, set);
     }
-    pages::sign_in(
+    pages::form(
         &pages::SignInPage {
             client_name: &request.client.name,
             message,
@@ -192,6 +208,39 @@ pub(crate) fn form_urlencoded(params: &Params) -> String {
         .join("&")
 }
 
+/// A form of ours that carries an authorization request (sign-in, consent), checked: its
+/// fields, the request's parameters, and the request validated again. Refused with a page
+/// when it is not a form, repeats a field, or fails the double-submit CSRF check (login
+/// CSRF).
+pub(super) async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Params, AuthorizationRequest), Box<Response>> {
+    let expired = || {
+        Box::new(pages::error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security the form could not be accepted. Go back to the application and sign in again.",
+        ))
+    };
+    if !is_form(headers) {
+        return Err(expired());
+    }
+    let form = Params::parse(body).map_err(|_| expired())?;
+    if form.duplicated().is_some()
+        || !cookies::csrf_matches(&state.config, headers, form.get("csrf"))
+    {
+        return Err(expired());
+    }
+    let params = Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes())
+        .map_err(|_| expired())?;
+    let request = load(state, &params)
+        .await
+        .map_err(|e| Box::new(reply::authorize_error(e, &state.config.issuer)))?;
+    Ok((form, params, request))
+}
+
 /// The sign-in form's target.
 pub(crate) async fn signin(
     State(state): State<AppState>,
@@ -199,30 +248,9 @@ pub(crate) async fn signin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let expired = || {
-        pages::error(
-            StatusCode::FORBIDDEN,
-            "This sign-in form has expired",
-            "For your security the form could not be accepted. Go back to the application and sign in again.",
-        )
-    };
-    if !is_form(&headers) {
-        return expired();
-    }
-    let Ok(form) = Params::parse(&body) else {
-        return expired();
-    };
-    // Double-submit CSRF check: the form's token must equal the cookie's (login CSRF).
-    let csrf_ok = cookies::csrf_matches(&state.config, &headers, form.get("csrf"));
-    if !csrf_ok || form.duplicated().is_some() {
-        return expired();
-    }
-    let Ok(params) = Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes()) else {
-        return expired();
-    };
-    let request = match load(&state, &params).await {
-        Ok(r) => r,
-        Err(e) => return reply::authorize_error(e, &state.config.issuer),
+    let (form, params, request) = match submitted(&state, &headers, &body).await {
+        Ok(read) => read,
+        Err(response) => return *response,
     };
     let credentials = Credentials {
         username: form.get("username").unwrap_or(""),
@@ -243,7 +271,7 @@ pub(crate) async fn signin(
     let remember_me = credentials.remember_me;
     let username = credentials.username.to_owned();
     match sign_in(&state, &request, credentials, &browser).await {
-        Ok(SignInOutcome::SignedIn { session, response }) => {
+        Ok(SignInOutcome::SignedIn { session, next }) => {
             let mut extra = HeaderMap::new();
             let remember_for = remember_me.then_some(state.config.lifetimes.remember_me_max);
             extra.append(
@@ -255,8 +283,16 @@ pub(crate) async fn signin(
                     remember_for,
                 ),
             );
-            extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
-            reply::success(&response, extra)
+            match next {
+                AfterSignIn::Code(response) => {
+                    extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
+                    reply::success(&response, extra)
+                }
+                // The consent form reuses the sign-in form's CSRF token.
+                AfterSignIn::AskConsent => {
+                    super::consent::show(&state, &headers, &request, &params, &session, extra).await
+                }
+            }
         }
         Ok(SignInOutcome::Refused {
             message,

@@ -71,7 +71,7 @@ pub(crate) async fn end_session(
         if let Some(set) = set {
             extra.insert(header::SET_COOKIE, set);
         }
-        return pages::logout(
+        return pages::form(
             &pages::LogoutPage {
                 client_name: request.client.as_ref().map(|c| c.name.as_str()),
                 csrf: &csrf,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorize;
+mod consent;
 mod cookies;
 mod discovery;
 mod feed;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route(paths::SIGNIN, post(authorize::signin))
+        .route(paths::CONSENT, post(consent::answer))
         .route(
             paths::END_SESSION,
             get(logout::end_session).post(logout::end_session),

@@ -19,6 +19,16 @@ pub(crate) struct SignInPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "consent.html")]
+pub(crate) struct ConsentPage<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) csrf: &'a str,
+    pub(crate) authorization_request: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub(crate) struct LogoutPage<'a> {
     pub(crate) client_name: Option<&'a str>,
@@ -83,15 +93,8 @@ fn render(status: StatusCode, template: &impl Template, script_nonce: Option<&st
     }
 }
 
-/// The sign-in page.
-pub(crate) fn sign_in(page: &SignInPage<'_>, extra: HeaderMap) -> Response {
-    let mut response = render(StatusCode::OK, page, None);
-    response.headers_mut().extend(extra);
-    response
-}
-
-/// "Sign out?": the confirmation of a sign-out request no hint vouches for.
-pub(crate) fn logout(page: &LogoutPage<'_>, extra: HeaderMap) -> Response {
+/// A page with a form (sign-in, consent, "Sign out?"), with `extra` headers (cookies).
+pub(crate) fn form(page: &impl Template, extra: HeaderMap) -> Response {
     let mut response = render(StatusCode::OK, page, None);
     response.headers_mut().extend(extra);
     response
@@ -99,16 +102,13 @@ pub(crate) fn logout(page: &LogoutPage<'_>, extra: HeaderMap) -> Response {
 
 /// "You are signed out", with a link back to the app when its address is registered.
 pub(crate) fn signed_out(client_name: &str, return_to: Option<&str>, extra: HeaderMap) -> Response {
-    let mut response = render(
-        StatusCode::OK,
+    form(
         &SignedOutPage {
             client_name,
             return_to,
         },
-        None,
-    );
-    response.headers_mut().extend(extra);
-    response
+        extra,
+    )
 }
 
 /// An error page: what happened, what to do next.

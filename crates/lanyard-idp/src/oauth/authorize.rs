@@ -316,6 +316,37 @@ pub fn decide(
     }
 }
 
+/// What follows once the person is signed in.
+#[derive(Debug)]
+pub enum AfterSignIn {
+    /// The answer for the client.
+    Code(AuthorizationResponse),
+    /// The person must be asked first (the consent page).
+    AskConsent,
+}
+
+/// Answers `request` for the person of `session`: the code, unless they must consent first
+/// (with `prompt=none`, `consent_required` goes back to the client).
+pub async fn proceed(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> Result<AfterSignIn, AuthorizeError> {
+    if crate::oauth::consent::needed(state, request, &session.sub).await? {
+        if request.prompt.none {
+            return Err(AuthorizeError::Redirect {
+                to: request.reply.clone(),
+                code: "consent_required",
+                description: "the user must allow this application first".to_owned(),
+            });
+        }
+        return Ok(AfterSignIn::AskConsent);
+    }
+    Ok(AfterSignIn::Code(
+        issue_code(state, request, session).await?,
+    ))
+}
+
 /// Issues a code for `request` in `session` and records the client in the session.
 pub async fn issue_code(
     state: &AppState,

@@ -11,6 +11,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/authorize";
     /// Where the sign-in form posts.
     pub const SIGNIN: &str = "/signin";
+    /// Where the consent form posts.
+    pub const CONSENT: &str = "/consent";
     /// End-session endpoint (RP-Initiated Logout 1.0).
     pub const END_SESSION: &str = "/logout";
     /// How long the browser's sign-in session has left (Lanyard's own).
@@ -70,7 +72,7 @@ pub fn metadata(config: &Config) -> String {
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
             "name", "preferred_username", "updated_at", "email", "email_verified"
         ],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["en"],
         "claims_locales_supported": ["en"],
         "claims_parameter_supported": false,

@@ -6,6 +6,7 @@
 pub mod authorize;
 pub mod checks;
 pub mod client_auth;
+pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod grants;

@@ -11,7 +11,7 @@ use lanyard_store::{NewSession, Session};
 
 use crate::db::AuditEvent;
 use crate::lockout::{self, Key};
-use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, issue_code};
+use crate::oauth::authorize::{AfterSignIn, AuthorizationRequest, proceed};
 use crate::oauth::error::AuthorizeError;
 use crate::state::AppState;
 
@@ -42,12 +42,12 @@ pub struct Browser {
 /// How a sign-in attempt ended.
 #[derive(Debug)]
 pub enum SignInOutcome {
-    /// Signed in: a new session, and the code for the client.
+    /// Signed in: a new session, and what follows (the code, or the consent page).
     SignedIn {
         /// The new SSO session (a new `sid`: the pre-login session id, if any, is never reused).
         session: Box<Session>,
-        /// The answer for the client.
-        response: AuthorizationResponse,
+        /// What follows.
+        next: AfterSignIn,
     },
     /// Not signed in: show the form again with this message.
     Refused {
@@ -148,10 +148,10 @@ pub async fn sign_in(
             ),
         })
         .await;
-    let response = issue_code(state, request, &session).await?;
+    let next = proceed(state, request, &session).await?;
     Ok(SignInOutcome::SignedIn {
         session: Box::new(session),
-        response,
+        next,
     })
 }
 

@@ -1,0 +1,102 @@
+//! The consent page (shown from `/authorize` and after sign-in) and `POST /consent`, where
+//! the person's answer goes.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use lanyard_store::Session;
+
+use super::authorize::{form_urlencoded, submitted};
+use super::{cookies, pages, reply};
+use crate::oauth::authorize::{self, AuthorizationRequest};
+use crate::oauth::consent;
+use crate::oauth::error::AuthorizeError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+/// The consent page for `request`, for the person of `session`, with `extra` headers (the
+/// session cookie, right after sign-in).
+pub(super) async fn show(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &Params,
+    session: &Session,
+    mut extra: HeaderMap,
+) -> Response {
+    let username = match state.db.user_by_sub(&session.sub).await {
+        Ok(user) => user.map_or_else(|| session.sub.clone(), |u| u.username),
+        Err(e) => return reply::authorize_error(e.into(), &state.config.issuer),
+    };
+    let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
+    if let Some(set) = set {
+        extra.append(header::SET_COOKIE, set);
+    }
+    pages::form(
+        &pages::ConsentPage {
+            client_name: &request.client.name,
+            username: &username,
+            scopes: request
+                .scope
+                .values()
+                .iter()
+                .map(|s| consent::describe(s))
+                .collect(),
+            csrf: &csrf,
+            authorization_request: &form_urlencoded(params),
+        },
+        extra,
+    )
+}
+
+/// `POST /consent`: "Allow" records the consent and answers the app with a code; "Don't
+/// allow" answers it `access_denied`.
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, _, request) = match submitted(&state, &headers, &body).await {
+        Ok(read) => read,
+        Err(response) => return *response,
+    };
+    let session = match cookies::session_sid(&state.config, &state.server_keys, &headers) {
+        Some(sid) => match state.store.session(&sid).await {
+            Ok(s) => s,
+            Err(e) => return reply::authorize_error(e.into(), &state.config.issuer),
+        },
+        None => None,
+    };
+    let Some(session) = session else {
+        return pages::error(
+            StatusCode::UNAUTHORIZED,
+            "Your session has expired",
+            "You were signed out before you answered. Go back to the application and sign in again.",
+        );
+    };
+    let result = match form.get("decision") {
+        Some("allow") => match consent::grant(&state, &request, &session.sub).await {
+            Ok(()) => authorize::issue_code(&state, &request, &session).await,
+            Err(e) => Err(e),
+        },
+        Some("deny") => Err(AuthorizeError::Redirect {
+            to: request.reply.clone(),
+            code: "access_denied",
+            description: "the user did not allow the application".to_owned(),
+        }),
+        _ => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "This form could not be read",
+                "Choose Allow or Don't allow. Go back to the application and sign in again.",
+            );
+        }
+    };
+    let mut extra = HeaderMap::new();
+    extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
+    match result {
+        Ok(response) => reply::success(&response, extra),
+        Err(e) => reply::authorize_error(e, &state.config.issuer),
+    }
+}
