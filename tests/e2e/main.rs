@@ -5,6 +5,7 @@
 
 mod support;
 
+mod account;
 mod admin;
 mod admin_clients;
 mod admin_users;

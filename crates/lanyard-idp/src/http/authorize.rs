@@ -208,20 +208,18 @@ pub(crate) fn form_urlencoded(params: &Params) -> String {
         .join("&")
 }
 
-/// A form of ours that carries an authorization request (sign-in, consent), checked: its
-/// fields, the request's parameters, and the request validated again. Refused with a page
-/// when it is not a form, repeats a field, or fails the double-submit CSRF check (login
-/// CSRF).
-pub(super) async fn submitted(
+/// A form of ours, checked: a form body, one value per field, and the double-submit CSRF
+/// token (the cookie's value in the `csrf` field). Refused with a page otherwise.
+pub(super) fn checked_form(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Params, Params, AuthorizationRequest), Box<Response>> {
+) -> Result<Params, Box<Response>> {
     let expired = || {
         Box::new(pages::error(
             StatusCode::FORBIDDEN,
             "This form has expired",
-            "For your security the form could not be accepted. Go back to the application and sign in again.",
+            "For your security the form could not be accepted, and nothing was done. Go back, reload the page and try again.",
         ))
     };
     if !is_form(headers) {
@@ -233,12 +231,45 @@ pub(super) async fn submitted(
     {
         return Err(expired());
     }
-    let params = Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes())
-        .map_err(|_| expired())?;
+    Ok(form)
+}
+
+/// A form of ours that carries an authorization request (sign-in, consent), checked (see
+/// [`checked_form`]; the CSRF check stops login CSRF): its fields, the request's
+/// parameters, and the request validated again.
+pub(super) async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Params, AuthorizationRequest), Box<Response>> {
+    let form = checked_form(state, headers, body)?;
+    let params =
+        Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes()).map_err(|e| {
+            Box::new(pages::error(
+                StatusCode::BAD_REQUEST,
+                "This form could not be read",
+                &format!("{e}. Go back to the application and sign in again."),
+            ))
+        })?;
     let request = load(state, &params)
         .await
         .map_err(|e| Box::new(reply::authorize_error(e, &state.config.issuer)))?;
     Ok((form, params, request))
+}
+
+/// Where a sign-in comes from: `User-Agent`, client IP, request id.
+pub(super) fn browser(headers: &HeaderMap, peer: SocketAddr) -> Browser {
+    Browser {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        ip: Some(peer.ip().to_string()),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
 }
 
 /// The sign-in form's target.
@@ -257,17 +288,7 @@ pub(crate) async fn signin(
         password: form.get("password").unwrap_or(""),
         remember_me: form.get("remember_me").is_some(),
     };
-    let browser = Browser {
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-        ip: Some(peer.ip().to_string()),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    };
+    let browser = browser(&headers, peer);
     let remember_me = credentials.remember_me;
     let username = credentials.username.to_owned();
     match sign_in(&state, &request, credentials, &browser).await {

@@ -1,6 +1,7 @@
 //! The HTTP layer: the only module that knows axum. One file per endpoint; each parses the
 //! request into typed input, calls `oauth`, and renders the result.
 
+mod account;
 mod admin;
 mod authorize;
 mod consent;
@@ -90,6 +91,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::SIGNIN, post(authorize::signin))
         .route(paths::CONSENT, post(consent::answer))
+        .route(paths::ACCOUNT, get(account::page))
+        .route("/account/signin", post(account::signin))
+        .route("/account/sessions/end", post(account::end_sessions))
+        .route("/account/apps/withdraw", post(account::withdraw))
+        .route("/account/password", post(account::password))
         .route(
             paths::END_SESSION,
             get(logout::end_session).post(logout::end_session),

@@ -29,6 +29,45 @@ pub(crate) struct ConsentPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "account.html")]
+pub(crate) struct AccountPage<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) notice: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    pub(crate) sessions: Vec<SessionRow>,
+    pub(crate) apps: Vec<AppRow>,
+}
+
+/// A session as the account page lists it.
+pub(crate) struct SessionRow {
+    pub(crate) sid: String,
+    pub(crate) device: String,
+    pub(crate) ip: String,
+    pub(crate) signed_in: String,
+    pub(crate) last_seen: String,
+    pub(crate) remember_me: bool,
+    pub(crate) current: bool,
+}
+
+/// An app the person allowed.
+pub(crate) struct AppRow {
+    pub(crate) client_id: String,
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account_signin.html")]
+pub(crate) struct AccountSignInPage<'a> {
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub(crate) struct LogoutPage<'a> {
     pub(crate) client_name: Option<&'a str>,
@@ -58,11 +97,27 @@ struct FormPostPage<'a> {
     nonce: &'a str,
 }
 
-/// Headers every HTML page carries. `script_nonce` allows one inline script.
-fn page_headers(script_nonce: Option<&str>) -> HeaderMap {
-    let script = script_nonce.map_or_else(|| "'none'".to_owned(), |n| format!("'nonce-{n}'"));
+/// What scripts a page may run.
+#[derive(Clone, Copy)]
+enum Scripts<'a> {
+    /// None (most pages).
+    None,
+    /// One inline script with this nonce (the form-post response).
+    Nonce(&'a str),
+    /// Lanyard's own script files, which may call Lanyard (the account page's timeout
+    /// warning).
+    Own,
+}
+
+/// Headers every HTML page carries.
+fn page_headers(scripts: Scripts<'_>) -> HeaderMap {
+    let (script, connect) = match scripts {
+        Scripts::None => ("'none'".to_owned(), "'none'"),
+        Scripts::Nonce(n) => (format!("'nonce-{n}'"), "'none'"),
+        Scripts::Own => ("'self'".to_owned(), "'self'"),
+    };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; script-src {script}; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src {script}; connect-src {connect}; base-uri 'none'; frame-ancestors 'none'"
     );
     let mut h = HeaderMap::new();
     let mut set = |name, value: &str| {
@@ -79,9 +134,9 @@ fn page_headers(script_nonce: Option<&str>) -> HeaderMap {
     h
 }
 
-fn render(status: StatusCode, template: &impl Template, script_nonce: Option<&str>) -> Response {
+fn render(status: StatusCode, template: &impl Template, scripts: Scripts<'_>) -> Response {
     match template.render() {
-        Ok(body) => (status, page_headers(script_nonce), body).into_response(),
+        Ok(body) => (status, page_headers(scripts), body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a page did not render");
             (
@@ -95,7 +150,7 @@ fn render(status: StatusCode, template: &impl Template, script_nonce: Option<&st
 
 /// A page with a form (sign-in, consent, "Sign out?"), with `extra` headers (cookies).
 pub(crate) fn form(page: &impl Template, extra: HeaderMap) -> Response {
-    let mut response = render(StatusCode::OK, page, None);
+    let mut response = render(StatusCode::OK, page, Scripts::None);
     response.headers_mut().extend(extra);
     response
 }
@@ -111,9 +166,16 @@ pub(crate) fn signed_out(client_name: &str, return_to: Option<&str>, extra: Head
     )
 }
 
+/// The account page: it runs the timeout warning (Lanyard's own script).
+pub(crate) fn account(page: &AccountPage<'_>, status: StatusCode, extra: HeaderMap) -> Response {
+    let mut response = render(status, page, Scripts::Own);
+    response.headers_mut().extend(extra);
+    response
+}
+
 /// An error page: what happened, what to do next.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message }, None)
+    render(status, &ErrorPage { title, message }, Scripts::None)
 }
 
 /// The 503 page.
@@ -143,7 +205,7 @@ pub(crate) fn form_post(
             fields,
             nonce: &nonce,
         },
-        Some(&nonce),
+        Scripts::Nonce(&nonce),
     );
     response.headers_mut().extend(extra);
     response

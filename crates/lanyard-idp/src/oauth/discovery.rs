@@ -11,6 +11,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/authorize";
     /// Where the sign-in form posts.
     pub const SIGNIN: &str = "/signin";
+    /// The person's account page.
+    pub const ACCOUNT: &str = "/account";
     /// Where the consent form posts.
     pub const CONSENT: &str = "/consent";
     /// End-session endpoint (RP-Initiated Logout 1.0).

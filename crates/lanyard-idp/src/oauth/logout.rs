@@ -143,15 +143,15 @@ pub fn decide(request: &LogoutRequest, session: Option<&Session>) -> Next {
 /// and, in the background, each app's own session (back-channel logout). Audited as
 /// `logout`.
 pub async fn sign_out(state: &AppState, session: &Session) -> Result<(), AuthorizeError> {
-    revocations::revoke_as(
-        state,
-        Subject::Sid(session.sid.to_string()),
-        &session.sub,
-        "logout",
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| AuthorizeError::Unavailable(e.to_string()))
+    end(state, &session.sub, session.sid.as_str()).await
+}
+
+/// [`sign_out`] by `sid`, on behalf of the user `sub` (who must own it: the caller checks).
+pub async fn end(state: &AppState, sub: &str, sid: &str) -> Result<(), AuthorizeError> {
+    revocations::revoke_as(state, Subject::Sid(sid.to_owned()), sub, "logout")
+        .await
+        .map(|_| ())
+        .map_err(|e| AuthorizeError::Unavailable(e.to_string()))
 }
 
 #[cfg(test)]

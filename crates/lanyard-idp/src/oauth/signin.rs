@@ -58,27 +58,49 @@ pub enum SignInOutcome {
     },
 }
 
-/// Checks the credentials; on success starts a session and issues the code.
+/// Checks the credentials; on success starts a session and answers the request (the code,
+/// or the consent page).
 pub async fn sign_in(
     state: &AppState,
     request: &AuthorizationRequest,
     credentials: Credentials<'_>,
     browser: &Browser,
 ) -> Result<SignInOutcome, AuthorizeError> {
+    match authenticate(state, &request.client.client_id, credentials, browser).await? {
+        Err(refused) => Ok(refused),
+        Ok(session) => {
+            let next = proceed(state, request, &session).await?;
+            Ok(SignInOutcome::SignedIn {
+                session: Box::new(session),
+                next,
+            })
+        }
+    }
+}
+
+/// Checks the credentials (waits and locks included) and, if they are right, starts a new
+/// session. `target` says what the sign-in is for in the audit trail (a client id, or
+/// `account`). `Err` inside: refused, with what to tell the person.
+pub async fn authenticate(
+    state: &AppState,
+    target: &str,
+    credentials: Credentials<'_>,
+    browser: &Browser,
+) -> Result<Result<Session, SignInOutcome>, AuthorizeError> {
     let username = credentials.username.trim();
     if username.is_empty() || credentials.password.is_empty() {
-        return Ok(SignInOutcome::Refused {
+        return Ok(Err(SignInOutcome::Refused {
             message: "Enter your username and password.".to_owned(),
             retry_after: None,
-        });
+        }));
     }
     let mut keys = vec![Key::account(username)];
     if let Some(ip) = &browser.ip {
         keys.push(Key::Ip(ip.clone()));
     }
     if let Some(wait) = lockout::blocked(state, &keys).await? {
-        audit_failure(state, request, browser, "anonymous", "paused").await;
-        return Ok(paused(wait));
+        audit_failure(state, target, browser, "anonymous", "paused").await;
+        return Ok(Err(paused(wait)));
     }
     let user = if username.len() > 256 {
         None
@@ -103,14 +125,14 @@ pub async fn sign_in(
                 Some(_) => "wrong password",
             };
             let actor = other.map_or_else(|| "anonymous".to_owned(), |u| u.sub);
-            audit_failure(state, request, browser, &actor, reason).await;
-            return Ok(match lockout::failed(state, &keys).await? {
+            audit_failure(state, target, browser, &actor, reason).await;
+            return Ok(Err(match lockout::failed(state, &keys).await? {
                 Some(wait) => paused(wait),
                 None => SignInOutcome::Refused {
                     message: INCORRECT.to_owned(),
                     retry_after: None,
                 },
-            });
+            }));
         }
     };
     lockout::clear(state, &keys[0]).await?;
@@ -139,7 +161,7 @@ pub async fn sign_in(
             at: now,
             actor: user.sub.clone(),
             action: "signin".to_owned(),
-            target: Some(request.client.client_id.clone()),
+            target: Some(target.to_owned()),
             outcome: "success".to_owned(),
             request_id: browser.request_id.clone(),
             detail: Some(
@@ -148,11 +170,7 @@ pub async fn sign_in(
             ),
         })
         .await;
-    let next = proceed(state, request, &session).await?;
-    Ok(SignInOutcome::SignedIn {
-        session: Box::new(session),
-        next,
-    })
+    Ok(Ok(session))
 }
 
 /// Attempts are paused: what to tell the person (the same whether the account exists).
@@ -168,7 +186,7 @@ fn paused(wait: Duration) -> SignInOutcome {
 
 async fn audit_failure(
     state: &AppState,
-    request: &AuthorizationRequest,
+    target: &str,
     browser: &Browser,
     actor: &str,
     reason: &str,
@@ -179,7 +197,7 @@ async fn audit_failure(
             at: state.clock.now(),
             actor: actor.to_owned(),
             action: "signin".to_owned(),
-            target: Some(request.client.client_id.clone()),
+            target: Some(target.to_owned()),
             outcome: "failure".to_owned(),
             request_id: browser.request_id.clone(),
             detail: Some(serde_json::json!({ "reason": reason }).to_string()),
