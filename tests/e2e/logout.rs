@@ -420,6 +420,7 @@ async fn without_a_hint_the_person_confirms_and_is_not_redirected() {
     let form = [
         ("csrf", form_value(&page, "csrf")),
         ("logout_request", form_value(&page, "logout_request")),
+        ("confirm", form_value(&page, "confirm")),
     ];
 
     // Another site posting the form has no CSRF cookie.

@@ -11,6 +11,7 @@ mod admin_clients;
 mod admin_users;
 mod apps;
 mod authorize;
+mod browser;
 mod consent;
 mod discovery;
 mod feed;

@@ -15,6 +15,8 @@ use crate::state::AppState;
 
 /// The confirmation form's field that carries the original request.
 const LOGOUT_REQUEST: &str = "logout_request";
+/// The confirmation form's marker field (`yes`).
+const CONFIRM: &str = "confirm";
 
 /// The end-session endpoint (§2: GET and POST).
 pub(crate) async fn end_session(
@@ -30,8 +32,11 @@ pub(crate) async fn end_session(
         Err(response) => return *response,
     };
     // Our own confirmation form, posted back: the person said yes.
-    let (params, confirmed) = match params.get(LOGOUT_REQUEST) {
-        Some(inner) if method == Method::POST => {
+    // (`confirm` marks it: the carried request may be empty, and an empty value reads as
+    // absent.)
+    let (params, confirmed) = match params.get(CONFIRM) {
+        Some("yes") if method == Method::POST => {
+            let inner = params.get(LOGOUT_REQUEST).unwrap_or("");
             let expired = || {
                 pages::error(
                     StatusCode::FORBIDDEN,

@@ -1,0 +1,268 @@
+//! A real browser (Debian's headless Chromium through chromedriver, driven with fantoccini):
+//! sign in at one demo app with "remember me", find the other already signed in, sign out
+//! there, and see the first ask to sign in again; then Lanyard's own pages (sign-in with an
+//! error, consent, account, an error page), each saved as a screenshot in
+//! `docs/screenshots/` so reviewers see what people see.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::apps::on_redis;
+use crate::support::{ClientSpec, Db, Store, TestServer, authorize_url};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    process: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts chromedriver and a headless Chromium session in it. Fails, saying how to install
+/// them, when they are missing (never skips).
+async fn browser() -> (Driver, Client) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "this test needs chromedriver and Chromium ({e}): apt-get install chromium chromium-driver (see .ci/run)"
+            )
+        });
+    let driver = Driver {
+        process,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=900,1100"],
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connected = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await;
+        match connected {
+            Ok(client) => return (driver, client),
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver did not start a Chromium session: {e}"),
+        }
+    }
+}
+
+/// Saves what the browser shows as `docs/screenshots/<name>.png`.
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(client: &Client) -> String {
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Signs in on the sign-in page the browser shows.
+async fn sign_in(client: &Client, password: &str, remember: bool) {
+    let username = client.find(Locator::Id("username")).await.unwrap();
+    username.clear().await.unwrap();
+    username.send_keys("alice").await.unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    if remember {
+        client
+            .find(Locator::Css("input[name=remember_me]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits (up to 10 s) until the page's text contains `what`.
+async fn wait_for_text(client: &Client, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = text(client).await;
+        if body.contains(what) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {what:?}; the page says:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_once_and_out_everywhere() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = on_redis(&server, "wiki").await;
+    let billing = on_redis(&server, "billing").await;
+    let (_driver, client) = browser().await;
+
+    // At wiki: to Lanyard's sign-in page, a wrong password first (the feedback), then in.
+    client
+        .goto(&format!("{}/profile", wiki.base))
+        .await
+        .unwrap();
+    wait_for_text(&client, "to continue to The wiki app").await;
+    sign_in(&client, "not my password", false).await;
+    wait_for_text(&client, "Incorrect username or password.").await;
+    screenshot(&client, "signin").await;
+    sign_in(&client, PASSWORD, true).await;
+    let page = wait_for_text(&client, "Your profile at wiki").await;
+    assert!(page.contains("alice Example"), "{page}");
+    assert_eq!(
+        client.current_url().await.unwrap().as_str(),
+        format!("{}/profile", wiki.base),
+        "back on the page first asked for"
+    );
+
+    // At billing: already signed in.
+    client.goto(&format!("{}/", billing.base)).await.unwrap();
+    let page = wait_for_text(&client, "Signed in as").await;
+    assert!(
+        page.contains("alice Example") && page.contains("billing"),
+        "{page}"
+    );
+
+    // Sign out at billing: through Lanyard, back at billing, which asks to sign in again.
+    client
+        .find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "to continue to The billing app").await;
+
+    // Wiki heard it over the back channel: its page asks to sign in again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        client
+            .goto(&format!("{}/profile", wiki.base))
+            .await
+            .unwrap();
+        let page = text(&client).await;
+        if page.contains("Your session has ended") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "wiki still shows: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lanyards_own_pages_in_a_real_browser() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let crm = server.client(ClientSpec::third_party("crm")).await;
+    let (_driver, client) = browser().await;
+
+    // Consent for a third-party app.
+    client
+        .goto(&authorize_url(
+            &server,
+            &crm,
+            &[("scope", "openid profile email offline_access")],
+        ))
+        .await
+        .unwrap();
+    wait_for_text(&client, "to continue to The crm app").await;
+    sign_in(&client, PASSWORD, false).await;
+    let page = wait_for_text(&client, "Allow The crm app?").await;
+    assert!(page.contains("See your email address"), "{page}");
+    screenshot(&client, "consent").await;
+
+    // The account page, with its timeout warning loaded (no banner yet: 30 minutes left).
+    client.goto(&server.url("/account")).await.unwrap();
+    let page = wait_for_text(&client, "Where you are signed in").await;
+    assert!(
+        page.contains("this browser") && page.contains("Change your password"),
+        "{page}"
+    );
+    let loaded = client
+        .execute("return typeof window.LanyardSession", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded, "object",
+        "the warning script ran under the page's CSP"
+    );
+    screenshot(&client, "account").await;
+
+    // A broken link from an app: a clear page, not a redirect.
+    client
+        .goto(&server.url("/authorize?client_id=nobody&redirect_uri=https://evil.example/"))
+        .await
+        .unwrap();
+    let page = wait_for_text(&client, "Unknown application").await;
+    assert!(page.contains("Go back to it"), "{page}");
+    screenshot(&client, "error").await;
+
+    // Signed out: the same browser sees the signed-out page.
+    client.goto(&server.url("/logout")).await.unwrap();
+    wait_for_text(&client, "Sign out?").await;
+    screenshot(&client, "logout").await;
+    client
+        .find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "You are signed out").await;
+    client.close().await.unwrap();
+    server.stop().await;
+}
