@@ -95,6 +95,26 @@ async fn text(client: &Client) -> String {
         .unwrap()
 }
 
+/// What a screen reader or keyboard user would miss on the page: visible form fields
+/// without a label, buttons without a name, and whether something has the focus.
+async fn accessibility_gaps(client: &Client) -> Vec<String> {
+    let script = r#"
+        const gaps = [];
+        for (const el of document.querySelectorAll('input, select, textarea')) {
+            if (el.type === 'hidden' || el.hidden) continue;
+            const labelled = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label');
+            if (!labelled) gaps.push('unlabelled field ' + (el.name || el.id));
+        }
+        for (const b of document.querySelectorAll('button')) {
+            if (!b.textContent.trim() && !b.getAttribute('aria-label')) gaps.push('unnamed button');
+        }
+        if (!document.documentElement.lang) gaps.push('no lang');
+        return gaps;
+    "#;
+    let gaps = client.execute(script, vec![]).await.unwrap();
+    serde_json::from_value(gaps).unwrap()
+}
+
 /// Signs in on the sign-in page the browser shows.
 async fn sign_in(client: &Client, password: &str, remember: bool) {
     let username = client.find(Locator::Id("username")).await.unwrap();
@@ -157,6 +177,18 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
     wait_for_text(&client, "to continue to The wiki app").await;
     sign_in(&client, "not my password", false).await;
     wait_for_text(&client, "Incorrect username or password.").await;
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    let focused = client
+        .execute(
+            "return document.activeElement && document.activeElement.id",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        focused, "password",
+        "after a failure the cursor waits in the password field"
+    );
     screenshot(&client, "signin").await;
     sign_in(&client, PASSWORD, true).await;
     let page = wait_for_text(&client, "Your profile at wiki").await;
@@ -223,6 +255,7 @@ async fn lanyards_own_pages_in_a_real_browser() {
     sign_in(&client, PASSWORD, false).await;
     let page = wait_for_text(&client, "Allow The crm app?").await;
     assert!(page.contains("See your email address"), "{page}");
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
     screenshot(&client, "consent").await;
 
     // The account page, with its timeout warning loaded (no banner yet: 30 minutes left).

@@ -261,3 +261,43 @@ async fn guessing_a_client_secret_locks_the_client_at_that_address() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_told_so_only_with_the_right_password() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    lanyard_idp::admin::users::disable(&server.state, &alice.sub, "test")
+        .await
+        .unwrap();
+    let (status, _, message) = attempt(&server, &wiki, "alice", "wrong").await;
+    assert_eq!(
+        (status, message.as_str()),
+        (StatusCode::OK, "Incorrect username or password.")
+    );
+    let (status, _, message) = attempt(&server, &wiki, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "signed in, but not allowed");
+    assert!(message.contains("This account is disabled"), "{message}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_https_issuer_sends_hsts_on_every_answer() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.issuer = "https://sso.example.com".into();
+    })
+    .await;
+    for path in ["/.well-known/openid-configuration", "/account", "/nowhere"] {
+        let r = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{path}"
+        );
+    }
+    server.stop().await;
+    let plain = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let r = reqwest::get(plain.url("/account")).await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
+    plain.stop().await;
+}

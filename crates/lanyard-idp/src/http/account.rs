@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use lanyard_store::Session;
 
-use super::authorize::{browser, checked_form};
+use super::authorize::{browser, checked_form, refusal_status};
 use super::{cookies, pages, reply};
 use crate::admin::AdminError;
 use crate::lockout::{self, Key};
@@ -231,18 +231,11 @@ pub(crate) async fn signin(
         Ok(Err(SignInOutcome::Refused {
             message,
             retry_after,
+            forbidden,
         })) => {
-            let status = if retry_after.is_some() {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::OK
-            };
-            let mut page = sign_in_page(&state, &headers, Some(&message), &username, status);
-            if let Some(wait) = retry_after
-                && let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
-            {
-                page.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            let mut page =
+                sign_in_page(&state, &headers, Some(&message), &username, StatusCode::OK);
+            refusal_status(&mut page, retry_after, forbidden);
             page
         }
         Ok(Err(SignInOutcome::SignedIn { .. })) => Redirect::to(ACCOUNT).into_response(),

@@ -257,6 +257,23 @@ pub(super) async fn submitted(
     Ok((form, params, request))
 }
 
+/// The status of a sign-in page that refuses: 429 with `Retry-After` while attempts are
+/// paused, 403 for a disabled account, else 200 (a form to fill in again).
+pub(super) fn refusal_status(
+    page: &mut Response,
+    retry_after: Option<std::time::Duration>,
+    forbidden: bool,
+) {
+    if let Some(wait) = retry_after {
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    } else if forbidden {
+        *page.status_mut() = StatusCode::FORBIDDEN;
+    }
+}
+
 /// Where a sign-in comes from: `User-Agent`, client IP, request id.
 pub(super) fn browser(headers: &HeaderMap, peer: SocketAddr) -> Browser {
     Browser {
@@ -318,6 +335,7 @@ pub(crate) async fn signin(
         Ok(SignInOutcome::Refused {
             message,
             retry_after,
+            forbidden,
         }) => {
             let mut page = show_sign_in(
                 &state,
@@ -328,12 +346,7 @@ pub(crate) async fn signin(
                 &username,
                 remember_me,
             );
-            if let Some(wait) = retry_after {
-                *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                    page.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-            }
+            refusal_status(&mut page, retry_after, forbidden);
             page
         }
         Err(e) => reply::authorize_error(e, &state.config.issuer),

@@ -53,8 +53,21 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// On an https issuer, every response tells browsers to use https only, for a year (RFC 6797;
+/// ASVS 3.4.1). Over plain http (development) the header would be ignored, and is not sent.
+fn strict_transport_security(mut response: Response, https: bool) -> Response {
+    if https {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
 /// Every route, with the middleware every request goes through.
 pub fn router(state: AppState) -> Router {
+    let https = state.config.is_https();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         // The path only: queries carry hints, states and codes that stay out of logs.
         let id = req
@@ -112,6 +125,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::map_response(move |response: Response| async move {
+                    strict_transport_security(response, https)
+                }))
                 .layer(middleware::from_fn(request_id))
                 .layer(trace)
                 .layer(TimeoutLayer::with_status_code(

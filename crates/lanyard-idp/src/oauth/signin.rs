@@ -1,8 +1,9 @@
 //! Signing in with a username and password, then continuing the authorization request.
 //!
 //! Every failure looks the same to the person and takes about as long: "Incorrect username or
-//! password", whether the user exists, is disabled, or typed the wrong password (an unknown
-//! user is checked against a dummy argon2 hash). Repeated failures slow down and then lock
+//! password", whether the user exists or typed the wrong password (an unknown user is
+//! checked against a dummy argon2 hash). Only the right password of a disabled account is
+//! told so (403): whoever sees that knows the password already. Repeated failures slow down and then lock
 //! the username and the client IP (`lockout`), for known and unknown usernames alike.
 
 use std::time::Duration;
@@ -17,6 +18,9 @@ use crate::state::AppState;
 
 /// The one message for every failed sign-in.
 pub const INCORRECT: &str = "Incorrect username or password.";
+
+/// The message for the right password of a disabled account.
+pub const DISABLED: &str = "This account is disabled, so you cannot sign in. If you think this is a mistake, ask your administrator.";
 
 /// What the person typed.
 pub struct Credentials<'a> {
@@ -55,6 +59,9 @@ pub enum SignInOutcome {
         message: String,
         /// Set when attempts are paused: how long (the page answers 429 with `Retry-After`).
         retry_after: Option<Duration>,
+        /// The right password of a disabled account: signed in as someone who may not use
+        /// Lanyard (the page answers 403).
+        forbidden: bool,
     },
 }
 
@@ -92,6 +99,7 @@ pub async fn authenticate(
         return Ok(Err(SignInOutcome::Refused {
             message: "Enter your username and password.".to_owned(),
             retry_after: None,
+            forbidden: false,
         }));
     }
     let mut keys = vec![Key::account(username)];
@@ -118,6 +126,15 @@ pub async fn authenticate(
     let now = state.clock.now();
     let user = match user {
         Some(user) if matched && !user.disabled => user,
+        // Only someone who knows the password learns that the account is disabled.
+        Some(user) if matched => {
+            audit_failure(state, target, browser, &user.sub, "user disabled").await;
+            return Ok(Err(SignInOutcome::Refused {
+                message: DISABLED.to_owned(),
+                retry_after: None,
+                forbidden: true,
+            }));
+        }
         other => {
             let reason = match &other {
                 None => "unknown user",
@@ -131,6 +148,7 @@ pub async fn authenticate(
                 None => SignInOutcome::Refused {
                     message: INCORRECT.to_owned(),
                     retry_after: None,
+                    forbidden: false,
                 },
             }));
         }
@@ -181,6 +199,7 @@ fn paused(wait: Duration) -> SignInOutcome {
             lockout::wait_text(wait)
         ),
         retry_after: Some(wait),
+        forbidden: false,
     }
 }
 
