@@ -115,6 +115,17 @@ async fn accessibility_gaps(client: &Client) -> Vec<String> {
     serde_json::from_value(gaps).unwrap()
 }
 
+/// Clicks the element `css` selects.
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Signs in on the sign-in page the browser shows.
 async fn sign_in(client: &Client, password: &str, remember: bool) {
     let username = client.find(Locator::Id("username")).await.unwrap();
@@ -128,21 +139,9 @@ async fn sign_in(client: &Client, password: &str, remember: bool) {
         .await
         .unwrap();
     if remember {
-        client
-            .find(Locator::Css("input[name=remember_me]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(client, "input[name=remember_me]").await;
     }
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, "button[type=submit]").await;
 }
 
 /// Waits (up to 10 s) until the page's text contains `what`.
@@ -208,13 +207,7 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
     );
 
     // Sign out at billing: through Lanyard, back at billing, which asks to sign in again.
-    client
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form[action='/logout'] button").await;
     wait_for_text(&client, "to continue to The billing app").await;
 
     // Wiki heard it over the back channel: its page asks to sign in again.
@@ -288,13 +281,7 @@ async fn lanyards_own_pages_in_a_real_browser() {
     client.goto(&server.url("/logout")).await.unwrap();
     wait_for_text(&client, "Sign out?").await;
     screenshot(&client, "logout").await;
-    client
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form[action='/logout'] button").await;
     wait_for_text(&client, "You are signed out").await;
     client.close().await.unwrap();
     server.stop().await;
