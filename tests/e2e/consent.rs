@@ -125,8 +125,9 @@ async fn withdrawing_consent_revokes_the_apps_tokens_and_asks_again() {
     let server = TestServer::start(Db::Sqlite, Store::Redis).await;
     let alice = server.user("alice", PASSWORD).await;
     let crm = server.client(ClientSpec::third_party("crm")).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
     let browser = Browser::new();
-    let tokens = code_flow(
+    let offline = code_flow(
         &server,
         &browser,
         &crm,
@@ -135,26 +136,52 @@ async fn withdrawing_consent_revokes_the_apps_tokens_and_asks_again() {
         PASSWORD,
     )
     .await;
-    assert_eq!(
-        userinfo(&server, field(&tokens, "access_token"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    // Without offline_access a third-party app gets no refresh token: only the revocation
+    // lists can take this access token back.
+    // (Each flow signs in afresh, in a browser of its own.)
+    let online = code_flow(&server, &Browser::new(), &crm, "openid", "alice", PASSWORD).await;
+    assert!(online.get("refresh_token").is_none(), "{online}");
+    let at_wiki = code_flow(&server, &Browser::new(), &wiki, "openid", "alice", PASSWORD).await;
+    for tokens in [&offline, &online, &at_wiki] {
+        assert_eq!(
+            userinfo(&server, field(tokens, "access_token"))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
     let had = lanyard_idp::oauth::consent::withdraw(&server.state, &alice.sub, "crm")
         .await
         .unwrap();
     assert!(had);
+    for tokens in [&offline, &online] {
+        let r = userinfo(&server, field(tokens, "access_token")).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.contains("error=\"invalid_token\"") && challenge.contains("withdrew"),
+            "{challenge}"
+        );
+    }
     assert_eq!(
-        userinfo(&server, field(&tokens, "access_token"))
+        userinfo(&server, field(&at_wiki, "access_token"))
             .await
             .status(),
-        StatusCode::UNAUTHORIZED
+        StatusCode::OK,
+        "alice's tokens at other apps stay valid"
     );
-    let r = refresh(&server, &crm, field(&tokens, "refresh_token"), None).await;
+    let r = refresh(&server, &crm, field(&offline, "refresh_token"), None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
+    // Every app's guard hears of it: the lists they mirror carry the entry.
+    let listed = server.state.store.snapshot().await.unwrap().revocations;
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.target == lanyard_store::Target::grant(&alice.sub, "crm")),
+        "{listed:?}"
+    );
     let r = browser
         .get(&authorize_url(
             &server,

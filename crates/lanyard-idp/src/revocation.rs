@@ -219,7 +219,12 @@ fn missing(held: &[Revocation], record: Vec<Revocation>) -> Vec<Revocation> {
         .into_iter()
         .filter(|r| match latest.get(&r.target) {
             None => true,
-            Some(at) => matches!(r.target, Target::Sub(_) | Target::ClientId(_)) && *at < r.at,
+            Some(at) => {
+                matches!(
+                    r.target,
+                    Target::Sub(_) | Target::ClientId(_) | Target::Grant(_)
+                ) && *at < r.at
+            }
         })
         .collect()
 }

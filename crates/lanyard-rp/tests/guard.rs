@@ -325,6 +325,7 @@ async fn revocations_reach_the_guard_through_the_mirror() {
         (Target::Sid("sid-1".into()), "session"),
         (Target::Sub("alice-sub".into()), "user"),
         (Target::ClientId("wiki".into()), "application"),
+        (Target::grant("alice-sub", "wiki"), "withdrew"),
     ];
     for (i, (target, words)) in cases.into_iter().enumerate() {
         // A token per case, so each list is tested on its own.
@@ -338,6 +339,7 @@ async fn revocations_reach_the_guard_through_the_mirror() {
             Target::Sid(_) => Target::Sid(format!("sid-{i}")),
             Target::Sub(_) => Target::Sub(format!("user-{i}")),
             Target::ClientId(_) => Target::ClientId(format!("client-{i}")),
+            Target::Grant(_) => Target::grant(&format!("user-{i}"), &format!("client-{i}")),
         };
         let token = sign(&c);
         assert!(f.guard.verify(&token).await.is_ok());
@@ -362,8 +364,8 @@ async fn revocations_reach_the_guard_through_the_mirror() {
     assert!(f.guard.verify(&sign(&later)).await.is_ok());
     let status = f.guard.mirror().status();
     assert!(status.healthy);
-    assert_eq!(status.entries, 4);
-    assert_eq!(status.last_event, Some(4));
+    assert_eq!(status.entries, 5);
+    assert_eq!(status.last_event, Some(5));
 
     // Memory stays bounded: once every token the entries cover has expired, they leave,
     // with no further event to prompt it.

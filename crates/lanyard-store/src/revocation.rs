@@ -1,10 +1,10 @@
 //! Revocation lists, the one rule that judges a token against them, and the event feed.
 //!
-//! Four lists, one [`Target`] each:
+//! Five lists, one [`Target`] each:
 //! - `jti`: one access token, until that token's `exp`;
 //! - `sid`: every token carrying that session id;
-//! - `sub` and `client_id`: watermarks: every token of that subject (or client) issued at or
-//!   before the watermark (`iat <= at`).
+//! - `sub`, `client_id` and `grant`: watermarks: every token of that subject (or client, or
+//!   subject at one client) issued at or before the watermark (`iat <= at`).
 //!
 //! Every entry carries `until`, the instant after which no token it covers can still be
 //! valid; it then drops out, so the lists stay bounded. [`RevocationSet`] is the in-memory
@@ -44,6 +44,9 @@ pub enum Target {
     Sub(String),
     /// Every token of one client issued at or before the watermark.
     ClientId(String),
+    /// Every token of one subject at one client issued at or before the watermark (consent
+    /// withdrawn). The value is `<client_id> <sub>`: build it with [`Target::grant`].
+    Grant(String),
 }
 
 impl Target {
@@ -53,13 +56,24 @@ impl Target {
             Target::Sid(_) => Kind::Sid,
             Target::Sub(_) => Kind::Sub,
             Target::ClientId(_) => Kind::ClientId,
+            Target::Grant(_) => Kind::Grant,
         }
     }
 
-    /// The jti, sid, sub or client id.
+    /// Every token of user `sub` at client `client_id`. Neither a client id nor a `sub`
+    /// holds a space, so the pair is one unambiguous key.
+    pub fn grant(sub: &str, client_id: &str) -> Self {
+        Target::Grant(grant_key(sub, client_id))
+    }
+
+    /// The jti, sid, sub, client id or grant key.
     pub fn value(&self) -> &str {
         match self {
-            Target::Jti(v) | Target::Sid(v) | Target::Sub(v) | Target::ClientId(v) => v,
+            Target::Jti(v)
+            | Target::Sid(v)
+            | Target::Sub(v)
+            | Target::ClientId(v)
+            | Target::Grant(v) => v,
         }
     }
 
@@ -69,21 +83,28 @@ impl Target {
             Kind::Sid => Target::Sid(value),
             Kind::Sub => Target::Sub(value),
             Kind::ClientId => Target::ClientId(value),
+            Kind::Grant => Target::Grant(value),
         }
     }
 }
 
-/// The four lists.
+fn grant_key(sub: &str, client_id: &str) -> String {
+    format!("{client_id} {sub}")
+}
+
+/// The five lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Jti,
     Sid,
     Sub,
     ClientId,
+    Grant,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 4] = [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId];
+    pub(crate) const ALL: [Kind; 5] =
+        [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId, Kind::Grant];
 
     /// Short name used in Redis keys and stream fields.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -93,6 +114,7 @@ impl Kind {
             Kind::Sid => "sid",
             Kind::Sub => "sub",
             Kind::ClientId => "cli",
+            Kind::Grant => "grt",
         }
     }
 
@@ -101,12 +123,24 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 
+    /// The key under which a token is found in this list (`""` for a token without `sid`).
+    pub(crate) fn key<'a>(self, facts: &TokenFacts<'a>) -> std::borrow::Cow<'a, str> {
+        match self {
+            Kind::Jti => facts.jti.into(),
+            Kind::Sid => facts.sid.unwrap_or("").into(),
+            Kind::Sub => facts.sub.into(),
+            Kind::ClientId => facts.client_id.into(),
+            Kind::Grant => grant_key(facts.sub, facts.client_id).into(),
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Kind::Jti => 0,
             Kind::Sid => 1,
             Kind::Sub => 2,
             Kind::ClientId => 3,
+            Kind::Grant => 4,
         }
     }
 }
@@ -117,8 +151,8 @@ pub struct Revocation {
     /// What is revoked.
     #[serde(flatten)]
     pub target: Target,
-    /// `Jti`: the token's `exp`. `Sid`: when the session was revoked. `Sub`, `ClientId`:
-    /// the watermark: tokens issued at or before it are revoked.
+    /// `Jti`: the token's `exp`. `Sid`: when the session was revoked. `Sub`, `ClientId`,
+    /// `Grant`: the watermark: tokens issued at or before it are revoked.
     pub at: Timestamp,
     /// The entry drops out at this instant: no token it covers can be valid after it.
     pub until: Timestamp,
@@ -131,7 +165,7 @@ impl Revocation {
             // The token itself expires at `at`; resource servers may accept it `leeway` longer.
             Target::Jti(_) => at.plus(config.leeway),
             // Covers tokens issued up to `at`, each living at most the longest lifetime.
-            Target::Sid(_) | Target::Sub(_) | Target::ClientId(_) => at
+            Target::Sid(_) | Target::Sub(_) | Target::ClientId(_) | Target::Grant(_) => at
                 .plus(config.max_access_token_lifetime)
                 .plus(config.leeway),
         };
@@ -177,6 +211,8 @@ pub enum RevokedBy {
     Subject,
     /// Its client's watermark.
     Client,
+    /// The watermark of its subject at its client: the person withdrew the app's access.
+    Grant,
     /// The token lives longer than the lists are kept (`exp - iat` beyond
     /// `max_access_token_lifetime`), so they cannot vouch for it.
     LifetimeNotCovered,
@@ -190,6 +226,9 @@ impl RevokedBy {
             RevokedBy::Session => "the sign-in session of this access token has ended",
             RevokedBy::Subject => "access for this user has been revoked; sign in again",
             RevokedBy::Client => "access for this application has been revoked",
+            RevokedBy::Grant => {
+                "the user withdrew this application's access; ask them to sign in again"
+            }
             RevokedBy::LifetimeNotCovered => {
                 "the access token lives longer than revocation can be checked for"
             }
@@ -197,29 +236,34 @@ impl RevokedBy {
     }
 }
 
-/// The one rule, shared by every backend and every mirror. `lookup` returns the entry of a
-/// list, if any; entries past their `until` are ignored.
+/// The one rule, shared by every backend and every mirror. `lookup` returns the entry of
+/// the token's key (see [`Kind::key`]) in a list, if any; entries past their `until` are
+/// ignored.
 pub(crate) fn judge(
     facts: &TokenFacts<'_>,
     now: Timestamp,
     max_lifetime: Duration,
-    lookup: impl Fn(Kind, &str) -> Option<Entry>,
+    lookup: impl Fn(Kind) -> Option<Entry>,
 ) -> Verdict {
-    let find = |kind, key: &str| lookup(kind, key).filter(|e| e.until > now);
+    let find = |kind| lookup(kind).filter(|e| e.until > now);
+    let watermark = |kind| find(kind).is_some_and(|e: Entry| facts.iat <= e.at);
     if facts.exp > facts.iat.plus(max_lifetime) {
         return Verdict::Revoked(RevokedBy::LifetimeNotCovered);
     }
-    if find(Kind::Jti, facts.jti).is_some() {
+    if find(Kind::Jti).is_some() {
         return Verdict::Revoked(RevokedBy::Token);
     }
-    if facts.sid.is_some_and(|sid| find(Kind::Sid, sid).is_some()) {
+    if facts.sid.is_some() && find(Kind::Sid).is_some() {
         return Verdict::Revoked(RevokedBy::Session);
     }
-    if find(Kind::Sub, facts.sub).is_some_and(|e| facts.iat <= e.at) {
+    if watermark(Kind::Sub) {
         return Verdict::Revoked(RevokedBy::Subject);
     }
-    if find(Kind::ClientId, facts.client_id).is_some_and(|e| facts.iat <= e.at) {
+    if watermark(Kind::ClientId) {
         return Verdict::Revoked(RevokedBy::Client);
+    }
+    if watermark(Kind::Grant) {
+        return Verdict::Revoked(RevokedBy::Grant);
     }
     Verdict::NotRevoked
 }
@@ -244,7 +288,7 @@ impl Entry {
 /// The revocation lists in memory.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationSet {
-    lists: [HashMap<String, Entry>; 4],
+    lists: [HashMap<String, Entry>; 5],
 }
 
 impl RevocationSet {
@@ -276,8 +320,13 @@ impl RevocationSet {
 
     /// Judges a token (see the module docs).
     pub fn check(&self, facts: &TokenFacts<'_>, now: Timestamp, max_lifetime: Duration) -> Verdict {
-        judge(facts, now, max_lifetime, |kind, key| {
-            self.lists[kind.index()].get(key).copied()
+        judge(facts, now, max_lifetime, |kind| {
+            // An empty list needs no key (the grant key is built, the others are borrowed).
+            let list = &self.lists[kind.index()];
+            if list.is_empty() {
+                return None;
+            }
+            list.get(kind.key(facts).as_ref()).copied()
         })
     }
 
@@ -414,6 +463,28 @@ mod tests {
             Verdict::Revoked(RevokedBy::Subject)
         );
         assert_eq!(set.check(&facts(1_001), now, HOUR), Verdict::NotRevoked);
+    }
+
+    #[test]
+    fn a_grant_watermark_covers_one_user_at_one_client() {
+        let mut set = RevocationSet::new();
+        set.apply(&entry(Target::grant("u1", "c1"), 1_000));
+        let now = Timestamp::from_secs(1_001);
+        assert_eq!(
+            set.check(&facts(1_000), now, HOUR),
+            Verdict::Revoked(RevokedBy::Grant)
+        );
+        assert_eq!(set.check(&facts(1_001), now, HOUR), Verdict::NotRevoked);
+        let other_client = TokenFacts {
+            client_id: "c2",
+            ..facts(900)
+        };
+        let other_user = TokenFacts {
+            sub: "u2",
+            ..facts(900)
+        };
+        assert_eq!(set.check(&other_client, now, HOUR), Verdict::NotRevoked);
+        assert_eq!(set.check(&other_user, now, HOUR), Verdict::NotRevoked);
     }
 
     #[test]

@@ -85,6 +85,7 @@ macro_rules! conformance_suite {
             revoke_by_sid,
             subject_watermark,
             client_watermark,
+            grant_watermark,
             watermarks_never_move_back,
             entries_drop_out_when_nothing_they_cover_can_be_valid,
             token_outliving_the_lists_is_refused,
@@ -1247,6 +1248,40 @@ pub async fn client_watermark(h: &dyn Harness) {
         t.client_id = "crm".into();
     })
     .await;
+}
+
+pub async fn grant_watermark(h: &dyn Harness) {
+    watermark(h, Target::grant("carol", "crm"), RevokedBy::Grant, |t| {
+        t.sub = "carol".into();
+        t.client_id = "crm".into();
+    })
+    .await;
+    // Carol's tokens at another client, and another user's at this one, stay valid.
+    let store = h.store(config()).await;
+    let mark = h.now();
+    store
+        .revoke(Target::grant("carol", "crm"), mark)
+        .await
+        .unwrap();
+    let mut elsewhere = Token::issued_at(mark.minus(60 * SECOND));
+    elsewhere.sub = "carol".into();
+    let mut someone_else = Token::issued_at(mark.minus(60 * SECOND));
+    someone_else.client_id = "crm".into();
+    assert_eq!(
+        verdict(store.as_ref(), &elsewhere).await,
+        Verdict::NotRevoked
+    );
+    assert_eq!(
+        verdict(store.as_ref(), &someone_else).await,
+        Verdict::NotRevoked
+    );
+    let listed = store.snapshot().await.unwrap().revocations;
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.target == Target::grant("carol", "crm")),
+        "the snapshot carries the grant list: {listed:?}"
+    );
 }
 
 pub async fn watermarks_never_move_back(h: &dyn Harness) {

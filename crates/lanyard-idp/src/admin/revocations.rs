@@ -45,9 +45,10 @@ pub struct Outcome {
 /// One entry of the revocation lists, as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
-    /// `jti`, `sid`, `sub` or `client_id`.
+    /// `jti`, `sid`, `sub`, `client_id` or `grant` (one user at one client, when they
+    /// withdrew their consent).
     pub kind: String,
-    /// The revoked `jti`, `sid`, `sub` or client id.
+    /// The revoked `jti`, `sid`, `sub` or client id; for `grant`, `<client_id> <sub>`.
     pub value: String,
     /// `jti`: the token's expiry. Otherwise the watermark: tokens issued at or before it are
     /// refused. Seconds since the Unix epoch.
@@ -64,6 +65,7 @@ impl Entry {
             Target::Sid(_) => "sid",
             Target::Sub(_) => "sub",
             Target::ClientId(_) => "client_id",
+            Target::Grant(_) => "grant",
         };
         Self {
             kind: kind.to_owned(),

@@ -657,6 +657,7 @@ impl Db {
                     "sid" => Target::Sid(r.value),
                     "sub" => Target::Sub(r.value),
                     "client_id" => Target::ClientId(r.value),
+                    "grant" => Target::Grant(r.value),
                     other => {
                         return Err(DbError::Corrupt {
                             what: "revocation",
@@ -803,6 +804,7 @@ fn target_columns(target: &Target) -> (&'static str, &str) {
         Target::Sid(_) => "sid",
         Target::Sub(_) => "sub",
         Target::ClientId(_) => "client_id",
+        Target::Grant(_) => "grant",
     };
     (kind, target.value())
 }

@@ -3,6 +3,8 @@
 //! and scopes (SQL, `consents`): asked again only for a scope not yet allowed, or with
 //! `prompt=consent`. Withdrawing it (the account page) also revokes what the app holds.
 
+use lanyard_store::Target;
+
 use crate::admin::record_event;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::oauth::error::AuthorizeError;
@@ -82,27 +84,25 @@ pub async fn grant(
     Ok(())
 }
 
-/// Withdraws user `sub`'s consent to `client_id` and revokes the client's refresh tokens of
-/// theirs, with the access tokens they issued. Returns whether there was a consent.
+/// Withdraws user `sub`'s consent to `client_id`: revokes the client's refresh tokens of
+/// theirs, then every access token the client holds for them (a `grant` watermark, pushed to
+/// every app's guard, so tokens issued without a refresh token go too). Returns whether
+/// there was a consent.
 pub async fn withdraw(
     state: &AppState,
     sub: &str,
     client_id: &str,
 ) -> Result<bool, AuthorizeError> {
     let had = state.db.withdraw_consent(sub, client_id).await?;
-    let unavailable = |e: revocation::RevocationError| AuthorizeError::Unavailable(e.to_string());
     let mut revoked = 0;
     for family in state.store.user_families(sub).await? {
-        if family.client_id != client_id {
-            continue;
-        }
-        if let Some(gone) = state.store.revoke_family(&family.id).await? {
+        if family.client_id == client_id && state.store.revoke_family(&family.id).await?.is_some() {
             revoked += 1;
-            revocation::revoke_access_tokens(state, &gone.access_tokens, sub)
-                .await
-                .map_err(unavailable)?;
         }
     }
+    revocation::revoke(state, Target::grant(sub, client_id), state.clock.now(), sub)
+        .await
+        .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
     record_event(
         state,
         sub,

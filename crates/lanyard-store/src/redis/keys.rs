@@ -8,9 +8,10 @@
 //! | `{f:<family id>}` | `fam:<id>[:old|:ats|:revoked]` of an offline family          |
 //! | `{u:<sub>}`       | `sids`, `fams`: the user's sessions and families by deadline |
 //! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
-//! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli` |
+//! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli`, `grt` |
 //! | none              | `bf:<sha256 of the key>`: a failed-attempt counter (usernames and IPs are not kept in the clear) |
 
+use crate::revocation::Kind;
 use crate::{FamilyId, SessionId, StoreError};
 
 #[derive(Debug, Clone)]
@@ -106,10 +107,12 @@ impl Keys {
         format!("{}fams", self.slot(&format!("c:{client_id}")))
     }
 
-    /// Epoch, seq, events, drop-out index, then the jti, sid, sub and cli lists.
-    pub(super) fn revocation(&self) -> [String; 8] {
+    /// Epoch, seq, events, drop-out index, then one list per `Kind::ALL`, in its order (the
+    /// lists are named by `Kind::code`).
+    pub(super) fn revocation(&self) -> [String; 9] {
         let slot = self.slot("rev");
-        ["epoch", "seq", "events", "drop", "jti", "sid", "sub", "cli"].map(|k| format!("{slot}{k}"))
+        let [jti, sid, sub, cli, grt] = Kind::ALL.map(Kind::code);
+        ["epoch", "seq", "events", "drop", jti, sid, sub, cli, grt].map(|k| format!("{slot}{k}"))
     }
 }
 

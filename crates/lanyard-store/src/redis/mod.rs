@@ -801,37 +801,39 @@ impl TokenStore for RedisStore {
     }
 
     async fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, StoreError> {
-        let [epoch, _, _, _, jti, sid, sub, cli] = self.inner.keys.revocation();
+        let keys = self.inner.keys.revocation();
+        let (epoch, lists) = (&keys[0], &keys[4..]);
         let mut pipe = redis::pipe();
-        // MULTI/EXEC: one consistent view of the epoch and the four lists.
-        pipe.atomic().cmd("GET").arg(&epoch);
-        pipe.cmd("HGET").arg(&jti).arg(facts.jti);
-        pipe.cmd("HGET").arg(&sid).arg(facts.sid.unwrap_or(""));
-        pipe.cmd("HGET").arg(&sub).arg(facts.sub);
-        pipe.cmd("HGET").arg(&cli).arg(facts.client_id);
-        type Reply = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let (epoch, jti, sid, sub, cli): Reply = self.run(&pipe).await?;
+        // MULTI/EXEC: one consistent view of the epoch and the lists.
+        pipe.atomic().cmd("GET").arg(epoch);
+        for (list, kind) in lists.iter().zip(Kind::ALL) {
+            pipe.cmd("HGET").arg(list).arg(kind.key(facts).as_ref());
+        }
+        let (epoch, found): (Option<String>, Vec<Option<String>>) = {
+            let mut reply: Vec<Option<String>> = self.run(&pipe).await?;
+            if reply.len() != 1 + Kind::ALL.len() {
+                return Err(StoreError::corrupt("revocation lists", "short reply"));
+            }
+            let epoch = reply.remove(0);
+            (epoch, reply)
+        };
         if epoch.is_none() {
             return Err(StoreError::RevocationStateLost);
         }
-        let decode = |v: &Option<String>| v.as_deref().map(decode_entry).transpose();
-        let found = [
-            (Kind::Jti, decode(&jti)?),
-            (Kind::Sid, decode(&sid)?.filter(|_| facts.sid.is_some())),
-            (Kind::Sub, decode(&sub)?),
-            (Kind::ClientId, decode(&cli)?),
-        ];
+        let mut entries = Vec::with_capacity(found.len());
+        for (kind, value) in Kind::ALL.into_iter().zip(&found) {
+            entries.push((kind, value.as_deref().map(decode_entry).transpose()?));
+        }
         Ok(judge(
             facts,
             self.now(),
             self.inner.config.max_access_token_lifetime,
-            |kind, _| found.iter().find(|(k, _)| *k == kind).and_then(|(_, e)| *e),
+            |kind| {
+                entries
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .and_then(|(_, e)| *e)
+            },
         ))
     }
 
@@ -839,22 +841,12 @@ impl TokenStore for RedisStore {
         let now = self.now();
         let mut cmd = self.revocation_call(&scripts::SNAPSHOT);
         cmd.arg(now.as_millis());
-        type Reply = (
-            String,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        );
-        let (epoch, seq, jti, sid, sub, cli): Reply = self.eval(cmd).await?;
+        let (epoch, seq, lists): (String, String, Vec<Vec<String>>) = self.eval(cmd).await?;
+        if lists.len() != Kind::ALL.len() {
+            return Err(StoreError::corrupt("revocation lists", "one list missing"));
+        }
         let mut revocations = Vec::new();
-        for (kind, flat) in [
-            (Kind::Jti, jti),
-            (Kind::Sid, sid),
-            (Kind::Sub, sub),
-            (Kind::ClientId, cli),
-        ] {
+        for (kind, flat) in Kind::ALL.into_iter().zip(lists) {
             for pair in flat.chunks(2) {
                 let [value, entry] = pair else {
                     return Err(StoreError::corrupt("revocation list", "odd reply"));

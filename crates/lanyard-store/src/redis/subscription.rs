@@ -27,7 +27,7 @@ pub(super) struct RedisSubscription {
 impl RedisSubscription {
     pub(super) fn new(
         client: redis::Client,
-        keys: [String; 8],
+        keys: [String; 9],
         redis: RedisConfig,
         cursor: Cursor,
     ) -> Self {
