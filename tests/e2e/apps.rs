@@ -513,7 +513,7 @@ async fn the_service_client_renews_once_and_never_loops() {
 /// The profile page calls the app's API with the signed-in person's token: a refused token is
 /// refreshed once and the call resent; concurrent pages share one refresh (a refresh token
 /// used twice would end the session); once the issuer refuses the refresh, the person is
-/// told and sent to sign in again. The store gives no grace to a refresh token used twice
+/// told their session ended and sent to sign in again, coming back to the profile. The store gives no grace to a refresh token used twice
 /// (as Hydra or Keycloak with rotation may not), so a second refresh would show.
 #[tokio::test]
 async fn calls_on_behalf_of_the_user_refresh_once() {
@@ -570,11 +570,14 @@ async fn calls_on_behalf_of_the_user_refresh_once() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (_, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
-    assert!(page.contains("session has ended"), "{page}");
-    let (steps, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
-    assert!(steps.last().unwrap().1.contains("expired=1"), "{steps:?}");
+    let (steps, page) = browse(&browser, &profile_url).await;
+    assert_eq!(
+        steps.last().unwrap().1,
+        format!("{}/login?return_to=%2Fprofile&expired=1", wiki.base),
+        "told, then to sign-in and back to the profile: {steps:?}"
+    );
     assert!(page.contains("Your session has ended"), "{page}");
+    assert!(page.contains("Sign in again"), "{page}");
     server.stop().await;
 }
 

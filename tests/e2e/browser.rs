@@ -1,8 +1,10 @@
 //! A real browser (Debian's headless Chromium through chromedriver, driven with fantoccini):
-//! sign in at one demo app with "remember me", find the other already signed in, sign out
-//! there, and see the first ask to sign in again; then Lanyard's own pages (sign-in with an
-//! error, consent, account, an error page), each saved as a screenshot in
-//! `docs/screenshots/` so reviewers see what people see.
+//! sign in at one demo app with "remember me", find the others already signed in, sign out
+//! at one, and see the first ask to sign in again (told over the back channel) and a third,
+//! which is not told, have its next API call refused and ask to sign in again, coming back
+//! to the page; then Lanyard's own pages (sign-in with an error, consent, account, an error
+//! page), each saved as a screenshot in `docs/screenshots/` so reviewers see what people
+//! see.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,21 +87,67 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The page's visible text, read in one step (a page that navigates between finding the
+/// body and reading it would leave a stale element).
 async fn text(client: &Client) -> String {
-    client
-        .find(Locator::Css("body"))
+    let text = client
+        .execute(
+            "return document.body ? document.body.innerText : ''",
+            vec![],
+        )
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .unwrap();
+    text.as_str().unwrap_or_default().to_owned()
 }
 
-/// What a screen reader or keyboard user would miss on the page: visible form fields
-/// without a label, buttons without a name, and whether something has the focus.
+/// What a screen reader, keyboard or low-vision user would miss on the page: visible form
+/// fields without a label, buttons without a name, a page without a language, and text whose
+/// contrast with its background is below WCAG 2.1 AA (4.5:1, or 3:1 for large text).
 async fn accessibility_gaps(client: &Client) -> Vec<String> {
     let script = r#"
         const gaps = [];
+        // Any CSS colour (rgb(), color(srgb ...), color-mix results) as sRGB bytes + alpha.
+        const canvas = document.createElement('canvas');
+        canvas.width = canvas.height = 1;
+        const ctx = canvas.getContext('2d', { willReadFrequently: true });
+        const rgba = (c) => {
+            ctx.clearRect(0, 0, 1, 1);
+            ctx.fillStyle = c;
+            ctx.fillRect(0, 0, 1, 1);
+            const d = ctx.getImageData(0, 0, 1, 1).data;
+            return [d[0], d[1], d[2], d[3] / 255];
+        };
+        const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+        const luminance = ([r, g, b]) => {
+            const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        // The backdrop: the element's and its ancestors' backgrounds, layered on white.
+        const background = (el) => {
+            const layers = [];
+            for (let e = el; e; e = e.parentElement) layers.push(rgba(getComputedStyle(e).backgroundColor));
+            return layers.reverse().reduce((under, top) => over(top, under), [255, 255, 255, 1]);
+        };
+        const opacity = (el) => {
+            let o = 1;
+            for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+            return o;
+        };
+        for (const el of document.querySelectorAll('body *')) {
+            const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+            const style = getComputedStyle(el);
+            if (!own || style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+            const bg = background(el);
+            const fg = rgba(style.color);
+            fg[3] *= opacity(el);
+            const [l1, l2] = [luminance(over(fg, bg)), luminance(bg)];
+            const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+            const size = parseFloat(style.fontSize);
+            const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+            if (ratio < (large ? 3 : 4.5)) {
+                gaps.push('contrast ' + ratio.toFixed(2) + ' of ' + el.tagName.toLowerCase() + ': ' + el.textContent.trim().slice(0, 40));
+            }
+        }
         for (const el of document.querySelectorAll('input, select, textarea')) {
             if (el.type === 'hidden' || el.hidden) continue;
             const labelled = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label');
@@ -166,6 +214,19 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
     server.user("alice", PASSWORD).await;
     let wiki = on_redis(&server, "wiki").await;
     let billing = on_redis(&server, "billing").await;
+    // Reports registered no back-channel logout URI: only its API calls can find out.
+    let reports = on_redis(&server, "reports").await;
+    lanyard_idp::admin::clients::update(
+        &server.state,
+        "reports",
+        lanyard_idp::admin::clients::ClientChange {
+            backchannel_logout_uri: Some(None),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
     let (_driver, client) = browser().await;
 
     // At wiki: to Lanyard's sign-in page, a wrong password first (the feedback), then in.
@@ -198,6 +259,13 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
         "back on the page first asked for"
     );
 
+    // At reports: already signed in; its profile page calls its API with alice's token.
+    client
+        .goto(&format!("{}/profile", reports.base))
+        .await
+        .unwrap();
+    wait_for_text(&client, "The API at /api/me sees subject").await;
+
     // At billing: already signed in.
     client.goto(&format!("{}/", billing.base)).await.unwrap();
     let page = wait_for_text(&client, "Signed in as").await;
@@ -224,6 +292,26 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
         assert!(Instant::now() < deadline, "wiki still shows: {page}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Reports was not told: it still shows alice signed in, until its API refuses her token
+    // (the session's tokens were revoked) and the refresh is refused too. Its page then asks
+    // her to sign in again and, once she has, brings her back to the profile.
+    client.goto(&format!("{}/", reports.base)).await.unwrap();
+    wait_for_text(&client, "Signed in as").await;
+    client
+        .goto(&format!("{}/profile", reports.base))
+        .await
+        .unwrap();
+    wait_for_text(&client, "Your session has ended").await;
+    click(&client, "main a").await;
+    wait_for_text(&client, "to continue to The reports app").await;
+    sign_in(&client, PASSWORD, false).await;
+    wait_for_text(&client, "The API at /api/me sees subject").await;
+    assert_eq!(
+        client.current_url().await.unwrap().as_str(),
+        format!("{}/profile", reports.base),
+        "back on the page she was on"
+    );
     client.close().await.unwrap();
     server.stop().await;
 }
@@ -266,6 +354,7 @@ async fn lanyards_own_pages_in_a_real_browser() {
         loaded, "object",
         "the warning script ran under the page's CSP"
     );
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
     screenshot(&client, "account").await;
 
     // A broken link from an app: a clear page, not a redirect.
@@ -275,11 +364,13 @@ async fn lanyards_own_pages_in_a_real_browser() {
         .unwrap();
     let page = wait_for_text(&client, "Unknown application").await;
     assert!(page.contains("Go back to it"), "{page}");
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
     screenshot(&client, "error").await;
 
     // Signed out: the same browser sees the signed-out page.
     client.goto(&server.url("/logout")).await.unwrap();
     wait_for_text(&client, "Sign out?").await;
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
     screenshot(&client, "logout").await;
     click(&client, "form[action='/logout'] button").await;
     wait_for_text(&client, "You are signed out").await;

@@ -19,8 +19,8 @@ use axum::extract::{FromRef, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use lanyard_rp::client::ServiceClient;
-use lanyard_rp::signin::{SignInConfig, SignedIn, WebSignIn};
+use lanyard_rp::client::{ClientError, ServiceClient};
+use lanyard_rp::signin::{SignInConfig, SignInFirst, SignedIn, WebSignIn};
 use lanyard_rp::{Authenticated, Guard, GuardConfig, Refused, RevocationSource};
 
 /// One demo app's settings.
@@ -160,8 +160,10 @@ async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
 }
 
 /// The profile page asks the app's own API with the person's access token, the way an app
-/// calls an API on someone's behalf: a refused token is refreshed once and the call resent.
-async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> {
+/// calls an API on someone's behalf: a refused token is refreshed once and the call resent;
+/// when that fails too, the sign-in is over: the person is told and signs in again, coming
+/// back here.
+async fn profile(State(state): State<AppState>, user: SignedIn) -> Response {
     let client = ServiceClient::new(state.signin.tokens_for(&user));
     let url = format!("{}/api/me", state.base_url);
     let api = match client.send(|http| http.get(&url)).await {
@@ -185,6 +187,10 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> 
             "<p id=\"api\">The API refused the call ({}). <a href=\"/logout\">Sign in again</a>.</p>",
             r.status()
         ),
+        Err(ClientError::SignInAgain { reason }) => {
+            tracing::info!(%reason, "the API refused the person's token; asking them to sign in");
+            return SignInFirst::to("/profile", true).into_response();
+        }
         Err(e) => format!(
             "<p id=\"api\">The API could not be called: {}</p>",
             escape(&e.to_string())
@@ -203,6 +209,7 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Html<String> 
         "/profile",
         &body,
     )
+    .into_response()
 }
 
 async fn me(auth: Authenticated) -> Json<serde_json::Value> {

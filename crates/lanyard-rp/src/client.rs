@@ -19,6 +19,14 @@ pub enum ClientError {
     /// The request itself failed (network, timeout).
     #[error("request failed: {0}")]
     Request(String),
+    /// The person's sign-in has ended: the API refused their access token (`reason`, the
+    /// API's `error_description`, when it gave one) and no other could be had. A browser
+    /// app sends them to sign in again, coming back to the page they were on.
+    #[error("the sign-in has ended ({reason}); sign in again")]
+    SignInAgain {
+        /// Why the token was refused, or why none could be had.
+        reason: String,
+    },
 }
 
 /// Where access tokens come from.
@@ -182,7 +190,14 @@ impl ServiceClient {
         if !refused_token(&first) {
             return Ok(first);
         }
-        let token = self.tokens.renew(&token).await?;
+        let token = match self.tokens.renew(&token).await {
+            Err(ClientError::SignInAgain { .. }) => {
+                let reason = bearer_param(first_challenges(&first), "error_description")
+                    .unwrap_or_else(|| "the access token was refused".to_owned());
+                return Err(ClientError::SignInAgain { reason });
+            }
+            other => other?,
+        };
         build(&self.http)
             .bearer_auth(&token)
             .send()
@@ -194,21 +209,27 @@ impl ServiceClient {
 /// A 401 whose challenge says the token itself was bad (not missing, not insufficient).
 fn refused_token(response: &reqwest::Response) -> bool {
     response.status() == reqwest::StatusCode::UNAUTHORIZED
-        && bearer_error(
-            response
-                .headers()
-                .get_all(reqwest::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
-        .as_deref()
-            == Some("invalid_token")
+        && bearer_error(first_challenges(response)).as_deref() == Some("invalid_token")
+}
+
+fn first_challenges(response: &reqwest::Response) -> impl Iterator<Item = &str> {
+    response
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
 /// The `error` parameter of the `Bearer` challenge in `WWW-Authenticate` values (RFC 9110
 /// §11.6.1, RFC 6750 §3): scheme in any case, value quoted or bare, spaces around `=`,
 /// other schemes' challenges in the same header skipped.
 pub fn bearer_error<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    bearer_param(values, "error")
+}
+
+/// The parameter `wanted` (`error`, `error_description`, `scope`, ...) of the `Bearer`
+/// challenge, read as [`bearer_error`] reads `error`.
+pub fn bearer_param<'a>(values: impl Iterator<Item = &'a str>, wanted: &str) -> Option<String> {
     for value in values {
         let mut rest = value;
         let mut in_bearer = false;
@@ -227,7 +248,7 @@ pub fn bearer_error<'a>(values: impl Iterator<Item = &'a str>) -> Option<String>
             };
             let (param, tail) = param_value(after.trim_start_matches([' ', '\t']));
             rest = tail;
-            if in_bearer && name.eq_ignore_ascii_case("error") {
+            if in_bearer && name.eq_ignore_ascii_case(wanted) {
                 return Some(param);
             }
         }

@@ -155,7 +155,9 @@ impl TokenSource for UserTokens {
 }
 
 fn ended() -> ClientError {
-    ClientError::Token("the session has ended; sign in again".into())
+    ClientError::SignInAgain {
+        reason: "the app's session has ended".into(),
+    }
 }
 
 #[derive(Clone)]
@@ -927,6 +929,24 @@ where
 #[derive(Debug)]
 pub struct SignInFirst(String);
 
+impl SignInFirst {
+    /// To sign-in, then back to `path` (a local path; anything else goes back to `/`).
+    /// `ended`: the person had a session that is over, so they are told so first ("Your
+    /// session has ended"). An app answers a [`ClientError::SignInAgain`] from an API call
+    /// with `SignInFirst::to(path, true)`.
+    ///
+    /// [`ClientError::SignInAgain`]: crate::client::ClientError::SignInAgain
+    pub fn to(path: &str, ended: bool) -> Self {
+        let encoded = percent_encoding::utf8_percent_encode(
+            &safe_return_to(Some(path)),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        let expired = if ended { "&expired=1" } else { "" };
+        Self(format!("/login?return_to={encoded}{expired}"))
+    }
+}
+
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
         Redirect::to(&self.0).into_response()
@@ -946,13 +966,7 @@ where
             Ok(user) => Ok(user),
             Err(had_session) => {
                 let here = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                let encoded = percent_encoding::utf8_percent_encode(
-                    &safe_return_to(Some(here)),
-                    percent_encoding::NON_ALPHANUMERIC,
-                )
-                .to_string();
-                let expired = if had_session { "&expired=1" } else { "" };
-                Err(SignInFirst(format!("/login?return_to={encoded}{expired}")))
+                Err(SignInFirst::to(here, had_session))
             }
         }
     }
