@@ -6,6 +6,7 @@
 //! page), each saved as a screenshot in `docs/screenshots/` so reviewers see what people
 //! see.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use crate::support::{ClientSpec, Db, Store, TestServer, authorize_url};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-/// chromedriver on a free port, killed on drop.
+/// chromedriver on a free port, in a process group of its own: on drop the whole group goes,
+/// the Chromium it started included, even when a failing test never closed its session.
 struct Driver {
     process: Child,
     url: String,
@@ -24,6 +26,8 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -40,6 +44,7 @@ async fn browser() -> (Driver, Client) {
         .port();
     let process = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -57,7 +62,12 @@ async fn browser() -> (Driver, Client) {
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=900,1100"],
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=900,1100", "--no-first-run", "--disable-quic",
+                // No calls home: the machine's closed network refuses them.
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
         }),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -374,6 +384,54 @@ async fn lanyards_own_pages_in_a_real_browser() {
     screenshot(&client, "logout").await;
     click(&client, "form[action='/logout'] button").await;
     wait_for_text(&client, "You are signed out").await;
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Clickjacking (RFC 9700 §4.16, RFC 6749 §10.13, keycloak#37430): a page of another origin
+/// that frames Lanyard's sign-in page gets an empty, blocked frame in a real browser, so no
+/// one can be tricked into typing a password into it.
+#[tokio::test]
+async fn the_sign_in_page_cannot_be_framed() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let target = authorize_url(&server, &wiki, &[]);
+    let framing = format!(
+        "<!doctype html><html lang=\"en\"><title>evil</title><h1>Win a prize</h1><iframe src=\"{}\" width=\"600\" height=\"600\"></iframe></html>",
+        target.replace('&', "&amp;")
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil = format!(
+        "http://localhost:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = framing.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_driver, client) = browser().await;
+    client.goto(&evil).await.unwrap();
+    wait_for_text(&client, "Win a prize").await;
+    // Give the frame time to load (or be blocked).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.enter_frame(0).await.unwrap();
+    let framed = text(&client).await;
+    let fields = client
+        .execute(
+            "return document.querySelectorAll('input[type=password]').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fields, 0, "no password field in the frame: {framed}");
+    assert!(
+        !framed.contains("to continue to The wiki app"),
+        "the sign-in page must not render in a frame: {framed}"
+    );
     client.close().await.unwrap();
     server.stop().await;
 }

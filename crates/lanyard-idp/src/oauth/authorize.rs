@@ -296,11 +296,12 @@ pub fn decide(
     now: Timestamp,
 ) -> Result<Next, AuthorizeError> {
     let usable = session.filter(|s| {
-        // max_age=0 asks for a sign-in now, like prompt=login (OIDC Core §3.1.2.1).
+        // max_age=0 asks for a sign-in now, like prompt=login (OIDC Core §3.1.2.1). Compared
+        // in milliseconds: 1.1 s after a sign-in, max_age=1 has passed even when both instants
+        // fall within whole seconds one apart (the conformance suite's oidcc-max-age-1).
         let fresh_enough = request.max_age.is_none_or(|max| {
-            max > 0
-                && now.as_secs().saturating_sub(s.auth_time.as_secs())
-                    <= i64::try_from(max).unwrap_or(i64::MAX)
+            let max_ms = i64::try_from(max).unwrap_or(i64::MAX).saturating_mul(1000);
+            max > 0 && now.as_millis().saturating_sub(s.auth_time.as_millis()) <= max_ms
         });
         let same_user = hint.is_none_or(|h| h.sub == s.sub);
         fresh_enough && same_user && !request.prompt.login
