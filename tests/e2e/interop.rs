@@ -1,38 +1,134 @@
-//! Interoperability: the `openidconnect` crate, used exactly as an app would use it —
-//! discovery, PKCE, nonce, ID-token verification (signature, `iss`, `aud`, `exp`, nonce,
-//! `at_hash`), a refresh, UserInfo — completes the flow against Lanyard.
+//! Interoperability: independent client libraries, each used exactly as an app would use it,
+//! complete everything against a running Lanyard from discovery alone — the code flow with
+//! PKCE, state, nonce and a scripted sign-in, their own strict ID-token validation, UserInfo,
+//! refresh with rotation, introspection (RFC 7662), revocation (RFC 7009) and RP-initiated
+//! logout:
+//!
+//! - the `openidconnect` crate, here;
+//! - `openid-client` (npm, panva's certified library): `tests/interop/node/flow.mjs`;
+//! - Authlib (PyPI): `tests/interop/python/flow.py`.
+//!
+//! The scripts' dependencies are pinned (`package-lock.json`, `requirements.txt`) and
+//! installed by `bash tests/interop/run` and `.ci/run`; without them their tests fail and say
+//! how to install them. Each script prints one JSON line of what it saw, checked here.
 
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use lanyard_idp::admin::{self, NewClient, Secret};
+use lanyard_store::{Clock, SystemClock};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreRevocableToken, CoreSubjectIdentifierType, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessToken, AccessTokenHash, AdditionalProviderMetadata, AsyncHttpClient, AuthorizationCode,
+    ClientId, ClientSecret, ConfigurationError, CsrfToken, HttpRequest, IntrospectionUrl,
+    IssuerUrl, LogoutProviderMetadata, LogoutRequest, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PostLogoutRedirectUrl, ProviderMetadata, RedirectUrl, RequestTokenError,
+    RevocationUrl, Scope, TokenIntrospectionResponse, TokenResponse,
 };
 use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::support::{Browser, ClientSpec, Db, Store, TestServer, redirect_params};
+use crate::support::{Browser, Db, Store, TestClient, TestServer, redirect_params};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// How long a client script may take (it makes about twenty requests).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A registered client and where it may send people after they sign out.
+struct App {
+    client: TestClient,
+    post_logout_redirect_uri: String,
+}
+
+/// Registers `id` as a first-party web app (code and refresh, the default scopes) with a
+/// post-logout redirect URI, confidential or `public`.
+async fn register(server: &TestServer, id: &str, public: bool) -> App {
+    let base = format!("https://{id}.example.com");
+    let (client, secret) = admin::add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        NewClient {
+            client_id: id.to_owned(),
+            name: Some(format!("The {id} app")),
+            secret: if public {
+                Secret::Public
+            } else {
+                Secret::Generate
+            },
+            redirect_uris: vec![format!("{base}/callback")],
+            post_logout_redirect_uris: vec![format!("{base}/signed-out")],
+            backchannel_logout_uri: None,
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            first_party: true,
+        },
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    App {
+        client: TestClient {
+            id: client.client_id,
+            secret,
+            redirect_uri: format!("{base}/callback"),
+        },
+        post_logout_redirect_uri: format!("{base}/signed-out"),
+    }
+}
 
 #[tokio::test]
-async fn the_openidconnect_crate_completes_the_code_flow() {
+async fn the_openidconnect_crate_completes_every_endpoint() {
     for (db, store) in [(Db::Sqlite, Store::Memory), (Db::Postgres, Store::Redis)] {
         let server = TestServer::start(db, store).await;
-        server.user("alice", "correct horse battery staple").await;
-        let wiki = server.client(ClientSpec::web("wiki")).await;
+        server.user("alice", PASSWORD).await;
+        let wiki = register(&server, "wiki", false).await;
         openidconnect_flow(&server, &wiki).await;
         // A browser or native app: no secret, PKCE, token_endpoint_auth_method none.
-        let spa = server
-            .client(ClientSpec {
-                public: true,
-                ..ClientSpec::web("spa")
-            })
-            .await;
+        let spa = register(&server, "spa", true).await;
         openidconnect_flow(&server, &spa).await;
         server.stop().await;
     }
 }
 
-async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClient) {
+/// What Lanyard's discovery document says beyond OpenID Connect Discovery itself: the
+/// revocation (RFC 7009) and introspection (RFC 7662) endpoints.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct TokenManagementMetadata {
+    revocation_endpoint: RevocationUrl,
+    introspection_endpoint: IntrospectionUrl,
+}
+
+impl AdditionalProviderMetadata for TokenManagementMetadata {}
+
+/// Provider metadata with RP-Initiated Logout's `end_session_endpoint` and the above.
+type Metadata = ProviderMetadata<
+    LogoutProviderMetadata<TokenManagementMetadata>,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+async fn openidconnect_flow(server: &TestServer, app: &App) {
+    let wiki = &app.client;
+    let confidential = wiki.secret.is_some();
     let alice = server
         .state
         .db
@@ -45,16 +141,43 @@ async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClie
         .build()
         .unwrap();
 
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
+    let metadata = Metadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
+        .await
+        .expect("discovery");
+    let logout_metadata = metadata.additional_metadata().clone();
+    let end_session = logout_metadata
+        .end_session_endpoint
+        .expect("discovery advertises end_session_endpoint");
+    let endpoints = logout_metadata.additional_metadata;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(wiki.id.clone()),
         wiki.secret.clone().map(ClientSecret::new),
     )
-    .set_redirect_uri(RedirectUrl::new(wiki.redirect_uri.clone()).unwrap());
+    .set_redirect_uri(RedirectUrl::new(wiki.redirect_uri.clone()).unwrap())
+    .set_introspection_url(endpoints.introspection_endpoint);
+    // RFC 7009 §2: a client MUST check that the revocation endpoint is https, and the crate
+    // refuses the test server's plain http one. So it is given the endpoint as a
+    // TLS-terminating proxy in front of Lanyard would publish it, and `behind_tls` (the
+    // proxy) sends its requests on to the server in the clear.
+    let discovered = endpoints.revocation_endpoint;
+    let refused = client
+        .clone()
+        .set_revocation_url(discovered.clone())
+        .revoke_token(CoreRevocableToken::from(AccessToken::new("t".into())))
+        .err();
+    assert!(
+        matches!(refused, Some(ConfigurationError::InsecureUrl(_))),
+        "{refused:?}"
+    );
+    let client = client.set_revocation_url(
+        RevocationUrl::new(discovered.as_str().replacen("http://", "https://", 1)).unwrap(),
+    );
+    let behind_tls = |mut request: HttpRequest| {
+        let uri = request.uri().to_string().replacen("https://", "http://", 1);
+        *request.uri_mut() = uri.parse().unwrap();
+        http.call(request)
+    };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(
@@ -74,13 +197,7 @@ async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClie
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     let answer = browser
-        .sign_in(
-            server,
-            &page,
-            "alice",
-            "correct horse battery staple",
-            false,
-        )
+        .sign_in(server, &page, "alice", PASSWORD, false)
         .await;
     let (_, params) = redirect_params(&answer);
     assert_eq!(&params["state"], csrf.secret());
@@ -118,8 +235,10 @@ async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClie
     assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
     assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
 
+    // Refresh rotates: a new refresh token each time, and the new one works.
+    let first = tokens.refresh_token().expect("offline_access");
     let refreshed = client
-        .exchange_refresh_token(tokens.refresh_token().expect("offline_access"))
+        .exchange_refresh_token(first)
         .unwrap()
         .request_async(&http)
         .await
@@ -129,4 +248,301 @@ async fn openidconnect_flow(server: &TestServer, wiki: &crate::support::TestClie
         .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
         .expect("the refreshed ID token verifies");
     assert_eq!(refreshed_claims.subject(), claims.subject());
+    let second = refreshed.refresh_token().expect("a rotated refresh token");
+    assert_ne!(second.secret(), first.secret(), "the refresh token rotates");
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
+    let latest = client
+        .exchange_refresh_token(second)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("the rotated refresh token works");
+    let third = latest.refresh_token().expect("a rotated refresh token");
+    assert_ne!(third.secret(), second.secret(), "the refresh token rotates");
+
+    // Introspection (RFC 7662): for clients that authenticate with a secret.
+    if confidential {
+        let active = client
+            .introspect(latest.access_token())
+            .request_async(&http)
+            .await
+            .expect("introspection");
+        assert!(active.active());
+        assert_eq!(active.sub(), Some(alice.sub.as_str()));
+        assert_eq!(
+            active.client_id().map(|c| c.as_str()),
+            Some(wiki.id.as_str())
+        );
+        let introspect_refresh = |token: &str| {
+            let token = AccessToken::new(token.to_owned());
+            let client = &client;
+            let http = &http;
+            async move {
+                client
+                    .introspect(&token)
+                    .set_token_type_hint("refresh_token")
+                    .request_async(http)
+                    .await
+                    .expect("introspection of a refresh token")
+                    .active()
+            }
+        };
+        assert!(introspect_refresh(third.secret()).await, "the current one");
+        assert!(!introspect_refresh(first.secret()).await, "a retired one");
+    }
+
+    // Revocation (RFC 7009) of the refresh token: its family and the access tokens it issued.
+    client
+        .revoke_token(CoreRevocableToken::from(third.clone()))
+        .unwrap()
+        .request_async(&behind_tls)
+        .await
+        .expect("revocation");
+    if confidential {
+        let after = client
+            .introspect(latest.access_token())
+            .request_async(&http)
+            .await
+            .expect("introspection");
+        assert!(!after.active(), "the access token died with its family");
+    }
+    let refused: Result<CoreUserInfoClaims, _> = client
+        .user_info(latest.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(refused.is_err(), "UserInfo took a revoked access token");
+    // Neither the revoked token nor a retired one of its family (within the grace window for
+    // retries) refreshes any more.
+    for (token, which) in [(third, "the revoked"), (second, "a retired")] {
+        match client
+            .exchange_refresh_token(token)
+            .unwrap()
+            .request_async(&http)
+            .await
+        {
+            Err(RequestTokenError::ServerResponse(e)) => {
+                assert_eq!(*e.error(), CoreErrorResponseType::InvalidGrant, "{which}");
+            }
+            other => panic!("{which} refresh token after revocation: {other:?}"),
+        }
+    }
+
+    // The person is still signed in at Lanyard: a silent request gets a code.
+    let silent = || {
+        let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, _) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_prompt(CoreAuthPrompt::None)
+            .set_pkce_challenge(challenge)
+            .url();
+        url
+    };
+    let (_, before) = redirect_params(&browser.get(silent().as_str()).await);
+    assert!(before.contains_key("code"), "prompt=none: {before:?}");
+
+    // RP-initiated logout with the ID token as hint.
+    let state = CsrfToken::new_random();
+    let logout = LogoutRequest::from(end_session)
+        .set_id_token_hint(id_token)
+        .set_post_logout_redirect_uri(
+            PostLogoutRedirectUrl::new(app.post_logout_redirect_uri.clone()).unwrap(),
+        )
+        .set_state(state.clone())
+        .http_get_url();
+    let out = browser.get(logout.as_str()).await;
+    assert!(
+        matches!(out.status(), StatusCode::FOUND | StatusCode::SEE_OTHER),
+        "logout: {}",
+        out.status()
+    );
+    let (to, params) = redirect_params(&out);
+    assert_eq!(to, app.post_logout_redirect_uri);
+    assert_eq!(&params["state"], state.secret());
+    let (_, after) = redirect_params(&browser.get(silent().as_str()).await);
+    assert_eq!(
+        after.get("error").map(String::as_str),
+        Some("login_required"),
+        "prompt=none after logout: {after:?}"
+    );
+}
+
+/// `tests/interop/`.
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+const HOW_NODE: &str = "The openid-client interop test needs Node.js 20 or later and the \
+    pinned openid-client in tests/interop/node/node_modules. Install them from the workspace \
+    root with `bash tests/interop/run` (it runs `npm ci --prefix tests/interop/node`; on \
+    Debian/Ubuntu get node first with `sudo apt-get install nodejs npm`).";
+
+const HOW_PYTHON: &str = "The Authlib interop test needs python3 and the packages pinned in \
+    tests/interop/python/requirements.txt. Install them from the workspace root with \
+    `bash tests/interop/run` or \
+    `python3 -m pip install -r tests/interop/python/requirements.txt`.";
+
+/// Fails, saying how to install them, unless Node.js 20+ and openid-client, exactly as
+/// locked, are there.
+fn require_openid_client() {
+    let node = std::process::Command::new("node").arg("--version").output();
+    let version = match node {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        _ => panic!("`node` cannot be run. {HOW_NODE}"),
+    };
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(major >= 20, "node is {version}. {HOW_NODE}");
+    let locked = std::process::Command::new("node")
+        .arg(interop_dir().join("node/locked.cjs"))
+        .output()
+        .unwrap();
+    assert!(
+        locked.status.success(),
+        "{}{HOW_NODE}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
+}
+
+/// Fails, saying how to install them, unless python3 and exactly the pinned packages are
+/// there.
+fn require_authlib() {
+    let out = std::process::Command::new("python3")
+        .arg(interop_dir().join("python/flow.py"))
+        .arg("--check-requirements")
+        .output()
+        .unwrap_or_else(|e| panic!("`python3` cannot be run ({e}). {HOW_PYTHON}"));
+    assert!(
+        out.status.success(),
+        "{}{HOW_PYTHON}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs a client script against `server` as `app`, signing in as alice; what it saw.
+async fn run_client(program: &str, script: &str, server: &TestServer, app: &App) -> Value {
+    let script = interop_dir().join(script);
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(&script)
+        .env("ISSUER", &server.issuer)
+        .env("CLIENT_ID", &app.client.id)
+        .env("CLIENT_SECRET", app.client.secret.as_deref().unwrap_or(""))
+        .env("REDIRECT_URI", &app.client.redirect_uri)
+        .env("POST_LOGOUT_REDIRECT_URI", &app.post_logout_redirect_uri)
+        .env("USERNAME", "alice")
+        .env("PASSWORD", PASSWORD)
+        // The server is on loopback: never through a proxy.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(SCRIPT_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{program} {} did not finish within {SCRIPT_TIMEOUT:?}",
+                script.display()
+            )
+        })
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{program} {} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        script.display(),
+        out.status
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line from {program}:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// Checks what a client script saw: every step came out as Lanyard promises.
+fn assert_saw_everything(seen: &Value, library: &str, sub: &str, app: &App) {
+    let client_id = app.client.id.as_str();
+    let expected = json!({
+        "library": library,
+        "sub": sub,
+        "nonce_matches": true,
+        "userinfo_sub": sub,
+        "email": "alice@example.com",
+        "preferred_username": "alice",
+        "refresh_rotated": true,
+        "refreshed_access_token_differs": true,
+        "refreshed_id_token_sub": sub,
+        "rotated_token_works": true,
+        "rotated_again": true,
+        "introspection_active_before": true,
+        "introspected_sub": sub,
+        "introspected_client_id": client_id,
+        "current_refresh_active": true,
+        "retired_refresh_active": false,
+        "introspection_active_after_revocation": false,
+        "refresh_after_revocation": "invalid_grant",
+        "retired_refresh_after_revocation": "invalid_grant",
+        "prompt_none_before_logout": "code",
+        "logout_redirect": app.post_logout_redirect_uri,
+        "logout_state_matches": true,
+        "prompt_none_after_logout": "login_required",
+    });
+    for (key, want) in expected.as_object().unwrap() {
+        assert_eq!(&seen[key], want, "{library}: {key}, in all it saw: {seen}");
+    }
+    let aud = &seen["id_token_aud"];
+    assert!(
+        aud == client_id
+            || aud
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == client_id)),
+        "{library}: the ID token's aud {aud}"
+    );
+    assert!(
+        matches!(seen["logout_status"].as_u64(), Some(302 | 303)),
+        "{library}: logout answered {}",
+        seen["logout_status"]
+    );
+}
+
+/// openid-client (npm), with `allowInsecureRequests` only because the test issuer is
+/// `http://127.0.0.1`: `tests/interop/node/flow.mjs`.
+#[tokio::test]
+async fn openid_client_npm_completes_every_endpoint() {
+    require_openid_client();
+    let server = TestServer::start(Db::Postgres, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = register(&server, "wiki", false).await;
+    let seen = run_client("node", "node/flow.mjs", &server, &wiki).await;
+    assert_saw_everything(&seen, "openid-client", &alice.sub, &wiki);
+    server.stop().await;
+}
+
+/// Authlib (PyPI), its OpenID Connect app without a web framework:
+/// `tests/interop/python/flow.py`.
+#[tokio::test]
+async fn authlib_python_completes_every_endpoint() {
+    require_authlib();
+    let server = TestServer::start(Db::Postgres, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = register(&server, "wiki", false).await;
+    let seen = run_client("python3", "python/flow.py", &server, &wiki).await;
+    assert_saw_everything(&seen, "authlib", &alice.sub, &wiki);
+    assert_eq!(seen["at_hash_verified"], true, "{seen}");
+    server.stop().await;
 }
