@@ -16,6 +16,7 @@ mod browser;
 mod conformance;
 mod consent;
 mod discovery;
+mod docs;
 mod feed;
 mod flow;
 mod interop;
