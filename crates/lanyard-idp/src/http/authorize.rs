@@ -86,19 +86,18 @@ pub(crate) fn read_params(
             &format!("{what} Go back to the application and try again."),
         ))
     };
-    let from_query = Params::parse(query.unwrap_or("").as_bytes())
-        .map_err(|e| broken(&format!("The request could not be read ({e}).")))?;
-    if method != Method::POST {
-        return Ok(from_query);
-    }
-    if !is_form(headers) {
-        return Err(broken(
-            "The request is not a form (Content-Type must be application/x-www-form-urlencoded).",
-        ));
-    }
-    let from_body = Params::parse(body)
-        .map_err(|e| broken(&format!("The request could not be read ({e}).")))?;
-    Ok(from_body.merge(from_query))
+    let form = if method == Method::POST {
+        if !is_form(headers) {
+            return Err(broken(
+                "The request is not a form (Content-Type must be application/x-www-form-urlencoded).",
+            ));
+        }
+        Some(body)
+    } else {
+        None
+    };
+    authorize::parameters(query, form)
+        .map_err(|e| broken(&format!("The request could not be read ({e}).")))
 }
 
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {

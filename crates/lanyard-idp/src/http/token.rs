@@ -7,16 +7,13 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use percent_encoding::percent_decode_str;
 
 use super::authorize::is_form;
 use super::reply::no_store;
-use crate::model::Client;
+use crate::model::{Client, GrantType};
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
-use crate::oauth::grants::{authorization_code, client_credentials, refresh_token};
+use crate::oauth::grants::{self, authorization_code, client_credentials, refresh_token};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
@@ -42,14 +39,10 @@ async fn respond(
     body: &[u8],
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
     let (client, params, _) = client_request(state, peer, headers, query, body).await?;
-    match params.get("grant_type") {
-        Some("authorization_code") => authorization_code::exchange(state, &client, &params).await,
-        Some("refresh_token") => refresh_token::refresh(state, &client, &params).await,
-        Some("client_credentials") => client_credentials::grant(state, &client, &params).await,
-        Some(other) => Err(TokenError::unsupported_grant_type(format!(
-            "grant_type {other} is not supported (use authorization_code, refresh_token or client_credentials)"
-        ))),
-        None => Err(TokenError::invalid_request("grant_type is missing")),
+    match grants::grant_type(&params)? {
+        GrantType::AuthorizationCode => authorization_code::exchange(state, &client, &params).await,
+        GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
+        GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
     }
 }
 
@@ -64,25 +57,8 @@ pub(super) async fn client_request(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<(Client, Params, client_auth::Method), TokenError> {
-    // RFC 6749 §2.3.1, §3.2: credentials and parameters never in the URL.
-    if query.is_some_and(|q| !q.is_empty()) {
-        return Err(TokenError::invalid_request(
-            "parameters belong in the request body, not the URL",
-        ));
-    }
-    if !is_form(headers) {
-        return Err(TokenError::invalid_request(
-            "Content-Type must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body).map_err(|e| TokenError::invalid_request(e.to_string()))?;
-    let basic = basic_credentials(headers)?;
-    let presented = client_auth::presented(basic, &params)?;
-    if let Some(name) = params.duplicated() {
-        return Err(TokenError::invalid_request(format!(
-            "{name} is sent more than once"
-        )));
-    }
+    let client_auth::ClientRequest { params, presented } =
+        client_auth::read_request(query, is_form(headers), &authorization(headers), body)?;
     let client = state.db.client(&presented.client_id).await?;
     let ip = peer.ip().to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
@@ -98,7 +74,7 @@ pub(super) async fn secret_client(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Client, TokenError> {
-    let basic = basic_credentials(headers)?.ok_or_else(|| {
+    let basic = client_auth::basic_credentials(&authorization(headers))?.ok_or_else(|| {
         TokenError::invalid_client("send the client's id and secret with HTTP Basic")
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
@@ -108,34 +84,11 @@ pub(super) async fn secret_client(
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))
 }
 
-/// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let malformed =
-        || TokenError::invalid_client("the Authorization header is not valid Basic credentials");
-    if values.next().is_some() {
-        return Err(malformed());
-    }
-    let text = value.to_str().map_err(|_| malformed())?;
-    let (scheme, encoded) = text.split_once(' ').ok_or_else(malformed)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(malformed());
-    }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| malformed())
-    };
-    let id = unescape(id)?;
-    if id.is_empty() {
-        return Err(malformed());
-    }
-    Ok(Some((id, unescape(secret)?)))
+/// The values of the request's `Authorization` headers.
+fn authorization(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
 }

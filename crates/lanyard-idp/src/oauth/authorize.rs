@@ -17,7 +17,7 @@ use crate::crypto::random_token;
 use crate::model::{Client, GrantType};
 use crate::oauth::checks::{pkce, prompt::Prompt, redirect_uri, scope::Scope};
 use crate::oauth::error::AuthorizeError;
-use crate::oauth::params::Params;
+use crate::oauth::params::{Params, ParamsError};
 use crate::state::AppState;
 use crate::tokens::IdTokenHint;
 
@@ -95,6 +95,16 @@ pub struct CodePayload {
     /// When the session ends at the latest (ms): a session-bound refresh family asks for no
     /// longer than this.
     pub session_expires_at: i64,
+}
+
+/// The parameters of an authorization request (RFC 6749 §3.1): the query string and, for a
+/// POST, the form body (`form`). A parameter in both counts as sent twice.
+pub fn parameters(query: Option<&str>, form: Option<&[u8]>) -> Result<Params, ParamsError> {
+    let from_query = Params::parse(query.unwrap_or("").as_bytes())?;
+    match form {
+        None => Ok(from_query),
+        Some(body) => Ok(Params::parse(body)?.merge(from_query)),
+    }
 }
 
 /// The first checks: which client, and whether its redirect URI can be trusted. Errors are
@@ -413,5 +423,27 @@ fn success(state: &AppState, to: &ReplyTo, code: &str) -> AuthorizationResponse 
     AuthorizationResponse {
         to: to.clone(),
         params,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_come_from_the_query_and_a_posted_form() {
+        let get = parameters(Some("client_id=a&state=1"), None).unwrap();
+        assert_eq!(get.get("client_id"), Some("a"));
+        let post = parameters(Some("state=1"), Some(b"client_id=a")).unwrap();
+        assert_eq!(
+            (post.get("client_id"), post.get("state")),
+            (Some("a"), Some("1"))
+        );
+        let twice = parameters(Some("state=1"), Some(b"state=2")).unwrap();
+        assert!(twice.is_duplicated("state"));
+        assert_eq!(
+            parameters(None, Some(b"a=%ff")).err(),
+            Some(ParamsError::NotUtf8)
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
 //! `client_secret_post`, or `none` for public clients. Exactly one method per request.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+
 use crate::crypto::ServerKeys;
 use crate::lockout::{self, Key};
 use crate::model::Client;
@@ -82,6 +86,88 @@ pub fn presented(
     }
 }
 
+/// A client's request to the token, revocation or introspection endpoint, read but not yet
+/// authenticated: nothing here has been checked against the registered clients.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The form body's parameters.
+    pub params: Params,
+    /// The credentials it presents.
+    pub presented: Presented,
+}
+
+/// Reads a client's POST to the token, revocation or introspection endpoint (RFC 6749 §2.3,
+/// §3.2, RFC 7009 §2.1, RFC 7662 §2.1): no parameters in the URL (`query`), a form body
+/// (`form`: whether the `Content-Type` says so), no parameter twice, and the credentials of
+/// one method, from the `Authorization` header values (`authorization`) or the body.
+pub fn read_request(
+    query: Option<&str>,
+    form: bool,
+    authorization: &[&[u8]],
+    body: &[u8],
+) -> Result<ClientRequest, TokenError> {
+    // RFC 6749 §2.3.1, §3.2: credentials and parameters never in the URL.
+    if query.is_some_and(|q| !q.is_empty()) {
+        return Err(TokenError::invalid_request(
+            "parameters belong in the request body, not the URL",
+        ));
+    }
+    if !form {
+        return Err(TokenError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body).map_err(|e| TokenError::invalid_request(e.to_string()))?;
+    let basic = basic_credentials(authorization)?;
+    let presented = presented(basic, &params)?;
+    if let Some(name) = params.duplicated() {
+        return Err(TokenError::invalid_request(format!(
+            "{name} is sent more than once"
+        )));
+    }
+    Ok(ClientRequest { params, presented })
+}
+
+/// The id and secret of `Authorization: Basic base64(urlencode(id):urlencode(secret))`
+/// (RFC 6749 §2.3.1), given the values of the request's `Authorization` headers; `None`
+/// when there is none. Two headers, another scheme, or a value that is not visible ASCII
+/// are refused.
+pub fn basic_credentials(authorization: &[&[u8]]) -> Result<Option<(String, String)>, TokenError> {
+    let malformed =
+        || TokenError::invalid_client("the Authorization header is not valid Basic credentials");
+    let value = match authorization {
+        [] => return Ok(None),
+        [value] => value,
+        _ => return Err(malformed()),
+    };
+    // What `HeaderValue::to_str` accepts: visible ASCII, space and tab.
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Err(malformed());
+    }
+    let text = std::str::from_utf8(value).map_err(|_| malformed())?;
+    let (scheme, encoded) = text.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| malformed())
+    };
+    let id = unescape(id)?;
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some((id, unescape(secret)?)))
+}
+
 /// Checks the credentials against the registered client. Every failure reads the same, so
 /// the endpoint does not tell which client ids exist.
 pub fn authenticate(
@@ -134,4 +220,54 @@ pub async fn authenticate_throttled(
         tracing::warn!(error = %e, "client authentication: a failure could not be counted");
     }
     checked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_follow_rfc_6749_section_2_3_1() {
+        // base64("a%2Bb:s+cr%3At")
+        assert_eq!(
+            basic_credentials(&[b"Basic YSUyQmI6cytjciUzQXQ="]),
+            Ok(Some(("a+b".to_owned(), "s cr:t".to_owned())))
+        );
+        assert_eq!(basic_credentials(&[]), Ok(None));
+        let bad: [&[&[u8]]; 7] = [
+            &[b"Basic YTpi", b"Basic YTpi"],
+            &[b"Bearer YTpi"],
+            &[b"Basic"],
+            &[b"Basic !!!"],
+            &[b"Basic OmI="],         // ":b": no id
+            &[b"Basic YWI="],         // "ab": no colon
+            &[b"Basic YTpi\xc2\xa0"], // not visible ASCII (trim would drop a Unicode space)
+        ];
+        for value in bad {
+            assert_eq!(
+                basic_credentials(value).map_err(|e| e.code),
+                Err("invalid_client"),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_request_refuses_what_rfc_6749_refuses() {
+        let read = |query, form, auth: &[&[u8]], body: &[u8]| {
+            read_request(query, form, auth, body).map_err(|e| e.description)
+        };
+        let ok = read(None, true, &[], b"grant_type=x&client_id=c&client_secret=s").unwrap();
+        assert_eq!(
+            (ok.presented.client_id.as_str(), ok.presented.method),
+            ("c", Method::Post)
+        );
+        let ok = read(Some(""), true, &[b"Basic YTpi"], b"client_id=a").unwrap();
+        assert_eq!(ok.presented.method, Method::Basic);
+        assert!(read(Some("a=1"), true, &[], b"client_id=c").is_err());
+        assert!(read(None, false, &[], b"client_id=c").is_err());
+        assert!(read(None, true, &[], b"client_id=c&scope=a&scope=b").is_err());
+        assert!(read(None, true, &[b"Basic YTpi"], b"client_secret=s").is_err());
+        assert!(read(None, true, &[], b"grant_type=x").is_err());
+    }
 }
