@@ -34,6 +34,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key.
     pub redis_prefix: String,
+    /// One Redis, or a Redis Cluster (`redis_url` then lists seed nodes, comma-separated).
+    pub redis_topology: lanyard_store::RedisTopology,
     /// How long things live.
     pub lifetimes: Lifetimes,
     /// When signing keys change.
@@ -42,6 +44,9 @@ pub struct Config {
     pub logout: LogoutPolicy,
     /// When repeated failures lock (see `lockout`).
     pub lockout: LockoutPolicy,
+    /// On SIGTERM: how long requests in flight may take to finish before the process exits
+    /// anyway (it stops accepting at once, and `/readyz` answers 503 meanwhile).
+    pub shutdown_grace: Duration,
 }
 
 /// When repeated failures lock (see `lockout`).
@@ -167,10 +172,12 @@ impl Default for Config {
             database_url: "sqlite://lanyard.db?mode=rwc".to_owned(),
             redis_url: None,
             redis_prefix: "lanyard:".to_owned(),
+            redis_topology: lanyard_store::RedisTopology::Single,
             lifetimes: Lifetimes::default(),
             keys: KeyPolicy::default(),
             logout: LogoutPolicy::default(),
             lockout: LockoutPolicy::default(),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -183,6 +190,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("redis_topology", &self.redis_topology)
             .field("lifetimes", &self.lifetimes)
             .finish()
     }
@@ -230,6 +238,7 @@ pub struct RawConfig {
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
+    redis_topology: Option<String>,
     code_lifetime_secs: Option<u64>,
     access_token_lifetime_secs: Option<u64>,
     id_token_lifetime_secs: Option<u64>,
@@ -246,15 +255,17 @@ pub struct RawConfig {
     signin_ip_lockout_threshold: Option<u64>,
     client_lockout_threshold: Option<u64>,
     lockout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 23] = [
     "issuer",
     "listen",
     "database_url",
     "redis_url",
     "redis_prefix",
+    "redis_topology",
     "code_lifetime_secs",
     "access_token_lifetime_secs",
     "id_token_lifetime_secs",
@@ -271,7 +282,17 @@ const KEYS: [&str; 21] = [
     "signin_ip_lockout_threshold",
     "client_lockout_threshold",
     "lockout_secs",
+    "shutdown_grace_secs",
 ];
+
+/// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
+/// besides `LANYARD_CONFIG` (the file's path) and `LANYARD_LOG_FORMAT` (read before the
+/// configuration, by the binary).
+pub fn environment_variables() -> Vec<String> {
+    KEYS.iter()
+        .map(|k| format!("LANYARD_{}", k.to_uppercase()))
+        .collect()
+}
 
 impl RawConfig {
     /// Reads a TOML file.
@@ -310,6 +331,7 @@ impl RawConfig {
                 "database_url" => self.database_url = Some(value.clone()),
                 "redis_url" => self.redis_url = Some(value.clone()),
                 "redis_prefix" => self.redis_prefix = Some(value.clone()),
+                "redis_topology" => self.redis_topology = Some(value.clone()),
                 "code_lifetime_secs" => self.code_lifetime_secs = secs()?,
                 "access_token_lifetime_secs" => self.access_token_lifetime_secs = secs()?,
                 "id_token_lifetime_secs" => self.id_token_lifetime_secs = secs()?,
@@ -328,6 +350,7 @@ impl RawConfig {
                 "signin_ip_lockout_threshold" => self.signin_ip_lockout_threshold = count()?,
                 "client_lockout_threshold" => self.client_lockout_threshold = count()?,
                 "lockout_secs" => self.lockout_secs = secs()?,
+                "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
                 _ => {}
             }
         }
@@ -348,6 +371,15 @@ impl RawConfig {
                 ))
             })?,
             None => d.listen,
+        };
+        let redis_topology = match self.redis_topology.as_deref() {
+            None | Some("single") => lanyard_store::RedisTopology::Single,
+            Some("cluster") => lanyard_store::RedisTopology::Cluster,
+            Some(other) => {
+                return Err(bad(format!(
+                    "redis_topology = {other:?}: use single or cluster"
+                )));
+            }
         };
         let redis_prefix = self.redis_prefix.unwrap_or(d.redis_prefix);
         if redis_prefix.contains(['{', '}']) {
@@ -490,6 +522,7 @@ impl RawConfig {
             database_url: self.database_url.unwrap_or(d.database_url),
             redis_url: self.redis_url,
             redis_prefix,
+            redis_topology,
             lifetimes,
             keys: KeyPolicy {
                 rotation,
@@ -502,6 +535,12 @@ impl RawConfig {
                 backchannel_backoff: d.logout.backchannel_backoff,
             },
             lockout,
+            shutdown_grace: secs(
+                self.shutdown_grace_secs,
+                d.shutdown_grace,
+                "shutdown_grace_secs",
+                Duration::from_secs(3600),
+            )?,
         })
     }
 }
@@ -640,6 +679,7 @@ mod documented {
             ("listen", format!("`{}`", c.listen)),
             ("database_url", format!("`{}`", c.database_url)),
             ("redis_prefix", format!("`{}`", c.redis_prefix)),
+            ("redis_topology", "`single`".to_owned()),
             ("code_lifetime_secs", l.code.as_secs().to_string()),
             (
                 "access_token_lifetime_secs",
@@ -686,6 +726,10 @@ mod documented {
                 c.lockout.client_threshold.to_string(),
             ),
             ("lockout_secs", c.lockout.duration.as_secs().to_string()),
+            (
+                "shutdown_grace_secs",
+                c.shutdown_grace.as_secs().to_string(),
+            ),
         ];
         let count = rows.len();
         for (key, default) in rows {

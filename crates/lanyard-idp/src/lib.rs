@@ -27,9 +27,11 @@ pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod health;
 mod http;
 pub mod lockout;
 pub mod logout;
+pub mod metrics;
 pub mod model;
 pub mod oauth;
 pub mod revocation;
@@ -53,12 +55,29 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.stopping.send_replace(true);
-        })
-        .await?;
+    let (began, draining) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing the requests in flight");
+        stopping.stopping.send_replace(true);
+        let _ = began.send(());
+    });
+    // In-flight requests get `shutdown_grace` to finish; then the process goes anyway.
+    let grace = state.config.shutdown_grace;
+    let deadline = async move {
+        if draining.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = deadline => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "requests still in flight after the shutdown grace; exiting anyway"
+        ),
+    }
     state.audit.flush().await;
     Ok(())
 }

@@ -37,6 +37,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Ask the node listening on `listen` whether it is ready (`/readyz`): exit 0 if so, 1
+    /// if not. For container health checks, where no curl is at hand.
+    Probe,
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -209,17 +212,58 @@ fn flag_for(field: &str) -> String {
     flag.to_owned()
 }
 
+async fn probe(config: &Config) -> Result<(), Failure> {
+    let mut at = config.listen;
+    if at.ip().is_unspecified() {
+        at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{at}/readyz");
+    let answer = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(other)?
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| other(format!("{url}: {e}")))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("ready");
+        Ok(())
+    } else {
+        Err(other(format!("{url} answered {status}: {body}")))
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> Failure {
     Failure::Other(e.to_string())
+}
+
+/// Logs to stderr: `RUST_LOG` picks what (default `info`), `LANYARD_LOG_FORMAT=json` gives one
+/// JSON object per line. Either way every line written while a request is served carries
+/// that request's id (the `request` span), as the response's `X-Request-Id` does.
+/// Whether logs are JSON lines (`LANYARD_LOG_FORMAT=json`): then the console hints for people
+/// stay out of stderr, which a log pipeline reads.
+fn json_logs() -> bool {
+    std::env::var("LANYARD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json_logs() {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
@@ -246,6 +290,7 @@ fn read_line(what: &str) -> Result<String, Failure> {
 async fn run(command: Command, config: Config) -> Result<(), Failure> {
     let now = SystemClock.now();
     match command {
+        Command::Probe => probe(&config).await,
         Command::Migrate => {
             let db = lanyard_idp::db::Db::connect(&config.database_url)
                 .await
@@ -466,7 +511,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
     }
     let users = state.db.count_users().await.map_err(other)?;
     let clients = state.db.count_clients().await.map_err(other)?;
-    if users == 0 || clients == 0 {
+    if (users == 0 || clients == 0) && !json_logs() {
         eprintln!(
             "\nLanyard has no {}. Add them with, for example:",
             if users == 0 && clients == 0 {
@@ -486,8 +531,12 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| other(format!("cannot listen on {listen}: {e}")))?;
-    eprintln!("Lanyard is running. Issuer (give this to your OIDC library): {issuer}");
-    eprintln!("Discovery: {issuer}/.well-known/openid-configuration");
+    if json_logs() {
+        tracing::info!(%issuer, %listen, "Lanyard is running");
+    } else {
+        eprintln!("Lanyard is running. Issuer (give this to your OIDC library): {issuer}");
+        eprintln!("Discovery: {issuer}/.well-known/openid-configuration");
+    }
     lanyard_idp::serve(listener, state, shutdown_signal())
         .await
         .map_err(other)
@@ -541,5 +590,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    eprintln!("Lanyard is shutting down.");
 }

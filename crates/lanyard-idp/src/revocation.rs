@@ -45,6 +45,7 @@ pub async fn revoke(
         .db
         .insert_revocation(&entry, actor, state.clock.now())
         .await?;
+    crate::metrics::revocation(crate::db::target_columns(&target).0);
     let listed = match state.store.revoke(target.clone(), at).await {
         Err(StoreError::RevocationStateLost) => {
             // The record now holds this one too: rebuilding the lists includes it.

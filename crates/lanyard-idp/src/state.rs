@@ -162,6 +162,7 @@ async fn open_store(
         return Ok(Arc::new(MemoryStore::with_clock(store_config, clock)?));
     };
     let mut redis = RedisConfig::new(url.clone());
+    redis.topology = config.redis_topology;
     redis.prefix = config.redis_prefix.clone();
     Ok(Arc::new(RedisStore::connect(store_config, redis).await?))
 }

@@ -47,7 +47,7 @@ pub use error::StoreError;
 pub use ids::{AuthorizationCode, FamilyId, GrantId, RefreshToken, SessionId};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisConfig, RedisStore};
+pub use redis::{RedisConfig, RedisStore, RedisTopology};
 pub use refresh::{Family, IssuedRefresh, NewFamily, RefreshInfo, RevokedFamily, Rotation};
 pub use revocation::{
     AccessTokenRef, Cursor, Feed, Revocation, RevocationEvent, RevocationSet, RevokedBy, Snapshot,

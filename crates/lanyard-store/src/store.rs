@@ -27,6 +27,13 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The settings the store runs with.
     fn config(&self) -> &StoreConfig;
 
+    /// Whether the backend answers, in one round trip; with the backend's own clock when it
+    /// has one (Redis `TIME`), so a node can tell that its clock has drifted. The in-process
+    /// store shares the node's clock and answers `None`.
+    async fn ping(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
+
     // --- Authorization codes (RFC 6749 §4.1.2) ---
 
     /// Stores a grant under a fresh code for `code_ttl`, and returns the code. Only the code's

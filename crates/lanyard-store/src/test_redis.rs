@@ -149,3 +149,142 @@ impl Drop for OwnRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis Cluster of three masters on loopback (no replicas), started once per test process
+/// and shared by its tests (each under a prefix of its own). Each node runs under a watchdog
+/// that kills it when the test process is gone, so no test leaves a cluster behind.
+pub struct OwnCluster {
+    /// The nodes' URLs.
+    pub nodes: Vec<String>,
+    _dir: PathBuf,
+}
+
+impl OwnCluster {
+    /// The process's cluster, started on first use. Fails, saying how to get `redis-server`
+    /// and `redis-cli`, when they are missing.
+    pub fn shared() -> &'static OwnCluster {
+        static CLUSTER: std::sync::OnceLock<OwnCluster> = std::sync::OnceLock::new();
+        CLUSTER.get_or_init(Self::start)
+    }
+
+    /// The seed list a cluster-mode `RedisConfig::url` takes.
+    pub fn url(&self) -> String {
+        self.nodes.join(",")
+    }
+
+    fn start() -> Self {
+        let binary = std::env::var("LANYARD_TEST_REDIS_SERVER")
+            .unwrap_or_else(|_| "redis-server".to_owned());
+        let ports: Vec<u16> = (0..3)
+            .map(|_| {
+                TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .unwrap()
+            })
+            .collect();
+        let dir = std::env::temp_dir().join(format!("lanyard-cluster-{}", std::process::id()));
+        let me = std::process::id();
+        for port in &ports {
+            let node_dir = dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            // The watchdog: the node lives as long as this test process.
+            let script = format!(
+                "{binary} --port {port} --bind 127.0.0.1 --cluster-enabled yes \
+                 --cluster-config-file nodes.conf --dir {dir} --appendonly yes \
+                 --appendfsync always --save '' --daemonize no >/dev/null 2>&1 & node=$!; \
+                 while kill -0 {me} 2>/dev/null && kill -0 $node 2>/dev/null; do sleep 1; done; \
+                 kill -9 $node 2>/dev/null; rm -rf {dir}; rmdir {parent} 2>/dev/null",
+                dir = node_dir.display(),
+                parent = dir.display()
+            );
+            let mut watchdog = Command::new("sh")
+                .args(["-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {binary} ({e}): apt-get install redis-server")
+                });
+            // Reaped when it ends (with this process, or with its node).
+            std::thread::spawn(move || watchdog.wait());
+        }
+        let nodes: Vec<String> = ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        for node in &nodes {
+            wait_for_ping(node);
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): apt-get install redis-tools"));
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            let client = redis::Client::open(node.as_str()).unwrap();
+            loop {
+                let info: String = client
+                    .get_connection_with_timeout(Duration::from_millis(500))
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query(&mut c))
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster never became ok: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Self { nodes, _dir: dir }
+    }
+
+    /// Deletes every key under `prefix` on every node (one key at a time: keys of different
+    /// slots cannot go in one `DEL`).
+    pub fn delete_prefix(&self, prefix: &str) {
+        for node in &self.nodes {
+            let Ok(client) = redis::Client::open(node.as_str()) else {
+                continue;
+            };
+            let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+                continue;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query(&mut conn)
+                .unwrap_or_default();
+            for key in keys {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(key).query(&mut conn);
+            }
+        }
+    }
+}
+
+fn wait_for_ping(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let up = client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+        if up.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start at {url}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -44,6 +44,7 @@ pub trait Harness: Send + Sync {
 macro_rules! conformance_suite {
     ($harness:expr) => {
         $crate::conformance_suite!(@tests $harness;
+            ping_answers_with_the_backends_clock,
             code_redeems_once_and_remembers_the_issuance,
             another_clients_attempt_leaves_the_code_alone,
             unknown_and_malformed_codes_are_not_found,
@@ -215,6 +216,17 @@ fn rotated(r: Rotation) -> String {
 }
 
 // ---------------------------------------------------------------- codes
+
+pub async fn ping_answers_with_the_backends_clock(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    // Redis answers with its own clock (the readiness check compares it with the node's);
+    // the in-process store shares the node's clock and has none to give.
+    if let Some(theirs) = store.ping().await.unwrap() {
+        let ours = crate::Clock::now(&crate::SystemClock);
+        let skew = (theirs.as_millis() - ours.as_millis()).abs();
+        assert!(skew < 5_000, "Redis TIME is {skew} ms from ours");
+    }
+}
 
 pub async fn code_redeems_once_and_remembers_the_issuance(h: &dyn Harness) {
     let store = h.store(config()).await;

@@ -110,6 +110,20 @@ impl TestServer {
         .await
     }
 
+    /// A server on SQLite over a store the test made, on a clock the test moves.
+    pub(crate) async fn start_with_clock_on_store(
+        clock: ManualClock,
+        store: Arc<dyn TokenStore>,
+    ) -> Self {
+        Self::start_custom(
+            Db::Sqlite,
+            Store::Memory,
+            |_| {},
+            Some((Arc::new(clock), store)),
+        )
+        .await
+    }
+
     /// A server on SQLite over a store the test made (one it can break).
     pub(crate) async fn start_on_store(store: Arc<dyn TokenStore>) -> Self {
         Self::start_custom(
@@ -172,6 +186,38 @@ impl TestServer {
             redis_prefix = Some((url, prefix));
         }
         tweak(&mut config);
+        let mut server = Self::serve(listener, config, custom).await;
+        server.cleanup = Some(cleanup);
+        server.redis_prefix = redis_prefix;
+        server
+    }
+
+    /// Another node of the same deployment, as behind a load balancer: the same database,
+    /// Redis (and prefix) and issuer, its own port and process state. `custom` gives it a
+    /// clock and store (an in-process store is never shared: give a Redis one to share).
+    /// Its `issuer` field is its own address (for `url`); the tokens it signs name the
+    /// deployment's issuer, `self.state.config.issuer`. Stopping it leaves the shared
+    /// database and Redis keys to the first node.
+    pub(crate) async fn another_node(
+        &self,
+        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Config {
+            listen: addr,
+            ..self.state.config.clone()
+        };
+        Self::serve(listener, config, custom).await
+    }
+
+    /// Builds the state for `config` and serves it on `listener`; no cleanup of its own.
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        config: Config,
+        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
         let state = match custom {
             Some((clock, store)) => AppState::build_with(config, clock, Some(store))
                 .await
@@ -192,8 +238,8 @@ impl TestServer {
             state,
             shutdown: Some(shutdown),
             task: Some(task),
-            cleanup: Some(cleanup),
-            redis_prefix,
+            cleanup: None,
+            redis_prefix: None,
         }
     }
 

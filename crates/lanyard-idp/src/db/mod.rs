@@ -165,7 +165,8 @@ impl Db {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(3))
             });
-        let conn = Database::connect(options).await.map_err(unavailable)?;
+        let mut conn = Database::connect(options).await.map_err(unavailable)?;
+        conn.set_metric_callback(|info| crate::metrics::db_statement(info.elapsed, info.failed));
         Ok(Self { conn })
     }
 
@@ -177,6 +178,28 @@ impl Db {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.conn.ping().await.map_err(unavailable)
+    }
+
+    /// The database server's clock, when it runs on another host (PostgreSQL); `None` for
+    /// SQLite, which shares the node's clock.
+    pub async fn server_time(&self) -> Result<Option<Timestamp>, DbError> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        if self.conn.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS ms",
+            ))
+            .await
+            .map_err(unavailable)?;
+        let ms: i64 = row
+            .ok_or_else(|| DbError::Unavailable("the database returned no time".to_owned()))?
+            .try_get("", "ms")
+            .map_err(unavailable)?;
+        Ok(Some(Timestamp::from_millis(ms)))
     }
 
     // ---------------------------------------------------------------- users
@@ -798,7 +821,7 @@ pub struct RecordedRevocation {
 }
 
 /// The `kind` and `value` columns of a revocation's target.
-fn target_columns(target: &Target) -> (&'static str, &str) {
+pub(crate) fn target_columns(target: &Target) -> (&'static str, &str) {
     let kind = match target {
         Target::Jti(_) => "jti",
         Target::Sid(_) => "sid",

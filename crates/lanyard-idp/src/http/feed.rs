@@ -106,8 +106,29 @@ fn cursor(query: Option<&str>) -> Result<Cursor, TokenError> {
 }
 
 enum Step {
-    Open(Box<dyn Subscription>, watch::Receiver<bool>, AppState),
+    Open(
+        Box<dyn Subscription>,
+        watch::Receiver<bool>,
+        AppState,
+        Subscriber,
+    ),
     Done,
+}
+
+/// Counts an open stream in the subscribers gauge, for as long as it lives.
+struct Subscriber;
+
+impl Subscriber {
+    fn new() -> Self {
+        crate::metrics::feed_subscribers(1.0);
+        Self
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        crate::metrics::feed_subscribers(-1.0);
+    }
 }
 
 /// The SSE events of a subscription, until it ends or the server stops.
@@ -116,8 +137,9 @@ fn follow(
     stopping: watch::Receiver<bool>,
     state: AppState,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(Step::Open(subscription, stopping, state), |step| async move {
-        let Step::Open(mut sub, mut stopping, state) = step else {
+    let open = Step::Open(subscription, stopping, state, Subscriber::new());
+    stream::unfold(open, |step| async move {
+        let Step::Open(mut sub, mut stopping, state, counted) = step else {
             return None;
         };
         let next = tokio::select! {
@@ -137,10 +159,17 @@ fn follow(
                 let data = serde_json::to_string(sub.cursor()).unwrap_or_default();
                 (
                     vec![Event::default().event("heartbeat").data(data)],
-                    Step::Open(sub, stopping, state),
+                    Step::Open(sub, stopping, state, counted),
                 )
             }
             Ok(Feed::Events(events)) => {
+                let now = state.clock.now();
+                for e in &events {
+                    // A watermark's `at` is when it was revoked (a jti's is the token's expiry).
+                    if !matches!(e.revocation.target, lanyard_store::Target::Jti(_)) {
+                        crate::metrics::feed_lag(e.revocation.at.until(now));
+                    }
+                }
                 let sse = events
                     .iter()
                     .map(|e| {
@@ -150,7 +179,7 @@ fn follow(
                             .data(serde_json::to_string(e).unwrap_or_default())
                     })
                     .collect();
-                (sse, Step::Open(sub, stopping, state))
+                (sse, Step::Open(sub, stopping, state, counted))
             }
             Ok(Feed::Resnapshot) => (
                 vec![Event::default().event("resnapshot").data("{}")],

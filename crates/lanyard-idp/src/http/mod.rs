@@ -8,6 +8,7 @@ mod consent;
 mod cookies;
 mod discovery;
 mod feed;
+mod health;
 mod logout;
 mod pages;
 mod reply;
@@ -19,7 +20,7 @@ mod userinfo;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -53,6 +54,25 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// Counts and times every request by route (the route's pattern, never the raw path, so
+/// codes and ids stay out of the labels, and their number stays bounded).
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    crate::metrics::http_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// On an https issuer, every response tells browsers to use https only, for a year (RFC 6797;
 /// ASVS 3.4.1). Over plain http (development) the header would be ignored, and is not sent.
 fn strict_transport_security(mut response: Response, https: bool) -> Response {
@@ -67,6 +87,8 @@ fn strict_transport_security(mut response: Response, https: bool) -> Response {
 
 /// Every route, with the middleware every request goes through.
 pub fn router(state: AppState) -> Router {
+    // Metrics recorded before the recorder exists are lost: install it first.
+    crate::metrics::handle();
     let https = state.config.is_https();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         // The path only: queries carry hints, states and codes that stay out of logs.
@@ -120,7 +142,11 @@ pub fn router(state: AppState) -> Router {
         .merge(for_apps)
         .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))
         .route(paths::REVOCATION_EVENTS, get(feed::events))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(health::metrics))
         .nest(admin::PREFIX, admin::router())
+        .route_layer(middleware::from_fn(record_metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(

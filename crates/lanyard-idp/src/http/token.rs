@@ -39,11 +39,14 @@ async fn respond(
     body: &[u8],
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
     let (client, params, _) = client_request(state, peer, headers, query, body).await?;
-    match grants::grant_type(&params)? {
+    let grant = grants::grant_type(&params)?;
+    let issued = match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(state, &client, &params).await,
         GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
         GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
-    }
+    }?;
+    crate::metrics::token_issued(grant.as_str());
+    Ok(issued)
 }
 
 /// A client's POST to the token, revocation or introspection endpoint: a form body with no

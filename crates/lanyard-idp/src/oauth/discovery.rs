@@ -37,6 +37,12 @@ pub mod paths {
     pub const USERINFO: &str = "/userinfo";
     /// JWKS.
     pub const JWKS: &str = "/jwks";
+    /// Liveness: the process answers.
+    pub const HEALTHZ: &str = "/healthz";
+    /// Readiness: this node can serve now.
+    pub const READYZ: &str = "/readyz";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
     /// OpenID Connect Discovery.
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     /// RFC 8414 metadata.

@@ -108,6 +108,7 @@ pub async fn authenticate(
     }
     if let Some(wait) = lockout::blocked(state, &keys).await? {
         audit_failure(state, target, browser, "anonymous", "paused").await;
+        crate::metrics::signin("locked");
         return Ok(Err(paused(wait)));
     }
     let user = if username.len() > 256 {
@@ -129,6 +130,7 @@ pub async fn authenticate(
         // Only someone who knows the password learns that the account is disabled.
         Some(user) if matched => {
             audit_failure(state, target, browser, &user.sub, "user disabled").await;
+            crate::metrics::signin("refused");
             return Ok(Err(SignInOutcome::Refused {
                 message: DISABLED.to_owned(),
                 retry_after: None,
@@ -143,6 +145,7 @@ pub async fn authenticate(
             };
             let actor = other.map_or_else(|| "anonymous".to_owned(), |u| u.sub);
             audit_failure(state, target, browser, &actor, reason).await;
+            crate::metrics::signin("failure");
             return Ok(Err(match lockout::failed(state, &keys).await? {
                 Some(wait) => paused(wait),
                 None => SignInOutcome::Refused {
@@ -154,6 +157,7 @@ pub async fn authenticate(
         }
     };
     lockout::clear(state, &keys[0]).await?;
+    crate::metrics::signin("success");
     let lifetimes = &state.config.lifetimes;
     let (idle, max) = if credentials.remember_me {
         (lifetimes.remember_me_idle, lifetimes.remember_me_max)

@@ -17,16 +17,19 @@
 //!   call until [`TokenStore::reseed`] rebuilds the lists from the durable record; so an
 //!   emptied Redis never reads as "nothing is revoked".
 
+mod conn;
 mod keys;
 mod scripts;
 mod subscription;
+
+pub use self::conn::RedisTopology;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::conn::{Conn, Connector};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, Script, ServerErrorKind};
 
 use self::keys::{FamilyKeys, Keys};
@@ -47,8 +50,11 @@ use crate::{
 /// How to reach Redis.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://` with TLS).
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` with TLS); for a cluster, a
+    /// comma-separated list of seed nodes' URLs.
     pub url: String,
+    /// One Redis or a Redis Cluster. Default: one.
+    pub topology: RedisTopology,
     /// Every key starts with this. Default `lanyard:`. Must not contain `{` or `}`.
     pub prefix: String,
     /// The longest any one store call may take before it fails with
@@ -63,6 +69,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            topology: RedisTopology::Single,
             prefix: "lanyard:".to_owned(),
             operation_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
@@ -79,6 +86,7 @@ impl fmt::Debug for RedisConfig {
         };
         f.debug_struct("RedisConfig")
             .field("url", &url)
+            .field("topology", &self.topology)
             .field("prefix", &self.prefix)
             .field("operation_timeout", &self.operation_timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -93,8 +101,8 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: ConnectionManager,
+    connector: Connector,
+    conn: Conn,
     keys: Keys,
     config: StoreConfig,
     redis: RedisConfig,
@@ -119,24 +127,11 @@ impl RedisStore {
     pub async fn connect(config: StoreConfig, redis: RedisConfig) -> Result<Self, StoreError> {
         config.validate()?;
         let keys = Keys::new(&redis.prefix)?;
-        let client = redis::Client::open(redis.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {}", e.category())))?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(redis.connect_timeout))
-            .set_response_timeout(Some(redis.operation_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            redis.connect_timeout + redis.operation_timeout,
-            ConnectionManager::new_with_config(client.clone(), manager),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout(redis.connect_timeout))?
-        .map_err(map_error)?;
+        let connector = Connector::new(&redis)?;
+        let conn = connector.shared(&redis).await?;
         let store = Self {
             inner: Arc::new(Inner {
-                client,
+                connector,
                 conn,
                 keys,
                 config,
@@ -209,10 +204,18 @@ impl RedisStore {
         work: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
         let limit = self.inner.redis.operation_timeout;
-        match tokio::time::timeout(limit, work).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(limit, work).await {
             Ok(result) => result.map_err(map_error),
             Err(_) => Err(StoreError::Timeout(limit)),
+        };
+        // Named as lanyard-idp's `metrics` module describes them.
+        metrics::histogram!("lanyard_store_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("lanyard_store_errors_total").increment(1);
         }
+        result
     }
 
     /// Sends a pipeline in one round trip. If Redis forgot the scripts (a restart), loads
@@ -299,6 +302,17 @@ impl RedisStore {
     async fn each<T: FromRedisValue>(&self, cmds: Vec<Cmd>) -> Result<Vec<T>, StoreError> {
         if cmds.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.inner.redis.topology == RedisTopology::Cluster {
+            // A cluster refuses a pipeline whose keys span hash slots: one request per
+            // command, all sent at once (each is atomic on its own, as in the pipeline).
+            let calls = cmds.into_iter().map(|cmd| async move {
+                let mut pipe = redis::pipe();
+                pipe.add_command(cmd);
+                let (reply,): (T,) = self.run(&pipe).await?;
+                Ok::<T, StoreError>(reply)
+            });
+            return futures_util::future::try_join_all(calls).await;
         }
         let mut pipe = redis::pipe();
         for cmd in cmds {
@@ -644,21 +658,20 @@ impl TokenStore for RedisStore {
             None => issue.arg("").arg(0),
         };
         issue.arg(&family.sub).arg(&family.client_id);
-        let mut pipe = redis::pipe();
-        pipe.add_command(Self::index_add(
-            &user_families,
-            now,
-            requested_expiry,
-            family.id.as_str(),
-        ))
-        .add_command(Self::index_add(
-            &client_families,
-            now,
-            requested_expiry,
-            family.id.as_str(),
-        ))
-        .add_command(issue);
-        let (_, _, expiry): (i64, i64, Option<String>) = self.run(&pipe).await?;
+        // The indexes first: an entry whose family never came to be is skipped by readers.
+        let replies: Vec<redis::Value> = self
+            .each(vec![
+                Self::index_add(&user_families, now, requested_expiry, family.id.as_str()),
+                Self::index_add(&client_families, now, requested_expiry, family.id.as_str()),
+                issue,
+            ])
+            .await?;
+        let expiry: Option<String> = replies
+            .last()
+            .map(redis::from_redis_value_ref)
+            .transpose()
+            .map_err(|e| StoreError::corrupt("refresh family", e.to_string()))?
+            .flatten();
         let Some(expiry) = expiry else {
             return Ok(None);
         };
@@ -872,7 +885,7 @@ impl TokenStore for RedisStore {
 
     async fn subscribe(&self, from: &Cursor) -> Result<Box<dyn Subscription>, StoreError> {
         Ok(Box::new(subscription::RedisSubscription::new(
-            self.inner.client.clone(),
+            self.inner.connector.clone(),
             self.inner.keys.revocation(),
             self.inner.redis.clone(),
             from.clone(),
@@ -925,6 +938,15 @@ impl TokenStore for RedisStore {
         pipe.cmd("DEL").arg(self.inner.keys.throttle(key));
         let (removed,): (u32,) = self.run(&pipe).await?;
         Ok(removed > 0)
+    }
+
+    async fn ping(&self) -> Result<Option<Timestamp>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("TIME");
+        let ((secs, micros),): ((i64, i64),) = self.run(&pipe).await?;
+        Ok(Some(Timestamp::from_millis(
+            secs.saturating_mul(1000) + micros / 1000,
+        )))
     }
 
     async fn reseed(&self, revocations: Vec<Revocation>) -> Result<Cursor, StoreError> {

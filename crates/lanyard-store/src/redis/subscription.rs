@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamReadReply};
 
+use super::conn::{Conn, Connector};
 use super::{RedisConfig, decode_entry_parts, map_error, parse_seq};
 use crate::{Cursor, Feed, RevocationEvent, StoreError, Subscription};
 
@@ -14,8 +13,8 @@ use crate::{Cursor, Feed, RevocationEvent, StoreError, Subscription};
 const BATCH: usize = 1_000;
 
 pub(super) struct RedisSubscription {
-    client: redis::Client,
-    conn: Option<MultiplexedConnection>,
+    connector: Connector,
+    conn: Option<Conn>,
     /// Epoch, sequence and events keys.
     epoch_key: String,
     seq_key: String,
@@ -26,14 +25,14 @@ pub(super) struct RedisSubscription {
 
 impl RedisSubscription {
     pub(super) fn new(
-        client: redis::Client,
+        connector: Connector,
         keys: [String; 9],
         redis: RedisConfig,
         cursor: Cursor,
     ) -> Self {
         let [epoch_key, seq_key, events_key, ..] = keys;
         Self {
-            client,
+            connector,
             conn: None,
             epoch_key,
             seq_key,
@@ -43,23 +42,13 @@ impl RedisSubscription {
         }
     }
 
-    async fn connection(&mut self) -> Result<MultiplexedConnection, StoreError> {
+    async fn connection(&mut self) -> Result<Conn, StoreError> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
         // No response timeout on the connection: blocking reads wait on purpose, and each
         // call below has its own deadline.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.redis.connect_timeout))
-            .set_response_timeout(None);
-        let conn = tokio::time::timeout(
-            self.redis.connect_timeout + self.redis.operation_timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout(self.redis.connect_timeout))?
-        .map_err(map_error)?;
+        let conn = self.connector.dedicated(&self.redis).await?;
         self.conn = Some(conn.clone());
         Ok(conn)
     }

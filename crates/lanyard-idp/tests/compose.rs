@@ -1,0 +1,312 @@
+//! `docker-compose.yml` against what Lanyard reads: this machine has no Docker engine, so the
+//! file is parsed and checked here, and its Lanyard services (migrate, seed, serve, the health
+//! probe) run as plain processes with the same commands and environment, the database and
+//! Redis addresses swapped for this machine's.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_norway::Value;
+
+fn compose() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut value: Value = serde_norway::from_str(&text).expect("docker-compose.yml parses");
+    value.apply_merge().unwrap();
+    value
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no service {name}"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| s.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn environment(service: &Value) -> BTreeMap<String, String> {
+    service["environment"]
+        .as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        other => panic!("{other:?}"),
+                    };
+                    (k.as_str().unwrap().to_owned(), value)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn condition(service: &Value, on: &str) -> String {
+    service["depends_on"][on]["condition"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no depends_on {on}"))
+        .to_owned()
+}
+
+#[test]
+fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
+    let compose = compose();
+    let names: Vec<&str> = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "postgres", "redis", "migrate", "seed", "lanyard", "wiki", "billing"
+        ]
+    );
+    for dependency in ["postgres", "redis"] {
+        assert!(
+            service(&compose, dependency).get("healthcheck").is_some(),
+            "{dependency} has a health check"
+        );
+    }
+    let redis = strings(&service(&compose, "redis")["command"]).join(" ");
+    assert!(
+        redis.contains("--appendonly yes") && redis.contains("--appendfsync always"),
+        "acknowledged revocations survive a Redis crash: {redis}"
+    );
+    // The order things start in.
+    assert_eq!(
+        condition(service(&compose, "migrate"), "postgres"),
+        "service_healthy"
+    );
+    assert_eq!(
+        condition(service(&compose, "seed"), "migrate"),
+        "service_completed_successfully"
+    );
+    let lanyard = service(&compose, "lanyard");
+    assert_eq!(condition(lanyard, "seed"), "service_completed_successfully");
+    assert_eq!(condition(lanyard, "redis"), "service_healthy");
+    assert_eq!(
+        strings(&lanyard["healthcheck"]["test"]),
+        ["CMD", "lanyard", "probe"]
+    );
+
+    // Every LANYARD_ variable is one Lanyard reads, and the server's validate.
+    let known = lanyard_idp::config::environment_variables();
+    let mut env_of_lanyard = BTreeMap::new();
+    for name in ["migrate", "seed", "lanyard"] {
+        for (key, value) in environment(service(&compose, name)) {
+            if key.starts_with("LANYARD_") && key != "LANYARD_LOG_FORMAT" {
+                assert!(known.contains(&key), "{name}: Lanyard does not read {key}");
+            }
+            if name == "lanyard" {
+                env_of_lanyard.insert(key, value);
+            }
+        }
+    }
+    let config = lanyard_idp::config::RawConfig::default()
+        .overlay_env(|k| env_of_lanyard.get(k).cloned())
+        .and_then(lanyard_idp::config::RawConfig::validate)
+        .unwrap_or_else(|e| panic!("the lanyard service's settings: {e}"));
+    assert!(config.redis_url.is_some(), "several nodes need Redis");
+    assert!(config.database_url.starts_with("postgres://"));
+    let port = config.listen.port();
+    let ports = strings(&lanyard["ports"]);
+    assert!(
+        ports
+            .iter()
+            .any(|p| p.ends_with(&format!(":{port}:{port}"))),
+        "the listen port {port} is published: {ports:?}"
+    );
+
+    // The demo apps: in Lanyard's network namespace, on its issuer, with the seeded clients.
+    let seed = strings(&service(&compose, "seed")["command"]).join("\n");
+    for (app, port) in [("wiki", 8081), ("billing", 8082)] {
+        let demo = service(&compose, app);
+        assert_eq!(demo["network_mode"].as_str(), Some("service:lanyard"));
+        assert_eq!(condition(demo, "lanyard"), "service_healthy");
+        let env = environment(demo);
+        assert_eq!(env["LANYARD_DEMO_ISSUER"], config.issuer);
+        assert_eq!(env["LANYARD_DEMO_CLIENT_ID"], app);
+        assert_eq!(
+            env["LANYARD_DEMO_BASE_URL"],
+            format!("http://localhost:{port}")
+        );
+        assert!(env["LANYARD_DEMO_LISTEN"].ends_with(&format!(":{port}")));
+        assert!(
+            ports
+                .iter()
+                .any(|p| p.ends_with(&format!(":{port}:{port}"))),
+            "{app}'s port {port} is published by the lanyard service"
+        );
+        assert!(seed.contains(&format!("{app}:{port}:")), "{app} is seeded");
+        let secret_var = format!("{}_SECRET", app.to_uppercase());
+        assert_eq!(
+            environment(service(&compose, "seed"))[&secret_var],
+            env["LANYARD_DEMO_CLIENT_SECRET"],
+            "{app}'s secret is the one seeded"
+        );
+    }
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The compose services' environment with this machine's addresses: a SQLite file instead of
+/// the `postgres` service, the local Redis under a prefix of its own, a free port.
+fn local(
+    env: BTreeMap<String, String>,
+    dir: &Path,
+    port: u16,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    let redis = std::env::var("LANYARD_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    env.into_iter()
+        .map(|(k, v)| {
+            let v = match k.as_str() {
+                "LANYARD_DATABASE_URL" => format!("sqlite://{}/lanyard.db?mode=rwc", dir.display()),
+                "LANYARD_REDIS_URL" => redis.clone(),
+                "LANYARD_LISTEN" => format!("127.0.0.1:{port}"),
+                "LANYARD_ISSUER" => format!("http://127.0.0.1:{port}"),
+                _ => v,
+            };
+            (k, v)
+        })
+        .chain([("LANYARD_REDIS_PREFIX".to_owned(), prefix.to_owned())])
+        .collect()
+}
+
+/// Runs `service`'s command as the image would: `lanyard` (or its shell script) with the
+/// service's environment.
+fn run(compose: &Value, name: &str, env: &[(String, String)], dir: &Path) -> std::process::Output {
+    let lanyard = env!("CARGO_BIN_EXE_lanyard");
+    let bin_dir = Path::new(lanyard).parent().unwrap();
+    let svc = service(compose, name);
+    let command = strings(&svc["command"]);
+    let mut cmd = if strings(&svc["entrypoint"]) == ["sh", "-c"] {
+        // Compose turns `$$` into `$` before the shell sees it.
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(command.join("\n").replace("$$", "$"));
+        c
+    } else {
+        let mut c = Command::new(lanyard);
+        c.args(&command);
+        c
+    };
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.current_dir(dir)
+        .env("PATH", path)
+        .env("RUST_LOG", "error")
+        .env_remove("LANYARD_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_compose_services_run_as_plain_processes() {
+    let compose = compose();
+    let dir = std::env::temp_dir().join(format!(
+        "lanyard-compose-{}-{}",
+        std::process::id(),
+        lanyard_idp::crypto::random_token(6)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _scratch = Scratch(dir.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let prefix = format!("compose-{}:", lanyard_idp::crypto::random_token(6));
+    let env = |name: &str| local(environment(service(&compose, name)), &dir, port, &prefix);
+
+    for step in ["migrate", "seed", "seed"] {
+        // The seed runs twice, as a second `docker compose up` does.
+        let out = run(&compose, step, &env(step), &dir);
+        assert!(
+            out.status.success(),
+            "{step}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let lanyard = env("lanyard");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_lanyard"))
+        .args(strings(&service(&compose, "lanyard")["command"]))
+        .current_dir(&dir)
+        .env("RUST_LOG", "error")
+        .env_remove("LANYARD_CONFIG")
+        .envs(lanyard.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The health check the compose file runs.
+    let probe = strings(&service(&compose, "lanyard")["healthcheck"]["test"]);
+    assert_eq!(probe[0], "CMD");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_lanyard"))
+            .args(&probe[2..])
+            .env("RUST_LOG", "error")
+            .envs(lanyard.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The seeded clients are there, with the apps' addresses.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let clients = rt.block_on(async {
+        let db = lanyard_idp::db::Db::connect(&format!("sqlite://{}/lanyard.db", dir.display()))
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        for id in ["wiki", "billing"] {
+            found.push(db.client(id).await.unwrap().expect("seeded"));
+        }
+        found
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ready, "lanyard probe never saw the node ready");
+    for (client, port) in clients.iter().zip([8081, 8082]) {
+        assert_eq!(
+            client.redirect_uris,
+            [format!("http://localhost:{port}/callback")]
+        );
+        assert_eq!(
+            client.backchannel_logout_uri.as_deref(),
+            Some(format!("http://localhost:{port}/backchannel-logout").as_str())
+        );
+        assert!(client.first_party && !client.public);
+    }
+}

@@ -1,0 +1,464 @@
+//! The `lanyard` binary as operators run it: health and readiness, metrics, JSON logs with a
+//! request id on every request's lines and no secret in any of them (a whole sign-in, code
+//! exchange, refresh, introspection, revocation and logout, logged at `debug`), and SIGTERM:
+//! stop accepting, answer `/readyz` with 503, finish, exit 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PASSWORD: &str = "a long password for alice";
+const REDIRECT: &str = "https://wiki.example.com/callback";
+
+struct Lanyard {
+    dir: PathBuf,
+    child: Option<Child>,
+    base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lanyard {
+    fn command(dir: &PathBuf) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanyard"));
+        cmd.current_dir(dir)
+            .env(
+                "LANYARD_DATABASE_URL",
+                format!("sqlite://{}/lanyard.db", dir.display()),
+            )
+            .env_remove("LANYARD_REDIS_URL")
+            .env_remove("LANYARD_CONFIG");
+        cmd
+    }
+
+    /// A node on a free port with user alice and client wiki; returns it and wiki's secret.
+    fn start() -> (Self, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "lanyard-process-{}-{}",
+            std::process::id(),
+            lanyard_idp::crypto::random_token(6)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |args: &[&str], stdin: Option<&str>| {
+            let mut child = Self::command(&dir)
+                .args(args)
+                .env("RUST_LOG", "error")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            if let Some(input) = stdin {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            drop(child.stdin.take());
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        run(&["migrate"], None);
+        run(
+            &["user", "add", "alice", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        let added = run(
+            &[
+                "client",
+                "add",
+                "wiki",
+                "--first-party",
+                "--redirect-uri",
+                REDIRECT,
+            ],
+            None,
+        );
+        let secret = added
+            .split("store it now): ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut child = Self::command(&dir)
+            .arg("serve")
+            .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LANYARD_ISSUER", &base)
+            .env("LANYARD_LOG_FORMAT", "json")
+            .env("LANYARD_SHUTDOWN_GRACE_SECS", "5")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let node = Self {
+            dir,
+            child: Some(child),
+            base,
+            logs,
+        };
+        (node, secret)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `lanyard probe` against this node (the container health check): whether it says ready.
+    fn probe(&self) -> bool {
+        Self::command(&self.dir)
+            .arg("probe")
+            .env("LANYARD_LISTEN", self.base.trim_start_matches("http://"))
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the exit status.
+    fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Lanyard {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn ready(node: &Lanyard, http: &reqwest::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(node.url("/readyz")).send().await
+            && r.status() == reqwest::StatusCode::OK
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never ready: {:?}", node.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A hidden field's value, with the character references askama writes decoded.
+fn form_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap() + marker.len();
+    let end = page[start..].find('"').unwrap();
+    let mut out = String::new();
+    let mut rest = &page[start..start + end];
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let stop = rest[i..].find(';').unwrap() + i;
+        let entity = &rest[i + 1..stop];
+        let c = match entity {
+            "amp" => '&',
+            "quot" => '"',
+            "lt" => '<',
+            "gt" => '>',
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32)
+                .unwrap(),
+        };
+        out.push(c);
+        rest = &rest[stop + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn location_param(response: &reqwest::Response, name: &str) -> Option<String> {
+    let location = response.headers().get("location")?.to_str().ok()?;
+    let url = url::Url::parse(location).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
+    let (mut node, secret) = Lanyard::start();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    ready(&node, &browser).await;
+
+    // Alive and ready, with every check named.
+    let alive = browser.get(node.url("/healthz")).send().await.unwrap();
+    assert_eq!(alive.status(), 200);
+    let report: Value = browser
+        .get(node.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["status"], "ready", "{report}");
+    for check in ["database", "store", "keys", "clock"] {
+        assert_eq!(report[check]["ok"], true, "{report}");
+    }
+
+    // A whole sign-in: authorize, sign in, exchange, refresh, introspect, revoke, logout.
+    let authorize = format!(
+        "{}?client_id=wiki&redirect_uri={}&response_type=code&scope=openid%20offline_access&state=st&nonce=n",
+        node.url("/authorize"),
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let page = browser
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post(node.url("/signin"))
+        .form(&[
+            ("csrf", form_value(&page, "csrf")),
+            (
+                "authorization_request",
+                form_value(&page, "authorization_request"),
+            ),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "{:?}", signed_in.headers());
+    let session_cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("lanyard_session="))
+        .unwrap();
+    let session_value = session_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("lanyard_session=")
+        .to_owned();
+    let code = location_param(&signed_in, "code").unwrap();
+    let http = reqwest::Client::new();
+    let token = |form: Vec<(&'static str, String)>| {
+        http.post(node.url("/token"))
+            .basic_auth("wiki", Some(&secret))
+            .form(&form)
+            .send()
+    };
+    let tokens: Value = token(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.clone()),
+        ("redirect_uri", REDIRECT.into()),
+    ])
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let field = |t: &Value, n: &str| t[n].as_str().unwrap().to_owned();
+    let (access, refresh, id_token) = (
+        field(&tokens, "access_token"),
+        field(&tokens, "refresh_token"),
+        field(&tokens, "id_token"),
+    );
+    let refreshed: Value = token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.clone()),
+    ])
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let refresh2 = field(&refreshed, "refresh_token");
+    let introspected: Value = http
+        .post(node.url("/introspect"))
+        .basic_auth("wiki", Some(&secret))
+        .form(&[("token", refreshed["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    let revoked = http
+        .post(node.url("/revoke"))
+        .basic_auth("wiki", Some(&secret))
+        .form(&[("token", refresh2.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let logout = browser
+        .get(format!("{}?id_token_hint={id_token}", node.url("/logout")))
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_success());
+
+    // Metrics saw it: requests by route, tokens by grant, sign-ins, revocations.
+    let metrics = browser
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"lanyard_http_requests_total{route="/token",method="POST",status="200"} 2"#,
+        r#"lanyard_tokens_issued_total{grant="authorization_code"} 1"#,
+        r#"lanyard_tokens_issued_total{grant="refresh_token"} 1"#,
+        r#"lanyard_signins_total{outcome="success"} 1"#,
+        "lanyard_http_request_duration_seconds_bucket",
+        "lanyard_db_duration_seconds_count",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("lanyard_revocations_total"),
+        "revocations are counted:\n{metrics}"
+    );
+
+    // SIGTERM: exit 0 within the grace; the container probe sees it go.
+    assert!(node.probe(), "the probe sees a ready node");
+    let status = node.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(!node.probe(), "and one that is gone");
+    let logs = node.logs();
+
+    // Every line is JSON; the lines of a request carry its id; nothing secret anywhere.
+    assert!(logs.len() > 20, "debug logs were written: {logs:?}");
+    let mut with_ids = 0;
+    for line in &logs {
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        if let Some(span) = parsed.get("span")
+            && span["name"] == "request"
+        {
+            let id = span["id"].as_str().unwrap_or_default();
+            assert!(id.len() >= 12, "a request id on every request line: {line}");
+            with_ids += 1;
+        }
+    }
+    assert!(with_ids > 5, "request lines carry ids: {with_ids}");
+    let secrets = [
+        ("password", PASSWORD.to_owned()),
+        ("client secret", secret.clone()),
+        ("code", code),
+        ("access token", access),
+        ("refresh token", refresh),
+        ("rotated refresh token", refresh2),
+        ("ID token", id_token),
+        ("session cookie", session_value),
+    ];
+    let all = logs.join("\n");
+    for (what, value) in secrets {
+        assert!(!value.is_empty());
+        assert!(!all.contains(&value), "the {what} appears in the logs");
+    }
+    assert!(
+        all.contains("shutting down"),
+        "the shutdown is logged: {all}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_ends_open_streams_and_exits_within_the_grace() {
+    let (mut node, secret) = Lanyard::start();
+    let http = reqwest::Client::new();
+    ready(&node, &http).await;
+    // An app following the revocation feed: a stream that never ends by itself.
+    let mut feed = http
+        .get(node.url("/revocations/snapshot"))
+        .basic_auth("wiki", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let snapshot: Value = feed.json().await.unwrap();
+    feed = http
+        .get(format!(
+            "{}?epoch={}&seq={}",
+            node.url("/revocations/events"),
+            snapshot["cursor"]["epoch"].as_str().unwrap(),
+            snapshot["cursor"]["seq"]
+        ))
+        .basic_auth("wiki", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let started = Instant::now();
+    let status = node.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the open stream did not hold the exit past the 5 s grace"
+    );
+    // The stream ended with the server.
+    let rest = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = feed.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended");
+}

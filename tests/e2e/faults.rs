@@ -1,0 +1,177 @@
+//! Faults survived, under bounded load (issue 8 §4; SECURITY.md §5.3 F1/F2): Redis killed
+//! (`kill -9`) while clients refresh and call UserInfo, then restarted. While it is down
+//! nothing is a 500 and a revoked token is never accepted; after it is back, Lanyard serves
+//! again by itself (no restart of its own) within 10 s, and the revoked token stays refused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lanyard_store::test_redis::OwnRedis;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::revoke::{field, userinfo};
+use crate::support::{
+    Browser, ClientSpec, TestServer, client_post, code_flow, redis_store_at, refresh,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// What the clients saw, by phase.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Statuses answered while Redis was down.
+    down: Vec<StatusCode>,
+    /// Statuses answered after Redis was back, with when.
+    back: Vec<(Instant, StatusCode)>,
+    /// The revoked token was accepted (never allowed).
+    revoked_accepted: u32,
+    /// Any 5xx other than 503.
+    other_5xx: Vec<StatusCode>,
+}
+
+#[tokio::test]
+async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
+    let mut own = OwnRedis::start();
+    let server =
+        Arc::new(TestServer::start_on_store(redis_store_at(&own.url(), "e2e:").await).await);
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    // A revoked access token, and four clients each with a refresh token of their own.
+    let revoked = code_flow(&server, &Browser::new(), &wiki, "openid", "alice", PASSWORD).await;
+    let revoked = field(&revoked, "access_token").to_owned();
+    let r = client_post(&server, "/revoke", &wiki, &[("token", &revoked)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..4 {
+        let t = code_flow(
+            &server,
+            &Browser::new(),
+            &wiki,
+            "openid offline_access",
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        refresh_tokens.push(field(&t, "refresh_token").to_owned());
+    }
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let is_down = Arc::new(AtomicBool::new(false));
+    let came_back: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let stop = Arc::new(AtomicBool::new(false));
+    let record =
+        |status: StatusCode, seen: &Arc<Mutex<Seen>>, down: bool, back: Option<Instant>| {
+            let seen = seen.clone();
+            async move {
+                let mut s = seen.lock().await;
+                if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+                    s.other_5xx.push(status);
+                }
+                if down {
+                    s.down.push(status);
+                } else if back.is_some() {
+                    s.back.push((Instant::now(), status));
+                }
+            }
+        };
+    let mut workers = Vec::new();
+    for token in refresh_tokens {
+        let (server, wiki, seen, is_down, came_back, stop) = (
+            server.clone(),
+            wiki.clone(),
+            seen.clone(),
+            is_down.clone(),
+            came_back.clone(),
+            stop.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut token = token;
+            while !stop.load(Ordering::SeqCst) {
+                let down = is_down.load(Ordering::SeqCst);
+                let back = *came_back.lock().await;
+                let r = refresh(&server, &wiki, &token, None).await;
+                let status = r.status();
+                if status == StatusCode::OK {
+                    let body: Value = r.json().await.unwrap();
+                    token = field(&body, "refresh_token").to_owned();
+                }
+                record(status, &seen, down, back).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    {
+        let (server, seen, is_down, came_back, stop, revoked) = (
+            server.clone(),
+            seen.clone(),
+            is_down.clone(),
+            came_back.clone(),
+            stop.clone(),
+            revoked.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let down = is_down.load(Ordering::SeqCst);
+                let status = userinfo(&server, &revoked).await.status();
+                if status == StatusCode::OK {
+                    seen.lock().await.revoked_accepted += 1;
+                }
+                let back = *came_back.lock().await;
+                record(status, &seen, down, back).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    own.kill();
+    is_down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    is_down.store(false, Ordering::SeqCst);
+    own.restart();
+    let back = Instant::now();
+    *came_back.lock().await = Some(back);
+    // Serve until every client has had a success after the restart, at most 10 s.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let seen = seen.lock().await;
+    assert!(seen.other_5xx.is_empty(), "only 503s: {:?}", seen.other_5xx);
+    assert_eq!(seen.revoked_accepted, 0, "a revoked token was accepted");
+    assert!(
+        seen.down.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "the outage was answered 503: {:?}",
+        seen.down
+    );
+    // Recovery: the last error after the restart came within 10 s, and successes followed.
+    let last_error = seen
+        .back
+        .iter()
+        .filter(|(_, s)| s.is_server_error())
+        .map(|(t, _)| t.duration_since(back))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        last_error < Duration::from_secs(10),
+        "errors went on {last_error:?} after the restart"
+    );
+    let recovered = seen
+        .back
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::OK)
+        .count();
+    assert!(recovered > 0, "refreshes succeed again: {:?}", seen.back);
+    drop(seen);
+    // And the revocation made before the crash holds (AOF, and the record in SQL).
+    assert_eq!(
+        userinfo(&server, &revoked).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    Arc::try_unwrap(server).ok().unwrap().stop().await;
+}

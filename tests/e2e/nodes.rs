@@ -1,0 +1,318 @@
+//! Several Lanyard nodes on one database and one Redis behave as one (issue 8 §3): a sign-in
+//! through one node is redeemed, refreshed and revoked through the others; a code or a
+//! refresh token sent to two nodes at once is redeemed or rotated once at most; a key
+//! rotated at one node is published and then used by the other.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanyard_store::{Clock, ManualClock, MemoryStore, SystemClock, TokenStore};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::apps::{on_redis, refused_within_a_second};
+use crate::revoke::{field, userinfo};
+use crate::support::{
+    Browser, ClientSpec, Db, Store, TestServer, authorize_url, authorize_with_sign_in, client_post,
+    decode_jwt, redirect_params, refresh, token_request,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn exchange(code: &str, redirect_uri: &str) -> [(&'static str, String); 3] {
+    [
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", redirect_uri.to_owned()),
+    ]
+}
+
+async fn form_request(
+    node: &TestServer,
+    client: &crate::support::TestClient,
+    form: &[(&'static str, String)],
+) -> reqwest::Response {
+    let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    token_request(node, client, &borrowed).await
+}
+
+/// Signs alice in through node 1, redeems the code at node 2, refreshes at node 1 (the new
+/// access token works at node 2 and at the app), then revokes the refresh token at node 2:
+/// its access token is refused at node 1 and at the app within a second, and it refreshes no
+/// more. Returns the browser, signed in.
+async fn across_two_nodes(
+    node1: &TestServer,
+    node2: &TestServer,
+    wiki: &crate::apps::App,
+) -> Browser {
+    let browser = Browser::new();
+    let code = authorize_with_sign_in(node1, &browser, &wiki.client, &[], "alice", PASSWORD).await;
+    let r = form_request(
+        node2,
+        &wiki.client,
+        &exchange(&code, &wiki.client.redirect_uri),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens: Value = r.json().await.unwrap();
+    let r = refresh(node1, &wiki.client, field(&tokens, "refresh_token"), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let refreshed: Value = r.json().await.unwrap();
+    let access = field(&refreshed, "access_token");
+    assert_eq!(userinfo(node2, access).await.status(), StatusCode::OK);
+    let api = reqwest::Client::new()
+        .get(format!("{}/api/me", wiki.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    let started = Instant::now();
+    let r = client_post(
+        node2,
+        "/revoke",
+        &wiki.client,
+        &[("token", field(&refreshed, "refresh_token"))],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        userinfo(node1, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    refused_within_a_second(&wiki.base, access, started).await;
+    let r = refresh(
+        node1,
+        &wiki.client,
+        field(&refreshed, "refresh_token"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    browser
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_and_redis_behave_as_one() {
+    let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
+    node1.user("alice", PASSWORD).await;
+    let wiki = on_redis(&node1, "wiki").await;
+    let node2 = node1.another_node(None).await;
+
+    let browser = across_two_nodes(&node1, &node2, &wiki).await;
+
+    // The SSO session is the deployment's: node 2 knows the browser too.
+    let answer = browser
+        .get(
+            &authorize_url(&node1, &wiki.client, &[("prompt", "none")])
+                .replace(&node1.issuer, &node2.issuer),
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert!(
+        redirect_params(&answer).1.contains_key("code"),
+        "signed in at node 2 too"
+    );
+    node2.stop().await;
+    node1.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_or_refresh_token_sent_to_both_nodes_at_once_succeeds_once() {
+    const RACES: usize = 100;
+    let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
+    node1.user("alice", PASSWORD).await;
+    let wiki = node1.client(ClientSpec::web("wiki")).await;
+    let node2 = node1.another_node(None).await;
+    let browser = Browser::new();
+    let first = authorize_with_sign_in(&node1, &browser, &wiki, &[], "alice", PASSWORD).await;
+    // Codes by single sign-on: the same browser, no password.
+    let mut codes = vec![first];
+    while codes.len() < 2 * RACES {
+        let answer = browser.get(&authorize_url(&node1, &wiki, &[])).await;
+        codes.push(redirect_params(&answer).1["code"].clone());
+    }
+    let (raced, spare) = codes.split_at(RACES);
+
+    // Never two redemptions. The second is a replay, and a replay revokes what the code
+    // issued (RFC 6749 §4.1.2), even an issuance still in flight: so the winner's tokens
+    // die, and when the replay overtakes the issuance neither answer is a 200.
+    let mut won = 0;
+    for code in raced {
+        let form = exchange(code, &wiki.redirect_uri);
+        let (a, b) = tokio::join!(
+            form_request(&node1, &wiki, &form),
+            form_request(&node2, &wiki, &form)
+        );
+        let mut winner = None;
+        for r in [a, b] {
+            if r.status() == StatusCode::OK {
+                assert!(winner.is_none(), "a code was redeemed twice");
+                winner = Some(r.json::<Value>().await.unwrap());
+            } else {
+                assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["error"], "invalid_grant", "{body}");
+            }
+        }
+        if let Some(tokens) = winner {
+            won += 1;
+            assert_eq!(
+                userinfo(&node1, field(&tokens, "access_token"))
+                    .await
+                    .status(),
+                StatusCode::UNAUTHORIZED,
+                "the replay revoked what the winner got"
+            );
+        }
+    }
+    assert!(
+        won > RACES / 2,
+        "most races have a winner: {won} of {RACES}"
+    );
+
+    // Refresh tokens of codes redeemed once (a replayed code revokes what it issued).
+    let mut refresh_tokens = Vec::new();
+    for code in spare {
+        let r = form_request(&node2, &wiki, &exchange(code, &wiki.redirect_uri)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let tokens: Value = r.json().await.unwrap();
+        refresh_tokens.push(field(&tokens, "refresh_token").to_owned());
+    }
+    for token in &refresh_tokens {
+        let (a, b) = tokio::join!(
+            refresh(&node1, &wiki, token, None),
+            refresh(&node2, &wiki, token, None)
+        );
+        let (sa, sb) = (a.status(), b.status());
+        let (ja, jb): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        // One successor only: the loser is refused, or (a retry within the grace window)
+        // handed the very same successor.
+        match (sa, sb) {
+            (StatusCode::OK, StatusCode::OK) => {
+                assert_eq!(ja["refresh_token"], jb["refresh_token"], "one successor");
+            }
+            (StatusCode::OK, _) => assert_eq!(jb["error"], "invalid_grant"),
+            (_, StatusCode::OK) => assert_eq!(ja["error"], "invalid_grant"),
+            other => panic!("no refresh succeeded: {other:?} {ja} {jb}"),
+        }
+    }
+    node2.stop().await;
+    node1.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
+    let clock = ManualClock::new(SystemClock.now());
+    let node1 = TestServer::start_with_clock(clock.clone()).await;
+    let store: Arc<dyn TokenStore> = Arc::new(
+        MemoryStore::with_clock(
+            lanyard_idp::config::Config::default().store_config(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let node2 = node1
+        .another_node(Some((Arc::new(clock.clone()) as Arc<dyn Clock>, store)))
+        .await;
+    let service = node1
+        .client(ClientSpec {
+            id: "service",
+            public: false,
+            grants: &["client_credentials"],
+            scopes: &[],
+            first_party: true,
+        })
+        .await;
+    let kid_at = |node: &TestServer| {
+        let node_url = node.url("/token");
+        let service = service.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(node_url)
+                .basic_auth(&service.id, service.secret.as_deref())
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.unwrap();
+            decode_jwt(body["access_token"].as_str().unwrap()).0["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let published = |node: &TestServer| {
+        let url = node.url("/jwks");
+        async move {
+            let jwks: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let old = kid_at(&node2).await;
+    let new = lanyard_idp::admin::keys::rotate(&node1.state, "test")
+        .await
+        .unwrap()
+        .kid;
+    assert!(published(&node1).await.contains(&new));
+    // Node 2 publishes it at its next reload (every 60 s; here, its tick).
+    lanyard_idp::tokens::rotation::tick(&node2.state)
+        .await
+        .unwrap();
+    assert!(
+        published(&node2).await.contains(&new),
+        "published by node 2"
+    );
+    assert_eq!(kid_at(&node2).await, old, "not signing before the window");
+    // After the publication window, both sign with it; the old key stays published.
+    clock.advance(Duration::from_secs(3601));
+    for node in [&node1, &node2] {
+        lanyard_idp::tokens::rotation::tick(&node.state)
+            .await
+            .unwrap();
+    }
+    assert_eq!(kid_at(&node2).await, new);
+    assert_eq!(kid_at(&node1).await, new);
+    assert!(published(&node2).await.contains(&old));
+    node2.stop().await;
+    node1.stop().await;
+}
+
+/// The same deployment on a Redis Cluster (three local masters): two nodes, an app whose
+/// revocation mirror follows the cluster's stream, a sign-in, a refresh and a revocation.
+#[tokio::test]
+async fn two_nodes_on_a_redis_cluster_behave_as_one() {
+    let cluster = tokio::task::spawn_blocking(lanyard_store::test_redis::OwnCluster::shared)
+        .await
+        .unwrap();
+    let node1 = TestServer::start_with(Db::Postgres, Store::Redis, |c| {
+        c.redis_url = Some(cluster.url());
+        c.redis_topology = lanyard_store::RedisTopology::Cluster;
+    })
+    .await;
+    node1.user("alice", PASSWORD).await;
+    let mut redis = lanyard_store::RedisConfig::new(cluster.url());
+    redis.topology = lanyard_store::RedisTopology::Cluster;
+    redis.prefix = node1.state.config.redis_prefix.clone();
+    let mirror_source: Arc<dyn TokenStore> = Arc::new(
+        lanyard_store::RedisStore::connect(lanyard_store::StoreConfig::default(), redis)
+            .await
+            .unwrap(),
+    );
+    let wiki = crate::apps::start_app(&node1, "wiki", mirror_source, Duration::from_secs(10)).await;
+    let node2 = node1.another_node(None).await;
+
+    across_two_nodes(&node1, &node2, &wiki).await;
+    // Readiness asks the cluster too.
+    let ready = reqwest::get(node2.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    node2.stop().await;
+    cluster.delete_prefix(&node1.state.config.redis_prefix);
+    node1.stop().await;
+}

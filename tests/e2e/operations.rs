@@ -1,0 +1,138 @@
+//! What operators and load balancers see (issue 8): `/readyz` names the dependency that is
+//! down and the clock that drifted, `/healthz` stays up meanwhile, and `/metrics` counts what
+//! happens. (The binary's logs and SIGTERM: `crates/lanyard-idp/tests/process.rs`.)
+
+use std::time::Duration;
+
+use lanyard_store::{Clock, ManualClock, SystemClock};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{ClientSpec, Db, Store, TestServer, redis_store_at, token_request};
+
+async fn readyz(server: &TestServer) -> (StatusCode, Option<String>, Value) {
+    let r = reqwest::get(server.url("/readyz")).await.unwrap();
+    let status = r.status();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn readiness_names_the_dependency_that_is_down() {
+    let mut own = lanyard_store::test_redis::OwnRedis::start();
+    let server = TestServer::start_on_store(redis_store_at(&own.url(), "e2e:").await).await;
+    let (status, _, report) = readyz(&server).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "ready");
+    for check in ["database", "store", "keys", "clock"] {
+        assert_eq!(report[check]["ok"], true, "{check}: {report}");
+    }
+    own.kill();
+    let (status, retry, report) = readyz(&server).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(report["status"], "not_ready");
+    assert_eq!(report["store"]["ok"], false, "{report}");
+    assert_eq!(
+        report["database"]["ok"], true,
+        "only the store is named: {report}"
+    );
+    // Alive all the same: an orchestrator must not restart a node for its Redis.
+    let alive = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_whose_clock_runs_ahead_is_taken_out_of_service() {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_on_store(
+        clock.clone(),
+        redis_store_at(
+            &lanyard_store::test_redis::redis_url(),
+            &lanyard_store::test_redis::unique_prefix(),
+        )
+        .await,
+    )
+    .await;
+    let (status, _, report) = readyz(&server).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    clock.advance(Duration::from_secs(20));
+    let (status, _, report) = readyz(&server).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "20 s is within the 30 s allowed: {report}"
+    );
+    clock.advance(Duration::from_secs(70));
+    let (status, _, report) = readyz(&server).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["clock"]["ok"], false);
+    let detail = report["clock"]["detail"].as_str().unwrap();
+    assert!(detail.contains("ahead of the store's"), "{detail}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_tokens_by_grant() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let service = server
+        .client(ClientSpec {
+            id: "metrics-service",
+            public: false,
+            grants: &["client_credentials"],
+            scopes: &[],
+            first_party: true,
+        })
+        .await;
+    let scrape = || async {
+        reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The recorder is shared by every server in this process: compare before and after.
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).map(str::trim))
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let issued = r#"lanyard_tokens_issued_total{grant="client_credentials"}"#;
+    let refused = r#"lanyard_http_requests_total{route="/token",method="POST",status="401"}"#;
+    let before = scrape().await;
+    for _ in 0..3 {
+        let r = token_request(&server, &service, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth("metrics-service", Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let after = scrape().await;
+    assert!(
+        after.starts_with("# HELP") || after.contains("# TYPE"),
+        "Prometheus text format"
+    );
+    assert!(
+        value(&after, issued) - value(&before, issued) >= 3.0,
+        "{after}"
+    );
+    assert!(
+        value(&after, refused) - value(&before, refused) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        !after.contains("client_secret") && !after.contains("wrong"),
+        "no request data in labels"
+    );
+    server.stop().await;
+}
