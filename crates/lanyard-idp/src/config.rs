@@ -34,8 +34,11 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key.
     pub redis_prefix: String,
-    /// One Redis, or a Redis Cluster (`redis_url` then lists seed nodes, comma-separated).
+    /// One Redis, a Redis Cluster (`redis_url` lists seed nodes, comma-separated), or Redis
+    /// with Sentinel (`redis_url` lists the sentinels).
     pub redis_topology: lanyard_store::RedisTopology,
+    /// With Sentinel: the name the sentinels monitor the master under.
+    pub redis_sentinel_master: String,
     /// How long things live.
     pub lifetimes: Lifetimes,
     /// When signing keys change.
@@ -173,6 +176,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "lanyard:".to_owned(),
             redis_topology: lanyard_store::RedisTopology::Single,
+            redis_sentinel_master: "lanyard".to_owned(),
             lifetimes: Lifetimes::default(),
             keys: KeyPolicy::default(),
             logout: LogoutPolicy::default(),
@@ -239,6 +243,7 @@ pub struct RawConfig {
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     redis_topology: Option<String>,
+    redis_sentinel_master: Option<String>,
     code_lifetime_secs: Option<u64>,
     access_token_lifetime_secs: Option<u64>,
     id_token_lifetime_secs: Option<u64>,
@@ -259,13 +264,14 @@ pub struct RawConfig {
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 24] = [
     "issuer",
     "listen",
     "database_url",
     "redis_url",
     "redis_prefix",
     "redis_topology",
+    "redis_sentinel_master",
     "code_lifetime_secs",
     "access_token_lifetime_secs",
     "id_token_lifetime_secs",
@@ -332,6 +338,7 @@ impl RawConfig {
                 "redis_url" => self.redis_url = Some(value.clone()),
                 "redis_prefix" => self.redis_prefix = Some(value.clone()),
                 "redis_topology" => self.redis_topology = Some(value.clone()),
+                "redis_sentinel_master" => self.redis_sentinel_master = Some(value.clone()),
                 "code_lifetime_secs" => self.code_lifetime_secs = secs()?,
                 "access_token_lifetime_secs" => self.access_token_lifetime_secs = secs()?,
                 "id_token_lifetime_secs" => self.id_token_lifetime_secs = secs()?,
@@ -375,9 +382,10 @@ impl RawConfig {
         let redis_topology = match self.redis_topology.as_deref() {
             None | Some("single") => lanyard_store::RedisTopology::Single,
             Some("cluster") => lanyard_store::RedisTopology::Cluster,
+            Some("sentinel") => lanyard_store::RedisTopology::Sentinel,
             Some(other) => {
                 return Err(bad(format!(
-                    "redis_topology = {other:?}: use single or cluster"
+                    "redis_topology = {other:?}: use single, cluster or sentinel"
                 )));
             }
         };
@@ -523,6 +531,9 @@ impl RawConfig {
             redis_url: self.redis_url,
             redis_prefix,
             redis_topology,
+            redis_sentinel_master: self
+                .redis_sentinel_master
+                .unwrap_or(d.redis_sentinel_master),
             lifetimes,
             keys: KeyPolicy {
                 rotation,
@@ -680,6 +691,10 @@ mod documented {
             ("database_url", format!("`{}`", c.database_url)),
             ("redis_prefix", format!("`{}`", c.redis_prefix)),
             ("redis_topology", "`single`".to_owned()),
+            (
+                "redis_sentinel_master",
+                format!("`{}`", c.redis_sentinel_master),
+            ),
             ("code_lifetime_secs", l.code.as_secs().to_string()),
             (
                 "access_token_lifetime_secs",

@@ -163,6 +163,7 @@ async fn open_store(
     };
     let mut redis = RedisConfig::new(url.clone());
     redis.topology = config.redis_topology;
+    redis.sentinel_master = config.redis_sentinel_master.clone();
     redis.prefix = config.redis_prefix.clone();
     Ok(Arc::new(RedisStore::connect(store_config, redis).await?))
 }

@@ -173,42 +173,18 @@ impl OwnCluster {
     }
 
     fn start() -> Self {
-        let binary = std::env::var("LANYARD_TEST_REDIS_SERVER")
-            .unwrap_or_else(|_| "redis-server".to_owned());
-        let ports: Vec<u16> = (0..3)
-            .map(|_| {
-                TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .map(|a| a.port())
-                    .unwrap()
-            })
-            .collect();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let dir = std::env::temp_dir().join(format!("lanyard-cluster-{}", std::process::id()));
-        let me = std::process::id();
         for port in &ports {
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).unwrap();
-            // The watchdog: the node lives as long as this test process.
-            let script = format!(
-                "{binary} --port {port} --bind 127.0.0.1 --cluster-enabled yes \
-                 --cluster-config-file nodes.conf --dir {dir} --appendonly yes \
-                 --appendfsync always --save '' --daemonize no >/dev/null 2>&1 & node=$!; \
-                 while kill -0 {me} 2>/dev/null && kill -0 $node 2>/dev/null; do sleep 1; done; \
-                 kill -9 $node 2>/dev/null; rm -rf {dir}; rmdir {parent} 2>/dev/null",
-                dir = node_dir.display(),
-                parent = dir.display()
+            watched_redis(
+                &format!(
+                    "--port {port} --bind 127.0.0.1 --cluster-enabled yes \
+                     --cluster-config-file nodes.conf --appendonly yes --appendfsync always --save ''"
+                ),
+                &node_dir,
             );
-            let mut watchdog = Command::new("sh")
-                .args(["-c", &script])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {binary} ({e}): apt-get install redis-server")
-                });
-            // Reaped when it ends (with this process, or with its node).
-            std::thread::spawn(move || watchdog.wait());
         }
         let nodes: Vec<String> = ports
             .iter()
@@ -286,5 +262,170 @@ fn wait_for_ping(url: &str) {
             "redis-server did not start at {url}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `redis-server` with `args` in `dir`, under a watchdog that kills it, and removes
+/// `dir`, when this test process ends (so no test leaves servers behind).
+fn watched_redis(args: &str, dir: &std::path::Path) {
+    let binary =
+        std::env::var("LANYARD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+    let me = std::process::id();
+    let script = format!(
+        "cd {dir} && {binary} {args} >/dev/null 2>&1 & node=$!; \
+         while kill -0 {me} 2>/dev/null && kill -0 $node 2>/dev/null; do sleep 1; done; \
+         kill -9 $node 2>/dev/null; rm -rf {dir}",
+        dir = dir.display()
+    );
+    let mut watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}): apt-get install redis-server"));
+    std::thread::spawn(move || watchdog.wait());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Redis with Sentinel on loopback: a master, a replica, and one sentinel (quorum 1) that
+/// monitors them as `lanyard` and fails over after a second without the master.
+pub struct OwnSentinel {
+    /// The sentinel's URL (what a Sentinel-mode `RedisConfig::url` takes).
+    pub sentinel: String,
+    /// The master's and the replica's URLs, as started.
+    pub nodes: [String; 2],
+    dir: PathBuf,
+}
+
+impl OwnSentinel {
+    /// The process's shared setup, started on first use.
+    pub fn shared() -> &'static OwnSentinel {
+        static SENTINEL: std::sync::OnceLock<OwnSentinel> = std::sync::OnceLock::new();
+        SENTINEL.get_or_init(Self::start)
+    }
+
+    /// A setup of the caller's own (one a test may fail over).
+    pub fn start() -> Self {
+        let (master, replica, sentinel) = (free_port(), free_port(), free_port());
+        let dir = std::env::temp_dir().join(format!(
+            "lanyard-sentinel-{}-{sentinel}",
+            std::process::id()
+        ));
+        for port in [master, replica, sentinel] {
+            std::fs::create_dir_all(dir.join(port.to_string())).unwrap();
+        }
+        let common = "--bind 127.0.0.1 --appendonly yes --appendfsync always --save ''";
+        watched_redis(
+            &format!("--port {master} {common}"),
+            &dir.join(master.to_string()),
+        );
+        watched_redis(
+            &format!("--port {replica} {common} --replicaof 127.0.0.1 {master}"),
+            &dir.join(replica.to_string()),
+        );
+        let nodes = [master, replica].map(|p| format!("redis://127.0.0.1:{p}"));
+        for node in &nodes {
+            wait_for_ping(node);
+        }
+        let conf = dir.join(sentinel.to_string()).join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {sentinel}\nbind 127.0.0.1\n\
+                 sentinel monitor lanyard 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds lanyard 1000\n\
+                 sentinel failover-timeout lanyard 3000\n"
+            ),
+        )
+        .unwrap();
+        watched_redis(
+            &format!("{} --sentinel", conf.display()),
+            &dir.join(sentinel.to_string()),
+        );
+        let url = format!("redis://127.0.0.1:{sentinel}");
+        wait_for_ping(&url);
+        let setup = Self {
+            sentinel: url,
+            nodes,
+            dir,
+        };
+        // Ready when the sentinel knows the replica (it can fail over) and it is in sync.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let replicas: Vec<Vec<String>> = setup
+                .ask(&["SENTINEL", "REPLICAS", "lanyard"])
+                .unwrap_or_default();
+            let synced = replicas.iter().any(|r| {
+                r.windows(2)
+                    .any(|w| w[0] == "master-link-status" && w[1] == "ok")
+            });
+            if synced {
+                return setup;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel never saw the replica in sync"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn ask<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
+        let client = redis::Client::open(self.sentinel.as_str())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+
+    /// The master's port, as the sentinel says now.
+    pub fn master_port(&self) -> u16 {
+        let (_, port): (String, String) = self
+            .ask(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "lanyard"])
+            .unwrap();
+        port.parse().unwrap()
+    }
+
+    /// Makes the sentinel promote the replica, and waits (up to 20 s) until it names it.
+    pub fn fail_over(&self) {
+        let before = self.master_port();
+        let _: String = self.ask(&["SENTINEL", "FAILOVER", "lanyard"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.master_port() == before {
+            assert!(Instant::now() < deadline, "the failover never happened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Deletes every key under `prefix` on the current master.
+    pub fn delete_prefix(&self, prefix: &str) {
+        delete_prefix(&format!("redis://127.0.0.1:{}", self.master_port()), prefix);
+    }
+}
+
+impl Drop for OwnSentinel {
+    fn drop(&mut self) {
+        for node in &self.nodes {
+            if let Ok(client) = redis::Client::open(node.as_str())
+                && let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(500))
+            {
+                let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
+            }
+        }
+        if let Ok(client) = redis::Client::open(self.sentinel.as_str())
+            && let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(500))
+        {
+            let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -4,66 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
-use async_trait::async_trait;
-use lanyard_store::test_redis::{OwnCluster, unique_prefix};
-use lanyard_store::testsuite::Harness;
-use lanyard_store::{
-    Clock, RedisConfig, RedisStore, RedisTopology, StoreConfig, SystemClock, Timestamp, TokenStore,
-};
+use lanyard_store::RedisTopology;
+use lanyard_store::test_redis::OwnCluster;
+use support::DeploymentHarness;
 
-struct ClusterHarness {
-    cluster: &'static OwnCluster,
-    prefix: String,
-    started: Mutex<bool>,
+async fn harness() -> DeploymentHarness {
+    let cluster = tokio::task::spawn_blocking(OwnCluster::shared)
+        .await
+        .unwrap();
+    DeploymentHarness::new(cluster.url(), RedisTopology::Cluster, |prefix| {
+        OwnCluster::shared().delete_prefix(prefix);
+    })
 }
 
-impl ClusterHarness {
-    async fn new() -> Self {
-        Self {
-            cluster: tokio::task::spawn_blocking(OwnCluster::shared)
-                .await
-                .unwrap(),
-            prefix: unique_prefix(),
-            started: Mutex::new(false),
-        }
-    }
-}
-
-impl Drop for ClusterHarness {
-    fn drop(&mut self) {
-        self.cluster.delete_prefix(&self.prefix);
-    }
-}
-
-#[async_trait]
-impl Harness for ClusterHarness {
-    async fn store(&self, config: StoreConfig) -> Arc<dyn TokenStore> {
-        let first = {
-            let mut started = self.started.lock().unwrap();
-            !std::mem::replace(&mut *started, true)
-        };
-        let mut redis = RedisConfig::new(self.cluster.url());
-        redis.topology = RedisTopology::Cluster;
-        redis.prefix = self.prefix.clone();
-        let store = RedisStore::connect(config, redis)
-            .await
-            .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"));
-        if first {
-            store.reseed(Vec::new()).await.unwrap();
-        }
-        Arc::new(store)
-    }
-
-    async fn advance(&self, d: Duration) {
-        tokio::time::sleep(d).await;
-    }
-
-    fn now(&self) -> Timestamp {
-        SystemClock.now()
-    }
-}
-
-lanyard_store::conformance_suite!(ClusterHarness::new());
+lanyard_store::conformance_suite!(harness());

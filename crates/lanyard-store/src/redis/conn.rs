@@ -2,6 +2,7 @@
 //! dedicated connections the revocation subscription blocks on. Keys that one script or
 //! pipeline touches together share a hash tag (`keys.rs`), so the same calls run on both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{
@@ -9,6 +10,7 @@ use redis::aio::{
 };
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use super::{RedisConfig, map_error};
@@ -23,12 +25,18 @@ pub enum RedisTopology {
     /// A Redis Cluster: `url` is a comma-separated list of seed nodes' addresses; the rest of
     /// the cluster is discovered from them, and the client follows slot moves and failovers.
     Cluster,
+    /// Redis with Sentinel: `url` is a comma-separated list of the sentinels' addresses and
+    /// `RedisConfig::sentinel_master` the monitored master's name. The store asks the
+    /// sentinels for the master, and asks again when a call fails (after a failover).
+    Sentinel,
 }
 
 /// Opens connections to the configured Redis.
 #[derive(Clone)]
 pub(super) enum Connector {
     Single(redis::Client),
+    /// Asks the sentinels for the current master at every (re)connection.
+    Sentinel(Arc<tokio::sync::Mutex<SentinelClient>>),
     /// The shared client (calls time out after `operation_timeout`) and one for blocking
     /// reads (no response timeout: each read sets its own deadline).
     Cluster {
@@ -55,18 +63,19 @@ impl Connector {
             RedisTopology::Single => redis::Client::open(redis.url.as_str())
                 .map(Self::Single)
                 .map_err(bad),
+            RedisTopology::Sentinel => {
+                let sentinels = addresses(redis)?;
+                SentinelClient::build(
+                    sentinels,
+                    redis.sentinel_master.clone(),
+                    None,
+                    SentinelServerType::Master,
+                )
+                .map(|c| Self::Sentinel(Arc::new(tokio::sync::Mutex::new(c))))
+                .map_err(bad)
+            }
             RedisTopology::Cluster => {
-                let nodes: Vec<&str> = redis
-                    .url
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                if nodes.is_empty() {
-                    return Err(StoreError::InvalidRequest(
-                        "a Redis Cluster needs at least one seed node URL",
-                    ));
-                }
+                let nodes = addresses(redis)?;
                 let shared = ClusterClient::builder(nodes.clone())
                     .connection_timeout(redis.connect_timeout)
                     .response_timeout(redis.operation_timeout)
@@ -86,18 +95,31 @@ impl Connector {
         }
     }
 
+    /// The client of the one Redis to talk to now: the configured one, or the master the
+    /// sentinels name.
+    async fn single(&self) -> Result<redis::Client, RedisError> {
+        match self {
+            Self::Single(client) => Ok(client.clone()),
+            Self::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await,
+            Self::Cluster { .. } => Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a cluster has no single node",
+            ))),
+        }
+    }
+
     /// The shared connection: reconnects by itself, each call bounded by `operation_timeout`.
     pub(super) async fn shared(&self, redis: &RedisConfig) -> Result<Conn, StoreError> {
         let connect = async {
             match self {
-                Self::Single(client) => {
+                Self::Single(_) | Self::Sentinel(_) => {
                     let config = ConnectionManagerConfig::new()
                         .set_connection_timeout(Some(redis.connect_timeout))
                         .set_response_timeout(Some(redis.operation_timeout))
                         .set_number_of_retries(1)
                         .set_min_delay(Duration::from_millis(50))
                         .set_max_delay(Duration::from_millis(500));
-                    ConnectionManager::new_with_config(client.clone(), config)
+                    ConnectionManager::new_with_config(self.single().await?, config)
                         .await
                         .map(Conn::Single)
                 }
@@ -117,11 +139,12 @@ impl Connector {
     pub(super) async fn dedicated(&self, redis: &RedisConfig) -> Result<Conn, StoreError> {
         let connect = async {
             match self {
-                Self::Single(client) => {
+                Self::Single(_) | Self::Sentinel(_) => {
                     let config = AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(redis.connect_timeout))
                         .set_response_timeout(None);
-                    client
+                    self.single()
+                        .await?
                         .get_multiplexed_async_connection_with_config(&config)
                         .await
                         .map(Conn::Dedicated)
@@ -136,6 +159,22 @@ impl Connector {
             .map_err(|_| StoreError::Timeout(redis.connect_timeout))?
             .map_err(map_error)
     }
+}
+
+/// The comma-separated addresses of `url` (cluster seeds, or sentinels).
+fn addresses(redis: &RedisConfig) -> Result<Vec<&str>, StoreError> {
+    let list: Vec<&str> = redis
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(StoreError::InvalidRequest(
+            "a Redis Cluster or Sentinel setup needs at least one address in the URL",
+        ));
+    }
+    Ok(list)
 }
 
 impl ConnectionLike for Conn {

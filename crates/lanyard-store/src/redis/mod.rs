@@ -53,8 +53,10 @@ pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]` (or `rediss://` with TLS); for a cluster, a
     /// comma-separated list of seed nodes' URLs.
     pub url: String,
-    /// One Redis or a Redis Cluster. Default: one.
+    /// One Redis, a Redis Cluster, or Redis with Sentinel. Default: one.
     pub topology: RedisTopology,
+    /// With Sentinel: the monitored master's name. Default `lanyard`.
+    pub sentinel_master: String,
     /// Every key starts with this. Default `lanyard:`. Must not contain `{` or `}`.
     pub prefix: String,
     /// The longest any one store call may take before it fails with
@@ -70,6 +72,7 @@ impl RedisConfig {
         Self {
             url: url.into(),
             topology: RedisTopology::Single,
+            sentinel_master: "lanyard".to_owned(),
             prefix: "lanyard:".to_owned(),
             operation_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
@@ -102,7 +105,10 @@ pub struct RedisStore {
 
 struct Inner {
     connector: Connector,
-    conn: Conn,
+    /// Replaced when the sentinels name another master.
+    conn: std::sync::RwLock<Conn>,
+    /// When the master was last looked up (at most one lookup per half second).
+    resolved: tokio::sync::Mutex<std::time::Instant>,
     keys: Keys,
     config: StoreConfig,
     redis: RedisConfig,
@@ -132,7 +138,8 @@ impl RedisStore {
         let store = Self {
             inner: Arc::new(Inner {
                 connector,
-                conn,
+                conn: std::sync::RwLock::new(conn),
+                resolved: tokio::sync::Mutex::new(std::time::Instant::now()),
                 keys,
                 config,
                 redis,
@@ -191,8 +198,39 @@ impl RedisStore {
         self.inner.clock.now()
     }
 
+    fn conn(&self) -> Conn {
+        self.inner
+            .conn
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// With Sentinel, after a failed call: asks the sentinels for the master and, whatever
+    /// they say, connects afresh (a failover moves the master; a restart may not). At most
+    /// once per half second; the failed call has failed (503) either way.
+    async fn follow_master(&self) {
+        if self.inner.redis.topology != RedisTopology::Sentinel {
+            return;
+        }
+        let Ok(mut last) = self.inner.resolved.try_lock() else {
+            return; // another call is already looking
+        };
+        if last.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        *last = std::time::Instant::now();
+        match self.inner.connector.shared(&self.inner.redis).await {
+            Ok(conn) => {
+                *self.inner.conn.write().unwrap_or_else(|p| p.into_inner()) = conn;
+                tracing::info!("reconnected to the master the sentinels name");
+            }
+            Err(e) => tracing::warn!(error = %e, "the sentinels name no reachable master yet"),
+        }
+    }
+
     async fn load_scripts(&self) -> Result<(), RedisError> {
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn();
         for script in scripts::all() {
             script.load_async(&mut conn).await?;
         }
@@ -221,20 +259,25 @@ impl RedisStore {
     /// Sends a pipeline in one round trip. If Redis forgot the scripts (a restart), loads
     /// them and sends it once more: a script that hit `NOSCRIPT` did not run.
     async fn run<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
-        self.with_timeout(async {
-            let mut conn = self.inner.conn.clone();
-            match pipe.query_async(&mut conn).await {
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    tracing::info!(
-                        "Redis lost the store's scripts (a restart?); loading them again"
-                    );
-                    self.load_scripts().await?;
-                    pipe.query_async(&mut conn).await
+        let result = self
+            .with_timeout(async {
+                let mut conn = self.conn();
+                match pipe.query_async(&mut conn).await {
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        tracing::info!(
+                            "Redis lost the store's scripts (a restart?); loading them again"
+                        );
+                        self.load_scripts().await?;
+                        pipe.query_async(&mut conn).await
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })
-        .await
+            })
+            .await;
+        if result.as_ref().is_err_and(StoreError::is_transient) {
+            self.follow_master().await;
+        }
+        result
     }
 
     /// One script call, in one round trip.

@@ -1,6 +1,6 @@
 //! Redis for tests: the shared test server (`LANYARD_TEST_REDIS_URL`), a private key prefix
 //! per test, and `redis-server` processes a test starts and kills itself.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,6 +101,67 @@ impl Harness for RedisHarness {
             !std::mem::replace(&mut *started, true)
         };
         Arc::new(store_at(&self.url, &self.prefix, config, first).await)
+    }
+
+    async fn advance(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    fn now(&self) -> Timestamp {
+        SystemClock.now()
+    }
+}
+
+/// The conformance suite's harness on a Redis deployment of another topology (a cluster, or
+/// Redis behind a sentinel) that the test binary shares: real time, a private prefix,
+/// removed by `cleanup` afterwards.
+pub(crate) struct DeploymentHarness {
+    url: String,
+    topology: lanyard_store::RedisTopology,
+    prefix: String,
+    started: Mutex<bool>,
+    cleanup: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl DeploymentHarness {
+    pub(crate) fn new(
+        url: String,
+        topology: lanyard_store::RedisTopology,
+        cleanup: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            url,
+            topology,
+            prefix: unique_prefix(),
+            started: Mutex::new(false),
+            cleanup: Box::new(cleanup),
+        }
+    }
+}
+
+impl Drop for DeploymentHarness {
+    fn drop(&mut self) {
+        (self.cleanup)(&self.prefix);
+    }
+}
+
+#[async_trait]
+impl Harness for DeploymentHarness {
+    async fn store(&self, config: StoreConfig) -> Arc<dyn TokenStore> {
+        let first = {
+            let mut started = self.started.lock().unwrap();
+            !std::mem::replace(&mut *started, true)
+        };
+        let mut redis = RedisConfig::new(self.url.clone());
+        redis.topology = self.topology;
+        redis.prefix = self.prefix.clone();
+        let store = RedisStore::connect(config, redis)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url));
+        if first {
+            store.reseed(Vec::new()).await.unwrap();
+        }
+        Arc::new(store)
     }
 
     async fn advance(&self, d: Duration) {
