@@ -1,6 +1,12 @@
 //! Redis for tests: the shared test server (`LANYARD_TEST_REDIS_URL`), a private key prefix
 //! per test, and `redis-server` processes a test starts and kills itself.
-#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
