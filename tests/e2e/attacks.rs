@@ -280,3 +280,56 @@ async fn every_page_carries_the_security_headers() {
     }
     server.stop().await;
 }
+
+/// ASVS 6.2.4/6.2.12: a password among the most common ones (breach lists) is refused
+/// wherever a password is set — here the admin API, creating a user and changing a password —
+/// saying why, with the field named; a passphrase of common words is fine.
+#[tokio::test]
+async fn common_passwords_are_refused_when_set() {
+    use crate::admin::{admin, admin_token};
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let token = admin_token(&server).await;
+    for password in ["password123", "Qwertyuiop", "iloveyou1"] {
+        let r = admin(
+            &server,
+            &token,
+            reqwest::Method::POST,
+            "/users",
+            Some(serde_json::json!({ "username": "carol", "password": password })),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{password}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["field"], "password", "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("most common"),
+            "{body}"
+        );
+    }
+    let r = admin(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/users",
+        Some(serde_json::json!({ "username": "carol", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sub = r.json::<Value>().await.unwrap()["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = admin(
+        &server,
+        &token,
+        reqwest::Method::PUT,
+        &format!("/users/{sub}/password"),
+        Some(serde_json::json!({ "password": "Sunshine1" })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}

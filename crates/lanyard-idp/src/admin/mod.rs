@@ -158,7 +158,8 @@ pub fn check_username(username: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// A password: [`MIN_PASSWORD`] to [`MAX_PASSWORD`] characters.
+/// A password: [`MIN_PASSWORD`] to [`MAX_PASSWORD`] characters, and not one of the most
+/// common passwords (in any letter case). No composition rules (ASVS 6.2.5).
 pub fn check_password(password: &str) -> Result<(), AdminError> {
     let length = password.chars().count();
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
@@ -167,7 +168,26 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
             format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
         ));
     }
+    if is_common_password(password) {
+        return Err(AdminError::field(
+            "password",
+            "this password is among the most common ones, which attackers try first; choose another (a few unrelated words make a strong one)".to_owned(),
+        ));
+    }
     Ok(())
+}
+
+/// Whether `password` is on the list of common passwords (`assets/common-passwords.txt`:
+/// the most used passwords of 8 characters or more, from breaches), in any letter case.
+pub fn is_common_password(password: &str) -> bool {
+    static COMMON: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| {
+            include_str!("../../assets/common-passwords.txt")
+                .lines()
+                .filter(|l| !l.starts_with("# ") && !l.is_empty())
+                .collect()
+        });
+    COMMON.contains(password.to_lowercase().as_str())
 }
 
 /// An email address, if given: an `@`, no spaces or control characters, at most
@@ -343,4 +363,33 @@ pub async fn add_client(
     client.validate()?;
     db.insert_client(&client).await?;
     Ok((client, shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_passwords_are_refused_in_any_case_and_others_pass() {
+        for common in ["password", "Password1", "QWERTY123", "iloveyou", "12345678"] {
+            let refused = check_password(common);
+            assert!(
+                matches!(&refused, Err(AdminError::Field { field, message })
+                    if field == "password" && message.contains("most common")),
+                "{common}: {refused:?}"
+            );
+        }
+        for fine in [
+            "correct horse battery staple",
+            "violet-anchor-tundra-7",
+            "a long password",
+        ] {
+            assert!(check_password(fine).is_ok(), "{fine}");
+        }
+        // The list is the real one, not a stub: tens of thousands of entries, no short ones.
+        let list = include_str!("../../assets/common-passwords.txt");
+        let entries: Vec<&str> = list.lines().filter(|l| !l.starts_with("# ")).collect();
+        assert!(entries.len() > 30_000, "{}", entries.len());
+        assert!(entries.iter().all(|p| p.chars().count() >= MIN_PASSWORD));
+    }
 }

@@ -28,7 +28,7 @@ pub(crate) struct CreateUser {
         pattern = r"^[^\s\u0000-\u001f\u007f-\u009f\ufeff]+$"
     )]
     username: String,
-    /// Their first password.
+    /// Their first password: 8 to 1024 characters, not one of the most common passwords.
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
     /// Email address.
@@ -191,7 +191,7 @@ pub(crate) async fn update(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetPassword {
-    /// The new password.
+    /// The new password: 8 to 1024 characters, not one of the most common passwords.
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
