@@ -175,3 +175,169 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
     );
     Arc::try_unwrap(server).ok().unwrap().stop().await;
 }
+
+/// SECURITY.md §5.3 F10: a node whose clock runs ahead signs tokens dated in the future. At
+/// +45 s the apps accept them (within their 60 s leeway); at +90 s they refuse them
+/// (`iat` in the future), and the node's `/readyz` has taken it out of service.
+#[tokio::test]
+async fn a_node_whose_clock_runs_ahead_signs_tokens_the_apps_refuse() {
+    use lanyard_store::{Clock, ManualClock, SystemClock};
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    server.user("alice", PASSWORD).await;
+    // The app runs on the real clock, following the node's store in this process.
+    let wiki =
+        crate::apps::start_app(&server, "wiki", server.store(), Duration::from_secs(10)).await;
+    let mut answers = Vec::new();
+    for ahead in [45, 90] {
+        clock.set(SystemClock.now().plus(Duration::from_secs(ahead)));
+        let tokens = code_flow(
+            &server,
+            &Browser::new(),
+            &wiki.client,
+            "openid",
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/me", wiki.base))
+            .bearer_auth(field(&tokens, "access_token"))
+            .send()
+            .await
+            .unwrap();
+        let challenge = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        answers.push((ahead, r.status(), challenge));
+    }
+    assert_eq!(answers[0].1, StatusCode::OK, "{answers:?}");
+    assert_eq!(answers[1].1, StatusCode::UNAUTHORIZED, "{answers:?}");
+    let challenge = answers[1].2.clone().unwrap_or_default();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    server.stop().await;
+}
+
+/// A TCP proxy that can stop passing bytes without closing anything, as a network that drops
+/// packets does (TCP retransmits, so what was held is delivered, in order, once it heals).
+struct Partition {
+    addr: std::net::SocketAddr,
+    paused: tokio::sync::watch::Sender<bool>,
+}
+
+impl Partition {
+    async fn in_front_of(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (paused, _) = tokio::sync::watch::channel(false);
+        let gate = paused.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(Self::pipe(cr, sw, gate.subscribe()));
+                tokio::spawn(Self::pipe(sr, cw, gate.subscribe()));
+            }
+        });
+        Self { addr, paused }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut paused: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let Ok(n) = from.read(&mut buf).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            // Held, not lost, while the network is down.
+            if paused.wait_for(|p| !*p).await.is_err() {
+                return;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.paused.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.paused.send_replace(false);
+    }
+}
+
+/// SECURITY.md §5.3 F3: Redis unreachable without a connection reset (packets dropped, no
+/// RST). No request hangs beyond its timeout; a revoked token is never accepted and a valid
+/// one is a 503 (fail closed); `/readyz` says so; after the network heals, all is well.
+#[tokio::test]
+async fn redis_behind_a_silent_partition_fails_closed_within_the_timeout() {
+    let own = OwnRedis::start();
+    let partition = Partition::in_front_of(format!("127.0.0.1:{}", own.port)).await;
+    let server = TestServer::start_on_store(redis_store_at(&partition.url(), "e2e:").await).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let valid = code_flow(&server, &Browser::new(), &wiki, "openid", "alice", PASSWORD).await;
+    let revoked = code_flow(&server, &Browser::new(), &wiki, "openid", "alice", PASSWORD).await;
+    let (valid, revoked) = (
+        field(&valid, "access_token").to_owned(),
+        field(&revoked, "access_token").to_owned(),
+    );
+    let r = client_post(&server, "/revoke", &wiki, &[("token", &revoked)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    partition.cut();
+    for (token, what) in [(&revoked, "revoked"), (&valid, "valid")] {
+        let started = Instant::now();
+        let status = userinfo(&server, token).await.status();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what} token");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: hung {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    let ready = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    partition.heal();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (v, r) = (
+            userinfo(&server, &valid).await.status(),
+            userinfo(&server, &revoked).await.status(),
+        );
+        assert_ne!(
+            r,
+            StatusCode::OK,
+            "the revoked token was accepted after the partition"
+        );
+        if v == StatusCode::OK && r == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: valid {v}, revoked {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}
