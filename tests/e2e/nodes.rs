@@ -316,3 +316,70 @@ async fn two_nodes_on_a_redis_cluster_behave_as_one() {
     cluster.delete_prefix(&node1.state.config.redis_prefix);
     node1.stop().await;
 }
+
+/// SECURITY.md §5.3 F6: a node dies after it consumed a code and before it answered (here:
+/// the store redemption it made, then nothing). The client retries at another node: the code
+/// is spent, so `invalid_grant`, and no token was ever issued for it.
+#[tokio::test]
+async fn a_code_whose_node_died_mid_exchange_is_spent_everywhere() {
+    // `first` holds the shared database; nodes 1 and 2 are two more of the deployment.
+    let first = TestServer::start(Db::Postgres, Store::Redis).await;
+    first.user("alice", PASSWORD).await;
+    let wiki = first.client(ClientSpec::web("wiki")).await;
+    let node1 = first.another_node(None).await;
+    let node2 = first.another_node(None).await;
+    let code = authorize_with_sign_in(&node1, &Browser::new(), &wiki, &[], "alice", PASSWORD).await;
+    // Node 1 took the code out of the store, then died before minting anything.
+    let taken = node1.store().redeem_code(&code, &wiki.id).await.unwrap();
+    assert!(
+        matches!(taken, lanyard_store::Redemption::Redeemed(_)),
+        "{taken:?}"
+    );
+    node1.stop().await;
+    let r = form_request(&node2, &wiki, &exchange(&code, &wiki.redirect_uri)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    node2.stop().await;
+    first.stop().await;
+}
+
+/// SECURITY.md §5.3 F12: every node restarted in turn while people keep signing in and using
+/// their sessions: no session is lost, since none lives in a node.
+#[tokio::test]
+async fn a_rolling_restart_loses_no_session() {
+    let first = TestServer::start(Db::Postgres, Store::Redis).await;
+    first.user("alice", PASSWORD).await;
+    let wiki = first.client(ClientSpec::web("wiki")).await;
+    let mut nodes = vec![
+        first.another_node(None).await,
+        first.another_node(None).await,
+    ];
+    let mut browsers = Vec::new();
+    for round in 0..4 {
+        // A new person signs in at the node that is up longest...
+        let browser = Browser::new();
+        authorize_with_sign_in(&nodes[0], &browser, &wiki, &[], "alice", PASSWORD).await;
+        browsers.push(browser);
+        // ...then that node is replaced by a new one.
+        let old = nodes.remove(0);
+        old.stop().await;
+        nodes.push(first.another_node(None).await);
+        // Everyone signed in so far is still signed in, at every node now up.
+        for node in &nodes {
+            for (i, browser) in browsers.iter().enumerate() {
+                let url = authorize_url(node, &wiki, &[("prompt", "none")]);
+                let answer = browser.get(&url).await;
+                let (_, params) = redirect_params(&answer);
+                assert!(
+                    params.contains_key("code"),
+                    "round {round}: browser {i} lost its session: {params:?}"
+                );
+            }
+        }
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+    first.stop().await;
+}
