@@ -333,3 +333,30 @@ async fn common_passwords_are_refused_when_set() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+/// ASVS 6.3.2: no default account. A Lanyard that has just started (without `--demo`) has no
+/// user at all: nothing to guess a password for until an admin adds someone.
+#[tokio::test]
+async fn a_fresh_lanyard_has_no_default_account() {
+    use crate::admin::{admin, admin_token};
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let token = admin_token(&server).await;
+    let r = admin(&server, &token, reqwest::Method::GET, "/users", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["users"], serde_json::json!([]), "{page}");
+    // And the usual default credentials sign nobody in.
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    for (user, password) in [("admin", "admin"), ("admin", "password"), ("demo", "demo")] {
+        let browser = Browser::new();
+        let page = browser
+            .get(&authorize_url(&server, &wiki, &[]))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let answer = browser.sign_in(&server, &page, user, password, false).await;
+        assert_eq!(answer.status(), StatusCode::OK, "{user}: the form again");
+    }
+    server.stop().await;
+}
