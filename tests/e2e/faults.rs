@@ -341,3 +341,218 @@ async fn redis_behind_a_silent_partition_fails_closed_within_the_timeout() {
     }
     server.stop().await;
 }
+
+/// A PostgreSQL server of the test's own (initdb in a temporary folder, a free port), so it
+/// can be crashed and restarted without disturbing the other tests. Runs as the `postgres`
+/// user when the tests run as root (PostgreSQL refuses root).
+struct OwnPostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    /// Runs a PostgreSQL program to completion. Its output goes to a log file, never to a
+    /// pipe: a server started by `pg_ctl` would hold the pipe open forever.
+    fn run(&self, program: &str, args: &[&str]) -> bool {
+        let exe = self.bin.join(program);
+        let as_root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let mut cmd = if as_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}): apt-get install postgresql",
+                    exe.display()
+                )
+            })
+            .success()
+    }
+
+    fn start() -> Self {
+        let versions = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap_or_else(|e| panic!("no PostgreSQL binaries ({e}): apt-get install postgresql"));
+        let mut versions: Vec<_> = versions.flatten().map(|e| e.path()).collect();
+        versions.sort();
+        let bin = versions.last().expect("a PostgreSQL version").join("bin");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("lanyard-pg-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres", dir.to_str().unwrap()])
+            .status();
+        let pg = Self { dir, port, bin };
+        let data = pg.dir.join("data");
+        assert!(
+            pg.run(
+                "initdb",
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres"
+                ]
+            ),
+            "initdb failed"
+        );
+        pg.up();
+        pg
+    }
+
+    fn up(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let started = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "20",
+                "start",
+            ],
+        );
+        assert!(started, "pg_ctl start failed (see {})", log.display());
+    }
+
+    /// `pg_ctl stop -m immediate`: no clean shutdown, as a crash.
+    fn crash(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes are being redeemed.
+/// Meanwhile the token endpoint answers 503 (never 500) within its timeouts; afterwards the
+/// pool reconnects with no restart of Lanyard; and no code is both consumed and lost: a code
+/// whose exchange got a 503 is redeemed when the client retries.
+#[tokio::test]
+async fn postgres_restarted_under_load_loses_no_code() {
+    let pg = tokio::task::spawn_blocking(OwnPostgres::start)
+        .await
+        .unwrap();
+    let url = pg.url();
+    let server = TestServer::start_with(
+        crate::support::Db::Sqlite,
+        crate::support::Store::Memory,
+        move |c| c.database_url = url,
+    )
+    .await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let browser = Browser::new();
+    let mut codes = vec![
+        crate::support::authorize_with_sign_in(&server, &browser, &wiki, &[], "alice", PASSWORD)
+            .await,
+    ];
+    while codes.len() < 20 {
+        let answer = browser
+            .get(&crate::support::authorize_url(&server, &wiki, &[]))
+            .await;
+        codes.push(crate::support::redirect_params(&answer).1["code"].clone());
+    }
+    let exchange = |code: String| {
+        let (server, wiki) = (&server, &wiki);
+        async move {
+            let started = Instant::now();
+            let status = crate::support::token_request(
+                server,
+                wiki,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &wiki.redirect_uri),
+                ],
+            )
+            .await
+            .status();
+            (status, started.elapsed())
+        }
+    };
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.crash();
+        pg
+    })
+    .await
+    .unwrap();
+    for code in &codes[..5] {
+        let (status, took) = exchange(code.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "while PostgreSQL is down"
+        );
+        assert!(took < Duration::from_secs(10), "hung {took:?}");
+    }
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.up();
+        pg
+    })
+    .await
+    .unwrap();
+    // The pool reconnects by itself; then every code, refused before or never tried, works.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut pending = codes;
+    while let Some(code) = pending.first().cloned() {
+        match exchange(code).await.0 {
+            StatusCode::OK => {
+                pending.remove(0);
+            }
+            StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("a code was lost in the outage: {other}"),
+        }
+    }
+    server.stop().await;
+    drop(pg);
+}
