@@ -176,6 +176,15 @@ async fn token_response(response: reqwest::Response) -> Value {
     tokens
 }
 
+/// A module whose whole check is the happy flow with `extra` parameters: signed in, the code
+/// redeemed with PKCE, the ID token verified (nothing in `extra` may cause an error).
+async fn happy_flow_with(extra: &[(&str, &str)]) {
+    let op = Op::start().await;
+    let tokens = op.code_flow(&Browser::new(), extra).await;
+    op.id_claims(&tokens, &op.client).await;
+    op.stop().await;
+}
+
 fn access_token(tokens: &Value) -> &str {
     tokens["access_token"].as_str().unwrap()
 }
@@ -237,11 +246,8 @@ async fn oidcc_response_type_missing() {
 
 #[tokio::test]
 async fn oidcc_idtoken_signature() {
-    let op = Op::start().await;
-    let tokens = op.code_flow(&Browser::new(), &[]).await;
     // `id_claims` verified RS256 with a published kid.
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[]).await;
 }
 
 #[tokio::test]
@@ -425,18 +431,12 @@ async fn oidcc_alternate_happy_flow() {
 
 #[tokio::test]
 async fn oidcc_display_page() {
-    let op = Op::start().await;
-    let tokens = op.code_flow(&Browser::new(), &[("display", "page")]).await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("display", "page")]).await;
 }
 
 #[tokio::test]
 async fn oidcc_display_popup() {
-    let op = Op::start().await;
-    let tokens = op.code_flow(&Browser::new(), &[("display", "popup")]).await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("display", "popup")]).await;
 }
 
 /// Signs alice in, waits past a second, then authorizes with `extra`: the sign-in page must
@@ -513,10 +513,7 @@ async fn oidcc_prompt_none_logged_in() {
 
 #[tokio::test]
 async fn oidcc_ensure_request_with_unknown_parameter_succeeds() {
-    let op = Op::start().await;
-    let tokens = op.code_flow(&Browser::new(), &[("extra", "foobar")]).await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("extra", "foobar")]).await;
 }
 
 #[tokio::test]
@@ -558,30 +555,17 @@ async fn oidcc_login_hint() {
 
 #[tokio::test]
 async fn oidcc_ui_locales() {
-    let op = Op::start().await;
-    let tokens = op.code_flow(&Browser::new(), &[("ui_locales", "se")]).await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("ui_locales", "se")]).await;
 }
 
 #[tokio::test]
 async fn oidcc_claims_locales() {
-    let op = Op::start().await;
-    let tokens = op
-        .code_flow(&Browser::new(), &[("claims_locales", "se")])
-        .await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("claims_locales", "se")]).await;
 }
 
 #[tokio::test]
 async fn oidcc_ensure_request_with_acr_values_succeeds() {
-    let op = Op::start().await;
-    let tokens = op
-        .code_flow(&Browser::new(), &[("acr_values", "1 2")])
-        .await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[("acr_values", "1 2")]).await;
 }
 
 /// Redeems a code twice, `wait` apart: the second gets `invalid_grant`, and the access
@@ -799,11 +783,8 @@ async fn oidcc_refresh_token() {
 
 #[tokio::test]
 async fn oidcc_ensure_request_with_valid_pkce_succeeds() {
-    let op = Op::start().await;
     // `code_flow` sends S256 PKCE and redeems with the verifier.
-    let tokens = op.code_flow(&Browser::new(), &[]).await;
-    op.id_claims(&tokens, &op.client).await;
-    op.stop().await;
+    happy_flow_with(&[]).await;
 }
 
 #[tokio::test]

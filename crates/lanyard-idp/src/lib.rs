@@ -19,6 +19,8 @@
 //! - [`logout`]: telling apps that a session ended (back-channel logout tokens).
 //! - [`revocation`]: revoking durably (SQL record, then the store) and rebuilding the
 //!   store's lists from the record when they are lost.
+//! - [`health`]: readiness (database, store, keys, clock skew, draining) for `/readyz`.
+//! - [`metrics`]: every metric `/metrics` reports, and the recorder.
 //!
 //! Short-lived state (codes, sessions, refresh tokens, revocations) lives in `lanyard-store`.
 

@@ -60,16 +60,11 @@ pub struct Entry {
 
 impl Entry {
     pub(crate) fn of(revocation: &lanyard_store::Revocation) -> Self {
-        let kind = match revocation.target {
-            Target::Jti(_) => "jti",
-            Target::Sid(_) => "sid",
-            Target::Sub(_) => "sub",
-            Target::ClientId(_) => "client_id",
-            Target::Grant(_) => "grant",
-        };
+        // The names the SQL record uses, so the API, the record and the metrics agree.
+        let (kind, value) = crate::db::target_columns(&revocation.target);
         Self {
             kind: kind.to_owned(),
-            value: revocation.target.value().to_owned(),
+            value: value.to_owned(),
             at: revocation.at.as_secs(),
             until: revocation.until.as_secs(),
         }
