@@ -536,43 +536,7 @@ pub(crate) fn form_value(page: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no field {name} in the page:\n{page}"))
         + marker.len();
     let end = start + page[start..].find('"').unwrap();
-    html_unescape(&page[start..end])
-}
-
-/// Decodes character references as a browser does for attribute values.
-fn html_unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    html_escape::decode_html_entities(&page[start..end]).into_owned()
 }
 
 /// A PKCE pair: (challenge, verifier).

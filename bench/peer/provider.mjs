@@ -1,0 +1,189 @@
+// Minimal panva/oidc-provider (9.x) instance used as a performance peer.
+// Adapted from ../shared/peers/oidc-provider/provider.mjs for Lanyard's bench runner
+// (crates/lanyard-bench): refresh tokens rotate, and BENCH_MINT=1 adds POST /bench/mint.
+//
+// Environment:
+//   PORT        listen port on 127.0.0.1 (default 3000); issuer is http://127.0.0.1:PORT
+//   AT_FORMAT   'jwt' (RFC 9068 JWT access tokens, RS256) or 'opaque' (default 'jwt')
+//   JWKS_FILE   optional path of a private JWKS (JSON); generated (RSA 2048) and written
+//               there when missing, so restarts keep the same key; without it a fresh
+//               key is generated in memory on every start.
+//   NODE_ENV    run with NODE_ENV=production for measurements.
+//   BENCH_MINT  '1' adds POST /bench/mint?kind=refresh|access&n=N (loopback only; see below).
+//
+// Storage is an in-process Map adapter (no network round trip), i.e. the most
+// favourable storage oidc-provider can have. The package's own MemoryAdapter keeps
+// only ~1000-2000 entries (LRU), which would evict pre-minted tokens under load.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+import Provider, { errors } from 'oidc-provider';
+
+const HOST = '127.0.0.1';
+const PORT = Number(process.env.PORT || 3000);
+const ISSUER = `http://${HOST}:${PORT}`;
+const AT_FORMAT = process.env.AT_FORMAT || 'jwt';
+if (!['jwt', 'opaque'].includes(AT_FORMAT)) throw new Error(`AT_FORMAT must be jwt or opaque, got ${AT_FORMAT}`);
+
+const RESOURCE = 'urn:bench:api';
+const RESOURCE_SCOPES = 'api:read api:write';
+
+function loadOrCreateJwks() {
+  const file = process.env.JWKS_FILE;
+  if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `bench-rs256-${randomUUID().slice(0, 8)}`, alg: 'RS256', use: 'sig' };
+  const jwks = { keys: [jwk] };
+  if (file) writeFileSync(file, JSON.stringify(jwks), { mode: 0o600 });
+  return jwks;
+}
+
+// ---- storage: Map with expiry, FIFO-capped ------------------------------------------
+const MAX_ENTRIES = 2_000_000;
+const store = new Map(); // key -> { payload, expiresAt }
+const grantIndex = new Map(); // grantId -> Set(key)
+const uidIndex = new Map();
+const userCodeIndex = new Map();
+const now = () => Date.now();
+
+function put(key, value, expiresIn) {
+  if (store.size >= MAX_ENTRIES) store.delete(store.keys().next().value);
+  store.set(key, { value, expiresAt: typeof expiresIn === 'number' ? now() + expiresIn * 1000 : Infinity });
+}
+function get(key) {
+  const e = store.get(key);
+  if (!e) return undefined;
+  if (e.expiresAt <= now()) { store.delete(key); return undefined; }
+  return e.value;
+}
+const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+class BenchMapAdapter {
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    put(key, payload, expiresIn);
+    if (this.model === 'Session' && payload.uid) uidIndex.set(payload.uid, id);
+    if (payload.userCode) userCodeIndex.set(payload.userCode, id);
+    if (grantable.has(this.model) && payload.grantId) {
+      let s = grantIndex.get(payload.grantId);
+      if (!s) grantIndex.set(payload.grantId, (s = new Set()));
+      s.add(key);
+    }
+  }
+  async find(id) { return get(this.key(id)); }
+  async findByUid(uid) { const id = uidIndex.get(uid); return id ? this.find(id) : undefined; }
+  async findByUserCode(code) { const id = userCodeIndex.get(code); return id ? this.find(id) : undefined; }
+  async consume(id) { const p = get(this.key(id)); if (p) p.consumed = Math.floor(now() / 1000); }
+  async destroy(id) {
+    const key = this.key(id);
+    const p = get(key);
+    store.delete(key);
+    if (p?.grantId) grantIndex.get(p.grantId)?.delete(key);
+  }
+  async revokeByGrantId(grantId) {
+    const s = grantIndex.get(grantId);
+    if (s) for (const key of s) store.delete(key);
+    grantIndex.delete(grantId);
+  }
+}
+
+// ---- provider ---------------------------------------------------------------------
+const configuration = {
+  adapter: BenchMapAdapter,
+  jwks: loadOrCreateJwks(),
+  clients: [{
+    client_id: 'bench',
+    client_secret: 'bench-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1:4000/cb'],
+    scope: `openid offline_access ${RESOURCE_SCOPES}`,
+  }],
+  scopes: ['openid', 'offline_access', ...RESOURCE_SCOPES.split(' ')],
+  cookies: { keys: ['bench-cookie-key-not-secret-0123456789'] },
+  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true, allowedPolicy: async () => true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, _client, oneOf) => oneOf ?? RESOURCE,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (_ctx, resourceIndicator) => {
+        if (resourceIndicator !== RESOURCE) throw new errors.InvalidTarget();
+        return {
+          audience: RESOURCE,
+          scope: RESOURCE_SCOPES,
+          accessTokenTTL: 3600,
+          accessTokenFormat: AT_FORMAT,
+          ...(AT_FORMAT === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+        };
+      },
+    },
+  },
+  ttl: {
+    AccessToken: 3600,
+    ClientCredentials: 3600,
+    AuthorizationCode: 60,
+    RefreshToken: 86400,
+    IdToken: 3600,
+    Interaction: 600,
+    Session: 86400,
+    Grant: 86400,
+  },
+  // Lanyard rotates every refresh token; the bench measures both doing the same.
+  rotateRefreshToken: true,
+};
+
+const provider = new Provider(ISSUER, configuration);
+
+// ---- bench-only minting (BENCH_MINT=1) -------------------------------------------------
+// Tokens a user would hold after signing in, made without the interaction pages (the
+// peer's set-up has none): refresh tokens for the rotation scenario, opaque user access
+// tokens for introspection and userinfo. Same models, grants and adapter as a sign-in
+// would use, so the endpoints under load do their full work.
+if (process.env.BENCH_MINT === '1') {
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== '/bench/mint') return next();
+    const kind = ctx.query.kind;
+    const n = Math.min(Number(ctx.query.n) || 1, 100_000);
+    const client = await provider.Client.find('bench');
+    const tokens = [];
+    for (let i = 0; i < n; i += 1) {
+      const grant = new provider.Grant({ accountId: 'bench-user', clientId: 'bench' });
+      grant.addOIDCScope('openid offline_access');
+      grant.addResourceScope(RESOURCE, 'api:read');
+      const grantId = await grant.save();
+      const common = { accountId: 'bench-user', client, grantId, gty: 'authorization_code' };
+      if (kind === 'refresh') {
+        const authTime = Math.floor(Date.now() / 1000);
+        tokens.push(await new provider.RefreshToken({
+          ...common, scope: 'openid offline_access api:read', resource: RESOURCE, authTime,
+        }).save());
+      } else if (kind === 'access') {
+        tokens.push(await new provider.AccessToken({ ...common, scope: 'openid' }).save());
+      } else {
+        ctx.status = 400;
+        ctx.body = { error: 'kind must be refresh or access' };
+        return undefined;
+      }
+    }
+    ctx.body = tokens;
+    return undefined;
+  });
+}
+provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+
+const server = provider.listen(PORT, HOST, () => {
+  console.log(`oidc-provider ${AT_FORMAT} listening on ${ISSUER} pid=${process.pid} node=${process.version} NODE_ENV=${process.env.NODE_ENV}`);
+});
+server.keepAliveTimeout = 65_000;
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

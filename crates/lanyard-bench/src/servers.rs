@@ -1,0 +1,661 @@
+//! The two servers: starting them, giving them a client and a user, minting the tokens a
+//! scenario spends, reading their CPU time and memory from `/proc`, stopping them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt as _;
+use tokio::process::{Child, Command};
+
+use crate::Scenario;
+use crate::wrk::Load;
+
+/// The peer's registered client (`bench/peer/provider.mjs`).
+const PEER_SECRET: &str = "bench-secret";
+/// Lanyard asks for at least 32 characters.
+const LANYARD_SECRET: &str = "bench-secret-bench-secret-bench-secret-0000";
+const USERNAME: &str = "bench";
+const PASSWORD: &str = "a bench user's long password 7f3c";
+const REDIRECT_URI: &str = "http://127.0.0.1:4000/cb";
+/// Both sides answer `client_credentials` with an RS256 JWT access token for this scope.
+const CLIENT_CREDENTIALS: &str = "grant_type=client_credentials&scope=api%3Aread";
+
+/// Lanyard's database and token store for the whole run; each scenario's Lanyard gets a
+/// fresh database file or schema-less fresh database and a fresh key prefix.
+pub(crate) struct Backends {
+    /// `None`: SQLite files in `work`.
+    postgres: Option<String>,
+    /// `None`: the in-process store.
+    redis: Option<String>,
+    work: PathBuf,
+    /// Names handed out so far (databases or prefixes), to clean up.
+    made: std::sync::Mutex<Vec<String>>,
+    run_id: String,
+}
+
+impl Backends {
+    /// Checks that the services named exist before anything is measured.
+    pub(crate) async fn prepare(database: &str, store: &str) -> anyhow::Result<Self> {
+        let postgres = match database {
+            "sqlite" => None,
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                psql(url, "SELECT 1").await.with_context(|| {
+                    format!(
+                        "PostgreSQL at {url} is not reachable (start it, or use --database sqlite)"
+                    )
+                })?;
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            other => bail!("--database must be sqlite or a postgres:// URL, not {other}"),
+        };
+        let redis = match store {
+            "memory" => None,
+            url => {
+                let client = redis::Client::open(url)?;
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "Redis at {url} is not reachable (redis-server --port 6379, or use --store memory)"
+                        )
+                    })?;
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                Some(url.to_owned())
+            }
+        };
+        let work = std::env::temp_dir().join(format!("lanyard-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&work)?;
+        Ok(Self {
+            postgres,
+            redis,
+            work,
+            made: std::sync::Mutex::new(Vec::new()),
+            run_id: format!("{}", std::process::id()),
+        })
+    }
+
+    /// What Lanyard runs on, for the report.
+    pub(crate) fn describe(&self) -> String {
+        let db = if self.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        let store = if self.redis.is_some() {
+            "Redis store"
+        } else {
+            "in-process store"
+        };
+        format!("{db} + {store}")
+    }
+
+    /// A fresh database URL and Redis prefix for one Lanyard.
+    async fn fresh(&self) -> anyhow::Result<(String, Option<(String, String)>)> {
+        let n = {
+            let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+            let name = format!("lanyard_bench_{}_{}", self.run_id, made.len());
+            made.push(name);
+            made.last().cloned().unwrap_or_default()
+        };
+        let database = match &self.postgres {
+            None => format!("sqlite://{}/{n}.db?mode=rwc", self.work.display()),
+            Some(server) => {
+                psql(server, &format!("CREATE DATABASE {n}")).await?;
+                replace_database(server, &n)?
+            }
+        };
+        let store = self.redis.clone().map(|url| (url, format!("{n}:")));
+        Ok((database, store))
+    }
+
+    /// Drops the databases and deletes the Redis keys this run made; removes the work folder.
+    pub(crate) async fn clean_up(&self) {
+        let made = std::mem::take(&mut *self.made.lock().unwrap_or_else(|p| p.into_inner()));
+        for name in made {
+            if let Some(server) = &self.postgres {
+                let _ = psql(
+                    server,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await;
+            }
+            if let Some(url) = &self.redis {
+                let _ = delete_prefix(url, &format!("{name}:")).await;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn replace_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+async fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("psql (Debian's postgresql-client) is needed for --database postgres://")?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+async fn delete_prefix(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    for chunk in keys.chunks(500) {
+        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// Which server a side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Lanyard,
+    Peer,
+}
+
+/// One running server, its endpoints (from its discovery document) and what it takes to
+/// call them.
+pub(crate) struct Side {
+    kind: Kind,
+    child: Child,
+    pid: u32,
+    issuer: String,
+    discovery: Value,
+    /// `Authorization: Basic ...` of the registered client.
+    basic: String,
+    /// Cookies (Lanyard's SSO session) and no redirects followed.
+    http: reqwest::Client,
+    /// A user's access token, for introspection and userinfo.
+    user_token: tokio::sync::OnceCell<String>,
+}
+
+impl Side {
+    /// Starts Lanyard on a fresh database and store prefix, with a client and a user.
+    pub(crate) async fn start_lanyard(binary: &Path, backends: &Backends) -> anyhow::Result<Self> {
+        if !binary.exists() {
+            bail!(
+                "{} is missing: cargo build --release -p lanyard-idp (bench/run does)",
+                binary.display()
+            );
+        }
+        let (database, store) = backends.fresh().await?;
+        let port = free_port()?;
+        let issuer = format!("http://127.0.0.1:{port}");
+        let env = |cmd: &mut Command| {
+            cmd.env("LANYARD_DATABASE_URL", &database)
+                .env("LANYARD_ISSUER", &issuer)
+                .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
+                // The peer's tokens live an hour; so do these.
+                .env("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "3600")
+                .env("RUST_LOG", "warn")
+                .env_remove("LANYARD_CONFIG")
+                .env_remove("LANYARD_REDIS_URL");
+            if let Some((url, prefix)) = &store {
+                cmd.env("LANYARD_REDIS_URL", url)
+                    .env("LANYARD_REDIS_PREFIX", prefix);
+            }
+        };
+        let mut client = Command::new(binary);
+        client.args([
+            "client",
+            "add",
+            "bench",
+            "--secret-stdin",
+            "--first-party",
+            "--grant-type",
+            "client_credentials",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--scope",
+            "offline_access",
+            "--scope",
+            "api:read",
+            "--redirect-uri",
+            REDIRECT_URI,
+        ]);
+        env(&mut client);
+        feed(client, LANYARD_SECRET).await?;
+        let mut user = Command::new(binary);
+        user.args(["user", "add", USERNAME, "--password-stdin"]);
+        env(&mut user);
+        feed(user, PASSWORD).await?;
+
+        let mut serve = Command::new(binary);
+        serve.arg("serve");
+        env(&mut serve);
+        let log = backends.work.join(format!("lanyard-{port}.log"));
+        let child = serve
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true)
+            .spawn()?;
+        Self::started(Kind::Lanyard, child, issuer, LANYARD_SECRET)
+            .await
+            .with_context(|| format!("Lanyard did not start; its log: {}", log.display()))
+    }
+
+    /// Starts the peer (`provider.mjs` in `peer_dir`) with RS256 JWT access tokens.
+    pub(crate) async fn start_peer(peer_dir: &Path) -> anyhow::Result<Self> {
+        let script = peer_dir.join("provider.mjs");
+        if !peer_dir.join("node_modules/oidc-provider").exists() || !script.exists() {
+            bail!(
+                "the peer is not installed in {} (bench/run installs it)",
+                peer_dir.display()
+            );
+        }
+        let port = free_port()?;
+        // Without JWKS_FILE the peer makes a fresh RSA-2048 key at each start.
+        let child = Command::new("node")
+            .arg(&script)
+            .current_dir(peer_dir)
+            .env("PORT", port.to_string())
+            .env("AT_FORMAT", "jwt")
+            .env("NODE_ENV", "production")
+            .env("BENCH_MINT", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("node (20 or later) is needed for the peer")?;
+        Self::started(
+            Kind::Peer,
+            child,
+            format!("http://127.0.0.1:{port}"),
+            PEER_SECRET,
+        )
+        .await
+    }
+
+    /// Waits for the discovery document.
+    async fn started(
+        kind: Kind,
+        child: Child,
+        issuer: String,
+        secret: &str,
+    ) -> anyhow::Result<Self> {
+        let pid = child.id().context("the server exited at once")?;
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let mut discovery = None;
+        for _ in 0..200 {
+            if let Ok(answer) = http.get(&url).send().await
+                && answer.status().is_success()
+            {
+                discovery = Some(answer.json::<Value>().await?);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let discovery = discovery.context("no discovery document within 10 s")?;
+        Ok(Self {
+            kind,
+            child,
+            pid,
+            issuer,
+            discovery,
+            basic: format!("Basic {}", STANDARD.encode(format!("bench:{secret}"))),
+            http,
+            user_token: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// `Lanyard` or `oidc-provider`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Lanyard => "Lanyard",
+            Kind::Peer => "oidc-provider",
+        }
+    }
+
+    fn endpoint(&self, field: &str) -> anyhow::Result<String> {
+        self.discovery[field]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{} publishes no {field}", self.name()))
+    }
+
+    /// Makes sure the scenario's request really succeeds before it is measured.
+    pub(crate) async fn prepare(&self, scenario: Scenario) -> anyhow::Result<()> {
+        let load = self.load_for(scenario, 1, 1).await?;
+        let mut request = self.http.request(load.method.clone(), &load.url);
+        for (name, value) in &load.headers {
+            request = request.header(*name, value);
+        }
+        let body = match &load.body {
+            crate::wrk::Body::Fixed(body) => body.clone(),
+            crate::wrk::Body::Refresh(tokens) => {
+                format!("grant_type=refresh_token&refresh_token={}", tokens[0])
+            }
+        };
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let answer = request.send().await?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{} {}: {status} {text}", self.name(), scenario.name());
+        }
+        if scenario == Scenario::Introspect && !text.contains("\"active\":true") {
+            bail!("{}: the token is not active: {text}", self.name());
+        }
+        Ok(())
+    }
+
+    /// The load for a stateless scenario (the warm-up of a stateful one spends its own
+    /// tokens).
+    pub(crate) async fn load(&self, scenario: Scenario, threads: usize) -> anyhow::Result<Load> {
+        self.load_for(scenario, threads, 16).await
+    }
+
+    /// The requests of `scenario`, with tokens for `conns` connections where it spends them.
+    pub(crate) async fn load_for(
+        &self,
+        scenario: Scenario,
+        threads: usize,
+        conns: usize,
+    ) -> anyhow::Result<Load> {
+        let form = (
+            "Content-Type",
+            "application/x-www-form-urlencoded".to_owned(),
+        );
+        let basic = ("Authorization", self.basic.clone());
+        Ok(match scenario {
+            Scenario::Discovery => {
+                Load::get(format!("{}/.well-known/openid-configuration", self.issuer))
+            }
+            Scenario::Jwks => Load::get(self.endpoint("jwks_uri")?),
+            Scenario::Token => Load::post(
+                self.endpoint("token_endpoint")?,
+                vec![form, basic],
+                CLIENT_CREDENTIALS.to_owned(),
+            ),
+            Scenario::Refresh => {
+                // One token per connection, and a few spare per thread: each answer hands the
+                // next token of its chain back to the pool.
+                let tokens = self.refresh_tokens(conns + 4 * threads).await?;
+                Load::refresh(self.endpoint("token_endpoint")?, vec![form, basic], tokens)
+            }
+            Scenario::Introspect => Load::post(
+                self.endpoint("introspection_endpoint")?,
+                vec![form, basic],
+                format!("token={}", self.user_token().await?),
+            ),
+            Scenario::Userinfo => {
+                let mut load = Load::get(self.endpoint("userinfo_endpoint")?);
+                load.headers.push((
+                    "Authorization",
+                    format!("Bearer {}", self.user_token().await?),
+                ));
+                load
+            }
+        })
+    }
+
+    async fn user_token(&self) -> anyhow::Result<String> {
+        self.user_token
+            .get_or_try_init(|| async {
+                Ok(match self.kind {
+                    Kind::Lanyard => self.sign_in_and_redeem().await?["access_token"]
+                        .as_str()
+                        .context("no access_token")?
+                        .to_owned(),
+                    Kind::Peer => self.peer_mint("access", 1).await?.remove(0),
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// `n` fresh refresh tokens, each the head of its own chain.
+    async fn refresh_tokens(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        match self.kind {
+            Kind::Peer => self.peer_mint("refresh", n).await,
+            Kind::Lanyard => {
+                let mut tokens = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let answer = self.sign_in_and_redeem().await?;
+                    tokens.push(
+                        answer["refresh_token"]
+                            .as_str()
+                            .context("no refresh_token")?
+                            .to_owned(),
+                    );
+                }
+                Ok(tokens)
+            }
+        }
+    }
+
+    /// The peer makes tokens with its own models (`POST /bench/mint`): it has no sign-in
+    /// pages in this set-up.
+    async fn peer_mint(&self, kind: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let answer = self
+            .http
+            .post(format!("{}/bench/mint?kind={kind}&n={n}", self.issuer))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("the peer did not mint tokens: {}", answer.status());
+        }
+        let tokens: Vec<String> = answer.json().await?;
+        if tokens.len() != n {
+            bail!("the peer minted {} tokens, not {n}", tokens.len());
+        }
+        Ok(tokens)
+    }
+
+    /// Lanyard's code flow as a browser runs it: authorize (the sign-in page the first
+    /// time, single sign-on after), then the code exchanged at the token endpoint.
+    async fn sign_in_and_redeem(&self) -> anyhow::Result<Value> {
+        let verifier = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            verifier.as_bytes(),
+        ));
+        let mut authorize = url::Url::parse(&self.endpoint("authorization_endpoint")?)?;
+        authorize
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", "bench")
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("scope", "openid offline_access")
+            .append_pair("state", "bench")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let mut answer = self.http.get(authorize).send().await?;
+        if answer.status() == reqwest::StatusCode::OK {
+            let page = answer.text().await?;
+            let form = [
+                ("csrf", form_value(&page, "csrf")?),
+                (
+                    "authorization_request",
+                    form_value(&page, "authorization_request")?,
+                ),
+                ("username", USERNAME.to_owned()),
+                ("password", PASSWORD.to_owned()),
+            ];
+            answer = self
+                .http
+                .post(format!("{}/signin", self.issuer))
+                .form(&form)
+                .send()
+                .await?;
+        }
+        let Some(location) = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned)
+        else {
+            bail!(
+                "no redirect after sign-in: {} {}",
+                answer.status(),
+                answer.text().await.unwrap_or_default()
+            );
+        };
+        let location = location.as_str();
+        let code = url::Url::parse(location)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .with_context(|| format!("no code in {location}"))?;
+        let answer = self
+            .http
+            .post(self.endpoint("token_endpoint")?)
+            .header("Authorization", &self.basic)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!(
+                "code exchange: {} {}",
+                answer.status(),
+                answer.text().await?
+            );
+        }
+        Ok(answer.json().await?)
+    }
+
+    /// User plus system CPU time of the whole process (every thread), in clock ticks.
+    pub(crate) fn cpu_ticks(&self) -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // Fields after the command name, which may hold spaces: state is the first, then
+        // utime and stime are fields 14 and 15 of the line.
+        let rest = stat.rsplit_once(')').context("/proc/pid/stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11).context("utime")?.parse()?;
+        let stime: u64 = fields.get(12).context("stime")?.parse()?;
+        Ok(utime + stime)
+    }
+
+    /// Resident memory now, KiB.
+    pub(crate) fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_field("VmRSS:")
+    }
+
+    /// The most resident memory the process has had, KiB.
+    pub(crate) fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_field("VmHWM:")
+    }
+
+    fn status_field(&self, field: &str) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("{field} in /proc/{}/status", self.pid))
+    }
+
+    /// SIGKILL and wait: nothing of a measured server needs a graceful end.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Writes `line` to the command's standard input and checks it succeeded.
+async fn feed(mut command: Command, line: &str) -> anyhow::Result<()> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin.write_all(format!("{line}\n").as_bytes()).await?;
+    drop(stdin);
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        bail!("lanyard: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// The value of the hidden field `name` in an HTML form.
+fn form_value(page: &str, name: &str) -> anyhow::Result<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .with_context(|| format!("no field {name} on the sign-in page"))?
+        + marker.len();
+    let end = start + page[start..].find('"').context("unterminated value")?;
+    // The page's template writes `&#38;` for `&` and so on.
+    Ok(html_escape::decode_html_entities(&page[start..end]).into_owned())
+}
+
+fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    Ok(bytes)
+}
+
+/// A port free on loopback now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/pid/stat`'s CPU times.
+pub(crate) async fn clock_ticks_per_second() -> anyhow::Result<f64> {
+    let out = Command::new("getconf").arg("CLK_TCK").output().await?;
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_unescaped_as_a_browser_would() {
+        let page = r#"<input type="hidden" name="authorization_request" value="a=1&#38;b=&#x27;2&#39;&amp;c=&lt;&bogus">"#;
+        assert_eq!(
+            form_value(page, "authorization_request").unwrap(),
+            "a=1&b='2'&c=<&bogus"
+        );
+        assert!(form_value(page, "csrf").is_err());
+    }
+
+    #[test]
+    fn a_database_url_gets_the_fresh_name() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x_1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/x_1"
+        );
+    }
+}
