@@ -1,7 +1,8 @@
 //! Several Lanyard nodes on one database and one Redis behave as one (issue 8 §3): a sign-in
 //! through one node is redeemed, refreshed and revoked through the others; a code or a
 //! refresh token sent to two nodes at once is redeemed or rotated once at most; a key
-//! rotated at one node is published and then used by the other.
+//! rotated at one node is published and then used by the other; what a node keeps for a
+//! second (a client, that it is not locked out) yields to a change made at another.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +11,12 @@ use lanyard_store::{Clock, ManualClock, MemoryStore, SystemClock, TokenStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::admin::{admin, admin_token};
 use crate::apps::{on_redis, refused_within_a_second};
 use crate::revoke::{field, userinfo};
 use crate::support::{
-    Browser, ClientSpec, Db, Store, TestServer, authorize_url, authorize_with_sign_in, client_post,
-    decode_jwt, redirect_params, refresh, token_request,
+    Browser, ClientSpec, Db, Store, TestClient, TestServer, authorize_url, authorize_with_sign_in,
+    client_post, decode_jwt, redirect_params, refresh, token_request,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -382,4 +384,99 @@ async fn a_rolling_restart_loses_no_session() {
         node.stop().await;
     }
     first.stop().await;
+}
+
+/// Sends `client`'s `client_credentials` request to `node` until it is refused with a
+/// description containing `refusal`; returns how long that took (at most `limit`).
+async fn refused_at(
+    node: &TestServer,
+    client: &TestClient,
+    refusal: &str,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = token_request(node, client, &[("grant_type", "client_credentials")]).await;
+        if r.status() == StatusCode::UNAUTHORIZED {
+            let body: Value = r.json().await.unwrap();
+            let description = body["error_description"].as_str().unwrap_or_default();
+            if description.contains(refusal) {
+                return started.elapsed();
+            }
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{} still not refused ({refusal}) after {limit:?}",
+            client.id
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A node keeps a client, and that a client at an address is not locked out, for at most a
+/// second (`crates/lanyard-idp/src/recent.rs`). A new secret made at node 2 is in force at
+/// node 2 at once and at node 1 within that second; a lock started by guesses at node 2
+/// holds at node 1 within that second, even for the right secret.
+#[tokio::test]
+async fn a_new_secret_or_a_lock_made_at_one_node_holds_at_the_other_within_a_second() {
+    let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
+    let node2 = node1.another_node(None).await;
+    let old = node1
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("svc")
+        })
+        .await;
+    let grant = [("grant_type", "client_credentials")];
+    // Node 1 now keeps the client and its clean record.
+    assert_eq!(
+        token_request(&node1, &old, &grant).await.status(),
+        StatusCode::OK
+    );
+
+    let ops = admin_token(&node2).await;
+    let r = admin(
+        &node2,
+        &ops,
+        reqwest::Method::POST,
+        "/clients/svc/secret",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let made: Value = r.json().await.unwrap();
+    let new = TestClient {
+        secret: Some(field(&made, "client_secret").to_owned()),
+        ..old.clone()
+    };
+    let failed = "client authentication failed";
+    let at_once = refused_at(&node2, &old, failed, Duration::from_millis(1)).await;
+    assert!(
+        at_once < Duration::from_millis(500),
+        "node 2 made it: at once"
+    );
+    let took = refused_at(&node1, &old, failed, Duration::from_millis(1500)).await;
+    assert!(took <= Duration::from_millis(1200), "node 1 after {took:?}");
+    assert_eq!(
+        token_request(&node1, &new, &grant).await.status(),
+        StatusCode::OK
+    );
+
+    // Node 1 has just read "not locked out" for svc at this address, and keeps it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        token_request(&node1, &new, &grant).await.status(),
+        StatusCode::OK
+    );
+    let guesser = TestClient {
+        secret: Some("a guess".into()),
+        ..old.clone()
+    };
+    let blocked = "too many failed attempts";
+    refused_at(&node2, &guesser, blocked, Duration::from_secs(5)).await;
+    let took = refused_at(&node1, &new, blocked, Duration::from_millis(1500)).await;
+    assert!(took <= Duration::from_millis(1200), "node 1 after {took:?}");
+    node2.stop().await;
+    node1.stop().await;
 }

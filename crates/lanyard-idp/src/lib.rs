@@ -36,6 +36,7 @@ pub mod logout;
 pub mod metrics;
 pub mod model;
 pub mod oauth;
+mod recent;
 pub mod revocation;
 pub mod session;
 pub mod state;

@@ -49,6 +49,9 @@ pub struct Inner {
     /// Turns true when the server begins to shut down: long-lived responses (the revocation
     /// feed's streams) end, so that the graceful shutdown does not wait on them forever.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Client ids and addresses the token store said were not locked out, less than a
+    /// second ago (`oauth::client_auth::authenticate_throttled`).
+    pub(crate) unlocked_clients: crate::recent::Recent<()>,
 }
 
 impl Deref for AppState {
@@ -128,6 +131,7 @@ impl AppState {
             unlisted: std::sync::atomic::AtomicU64::new(0),
             restored_through: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::Sender::new(false),
+            unlocked_clients: crate::recent::Recent::default(),
         }));
         crate::revocation::watch(Arc::downgrade(&state.0));
         crate::tokens::rotation::watch(Arc::downgrade(&state.0), state.config.keys.refresh);

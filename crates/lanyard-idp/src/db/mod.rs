@@ -6,6 +6,7 @@
 
 mod entities;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lanyard_migration::{Migrator, MigratorTrait};
@@ -21,6 +22,7 @@ use self::entities::{
     audit_events, clients, consents, revocations, server_keys, signing_keys, users,
 };
 use crate::model::{Client, GrantType, User};
+use crate::recent::Recent;
 
 /// What a user allowed a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,10 @@ impl std::fmt::Debug for StoredKey {
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Clients and users as recently read, for the endpoints that read them on every
+    /// request (`recent_client`, `recent_user`); shared by this node's clones.
+    recent_clients: Arc<Recent<Client>>,
+    recent_users: Arc<Recent<User>>,
 }
 
 impl Db {
@@ -167,7 +173,11 @@ impl Db {
             });
         let mut conn = Database::connect(options).await.map_err(unavailable)?;
         conn.set_metric_callback(|info| crate::metrics::db_statement(info.elapsed, info.failed));
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            recent_clients: Arc::default(),
+            recent_users: Arc::default(),
+        })
     }
 
     /// Applies every pending migration.
@@ -242,6 +252,20 @@ impl Db {
         Ok(found.map(user_from))
     }
 
+    /// [`Db::user_by_sub`] as read at most a second ago on this node (writes
+    /// through this node are seen at once), for the endpoints that ask on every request.
+    pub async fn recent_user(&self, sub: &str) -> Result<Option<User>, DbError> {
+        if let Some(user) = self.recent_users.get(sub) {
+            return Ok(Some(user));
+        }
+        let generation = self.recent_users.generation();
+        let found = self.user_by_sub(sub).await?;
+        if let Some(user) = &found {
+            self.recent_users.put(sub, user.clone(), generation);
+        }
+        Ok(found)
+    }
+
     /// Up to `limit` users in username order, after the username `after` (exclusive), whose
     /// username or email contains `search` (case-insensitively).
     pub async fn list_users(
@@ -291,6 +315,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_users.forget(&user.sub);
         Ok(result.rows_affected > 0)
     }
 
@@ -325,6 +350,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_users.forget(sub);
         Ok(result.rows_affected > 0)
     }
 
@@ -339,6 +365,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_users.forget(sub);
         Ok(result.rows_affected > 0)
     }
 
@@ -368,6 +395,14 @@ impl Db {
             .await
             .map_err(unavailable)?;
         found.map(client_from).transpose()
+    }
+
+    /// [`Db::client`] as read at most a second ago on this node (writes through
+    /// this node are seen at once), for the endpoints every client request goes through.
+    pub async fn recent_client(&self, client_id: &str) -> Result<Option<Client>, DbError> {
+        self.recent_clients
+            .get_or(client_id, self.client(client_id))
+            .await
     }
 
     /// Up to `limit` clients in id order, after `after` (exclusive).
@@ -400,6 +435,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_clients.forget(&client.client_id);
         Ok(result.rows_affected > 0)
     }
 
@@ -417,6 +453,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_clients.forget(client_id);
         Ok(result.rows_affected > 0)
     }
 
@@ -431,6 +468,7 @@ impl Db {
             .exec(&self.conn)
             .await
             .map_err(unavailable)?;
+        self.recent_clients.forget(client_id);
         Ok(result.rows_affected > 0)
     }
 

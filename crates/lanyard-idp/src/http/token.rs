@@ -62,7 +62,7 @@ pub(super) async fn client_request(
 ) -> Result<(Client, Params, client_auth::Method), TokenError> {
     let client_auth::ClientRequest { params, presented } =
         client_auth::read_request(query, is_form(headers), &authorization(headers), body)?;
-    let client = state.db.client(&presented.client_id).await?;
+    let client = state.db.recent_client(&presented.client_id).await?;
     let ip = peer.ip().to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     let client =
@@ -81,7 +81,7 @@ pub(super) async fn secret_client(
         TokenError::invalid_client("send the client's id and secret with HTTP Basic")
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
-    let client = state.db.client(&presented.client_id).await?;
+    let client = state.db.recent_client(&presented.client_id).await?;
     let ip = peer.ip().to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))

@@ -61,7 +61,7 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
     let username = if claims.sub == claims.client_id && claims.sid.is_none() {
         None
     } else {
-        match state.db.user_by_sub(&claims.sub).await? {
+        match state.db.recent_user(&claims.sub).await? {
             Some(user) if !user.disabled => Some(user.username),
             _ => return Ok(inactive()),
         }
@@ -104,7 +104,7 @@ async fn refresh_token(
     }
     let Some(user) = state
         .db
-        .user_by_sub(&family.sub)
+        .recent_user(&family.sub)
         .await?
         .filter(|u| !u.disabled)
     else {

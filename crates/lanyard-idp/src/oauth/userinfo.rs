@@ -34,7 +34,7 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoEr
     if !scope.contains("openid") {
         return Err(UserinfoError::InsufficientScope);
     }
-    let user = match state.db.user_by_sub(&claims.sub).await {
+    let user = match state.db.recent_user(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(Some(_)) => {
             return Err(UserinfoError::InvalidToken(

@@ -84,7 +84,7 @@ pub async fn refresh(
             return Err(TokenError::invalid_grant(BAD_TOKEN));
         }
     };
-    let user = state.db.user_by_sub(&family.sub).await?;
+    let user = state.db.recent_user(&family.sub).await?;
     if user.as_ref().is_none_or(|u| u.disabled) {
         state.store.revoke_family(&family.id).await?;
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
