@@ -386,6 +386,16 @@ async fn a_rolling_restart_loses_no_session() {
     first.stop().await;
 }
 
+/// A service registered at `node` for `client_credentials` (id `svc`).
+async fn service(node: &TestServer) -> TestClient {
+    node.client(ClientSpec {
+        grants: &["client_credentials"],
+        scopes: &["reports:read"],
+        ..ClientSpec::web("svc")
+    })
+    .await
+}
+
 /// Sends `client`'s `client_credentials` request to `node` until it is refused with a
 /// description containing `refusal`; returns how long that took (at most `limit`).
 async fn refused_at(
@@ -421,13 +431,7 @@ async fn refused_at(
 async fn a_new_secret_or_a_lock_made_at_one_node_holds_at_the_other_within_a_second() {
     let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
     let node2 = node1.another_node(None).await;
-    let old = node1
-        .client(ClientSpec {
-            grants: &["client_credentials"],
-            scopes: &["reports:read"],
-            ..ClientSpec::web("svc")
-        })
-        .await;
+    let old = service(&node1).await;
     let grant = [("grant_type", "client_credentials")];
     // Node 1 now keeps the client and its clean record.
     assert_eq!(
@@ -479,4 +483,39 @@ async fn a_new_secret_or_a_lock_made_at_one_node_holds_at_the_other_within_a_sec
     assert!(took <= Duration::from_millis(1200), "node 1 after {took:?}");
     node2.stop().await;
     node1.stop().await;
+}
+
+/// Nodes started at once on a database without keys (a first deployment of several
+/// replicas) make one signing key between them, so a token signed by one verifies at the
+/// other from the first second (found by the bench runner's two-node run: each node made its
+/// own key, and the other refused its tokens until its next key reload).
+#[tokio::test]
+async fn nodes_started_at_once_on_an_empty_database_sign_with_one_key() {
+    let first = TestServer::start(Db::Postgres, Store::Redis).await;
+    let svc = service(&first).await;
+    for _ in 0..3 {
+        let now = SystemClock.now();
+        for key in first.state.db.signing_keys(now).await.unwrap() {
+            first.state.db.delete_signing_key(&key.kid).await.unwrap();
+        }
+        let (a, b) = tokio::join!(first.another_node(None), first.another_node(None));
+        assert_eq!(a.state.keys.signing_kid(), b.state.keys.signing_kid());
+        let stored = first.state.db.signing_keys(now).await.unwrap();
+        assert_eq!(stored.len(), 1, "one key between them");
+        let r = token_request(&a, &svc, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let token: Value = r.json().await.unwrap();
+        let r = client_post(
+            &b,
+            "/introspect",
+            &svc,
+            &[("token", field(&token, "access_token"))],
+        )
+        .await;
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["active"], true, "{answer}");
+        b.stop().await;
+        a.stop().await;
+    }
+    first.stop().await;
 }

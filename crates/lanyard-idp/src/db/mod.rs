@@ -14,8 +14,8 @@ use lanyard_store::{Revocation, Target, Timestamp};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait,
-    Database, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    SqlErr,
+    Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, SqlErr, TransactionTrait,
 };
 
 use self::entities::{
@@ -570,18 +570,40 @@ impl Db {
 
     /// Stores a signing key.
     pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), DbError> {
-        signing_keys::ActiveModel {
-            kid: Set(key.kid.clone()),
-            alg: Set(key.alg.clone()),
-            private_key: Set(key.private_key.clone()),
-            state: Set(key.state.clone()),
-            created_at: Set(key.created_at.as_millis()),
-            usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
-        }
-        .insert(&self.conn)
-        .await
-        .map_err(conflict_or_unavailable("a signing key with this kid"))?;
+        signing_key_model(key)
+            .insert(&self.conn)
+            .await
+            .map_err(conflict_or_unavailable("a signing key with this kid"))?;
         Ok(())
+    }
+
+    /// Stores `key` unless a key in its state (`active`) is stored already; returns whether
+    /// it did. Nodes started at once on an empty database each make a first key: this lets
+    /// one in, and the others sign with it. On PostgreSQL the check and the insert hold an
+    /// advisory lock for their transaction; SQLite lets one writer in at a time (and serves
+    /// one node).
+    pub async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, DbError> {
+        let txn = self.conn.begin().await.map_err(unavailable)?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FIRST_KEY_LOCK})"))
+                .await
+                .map_err(unavailable)?;
+        }
+        let present = signing_keys::Entity::find()
+            .filter(signing_keys::Column::State.eq(key.state.as_str()))
+            .count(&txn)
+            .await
+            .map_err(unavailable)?;
+        if present > 0 {
+            txn.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        signing_key_model(key)
+            .insert(&txn)
+            .await
+            .map_err(conflict_or_unavailable("a signing key with this kid"))?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     /// Moves a signing key to `state` (`active`, `retired`), published until `usable_until`
@@ -844,6 +866,20 @@ impl Db {
     ) -> Result<bool, DbError> {
         self.set_user_column(sub, users::Column::Disabled, Expr::value(disabled), now)
             .await
+    }
+}
+
+/// The advisory lock key for choosing the first signing key ("LYRD" and 1).
+const FIRST_KEY_LOCK: i64 = 0x4c59_5244_0000_0001;
+
+fn signing_key_model(key: &StoredKey) -> signing_keys::ActiveModel {
+    signing_keys::ActiveModel {
+        kid: Set(key.kid.clone()),
+        alg: Set(key.alg.clone()),
+        private_key: Set(key.private_key.clone()),
+        state: Set(key.state.clone()),
+        created_at: Set(key.created_at.as_millis()),
+        usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
     }
 }
 

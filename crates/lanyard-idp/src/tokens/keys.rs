@@ -41,8 +41,11 @@ pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError
     install_jwt_backend();
     let mut stored = db.signing_keys(now).await?;
     if !stored.iter().any(|k| k.state == ACTIVE) {
-        let kid = make_key(db, ACTIVE, now).await?;
-        tracing::info!(%kid, "made a signing key");
+        // Other nodes may be starting on this empty database too: one first key wins.
+        let key = new_key(ACTIVE, now).await?;
+        if db.insert_first_signing_key(&key).await? {
+            tracing::info!(kid = %key.kid, "made a signing key");
+        }
         stored = db.signing_keys(now).await?;
     }
     let mut signer = None;
@@ -75,22 +78,26 @@ pub(crate) const RETIRED: &str = "retired";
 /// Makes a 2048-bit RSA key (with the `rsa` crate, off the async workers) and stores it in
 /// `state`; returns its `kid` (the RFC 7638 thumbprint).
 pub(crate) async fn make_key(db: &Db, state: &str, now: Timestamp) -> Result<String, KeyError> {
+    let key = new_key(state, now).await?;
+    db.insert_signing_key(&key).await?;
+    Ok(key.kid)
+}
+
+/// A fresh 2048-bit RSA key in `state`, not stored yet.
+async fn new_key(state: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
     let der = tokio::task::spawn_blocking(generate_rsa_2048)
         .await
         .map_err(|_| KeyError::Sign("key generation was interrupted".to_owned()))??;
     let pair = RsaKeyPair::from_pkcs8(&der)
         .map_err(|_| KeyError::Sign("a fresh key did not parse".to_owned()))?;
-    let kid = Jwk::rsa(&pair).kid;
-    db.insert_signing_key(&StoredKey {
-        kid: kid.clone(),
+    Ok(StoredKey {
+        kid: Jwk::rsa(&pair).kid,
         alg: "RS256".to_owned(),
         private_key: der,
         state: state.to_owned(),
         created_at: now,
         usable_until: None,
     })
-    .await?;
-    Ok(kid)
 }
 
 fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {
