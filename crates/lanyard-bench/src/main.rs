@@ -51,6 +51,10 @@ struct Args {
     /// runner creates a fresh database and drops it at the end.
     #[arg(long, default_value = "sqlite")]
     database: String,
+    /// Lanyard processes on the one database and store, each with its share of the
+    /// connections (more than one needs PostgreSQL and Redis).
+    #[arg(long, default_value_t = 1)]
+    lanyard_nodes: usize,
     /// Lanyard's token store: a Redis URL (keys under a fresh prefix, deleted at the end), or
     /// `memory` for the in-process store.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
@@ -117,8 +121,13 @@ async fn main() -> anyhow::Result<()> {
     if args.scenarios.is_empty() {
         args.scenarios = Scenario::ALL.to_vec();
     }
-    if args.runs == 0 || args.conns.is_empty() || args.duration == 0 {
-        bail!("--runs, --conns and --duration must be at least 1");
+    if args.runs == 0 || args.conns.is_empty() || args.duration == 0 || args.lanyard_nodes == 0 {
+        bail!("--runs, --conns, --duration and --lanyard-nodes must be at least 1");
+    }
+    if args.lanyard_nodes > 1 && (args.database == "sqlite" || args.store == "memory") {
+        bail!(
+            "several Lanyard nodes share a database and a store: give --database postgres://... and a Redis --store"
+        );
     }
     wrk::check_installed().await?;
     let lanyard = match &args.lanyard {
@@ -163,7 +172,7 @@ async fn measure(
         // Fresh processes per scenario: a store that grew in one scenario (refresh tokens,
         // the peer's in-process map) must not slow the next.
         let sides = [
-            Side::start_lanyard(lanyard, backends).await?,
+            Side::start_lanyard(lanyard, backends, args.lanyard_nodes).await?,
             Side::start_peer(&args.peer_dir).await?,
         ];
         let mut idle_rss = Vec::new();
@@ -172,23 +181,17 @@ async fn measure(
             idle_rss.push(side.rss_kib()?);
         }
         for side in &sides {
-            let load = side.load(scenario, args.threads).await?;
-            wrk::run(&load, args.threads, 16, Duration::from_secs(args.warmup)).await?;
+            let loads = side.loads(scenario, args.threads, 16).await?;
+            wrk::run_all(&loads, Duration::from_secs(args.warmup)).await?;
         }
         let mut runs: Vec<Run> = Vec::new();
         for round in 0..args.runs {
             for &conns in &args.conns {
                 for side in &sides {
                     // Stateful scenarios spend tokens: each run gets its own.
-                    let load = side.load_for(scenario, args.threads, conns).await?;
+                    let loads = side.loads(scenario, args.threads, conns).await?;
                     let before = side.cpu_ticks()?;
-                    let result = wrk::run(
-                        &load,
-                        args.threads,
-                        conns,
-                        Duration::from_secs(args.duration),
-                    )
-                    .await?;
+                    let result = wrk::run_all(&loads, Duration::from_secs(args.duration)).await?;
                     let cpu = (side.cpu_ticks()? - before) as f64 / hz;
                     let run = Run::new(side.name(), conns, round, &result, cpu);
                     println!("{}", run.line());

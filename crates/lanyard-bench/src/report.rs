@@ -160,6 +160,8 @@ pub(crate) struct Setting {
     pub(crate) kernel: String,
     pub(crate) lanyard_commit: String,
     pub(crate) lanyard_on: String,
+    /// Lanyard processes sharing the load (figures of CPU and memory are their sums).
+    pub(crate) lanyard_nodes: usize,
     pub(crate) peer: String,
     pub(crate) node: String,
     pub(crate) wrk: String,
@@ -199,6 +201,7 @@ impl Report {
                     .to_owned(),
                 lanyard_commit: output("git", &["rev-parse", "--short", "HEAD"]),
                 lanyard_on,
+                lanyard_nodes: args.lanyard_nodes,
                 peer: format!("oidc-provider {peer_version}"),
                 node: output("node", &["--version"]),
                 wrk: output("wrk", &["--version"])
@@ -237,7 +240,7 @@ impl Report {
     pub(crate) fn print(&self) {
         let s = &self.setting;
         println!(
-            "\n{} · {} × {} · {} · Linux {} · Lanyard {} on {} · {} on node {} · {}, {} threads, {} s runs × {} per side, {} s warm-up\n",
+            "\n{} · {} × {} · {} · Linux {} · Lanyard {} on {}, {} node(s) · {} on node {} · {}, {} threads, {} s runs × {} per side, {} s warm-up\n",
             s.date,
             s.cores,
             s.cpu,
@@ -245,6 +248,7 @@ impl Report {
             s.kernel,
             s.lanyard_commit,
             s.lanyard_on,
+            s.lanyard_nodes,
             s.peer,
             s.node,
             s.wrk,
@@ -374,10 +378,10 @@ impl Report {
             }
         }
         if let Some(m) = self.results.iter().find(|m| m.side == LANYARD) {
+            let per_node = m.idle_rss_mib / self.setting.lanyard_nodes.max(1) as f64;
             lines.push(format!(
-                "idle node: {:.1} MiB resident, target 30 MB (28.6 MiB): {}",
-                m.idle_rss_mib,
-                judge(m.idle_rss_mib * 1024.0 * 1024.0 <= 30e6)
+                "idle node: {per_node:.1} MiB resident, target 30 MB (28.6 MiB): {}",
+                judge(per_node * 1024.0 * 1024.0 <= 30e6)
             ));
         }
         lines

@@ -178,8 +178,8 @@ enum Kind {
 /// call them.
 pub(crate) struct Side {
     kind: Kind,
-    child: Child,
-    pid: u32,
+    /// Its processes: one, or several Lanyard nodes on one database and store.
+    nodes: Vec<Node>,
     issuer: String,
     discovery: Value,
     /// `Authorization: Basic ...` of the registered client.
@@ -190,9 +190,23 @@ pub(crate) struct Side {
     user_token: tokio::sync::OnceCell<String>,
 }
 
+/// One server process.
+struct Node {
+    child: Child,
+    pid: u32,
+    /// `http://127.0.0.1:<port>`.
+    base: String,
+}
+
 impl Side {
-    /// Starts Lanyard on a fresh database and store prefix, with a client and a user.
-    pub(crate) async fn start_lanyard(binary: &Path, backends: &Backends) -> anyhow::Result<Self> {
+    /// Starts `nodes` Lanyard processes on one fresh database and store prefix, with a
+    /// client and a user. They share the issuer (the first node's URL), as nodes behind a
+    /// load balancer do.
+    pub(crate) async fn start_lanyard(
+        binary: &Path,
+        backends: &Backends,
+        nodes: usize,
+    ) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
                 "{} is missing: cargo build --release -p lanyard-idp (bench/run does)",
@@ -200,12 +214,13 @@ impl Side {
             );
         }
         let (database, store) = backends.fresh().await?;
-        let port = free_port()?;
-        let issuer = format!("http://127.0.0.1:{port}");
+        let ports = (0..nodes.max(1))
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>, _>>()?;
+        let issuer = format!("http://127.0.0.1:{}", ports[0]);
         let env = |cmd: &mut Command| {
             cmd.env("LANYARD_DATABASE_URL", &database)
                 .env("LANYARD_ISSUER", &issuer)
-                .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
                 // The peer's tokens live an hour; so do these.
                 .env("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "3600")
                 .env("RUST_LOG", "warn")
@@ -245,19 +260,30 @@ impl Side {
         env(&mut user);
         feed(user, PASSWORD).await?;
 
-        let mut serve = Command::new(binary);
-        serve.arg("serve");
-        env(&mut serve);
-        let log = backends.work.join(format!("lanyard-{port}.log"));
-        let child = serve
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .kill_on_drop(true)
-            .spawn()?;
-        Self::started(Kind::Lanyard, child, issuer, LANYARD_SECRET)
+        let mut children = Vec::new();
+        for port in &ports {
+            let mut serve = Command::new(binary);
+            serve
+                .arg("serve")
+                .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"));
+            env(&mut serve);
+            let log = backends.work.join(format!("lanyard-{port}.log"));
+            let child = serve
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .kill_on_drop(true)
+                .spawn()?;
+            children.push((child, format!("http://127.0.0.1:{port}")));
+        }
+        Self::started(Kind::Lanyard, children, issuer, LANYARD_SECRET)
             .await
-            .with_context(|| format!("Lanyard did not start; its log: {}", log.display()))
+            .with_context(|| {
+                format!(
+                    "Lanyard did not start; its logs are in {}",
+                    backends.work.display()
+                )
+            })
     }
 
     /// Starts the peer (`provider.mjs` in `peer_dir`) with RS256 JWT access tokens.
@@ -284,43 +310,44 @@ impl Side {
             .kill_on_drop(true)
             .spawn()
             .context("node (20 or later) is needed for the peer")?;
-        Self::started(
-            Kind::Peer,
-            child,
-            format!("http://127.0.0.1:{port}"),
-            PEER_SECRET,
-        )
-        .await
+        let base = format!("http://127.0.0.1:{port}");
+        Self::started(Kind::Peer, vec![(child, base.clone())], base, PEER_SECRET).await
     }
 
-    /// Waits for the discovery document.
+    /// Waits for every process's discovery document.
     async fn started(
         kind: Kind,
-        child: Child,
+        children: Vec<(Child, String)>,
         issuer: String,
         secret: &str,
     ) -> anyhow::Result<Self> {
-        let pid = child.id().context("the server exited at once")?;
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let url = format!("{issuer}/.well-known/openid-configuration");
+        let mut nodes = Vec::new();
         let mut discovery = None;
-        for _ in 0..200 {
-            if let Ok(answer) = http.get(&url).send().await
-                && answer.status().is_success()
-            {
-                discovery = Some(answer.json::<Value>().await?);
-                break;
+        for (child, base) in children {
+            let pid = child.id().context("the server exited at once")?;
+            let url = format!("{base}/.well-known/openid-configuration");
+            let mut found = None;
+            for _ in 0..200 {
+                if let Ok(answer) = http.get(&url).send().await
+                    && answer.status().is_success()
+                {
+                    found = Some(answer.json::<Value>().await?);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let found = found.context("no discovery document within 10 s")?;
+            discovery.get_or_insert(found);
+            nodes.push(Node { child, pid, base });
         }
-        let discovery = discovery.context("no discovery document within 10 s")?;
+        let discovery = discovery.context("no server to start")?;
         Ok(Self {
             kind,
-            child,
-            pid,
+            nodes,
             issuer,
             discovery,
             basic: format!("Basic {}", STANDARD.encode(format!("bench:{secret}"))),
@@ -372,10 +399,27 @@ impl Side {
         Ok(())
     }
 
-    /// The load for a stateless scenario (the warm-up of a stateful one spends its own
-    /// tokens).
-    pub(crate) async fn load(&self, scenario: Scenario, threads: usize) -> anyhow::Result<Load> {
-        self.load_for(scenario, threads, 16).await
+    /// The load of `scenario` spread over this side's processes: `conns` connections and
+    /// `threads` wrk threads in all, each process getting its share, each with its own tokens
+    /// where the scenario spends them.
+    pub(crate) async fn loads(
+        &self,
+        scenario: Scenario,
+        threads: usize,
+        conns: usize,
+    ) -> anyhow::Result<Vec<Load>> {
+        let n = self.nodes.len();
+        let mut loads = Vec::with_capacity(n);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let conns = conns / n + usize::from(i < conns % n);
+            let threads = (threads / n).max(1).min(conns.max(1));
+            let mut load = self.load_for(scenario, threads, conns).await?;
+            load.threads = threads;
+            load.conns = conns;
+            load.url = load.url.replacen(&self.issuer, &node.base, 1);
+            loads.push(load);
+        }
+        Ok(loads)
     }
 
     /// The requests of `scenario`, with tokens for `conns` connections where it spends them.
@@ -552,40 +596,50 @@ impl Side {
         Ok(answer.json().await?)
     }
 
-    /// User plus system CPU time of the whole process (every thread), in clock ticks.
+    /// User plus system CPU time of every process (every thread), in clock ticks.
     pub(crate) fn cpu_ticks(&self) -> anyhow::Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        // Fields after the command name, which may hold spaces: state is the first, then
-        // utime and stime are fields 14 and 15 of the line.
-        let rest = stat.rsplit_once(')').context("/proc/pid/stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields.get(11).context("utime")?.parse()?;
-        let stime: u64 = fields.get(12).context("stime")?.parse()?;
-        Ok(utime + stime)
+        let mut ticks = 0;
+        for node in &self.nodes {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", node.pid))?;
+            // Fields after the command name, which may hold spaces: state is the first,
+            // then utime and stime are fields 14 and 15 of the line.
+            let rest = stat.rsplit_once(')').context("/proc/pid/stat")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11).context("utime")?.parse()?;
+            let stime: u64 = fields.get(12).context("stime")?.parse()?;
+            ticks += utime + stime;
+        }
+        Ok(ticks)
     }
 
-    /// Resident memory now, KiB.
+    /// Resident memory now, KiB, of every process together.
     pub(crate) fn rss_kib(&self) -> anyhow::Result<u64> {
         self.status_field("VmRSS:")
     }
 
-    /// The most resident memory the process has had, KiB.
+    /// The most resident memory each process has had, KiB, summed.
     pub(crate) fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         self.status_field("VmHWM:")
     }
 
     fn status_field(&self, field: &str) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("{field} in /proc/{}/status", self.pid))
+        let mut total = 0;
+        for node in &self.nodes {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid))?;
+            total += status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .with_context(|| format!("{field} in /proc/{}/status", node.pid))?;
+        }
+        Ok(total)
     }
 
     /// SIGKILL and wait: nothing of a measured server needs a graceful end.
-    pub(crate) async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    pub(crate) async fn stop(self) {
+        for mut node in self.nodes {
+            let _ = node.child.kill().await;
+        }
     }
 }
 

@@ -11,6 +11,9 @@ use tokio::process::Command;
 pub(crate) struct Load {
     pub(crate) method: reqwest::Method,
     pub(crate) url: String,
+    /// wrk threads and connections, set when the load is spread (`Side::loads`).
+    pub(crate) threads: usize,
+    pub(crate) conns: usize,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Body,
 }
@@ -31,6 +34,8 @@ impl Load {
         Self {
             method: reqwest::Method::GET,
             url,
+            threads: 1,
+            conns: 1,
             headers: Vec::new(),
             body: Body::Fixed(String::new()),
         }
@@ -40,6 +45,8 @@ impl Load {
         Self {
             method: reqwest::Method::POST,
             url,
+            threads: 1,
+            conns: 1,
             headers,
             body: Body::Fixed(body),
         }
@@ -53,6 +60,8 @@ impl Load {
         Self {
             method: reqwest::Method::POST,
             url,
+            threads: 1,
+            conns: 1,
             headers,
             body: Body::Refresh(tokens),
         }
@@ -168,18 +177,51 @@ pub(crate) async fn check_installed() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One wrk per load, all at once for `duration` (one per process of a side), their figures
+/// merged: requests and errors summed, the median latency averaged over the instances
+/// weighted by requests, the 99th percentile and the maximum the worst instance's.
+pub(crate) async fn run_all(loads: &[Load], duration: Duration) -> anyhow::Result<Outcome> {
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, load) in loads.iter().enumerate() {
+        let load = load.clone();
+        runs.spawn(async move { run(&load, load.threads, load.conns, duration, i).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = runs.join_next().await {
+        outcomes.push(outcome??);
+    }
+    Ok(merge(&outcomes))
+}
+
+fn merge(outcomes: &[Outcome]) -> Outcome {
+    let requests: u64 = outcomes.iter().map(|o| o.requests).sum();
+    let weighted: u64 = outcomes.iter().map(|o| o.p50_us * o.requests).sum();
+    Outcome {
+        requests,
+        duration_us: outcomes.iter().map(|o| o.duration_us).max().unwrap_or(0),
+        connect: outcomes.iter().map(|o| o.connect).sum(),
+        read: outcomes.iter().map(|o| o.read).sum(),
+        write: outcomes.iter().map(|o| o.write).sum(),
+        status: outcomes.iter().map(|o| o.status).sum(),
+        timeout: outcomes.iter().map(|o| o.timeout).sum(),
+        p50_us: weighted / requests.max(1),
+        p99_us: outcomes.iter().map(|o| o.p99_us).max().unwrap_or(0),
+        max_us: outcomes.iter().map(|o| o.max_us).max().unwrap_or(0),
+    }
+}
+
 /// One wrk run of `load`.
-pub(crate) async fn run(
+async fn run(
     load: &Load,
     threads: usize,
     conns: usize,
     duration: Duration,
+    instance: usize,
 ) -> anyhow::Result<Outcome> {
     let threads = threads.min(conns).max(1);
     let script = std::env::temp_dir().join(format!(
-        "lanyard-bench-{}-{}.lua",
+        "lanyard-bench-{}-{conns}-{instance}.lua",
         std::process::id(),
-        conns
     ));
     std::fs::write(&script, load.script(threads))?;
     let out = Command::new("wrk")
@@ -224,6 +266,27 @@ mod tests {
         assert!(lua.contains(r#"["Authorization"] = "Basic YTpi""#));
         assert!(lua.contains("pool[#pool + 1] = t"), "answers feed the pool");
         assert!(lua.contains("WRK-JSON"), "figures come back as JSON");
+    }
+
+    #[test]
+    fn runs_at_several_processes_add_up() {
+        let one = |requests, p50_us, p99_us, status| Outcome {
+            requests,
+            duration_us: 10_000_000,
+            connect: 0,
+            read: 0,
+            write: 0,
+            status,
+            timeout: 0,
+            p50_us,
+            p99_us,
+            max_us: p99_us,
+        };
+        let merged = merge(&[one(300, 1_000, 5_000, 1), one(100, 2_000, 9_000, 2)]);
+        assert_eq!(merged.requests, 400);
+        assert_eq!(merged.errors(), 3);
+        assert_eq!(merged.p50_us, 1_250, "weighted by requests");
+        assert_eq!(merged.p99_us, 9_000, "the worst instance's");
     }
 
     #[test]
