@@ -519,3 +519,44 @@ async fn nodes_started_at_once_on_an_empty_database_sign_with_one_key() {
     }
     first.stop().await;
 }
+
+/// A client deleted at node 2 while node 1 still holds its copy (for up to a second) may be
+/// issued a token at node 1 in that second; the deletion's revocation reaches past it, so
+/// that token is refused everywhere.
+#[tokio::test]
+async fn a_token_issued_from_a_copy_of_a_deleted_client_is_refused() {
+    let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
+    let node2 = node1.another_node(None).await;
+    let svc = service(&node1).await;
+    let ops = admin_token(&node2).await;
+    let grant = [("grant_type", "client_credentials")];
+    // Timed so that node 1's copy is made half-way through a second and the next token is
+    // asked for in the following second, while the copy is still kept: a token whose `iat`
+    // is a later whole second than the deletion's watermark.
+    let into_second = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        Duration::from_millis(u64::from(now.subsec_millis()))
+    };
+    let to_half = (1_500 - into_second().as_millis() as u64) % 1_000;
+    tokio::time::sleep(Duration::from_millis(to_half)).await;
+    assert_eq!(
+        token_request(&node1, &svc, &grant).await.status(),
+        StatusCode::OK
+    );
+    let r = admin(&node2, &ops, reqwest::Method::DELETE, "/clients/svc", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1200) - into_second()).await;
+    let r = token_request(&node1, &svc, &grant).await;
+    assert_eq!(r.status(), StatusCode::OK, "node 1 answers from its copy");
+    let token: Value = r.json().await.unwrap();
+    for node in [&node1, &node2] {
+        let judged =
+            lanyard_idp::revocation::live_access_token(&node.state, field(&token, "access_token"))
+                .await;
+        assert!(judged.is_err(), "a token of a deleted client is refused");
+    }
+    node2.stop().await;
+    node1.stop().await;
+}

@@ -22,6 +22,14 @@ pub(crate) const RECENT: Duration = Duration::from_secs(1);
 /// company's clients and active users is far smaller).
 const MAX_ENTRIES: usize = 100_000;
 
+/// When a read began: the generation it must still match, and the instant its copy's age
+/// counts from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    generation: u64,
+    at: Instant,
+}
+
 /// Copies of rows by key, each for at most [`RECENT`].
 #[derive(Debug)]
 pub(crate) struct Recent<T> {
@@ -50,23 +58,26 @@ impl<T: Clone> Recent<T> {
             .map(|(_, value)| value.clone())
     }
 
-    /// The generation to pass to [`Recent::put`] for a read that starts now.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// What to pass to [`Recent::put`] for a read that starts now.
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket {
+            generation: self.generation.load(Ordering::Acquire),
+            at: Instant::now(),
+        }
     }
 
-    /// Keeps `value`, read from the database since `generation` was taken, unless something
-    /// was written meanwhile.
-    pub(crate) fn put(&self, key: &str, value: T, generation: u64) {
+    /// Keeps `value`, read since `ticket` was taken, unless something was written meanwhile.
+    /// Its age counts from the ticket: from before the read.
+    pub(crate) fn put(&self, key: &str, value: T, ticket: Ticket) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         // Checked under the lock `forget` also takes, so no write slips in between.
-        if self.generation.load(Ordering::Acquire) != generation {
+        if self.generation.load(Ordering::Acquire) != ticket.generation {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key.to_owned(), (Instant::now(), value));
+        entries.insert(key.to_owned(), (ticket.at, value));
     }
 
     /// The copy of `key`, or what `read` finds (kept when found). `read` runs only on a miss.
@@ -78,10 +89,10 @@ impl<T: Clone> Recent<T> {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
         }
-        let generation = self.generation();
+        let ticket = self.ticket();
         let found = read.await?;
         if let Some(value) = &found {
-            self.put(key, value.clone(), generation);
+            self.put(key, value.clone(), ticket);
         }
         Ok(found)
     }
@@ -101,7 +112,7 @@ mod tests {
     #[test]
     fn a_copy_is_served_until_it_is_forgotten_or_too_old() {
         let recent = Recent::default();
-        let g = recent.generation();
+        let g = recent.ticket();
         recent.put("c", 1, g);
         assert_eq!(recent.get("c"), Some(1));
         recent.forget("c");
@@ -109,7 +120,7 @@ mod tests {
         // A read that began before the write does not bring the old row back.
         recent.put("c", 1, g);
         assert_eq!(recent.get("c"), None);
-        let g = recent.generation();
+        let g = recent.ticket();
         recent.put("c", 2, g);
         assert_eq!(recent.get("c"), Some(2));
         // Too old: no longer served.

@@ -9,7 +9,9 @@ use crate::admin::revocations::{self, Outcome, Subject};
 use crate::admin::{AdminError, NewClient, add_client, record};
 use crate::crypto::random_token;
 use crate::model::{Client, GrantType};
+use crate::revocation;
 use crate::state::AppState;
+use lanyard_store::Target;
 
 /// A client as admins see it (never its secret or the secret's hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -191,7 +193,8 @@ fn apply(client: &mut Client, change: ClientChange) -> Result<(), AdminError> {
 }
 
 /// Gives a confidential client a new secret (256 bits), returned this once. The old secret
-/// stops working at once; tokens already issued stay valid.
+/// stops working at once on this node and within a second on the others (`recent.rs`);
+/// tokens already issued stay valid.
 pub async fn rotate_secret(
     state: &AppState,
     client_id: &str,
@@ -224,11 +227,28 @@ pub async fn rotate_secret(
 
 /// Deletes the client after revoking every token issued to it (as a revocation by
 /// `client_id`). Its id may be registered again later; tokens issued before stay refused.
+///
+/// Other nodes may still hold the client for up to a second (`recent.rs`) and issue it a
+/// token meanwhile; the watermark is therefore moved that far past the deletion, so such a
+/// token is refused too (re-registering the id within those two seconds would see its first
+/// tokens refused).
 pub async fn delete(state: &AppState, client_id: &str, actor: &str) -> Result<Outcome, AdminError> {
     let result = async {
-        let outcome =
+        let mut outcome =
             revocations::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
         state.db.delete_client(client_id).await?;
+        let beyond_copies = state
+            .clock
+            .now()
+            .plus(crate::recent::RECENT + Duration::from_secs(1));
+        let event = revocation::revoke(
+            state,
+            Target::ClientId(client_id.to_owned()),
+            beyond_copies,
+            actor,
+        )
+        .await?;
+        outcome.entry = Some(revocations::Entry::of(&event.revocation));
         Ok(outcome)
     }
     .await;

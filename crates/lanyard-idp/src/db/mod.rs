@@ -255,15 +255,7 @@ impl Db {
     /// [`Db::user_by_sub`] as read at most a second ago on this node (writes
     /// through this node are seen at once), for the endpoints that ask on every request.
     pub async fn recent_user(&self, sub: &str) -> Result<Option<User>, DbError> {
-        if let Some(user) = self.recent_users.get(sub) {
-            return Ok(Some(user));
-        }
-        let generation = self.recent_users.generation();
-        let found = self.user_by_sub(sub).await?;
-        if let Some(user) = &found {
-            self.recent_users.put(sub, user.clone(), generation);
-        }
-        Ok(found)
+        self.recent_users.get_or(sub, self.user_by_sub(sub)).await
     }
 
     /// Up to `limit` users in username order, after the username `after` (exclusive), whose

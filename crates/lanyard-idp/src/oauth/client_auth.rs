@@ -209,10 +209,10 @@ pub async fn authenticate_throttled(
     }
     let key = [Key::Client(presented.client_id.clone(), ip.to_owned())];
     let pair = format!("{}\n{ip}", presented.client_id);
-    // `Some(generation)` when the store was asked just now and said "not blocked".
+    // `Some(ticket)` when the store was asked just now and said "not blocked".
     let mut read_unlocked = None;
     if state.unlocked_clients.get(&pair).is_none() {
-        let generation = state.unlocked_clients.generation();
+        let ticket = state.unlocked_clients.ticket();
         match lockout::blocked(state, &key).await {
             Ok(Some(wait)) => {
                 return Err(TokenError::invalid_client(format!(
@@ -220,7 +220,7 @@ pub async fn authenticate_throttled(
                     lockout::wait_text(wait)
                 )));
             }
-            Ok(None) => read_unlocked = Some(generation),
+            Ok(None) => read_unlocked = Some(ticket),
             Err(e) => {
                 tracing::warn!(error = %e, "client authentication: failures cannot be counted now")
             }
@@ -228,13 +228,16 @@ pub async fn authenticate_throttled(
     }
     let checked = authenticate(presented, client, &state.server_keys);
     match (&checked, read_unlocked) {
-        (Ok(()), Some(generation)) => state.unlocked_clients.put(&pair, (), generation),
+        (Ok(()), Some(ticket)) => state.unlocked_clients.put(&pair, (), ticket),
         (Ok(()), None) => {}
         (Err(_), _) => {
             state.unlocked_clients.forget(&pair);
             if let Err(e) = lockout::failed(state, &key).await {
                 tracing::warn!(error = %e, "client authentication: a failure could not be counted");
             }
+            // Again once the failure is in the store: a request that read "not locked"
+            // meanwhile must not keep that answer past the lock this failure may have made.
+            state.unlocked_clients.forget(&pair);
         }
     }
     checked

@@ -43,8 +43,17 @@ pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError
     if !stored.iter().any(|k| k.state == ACTIVE) {
         // Other nodes may be starting on this empty database too: one first key wins.
         let key = new_key(ACTIVE, now).await?;
-        if db.insert_first_signing_key(&key).await? {
-            tracing::info!(kid = %key.kid, "made a signing key");
+        match db.insert_first_signing_key(&key).await {
+            Ok(true) => tracing::info!(kid = %key.kid, "made a signing key"),
+            Ok(false) => {}
+            // SQLite refuses a writer whose snapshot another process changed meanwhile
+            // (the CLI, another node on the file): if that writer stored a key, use it.
+            Err(e) => {
+                stored = db.signing_keys(now).await?;
+                if !stored.iter().any(|k| k.state == ACTIVE) {
+                    return Err(e.into());
+                }
+            }
         }
         stored = db.signing_keys(now).await?;
     }

@@ -1,9 +1,9 @@
 //! Signed tokens: the signing keys, JWT encoding and signing, verification of our own access
 //! tokens and ID-token hints, and the JWKS.
 //!
-//! Signing is RS256 with the private key parsed once into an aws-lc-rs key pair (~0.2 ms per
-//! signature here, see `docs/performance.md`), on the blocking pool so a burst of token
-//! requests does not stall the async workers. Verification uses jsonwebtoken with the same
+//! Signing is RS256 with the private key parsed once into an aws-lc-rs key pair (~0.25 ms per
+//! signature here, see `docs/performance.md`), on the request's own task (see
+//! [`KeyRing::sign`] for why not the blocking pool). Verification uses jsonwebtoken with the same
 //! keys, by `kid`, with `RS256` fixed: the algorithm never comes from the token.
 
 mod claims;
