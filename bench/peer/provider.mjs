@@ -1,6 +1,6 @@
 // Minimal panva/oidc-provider (9.x) instance used as a performance peer.
 // Adapted from ../shared/peers/oidc-provider/provider.mjs for Lanyard's bench runner
-// (crates/lanyard-bench): refresh tokens rotate, and BENCH_MINT=1 adds POST /bench/mint.
+// (crates/lanyard-bench): refresh tokens rotate, and BENCH_MINT_PORT serves a minting route.
 //
 // Environment:
 //   PORT        listen port on 127.0.0.1 (default 3000); issuer is http://127.0.0.1:PORT
@@ -9,13 +9,14 @@
 //               there when missing, so restarts keep the same key; without it a fresh
 //               key is generated in memory on every start.
 //   NODE_ENV    run with NODE_ENV=production for measurements.
-//   BENCH_MINT  '1' adds POST /bench/mint?kind=refresh|access&n=N (loopback only; see below).
+//   BENCH_MINT_PORT  a loopback port for POST /mint?kind=refresh|access&n=N (see below).
 //
 // Storage is an in-process Map adapter (no network round trip), i.e. the most
 // favourable storage oidc-provider can have. The package's own MemoryAdapter keeps
 // only ~1000-2000 entries (LRU), which would evict pre-minted tokens under load.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -143,16 +144,14 @@ const configuration = {
 
 const provider = new Provider(ISSUER, configuration);
 
-// ---- bench-only minting (BENCH_MINT=1) -------------------------------------------------
+// ---- bench-only minting (BENCH_MINT_PORT) ---------------------------------------------
 // Tokens a user would hold after signing in, made without the interaction pages (the
 // peer's set-up has none): refresh tokens for the rotation scenario, opaque user access
 // tokens for introspection and userinfo. Same models, grants and adapter as a sign-in
-// would use, so the endpoints under load do their full work.
-if (process.env.BENCH_MINT === '1') {
-  provider.use(async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== '/bench/mint') return next();
-    const kind = ctx.query.kind;
-    const n = Math.min(Number(ctx.query.n) || 1, 100_000);
+// would use, so the endpoints under load do their full work. Served on a port of its own,
+// on loopback, so that the provider's request path is exactly the unadapted one.
+if (process.env.BENCH_MINT_PORT) {
+  const mint = async (kind, n) => {
     const client = await provider.Client.find('bench');
     const tokens = [];
     for (let i = 0; i < n; i += 1) {
@@ -166,17 +165,30 @@ if (process.env.BENCH_MINT === '1') {
         tokens.push(await new provider.RefreshToken({
           ...common, scope: 'openid offline_access api:read', resource: RESOURCE, authTime,
         }).save());
-      } else if (kind === 'access') {
-        tokens.push(await new provider.AccessToken({ ...common, scope: 'openid' }).save());
       } else {
-        ctx.status = 400;
-        ctx.body = { error: 'kind must be refresh or access' };
-        return undefined;
+        tokens.push(await new provider.AccessToken({ ...common, scope: 'openid' }).save());
       }
     }
-    ctx.body = tokens;
-    return undefined;
-  });
+    return tokens;
+  };
+  createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    const kind = url.searchParams.get('kind');
+    const n = Math.min(Number(url.searchParams.get('n')) || 1, 100_000);
+    if (req.method !== 'POST' || url.pathname !== '/mint' || !['refresh', 'access'].includes(kind)) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error":"POST /mint?kind=refresh|access&n=N"}');
+      return;
+    }
+    try {
+      const tokens = await mint(kind, n);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(tokens));
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: String(err) }));
+    }
+  }).listen(Number(process.env.BENCH_MINT_PORT), HOST);
 }
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
 

@@ -188,6 +188,8 @@ pub(crate) struct Side {
     http: reqwest::Client,
     /// A user's access token, for introspection and userinfo.
     user_token: tokio::sync::OnceCell<String>,
+    /// The peer's minting route (`bench/peer/provider.mjs`), on a port of its own.
+    mint: Option<String>,
 }
 
 /// One server process.
@@ -296,6 +298,7 @@ impl Side {
             );
         }
         let port = free_port()?;
+        let mint_port = free_port()?;
         // Without JWKS_FILE the peer makes a fresh RSA-2048 key at each start.
         let child = Command::new("node")
             .arg(&script)
@@ -303,7 +306,7 @@ impl Side {
             .env("PORT", port.to_string())
             .env("AT_FORMAT", "jwt")
             .env("NODE_ENV", "production")
-            .env("BENCH_MINT", "1")
+            .env("BENCH_MINT_PORT", mint_port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -311,7 +314,10 @@ impl Side {
             .spawn()
             .context("node (20 or later) is needed for the peer")?;
         let base = format!("http://127.0.0.1:{port}");
-        Self::started(Kind::Peer, vec![(child, base.clone())], base, PEER_SECRET).await
+        let mut side =
+            Self::started(Kind::Peer, vec![(child, base.clone())], base, PEER_SECRET).await?;
+        side.mint = Some(format!("http://127.0.0.1:{mint_port}/mint"));
+        Ok(side)
     }
 
     /// Waits for every process's discovery document.
@@ -353,6 +359,7 @@ impl Side {
             basic: format!("Basic {}", STANDARD.encode(format!("bench:{secret}"))),
             http,
             user_token: tokio::sync::OnceCell::new(),
+            mint: None,
         })
     }
 
@@ -501,14 +508,28 @@ impl Side {
         }
     }
 
-    /// The peer makes tokens with its own models (`POST /bench/mint`): it has no sign-in
-    /// pages in this set-up.
+    /// The peer makes tokens with its own models (`POST /mint`): it has no sign-in pages in
+    /// this set-up.
     async fn peer_mint(&self, kind: &str, n: usize) -> anyhow::Result<Vec<String>> {
-        let answer = self
-            .http
-            .post(format!("{}/bench/mint?kind={kind}&n={n}", self.issuer))
-            .send()
-            .await?;
+        let mint = self.mint.as_deref().context("only the peer mints")?;
+        // The route listens once the provider does; it answers at the first try but for a
+        // slow start.
+        let mut answer = None;
+        for _ in 0..50 {
+            match self
+                .http
+                .post(format!("{mint}?kind={kind}&n={n}"))
+                .send()
+                .await
+            {
+                Ok(a) => {
+                    answer = Some(a);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let answer = answer.context("the peer's minting route does not answer")?;
         if !answer.status().is_success() {
             bail!("the peer did not mint tokens: {}", answer.status());
         }
