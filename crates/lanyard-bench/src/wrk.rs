@@ -30,26 +30,33 @@ pub(crate) enum Body {
 }
 
 impl Load {
-    pub(crate) fn get(url: String) -> Self {
+    fn new(
+        method: reqwest::Method,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        body: Body,
+    ) -> Self {
         Self {
-            method: reqwest::Method::GET,
-            url,
-            threads: 1,
-            conns: 1,
-            headers: Vec::new(),
-            body: Body::Fixed(String::new()),
-        }
-    }
-
-    pub(crate) fn post(url: String, headers: Vec<(&'static str, String)>, body: String) -> Self {
-        Self {
-            method: reqwest::Method::POST,
+            method,
             url,
             threads: 1,
             conns: 1,
             headers,
-            body: Body::Fixed(body),
+            body,
         }
+    }
+
+    pub(crate) fn get(url: String) -> Self {
+        Self::new(
+            reqwest::Method::GET,
+            url,
+            Vec::new(),
+            Body::Fixed(String::new()),
+        )
+    }
+
+    pub(crate) fn post(url: String, headers: Vec<(&'static str, String)>, body: String) -> Self {
+        Self::new(reqwest::Method::POST, url, headers, Body::Fixed(body))
     }
 
     pub(crate) fn refresh(
@@ -57,14 +64,7 @@ impl Load {
         headers: Vec<(&'static str, String)>,
         tokens: Vec<String>,
     ) -> Self {
-        Self {
-            method: reqwest::Method::POST,
-            url,
-            threads: 1,
-            conns: 1,
-            headers,
-            body: Body::Refresh(tokens),
-        }
+        Self::new(reqwest::Method::POST, url, headers, Body::Refresh(tokens))
     }
 
     /// The Lua script for wrk.

@@ -33,7 +33,8 @@ pub fn unique_prefix() -> String {
     format!("lanyard-test:{}:", crate::GrantId::generate())
 }
 
-/// Deletes every key under `prefix` (and only those).
+/// Deletes every key under `prefix` (and only those) on the Redis at `url`, one key at a
+/// time (a cluster node refuses a `DEL` of keys in different slots), best effort.
 pub fn delete_prefix(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else {
         return;
@@ -45,8 +46,8 @@ pub fn delete_prefix(url: &str, prefix: &str) {
         .arg(format!("{prefix}*"))
         .query(&mut conn)
         .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+    for key in keys {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(key).query(&mut conn);
     }
 }
 
@@ -226,23 +227,10 @@ impl OwnCluster {
         Self { nodes, _dir: dir }
     }
 
-    /// Deletes every key under `prefix` on every node (one key at a time: keys of different
-    /// slots cannot go in one `DEL`).
+    /// Deletes every key under `prefix` on every node.
     pub fn delete_prefix(&self, prefix: &str) {
         for node in &self.nodes {
-            let Ok(client) = redis::Client::open(node.as_str()) else {
-                continue;
-            };
-            let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
-                continue;
-            };
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query(&mut conn)
-                .unwrap_or_default();
-            for key in keys {
-                let _: Result<i64, _> = redis::cmd("DEL").arg(key).query(&mut conn);
-            }
+            delete_prefix(node.as_str(), prefix);
         }
     }
 }
