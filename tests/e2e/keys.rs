@@ -3,13 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use lanyard_idp::tokens::rotation;
+use lanyard_idp::tokens::{SigningAlg, load_or_create, rotation};
 use lanyard_store::{Clock, ManualClock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::admin::{admin, admin_token};
-use crate::support::{ClientSpec, Db, Store, TestClient, TestServer, decode_jwt, token_request};
+use crate::support::{
+    Browser, ClientSpec, Db, Store, TestClient, TestServer, client_post, code_flow, decode_jwt,
+    token_request,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -30,6 +33,20 @@ async fn jwks_kids(server: &TestServer) -> Vec<String> {
 
 fn kid_of(token: &str) -> String {
     decode_jwt(token).0["kid"].as_str().unwrap().to_owned()
+}
+
+/// A browser asks for the app's profile page, signs in at Lanyard, and lands on that page
+/// showing `sub`.
+async fn signs_in_to_the_profile_page(server: &TestServer, app: &crate::apps::App, sub: &str) {
+    let browser = Browser::new();
+    let (_, page) = crate::apps::browse(&browser, &format!("{}/profile", app.base)).await;
+    let (steps, profile) = crate::apps::sign_in_and_follow(server, &browser, &page).await;
+    assert_eq!(
+        steps.last().unwrap(),
+        &(StatusCode::OK, format!("{}/profile", app.base)),
+        "{steps:?}"
+    );
+    assert!(profile.contains(sub), "{profile}");
 }
 
 /// A client that calls the `wiki` API as itself.
@@ -92,6 +109,13 @@ async fn a_key_is_published_before_it_signs_and_after_it_stops() {
     let r = admin(&server, &token, Method::POST, "/keys/rotate", None).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let next: Value = r.json().await.unwrap();
+    assert_eq!(
+        next["keys"].as_array().unwrap().len(),
+        1,
+        "one algorithm: {next}"
+    );
+    let next = &next["keys"][0];
+    assert_eq!(next["alg"], "RS256");
     let second = next["kid"].as_str().unwrap().to_owned();
     assert_eq!(next["state"], "next");
     assert_eq!(
@@ -293,14 +317,166 @@ async fn a_web_app_signs_people_in_across_a_rotation() {
     let fresh = caller_token(&server, &caller, None).await;
     assert_ne!(kid_of(&fresh), kid_of(&token), "the new key signs");
 
-    let browser = crate::support::Browser::new();
-    let (_, page) = crate::apps::browse(&browser, &format!("{}/profile", wiki.base)).await;
-    let (steps, profile) = crate::apps::sign_in_and_follow(&server, &browser, &page).await;
+    signs_in_to_the_profile_page(&server, &wiki, &alice.sub).await;
+    server.stop().await;
+}
+
+/// Access tokens signed with ES256 or EdDSA, as configured: the JWKS publishes the key, the
+/// apps' guard accepts the tokens and refuses them within a second of a revocation,
+/// introspection and userinfo read them; ID tokens stay RS256 and the web app signs people in.
+#[tokio::test]
+async fn access_tokens_signed_with_es256_or_eddsa_work_at_every_endpoint_and_app() {
+    for (alg, kty, crv) in [
+        (SigningAlg::Es256, "EC", "P-256"),
+        (SigningAlg::EdDsa, "OKP", "Ed25519"),
+    ] {
+        let server = TestServer::start_with(Db::Sqlite, Store::Redis, |c| {
+            c.access_token_alg = alg;
+        })
+        .await;
+        let alice = server.user("alice", PASSWORD).await;
+        let wiki = crate::apps::on_redis(&server, "wiki").await;
+        let jwks: Value = reqwest::get(server.url("/jwks"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let published: Vec<(&str, &str)> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["kty"].as_str().unwrap(), k["alg"].as_str().unwrap()))
+            .collect();
+        assert_eq!(published, [("RSA", "RS256"), (kty, alg.name())]);
+        assert_eq!(jwks["keys"][1]["crv"], crv);
+
+        // A code flow at the app's client: the guard checks its access token (alice_at_each).
+        let tokens = crate::apps::alice_at_each(&server, &[&wiki], Some(&alice.sub)).await;
+        let access = tokens[0].1.clone();
+        let (header, _) = decode_jwt(&access);
+        assert_eq!(header["alg"], alg.name());
+        assert_eq!(header["kid"], jwks["keys"][1]["kid"]);
+        let t = code_flow(
+            &server,
+            &Browser::new(),
+            &wiki.client,
+            "openid",
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let (id_header, _) = decode_jwt(t["id_token"].as_str().unwrap());
+        assert_eq!(id_header["alg"], "RS256", "ID tokens stay RS256");
+
+        let r = client_post(&server, "/introspect", &wiki.client, &[("token", &access)]).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["active"], true, "{body}");
+        let r = reqwest::Client::new()
+            .get(server.url("/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        let r = client_post(&server, "/revoke", &wiki.client, &[("token", &access)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let refused =
+            crate::apps::refused_within_a_second(&wiki.base, &access, Instant::now()).await;
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+
+        // And a person signs in to the web app in a browser (the app checks the RS256 ID token).
+        signs_in_to_the_profile_page(&server, &wiki, &alice.sub).await;
+        server.stop().await;
+    }
+}
+
+/// Each algorithm rotates on its own; a change of the access-token algorithm retires the old
+/// algorithm's keys, which go on verifying until its tokens expire, then leave the JWKS.
+#[tokio::test]
+async fn each_algorithm_rotates_and_a_changed_algorithm_retires_its_keys() {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
+        c.access_token_alg = SigningAlg::Es256;
+    })
+    .await;
+    let caller = caller(&server).await;
+    let token = admin_token(&server).await;
+    let listed = keys_listed(&server, &token).await;
+    assert_eq!(listed.len(), 2, "an active key per algorithm: {listed:?}");
+    let r = admin(&server, &token, Method::POST, "/keys/rotate", None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let next: Value = r.json().await.unwrap();
+    let mut algs: Vec<&str> = next["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    let es_next = next["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["alg"] == "ES256")
+        .unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(Duration::from_secs(3601));
+    rotation::tick(&server.state).await.unwrap();
+    let es_token = caller_token(&server, &caller, None).await;
+    assert_eq!(kid_of(&es_token), es_next, "the ES256 successor signs");
+    let (id_kid, _) = server.state.keys.signers()[0].clone();
+    assert_ne!(id_kid, es_next);
+
+    // The configuration changes to EdDSA (as a restarted node would load it).
+    let mut config = server.state.config.clone();
+    config.access_token_alg = SigningAlg::EdDsa;
+    let now = clock.now();
+    rotation::step(&server.state.db, &config, now)
+        .await
+        .unwrap();
+    let ring = load_or_create(&server.state.db, now, SigningAlg::EdDsa)
+        .await
+        .unwrap();
+    server.state.keys.replace(ring);
+    let ed_token = caller_token(&server, &caller, None).await;
+    assert_eq!(decode_jwt(&ed_token).0["alg"], "EdDSA");
+    let r = client_post(&server, "/introspect", &caller, &[("token", &es_token)]).await;
+    let body: Value = r.json().await.unwrap();
     assert_eq!(
-        steps.last().unwrap(),
-        &(StatusCode::OK, format!("{}/profile", wiki.base)),
-        "{steps:?}"
+        body["active"], true,
+        "an ES256 token still verifies: {body}"
     );
-    assert!(profile.contains(&alice.sub), "{profile}");
+    let listed = keys_listed(&server, &token).await;
+    assert!(
+        listed.contains(&(es_next.clone(), "retired".to_owned())),
+        "{listed:?}"
+    );
+    // Rotation steps no longer make ES256 keys; once its tokens expired it leaves the JWKS.
+    clock.advance(Duration::from_secs(3600 + 60 + 61));
+    rotation::step(&server.state.db, &config, clock.now())
+        .await
+        .unwrap();
+    let ring = load_or_create(&server.state.db, clock.now(), SigningAlg::EdDsa)
+        .await
+        .unwrap();
+    server.state.keys.replace(ring);
+    assert!(!jwks_kids(&server).await.contains(&es_next));
+    // (The admin token was signed by the first ES256 key, gone too: ask the library.)
+    let listed = lanyard_idp::admin::keys::list(&server.state).await.unwrap();
+    assert!(listed.iter().all(|k| k.kid != es_next), "{listed:?}");
+    let mut algs: Vec<&str> = listed.iter().map(|k| k.alg.as_str()).collect();
+    algs.sort_unstable();
+    algs.dedup();
+    assert_eq!(algs, ["EdDSA", "RS256"]);
     server.stop().await;
 }

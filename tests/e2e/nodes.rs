@@ -261,6 +261,7 @@ async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
     let new = lanyard_idp::admin::keys::rotate(&node1.state, "test")
         .await
         .unwrap()
+        .remove(0)
         .kid;
     assert!(published(&node1).await.contains(&new));
     // Node 2 publishes it at its next reload (every 60 s; here, its tick).

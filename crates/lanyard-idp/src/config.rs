@@ -43,6 +43,8 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// When signing keys change.
     pub keys: KeyPolicy,
+    /// What access tokens are signed with (ID and logout tokens: always RS256).
+    pub access_token_alg: crate::tokens::SigningAlg,
     /// How apps are told of a sign-out.
     pub logout: LogoutPolicy,
     /// When repeated failures lock (see `lockout`).
@@ -179,6 +181,7 @@ impl Default for Config {
             redis_sentinel_master: "lanyard".to_owned(),
             lifetimes: Lifetimes::default(),
             keys: KeyPolicy::default(),
+            access_token_alg: crate::tokens::SigningAlg::default(),
             logout: LogoutPolicy::default(),
             lockout: LockoutPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
@@ -254,6 +257,7 @@ pub struct RawConfig {
     remember_me_lifetime_secs: Option<u64>,
     key_rotation_secs: Option<u64>,
     key_publish_secs: Option<u64>,
+    access_token_alg: Option<String>,
     backchannel_logout_timeout_secs: Option<u64>,
     backchannel_logout_attempts: Option<u64>,
     signin_lockout_threshold: Option<u64>,
@@ -264,7 +268,7 @@ pub struct RawConfig {
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "issuer",
     "listen",
     "database_url",
@@ -282,6 +286,7 @@ const KEYS: [&str; 24] = [
     "remember_me_lifetime_secs",
     "key_rotation_secs",
     "key_publish_secs",
+    "access_token_alg",
     "backchannel_logout_timeout_secs",
     "backchannel_logout_attempts",
     "signin_lockout_threshold",
@@ -349,6 +354,7 @@ impl RawConfig {
                 "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
                 "key_rotation_secs" => self.key_rotation_secs = secs()?,
                 "key_publish_secs" => self.key_publish_secs = secs()?,
+                "access_token_alg" => self.access_token_alg = Some(value.clone()),
                 "backchannel_logout_timeout_secs" => {
                     self.backchannel_logout_timeout_secs = secs()?;
                 }
@@ -481,6 +487,14 @@ impl RawConfig {
                 "key_rotation_secs must be longer than key_publish_secs (a key is published that long before it signs)",
             ));
         }
+        let access_token_alg = match self.access_token_alg.as_deref() {
+            None => d.access_token_alg,
+            Some(name) => crate::tokens::SigningAlg::from_name(name).ok_or_else(|| {
+                bad(format!(
+                    "access_token_alg = {name:?}: use RS256, ES256 or EdDSA"
+                ))
+            })?,
+        };
         let backchannel_timeout = secs(
             self.backchannel_logout_timeout_secs,
             d.logout.backchannel_timeout,
@@ -540,6 +554,7 @@ impl RawConfig {
                 publish,
                 refresh: d.keys.refresh,
             },
+            access_token_alg,
             logout: LogoutPolicy {
                 backchannel_timeout,
                 backchannel_attempts,
@@ -716,6 +731,10 @@ mod documented {
             ),
             ("key_rotation_secs", c.keys.rotation.as_secs().to_string()),
             ("key_publish_secs", c.keys.publish.as_secs().to_string()),
+            (
+                "access_token_alg",
+                format!("`{}`", c.access_token_alg.name()),
+            ),
             (
                 "remember_me_lifetime_secs",
                 l.remember_me_max.as_secs().to_string(),

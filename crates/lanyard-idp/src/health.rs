@@ -75,10 +75,15 @@ pub async fn readiness(state: &AppState) -> Readiness {
         }
     });
     let keys = {
-        let kid = state.keys.signing_kid();
+        let signers: Vec<String> = state
+            .keys
+            .signers()
+            .into_iter()
+            .map(|(kid, alg)| format!("{kid} ({})", alg.name()))
+            .collect();
         Check {
-            ok: !kid.is_empty(),
-            detail: format!("signing with kid {kid}"),
+            ok: !signers.is_empty(),
+            detail: format!("signing with kid {}", signers.join(", ")),
             ms: 0.0,
         }
     };

@@ -435,28 +435,32 @@ async fn keys(
                     ),
                     _ => format!("made at Unix time {}", key.created_at.as_secs()),
                 };
-                println!("{}  {:<7}  {when}", key.kid, key.state);
+                println!("{}  {:<5}  {:<7}  {when}", key.kid, key.alg, key.state);
             }
         }
         KeysCommand::Rotate => {
-            let (kid, from) = rotation::begin(&db, config, now).await.map_err(other)?;
-            println!(
-                "published {kid} as the next key; it signs from Unix time {} (after key_publish_secs = {}); running nodes publish it within 60 s",
-                from.as_secs(),
-                config.keys.publish.as_secs()
-            );
+            for (kid, from) in rotation::begin(&db, config, now).await.map_err(other)? {
+                println!(
+                    "published {kid} as the next key; it signs from Unix time {} (after key_publish_secs = {}); running nodes publish it within 60 s",
+                    from.as_secs(),
+                    config.keys.publish.as_secs()
+                );
+            }
         }
         KeysCommand::Remove { kid } => {
-            if !rotation::remove(&db, config, &kid, now)
+            let Some(alg) = rotation::remove(&db, config, &kid, now)
                 .await
                 .map_err(other)?
-            {
+            else {
                 return Err(Failure::BadInput(format!(
                     "no published key has kid {kid:?}"
                 )));
-            }
+            };
             let keys = db.signing_keys(now).await.map_err(other)?;
-            match keys.iter().find(|k| k.state == "active") {
+            match keys
+                .iter()
+                .find(|k| k.state == "active" && k.alg == alg.name())
+            {
                 Some(signing) => println!(
                     "removed {kid}; {} signs now (running nodes switch within 60 s)",
                     signing.kid

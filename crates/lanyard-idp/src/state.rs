@@ -102,7 +102,7 @@ impl AppState {
             None => open_store(&config, clock.clone()).await?,
         };
         let now = clock.now();
-        let keys = tokens::load_or_create(&db, now).await?;
+        let keys = tokens::load_or_create(&db, now, config.access_token_alg).await?;
         let server_keys = load_server_keys(&db, now).await?;
         let audit = Audit::start(db.clone());
         // The lists must hold every recorded revocation before the first request is judged

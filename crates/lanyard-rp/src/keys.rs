@@ -1,22 +1,41 @@
 //! The issuer's public keys: parsed from a JWKS, cached, refetched on a schedule and on an
-//! unknown `kid` at most once per cooldown. Only RSA keys for RS256 are taken: the algorithm
-//! a token may use comes from the key set, never from the token.
+//! unknown `kid` at most once per cooldown. Signature keys for RS256 (RSA), ES256 (EC P-256)
+//! and EdDSA (OKP Ed25519) are taken, each with its one algorithm: the algorithm a token may
+//! use comes from the key set, never from the token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+/// One of the issuer's public keys, with the one algorithm it verifies.
+pub struct IssuerKey {
+    /// RS256, ES256 or EdDSA.
+    pub alg: Algorithm,
+    /// The key.
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The usable keys of one JWKS.
 #[derive(Clone, Default)]
 pub struct KeySet {
     /// Shared, so that handing a key to a request copies a pointer, not the key.
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, Arc<IssuerKey>>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -28,8 +47,9 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    /// Parses a JWKS document, keeping RSA signature keys that have a `kid` and are for RS256
-    /// (or name no algorithm). Everything else is ignored.
+    /// Parses a JWKS document, keeping signature keys that have a `kid`: RSA for RS256, EC
+    /// P-256 for ES256, OKP Ed25519 for EdDSA (each naming that algorithm or none). Everything
+    /// else is ignored.
     pub fn from_jwks(json: &str) -> Result<Self, String> {
         let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWKS: {e}"))?;
         let mut keys = HashMap::new();
@@ -37,7 +57,6 @@ impl KeySet {
             let Some(kid) = jwk.common.key_id.clone() else {
                 continue;
             };
-            let rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
             // RFC 7517 §4.2, §4.3: a key published for encryption does not verify signatures.
             let for_signing = !matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature)
                 && jwk
@@ -45,18 +64,18 @@ impl KeySet {
                     .key_operations
                     .as_ref()
                     .is_none_or(|ops| ops.contains(&KeyOperations::Verify));
-            if !rs256 || !for_signing || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
+            let Some(alg) = algorithm_of(jwk).filter(|_| for_signing) else {
                 continue;
-            }
+            };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, Arc::new(key));
+                keys.insert(kid, Arc::new(IssuerKey { alg, key }));
             }
         }
         Ok(Self { keys })
     }
 
     /// The key with this id.
-    pub fn get(&self, kid: &str) -> Option<&Arc<DecodingKey>> {
+    pub fn get(&self, kid: &str) -> Option<&Arc<IssuerKey>> {
         self.keys.get(kid)
     }
 
@@ -68,6 +87,26 @@ impl KeySet {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+/// The one algorithm a JWK verifies, from its key type and curve; `None` when that is not
+/// RS256, ES256 or EdDSA, or when the key names another algorithm than its type's.
+fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
+    let (alg, named) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => (Algorithm::RS256, KeyAlgorithm::RS256),
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+            (Algorithm::ES256, KeyAlgorithm::ES256)
+        }
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            (Algorithm::EdDSA, KeyAlgorithm::EdDSA)
+        }
+        _ => return None,
+    };
+    match jwk.common.key_algorithm {
+        None => Some(alg),
+        Some(a) if a == named => Some(alg),
+        Some(_) => None,
     }
 }
 
@@ -119,7 +158,7 @@ impl KeyCache {
 
     /// The key for `kid`; an unknown one triggers a refetch unless one started within the
     /// cooldown. Concurrent callers share one fetch.
-    pub async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    pub async fn key(&self, kid: &str) -> Option<Arc<IssuerKey>> {
         if let Some(key) = self.snapshot().get(kid) {
             return Some(key.clone());
         }

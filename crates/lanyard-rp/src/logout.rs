@@ -7,7 +7,9 @@
 //! a `jti`; `events` an object with the back-channel logout member; `sub` or `sid`; and
 //! **no `nonce`** (so an ID token can never pass as one).
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Validation;
+
+use crate::keys::IssuerKey;
 use serde::Deserialize;
 
 /// The `events` member that makes a JWT a logout token.
@@ -110,19 +112,19 @@ struct Raw {
 /// (seconds), with `leeway` seconds.
 pub fn validate(
     token: &str,
-    key: &DecodingKey,
+    key: &IssuerKey,
     issuer: &str,
     client_id: &str,
     now: i64,
     leeway: u64,
 ) -> Result<LogoutToken, LogoutRejection> {
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(key.alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[client_id]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    let raw = jsonwebtoken::decode::<Raw>(token, key, &validation)
+    let raw = jsonwebtoken::decode::<Raw>(token, &key.key, &validation)
         .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {

@@ -461,7 +461,7 @@ impl WebSignIn {
         Ok(before - sessions.len())
     }
 
-    fn logout_key(&self, kid: &str) -> Option<Arc<jsonwebtoken::DecodingKey>> {
+    fn logout_key(&self, kid: &str) -> Option<Arc<crate::keys::IssuerKey>> {
         self.inner
             .keys
             .read()

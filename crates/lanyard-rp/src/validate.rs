@@ -1,13 +1,15 @@
 //! The rules an access token must pass, offline (RFC 9068 §4, RFC 8725 §3):
-//! `typ` `at+jwt`; RS256 with a key of the issuer's JWKS, chosen by `kid`, the algorithm fixed
-//! by us (`none`, `HS*` and any other are refused, and `jku`/`x5u`/`jwk`/`x5c` headers are
+//! `typ` `at+jwt`; a key of the issuer's JWKS, chosen by `kid`, with the one algorithm that key
+//! is for (RS256, ES256 or EdDSA; `none`, `HS*`, any other, and a known algorithm under
+//! another algorithm's key are refused, and `jku`/`x5u`/`jwk`/`x5c` headers are
 //! never followed); `iss` exact; `aud` contains this API; `exp` required, `nbf` and `iat` not in
 //! the future, all within the leeway; claims of the wrong type are refused, not ignored.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Deserializer};
 
 use crate::GuardConfig;
+use crate::keys::IssuerKey;
 
 /// The claims an API gets about the bearer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -73,7 +75,8 @@ pub enum Rejection {
     Malformed,
     /// `typ` is not `at+jwt`: an ID token or logout token offered as an access token.
     NotAnAccessToken,
-    /// An algorithm other than RS256 (`none`, `HS256`, ...).
+    /// An algorithm other than RS256, ES256 and EdDSA (`none`, `HS256`, ...), or not the one
+    /// of the key named by `kid`.
     Algorithm,
     /// No key of the issuer has this `kid`.
     UnknownKey,
@@ -113,7 +116,7 @@ pub fn header(token: &str) -> Result<Header, Rejection> {
 }
 
 /// The header of a JWT whose `typ` must be `typ` (or `application/<typ>`, RFC 7515 §4.1.9),
-/// signed with RS256, with no `crit` extension. A wrong `typ` is
+/// signed with RS256, ES256 or EdDSA, with no `crit` extension. A wrong `typ` is
 /// [`Rejection::NotAnAccessToken`].
 pub(crate) fn header_of_type(token: &str, typ: &str) -> Result<Header, Rejection> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
@@ -142,7 +145,10 @@ pub(crate) fn header_of_type(token: &str, typ: &str) -> Result<Header, Rejection
     if found != Some(typ) {
         return Err(Rejection::NotAnAccessToken);
     }
-    if header.alg != Algorithm::RS256 {
+    if !matches!(
+        header.alg,
+        Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA
+    ) {
         return Err(Rejection::Algorithm);
     }
     // RFC 7515 §4.1.11: extensions the recipient must understand. We understand none.
@@ -152,16 +158,16 @@ pub(crate) fn header_of_type(token: &str, typ: &str) -> Result<Header, Rejection
     Ok(header)
 }
 
-/// Verifies the signature with `key` and checks the claims against `config` at `now`
-/// (seconds).
+/// Verifies the signature with `key` (and its algorithm) and checks the claims against
+/// `config` at `now` (seconds).
 pub fn claims(
     token: &str,
-    key: &DecodingKey,
+    key: &IssuerKey,
     config: &GuardConfig,
     now: i64,
 ) -> Result<Claims, Rejection> {
     let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(key.alg);
     validation.leeway = config.leeway.as_secs();
     validation.set_issuer(&[&config.issuer]);
     validation.set_audience(&[&config.audience]);
@@ -169,7 +175,7 @@ pub fn claims(
     // Times are judged below, on the caller's clock.
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
         .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {

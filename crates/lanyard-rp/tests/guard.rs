@@ -16,7 +16,7 @@ use lanyard_store::{Clock, ManualClock, MemoryStore, StoreConfig, Target, Timest
 use serde_json::{Value, json};
 
 mod support;
-use support::{AUDIENCE, ISSUER, NOW, raw_token, rsa_key, sign_with};
+use support::{AUDIENCE, ISSUER, NOW, curve_key, raw_token, rsa_key, sign_curve, sign_with};
 
 fn claims() -> Value {
     json!({
@@ -31,13 +31,14 @@ fn sign(claims: &Value) -> String {
 
 struct CountingJwks {
     fetches: Arc<AtomicUsize>,
+    jwks: String,
 }
 
 #[async_trait]
 impl JwksSource for CountingJwks {
     async fn fetch(&self) -> Result<String, String> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        Ok(rsa_key(0).jwks.clone())
+        Ok(self.jwks.clone())
     }
 }
 
@@ -49,6 +50,10 @@ struct Fixture {
 }
 
 async fn fixture_with(tweak: impl FnOnce(&mut GuardConfig)) -> Fixture {
+    fixture_with_jwks(tweak, rsa_key(0).jwks.clone()).await
+}
+
+async fn fixture_with_jwks(tweak: impl FnOnce(&mut GuardConfig), jwks: String) -> Fixture {
     let clock = ManualClock::new(Timestamp::from_secs(NOW));
     let store: Arc<dyn TokenStore> =
         Arc::new(MemoryStore::with_clock(StoreConfig::default(), Arc::new(clock.clone())).unwrap());
@@ -59,6 +64,7 @@ async fn fixture_with(tweak: impl FnOnce(&mut GuardConfig)) -> Fixture {
     let keys = KeyCache::load(
         Box::new(CountingJwks {
             fetches: fetches.clone(),
+            jwks,
         }),
         config.jwks_cooldown,
     )
@@ -181,7 +187,7 @@ async fn issuer_and_audience_must_match_exactly() {
 }
 
 #[tokio::test]
-async fn only_rs256_with_the_issuers_keys() {
+async fn none_hmac_and_foreign_keys_are_refused() {
     let f = fixture().await;
     let c = claims();
     let none = raw_token(
@@ -212,6 +218,59 @@ async fn only_rs256_with_the_issuers_keys() {
     for junk in ["", "a", "a.b", "a.b.c", "....", &"x".repeat(10_000)] {
         assert!(f.guard.verify(junk).await.is_err(), "{junk:.20}");
     }
+}
+
+/// ES256 and EdDSA tokens verify with the issuer's EC and OKP keys; each key verifies only
+/// the algorithm it is for, so a token naming another algorithm under its `kid` is refused.
+#[tokio::test]
+async fn es256_and_eddsa_with_the_issuers_keys_each_with_its_own_algorithm() {
+    let ec = curve_key(Algorithm::ES256, "e0");
+    let ed = curve_key(Algorithm::EdDSA, "d0");
+    let mut jwks: Value = serde_json::from_str(&rsa_key(0).jwks).unwrap();
+    let keys = jwks["keys"].as_array_mut().unwrap();
+    keys.push(ec.jwk.clone());
+    keys.push(ed.jwk.clone());
+    // Keys that must be ignored: P-384, and an EC key that claims to be for RS256.
+    let mut p384 = curve_key(Algorithm::ES256, "p384").jwk;
+    p384["crv"] = json!("P-384");
+    let mut mislabelled = curve_key(Algorithm::ES256, "mislabelled").jwk;
+    mislabelled["alg"] = json!("RS256");
+    keys.push(p384);
+    keys.push(mislabelled.clone());
+    let f = fixture_with_jwks(|_| {}, jwks.to_string()).await;
+    let c = claims();
+
+    let es = sign_curve(&c, "e0", "at+jwt", Algorithm::ES256, &ec);
+    assert_eq!(f.guard.verify(&es).await.unwrap().claims.sub, "alice-sub");
+    let eddsa = sign_curve(&c, "d0", "at+jwt", Algorithm::EdDSA, &ed);
+    assert_eq!(
+        f.guard.verify(&eddsa).await.unwrap().claims.sub,
+        "alice-sub"
+    );
+    assert!(
+        f.guard.verify(&sign(&c)).await.is_ok(),
+        "RS256 still passes"
+    );
+
+    // Another algorithm under a key's kid: refused for the algorithm, whatever signed it.
+    let rs_under_ec = sign_with(&c, "e0", "at+jwt", rsa_key(0));
+    assert!(invalid(f.guard.verify(&rs_under_ec).await).contains("algorithm"));
+    let es_under_rsa = sign_curve(&c, "k0", "at+jwt", Algorithm::ES256, &ec);
+    assert!(invalid(f.guard.verify(&es_under_rsa).await).contains("algorithm"));
+    let eddsa_under_ec = sign_curve(&c, "e0", "at+jwt", Algorithm::EdDSA, &ed);
+    assert!(invalid(f.guard.verify(&eddsa_under_ec).await).contains("algorithm"));
+    // Signed by another key of the right type under our kid.
+    let other_ec = curve_key(Algorithm::ES256, "e0");
+    let forged = sign_curve(&c, "e0", "at+jwt", Algorithm::ES256, &other_ec);
+    assert!(invalid(f.guard.verify(&forged).await).contains("signature"));
+    let other_ed = curve_key(Algorithm::EdDSA, "d0");
+    let forged = sign_curve(&c, "d0", "at+jwt", Algorithm::EdDSA, &other_ed);
+    assert!(invalid(f.guard.verify(&forged).await).contains("signature"));
+    // The ignored keys verify nothing.
+    let p384_token = sign_curve(&c, "p384", "at+jwt", Algorithm::ES256, &ec);
+    assert!(invalid(f.guard.verify(&p384_token).await).contains("key"));
+    let mislabelled_token = sign_curve(&c, "mislabelled", "at+jwt", Algorithm::ES256, &ec);
+    assert!(invalid(f.guard.verify(&mislabelled_token).await).contains("key"));
 }
 
 #[tokio::test]
@@ -460,6 +519,7 @@ async fn a_stale_mirror_fails_closed_or_open_as_configured() {
         let keys = KeyCache::load(
             Box::new(CountingJwks {
                 fetches: Arc::default(),
+                jwks: rsa_key(0).jwks.clone(),
             }),
             config.jwks_cooldown,
         )

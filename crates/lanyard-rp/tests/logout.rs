@@ -3,7 +3,8 @@
 //! HMAC keyed with the public key, foreign keys, a `nonce`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use lanyard_rp::keys::IssuerKey;
 use lanyard_rp::logout::{
     BACKCHANNEL_LOGOUT_EVENT, LogoutRejection, LogoutToken, key_id, validate,
 };
@@ -23,7 +24,10 @@ fn claims() -> Value {
 fn check(token: &str) -> Result<LogoutToken, LogoutRejection> {
     let kid = key_id(token)?;
     let key = match kid.as_str() {
-        "k0" => DecodingKey::from_rsa_pem(rsa_key(0).public_pem.as_bytes()).unwrap(),
+        "k0" => IssuerKey {
+            alg: Algorithm::RS256,
+            key: DecodingKey::from_rsa_pem(rsa_key(0).public_pem.as_bytes()).unwrap(),
+        },
         _ => return Err(LogoutRejection::UnknownKey),
     };
     validate(token, &key, ISSUER, AUDIENCE, NOW, 60)

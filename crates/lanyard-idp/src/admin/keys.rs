@@ -16,7 +16,8 @@ pub struct KeyView {
     /// `next` (published, signs from `signs_from`), `active` (signs), `retired` (published
     /// until `published_until`).
     pub state: String,
-    /// RS256.
+    /// `RS256` (ID tokens, and access tokens by default), `ES256` or `EdDSA` (access tokens,
+    /// when configured).
     pub alg: String,
     /// When it was made (seconds since the Unix epoch).
     pub created_at: i64,
@@ -49,17 +50,21 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyView>, AdminError> {
         .collect())
 }
 
-/// Starts a rotation: a new key is published now and signs after the publication window.
-/// Returns that key.
-pub async fn rotate(state: &AppState, actor: &str) -> Result<KeyView, AdminError> {
+/// Starts a rotation of every algorithm in use: a new key each is published now and signs
+/// after the publication window. Returns those keys.
+pub async fn rotate(state: &AppState, actor: &str) -> Result<Vec<KeyView>, AdminError> {
     let result = async {
-        let (kid, _) = rotation::begin(&state.db, &state.config, state.clock.now()).await?;
+        let started = rotation::begin(&state.db, &state.config, state.clock.now()).await?;
         rotation::reload(state).await?;
-        list(state)
+        let next: Vec<KeyView> = list(state)
             .await?
             .into_iter()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| AdminError::Unavailable("the new key vanished".to_owned()))
+            .filter(|k| started.iter().any(|(kid, _)| *kid == k.kid))
+            .collect();
+        if next.len() < started.len() {
+            return Err(AdminError::Unavailable("a new key vanished".to_owned()));
+        }
+        Ok(next)
     }
     .await;
     record(state, actor, "key.rotate", "keys", &result).await;
@@ -67,17 +72,24 @@ pub async fn rotate(state: &AppState, actor: &str) -> Result<KeyView, AdminError
 }
 
 /// Removes a key at once (it leaked): tokens it signed stop verifying here at once, and at
-/// apps when they next fetch the JWKS. Returns the key that signs now.
+/// apps when they next fetch the JWKS. Returns the key that signs now in its place (for an
+/// algorithm no longer in use, the access-token key).
 pub async fn remove(state: &AppState, kid: &str, actor: &str) -> Result<String, AdminError> {
     let result = async {
         let now = state.clock.now();
-        if !rotation::remove(&state.db, &state.config, kid, now).await? {
+        let Some(alg) = rotation::remove(&state.db, &state.config, kid, now).await? else {
             return Err(AdminError::NotFound(format!(
                 "no published key has kid {kid:?}"
             )));
-        }
+        };
         rotation::reload(state).await?;
-        Ok(state.keys.signing_kid())
+        let signers = state.keys.signers();
+        let signing = signers
+            .iter()
+            .find(|(_, a)| *a == alg)
+            .or(signers.last())
+            .map(|(kid, _)| kid.clone());
+        Ok(signing.unwrap_or_default())
     }
     .await;
     record(state, actor, "key.remove", kid, &result).await;

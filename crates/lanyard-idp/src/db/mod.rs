@@ -117,7 +117,7 @@ pub struct AuditFilter {
 pub struct StoredKey {
     /// Key id.
     pub kid: String,
-    /// `RS256`.
+    /// `RS256`, `ES256` or `EdDSA`.
     pub alg: String,
     /// PKCS#8 DER.
     pub private_key: Vec<u8>,
@@ -569,8 +569,8 @@ impl Db {
         Ok(())
     }
 
-    /// Stores `key` unless a key in its state (`active`) is stored already; returns whether
-    /// it did. Nodes started at once on an empty database each make a first key: this lets
+    /// Stores `key` unless a key of its algorithm in its state (`active`) is stored already;
+    /// returns whether it did. Nodes started at once on an empty database each make a first key: this lets
     /// one in, and the others sign with it. On PostgreSQL the check and the insert hold an
     /// advisory lock for their transaction; SQLite lets one writer in at a time (and serves
     /// one node).
@@ -583,6 +583,7 @@ impl Db {
         }
         let present = signing_keys::Entity::find()
             .filter(signing_keys::Column::State.eq(key.state.as_str()))
+            .filter(signing_keys::Column::Alg.eq(key.alg.as_str()))
             .count(&txn)
             .await
             .map_err(unavailable)?;

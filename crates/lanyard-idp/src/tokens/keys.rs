@@ -1,12 +1,13 @@
 //! Loading the signing keys from the database, and making the first one.
 
+use std::collections::HashMap;
 use std::sync::Once;
 
-use aws_lc_rs::signature::RsaKeyPair;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use lanyard_store::Timestamp;
 use rsa::pkcs8::EncodePrivateKey;
 
-use super::{Jwk, KeyRing, SigningKey};
+use super::{KeyRing, Pair, SigningAlg, SigningKey};
 use crate::db::{Db, DbError, StoredKey};
 
 /// Why keys could not be loaded or used.
@@ -16,10 +17,12 @@ pub enum KeyError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A stored key does not parse.
-    #[error("signing key {kid} is not a usable RSA key")]
+    #[error("signing key {kid} is not a usable {alg} key")]
     Corrupt {
         /// Which.
         kid: String,
+        /// For which algorithm it was stored.
+        alg: String,
     },
     /// Making or using a key failed.
     #[error("{0}")]
@@ -28,53 +31,66 @@ pub enum KeyError {
 
 /// jsonwebtoken picks its crypto backend at run time; naming it here makes a missing feature
 /// a compile error instead of a panic at the first verification.
-fn install_jwt_backend() {
+pub(super) fn install_jwt_backend() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     });
 }
 
-/// Loads every key that may still verify a live token; on a first start, makes a 2048-bit
-/// RSA key (with the `rsa` crate), stores it as active, and uses it.
-pub async fn load_or_create(db: &Db, now: Timestamp) -> Result<KeyRing, KeyError> {
+/// Loads every key that may still verify a live token; for each algorithm in use (RS256, and
+/// `access`, the access-token algorithm) without an active key, makes one, stores it as active,
+/// and uses it.
+pub async fn load_or_create(
+    db: &Db,
+    now: Timestamp,
+    access: SigningAlg,
+) -> Result<KeyRing, KeyError> {
     install_jwt_backend();
     let mut stored = db.signing_keys(now).await?;
-    if !stored.iter().any(|k| k.state == ACTIVE) {
+    for alg in SigningAlg::in_use(access) {
+        if stored
+            .iter()
+            .any(|k| k.state == ACTIVE && k.alg == alg.name())
+        {
+            continue;
+        }
         // Other nodes may be starting on this empty database too: one first key wins.
-        let key = new_key(ACTIVE, now).await?;
+        let key = new_key(alg, ACTIVE, now).await?;
         match db.insert_first_signing_key(&key).await {
-            Ok(true) => tracing::info!(kid = %key.kid, "made a signing key"),
+            Ok(true) => tracing::info!(kid = %key.kid, alg = alg.name(), "made a signing key"),
             Ok(false) => {}
             // SQLite refuses a writer whose snapshot another process changed meanwhile
             // (the CLI, another node on the file): if that writer stored a key, use it.
             Err(e) => {
                 stored = db.signing_keys(now).await?;
-                if !stored.iter().any(|k| k.state == ACTIVE) {
+                if !stored
+                    .iter()
+                    .any(|k| k.state == ACTIVE && k.alg == alg.name())
+                {
                     return Err(e.into());
                 }
             }
         }
         stored = db.signing_keys(now).await?;
     }
-    let mut signer = None;
-    let mut all = Vec::new();
-    // Newest first: the newest active key signs.
+    let mut signers = HashMap::new();
+    let mut others = Vec::new();
+    // Newest first: the newest active key of each algorithm signs.
     for key in stored {
-        let pair = RsaKeyPair::from_pkcs8(&key.private_key).map_err(|_| KeyError::Corrupt {
+        let corrupt = || KeyError::Corrupt {
             kid: key.kid.clone(),
-        })?;
-        if key.state == ACTIVE && signer.is_none() {
-            signer = Some(SigningKey {
-                kid: Jwk::rsa(&pair).kid,
-                pair,
-            });
+            alg: key.alg.clone(),
+        };
+        let alg = SigningAlg::from_name(&key.alg).ok_or_else(corrupt)?;
+        let pair = Pair::from_pkcs8(alg, &key.private_key).ok_or_else(corrupt)?;
+        if key.state == ACTIVE && !signers.contains_key(&alg) {
+            signers.insert(alg, pair);
         } else {
-            all.push(pair);
+            others.push(pair);
         }
     }
-    let signer = signer.ok_or_else(|| KeyError::Sign("no active signing key".to_owned()))?;
-    Ok(KeyRing::new(signer, all))
+    KeyRing::new(signers, access, others)
 }
 
 /// A key published and signing.
@@ -84,24 +100,42 @@ pub(crate) const NEXT: &str = "next";
 /// A key that no longer signs, published until the tokens it signed have expired.
 pub(crate) const RETIRED: &str = "retired";
 
-/// Makes a 2048-bit RSA key (with the `rsa` crate, off the async workers) and stores it in
-/// `state`; returns its `kid` (the RFC 7638 thumbprint).
-pub(crate) async fn make_key(db: &Db, state: &str, now: Timestamp) -> Result<String, KeyError> {
-    let key = new_key(state, now).await?;
+/// Makes a key for `alg` and stores it in `state`; returns its `kid` (the RFC 7638
+/// thumbprint).
+pub(crate) async fn make_key(
+    db: &Db,
+    alg: SigningAlg,
+    state: &str,
+    now: Timestamp,
+) -> Result<String, KeyError> {
+    let key = new_key(alg, state, now).await?;
     db.insert_signing_key(&key).await?;
     Ok(key.kid)
 }
 
-/// A fresh 2048-bit RSA key in `state`, not stored yet.
-async fn new_key(state: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
-    let der = tokio::task::spawn_blocking(generate_rsa_2048)
-        .await
-        .map_err(|_| KeyError::Sign("key generation was interrupted".to_owned()))??;
-    let pair = RsaKeyPair::from_pkcs8(&der)
-        .map_err(|_| KeyError::Sign("a fresh key did not parse".to_owned()))?;
+/// A fresh key for `alg` in `state`, not stored yet: RSA 2048 (made with the `rsa` crate, off
+/// the async workers), P-256 or Ed25519 (aws-lc-rs), as PKCS#8.
+async fn new_key(alg: SigningAlg, state: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
+    let failed =
+        |what: &str| KeyError::Sign(format!("{} key generation failed: {what}", alg.name()));
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let der = match alg {
+        SigningAlg::Rs256 => tokio::task::spawn_blocking(generate_rsa_2048)
+            .await
+            .map_err(|_| failed("interrupted"))??,
+        SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| failed("aws-lc"))?
+            .as_ref()
+            .to_vec(),
+        SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| failed("aws-lc"))?
+            .as_ref()
+            .to_vec(),
+    };
+    let pair = Pair::from_pkcs8(alg, &der).ok_or_else(|| failed("the key did not parse"))?;
     Ok(StoredKey {
-        kid: Jwk::rsa(&pair).kid,
-        alg: "RS256".to_owned(),
+        kid: SigningKey::new(pair).kid,
+        alg: alg.name().to_owned(),
         private_key: der,
         state: state.to_owned(),
         created_at: now,
@@ -109,7 +143,7 @@ async fn new_key(state: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
     })
 }
 
-fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {
+pub(super) fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {
     #[allow(deprecated)] // `RsaPrivateKey` is the name every rsa 0.10 release accepts.
     let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048)
         .map_err(|e| KeyError::Sign(format!("RSA key generation failed: {e}")))?;

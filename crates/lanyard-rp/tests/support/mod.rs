@@ -1,5 +1,5 @@
 //! What the test files share: RSA keys, and JWTs signed with them or forged.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::sync::OnceLock;
 
@@ -69,4 +69,63 @@ pub(crate) fn raw_token(header: Value, claims: &Value, hmac_secret: Option<&[u8]
         None => String::new(),
     };
     format!("{input}.{signature}")
+}
+
+/// An ES256 (P-256) or EdDSA (Ed25519) key made with aws-lc-rs: PKCS#8 to sign with, and
+/// its public JWK.
+pub(crate) struct CurveKey {
+    pub(crate) alg: Algorithm,
+    pub(crate) pkcs8: Vec<u8>,
+    pub(crate) jwk: Value,
+}
+
+pub(crate) fn curve_key(alg: Algorithm, kid: &str) -> CurveKey {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    };
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    let (pkcs8, jwk) = match alg {
+        Algorithm::ES256 => {
+            let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .unwrap()
+                .as_ref()
+                .to_vec();
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).unwrap();
+            let point = pair.public_key().as_ref();
+            let jwk = json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+                "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+            (der, jwk)
+        }
+        Algorithm::EdDSA => {
+            let der = Ed25519KeyPair::generate_pkcs8(&rng)
+                .unwrap()
+                .as_ref()
+                .to_vec();
+            let pair = Ed25519KeyPair::from_pkcs8(&der).unwrap();
+            let jwk = json!({"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+                "kid": kid, "x": b64(pair.public_key().as_ref())});
+            (der, jwk)
+        }
+        other => panic!("not a curve algorithm: {other:?}"),
+    };
+    CurveKey { alg, pkcs8, jwk }
+}
+
+/// A JWT signed with `key`, with `alg` in its header (to forge, pass another one).
+pub(crate) fn sign_curve(
+    claims: &Value,
+    kid: &str,
+    typ: &str,
+    alg: Algorithm,
+    key: &CurveKey,
+) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    let encoding = match key.alg {
+        Algorithm::ES256 => EncodingKey::from_ec_der(&key.pkcs8),
+        _ => EncodingKey::from_ed_der(&key.pkcs8),
+    };
+    jsonwebtoken::encode(&header, claims, &encoding).unwrap()
 }

@@ -37,14 +37,15 @@ pub(crate) async fn list(
     }))
 }
 
-/// Starts a rotation: a new key is published at once and signs after the publication window
+/// Starts a rotation of every algorithm in use (RS256, and the access-token algorithm when it
+/// differs): a new key each is published at once and signs after the publication window
 /// (`key_publish_secs`). Asking again while one waits returns the waiting key.
 #[utoipa::path(
     post,
     path = "/keys/rotate",
     tag = "keys",
     responses(
-        (status = 202, description = "The next key; it signs from `signs_from`", body = KeyView),
+        (status = 202, description = "The next key of each algorithm; each signs from `signs_from`", body = KeyList),
         Refusals,
     ),
     security(("bearer" = ["lanyard:admin"])),
@@ -52,9 +53,9 @@ pub(crate) async fn list(
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     admin: Admin,
-) -> Result<(StatusCode, Json<KeyView>), AdminError> {
-    let next = keys::rotate(&state, &admin.actor()).await?;
-    Ok((StatusCode::ACCEPTED, Json(next)))
+) -> Result<(StatusCode, Json<KeyList>), AdminError> {
+    let keys = keys::rotate(&state, &admin.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(KeyList { keys })))
 }
 
 /// The key that signs after a removal.
