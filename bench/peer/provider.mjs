@@ -4,7 +4,9 @@
 //
 // Environment:
 //   PORT        listen port on 127.0.0.1 (default 3000); issuer is http://127.0.0.1:PORT
-//   AT_FORMAT   'jwt' (RFC 9068 JWT access tokens, RS256) or 'opaque' (default 'jwt')
+//   AT_FORMAT   'jwt' (RFC 9068 JWT access tokens) or 'opaque' (default 'jwt')
+//   AT_ALG      what JWT access tokens are signed with: RS256 (default), ES256 or EdDSA;
+//               ID tokens stay RS256 (as Lanyard's do)
 //   JWKS_FILE   optional path of a private JWKS (JSON); generated (RSA 2048) and written
 //               there when missing, so restarts keep the same key; without it a fresh
 //               key is generated in memory on every start.
@@ -25,6 +27,8 @@ const PORT = Number(process.env.PORT || 3000);
 const ISSUER = `http://${HOST}:${PORT}`;
 const AT_FORMAT = process.env.AT_FORMAT || 'jwt';
 if (!['jwt', 'opaque'].includes(AT_FORMAT)) throw new Error(`AT_FORMAT must be jwt or opaque, got ${AT_FORMAT}`);
+const AT_ALG = process.env.AT_ALG || 'RS256';
+if (!['RS256', 'ES256', 'EdDSA'].includes(AT_ALG)) throw new Error(`AT_ALG must be RS256, ES256 or EdDSA, got ${AT_ALG}`);
 
 const RESOURCE = 'urn:bench:api';
 const RESOURCE_SCOPES = 'api:read api:write';
@@ -32,9 +36,13 @@ const RESOURCE_SCOPES = 'api:read api:write';
 function loadOrCreateJwks() {
   const file = process.env.JWKS_FILE;
   if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `bench-rs256-${randomUUID().slice(0, 8)}`, alg: 'RS256', use: 'sig' };
-  const jwks = { keys: [jwk] };
+  const key = (alg, type, options) => {
+    const { privateKey } = generateKeyPairSync(type, options);
+    return { ...privateKey.export({ format: 'jwk' }), kid: `bench-${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`, alg, use: 'sig' };
+  };
+  const jwks = { keys: [key('RS256', 'rsa', { modulusLength: 2048 })] };
+  if (AT_ALG === 'ES256') jwks.keys.push(key('ES256', 'ec', { namedCurve: 'P-256' }));
+  if (AT_ALG === 'EdDSA') jwks.keys.push(key('EdDSA', 'ed25519'));
   if (file) writeFileSync(file, JSON.stringify(jwks), { mode: 0o600 });
   return jwks;
 }
@@ -123,7 +131,7 @@ const configuration = {
           scope: RESOURCE_SCOPES,
           accessTokenTTL: 3600,
           accessTokenFormat: AT_FORMAT,
-          ...(AT_FORMAT === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+          ...(AT_FORMAT === 'jwt' ? { jwt: { sign: { alg: AT_ALG } } } : {}),
         };
       },
     },
@@ -193,7 +201,7 @@ if (process.env.BENCH_MINT_PORT) {
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
 
 const server = provider.listen(PORT, HOST, () => {
-  console.log(`oidc-provider ${AT_FORMAT} listening on ${ISSUER} pid=${process.pid} node=${process.version} NODE_ENV=${process.env.NODE_ENV}`);
+  console.log(`oidc-provider ${AT_FORMAT} ${AT_ALG} listening on ${ISSUER} pid=${process.pid} node=${process.version} NODE_ENV=${process.env.NODE_ENV}`);
 });
 server.keepAliveTimeout = 65_000;
 const stop = () => server.close(() => process.exit(0));

@@ -1,24 +1,31 @@
 //! The physical limits the servers' figures are compared against, measured in the same run:
-//! RSA-2048 signing per core (OpenSSL and the signer Lanyard uses), a bare RS256
-//! verification, and a Redis round trip on loopback.
+//! signing per core with the access-token algorithm (RSA-2048, P-256 or Ed25519; OpenSSL and
+//! the signer Lanyard uses), a bare RS256 verification, and a Redis round trip on loopback.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{self, KeyPair as _, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    UnparsedPublicKey,
+};
 use tokio::process::Command;
 
 /// The references, per core unless named otherwise.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct Limits {
-    /// `openssl speed -seconds 3 rsa2048`: RSA-2048 signatures per second, one core.
+    /// The algorithm signed: the access tokens' (`--access-token-alg`).
+    pub(crate) alg: String,
+    /// `openssl speed -seconds 3 rsa2048` (`ecdsap256`, `ed25519`): signatures per second,
+    /// one core.
     pub(crate) openssl_sign_per_s: Option<f64>,
     /// The same with `-multi <cores>`: every core at once.
     pub(crate) openssl_sign_per_s_all_cores: Option<f64>,
-    /// OpenSSL's RSA-2048 verifications per second, one core.
+    /// OpenSSL's verifications per second, one core.
     pub(crate) openssl_verify_per_s: Option<f64>,
-    /// Lanyard's signer (aws-lc-rs `RsaKeyPair::sign`, PKCS#1 v1.5 SHA-256), one thread.
+    /// Lanyard's signer (aws-lc-rs: `RsaKeyPair::sign` PKCS#1 v1.5 SHA-256,
+    /// `EcdsaKeyPair::sign` P-256 SHA-256, `Ed25519KeyPair::sign`), one thread.
     pub(crate) lanyard_sign_per_s: f64,
     /// The same on every core at once.
     pub(crate) lanyard_sign_per_s_all_cores: f64,
@@ -32,18 +39,20 @@ pub(crate) struct Limits {
     pub(crate) cores: usize,
 }
 
-/// Measures every reference (about 25 s).
-pub(crate) async fn measure(store: &str) -> anyhow::Result<Limits> {
+/// Measures every reference (about 25 s), signing with `alg` (RS256, ES256, EdDSA).
+pub(crate) async fn measure(store: &str, alg: &str) -> anyhow::Result<Limits> {
     println!("== limits");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let single = openssl_speed(&[]).await;
-    let multi = openssl_speed(&["-multi", &cores.to_string()]).await;
+    let single = openssl_speed(alg, &[]).await;
+    let multi = openssl_speed(alg, &["-multi", &cores.to_string()]).await;
+    let owned = alg.to_owned();
     let lanyard_sign_per_s =
-        tokio::task::spawn_blocking(|| sign_rate(Duration::from_secs(3))).await??;
+        tokio::task::spawn_blocking(move || sign_rate(&owned, Duration::from_secs(3))).await??;
     let mut all = Vec::new();
     for _ in 0..cores {
-        all.push(tokio::task::spawn_blocking(|| {
-            sign_rate(Duration::from_secs(3))
+        let owned = alg.to_owned();
+        all.push(tokio::task::spawn_blocking(move || {
+            sign_rate(&owned, Duration::from_secs(3))
         }));
     }
     let mut lanyard_sign_per_s_all_cores = 0.0;
@@ -59,6 +68,7 @@ pub(crate) async fn measure(store: &str) -> anyhow::Result<Limits> {
         }
     };
     Ok(Limits {
+        alg: alg.to_owned(),
         openssl_sign_per_s: single.as_ref().map(|s| s.0),
         openssl_verify_per_s: single.as_ref().map(|s| s.1),
         openssl_sign_per_s_all_cores: multi.map(|s| s.0),
@@ -71,39 +81,73 @@ pub(crate) async fn measure(store: &str) -> anyhow::Result<Limits> {
     })
 }
 
-/// `openssl speed -seconds 3 [extra] rsa2048`: (signs/s, verifies/s), or `None` without
+/// `openssl speed -seconds 3 [extra] <alg>`: (signs/s, verifies/s), or `None` without
 /// openssl.
-async fn openssl_speed(extra: &[&str]) -> Option<(f64, f64)> {
+async fn openssl_speed(alg: &str, extra: &[&str]) -> Option<(f64, f64)> {
+    let name = match alg {
+        "ES256" => "ecdsap256",
+        "EdDSA" => "ed25519",
+        _ => "rsa2048",
+    };
     let out = Command::new("openssl")
         .arg("speed")
         .args(["-seconds", "3"])
         .args(extra)
-        .arg("rsa2048")
+        .arg(name)
         .output()
         .await
         .ok()?;
     parse_openssl_speed(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// (signs/s, verifies/s) from the summary line of `openssl speed rsa2048`:
-/// `rsa 2048 bits 0.000211s 0.000013s 4738.0 78800.0`.
+/// (signs/s, verifies/s): the last two figures of the summary line of `openssl speed`, e.g.
+/// `rsa 2048 bits 0.000211s 0.000013s 4738.0 78800.0` or
+/// ` 256 bits ecdsa (nistp256)   0.0000s   0.0001s  38164.3  12613.9`.
 fn parse_openssl_speed(text: &str) -> Option<(f64, f64)> {
-    let line = text.lines().rev().find(|l| l.contains("2048 bits"))?;
-    let after: Vec<&str> = line.split("bits").nth(1)?.split_whitespace().collect();
-    Some((after.get(2)?.parse().ok()?, after.get(3)?.parse().ok()?))
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" bits ") && l.trim_end().ends_with(|c: char| c.is_ascii_digit()))?;
+    let mut figures = line.split_whitespace().rev();
+    let verify = figures.next()?.parse().ok()?;
+    let sign = figures.next()?.parse().ok()?;
+    Some((sign, verify))
 }
 
-/// Signatures per second of the signer Lanyard uses, on this thread, for `time`.
-fn sign_rate(time: Duration) -> anyhow::Result<f64> {
-    let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA keygen"))?;
+/// Signatures per second of the signer Lanyard uses for `alg`, on this thread, for `time`.
+fn sign_rate(alg: &str, time: Duration) -> anyhow::Result<f64> {
+    let failed = |what: &str| anyhow::anyhow!("{alg} {what} failed");
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let message = [7u8; 400];
-    let mut sig = vec![0u8; key.public_modulus_len()];
+    let mut sign: Box<dyn FnMut() -> anyhow::Result<()>> = match alg {
+        "ES256" => {
+            let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(|_| failed("keygen"))?;
+            Box::new(move || {
+                key.sign(&rng, &message).map_err(|_| failed("signing"))?;
+                Ok(())
+            })
+        }
+        "EdDSA" => {
+            let key = Ed25519KeyPair::generate().map_err(|_| failed("keygen"))?;
+            Box::new(move || {
+                std::hint::black_box(key.sign(&message));
+                Ok(())
+            })
+        }
+        _ => {
+            let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| failed("keygen"))?;
+            let mut sig = vec![0u8; key.public_modulus_len()];
+            Box::new(move || {
+                key.sign(&signature::RSA_PKCS1_SHA256, &rng, &message, &mut sig)
+                    .map_err(|_| failed("signing"))
+            })
+        }
+    };
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < time {
-        key.sign(&signature::RSA_PKCS1_SHA256, &rng, &message, &mut sig)
-            .map_err(|_| anyhow::anyhow!("RSA sign"))?;
+        sign()?;
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
@@ -156,13 +200,17 @@ mod tests {
     fn reads_the_summary_line_of_openssl_speed() {
         let text = "CPUINFO: OPENSSL_ia32cap=0xfffa3203078bffff:0x405fc6f1bf07ab\n                  sign    verify    sign/s verify/s\nrsa 2048 bits 0.000257s 0.000017s   3883.8  57768.3\n";
         assert_eq!(parse_openssl_speed(text), Some((3883.8, 57768.3)));
+        let ec = "                              sign    verify    sign/s verify/s\n 256 bits ecdsa (nistp256)   0.0000s   0.0001s  38164.3  12613.9\n";
+        assert_eq!(parse_openssl_speed(ec), Some((38164.3, 12613.9)));
         assert_eq!(parse_openssl_speed("openssl: unknown algorithm"), None);
     }
 
     #[test]
     fn the_signer_reference_signs_and_the_verifier_checks() {
-        let rate = sign_rate(Duration::from_millis(50)).unwrap();
-        assert!(rate > 0.0, "no signature in 50 ms");
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            let rate = sign_rate(alg, Duration::from_millis(50)).unwrap();
+            assert!(rate > 0.0, "no {alg} signature in 50 ms");
+        }
         let cost = verify_cost().unwrap();
         assert!(cost > 0.0 && cost < 10_000.0, "{cost} µs per verification");
     }

@@ -68,6 +68,9 @@ struct Args {
     /// Where the JSON and the chart go.
     #[arg(long, default_value = "docs/bench")]
     out: PathBuf,
+    /// What both sides sign access tokens with (ID tokens: RS256 on both).
+    #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
+    access_token_alg: String,
     /// Skip the physical references (openssl, signer, verifier, Redis).
     #[arg(long)]
     skip_limits: bool,
@@ -81,10 +84,10 @@ pub(crate) enum Scenario {
     Discovery,
     /// `GET` the JWKS.
     Jwks,
-    /// `POST /token`, `client_credentials`, an RS256 JWT access token back.
+    /// `POST /token`, `client_credentials`, a JWT access token back (`--access-token-alg`).
     Token,
     /// `POST /token`, `refresh_token`: each request spends a refresh token and gets the next
-    /// (ID token and access token signed, RS256).
+    /// (ID token signed RS256, access token `--access-token-alg`).
     Refresh,
     /// `POST` introspection of a valid user access token.
     Introspect,
@@ -147,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     backends.clean_up().await;
     let mut report = outcome?;
     if !args.skip_limits {
-        report.limits = Some(limits::measure(&args.store).await?);
+        report.limits = Some(limits::measure(&args.store, &args.access_token_alg).await?);
     }
     report.print();
     std::fs::create_dir_all(&args.out)?;
@@ -172,8 +175,14 @@ async fn measure(
         // Fresh processes per scenario: a store that grew in one scenario (refresh tokens,
         // the peer's in-process map) must not slow the next.
         let sides = [
-            Side::start_lanyard(lanyard, backends, args.lanyard_nodes).await?,
-            Side::start_peer(&args.peer_dir).await?,
+            Side::start_lanyard(
+                lanyard,
+                backends,
+                args.lanyard_nodes,
+                &args.access_token_alg,
+            )
+            .await?,
+            Side::start_peer(&args.peer_dir, &args.access_token_alg).await?,
         ];
         let mut idle_rss = Vec::new();
         for side in &sides {

@@ -22,7 +22,7 @@ const LANYARD_SECRET: &str = "bench-secret-bench-secret-bench-secret-0000";
 const USERNAME: &str = "bench";
 const PASSWORD: &str = "a bench user's long password 7f3c";
 const REDIRECT_URI: &str = "http://127.0.0.1:4000/cb";
-/// Both sides answer `client_credentials` with an RS256 JWT access token for this scope.
+/// Both sides answer `client_credentials` with a JWT access token for this scope.
 const CLIENT_CREDENTIALS: &str = "grant_type=client_credentials&scope=api%3Aread";
 
 /// Lanyard's database and token store for the whole run; each scenario's Lanyard gets a
@@ -208,6 +208,7 @@ impl Side {
         binary: &Path,
         backends: &Backends,
         nodes: usize,
+        access_token_alg: &str,
     ) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
@@ -225,6 +226,7 @@ impl Side {
                 .env("LANYARD_ISSUER", &issuer)
                 // The peer's tokens live an hour; so do these.
                 .env("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "3600")
+                .env("LANYARD_ACCESS_TOKEN_ALG", access_token_alg)
                 .env("RUST_LOG", "warn")
                 .env_remove("LANYARD_CONFIG")
                 .env_remove("LANYARD_REDIS_URL");
@@ -288,8 +290,12 @@ impl Side {
             })
     }
 
-    /// Starts the peer (`provider.mjs` in `peer_dir`) with RS256 JWT access tokens.
-    pub(crate) async fn start_peer(peer_dir: &Path) -> anyhow::Result<Self> {
+    /// Starts the peer (`provider.mjs` in `peer_dir`) with JWT access tokens signed with
+    /// `access_token_alg`.
+    pub(crate) async fn start_peer(
+        peer_dir: &Path,
+        access_token_alg: &str,
+    ) -> anyhow::Result<Self> {
         let script = peer_dir.join("provider.mjs");
         if !peer_dir.join("node_modules/oidc-provider").exists() || !script.exists() {
             bail!(
@@ -299,12 +305,14 @@ impl Side {
         }
         let port = free_port()?;
         let mint_port = free_port()?;
-        // Without JWKS_FILE the peer makes a fresh RSA-2048 key at each start.
+        // Without JWKS_FILE the peer makes fresh keys at each start: RSA-2048, and one for
+        // AT_ALG when that is not RS256.
         let child = Command::new("node")
             .arg(&script)
             .current_dir(peer_dir)
             .env("PORT", port.to_string())
             .env("AT_FORMAT", "jwt")
+            .env("AT_ALG", access_token_alg)
             .env("NODE_ENV", "production")
             .env("BENCH_MINT_PORT", mint_port.to_string())
             .stdin(Stdio::null())
