@@ -423,6 +423,12 @@ async fn token_issuance_is_audited_with_the_request_id() {
         .unwrap();
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].actor, "client:wiki");
+    let detail: serde_json::Value =
+        serde_json::from_str(issued[0].detail.as_deref().unwrap()).unwrap();
+    let (_, claims) = crate::support::decode_jwt(tokens["access_token"].as_str().unwrap());
+    assert_eq!(detail["jti"], claims["jti"], "{detail}");
+    assert_eq!(detail["scope"], "openid");
+    assert_eq!(detail["id_token"], true);
     assert!(
         issued[0]
             .request_id

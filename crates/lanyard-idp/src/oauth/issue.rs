@@ -103,6 +103,7 @@ pub async fn mint(
         sid: grant.sid.map(str::to_owned),
         auth_time: grant.auth_time,
     };
+    let scope = access.scope.clone();
     let access_token = state.keys.sign(ACCESS_TOKEN_TYP, &access).await?;
     let id_token = if grant.scope.contains("openid") {
         let id_lifetime = grant
@@ -134,10 +135,7 @@ pub async fn mint(
             target: Some(grant.sub.to_owned()),
             outcome: "success".to_owned(),
             request_id: None,
-            detail: Some(
-                serde_json::json!({ "jti": grant.jti, "scope": grant.scope.to_wire(), "id_token": id_token.is_some() })
-                    .to_string(),
-            ),
+            detail: Some(issue_detail(&grant.jti, &scope, id_token.is_some())),
         })
         .await;
     Ok(TokenResponse {
@@ -146,6 +144,23 @@ pub async fn mint(
         expires_in: lifetime.as_secs(),
         id_token,
         refresh_token: None,
-        scope: grant.scope.to_wire(),
+        scope,
     })
+}
+
+/// The audit detail of an issued token: `{"jti":…,"scope":…,"id_token":…}`, serialised
+/// from a struct (no map built per token).
+fn issue_detail(jti: &str, scope: &str, id_token: bool) -> String {
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        jti: &'a str,
+        scope: &'a str,
+        id_token: bool,
+    }
+    serde_json::to_string(&Detail {
+        jti,
+        scope,
+        id_token,
+    })
+    .unwrap_or_default()
 }
