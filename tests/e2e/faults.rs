@@ -1,7 +1,9 @@
 //! Faults survived, under bounded load (issue 8 §4; SECURITY.md §5.3 F1/F2): Redis killed
-//! (`kill -9`) while clients refresh and call UserInfo, then restarted. While it is down
-//! nothing is a 500 and a revoked token is never accepted; after it is back, Lanyard serves
-//! again by itself (no restart of its own) within 10 s, and the revoked token stays refused.
+//! (`kill -9`) while clients refresh, call UserInfo, revoke, and call an app's API, then
+//! restarted. While it is down every answer that needs the store is a 503 (nothing is a
+//! 500, no valid refresh token is refused, no revocation claims success) and a revoked
+//! token is never accepted; after it is back, Lanyard serves again by itself (no restart of
+//! its own) within 10 s, and the revoked tokens stay refused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,14 +24,41 @@ const PASSWORD: &str = "correct horse battery staple";
 /// What the clients saw, by phase.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Statuses answered while Redis was down.
-    down: Vec<StatusCode>,
+    /// What was asked and answered while Redis was down.
+    down: Vec<(Ask, StatusCode)>,
     /// Statuses answered after Redis was back, with when.
     back: Vec<(Instant, StatusCode)>,
-    /// The revoked token was accepted (never allowed).
+    /// The revoked token was accepted, by Lanyard or the app (never allowed).
     revoked_accepted: u32,
     /// Any 5xx other than 503.
     other_5xx: Vec<StatusCode>,
+}
+
+/// The requests of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// A valid refresh token at the token endpoint.
+    Refresh,
+    /// The revoked access token at UserInfo.
+    Userinfo,
+    /// A token at the revocation endpoint.
+    Revoke,
+    /// The app's revoked access token at the app's API (the guard).
+    Guard,
+}
+
+impl Ask {
+    /// What may be answered while the store is down: only 503 where the answer needs the
+    /// store; a refusal where the answer is known without it (the guard's mirror holds the
+    /// revocation while it is within its staleness bound).
+    fn allowed_while_down(self) -> &'static [StatusCode] {
+        match self {
+            Ask::Refresh | Ask::Revoke => &[StatusCode::SERVICE_UNAVAILABLE],
+            Ask::Userinfo | Ask::Guard => {
+                &[StatusCode::SERVICE_UNAVAILABLE, StatusCode::UNAUTHORIZED]
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -39,11 +68,35 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
         Arc::new(TestServer::start_on_store(redis_store_at(&own.url(), "e2e:").await).await);
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    // A revoked access token, and four clients each with a refresh token of their own.
+    // An app whose guard follows the same Redis, as a separate process would, with a 1 s
+    // staleness bound: within it the guard answers from its mirror, past it 503.
+    let mut app_redis = lanyard_store::RedisConfig::new(own.url());
+    app_redis.prefix = "e2e:".to_owned();
+    let app_source: Arc<dyn lanyard_store::TokenStore> = Arc::new(
+        lanyard_store::RedisStore::connect(lanyard_store::StoreConfig::default(), app_redis)
+            .await
+            .unwrap(),
+    );
+    let api = crate::apps::start_app(&server, "api", app_source, Duration::from_secs(1)).await;
+    // Revoked access tokens (one for Lanyard's UserInfo, one for the app), and four clients
+    // each with a refresh token of their own.
     let revoked = code_flow(&server, &Browser::new(), &wiki, "openid", "alice", PASSWORD).await;
     let revoked = field(&revoked, "access_token").to_owned();
     let r = client_post(&server, "/revoke", &wiki, &[("token", &revoked)]).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let at_api = code_flow(
+        &server,
+        &Browser::new(),
+        &api.client,
+        "openid",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let at_api = field(&at_api, "access_token").to_owned();
+    let r = client_post(&server, "/revoke", &api.client, &[("token", &at_api)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    crate::apps::refused_within_a_second(&api.base, &at_api, Instant::now()).await;
     let mut refresh_tokens = Vec::new();
     for _ in 0..4 {
         let t = code_flow(
@@ -62,23 +115,39 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
     let is_down = Arc::new(AtomicBool::new(false));
     let came_back: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let stop = Arc::new(AtomicBool::new(false));
-    let record =
-        |status: StatusCode, seen: &Arc<Mutex<Seen>>, down: bool, back: Option<Instant>| {
-            let seen = seen.clone();
-            async move {
-                let mut s = seen.lock().await;
-                if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-                    s.other_5xx.push(status);
-                }
-                if down {
-                    s.down.push(status);
-                } else if back.is_some() {
-                    s.back.push((Instant::now(), status));
-                }
+    let record = |ask: Ask,
+                  status: StatusCode,
+                  seen: &Arc<Mutex<Seen>>,
+                  down: bool,
+                  back: Option<Instant>| {
+        let seen = seen.clone();
+        async move {
+            let mut s = seen.lock().await;
+            if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+                s.other_5xx.push(status);
             }
-        };
+            if matches!(ask, Ask::Userinfo | Ask::Guard) && status == StatusCode::OK {
+                s.revoked_accepted += 1;
+            }
+            if down {
+                s.down.push((ask, status));
+            } else if back.is_some() {
+                s.back.push((Instant::now(), status));
+            }
+        }
+    };
     let mut workers = Vec::new();
-    for token in refresh_tokens {
+    // Each worker asks one thing in a loop: four refreshers, then UserInfo, the revocation
+    // endpoint and the app's guard with revoked tokens.
+    let asks = refresh_tokens
+        .into_iter()
+        .map(|t| (Ask::Refresh, t))
+        .chain([
+            (Ask::Userinfo, revoked.clone()),
+            (Ask::Revoke, revoked.clone()),
+            (Ask::Guard, at_api.clone()),
+        ]);
+    for (ask, token) in asks {
         let (server, wiki, seen, is_down, came_back, stop) = (
             server.clone(),
             wiki.clone(),
@@ -87,46 +156,43 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
             came_back.clone(),
             stop.clone(),
         );
+        let api_base = api.base.clone();
         workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
             let mut token = token;
             while !stop.load(Ordering::SeqCst) {
                 let down = is_down.load(Ordering::SeqCst);
+                let status = match ask {
+                    Ask::Refresh => {
+                        let r = refresh(&server, &wiki, &token, None).await;
+                        let status = r.status();
+                        if status == StatusCode::OK {
+                            let body: Value = r.json().await.unwrap();
+                            token = field(&body, "refresh_token").to_owned();
+                        }
+                        status
+                    }
+                    Ask::Userinfo => userinfo(&server, &token).await.status(),
+                    Ask::Revoke => client_post(&server, "/revoke", &wiki, &[("token", &token)])
+                        .await
+                        .status(),
+                    Ask::Guard => {
+                        let r = http.get(format!("{api_base}/api/me")).bearer_auth(&token);
+                        r.send().await.unwrap().status()
+                    }
+                };
                 let back = *came_back.lock().await;
-                let r = refresh(&server, &wiki, &token, None).await;
-                let status = r.status();
-                if status == StatusCode::OK {
-                    let body: Value = r.json().await.unwrap();
-                    token = field(&body, "refresh_token").to_owned();
-                }
-                record(status, &seen, down, back).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }));
-    }
-    {
-        let (server, seen, is_down, came_back, stop, revoked) = (
-            server.clone(),
-            seen.clone(),
-            is_down.clone(),
-            came_back.clone(),
-            stop.clone(),
-            revoked.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                let down = is_down.load(Ordering::SeqCst);
-                let status = userinfo(&server, &revoked).await.status();
-                if status == StatusCode::OK {
-                    seen.lock().await.revoked_accepted += 1;
-                }
-                let back = *came_back.lock().await;
-                record(status, &seen, down, back).await;
+                // Down for the whole request: asked after the kill, answered before the
+                // restart (one that straddles the restart may rightly succeed).
+                let down = down && is_down.load(Ordering::SeqCst);
+                record(ask, status, &seen, down, back).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
     }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let store_errors = crate::operations::metric_sum(&server, "lanyard_store_errors_total").await;
     own.kill();
     is_down.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -144,8 +210,26 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
     let seen = seen.lock().await;
     assert!(seen.other_5xx.is_empty(), "only 503s: {:?}", seen.other_5xx);
     assert_eq!(seen.revoked_accepted, 0, "a revoked token was accepted");
+    // While Redis was down: each kind of request was asked, and answered only as allowed
+    // (a valid refresh token is never refused as invalid, a revocation never "done").
+    for ask in [Ask::Refresh, Ask::Userinfo, Ask::Revoke, Ask::Guard] {
+        let answers: Vec<StatusCode> = seen
+            .down
+            .iter()
+            .filter(|(a, _)| *a == ask)
+            .map(|(_, s)| *s)
+            .collect();
+        assert!(!answers.is_empty(), "{ask:?} was asked during the outage");
+        let wrong: Vec<&StatusCode> = answers
+            .iter()
+            .filter(|s| !ask.allowed_while_down().contains(s))
+            .collect();
+        assert!(wrong.is_empty(), "{ask:?} during the outage: {wrong:?}");
+    }
     assert!(
-        seen.down.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        seen.down
+            .iter()
+            .any(|(a, s)| *a == Ask::Refresh && *s == StatusCode::SERVICE_UNAVAILABLE),
         "the outage was answered 503: {:?}",
         seen.down
     );
@@ -168,11 +252,17 @@ async fn redis_killed_under_load_is_503_then_recovers_and_never_unrevokes() {
         .count();
     assert!(recovered > 0, "refreshes succeed again: {:?}", seen.back);
     drop(seen);
-    // And the revocation made before the crash holds (AOF, and the record in SQL).
+    assert!(
+        crate::operations::metric_sum(&server, "lanyard_store_errors_total").await > store_errors,
+        "the outage shows in the store-error metric"
+    );
+    // And the revocations made before the crash hold (AOF, and the record in SQL), at
+    // Lanyard and at the app once its mirror is fresh again.
     assert_eq!(
         userinfo(&server, &revoked).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    crate::apps::refused_within_a_second(&api.base, &at_api, Instant::now()).await;
     Arc::try_unwrap(server).ok().unwrap().stop().await;
 }
 
@@ -472,7 +562,8 @@ impl Drop for OwnPostgres {
 }
 
 /// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes are being redeemed.
-/// Meanwhile the token endpoint answers 503 (never 500) within its timeouts; afterwards the
+/// Meanwhile `/readyz` names the database and the token endpoint answers 503 (never 500)
+/// within its timeouts; afterwards the
 /// pool reconnects with no restart of Lanyard; and no code is both consumed and lost: a code
 /// whose exchange got a 503 is redeemed when the client retries.
 #[tokio::test]
@@ -518,12 +609,23 @@ async fn postgres_restarted_under_load_loses_no_code() {
             (status, started.elapsed())
         }
     };
+    let db_errors = crate::operations::metric_sum(&server, "lanyard_db_errors_total").await;
     let pg = tokio::task::spawn_blocking(move || {
         pg.crash();
         pg
     })
     .await
     .unwrap();
+    // Out of service, naming the database; alive all the same.
+    let (status, _, report) = crate::operations::readyz(&server).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["database"]["ok"], false, "{report}");
+    assert_eq!(
+        report["store"]["ok"], true,
+        "only the database is named: {report}"
+    );
+    let alive = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
     for code in &codes[..5] {
         let (status, took) = exchange(code.clone()).await;
         assert_eq!(
@@ -553,6 +655,12 @@ async fn postgres_restarted_under_load_loses_no_code() {
             other => panic!("a code was lost in the outage: {other}"),
         }
     }
+    let (status, _, report) = crate::operations::readyz(&server).await;
+    assert_eq!(status, StatusCode::OK, "back in service: {report}");
+    assert!(
+        crate::operations::metric_sum(&server, "lanyard_db_errors_total").await > db_errors,
+        "the outage shows in the database-error metric"
+    );
     server.stop().await;
     drop(pg);
 }

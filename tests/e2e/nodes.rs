@@ -347,6 +347,60 @@ async fn a_code_whose_node_died_mid_exchange_is_spent_everywhere() {
     first.stop().await;
 }
 
+/// SECURITY.md §5.3 F6, the other half: the node minted the tokens and died before its
+/// answer reached the client. The client retries at another node: `invalid_grant`, and the
+/// retry revokes what the first exchange issued (a code used twice, RFC 6749 §4.1.2), so the
+/// tokens the client never received are refused everywhere, at once.
+#[tokio::test]
+async fn tokens_minted_by_a_node_that_died_before_answering_are_refused_after_the_retry() {
+    let first = TestServer::start(Db::Postgres, Store::Redis).await;
+    first.user("alice", PASSWORD).await;
+    let wiki = first.client(ClientSpec::web("wiki")).await;
+    let node1 = first.another_node(None).await;
+    let node2 = first.another_node(None).await;
+    let code = authorize_with_sign_in(
+        &node1,
+        &Browser::new(),
+        &wiki,
+        &[("scope", "openid offline_access")],
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    // Node 1 answers, but the answer is lost with the node.
+    let r = form_request(&node1, &wiki, &exchange(&code, &wiki.redirect_uri)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let lost: Value = r.json().await.unwrap();
+    node1.stop().await;
+    assert_eq!(
+        userinfo(&node2, field(&lost, "access_token"))
+            .await
+            .status(),
+        StatusCode::OK,
+        "the tokens work until the retry"
+    );
+    let r = form_request(&node2, &wiki, &exchange(&code, &wiki.redirect_uri)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&node2, field(&lost, "access_token"))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the lost access token is refused"
+    );
+    let r = refresh(&node2, &wiki, field(&lost, "refresh_token"), None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"], "invalid_grant",
+        "the lost refresh token is refused"
+    );
+    node2.stop().await;
+    first.stop().await;
+}
+
 /// SECURITY.md §5.3 F12: every node restarted in turn while people keep signing in and using
 /// their sessions: no session is lost, since none lives in a node.
 #[tokio::test]

@@ -10,7 +10,25 @@ use serde_json::Value;
 
 use crate::support::{ClientSpec, Db, Store, TestServer, redis_store_at, token_request};
 
-async fn readyz(server: &TestServer) -> (StatusCode, Option<String>, Value) {
+/// The sum of every series of metric `name` in the server's `/metrics` (the recorder is
+/// shared by every server in the test process: compare before and after).
+pub(crate) async fn metric_sum(server: &TestServer, name: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub(crate) async fn readyz(server: &TestServer) -> (StatusCode, Option<String>, Value) {
     let r = reqwest::get(server.url("/readyz")).await.unwrap();
     let status = r.status();
     let retry = r

@@ -111,7 +111,12 @@ pub fn revocation(kind: &'static str) {
     counter!(REVOCATIONS, "kind" => kind).increment(1);
 }
 
-/// A database statement.
+/// A database call that got no connection (the database is down or unreachable).
+pub fn db_unreachable() {
+    counter!(DB_ERRORS).increment(1);
+}
+
+/// A database statement, timed; `failed` when it ran and failed.
 pub fn db_statement(took: Duration, failed: bool) {
     histogram!(DB_SECONDS).record(took.as_secs_f64());
     if failed {

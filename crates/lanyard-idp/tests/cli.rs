@@ -487,3 +487,141 @@ fn keys_rotate_list_and_remove_from_the_command_line() {
         "no published key",
     );
 }
+
+/// The `sh` blocks of docs/operations.md's "Backup and restore", in order.
+fn backup_blocks() -> Vec<String> {
+    let doc = include_str!("../../../docs/operations.md");
+    let section = doc
+        .split("## Backup and restore")
+        .nth(1)
+        .expect("a Backup and restore section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `script` with bash in `dir`, with the `lanyard` binary first on the PATH.
+fn run_script(dir: &PathBuf, script: &str, env: &[(&str, &str)]) -> Output {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lanyard"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env_remove("LANYARD_DATABASE_URL")
+        .env_remove("LANYARD_REDIS_URL")
+        .env_remove("LANYARD_CONFIG")
+        .env("RUST_LOG", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn psql(admin: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([admin, "-qtAc", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("psql is needed (apt-get install postgresql-client): {e}"));
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}. This test needs PostgreSQL: start it, or point \
+         LANYARD_TEST_POSTGRES_URL at a server where the user may create databases",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// docs/operations.md's backup and restore commands, run as written: a PostgreSQL database
+/// dumped and restored into a new one keeps its users and signing keys; a SQLite copy opens.
+#[test]
+fn backup_and_restore_as_operations_md_says() {
+    let blocks = backup_blocks();
+    assert_eq!(blocks.len(), 2, "a PostgreSQL block and a SQLite block");
+    let home = Home::new();
+    let admin = std::env::var("LANYARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let base = admin.rsplit_once('/').unwrap().0.to_owned();
+    let tag = lanyard_idp::crypto::random_token(6)
+        .to_lowercase()
+        .replace(['-', '_'], "x");
+    let (source, restored) = (format!("lanyard_bk_{tag}"), format!("lanyard_rs_{tag}"));
+    psql(&admin, &format!("CREATE DATABASE {source}"));
+    psql(&admin, &format!("CREATE DATABASE {restored}"));
+    let (source_url, restored_url) = (format!("{base}/{source}"), format!("{base}/{restored}"));
+    let on = |url: &str| [("LANYARD_DATABASE_URL", url.to_owned())];
+    let run_on = |url: &str, args: &[&str], stdin: Option<&str>| {
+        let env = on(url);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        home.run_env(args, stdin, &env)
+    };
+    let out = run_on(
+        &source_url,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The CLI makes no key until a node starts; a rotation publishes one.
+    assert!(
+        run_on(&source_url, &["keys", "rotate"], None)
+            .status
+            .success()
+    );
+    let keys = stdout(&run_on(&source_url, &["keys", "list"], None));
+    let kid = keys.split_whitespace().next().unwrap().to_owned();
+
+    let out = run_script(
+        &home.dir,
+        &blocks[0],
+        &[
+            ("DATABASE_URL", source_url.as_str()),
+            ("RESTORED_URL", restored_url.as_str()),
+        ],
+    );
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&kid),
+        "the restored keys list the same key: {said}"
+    );
+    // alice came back: disabling her works (an unknown user is refused).
+    let out = run_on(&restored_url, &["user", "disable", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_on(&restored_url, &["user", "disable", "nobody"], None);
+    assert_eq!(out.status.code(), Some(2));
+
+    // SQLite: Home's own database is lanyard.db in its folder.
+    let out = home.run(
+        &["user", "add", "bob", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(home.run(&["keys", "rotate"], None).status.success());
+    let kid = stdout(&home.run(&["keys", "list"], None))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = run_script(&home.dir, &blocks[1], &[]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "sqlite3 is needed (apt-get install sqlite3): {said}"
+    );
+    assert!(said.contains(&kid), "the copy holds the keys: {said}");
+    let copy = format!("sqlite://{}/lanyard-backup.db", home.dir.display());
+    let out = run_on(&copy, &["user", "disable", "bob"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    for db in [source, restored] {
+        psql(&admin, &format!("DROP DATABASE {db}"));
+    }
+}

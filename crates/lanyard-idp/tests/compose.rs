@@ -310,3 +310,126 @@ fn the_compose_services_run_as_plain_processes() {
         assert!(client.first_party && !client.public);
     }
 }
+
+/// The Dockerfile's instructions, continuation lines joined, comments dropped: (keyword,
+/// arguments).
+fn dockerfile() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Dockerfile");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || (line.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(start) = line.strip_suffix('\\') {
+            current.push_str(start);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line);
+        let (keyword, args) = current.split_once(' ').unwrap_or((current.as_str(), ""));
+        instructions.push((keyword.to_uppercase(), args.trim().to_owned()));
+        current.clear();
+    }
+    instructions
+}
+
+/// The image, checked without a Docker engine: a build stage thrown away, a slim runtime
+/// with only the binaries copied in, an unprivileged user, the health check and the
+/// entrypoint naming commands the binary has, the port and settings the compose file uses.
+#[test]
+fn the_dockerfile_builds_a_small_unprivileged_image_with_a_health_check() {
+    let all = dockerfile();
+    let stages: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| k == "FROM")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage: {all:?}");
+    let build_stage = &all[stages[0]].1;
+    let stage_name = build_stage
+        .split_once(" AS ")
+        .map(|(_, n)| n.trim().to_owned())
+        .expect("the build stage is named");
+    let runtime: &[(String, String)] = &all[*stages.last().unwrap()..];
+    let base = &runtime[0].1;
+    assert!(
+        base.ends_with("-slim") || base.contains("distroless"),
+        "a small runtime base: {base}"
+    );
+    let get = |keyword: &str| -> Vec<&str> {
+        runtime
+            .iter()
+            .filter(|(k, _)| k == keyword)
+            .map(|(_, a)| a.as_str())
+            .collect()
+    };
+    let copies = get("COPY");
+    assert!(
+        !copies.is_empty()
+            && copies
+                .iter()
+                .all(|c| c.starts_with(&format!("--from={stage_name} "))),
+        "the runtime copies only from the build stage: {copies:?}"
+    );
+    let copied = copies.join(" ");
+    for binary in ["/lanyard ", "/lanyard-demo "] {
+        assert!(copied.contains(binary), "{binary} is copied: {copied}");
+    }
+    // An unprivileged user, made with a fixed non-zero uid.
+    let user = get("USER");
+    let user = user.last().expect("a USER in the runtime stage");
+    let name = user.split(':').next().unwrap();
+    assert!(!["root", "0"].contains(&name), "runs as {user}");
+    let runs = get("RUN").join(" ");
+    let uid = runs
+        .split("--uid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .expect("useradd --uid N");
+    assert!(uid >= 1000, "uid {uid}");
+    assert!(
+        runs.contains(&format!(" {name}")),
+        "the user {name} is made: {runs}"
+    );
+    // The health check and the entrypoint run commands the binary has.
+    let health = get("HEALTHCHECK");
+    let health = health.last().expect("a HEALTHCHECK");
+    assert!(health.contains(r#"CMD ["lanyard", "probe"]"#), "{health}");
+    assert_eq!(get("ENTRYPOINT"), [r#"["lanyard"]"#]);
+    assert_eq!(get("CMD"), [r#"["serve"]"#]);
+    for command in ["probe", "serve"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lanyard"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "lanyard {command} exists");
+    }
+    // The port it listens on is the one exposed and the one the compose file maps.
+    let env = get("ENV").join(" ");
+    let listen = env
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("LANYARD_LISTEN="))
+        .expect("LANYARD_LISTEN");
+    let port = listen.rsplit(':').next().unwrap();
+    assert_eq!(get("EXPOSE"), [port]);
+    let compose = compose();
+    assert!(
+        strings(&service(&compose, "lanyard")["ports"])
+            .iter()
+            .any(|p| p.ends_with(&format!(":{port}"))),
+        "compose maps port {port}"
+    );
+    let known = lanyard_idp::config::environment_variables();
+    for kv in env.split_whitespace() {
+        let key = kv.split('=').next().unwrap();
+        assert!(
+            known.iter().any(|k| k == key) || key == "LANYARD_LOG_FORMAT",
+            "the image sets {key}, which Lanyard does not read"
+        );
+    }
+}

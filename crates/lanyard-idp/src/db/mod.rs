@@ -67,6 +67,11 @@ pub enum DbError {
 }
 
 fn unavailable(e: DbErr) -> DbError {
+    // A statement that ran and failed is counted by the connection's metric callback; one
+    // that never got a connection (the database is down) is counted here.
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        crate::metrics::db_unreachable();
+    }
     DbError::Unavailable(e.to_string())
 }
 
