@@ -144,8 +144,13 @@ impl Lanyard {
 
     /// Sends SIGTERM and waits (up to `limit`) for the exit status.
     fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let pid = child.id().to_string();
+        self.signal_term();
+        self.wait_exit(limit)
+    }
+
+    /// Sends SIGTERM.
+    fn signal_term(&self) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
         assert!(
             Command::new("kill")
                 .args(["-TERM", &pid])
@@ -153,6 +158,11 @@ impl Lanyard {
                 .unwrap()
                 .success()
         );
+    }
+
+    /// Waits (up to `limit`) for the exit status.
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -267,6 +277,25 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         .text()
         .await
         .unwrap();
+    // A wrong password first: refused, and counted as a failure.
+    let wrong = browser
+        .post(node.url("/signin"))
+        .form(&[
+            ("csrf", form_value(&page, "csrf")),
+            (
+                "authorization_request",
+                form_value(&page, "authorization_request"),
+            ),
+            ("username", "alice".to_owned()),
+            ("password", "not the password".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // The sign-in page again, saying why (the metric below says it was a failure).
+    assert_eq!(wrong.status(), 200);
+    let page = wrong.text().await.unwrap();
+    assert!(page.contains("name=\"password\""), "{page}");
     let signed_in = browser
         .post(node.url("/signin"))
         .form(&[
@@ -355,7 +384,8 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         .unwrap();
     assert!(logout.status().is_success());
 
-    // Metrics saw it: requests by route, tokens by grant, sign-ins, revocations.
+    // Metrics saw it: requests by route, tokens by grant, sign-ins (failed and not),
+    // revocations.
     let metrics = browser
         .get(node.url("/metrics"))
         .send()
@@ -369,6 +399,7 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         r#"lanyard_tokens_issued_total{grant="authorization_code"} 1"#,
         r#"lanyard_tokens_issued_total{grant="refresh_token"} 1"#,
         r#"lanyard_signins_total{outcome="success"} 1"#,
+        r#"lanyard_signins_total{outcome="failure"} 1"#,
         "lanyard_http_request_duration_seconds_bucket",
         "lanyard_db_duration_seconds_count",
     ] {
@@ -403,6 +434,7 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
     assert!(with_ids > 5, "request lines carry ids: {with_ids}");
     let secrets = [
         ("password", PASSWORD.to_owned()),
+        ("mistyped password", "not the password".to_owned()),
         ("client secret", secret.clone()),
         ("code", code),
         ("access token", access),
@@ -448,6 +480,21 @@ async fn sigterm_ends_open_streams_and_exits_within_the_grace() {
         .await
         .unwrap();
     assert_eq!(feed.status(), 200);
+    // The metric counts the app following the feed.
+    let metrics = http
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "lanyard_revocation_feed_subscribers 1"),
+        "one subscriber:\n{metrics}"
+    );
     let started = Instant::now();
     let status = node.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
@@ -461,4 +508,58 @@ async fn sigterm_ends_open_streams_and_exits_within_the_grace() {
     })
     .await;
     assert!(rest.is_ok(), "the stream ended");
+}
+
+/// SIGTERM while a request is in flight (its body half sent): new connections are refused at
+/// once, the request still gets its whole answer, then the process exits 0 within the grace.
+#[tokio::test]
+async fn sigterm_refuses_new_connections_and_finishes_the_request_in_flight() {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (mut node, secret) = Lanyard::start();
+    let http = reqwest::Client::new();
+    ready(&node, &http).await;
+    let addr = node.base.trim_start_matches("http://").to_owned();
+    let body = "grant_type=refresh_token&refresh_token=not-a-refresh-token";
+    let (first, rest) = body.split_at(20);
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("wiki:{secret}"));
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    node.signal_term();
+    // Stopped accepting: a new connection is refused (within a moment of the signal).
+    let refused = async {
+        loop {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), refused)
+        .await
+        .expect("new connections are refused after SIGTERM");
+    // The request in flight is answered in full.
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(4), conn.read_to_string(&mut answer))
+        .await
+        .expect("the answer came within the grace")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("invalid_grant"), "{answer}");
+    let status = node.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "exited within the 5 s grace"
+    );
 }
