@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 struct Home {
     dir: PathBuf,
 }
@@ -527,19 +529,6 @@ fn run_script(dir: &PathBuf, script: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn psql(admin: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([admin, "-qtAc", sql])
-        .output()
-        .unwrap_or_else(|e| panic!("psql is needed (apt-get install postgresql-client): {e}"));
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}. This test needs PostgreSQL: start it, or point \
-         LANYARD_TEST_POSTGRES_URL at a server where the user may create databases",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// docs/operations.md's backup and restore commands, run as written: a PostgreSQL database
 /// dumped and restored into a new one keeps its users and signing keys; a SQLite copy opens.
 #[test]
@@ -547,16 +536,11 @@ fn backup_and_restore_as_operations_md_says() {
     let blocks = backup_blocks();
     assert_eq!(blocks.len(), 2, "a PostgreSQL block and a SQLite block");
     let home = Home::new();
-    let admin = std::env::var("LANYARD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let base = admin.rsplit_once('/').unwrap().0.to_owned();
-    let tag = lanyard_idp::crypto::random_token(6)
-        .to_lowercase()
-        .replace(['-', '_'], "x");
-    let (source, restored) = (format!("lanyard_bk_{tag}"), format!("lanyard_rs_{tag}"));
-    psql(&admin, &format!("CREATE DATABASE {source}"));
-    psql(&admin, &format!("CREATE DATABASE {restored}"));
-    let (source_url, restored_url) = (format!("{base}/{source}"), format!("{base}/{restored}"));
+    let (source, restored) = (
+        common::PgDatabase::create("lanyard_bk"),
+        common::PgDatabase::create("lanyard_rs"),
+    );
+    let (source_url, restored_url) = (source.url.clone(), restored.url.clone());
     let on = |url: &str| [("LANYARD_DATABASE_URL", url.to_owned())];
     let run_on = |url: &str, args: &[&str], stdin: Option<&str>| {
         let env = on(url);
@@ -620,8 +604,4 @@ fn backup_and_restore_as_operations_md_says() {
     let copy = format!("sqlite://{}/lanyard-backup.db", home.dir.display());
     let out = run_on(&copy, &["user", "disable", "bob"], None);
     assert!(out.status.success(), "{}", stderr(&out));
-
-    for db in [source, restored] {
-        psql(&admin, &format!("DROP DATABASE {db}"));
-    }
 }

@@ -1,7 +1,7 @@
-//! `docker-compose.yml` against what Lanyard reads: this machine has no Docker engine, so the
-//! file is parsed and checked here, and its Lanyard services (migrate, seed, serve, the health
-//! probe) run as plain processes with the same commands and environment, the database and
-//! Redis addresses swapped for this machine's.
+//! `docker-compose.yml` and the Dockerfile against what Lanyard reads: this machine has no
+//! Docker engine, so the files are parsed and checked here, and the compose file's Lanyard
+//! services (migrate, seed, serve, the health probe) run as plain processes with the same
+//! commands and environment on this machine's PostgreSQL (a fresh database) and Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_norway::Value;
+
+mod common;
 
 fn compose() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
@@ -167,11 +169,12 @@ impl Drop for Scratch {
     }
 }
 
-/// The compose services' environment with this machine's addresses: a SQLite file instead of
-/// the `postgres` service, the local Redis under a prefix of its own, a free port.
+/// The compose services' environment with this machine's addresses: a fresh database on the
+/// local PostgreSQL instead of the `postgres` service, the local Redis under a prefix of its
+/// own, a free port.
 fn local(
     env: BTreeMap<String, String>,
-    dir: &Path,
+    database_url: &str,
     port: u16,
     prefix: &str,
 ) -> Vec<(String, String)> {
@@ -180,7 +183,7 @@ fn local(
     env.into_iter()
         .map(|(k, v)| {
             let v = match k.as_str() {
-                "LANYARD_DATABASE_URL" => format!("sqlite://{}/lanyard.db?mode=rwc", dir.display()),
+                "LANYARD_DATABASE_URL" => database_url.to_owned(),
                 "LANYARD_REDIS_URL" => redis.clone(),
                 "LANYARD_LISTEN" => format!("127.0.0.1:{port}"),
                 "LANYARD_ISSUER" => format!("http://127.0.0.1:{port}"),
@@ -240,7 +243,20 @@ fn the_compose_services_run_as_plain_processes() {
         .unwrap()
         .port();
     let prefix = format!("compose-{}:", lanyard_idp::crypto::random_token(6));
-    let env = |name: &str| local(environment(service(&compose, name)), &dir, port, &prefix);
+    // The compose file's database is PostgreSQL: so is this one.
+    let database = common::PgDatabase::create("lanyard_compose");
+    assert!(
+        environment(service(&compose, "lanyard"))["LANYARD_DATABASE_URL"]
+            .starts_with("postgres://")
+    );
+    let env = |name: &str| {
+        local(
+            environment(service(&compose, name)),
+            &database.url,
+            port,
+            &prefix,
+        )
+    };
 
     for step in ["migrate", "seed", "seed"] {
         // The seed runs twice, as a second `docker compose up` does.
@@ -286,9 +302,7 @@ fn the_compose_services_run_as_plain_processes() {
     // The seeded clients are there, with the apps' addresses.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let clients = rt.block_on(async {
-        let db = lanyard_idp::db::Db::connect(&format!("sqlite://{}/lanyard.db", dir.display()))
-            .await
-            .unwrap();
+        let db = lanyard_idp::db::Db::connect(&database.url).await.unwrap();
         let mut found = Vec::new();
         for id in ["wiki", "billing"] {
             found.push(db.client(id).await.unwrap().expect("seeded"));

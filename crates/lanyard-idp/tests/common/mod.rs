@@ -1,0 +1,55 @@
+//! What the process-level test files share: a throwaway PostgreSQL database.
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+
+use std::process::Command;
+
+/// A fresh database on the test PostgreSQL server (`LANYARD_TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), dropped when this is dropped.
+pub(crate) struct PgDatabase {
+    admin: String,
+    /// Its name.
+    pub(crate) name: String,
+    /// Its URL.
+    pub(crate) url: String,
+}
+
+impl PgDatabase {
+    /// Creates `<prefix>_<random>`.
+    pub(crate) fn create(prefix: &str) -> Self {
+        let admin = std::env::var("LANYARD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let tag = lanyard_idp::crypto::random_token(6)
+            .to_lowercase()
+            .replace(['-', '_'], "x");
+        let name = format!("{prefix}_{tag}");
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        Self { admin, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                &self.admin,
+                "-qtAc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// Runs `sql` with psql against `url`; fails saying how to get PostgreSQL.
+pub(crate) fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-qtAc", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("psql is needed (apt-get install postgresql-client): {e}"));
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}. This test needs PostgreSQL: start it (`pg_ctlcluster 15 main start`), \
+         or point LANYARD_TEST_POSTGRES_URL at a server where the user may create databases",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
