@@ -561,11 +561,11 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes are being redeemed.
-/// Meanwhile `/readyz` names the database and the token endpoint answers 503 (never 500)
-/// within its timeouts; afterwards the
-/// pool reconnects with no restart of Lanyard; and no code is both consumed and lost: a code
-/// whose exchange got a 503 is redeemed when the client retries.
+/// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes and refresh tokens are
+/// being redeemed. Meanwhile `/readyz` names the database and the token endpoint answers 503
+/// (never 500) within its timeouts; afterwards the pool reconnects with no restart of
+/// Lanyard; and no code or refresh token is both consumed and lost: one whose exchange got a
+/// 503 is redeemed when the client retries.
 #[tokio::test]
 async fn postgres_restarted_under_load_loses_no_code() {
     let pg = tokio::task::spawn_blocking(OwnPostgres::start)
@@ -591,6 +591,38 @@ async fn postgres_restarted_under_load_loses_no_code() {
             .await;
         codes.push(crate::support::redirect_params(&answer).1["code"].clone());
     }
+    // Refresh tokens too: one refused with 503 must still work when retried after the
+    // outage, however long it lasted (longer than the store's 2 s retry grace here).
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..3 {
+        let answer = browser
+            .get(&crate::support::authorize_url(
+                &server,
+                &wiki,
+                &[("scope", "openid offline_access")],
+            ))
+            .await;
+        let code = crate::support::redirect_params(&answer).1["code"].clone();
+        let r = crate::support::token_request(
+            &server,
+            &wiki,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &wiki.redirect_uri),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        refresh_tokens.push(field(&body, "refresh_token").to_owned());
+    }
+    // Past the copies a node keeps of user rows for a second; then the client's row is
+    // read again (as a busy client's always is), so that its refreshes get past client
+    // authentication while the database is down and reach the user's row.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = client_post(&server, "/introspect", &wiki, &[("token", "warm-up")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
     let exchange = |code: String| {
         let (server, wiki) = (&server, &wiki);
         async move {
@@ -616,6 +648,14 @@ async fn postgres_restarted_under_load_loses_no_code() {
     })
     .await
     .unwrap();
+    for token in &refresh_tokens {
+        let r = refresh(&server, &wiki, token, None).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a refresh while PostgreSQL is down"
+        );
+    }
     // Out of service, naming the database; alive all the same.
     let (status, _, report) = crate::operations::readyz(&server).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
@@ -635,6 +675,7 @@ async fn postgres_restarted_under_load_loses_no_code() {
         );
         assert!(took < Duration::from_secs(10), "hung {took:?}");
     }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let pg = tokio::task::spawn_blocking(move || {
         pg.up();
         pg
@@ -654,6 +695,16 @@ async fn postgres_restarted_under_load_loses_no_code() {
             }
             other => panic!("a code was lost in the outage: {other}"),
         }
+    }
+    for token in &refresh_tokens {
+        let r = refresh(&server, &wiki, token, None).await;
+        let status = r.status();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a refresh token refused with 503 was lost: {}",
+            r.text().await.unwrap()
+        );
     }
     let (status, _, report) = crate::operations::readyz(&server).await;
     assert_eq!(status, StatusCode::OK, "back in service: {report}");

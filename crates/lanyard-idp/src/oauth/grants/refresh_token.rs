@@ -29,6 +29,20 @@ pub async fn refresh(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| TokenError::invalid_request("refresh_token is missing"))?;
+    // The family as it stands, before anything is spent.
+    let known = state
+        .store
+        .find_refresh(token)
+        .await?
+        .filter(|f| f.client_id == client.client_id);
+    // The user is read before rotating: if the database is down, the 503 leaves the token
+    // unspent, and the client's retry after the outage works. (Read after rotating, the
+    // token would be spent, and a retry later than the store's short retry grace would be
+    // taken for reuse and end the family.) The read is kept for a second, so the check after
+    // rotating costs nothing.
+    if let Some(family) = &known {
+        state.db.recent_user(&family.sub).await?;
+    }
     // A narrower scope may be asked for, never a wider one (§6). Checked before rotating, so
     // a refused request leaves the token as it was.
     let narrowed = match params.get("scope") {
@@ -36,13 +50,10 @@ pub async fn refresh(
         Some(raw) => {
             let requested = Scope::parse(raw)
                 .ok_or_else(|| TokenError::invalid_scope("scope has a malformed value"))?;
-            let family = state
-                .store
-                .find_refresh(token)
-                .await?
-                .filter(|f| f.client_id == client.client_id)
+            let family = known
+                .as_ref()
                 .ok_or_else(|| TokenError::invalid_grant(BAD_TOKEN))?;
-            if !requested.is_subset_of(&Scope::from(family.scope)) {
+            if !requested.is_subset_of(&Scope::from(family.scope.clone())) {
                 return Err(TokenError::invalid_scope(
                     "a refresh may not ask for more scope than was granted",
                 ));
