@@ -71,6 +71,31 @@ struct SessionEntry {
 }
 
 impl MemoryStore {
+    /// [`TokenStore::inspect_refresh`], with the family's access tokens or without them
+    /// (`find_refresh` needs only the family, and a long chain has many).
+    fn inspect(&self, token: &str, with_tokens: bool) -> Option<RefreshInfo> {
+        let id = RefreshToken::parse_family(token)?;
+        let presented = secret_hash(token);
+        let now = self.now();
+        let mut state = self.state(now);
+        state.live_family(&id, now).and_then(|f| {
+            let current = f.current_hash == presented;
+            (current || f.retired.contains(&presented)).then(|| RefreshInfo {
+                family: f.family.clone(),
+                current,
+                access_tokens: if with_tokens {
+                    f.access_tokens
+                        .iter()
+                        .filter(|t| t.expires_at > now)
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            })
+        })
+    }
+
     /// A store on the system clock.
     pub fn new(config: StoreConfig) -> Result<Self, StoreError> {
         Self::with_clock(config, Arc::new(SystemClock))
@@ -507,25 +532,11 @@ impl TokenStore for MemoryStore {
     }
 
     async fn inspect_refresh(&self, token: &str) -> Result<Option<RefreshInfo>, StoreError> {
-        let Some(id) = RefreshToken::parse_family(token) else {
-            return Ok(None);
-        };
-        let presented = secret_hash(token);
-        let now = self.now();
-        let mut state = self.state(now);
-        Ok(state.live_family(&id, now).and_then(|f| {
-            let current = f.current_hash == presented;
-            (current || f.retired.contains(&presented)).then(|| RefreshInfo {
-                family: f.family.clone(),
-                current,
-                access_tokens: f
-                    .access_tokens
-                    .iter()
-                    .filter(|t| t.expires_at > now)
-                    .cloned()
-                    .collect(),
-            })
-        }))
+        Ok(self.inspect(token, true))
+    }
+
+    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+        Ok(self.inspect(token, false).map(|i| i.family))
     }
 
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {

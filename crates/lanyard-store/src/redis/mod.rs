@@ -125,6 +125,31 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
+    /// [`TokenStore::inspect_refresh`], with the family's access tokens or without them
+    /// (`find_refresh` needs only the family, and a long chain has many).
+    async fn inspect(
+        &self,
+        token: &str,
+        with_tokens: bool,
+    ) -> Result<Option<RefreshInfo>, StoreError> {
+        let Some(id) = RefreshToken::parse_family(token) else {
+            return Ok(None);
+        };
+        let mut cmd = self.family_call(&scripts::FAMILY_INSPECT, &id, self.now());
+        cmd.arg(secret_hash(token))
+            .arg(if with_tokens { "1" } else { "0" });
+        let reply: Option<(String, String, i64, Vec<String>)> = self.eval(cmd).await?;
+        reply
+            .map(|(d, exp, current, tokens)| {
+                Ok(RefreshInfo {
+                    family: decode_family(&d, &exp)?,
+                    current: current == 1,
+                    access_tokens: decode_tokens(&tokens)?,
+                })
+            })
+            .transpose()
+    }
+
     /// Connects (failing if Redis cannot be reached now) and loads the scripts.
     ///
     /// A Redis without revocation lists (a first start, or one that lost them) answers
@@ -768,21 +793,11 @@ impl TokenStore for RedisStore {
     }
 
     async fn inspect_refresh(&self, token: &str) -> Result<Option<RefreshInfo>, StoreError> {
-        let Some(id) = RefreshToken::parse_family(token) else {
-            return Ok(None);
-        };
-        let mut cmd = self.family_call(&scripts::FAMILY_INSPECT, &id, self.now());
-        cmd.arg(secret_hash(token));
-        let reply: Option<(String, String, i64, Vec<String>)> = self.eval(cmd).await?;
-        reply
-            .map(|(d, exp, current, tokens)| {
-                Ok(RefreshInfo {
-                    family: decode_family(&d, &exp)?,
-                    current: current == 1,
-                    access_tokens: decode_tokens(&tokens)?,
-                })
-            })
-            .transpose()
+        self.inspect(token, true).await
+    }
+
+    async fn find_refresh(&self, token: &str) -> Result<Option<Family>, StoreError> {
+        Ok(self.inspect(token, false).await?.map(|i| i.family))
     }
 
     async fn revoke_family(&self, id: &FamilyId) -> Result<Option<RevokedFamily>, StoreError> {

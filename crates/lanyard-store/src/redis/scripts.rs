@@ -273,7 +273,8 @@ return {f.d, f.exp}
     )
 });
 
-/// Reads a family by one of its tokens without changing it. ARGV[4]: the token's hash.
+/// Reads a family by one of its tokens without changing it. ARGV[4]: the token's hash;
+/// ARGV[5]: '0' to leave out the access tokens (a long chain has many).
 /// Returns {family JSON, expiry, 1 if current else 0, {live access tokens}} or false.
 pub(super) static FAMILY_INSPECT: LazyLock<Script> = LazyLock::new(|| {
     family_script(
@@ -284,6 +285,7 @@ if not f then return false end
 if family_dead(f, now) then remove_family() return false end
 local current = f.cur == ARGV[4]
 if not current and not redis.call('LPOS', KEYS[2], ARGV[4]) then return false end
+if ARGV[5] == '0' then return {f.d, f.exp, current and 1 or 0, {}} end
 return {f.d, f.exp, current and 1 or 0, live_tokens(now)}
 ",
     )
