@@ -231,8 +231,11 @@ impl Jwk {
                 let point = pair.public_key().as_ref();
                 jwk.kty = "EC";
                 jwk.crv = Some("P-256");
-                jwk.x = point.get(1..33).map(b64);
-                jwk.y = point.get(33..65).map(b64);
+                // Anything else has no x and y, and `decoding_key` refuses it.
+                if point.len() == 65 && point[0] == 4 {
+                    jwk.x = Some(b64(&point[1..33]));
+                    jwk.y = Some(b64(&point[33..65]));
+                }
             }
             Pair::Ed(pair) => {
                 jwk.kty = "OKP";
@@ -424,15 +427,26 @@ impl KeyRing {
             .into_iter()
             .chain(signers.values())
             .chain(others.iter());
-        for pair in published {
+        for (i, pair) in published.enumerate() {
             let jwk = Jwk::of(pair);
             if verifiers.contains_key(&jwk.kid) {
                 continue;
             }
-            if let Some(key) = jwk.decoding_key() {
-                let alg = pair.alg().jwt();
-                verifiers.insert(jwk.kid.clone(), Verifier { alg, key });
-                jwks.push(jwk);
+            match jwk.decoding_key() {
+                Some(key) => {
+                    let alg = pair.alg().jwt();
+                    verifiers.insert(jwk.kid.clone(), Verifier { alg, key });
+                    jwks.push(jwk);
+                }
+                // A signer that cannot be published would sign tokens nobody can verify.
+                None if i < 2 => {
+                    return Err(KeyError::Sign(format!(
+                        "the {} signing key {} cannot be published",
+                        pair.alg().name(),
+                        jwk.kid
+                    )));
+                }
+                None => {}
             }
         }
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
