@@ -16,15 +16,19 @@ use crate::support::{
 
 const PASSWORD: &str = "correct horse battery staple";
 
-/// The `kid`s in `server`'s JWKS.
-pub(crate) async fn jwks_kids(server: &TestServer) -> Vec<String> {
-    let jwks: Value = reqwest::get(server.url("/jwks"))
+/// `server`'s JWKS.
+async fn jwks(server: &TestServer) -> Value {
+    reqwest::get(server.url("/jwks"))
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    jwks["keys"]
+        .unwrap()
+}
+
+/// The `kid`s in `server`'s JWKS.
+pub(crate) async fn jwks_kids(server: &TestServer) -> Vec<String> {
+    jwks(server).await["keys"]
         .as_array()
         .unwrap()
         .iter()
@@ -339,12 +343,7 @@ async fn access_tokens_signed_with_es256_or_eddsa_work_at_every_endpoint_and_app
         .await;
         let alice = server.user("alice", PASSWORD).await;
         let wiki = crate::apps::on_redis(&server, "wiki").await;
-        let jwks: Value = reqwest::get(server.url("/jwks"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks = jwks(&server).await;
         let published: Vec<(&str, &str)> = jwks["keys"]
             .as_array()
             .unwrap()

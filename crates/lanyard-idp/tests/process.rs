@@ -277,39 +277,27 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         .text()
         .await
         .unwrap();
+    let sign_in = |page: String, password: &'static str| {
+        browser
+            .post(node.url("/signin"))
+            .form(&[
+                ("csrf", form_value(&page, "csrf")),
+                (
+                    "authorization_request",
+                    form_value(&page, "authorization_request"),
+                ),
+                ("username", "alice".to_owned()),
+                ("password", password.to_owned()),
+            ])
+            .send()
+    };
     // A wrong password first: refused, and counted as a failure.
-    let wrong = browser
-        .post(node.url("/signin"))
-        .form(&[
-            ("csrf", form_value(&page, "csrf")),
-            (
-                "authorization_request",
-                form_value(&page, "authorization_request"),
-            ),
-            ("username", "alice".to_owned()),
-            ("password", "not the password".to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let wrong = sign_in(page, "not the password").await.unwrap();
     // The sign-in page again, saying why (the metric below says it was a failure).
     assert_eq!(wrong.status(), 200);
     let page = wrong.text().await.unwrap();
     assert!(page.contains("name=\"password\""), "{page}");
-    let signed_in = browser
-        .post(node.url("/signin"))
-        .form(&[
-            ("csrf", form_value(&page, "csrf")),
-            (
-                "authorization_request",
-                form_value(&page, "authorization_request"),
-            ),
-            ("username", "alice".to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let signed_in = sign_in(page, PASSWORD).await.unwrap();
     assert_eq!(signed_in.status(), 303, "{:?}", signed_in.headers());
     let session_cookie = signed_in
         .headers()
