@@ -356,6 +356,23 @@ impl TokenStore for MemoryStore {
         }
     }
 
+    async fn peek_code(
+        &self,
+        code: &str,
+        client_id: &str,
+    ) -> Result<Option<CodeGrant>, StoreError> {
+        let now = self.now();
+        let state = self.state(now);
+        Ok(match state.codes.get(&secret_hash(code)) {
+            Some((CodeRecord::Live(grant), expires))
+                if *expires > now && grant.client_id == client_id =>
+            {
+                Some(grant.clone())
+            }
+            _ => None,
+        })
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
         let now = self.now();
         let session = Session::start(SessionId::generate(), new, now);

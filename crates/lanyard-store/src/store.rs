@@ -48,6 +48,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// its own client (RFC 6749 §4.1.3: the code must have been issued to the client).
     async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
 
+    /// The grant behind a live code of `client_id`, without spending it: what
+    /// [`TokenStore::redeem_code`] would return as [`Redemption::Redeemed`] at this moment,
+    /// and `None` for anything else (unknown, expired, spent, another client's). Lets the
+    /// caller read what the exchange needs (the user's row) before the code is spent, so
+    /// that an outage of that read leaves the code for the client's retry.
+    async fn peek_code(&self, code: &str, client_id: &str)
+    -> Result<Option<CodeGrant>, StoreError>;
+
     // --- SSO sessions ---
 
     /// Starts a session with a fresh `sid`.

@@ -49,6 +49,7 @@ macro_rules! conformance_suite {
             another_clients_attempt_leaves_the_code_alone,
             unknown_and_malformed_codes_are_not_found,
             code_expires_after_its_ttl,
+            peek_shows_a_live_code_without_spending_it,
             redeemed_code_is_remembered_then_forgotten,
             concurrent_redemptions_have_exactly_one_winner,
             codes_are_unguessable,
@@ -303,6 +304,40 @@ pub async fn code_expires_after_its_ttl(h: &dyn Harness) {
     h.advance(SECOND + MARGIN).await;
     let got = store.redeem_code(stale.secret(), "wiki").await.unwrap();
     assert_eq!(got, Redemption::NotFound);
+}
+
+pub async fn peek_shows_a_live_code_without_spending_it(h: &dyn Harness) {
+    let store = h
+        .store(StoreConfig {
+            code_ttl: SECOND,
+            ..config()
+        })
+        .await;
+    let g = grant("wiki");
+    let code = store.put_code(&g).await.unwrap();
+    for _ in 0..2 {
+        let seen = store.peek_code(code.secret(), "wiki").await.unwrap();
+        assert_eq!(
+            seen.as_ref(),
+            Some(&g),
+            "the owner sees the grant, again and again"
+        );
+    }
+    let seen = store.peek_code(code.secret(), "billing").await.unwrap();
+    assert_eq!(seen, None, "another client sees nothing");
+    for garbage in ["", "nope", "{rev}:epoch", "é\u{0}"] {
+        assert_eq!(store.peek_code(garbage, "wiki").await.unwrap(), None);
+    }
+    match store.redeem_code(code.secret(), "wiki").await.unwrap() {
+        Redemption::Redeemed(got) => assert_eq!(got, g, "peeking did not spend the code"),
+        other => panic!("redemption after peeks: {other:?}"),
+    }
+    let seen = store.peek_code(code.secret(), "wiki").await.unwrap();
+    assert_eq!(seen, None, "a spent code shows nothing");
+    let stale = store.put_code(&grant("wiki")).await.unwrap();
+    h.advance(SECOND + MARGIN).await;
+    let seen = store.peek_code(stale.secret(), "wiki").await.unwrap();
+    assert_eq!(seen, None, "an expired code shows nothing");
 }
 
 pub async fn redeemed_code_is_remembered_then_forgotten(h: &dyn Harness) {

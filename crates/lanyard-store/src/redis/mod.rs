@@ -627,6 +627,25 @@ impl TokenStore for RedisStore {
         }
     }
 
+    async fn peek_code(
+        &self,
+        code: &str,
+        client_id: &str,
+    ) -> Result<Option<CodeGrant>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
+            .arg(self.inner.keys.code(&secret_hash(code)))
+            .arg("live")
+            .arg("c");
+        let ((live, owner),): ((Option<String>, Option<String>),) = self.run(&pipe).await?;
+        match (live, owner) {
+            (Some(grant), Some(owner)) if owner == client_id => {
+                Ok(Some(from_json(&grant, "authorization code")?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
         let now = self.now();
         let session = Session::start(SessionId::generate(), new, now);

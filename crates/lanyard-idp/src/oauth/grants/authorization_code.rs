@@ -33,6 +33,12 @@ pub async fn exchange(
         .ok_or_else(|| TokenError::invalid_request("code is missing"))?;
     // Checked before the code is spent, so a mistake here does not cost the code.
     let audience = audience(state, client, params).await?;
+    // The user is read before the code is spent: if the database is down, the 503 leaves
+    // the code for the client's retry (read after, the code would be spent and the retry
+    // taken for a replay). The read is kept for a second, so the check below costs nothing.
+    if let Some(live) = state.store.peek_code(code, &client.client_id).await? {
+        state.db.recent_user(&live.sub).await?;
+    }
     // Another client's attempt leaves the code to its owner (the store checks the client).
     let grant = match state.store.redeem_code(code, &client.client_id).await? {
         Redemption::Redeemed(grant) => grant,
@@ -65,7 +71,7 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
-    let user = state.db.user_by_sub(&grant.sub).await?;
+    let user = state.db.recent_user(&grant.sub).await?;
     if user.as_ref().is_none_or(|u| u.disabled) {
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
     }
