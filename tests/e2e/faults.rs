@@ -552,22 +552,30 @@ impl OwnPostgres {
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
-}
 
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        self.crash();
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// [`OwnPostgres::crash`], off the async workers.
+    async fn crashed(self) -> Self {
+        tokio::task::spawn_blocking(move || {
+            self.crash();
+            self
+        })
+        .await
+        .unwrap()
+    }
+
+    /// [`OwnPostgres::up`], off the async workers.
+    async fn restarted(self) -> Self {
+        tokio::task::spawn_blocking(move || {
+            self.up();
+            self
+        })
+        .await
+        .unwrap()
     }
 }
 
-/// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes and refresh tokens are
-/// being redeemed. Meanwhile `/readyz` names the database and the token endpoint answers 503
-/// (never 500) within its timeouts; afterwards the pool reconnects with no restart of
-/// Lanyard; and no code or refresh token is both consumed and lost: one whose exchange got a
-/// 503 is redeemed when the client retries.
-#[tokio::test]
-async fn postgres_restarted_under_load_loses_no_code() {
+/// A server whose database is a PostgreSQL of the test's own, with the in-process store.
+async fn on_own_postgres() -> (OwnPostgres, TestServer) {
     let pg = tokio::task::spawn_blocking(OwnPostgres::start)
         .await
         .unwrap();
@@ -578,6 +586,56 @@ async fn postgres_restarted_under_load_loses_no_code() {
         move |c| c.database_url = url,
     )
     .await;
+    (pg, server)
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The audit trail outlives a database outage longer than any fixed number of retries
+/// would: an event recorded while PostgreSQL is down for 20 s is stored once it is back.
+#[tokio::test]
+async fn audit_events_wait_out_a_long_database_outage() {
+    let (pg, server) = on_own_postgres().await;
+    let pg = pg.crashed().await;
+    let event = lanyard_idp::db::AuditEvent {
+        at: lanyard_store::Clock::now(&lanyard_store::SystemClock),
+        actor: "anonymous".to_owned(),
+        action: "test.outage".to_owned(),
+        target: None,
+        outcome: "success".to_owned(),
+        request_id: None,
+        detail: None,
+    };
+    server.state.audit.record(event.clone()).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let pg = pg.restarted().await;
+    tokio::time::timeout(Duration::from_secs(30), server.state.audit.flush())
+        .await
+        .expect("the queued event is stored within 30 s of the database's return");
+    let stored = server
+        .state
+        .db
+        .audit_by_action("test.outage")
+        .await
+        .unwrap();
+    assert_eq!(stored, [event]);
+    server.stop().await;
+    drop(pg);
+}
+
+/// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes and refresh tokens are
+/// being redeemed. Meanwhile `/readyz` names the database and the token endpoint answers 503
+/// (never 500) within its timeouts; afterwards the pool reconnects with no restart of
+/// Lanyard; and no code or refresh token is both consumed and lost: one whose exchange got a
+/// 503 is redeemed when the client retries.
+#[tokio::test]
+async fn postgres_restarted_under_load_loses_no_code() {
+    let (pg, server) = on_own_postgres().await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let browser = Browser::new();
@@ -617,12 +675,20 @@ async fn postgres_restarted_under_load_loses_no_code() {
         let body: Value = r.json().await.unwrap();
         refresh_tokens.push(field(&body, "refresh_token").to_owned());
     }
-    // Past the copies a node keeps of user rows for a second; then the client's row is
-    // read again (as a busy client's always is), so that its refreshes get past client
-    // authentication while the database is down and reach the user's row.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = client_post(&server, "/introspect", &wiki, &[("token", "warm-up")]).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    // A load of Bob's code exchanges runs across the crash, so that some are in flight at
+    // the instant PostgreSQL dies. (Bob, not Alice: his row is kept for a second after each
+    // read, and Alice's must not be.)
+    server.user("bob", PASSWORD).await;
+    let bob = Browser::new();
+    let mut load_codes = vec![
+        crate::support::authorize_with_sign_in(&server, &bob, &wiki, &[], "bob", PASSWORD).await,
+    ];
+    while load_codes.len() < 100 {
+        let answer = bob
+            .get(&crate::support::authorize_url(&server, &wiki, &[]))
+            .await;
+        load_codes.push(crate::support::redirect_params(&answer).1["code"].clone());
+    }
     let exchange = |code: String| {
         let (server, wiki) = (&server, &wiki);
         async move {
@@ -641,21 +707,87 @@ async fn postgres_restarted_under_load_loses_no_code() {
             (status, started.elapsed())
         }
     };
+    // Past the copies a node keeps of user rows for a second; then the client's row is
+    // read again (as a busy client's always is, and the load keeps it so), so that Alice's
+    // exchanges and refreshes during the outage get past client authentication and reach
+    // the code or token and her row: the step that must not spend them.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = client_post(&server, "/introspect", &wiki, &[("token", "warm-up")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
     let db_errors = crate::operations::metric_sum(&server, "lanyard_db_errors_total").await;
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.crash();
-        pg
-    })
-    .await
-    .unwrap();
-    for token in &refresh_tokens {
-        let r = refresh(&server, &wiki, token, None).await;
+    let queue = std::sync::Mutex::new(load_codes);
+    let load_seen = std::sync::Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let worker = || async {
+        while !stop.load(Ordering::SeqCst) {
+            let Some(code) = queue.lock().unwrap().pop() else {
+                break;
+            };
+            let (status, _) = exchange(code.clone()).await;
+            load_seen.lock().unwrap().push((code, status));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let crash_and_probe = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let crashed_at = Instant::now();
+        let pg = pg.crashed().await;
+        let probes_sent = crashed_at.elapsed();
+        let (exchanged, refreshed) = tokio::join!(
+            futures_util::future::join_all(codes[..5].iter().map(|c| exchange(c.clone()))),
+            futures_util::future::join_all(
+                refresh_tokens
+                    .iter()
+                    .map(|t| async { refresh(&server, &wiki, t, None).await.status() })
+            ),
+        );
+        // The load goes on until the kept copies have run out.
+        tokio::time::sleep(Duration::from_millis(1500).saturating_sub(crashed_at.elapsed())).await;
+        stop.store(true, Ordering::SeqCst);
+        (pg, probes_sent, exchanged, refreshed)
+    };
+    let ((pg, probes_sent, exchanged, refreshed), (), ()) =
+        tokio::join!(crash_and_probe, worker(), worker());
+    assert!(
+        probes_sent < Duration::from_millis(700),
+        "precondition: the outage's exchanges must start while the client's row is still \
+         kept (1 s); PostgreSQL took {probes_sent:?} to stop"
+    );
+    for (status, took) in exchanged {
         assert_eq!(
-            r.status(),
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a code exchange while PostgreSQL is down"
+        );
+        assert!(took < Duration::from_secs(10), "hung {took:?}");
+    }
+    for status in refreshed {
+        assert_eq!(
+            status,
             StatusCode::SERVICE_UNAVAILABLE,
             "a refresh while PostgreSQL is down"
         );
     }
+    let load_seen = load_seen.into_inner().unwrap();
+    let ok = load_seen
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::OK)
+        .count();
+    let refused: Vec<String> = load_seen
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(code, _)| code.clone())
+        .collect();
+    let other: Vec<_> = load_seen
+        .iter()
+        .filter(|(_, s)| ![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(s))
+        .collect();
+    assert!(other.is_empty(), "the load saw {other:?}");
+    assert!(
+        ok > 0 && !refused.is_empty(),
+        "the load spans the crash: {ok} exchanged, {} refused",
+        refused.len()
+    );
     // Out of service, naming the database; alive all the same.
     let (status, _, report) = crate::operations::readyz(&server).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
@@ -666,22 +798,13 @@ async fn postgres_restarted_under_load_loses_no_code() {
     );
     let alive = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(alive.status(), StatusCode::OK);
-    for code in &codes[..5] {
-        let (status, took) = exchange(code.clone()).await;
-        assert_eq!(
-            status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "while PostgreSQL is down"
-        );
-        assert!(took < Duration::from_secs(10), "hung {took:?}");
-    }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.up();
-        pg
-    })
-    .await
-    .unwrap();
+    // An outage longer than the store's 2 s retry grace for refresh tokens.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pg = pg.restarted().await;
+    codes.extend(refused);
+    // Tokens issued in all: the three exchanges for refresh tokens and their refreshes, the
+    // load's exchanges, and every code below.
+    let issued = 2 * refresh_tokens.len() + ok + codes.len();
     // The pool reconnects by itself; then every code, refused before or never tried, works.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut pending = codes;
@@ -706,6 +829,16 @@ async fn postgres_restarted_under_load_loses_no_code() {
             r.text().await.unwrap()
         );
     }
+    // Every issuance is in the audit trail, those during the outage too: the writer holds
+    // what it could not store and retries until the database is back.
+    server.state.audit.flush().await;
+    let recorded = server
+        .state
+        .db
+        .audit_by_action("token.issue")
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), issued, "audit events lost in the outage");
     let (status, _, report) = crate::operations::readyz(&server).await;
     assert_eq!(status, StatusCode::OK, "back in service: {report}");
     assert!(

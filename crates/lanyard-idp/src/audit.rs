@@ -3,8 +3,10 @@
 //! Events go through a bounded queue to one writer task that stores them in batches, so the
 //! token endpoint does not wait on a database write per request, and the database sees one
 //! commit per batch. A full queue makes callers
-//! wait (never drops an event); `flush` waits until everything queued so far is stored, and
-//! `serve` flushes on shutdown. A crash loses at most the batch in flight (about 100 ms).
+//! wait (never drops an event); a database outage holds the batch and retries it until the
+//! database is back. `flush` waits until everything queued so far is stored, and `serve`
+//! flushes on shutdown (for at most [`SHUTDOWN_FLUSH`]). A crash loses what is queued: the
+//! batch in flight (about 100 ms), or, during a database outage, what arrived since it began.
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,9 +17,13 @@ use crate::db::{AuditEvent, Db};
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
+/// How long `serve` waits at shutdown for queued events to be stored.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 /// After the first event of a batch, wait this long for more: one commit (one fsync) per
 /// batch instead of one per event.
 const GATHER: Duration = Duration::from_millis(20);
+/// The longest wait between attempts to store a batch while the database is unreachable.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 enum Message {
     Event(AuditEvent),
@@ -97,19 +103,26 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Message>) {
                 Message::Flush(done) => flushes.push(done),
             }
         }
+        // While the database is unreachable the batch is retried until it is back, however
+        // long that takes: the queue holds what arrives meanwhile, and once it is full
+        // callers wait. A batch the database refuses twice while it answers (it would be
+        // refused again) is dropped, with a log, so that it does not hold up the queue.
         let mut delay = Duration::from_millis(100);
-        for attempt in 1..=5 {
-            match db.insert_audit(&events).await {
-                Ok(()) => break,
-                Err(e) if attempt < 5 => {
-                    tracing::warn!(error = %e, attempt, "audit write failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+        let mut attempt = 1u32;
+        let mut refused = 0;
+        while let Err(e) = db.insert_audit(&events).await {
+            if db.ping().await.is_ok() {
+                refused += 1;
+                if refused == 2 {
+                    tracing::error!(error = %e, lost = events.len(), "audit events refused by the database");
+                    break;
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, lost = events.len(), "audit events could not be stored");
-                }
+                continue;
             }
+            tracing::warn!(error = %e, attempt, "audit write failed; retrying until the database is back");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            attempt += 1;
         }
         for done in flushes {
             let _ = done.send(());

@@ -81,6 +81,11 @@ pub async fn serve(
             "requests still in flight after the shutdown grace; exiting anyway"
         ),
     }
-    state.audit.flush().await;
+    if tokio::time::timeout(audit::SHUTDOWN_FLUSH, state.audit.flush())
+        .await
+        .is_err()
+    {
+        tracing::error!("exiting with audit events not stored: the database did not take them");
+    }
     Ok(())
 }
