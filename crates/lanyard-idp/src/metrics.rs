@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// HTTP requests, by route (the matched path, never the raw URI), method and status.
 pub const HTTP_REQUESTS: &str = "lanyard_http_requests_total";
-/// HTTP request latency in seconds, by route.
+/// HTTP request latency in seconds, by route, method and status.
 pub const HTTP_SECONDS: &str = "lanyard_http_request_duration_seconds";
 /// Tokens issued at the token endpoint, by grant type.
 pub const TOKENS_ISSUED: &str = "lanyard_tokens_issued_total";
@@ -62,7 +62,7 @@ fn describe() {
     describe_histogram!(
         HTTP_SECONDS,
         metrics::Unit::Seconds,
-        "HTTP request latency by route"
+        "HTTP request latency by route, method and status"
     );
     describe_counter!(
         TOKENS_ISSUED,
@@ -91,9 +91,13 @@ fn describe() {
 
 /// One answered HTTP request.
 pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
-    counter!(HTTP_REQUESTS, "route" => route.to_owned(), "method" => method.to_owned(), "status" => status.to_string())
-        .increment(1);
-    histogram!(HTTP_SECONDS, "route" => route.to_owned()).record(took.as_secs_f64());
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status", status.to_string()),
+    ];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+    histogram!(HTTP_SECONDS, &labels).record(took.as_secs_f64());
 }
 
 /// Tokens issued by a grant (`authorization_code`, `refresh_token`, `client_credentials`).

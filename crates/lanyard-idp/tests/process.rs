@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 const PASSWORD: &str = "a long password for alice";
 const REDIRECT: &str = "https://wiki.example.com/callback";
 
@@ -198,37 +200,6 @@ async fn ready(node: &Lanyard, http: &reqwest::Client) {
     }
 }
 
-/// A hidden field's value, with the character references askama writes decoded.
-fn form_value(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap() + marker.len();
-    let end = page[start..].find('"').unwrap();
-    let mut out = String::new();
-    let mut rest = &page[start..start + end];
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let stop = rest[i..].find(';').unwrap() + i;
-        let entity = &rest[i + 1..stop];
-        let c = match entity {
-            "amp" => '&',
-            "quot" => '"',
-            "lt" => '<',
-            "gt" => '>',
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32)
-                .unwrap(),
-        };
-        out.push(c);
-        rest = &rest[stop + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn location_param(response: &reqwest::Response, name: &str) -> Option<String> {
     let location = response.headers().get("location")?.to_str().ok()?;
     let url = url::Url::parse(location).ok()?;
@@ -269,26 +240,11 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         node.url("/authorize"),
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
-    let page = browser
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text_at(&browser, &authorize).await;
     let sign_in = |page: String, password: &'static str| {
         browser
             .post(node.url("/signin"))
-            .form(&[
-                ("csrf", form_value(&page, "csrf")),
-                (
-                    "authorization_request",
-                    form_value(&page, "authorization_request"),
-                ),
-                ("username", "alice".to_owned()),
-                ("password", password.to_owned()),
-            ])
+            .form(&common::signin_form(&page, "alice", password))
             .send()
     };
     // A wrong password first: refused, and counted as a failure.
@@ -374,21 +330,14 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
 
     // Metrics saw it: requests by route, tokens by grant, sign-ins (failed and not),
     // revocations.
-    let metrics = browser
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::text_at(&browser, &node.url("/metrics")).await;
     for expected in [
         r#"lanyard_http_requests_total{route="/token",method="POST",status="200"} 2"#,
         r#"lanyard_tokens_issued_total{grant="authorization_code"} 1"#,
         r#"lanyard_tokens_issued_total{grant="refresh_token"} 1"#,
         r#"lanyard_signins_total{outcome="success"} 1"#,
         r#"lanyard_signins_total{outcome="failure"} 1"#,
-        "lanyard_http_request_duration_seconds_bucket",
+        r#"lanyard_http_request_duration_seconds_count{route="/token",method="POST",status="200"} 2"#,
         "lanyard_db_duration_seconds_count",
     ] {
         assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
