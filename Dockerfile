@@ -26,8 +26,9 @@ ENV LANYARD_LISTEN=0.0.0.0:8080 \
 EXPOSE 8080
 # `lanyard probe` asks this node's /readyz (no curl in the image).
 HEALTHCHECK --interval=10s --timeout=4s --start-period=20s --retries=3 CMD ["lanyard", "probe"]
-# SIGTERM: stop accepting, drain for LANYARD_SHUTDOWN_GRACE_SECS (20 s), exit 0. Give the
-# orchestrator's stop timeout a few seconds more than that.
+# SIGTERM: stop accepting, drain for LANYARD_SHUTDOWN_GRACE_SECS (20 s), store the audit
+# events still queued (up to 5 s), exit 0. Give the orchestrator's stop timeout a few seconds
+# more than both.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["lanyard"]
 CMD ["serve"]

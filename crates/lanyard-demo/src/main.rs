@@ -120,7 +120,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 "What just happened, and how to point a real app at Lanyard: docs/quickstart.md"
             );
             println!("Stop with Ctrl-C.\n");
-            tokio::signal::ctrl_c().await?;
+            lanyard_idp::shutdown_signal().await;
             let _ = std::fs::remove_dir_all(&dir);
             Ok(())
         }
@@ -157,10 +157,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let (router, _) = app(&config, source).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             println!("{} is listening on {}", config.name, config.base_url);
-            lanyard_demo::serve(listener, router, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            lanyard_demo::serve(listener, router, lanyard_idp::shutdown_signal()).await?;
             Ok(())
         }
     }

@@ -541,7 +541,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
         eprintln!("Lanyard is running. Issuer (give this to your OIDC library): {issuer}");
         eprintln!("Discovery: {issuer}/.well-known/openid-configuration");
     }
-    lanyard_idp::serve(listener, state, shutdown_signal())
+    lanyard_idp::serve(listener, state, lanyard_idp::shutdown_signal())
         .await
         .map_err(other)
 }
@@ -575,23 +575,4 @@ async fn seed_demo(state: &AppState) -> Result<(), Failure> {
         Err(e) => return Err(e.into()),
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

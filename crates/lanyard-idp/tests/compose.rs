@@ -101,6 +101,16 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
         strings(&lanyard["healthcheck"]["test"]),
         ["CMD", "lanyard", "probe"]
     );
+    // `docker compose stop` waits out the drain and the last audit write before SIGKILL.
+    let grace: u64 = environment(lanyard)["LANYARD_SHUTDOWN_GRACE_SECS"]
+        .parse()
+        .unwrap();
+    let stop = lanyard["stop_grace_period"].as_str().unwrap();
+    let stop: u64 = stop.strip_suffix('s').unwrap().parse().unwrap();
+    assert!(
+        stop > grace + lanyard_idp::audit::SHUTDOWN_FLUSH.as_secs(),
+        "stop_grace_period {stop}s leaves no time for the drain ({grace}s) and the audit flush"
+    );
 
     // Every LANYARD_ variable is one Lanyard reads, and the server's validate.
     let known = lanyard_idp::config::environment_variables();
@@ -169,64 +179,145 @@ impl Drop for Scratch {
     }
 }
 
-/// The compose services' environment with this machine's addresses: a fresh database on the
+/// The compose file's addresses as they must read on this machine: a fresh database on the
 /// local PostgreSQL instead of the `postgres` service, the local Redis under a prefix of its
-/// own, a free port.
-fn local(
-    env: BTreeMap<String, String>,
-    database_url: &str,
-    port: u16,
-    prefix: &str,
-) -> Vec<(String, String)> {
-    let redis = std::env::var("LANYARD_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    env.into_iter()
-        .map(|(k, v)| {
-            let v = match k.as_str() {
-                "LANYARD_DATABASE_URL" => database_url.to_owned(),
-                "LANYARD_REDIS_URL" => redis.clone(),
-                "LANYARD_LISTEN" => format!("127.0.0.1:{port}"),
-                "LANYARD_ISSUER" => format!("http://127.0.0.1:{port}"),
-                _ => v,
-            };
-            (k, v)
-        })
-        .chain([("LANYARD_REDIS_PREFIX".to_owned(), prefix.to_owned())])
-        .collect()
+/// own, and free ports for the published ones (8080 Lanyard, 8081 wiki, 8082 billing).
+struct Local {
+    database_url: String,
+    redis_url: String,
+    prefix: String,
+    /// (port in the compose file, port here).
+    ports: Vec<(u16, u16)>,
 }
 
-/// Runs `service`'s command as the image would: `lanyard` (or its shell script) with the
-/// service's environment.
-fn run(compose: &Value, name: &str, env: &[(String, String)], dir: &Path) -> std::process::Output {
-    let lanyard = env!("CARGO_BIN_EXE_lanyard");
-    let bin_dir = Path::new(lanyard).parent().unwrap();
-    let svc = service(compose, name);
-    let command = strings(&svc["command"]);
-    let mut cmd = if strings(&svc["entrypoint"]) == ["sh", "-c"] {
-        // Compose turns `$$` into `$` before the shell sees it.
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(command.join("\n").replace("$$", "$"));
-        c
-    } else {
-        let mut c = Command::new(lanyard);
-        c.args(&command);
-        c
-    };
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    cmd.current_dir(dir)
-        .env("PATH", path)
-        .env("RUST_LOG", "error")
-        .env_remove("LANYARD_CONFIG")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .output()
+impl Local {
+    /// `text` (a value or a command) with the ports here, listening on loopback.
+    fn text(&self, text: &str) -> String {
+        let mut text = text.replace("0.0.0.0:", "127.0.0.1:");
+        for (compose, here) in &self.ports {
+            text = text.replace(&format!(":{compose}"), &format!(":{here}"));
+        }
+        text
+    }
+
+    fn port(&self, compose: u16) -> u16 {
+        self.ports.iter().find(|(c, _)| *c == compose).unwrap().1
+    }
+
+    /// `service`'s environment, here.
+    fn env(&self, compose: &Value, service_name: &str) -> Vec<(String, String)> {
+        environment(service(compose, service_name))
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match k.as_str() {
+                    "LANYARD_DATABASE_URL" => self.database_url.clone(),
+                    "LANYARD_REDIS_URL" | "LANYARD_DEMO_REDIS_URL" => self.redis_url.clone(),
+                    _ => self.text(&v),
+                };
+                (k, v)
+            })
+            .chain(
+                ["LANYARD_REDIS_PREFIX", "LANYARD_DEMO_REDIS_PREFIX"]
+                    .map(|k| (k.to_owned(), self.prefix.clone())),
+            )
+            .collect()
+    }
+
+    /// `service` as the image runs it: its entrypoint (`lanyard` unless it names another
+    /// program, `sh -c` with its script) and command, in its environment, beside the
+    /// binaries under test.
+    fn command(&self, compose: &Value, name: &str, dir: &Path) -> Command {
+        let lanyard = Path::new(env!("CARGO_BIN_EXE_lanyard"));
+        let bin_dir = lanyard.parent().unwrap();
+        let svc = service(compose, name);
+        let command = strings(&svc["command"]);
+        let entrypoint = strings(&svc["entrypoint"]);
+        let mut cmd = match entrypoint.first().map(String::as_str) {
+            // Compose turns `$$` into `$` before the shell sees it.
+            Some("sh") => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(self.text(&command.join("\n")).replace("$$", "$"));
+                c
+            }
+            Some(program) => {
+                let binary = bin_dir.join(program);
+                assert!(
+                    binary.exists(),
+                    "{} is built by `cargo test --workspace` (its own tests need it); alone: \
+                     cargo build -p {program}",
+                    binary.display()
+                );
+                let mut c = Command::new(binary);
+                c.args(&entrypoint[1..]).args(&command);
+                c
+            }
+            None => {
+                let mut c = Command::new(lanyard);
+                c.args(&command);
+                c
+            }
+        };
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.current_dir(dir)
+            .env("PATH", path)
+            .env("RUST_LOG", "error")
+            .env_remove("LANYARD_CONFIG")
+            .envs(self.env(compose, name))
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// A long-running service, killed when dropped (also when the test fails).
+struct Running(std::process::Child);
+
+impl Running {
+    /// Sends SIGTERM (what `docker compose stop` sends) and waits up to `within` for the exit.
+    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {within:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
+/// The playground as `docker compose up` runs it, as plain processes: migrate and seed (twice,
+/// as a second `up` does), Lanyard until its health check passes, then the two demo apps. A
+/// person signs in at the wiki, is back on the page they asked for, whose API call works;
+/// the billing app signs them in without a password (single sign-on); Lanyard's account page
+/// shows the one session both share. Then every service stops cleanly on SIGTERM.
 #[test]
 fn the_compose_services_run_as_plain_processes() {
     let compose = compose();
@@ -237,30 +328,22 @@ fn the_compose_services_run_as_plain_processes() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let _scratch = Scratch(dir.clone());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let prefix = format!("compose-{}:", lanyard_idp::crypto::random_token(6));
     // The compose file's database is PostgreSQL: so is this one.
     let database = common::PgDatabase::create("lanyard_compose");
     assert!(
         environment(service(&compose, "lanyard"))["LANYARD_DATABASE_URL"]
             .starts_with("postgres://")
     );
-    let env = |name: &str| {
-        local(
-            environment(service(&compose, name)),
-            &database.url,
-            port,
-            &prefix,
-        )
+    let local = Local {
+        database_url: database.url.clone(),
+        redis_url: std::env::var("LANYARD_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+        prefix: format!("compose-{}:", lanyard_idp::crypto::random_token(6)),
+        ports: [8080, 8081, 8082].map(|p| (p, free_port())).to_vec(),
     };
 
     for step in ["migrate", "seed", "seed"] {
-        // The seed runs twice, as a second `docker compose up` does.
-        let out = run(&compose, step, &env(step), &dir);
+        let out = local.command(&compose, step, &dir).output().unwrap();
         assert!(
             out.status.success(),
             "{step}: {}\n{}",
@@ -268,60 +351,128 @@ fn the_compose_services_run_as_plain_processes() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-
-    let lanyard = env("lanyard");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_lanyard"))
-        .args(strings(&service(&compose, "lanyard")["command"]))
-        .current_dir(&dir)
-        .env("RUST_LOG", "error")
-        .env_remove("LANYARD_CONFIG")
-        .envs(lanyard.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The health check the compose file runs.
-    let probe = strings(&service(&compose, "lanyard")["healthcheck"]["test"]);
-    assert_eq!(probe[0], "CMD");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_lanyard"))
-            .args(&probe[2..])
-            .env("RUST_LOG", "error")
-            .envs(lanyard.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
-        if out.status.success() {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let start = |name: &str| {
+        Running(
+            local
+                .command(&compose, name, &dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
-    // The seeded clients are there, with the apps' addresses.
+    let mut lanyard = start("lanyard");
+    // The health check the compose file runs, which the apps wait for.
+    let probe = strings(&service(&compose, "lanyard")["healthcheck"]["test"]);
+    assert_eq!(probe[..2], ["CMD", "lanyard"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !Command::new(env!("CARGO_BIN_EXE_lanyard"))
+        .args(&probe[2..])
+        .env("RUST_LOG", "error")
+        .envs(local.env(&compose, "lanyard"))
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "lanyard probe never saw the node ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut apps = ["wiki", "billing"].map(start);
+
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let clients = rt.block_on(async {
+    rt.block_on(async {
+        // The seeded clients are there, with the apps' addresses.
         let db = lanyard_idp::db::Db::connect(&database.url).await.unwrap();
-        let mut found = Vec::new();
-        for id in ["wiki", "billing"] {
-            found.push(db.client(id).await.unwrap().expect("seeded"));
+        for (id, port) in [("wiki", 8081), ("billing", 8082)] {
+            let client = db.client(id).await.unwrap().expect("seeded");
+            let base = format!("http://localhost:{}", local.port(port));
+            assert_eq!(client.redirect_uris, [format!("{base}/callback")]);
+            assert_eq!(
+                client.backchannel_logout_uri,
+                Some(format!("{base}/backchannel-logout"))
+            );
+            assert!(client.first_party && !client.public);
         }
-        found
+
+        let issuer = local.text("http://localhost:8080");
+        let wiki = local.text("http://localhost:8081");
+        let billing = local.text("http://localhost:8082");
+        let http = reqwest::Client::new();
+        // Each app is healthy once its revocation mirror is (wiki through Redis, billing
+        // through Lanyard's HTTP feed).
+        for app in [&wiki, &billing] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match http.get(format!("{app}/health")).send().await {
+                    Ok(r) if r.status() == reqwest::StatusCode::OK => break,
+                    other => assert!(
+                        Instant::now() < deadline,
+                        "{app} never became healthy: {other:?}"
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let page = browser.get(format!("{wiki}/profile")).send().await.unwrap();
+        assert!(
+            page.url().as_str().starts_with(&issuer),
+            "the wiki sends a stranger to Lanyard: {}",
+            page.url()
+        );
+        let page = page.text().await.unwrap();
+        let seed = environment(service(&compose, "seed"));
+        let signed_in = browser
+            .post(format!("{issuer}/signin"))
+            .form(&common::signin_form(
+                &page,
+                "alice",
+                &seed["ALICE_PASSWORD"],
+            ))
+            .send()
+            .await
+            .unwrap();
+        // Back where they were, known to the app, whose API took their token.
+        let on_profile = |app: &str, r: reqwest::Response| {
+            let wanted = format!("{app}/profile");
+            async move {
+                assert_eq!(r.url().as_str(), wanted);
+                let profile = r.text().await.unwrap();
+                assert!(
+                    profile.contains("Alice Example") && profile.contains("sees subject"),
+                    "{wanted}: {profile}"
+                );
+            }
+        };
+        on_profile(&wiki, signed_in).await;
+        // Billing without a password: single sign-on.
+        let at_billing = browser
+            .get(format!("{billing}/profile"))
+            .send()
+            .await
+            .unwrap();
+        on_profile(&billing, at_billing).await;
+        let account = common::text_at(&browser, &format!("{issuer}/account")).await;
+        assert!(account.contains("Alice Example"), "{account}");
+        assert_eq!(
+            account.matches("Sign out here").count(),
+            1,
+            "one sign-in session serves both apps: {account}"
+        );
     });
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(ready, "lanyard probe never saw the node ready");
-    for (client, port) in clients.iter().zip([8081, 8082]) {
-        assert_eq!(
-            client.redirect_uris,
-            [format!("http://localhost:{port}/callback")]
-        );
-        assert_eq!(
-            client.backchannel_logout_uri.as_deref(),
-            Some(format!("http://localhost:{port}/backchannel-logout").as_str())
-        );
-        assert!(client.first_party && !client.public);
+    // `docker compose stop`: every service exits cleanly on SIGTERM, well within the
+    // compose file's grace.
+    for service in apps.iter_mut().chain([&mut lanyard]) {
+        let status = service.terminate(Duration::from_secs(10));
+        assert!(status.success(), "{status:?}");
     }
 }
 
