@@ -103,10 +103,14 @@ pub(crate) async fn on_redis(server: &TestServer, name: &'static str) -> App {
     .await
 }
 
-/// A second connection to the server's Redis, as a separate app process would have.
+/// A second connection to the server's Redis (one, a cluster, or through Sentinel), as a
+/// separate app process would have.
 async fn redis_source(server: &TestServer) -> Arc<dyn TokenStore> {
-    let mut redis = RedisConfig::new(server.state.config.redis_url.clone().unwrap());
-    redis.prefix = server.state.config.redis_prefix.clone();
+    let config = &server.state.config;
+    let mut redis = RedisConfig::new(config.redis_url.clone().unwrap());
+    redis.topology = config.redis_topology;
+    redis.sentinel_master = config.redis_sentinel_master.clone();
+    redis.prefix = config.redis_prefix.clone();
     Arc::new(
         RedisStore::connect(StoreConfig::default(), redis)
             .await

@@ -41,12 +41,12 @@ async fn form_request(
 /// Signs alice in through node 1, redeems the code at node 2, refreshes at node 1 (the new
 /// access token works at node 2 and at the app), then revokes the refresh token at node 2:
 /// its access token is refused at node 1 and at the app within a second, and it refreshes no
-/// more. Returns the browser, signed in.
+/// more. Returns the browser, signed in, and the revoked access token.
 async fn across_two_nodes(
     node1: &TestServer,
     node2: &TestServer,
     wiki: &crate::apps::App,
-) -> Browser {
+) -> (Browser, String) {
     let browser = Browser::new();
     let code = authorize_with_sign_in(node1, &browser, &wiki.client, &[], "alice", PASSWORD).await;
     let r = form_request(
@@ -91,7 +91,7 @@ async fn across_two_nodes(
     )
     .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    browser
+    (browser, access.to_owned())
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn two_nodes_on_one_database_and_redis_behave_as_one() {
     let wiki = on_redis(&node1, "wiki").await;
     let node2 = node1.another_node(None).await;
 
-    let browser = across_two_nodes(&node1, &node2, &wiki).await;
+    let (browser, _) = across_two_nodes(&node1, &node2, &wiki).await;
 
     // The SSO session is the deployment's: node 2 knows the browser too.
     let answer = browser
@@ -357,15 +357,7 @@ async fn two_nodes_on_a_redis_cluster_behave_as_one() {
     })
     .await;
     node1.user("alice", PASSWORD).await;
-    let mut redis = lanyard_store::RedisConfig::new(cluster.url());
-    redis.topology = lanyard_store::RedisTopology::Cluster;
-    redis.prefix = node1.state.config.redis_prefix.clone();
-    let mirror_source: Arc<dyn TokenStore> = Arc::new(
-        lanyard_store::RedisStore::connect(lanyard_store::StoreConfig::default(), redis)
-            .await
-            .unwrap(),
-    );
-    let wiki = crate::apps::start_app(&node1, "wiki", mirror_source, Duration::from_secs(10)).await;
+    let wiki = on_redis(&node1, "wiki").await;
     let node2 = node1.another_node(None).await;
 
     across_two_nodes(&node1, &node2, &wiki).await;
@@ -374,6 +366,80 @@ async fn two_nodes_on_a_redis_cluster_behave_as_one() {
     assert_eq!(ready.status(), StatusCode::OK);
     node2.stop().await;
     cluster.delete_prefix(&node1.state.config.redis_prefix);
+    node1.stop().await;
+}
+
+/// The same deployment through Redis Sentinel, configured as in production
+/// (`redis_topology = sentinel`, `redis_url` naming the sentinel, `redis_sentinel_master`):
+/// two nodes and an app, a sign-in, a refresh and a revocation. Then the sentinel fails the
+/// master over to its replica, and the nodes and the app follow by themselves: what was
+/// revoked stays refused, a sign-in goes through both nodes again, and a revocation reaches
+/// the app within a second.
+#[tokio::test]
+async fn two_nodes_through_redis_sentinel_behave_as_one_and_follow_a_failover() {
+    let sentinel = tokio::task::spawn_blocking(lanyard_store::test_redis::OwnSentinel::start)
+        .await
+        .unwrap();
+    let url = sentinel.sentinel.clone();
+    let node1 = TestServer::start_with(Db::Postgres, Store::Redis, move |c| {
+        c.redis_url = Some(url);
+        c.redis_topology = lanyard_store::RedisTopology::Sentinel;
+        c.redis_sentinel_master = "lanyard".to_owned();
+    })
+    .await;
+    node1.user("alice", PASSWORD).await;
+    let wiki = on_redis(&node1, "wiki").await;
+    let node2 = node1.another_node(None).await;
+    let (browser, revoked) = across_two_nodes(&node1, &node2, &wiki).await;
+
+    let _sentinel = sentinel.failed_over().await;
+
+    // A sign-in through both nodes again (the SSO session survived the failover); the
+    // first call after it may be a 503, never anything else.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tokens: Value = loop {
+        let answer = browser
+            .get(&authorize_url(&node2, &wiki.client, &[("prompt", "none")]))
+            .await;
+        let r = if answer.status() == StatusCode::SEE_OTHER {
+            let code = redirect_params(&answer).1["code"].clone();
+            form_request(
+                &node1,
+                &wiki.client,
+                &exchange(&code, &wiki.client.redirect_uri),
+            )
+            .await
+        } else {
+            answer
+        };
+        match r.status() {
+            StatusCode::OK => break r.json().await.unwrap(),
+            StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("after the failover: {other} {}", r.text().await.unwrap()),
+        }
+    };
+    for node in [&node1, &node2] {
+        assert_eq!(
+            userinfo(node, &revoked).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "revoked before the failover, refused after it"
+        );
+    }
+    let access = field(&tokens, "access_token");
+    assert_eq!(userinfo(&node2, access).await.status(), StatusCode::OK);
+    let started = Instant::now();
+    let r = client_post(
+        &node2,
+        "/revoke",
+        &wiki.client,
+        &[("token", field(&tokens, "refresh_token"))],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    refused_within_a_second(&wiki.base, access, started).await;
+    node2.stop().await;
     node1.stop().await;
 }
 
@@ -458,42 +524,139 @@ async fn tokens_minted_by_a_node_that_died_before_answering_are_refused_after_th
     first.stop().await;
 }
 
-/// SECURITY.md §5.3 F12: every node restarted in turn while people keep signing in and using
-/// their sessions: no session is lost, since none lives in a node.
+/// A load balancer in front of the nodes: each request goes to the next node in turn; a
+/// node taken out gets no new requests, and is stopped once those it has in flight are done
+/// (connection draining).
+#[derive(Default)]
+struct Balancer {
+    nodes: std::sync::Mutex<(Vec<Arc<TestServer>>, usize)>,
+}
+
+impl Balancer {
+    fn pick(&self) -> Arc<TestServer> {
+        let mut guard = self.nodes.lock().unwrap();
+        let (nodes, next) = &mut *guard;
+        *next += 1;
+        nodes[*next % nodes.len()].clone()
+    }
+
+    fn add(&self, node: TestServer) {
+        self.nodes.lock().unwrap().0.push(Arc::new(node));
+    }
+
+    /// Takes the longest-serving node out, waits for its requests in flight, and stops it.
+    async fn drain_oldest(&self) {
+        let mut node = self.nodes.lock().unwrap().0.remove(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let node = loop {
+            match Arc::try_unwrap(node) {
+                Ok(node) => break node,
+                Err(busy) => node = busy,
+            }
+            assert!(Instant::now() < deadline, "a request never finished");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        node.stop().await;
+    }
+
+    fn all(&self) -> Vec<Arc<TestServer>> {
+        self.nodes.lock().unwrap().0.clone()
+    }
+}
+
+/// SECURITY.md §5.3 F12: every node restarted in turn, behind a load balancer, while people
+/// sign in without pause (each request of a sign-in going to whichever node is next):
+/// every sign-in completes, and no session is lost, since none lives in a node.
 #[tokio::test]
-async fn a_rolling_restart_loses_no_session() {
+async fn a_rolling_restart_under_continuous_sign_ins_loses_no_session() {
     let first = TestServer::start(Db::Postgres, Store::Redis).await;
     first.user("alice", PASSWORD).await;
     let wiki = first.client(ClientSpec::web("wiki")).await;
-    let mut nodes = vec![
-        first.another_node(None).await,
-        first.another_node(None).await,
-    ];
-    let mut browsers = Vec::new();
-    for round in 0..4 {
-        // A new person signs in at the node that is up longest...
-        let browser = Browser::new();
-        authorize_with_sign_in(&nodes[0], &browser, &wiki, &[], "alice", PASSWORD).await;
-        browsers.push(browser);
-        // ...then that node is replaced by a new one.
-        let old = nodes.remove(0);
-        old.stop().await;
-        nodes.push(first.another_node(None).await);
-        // Everyone signed in so far is still signed in, at every node now up.
-        for node in &nodes {
-            for (i, browser) in browsers.iter().enumerate() {
-                let url = authorize_url(node, &wiki, &[("prompt", "none")]);
-                let answer = browser.get(&url).await;
-                let (_, params) = redirect_params(&answer);
-                assert!(
-                    params.contains_key("code"),
-                    "round {round}: browser {i} lost its session: {params:?}"
-                );
+    let balancer = Balancer::default();
+    for _ in 0..2 {
+        balancer.add(first.another_node(None).await);
+    }
+    let signed_in = std::sync::Mutex::new(Vec::<Browser>::new());
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sign_ins = || async {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let browser = Browser::new();
+            let page = browser
+                .get(&authorize_url(&balancer.pick(), &wiki, &[]))
+                .await;
+            if page.status() != StatusCode::OK {
+                failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("authorize: {}", page.status()));
+                continue;
+            }
+            let page = page.text().await.unwrap();
+            let answer = browser
+                .sign_in(&balancer.pick(), &page, "alice", PASSWORD, false)
+                .await;
+            let answer = browser.allowing(&balancer.pick(), answer).await;
+            if answer.status() != StatusCode::SEE_OTHER {
+                failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("sign-in: {}", answer.status()));
+                continue;
+            }
+            let code = redirect_params(&answer).1["code"].clone();
+            let r = form_request(
+                &balancer.pick(),
+                &wiki,
+                &exchange(&code, &wiki.redirect_uri),
+            )
+            .await;
+            if r.status() == StatusCode::OK {
+                signed_in.lock().unwrap().push(browser);
+            } else {
+                failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("exchange: {}", r.status()));
             }
         }
+    };
+    let restarts = async {
+        let mut during = Vec::new();
+        for _ in 0..4 {
+            let before = signed_in.lock().unwrap().len();
+            balancer.add(first.another_node(None).await);
+            balancer.drain_oldest().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            during.push(signed_in.lock().unwrap().len() - before);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        during
+    };
+    let (during, (), ()) = tokio::join!(restarts, sign_ins(), sign_ins());
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "sign-ins failed: {failures:?}");
+    assert!(
+        during.iter().all(|n| *n > 0),
+        "people signed in through every restart: {during:?}"
+    );
+    // Everyone who signed in is still signed in, at every node now up (all new ones).
+    let browsers = signed_in.into_inner().unwrap();
+    for node in balancer.all() {
+        for (i, browser) in browsers.iter().enumerate() {
+            let answer = browser
+                .get(&authorize_url(&node, &wiki, &[("prompt", "none")]))
+                .await;
+            let (_, params) = redirect_params(&answer);
+            assert!(
+                params.contains_key("code"),
+                "browser {i} of {} lost its session: {params:?}",
+                browsers.len()
+            );
+        }
     }
-    for node in nodes {
-        node.stop().await;
+    while !balancer.all().is_empty() {
+        balancer.drain_oldest().await;
     }
     first.stop().await;
 }

@@ -258,6 +258,11 @@ fn wait_for_ping(url: &str) {
 fn watched_redis(args: &str, dir: &std::path::Path) {
     let binary =
         std::env::var("LANYARD_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+    watched(&binary, args, dir);
+}
+
+/// Starts `binary args` in `dir`, killed when this test process ends.
+fn watched(binary: &str, args: &str, dir: &std::path::Path) {
     let me = std::process::id();
     let script = format!(
         "cd {dir} && {binary} {args} >/dev/null 2>&1 & node=$!; \
@@ -333,8 +338,21 @@ impl OwnSentinel {
             ),
         )
         .unwrap();
-        watched_redis(
-            &format!("{} --sentinel", conf.display()),
+        // Debian's sentinel, as production runs it (the same code as `redis-server
+        // --sentinel`, packaged apart).
+        let installed = Command::new("redis-sentinel")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            installed,
+            "the Sentinel tests run Debian's redis-sentinel: apt-get install redis-sentinel"
+        );
+        watched(
+            "redis-sentinel",
+            &conf.display().to_string(),
             &dir.join(sentinel.to_string()),
         );
         let url = format!("redis://127.0.0.1:{sentinel}");
@@ -384,14 +402,38 @@ impl OwnSentinel {
     }
 
     /// Makes the sentinel promote the replica, and waits (up to 20 s) until it names it.
+    /// Every write acknowledged so far is on the replica first (replication is asynchronous:
+    /// a write lost in a real failover comes back from Lanyard's SQL record, not from Redis).
     pub fn fail_over(&self) {
         let before = self.master_port();
+        let master = redis::Client::open(format!("redis://127.0.0.1:{before}")).unwrap();
+        let mut conn = master
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap();
+        let synced: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(synced, 1, "the replica did not catch up within 5 s");
         let _: String = self.ask(&["SENTINEL", "FAILOVER", "lanyard"]).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.master_port() == before {
             assert!(Instant::now() < deadline, "the failover never happened");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// [`OwnSentinel::fail_over`] off the async workers; checks that the master changed.
+    pub async fn failed_over(self) -> Self {
+        tokio::task::spawn_blocking(move || {
+            let before = self.master_port();
+            self.fail_over();
+            assert_ne!(self.master_port(), before);
+            self
+        })
+        .await
+        .unwrap()
     }
 
     /// Deletes every key under `prefix` on the current master.
