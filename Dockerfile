@@ -1,5 +1,6 @@
 # Lanyard's container image: the `lanyard` server and CLI and the `lanyard-demo` apps.
 #   docker build -t lanyard .
+# (.ci/image builds and runs it with podman where no Docker engine runs; CI does.)
 # Two stages: the build (the Rust toolchain, ~2 GB, thrown away) and a small runtime on
 # Debian slim, running as an unprivileged user, with a health check that asks /readyz.
 # Templates, styles and scripts are compiled into the binaries: nothing else is copied.
@@ -16,6 +17,7 @@ FROM debian:bookworm-slim
 # ca-certificates: back-channel logout to https apps. Nothing else is installed.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/lanyard --create-home lanyard
 COPY --from=build /usr/local/bin/lanyard /usr/local/bin/lanyard-demo /usr/local/bin/
