@@ -66,6 +66,35 @@ async fn post(
         .unwrap()
 }
 
+/// A form sent after the session ended changes nothing and says so: a 401, with a challenge
+/// naming the session cookie, as every 401 must carry one (RFC 9110 §11.6.1).
+#[tokio::test]
+async fn a_form_sent_after_the_session_ended_is_a_401_with_a_challenge() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let browser = at_account(&server, PASSWORD, false).await;
+    let csrf = form_value(&account_page(&server, &browser).await, "csrf");
+    server.store().end_user_sessions(&alice.sub).await.unwrap();
+    let r = browser
+        .http
+        .post(server.url("/account/sessions/end"))
+        .form(&[("csrf", csrf.as_str()), ("sid", "anything")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Cookie realm="Lanyard", cookie-name="lanyard_session""#
+    );
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Your session has expired") && page.contains("Nothing was changed"),
+        "{page}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_account_page_lists_sessions_and_apps_and_signs_out_where_asked() {
     let server = TestServer::start(Db::Sqlite, Store::Redis).await;

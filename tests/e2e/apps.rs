@@ -360,6 +360,35 @@ async fn the_apis_answer_as_rfc_6750_says() {
     server.stop().await;
 }
 
+/// A sign-in that could not be completed (here `prompt=none` with no session: the issuer
+/// answers `login_required`) ends on the app's page saying so, with a way to try again: a 401
+/// that carries a challenge naming where to sign in, as every 401 must (RFC 9110 §11.6.1).
+#[tokio::test]
+async fn a_sign_in_that_could_not_complete_is_a_401_with_a_challenge() {
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    let wiki = on_redis(&server, "wiki").await;
+    let browser = Browser::new();
+    let login = browser.get(&format!("{}/login", wiki.base)).await;
+    assert!(login.status().is_redirection());
+    let authorize = login.headers()["location"].to_str().unwrap().to_owned();
+    let answer = browser.get(&format!("{authorize}&prompt=none")).await;
+    assert!(answer.status().is_redirection());
+    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.contains("error=login_required"), "{callback}");
+    let page = browser.get(&callback).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.headers()["www-authenticate"],
+        r#"Cookie realm="sign-in", form-action="/login""#
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("You are not signed in") && page.contains(r#"href="/login""#),
+        "{page}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_ended_app_session_says_so_before_signing_in_again() {
     let server = TestServer::start(Db::Sqlite, Store::Redis).await;

@@ -986,9 +986,17 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         t = html_escape(title)
     );
     let mut response = (status, Html(html)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §11.6.1: every 401 carries a challenge. Here the credential is the app's
+        // session cookie, which signing in at /login sets (the shape of
+        // draft-broyer-http-cookie-auth; no scheme for forms is registered).
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Cookie realm="sign-in", form-action="/login""#),
+        );
+    }
     response
 }
 

@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use crate::config::Config;
 use crate::crypto::{ServerKeys, random_token, same_secret};
 
-const SESSION: &str = "lanyard_session";
+/// The SSO session cookie's name.
+pub(crate) const SESSION: &str = "lanyard_session";
 const CSRF: &str = "lanyard_csrf";
 
 /// A cookie's name for this deployment.

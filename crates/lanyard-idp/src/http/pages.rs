@@ -175,7 +175,22 @@ pub(crate) fn account(page: &AccountPage<'_>, status: StatusCode, extra: HeaderM
 
 /// An error page: what happened, what to do next.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message }, Scripts::None)
+    let mut response = render(status, &ErrorPage { title, message }, Scripts::None);
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §11.6.1: every 401 carries a challenge. A person's credential here is the
+        // session cookie the sign-in form sets; the challenge names it, in the shape of
+        // draft-broyer-http-cookie-auth (there is no registered scheme for forms).
+        let challenge = format!(
+            r#"Cookie realm="Lanyard", cookie-name="{}""#,
+            super::cookies::SESSION
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
 }
 
 /// The 503 page.
