@@ -602,15 +602,11 @@ impl Drop for OwnPostgres {
 async fn audit_events_wait_out_a_long_database_outage() {
     let (pg, server) = on_own_postgres().await;
     let pg = pg.crashed().await;
-    let event = lanyard_idp::db::AuditEvent {
-        at: lanyard_store::Clock::now(&lanyard_store::SystemClock),
-        actor: "anonymous".to_owned(),
-        action: "test.outage".to_owned(),
-        target: None,
-        outcome: "success".to_owned(),
-        request_id: None,
-        detail: None,
-    };
+    let event = lanyard_idp::db::AuditEvent::success(
+        lanyard_store::Clock::now(&lanyard_store::SystemClock),
+        "anonymous",
+        "test.outage",
+    );
     server.state.audit.record(event.clone()).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let pg = pg.restarted().await;

@@ -13,6 +13,7 @@ use lanyard_idp::admin::revocations::{Outcome, Subject};
 use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
 use lanyard_idp::config::{Config, RawConfig, redact_url};
 use lanyard_idp::crypto::Passwords;
+use lanyard_idp::db::AuditEvent;
 use lanyard_idp::state::AppState;
 use lanyard_store::{Clock, SystemClock};
 
@@ -52,6 +53,20 @@ enum Command {
     /// Signing keys: list, rotate, remove a leaked one.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Delete the events older than --days days (run it daily, as a cron job or a Kubernetes
+    /// CronJob); the pruning itself is recorded as an event.
+    Prune {
+        /// How many days of events to keep.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +423,25 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &config, now).await,
+        Command::Audit(AuditCommand::Prune { days }) => {
+            let db = migrated_db(&config).await?;
+            let before = now.minus(std::time::Duration::from_secs(u64::from(days) * 86_400));
+            let deleted = db.prune_audit(before, 10_000).await.map_err(other)?;
+            db.insert_audit(&[AuditEvent {
+                detail: Some(format!(
+                    r#"{{"before":{},"deleted":{deleted}}}"#,
+                    before.as_millis()
+                )),
+                ..AuditEvent::success(now, CLI_ACTOR, "audit.prune")
+            }])
+            .await
+            .map_err(other)?;
+            println!(
+                "deleted {deleted} audit events from before Unix time {}",
+                before.as_secs()
+            );
+            Ok(())
+        }
         Command::Serve { demo } => serve(config, demo).await,
     }
 }

@@ -490,6 +490,67 @@ fn keys_rotate_list_and_remove_from_the_command_line() {
     );
 }
 
+#[test]
+fn audit_prune_deletes_what_is_older_than_the_days_kept_and_records_itself() {
+    let home = Home::new();
+    assert!(home.run(&["migrate"], None).status.success());
+    let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
+    let day = std::time::Duration::from_secs(86_400);
+    let event = |days_ago: u32, action: &str| {
+        lanyard_idp::db::AuditEvent::success(now.minus(day * days_ago), "anonymous", action)
+    };
+    let events: Vec<_> = (0..25)
+        .map(|i| event(100 + i, "test.old"))
+        .chain((0..5).map(|i| event(i, "test.recent")))
+        .collect();
+    inspect(&home, async |db| db.insert_audit(&events).await.unwrap());
+
+    let out = home.run(&["audit", "prune", "--days", "90"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("deleted 25 audit events from before Unix time"),
+        "{}",
+        stdout(&out)
+    );
+    let (old, recent, pruned) = inspect(&home, async |db| {
+        (
+            db.audit_by_action("test.old").await.unwrap().len(),
+            db.audit_by_action("test.recent").await.unwrap().len(),
+            db.audit_by_action("audit.prune").await.unwrap(),
+        )
+    });
+    assert_eq!(
+        (old, recent),
+        (0, 5),
+        "only what is older than 90 days goes"
+    );
+    assert_eq!(pruned.len(), 1);
+    assert!(
+        pruned[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(r#""deleted":25"#),
+        "{:?}",
+        pruned[0]
+    );
+    // In batches: 25 events, 10 at a time.
+    let more: Vec<_> = (0..25).map(|i| event(100 + i, "test.old")).collect();
+    let deleted = inspect(&home, async |db| {
+        db.insert_audit(&more).await.unwrap();
+        db.prune_audit(now.minus(day * 90), 10).await.unwrap()
+    });
+    assert_eq!(deleted, 25);
+    // Again: nothing more to delete. Keeping zero days is refused.
+    let again = home.run(&["audit", "prune", "--days", "90"], None);
+    assert!(
+        stdout(&again).starts_with("deleted 0 "),
+        "{}",
+        stdout(&again)
+    );
+    assert_refused(&home.run(&["audit", "prune", "--days", "0"], None), "0");
+}
+
 /// The `sh` blocks of docs/operations.md's "Backup and restore", in order.
 fn backup_blocks() -> Vec<String> {
     let doc = include_str!("../../../docs/operations.md");

@@ -15,7 +15,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait,
     Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 
 use self::entities::{
@@ -99,6 +99,21 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// More, as JSON. Never a secret.
     pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// A successful `action` by `actor` at `at`, with no target, request or detail yet.
+    pub fn success(at: Timestamp, actor: &str, action: &str) -> Self {
+        Self {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: None,
+            outcome: "success".to_owned(),
+            request_id: None,
+            detail: None,
+        }
+    }
 }
 
 /// Which audit events to read: each given field must match exactly; times are a
@@ -781,6 +796,39 @@ impl Db {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Deletes the audit events from before `before`, `batch` at a time (each batch its own
+    /// short statement, so a busy table is never locked for long); returns how many.
+    pub async fn prune_audit(&self, before: Timestamp, batch: u64) -> Result<u64, DbError> {
+        let old = audit_events::Column::At.lt(before.as_millis());
+        let mut deleted = 0;
+        loop {
+            // The id that ends this batch; none when fewer are left than a batch.
+            let last: Option<i64> = audit_events::Entity::find()
+                .select_only()
+                .column(audit_events::Column::Id)
+                .filter(old.clone())
+                .order_by_asc(audit_events::Column::Id)
+                .offset(batch.saturating_sub(1))
+                .limit(1)
+                .into_tuple()
+                .one(&self.conn)
+                .await
+                .map_err(unavailable)?;
+            let mut delete = audit_events::Entity::delete_many().filter(old.clone());
+            if let Some(last) = last {
+                delete = delete.filter(audit_events::Column::Id.lte(last));
+            }
+            deleted += delete
+                .exec(&self.conn)
+                .await
+                .map_err(unavailable)?
+                .rows_affected;
+            if last.is_none() {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Audit events with `action`, oldest first (for tests and, later, the admin API).
