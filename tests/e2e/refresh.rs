@@ -109,6 +109,47 @@ async fn rotation_reuse_detection_and_scope() {
     }
 }
 
+/// With `refresh_retry_grace_secs = 0` there is no grace: the same token twice is reuse at
+/// once, and the family ends (its successor too).
+#[tokio::test]
+async fn with_the_retry_grace_off_a_retry_is_reuse() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.refresh_retry_grace = std::time::Duration::ZERO;
+    })
+    .await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let first = code_flow(
+        &server,
+        &Browser::new(),
+        &wiki,
+        "openid offline_access",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let t1 = first["refresh_token"].as_str().unwrap();
+    let r = refresh(&server, &wiki, t1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t2 = r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_oauth_error(
+        refresh(&server, &wiki, t1, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        refresh(&server, &wiki, &t2, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_retry_within_the_grace_window_gets_the_same_token() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;

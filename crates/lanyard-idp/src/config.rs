@@ -52,6 +52,10 @@ pub struct Config {
     /// On SIGTERM: how long requests in flight may take to finish before the process exits
     /// anyway (it stops accepting at once, and `/readyz` answers 503 meanwhile).
     pub shutdown_grace: Duration,
+    /// A refresh token presented again within this long of its rotation gets the same
+    /// successor instead of counting as reuse (a client retrying a lost answer). Zero turns
+    /// it off. Default 2 s; at most 60 s.
+    pub refresh_retry_grace: Duration,
 }
 
 /// When repeated failures lock (see `lockout`).
@@ -185,6 +189,7 @@ impl Default for Config {
             logout: LogoutPolicy::default(),
             lockout: LockoutPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
+            refresh_retry_grace: StoreConfig::default().refresh_grace,
         }
     }
 }
@@ -218,6 +223,7 @@ impl Config {
             code_ttl: self.lifetimes.code,
             // Revocation lists must cover the longest access token any client may get.
             max_access_token_lifetime: self.lifetimes.access_token.max(MAX_CLIENT_TOKEN_LIFETIME),
+            refresh_grace: self.refresh_retry_grace,
             ..StoreConfig::default()
         }
     }
@@ -265,10 +271,11 @@ pub struct RawConfig {
     client_lockout_threshold: Option<u64>,
     lockout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    refresh_retry_grace_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "issuer",
     "listen",
     "database_url",
@@ -294,6 +301,7 @@ const KEYS: [&str; 25] = [
     "client_lockout_threshold",
     "lockout_secs",
     "shutdown_grace_secs",
+    "refresh_retry_grace_secs",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -364,6 +372,7 @@ impl RawConfig {
                 "client_lockout_threshold" => self.client_lockout_threshold = count()?,
                 "lockout_secs" => self.lockout_secs = secs()?,
                 "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
+                "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
                 _ => {}
             }
         }
@@ -567,6 +576,16 @@ impl RawConfig {
                 "shutdown_grace_secs",
                 Duration::from_secs(3600),
             )?,
+            // Zero is allowed: it turns the grace off.
+            refresh_retry_grace: match self.refresh_retry_grace_secs {
+                None => d.refresh_retry_grace,
+                Some(s) if s <= 60 => Duration::from_secs(s),
+                Some(_) => {
+                    return Err(bad(
+                        "refresh_retry_grace_secs must be between 0 and 60 seconds".to_owned(),
+                    ));
+                }
+            },
         })
     }
 }
@@ -661,7 +680,11 @@ mod tests {
 
     #[test]
     fn bad_settings_say_what_is_wrong() {
-        let cases: [(&[(&str, &str)], &str); 8] = [
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (
+                &[("LANYARD_REFRESH_RETRY_GRACE_SECS", "61")],
+                "between 0 and 60",
+            ),
             (&[("LANYARD_ISSUER", "ftp://x")], "scheme"),
             (&[("LANYARD_ISSUER", "https://x/?a=b")], "query"),
             (&[("LANYARD_ISSUER", "https://x/sso")], "path"),
@@ -688,6 +711,20 @@ mod tests {
             assert!(err.contains(expected), "{vars:?}: {err}");
         }
         assert!(toml::from_str::<RawConfig>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn the_refresh_retry_grace_reaches_the_store_and_may_be_off() {
+        for (value, grace) in [("0", 0), ("30", 30)] {
+            let config = RawConfig::default()
+                .overlay_env(env(&[("LANYARD_REFRESH_RETRY_GRACE_SECS", value)]))
+                .and_then(RawConfig::validate)
+                .unwrap();
+            assert_eq!(
+                config.store_config().refresh_grace,
+                Duration::from_secs(grace)
+            );
+        }
     }
 }
 
@@ -763,6 +800,10 @@ mod documented {
             (
                 "shutdown_grace_secs",
                 c.shutdown_grace.as_secs().to_string(),
+            ),
+            (
+                "refresh_retry_grace_secs",
+                c.refresh_retry_grace.as_secs().to_string(),
             ),
         ];
         let count = rows.len();
