@@ -795,6 +795,65 @@ async fn nodes_started_at_once_on_an_empty_database_sign_with_one_key() {
     first.stop().await;
 }
 
+/// What the copy tests below time themselves by: how far into the current second it is.
+fn into_second() -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    Duration::from_millis(u64::from(now.subsec_millis()))
+}
+
+/// Waits until half-way through a second: a copy a node makes now is still kept (1 s) when
+/// the next whole second has begun, so a token issued from it then has an `iat` a later whole
+/// second than a revocation made now.
+async fn half_way_through_a_second() {
+    let to_half = (1_500 - into_second().as_millis() as u64) % 1_000;
+    tokio::time::sleep(Duration::from_millis(to_half)).await;
+}
+
+/// Waits until 200 ms into the next second.
+async fn into_the_next_second() {
+    tokio::time::sleep(Duration::from_millis(1200) - into_second()).await;
+}
+
+/// `access_token` is refused at every one of `nodes`.
+async fn refused_everywhere(nodes: &[&TestServer], access_token: &str) {
+    for node in nodes {
+        let judged = lanyard_idp::revocation::live_access_token(&node.state, access_token).await;
+        assert!(judged.is_err(), "accepted at {}", node.issuer);
+    }
+}
+
+/// A user disabled at node 2 while node 1 still holds their row (for up to a second) may be
+/// issued a token at node 1 in that second, for a code made before; the disable's revocation
+/// reaches past it, so that token is refused everywhere.
+#[tokio::test]
+async fn a_token_issued_from_a_copy_of_a_disabled_user_is_refused() {
+    let node1 = TestServer::start(Db::Postgres, Store::Redis).await;
+    let alice = node1.user("alice", PASSWORD).await;
+    let crm = node1.client(ClientSpec::third_party("crm")).await;
+    let node2 = node1.another_node(None).await;
+    let ops = admin_token(&node2).await;
+    let browser = Browser::new();
+    let first = authorize_with_sign_in(&node1, &browser, &crm, &[], "alice", PASSWORD).await;
+    let answer = browser.get(&authorize_url(&node1, &crm, &[])).await;
+    let second = redirect_params(&answer).1["code"].clone();
+    // Node 1's copy made half-way through a second (see `half_way_through_a_second`).
+    half_way_through_a_second().await;
+    let r = form_request(&node1, &crm, &exchange(&first, &crm.redirect_uri)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let path = format!("/users/{}/disable", alice.sub);
+    let r = admin(&node2, &ops, reqwest::Method::POST, &path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    into_the_next_second().await;
+    let r = form_request(&node1, &crm, &exchange(&second, &crm.redirect_uri)).await;
+    assert_eq!(r.status(), StatusCode::OK, "node 1 answers from its copy");
+    let token: Value = r.json().await.unwrap();
+    refused_everywhere(&[&node1, &node2], field(&token, "access_token")).await;
+    node2.stop().await;
+    node1.stop().await;
+}
+
 /// A client deleted at node 2 while node 1 still holds its copy (for up to a second) may be
 /// issued a token at node 1 in that second; the deletion's revocation reaches past it, so
 /// that token is refused everywhere.
@@ -805,33 +864,18 @@ async fn a_token_issued_from_a_copy_of_a_deleted_client_is_refused() {
     let svc = service(&node1).await;
     let ops = admin_token(&node2).await;
     let grant = [("grant_type", "client_credentials")];
-    // Timed so that node 1's copy is made half-way through a second and the next token is
-    // asked for in the following second, while the copy is still kept: a token whose `iat`
-    // is a later whole second than the deletion's watermark.
-    let into_second = || {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        Duration::from_millis(u64::from(now.subsec_millis()))
-    };
-    let to_half = (1_500 - into_second().as_millis() as u64) % 1_000;
-    tokio::time::sleep(Duration::from_millis(to_half)).await;
+    half_way_through_a_second().await;
     assert_eq!(
         token_request(&node1, &svc, &grant).await.status(),
         StatusCode::OK
     );
     let r = admin(&node2, &ops, reqwest::Method::DELETE, "/clients/svc", None).await;
     assert_eq!(r.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1200) - into_second()).await;
+    into_the_next_second().await;
     let r = token_request(&node1, &svc, &grant).await;
     assert_eq!(r.status(), StatusCode::OK, "node 1 answers from its copy");
     let token: Value = r.json().await.unwrap();
-    for node in [&node1, &node2] {
-        let judged =
-            lanyard_idp::revocation::live_access_token(&node.state, field(&token, "access_token"))
-                .await;
-        assert!(judged.is_err(), "a token of a deleted client is refused");
-    }
+    refused_everywhere(&[&node1, &node2], field(&token, "access_token")).await;
     node2.stop().await;
     node1.stop().await;
 }

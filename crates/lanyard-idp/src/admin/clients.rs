@@ -9,7 +9,6 @@ use crate::admin::revocations::{self, Outcome, Subject};
 use crate::admin::{AdminError, NewClient, add_client, record};
 use crate::crypto::random_token;
 use crate::model::{Client, GrantType};
-use crate::revocation;
 use crate::state::AppState;
 use lanyard_store::Target;
 
@@ -237,18 +236,10 @@ pub async fn delete(state: &AppState, client_id: &str, actor: &str) -> Result<Ou
         let mut outcome =
             revocations::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
         state.db.delete_client(client_id).await?;
-        let beyond_copies = state
-            .clock
-            .now()
-            .plus(crate::recent::RECENT + Duration::from_secs(1));
-        let event = revocation::revoke(
-            state,
-            Target::ClientId(client_id.to_owned()),
-            beyond_copies,
-            actor,
-        )
-        .await?;
-        outcome.entry = Some(revocations::Entry::of(&event.revocation));
+        let entry =
+            revocations::revoke_beyond_copies(state, Target::ClientId(client_id.to_owned()), actor)
+                .await?;
+        outcome.entry = Some(entry);
         Ok(outcome)
     }
     .await;

@@ -107,6 +107,22 @@ pub async fn revoke(
     revoke_as(state, subject, actor, "admin.revoke").await
 }
 
+/// Moves the revocation of `target` (a user or a client that can no longer get tokens) past
+/// the copies other nodes keep of its row for up to a second (`recent.rs`): a token one of
+/// them issued from its copy after the revocation is refused too. Returns the entry.
+pub(crate) async fn revoke_beyond_copies(
+    state: &AppState,
+    target: Target,
+    actor: &str,
+) -> Result<Entry, AdminError> {
+    let beyond_copies = state
+        .clock
+        .now()
+        .plus(crate::recent::RECENT + std::time::Duration::from_secs(1));
+    let event = revocation::revoke(state, target, beyond_copies, actor).await?;
+    Ok(Entry::of(&event.revocation))
+}
+
 /// [`revoke`], recorded in the audit trail as `action` (`logout` when a person signs out).
 pub(crate) async fn revoke_as(
     state: &AppState,

@@ -1,6 +1,7 @@
 //! Users, for admins: create, read, list and search, change the profile or the password,
 //! disable (which revokes everything of theirs), enable, delete. Every change is audited.
 
+use lanyard_store::Target;
 use serde::Serialize;
 
 use crate::admin::revocations::{self, Outcome, Subject};
@@ -146,7 +147,9 @@ pub async fn set_password(
 }
 
 /// Disables the user (no new sign-in, no refresh) and then revokes everything of theirs:
-/// sessions, refresh-token families, access tokens. Disabling a disabled user revokes again
+/// sessions, refresh-token families, access tokens, also those another node issues in the
+/// second it may still hold the user's row as enabled (`recent.rs`; re-enabling within two
+/// seconds would see the first new tokens refused). Disabling a disabled user revokes again
 /// (harmless), so a retry after a 503 completes the job.
 pub async fn disable(
     state: &AppState,
@@ -159,7 +162,10 @@ pub async fn disable(
             .db
             .set_user_disabled(&user.sub, true, state.clock.now())
             .await?;
-        let outcome = revocations::revoke(state, Subject::Sub(user.sub.clone()), actor).await?;
+        let mut outcome = revocations::revoke(state, Subject::Sub(user.sub.clone()), actor).await?;
+        let entry =
+            revocations::revoke_beyond_copies(state, Target::Sub(user.sub.clone()), actor).await?;
+        outcome.entry = Some(entry);
         Ok((get(state, sub).await?, outcome))
     }
     .await;
