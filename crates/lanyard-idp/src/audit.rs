@@ -2,14 +2,15 @@
 //!
 //! Events go through a bounded queue to one writer task that stores them in batches, so the
 //! token endpoint does not wait on a database write per request, and the database sees one
-//! commit per batch. A full queue makes callers
-//! wait (never drops an event); a database outage holds the batch and retries it until the
-//! database is back. `flush` waits until everything queued so far is stored, and `serve`
-//! flushes on shutdown (for at most [`SHUTDOWN_FLUSH`]). A crash loses what is queued: the
+//! commit per batch. A database outage holds the batch and retries it until the database is
+//! back; a full queue makes callers wait up to a second, then the event is dropped and
+//! counted (`lanyard_audit_dropped_total`): a request that has spent a code must answer.
+//! `flush` waits until everything queued so far is stored, and `serve` flushes on shutdown
+//! (for at most [`SHUTDOWN_FLUSH`]). A crash loses what is queued: the
 //! batch in flight (about 100 ms), or, during a database outage, what arrived since it began.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +25,10 @@ pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 const GATHER: Duration = Duration::from_millis(20);
 /// The longest wait between attempts to store a batch while the database is unreachable.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// How long a batch may be refused by a database that answers before it is dropped.
+const REFUSED_FOR: Duration = Duration::from_secs(60);
+/// How long `record` waits for room in a full queue before dropping the event.
+const QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 enum Message {
     Event(AuditEvent),
@@ -64,9 +69,27 @@ impl Audit {
         if event.request_id.is_none() {
             event.request_id = REQUEST_ID.try_with(Clone::clone).ok();
         }
-        if self.tx.send(Message::Event(event)).await.is_err() {
-            tracing::error!("the audit writer has stopped; an event was not recorded");
+        // A full queue (the database has been slow or down for a while) makes the caller wait,
+        // but not for long: the caller may be a token request that has already spent a code
+        // or a refresh token, and must answer rather than time out.
+        match tokio::time::timeout(QUEUE_WAIT, self.tx.send(Message::Event(event))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                tracing::error!("the audit writer has stopped; an event was not recorded")
+            }
+            Err(_) => {
+                crate::metrics::audit_dropped(1);
+                tracing::error!(
+                    "the audit queue stayed full for a second; an event was not recorded"
+                );
+            }
         }
+    }
+
+    /// [`Audit::flush`] for at most `limit`: whether everything queued was stored in time
+    /// (the database may be down; a process about to exit must not wait forever).
+    pub async fn flush_for(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.flush()).await.is_ok()
     }
 
     /// Waits until every event queued before this call is stored (or the writer gave up).
@@ -103,23 +126,25 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Message>) {
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        // While the database is unreachable the batch is retried until it is back, however
-        // long that takes: the queue holds what arrives meanwhile, and once it is full
-        // callers wait. A batch the database refuses twice while it answers (it would be
-        // refused again) is dropped, with a log, so that it does not hold up the queue.
+        // While the database is unreachable, or answers but refuses the write for a while (a
+        // read-only standby in a failover, a full disk), the batch is retried with backoff:
+        // the queue holds what arrives meanwhile. Only a batch refused for REFUSED_FOR while
+        // the database answers is dropped, with a log, so that it cannot hold the queue.
         let mut delay = Duration::from_millis(100);
         let mut attempt = 1u32;
-        let mut refused = 0;
+        let mut refused_since: Option<Instant> = None;
         while let Err(e) = db.insert_audit(&events).await {
             if db.ping().await.is_ok() {
-                refused += 1;
-                if refused == 2 {
+                let since = *refused_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= REFUSED_FOR {
+                    crate::metrics::audit_dropped(events.len());
                     tracing::error!(error = %e, lost = events.len(), "audit events refused by the database");
                     break;
                 }
-                continue;
+            } else {
+                refused_since = None;
             }
-            tracing::warn!(error = %e, attempt, "audit write failed; retrying until the database is back");
+            tracing::warn!(error = %e, attempt, "audit write failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_RETRY_DELAY);
             attempt += 1;

@@ -81,10 +81,7 @@ pub async fn serve(
             "requests still in flight after the shutdown grace; exiting anyway"
         ),
     }
-    if tokio::time::timeout(audit::SHUTDOWN_FLUSH, state.audit.flush())
-        .await
-        .is_err()
-    {
+    if !state.audit.flush_for(audit::SHUTDOWN_FLUSH).await {
         tracing::error!("exiting with audit events not stored: the database did not take them");
     }
     Ok(())

@@ -393,7 +393,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::User(UserCommand::Disable { username }) => {
             let state = AppState::build(config).await.map_err(other)?;
             let result = admin::users::disable_by_username(&state, &username, CLI_ACTOR).await;
-            state.audit.flush().await;
+            flush_audit(&state).await;
             let (user, outcome) = result?;
             println!(
                 "disabled {} (sub {}); {}",
@@ -418,7 +418,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             };
             let state = AppState::build(config).await.map_err(other)?;
             let result = admin::revocations::revoke(&state, subject, CLI_ACTOR).await;
-            state.audit.flush().await;
+            flush_audit(&state).await;
             println!("revoked: {}", describe(&result?));
             Ok(())
         }
@@ -508,6 +508,20 @@ async fn keys(
 
 /// How the command line is named in the audit trail and the revocation record.
 const CLI_ACTOR: &str = "cli";
+
+/// Stores the command's audit events before it exits, waiting at most as long as `serve` does
+/// at shutdown: the action itself is done, and must be reported even if the database went away.
+async fn flush_audit(state: &AppState) {
+    if !state
+        .audit
+        .flush_for(lanyard_idp::audit::SHUTDOWN_FLUSH)
+        .await
+    {
+        eprintln!(
+            "warning: the audit events of this command could not be stored (the database did not answer)"
+        );
+    }
+}
 
 fn describe(outcome: &Outcome) -> String {
     let mut parts = vec![

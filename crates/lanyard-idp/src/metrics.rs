@@ -29,6 +29,8 @@ pub const STORE_ERRORS: &str = "lanyard_store_errors_total";
 pub const DB_SECONDS: &str = "lanyard_db_duration_seconds";
 /// Database statements that failed.
 pub const DB_ERRORS: &str = "lanyard_db_errors_total";
+/// Audit events dropped: the queue stayed full, or the database kept refusing them.
+pub const AUDIT_DROPPED: &str = "lanyard_audit_dropped_total";
 /// Apps following the revocation feed over HTTP right now.
 pub const FEED_SUBSCRIBERS: &str = "lanyard_revocation_feed_subscribers";
 /// Seconds between a revocation's event and its delivery to a feed subscriber.
@@ -78,6 +80,7 @@ fn describe() {
     describe_counter!(STORE_ERRORS, "token-store calls that failed");
     describe_histogram!(DB_SECONDS, metrics::Unit::Seconds, "database statements");
     describe_counter!(DB_ERRORS, "database statements that failed");
+    describe_counter!(AUDIT_DROPPED, "audit events that could not be stored");
     describe_gauge!(
         FEED_SUBSCRIBERS,
         "apps following the HTTP revocation feed now"
@@ -113,6 +116,12 @@ pub fn signin(outcome: &'static str) {
 /// A revocation recorded.
 pub fn revocation(kind: &'static str) {
     counter!(REVOCATIONS, "kind" => kind).increment(1);
+}
+
+/// Audit events that could not be stored (the queue stayed full, or the database refused
+/// them for a minute while it answered).
+pub fn audit_dropped(events: usize) {
+    counter!(AUDIT_DROPPED).increment(u64::try_from(events).unwrap_or(u64::MAX));
 }
 
 /// A database call that got no connection (the database is down or unreachable).

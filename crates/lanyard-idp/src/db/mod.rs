@@ -801,9 +801,13 @@ impl Db {
     /// Deletes the audit events from before `before`, `batch` at a time (each batch its own
     /// short statement, so a busy table is never locked for long); returns how many.
     pub async fn prune_audit(&self, before: Timestamp, batch: u64) -> Result<u64, DbError> {
-        let old = audit_events::Column::At.lt(before.as_millis());
         let mut deleted = 0;
+        // Each batch starts after the last one's end, so no batch rescans what was deleted.
+        let mut after = i64::MIN;
         loop {
+            let old = Condition::all()
+                .add(audit_events::Column::At.lt(before.as_millis()))
+                .add(audit_events::Column::Id.gt(after));
             // The id that ends this batch; none when fewer are left than a batch.
             let last: Option<i64> = audit_events::Entity::find()
                 .select_only()
@@ -816,7 +820,7 @@ impl Db {
                 .one(&self.conn)
                 .await
                 .map_err(unavailable)?;
-            let mut delete = audit_events::Entity::delete_many().filter(old.clone());
+            let mut delete = audit_events::Entity::delete_many().filter(old);
             if let Some(last) = last {
                 delete = delete.filter(audit_events::Column::Id.lte(last));
             }
@@ -825,8 +829,9 @@ impl Db {
                 .await
                 .map_err(unavailable)?
                 .rows_affected;
-            if last.is_none() {
-                return Ok(deleted);
+            match last {
+                Some(last) => after = last,
+                None => return Ok(deleted),
             }
         }
     }

@@ -105,8 +105,8 @@ async fn render(
         Err(e) => return reply::authorize_error(e, &state.config.issuer),
     };
     let Some(user) = user else {
-        return pages::error(
-            StatusCode::UNAUTHORIZED,
+        return pages::unauthorized(
+            &state.config,
             "This account no longer exists",
             "Sign in again with another account.",
         );
@@ -181,8 +181,8 @@ async fn signed_in_form(
     let form = checked_form(state, headers, body).map_err(|r| *r)?;
     match current(state, headers).await? {
         Ok(session) => Ok((form, session)),
-        Err(_) => Err(pages::error(
-            StatusCode::UNAUTHORIZED,
+        Err(_) => Err(pages::unauthorized(
+            &state.config,
             "Your session has expired",
             "Nothing was changed. Open your account page and sign in again.",
         )),

@@ -69,8 +69,8 @@ pub(crate) async fn answer(
         None => None,
     };
     let Some(session) = session else {
-        return pages::error(
-            StatusCode::UNAUTHORIZED,
+        return pages::unauthorized(
+            &state.config,
             "Your session has expired",
             "You were signed out before you answered. Go back to the application and sign in again.",
         );

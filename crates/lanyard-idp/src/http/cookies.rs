@@ -13,9 +13,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use crate::config::Config;
 use crate::crypto::{ServerKeys, random_token, same_secret};
 
-/// The SSO session cookie's name.
-pub(crate) const SESSION: &str = "lanyard_session";
+const SESSION: &str = "lanyard_session";
 const CSRF: &str = "lanyard_csrf";
+
+/// The SSO session cookie's name in this deployment.
+pub(crate) fn session_name(config: &Config) -> String {
+    name(config, SESSION)
+}
 
 /// A cookie's name for this deployment.
 fn name(config: &Config, base: &str) -> String {

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::config::Config;
 use crate::crypto::random_token;
 
 #[derive(Template)]
@@ -175,20 +176,23 @@ pub(crate) fn account(page: &AccountPage<'_>, status: StatusCode, extra: HeaderM
 
 /// An error page: what happened, what to do next.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    let mut response = render(status, &ErrorPage { title, message }, Scripts::None);
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 9110 §11.6.1: every 401 carries a challenge. A person's credential here is the
-        // session cookie the sign-in form sets; the challenge names it, in the shape of
-        // draft-broyer-http-cookie-auth (there is no registered scheme for forms).
-        let challenge = format!(
-            r#"Cookie realm="Lanyard", cookie-name="{}""#,
-            super::cookies::SESSION
-        );
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
+    render(status, &ErrorPage { title, message }, Scripts::None)
+}
+
+/// The page for a person whose session is gone: 401, and the challenge every 401 must carry
+/// (RFC 9110 §11.6.1). Their credential here is the session cookie the sign-in form sets; no
+/// registered scheme describes a form, so the challenge names the cookie, in the shape of
+/// draft-broyer-http-cookie-auth.
+pub(crate) fn unauthorized(config: &Config, title: &str, message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, title, message);
+    let challenge = format!(
+        r#"Cookie realm="Lanyard", cookie-name="{}""#,
+        super::cookies::session_name(config)
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

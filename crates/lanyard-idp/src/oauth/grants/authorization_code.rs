@@ -35,10 +35,11 @@ pub async fn exchange(
     let audience = audience(state, client, params).await?;
     // The user is read before the code is spent: if the database is down, the 503 leaves
     // the code for the client's retry (read after, the code would be spent and the retry
-    // taken for a replay). The read is kept for a second, so the check below costs nothing.
-    if let Some(live) = state.store.peek_code(code, &client.client_id).await? {
-        state.db.recent_user(&live.sub).await?;
-    }
+    // taken for a replay). The row read is the one checked below.
+    let read_first = match state.store.peek_code(code, &client.client_id).await? {
+        Some(live) => Some((state.db.recent_user(&live.sub).await?, live.sub)),
+        None => None,
+    };
     // Another client's attempt leaves the code to its owner (the store checks the client).
     let grant = match state.store.redeem_code(code, &client.client_id).await? {
         Redemption::Redeemed(grant) => grant,
@@ -71,7 +72,11 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
-    let user = state.db.recent_user(&grant.sub).await?;
+    // The row read before the code was spent (the grant is the one peeked at).
+    let user = match read_first {
+        Some((user, sub)) if sub == grant.sub => user,
+        _ => state.db.recent_user(&grant.sub).await?,
+    };
     if user.as_ref().is_none_or(|u| u.disabled) {
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
     }
