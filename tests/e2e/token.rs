@@ -66,6 +66,43 @@ async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// A code outlives nothing: when the sign-in session it was issued in ends before the code is
+/// exchanged (the person signed out, or was disabled), the exchange is refused, whether or not
+/// the code would have given a refresh token; as at Keycloak ("session not active").
+#[tokio::test]
+async fn a_code_from_a_session_that_has_ended_is_refused() {
+    for store in [Store::Memory, Store::Redis] {
+        let (server, wiki) = setup(Db::Sqlite, store).await;
+        let alice = server
+            .state
+            .db
+            .user_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap();
+        for scope in ["openid", "openid offline_access"] {
+            let (code, verifier) = code(&server, &wiki, scope).await;
+            server.store().end_user_sessions(&alice.sub).await.unwrap();
+            let r = exchange(&server, &wiki, &code, &verifier).await;
+            let body = assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("session has ended"),
+                "{scope}: {body}"
+            );
+        }
+        // While the session lives, the same exchange works.
+        let (code, verifier) = code(&server, &wiki, "openid").await;
+        assert_eq!(
+            exchange(&server, &wiki, &code, &verifier).await.status(),
+            StatusCode::OK
+        );
+        server.stop().await;
+    }
+}
+
 /// A replayed code gets `invalid_grant`, and what its first redemption issued dies: the access
 /// token at UserInfo, the refresh token at the token endpoint. On Redis and in memory.
 #[tokio::test]

@@ -16,6 +16,7 @@ use crate::revocation;
 use crate::state::AppState;
 
 const BAD_CODE: &str = "the authorization code is invalid, expired, or already used";
+const SESSION_ENDED: &str = "the sign-in session has ended; sign in again";
 
 /// Exchanges a code.
 pub async fn exchange(
@@ -80,6 +81,19 @@ pub async fn exchange(
     if user.as_ref().is_none_or(|u| u.disabled) {
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
     }
+    // A code outlives nothing: if the sign-in session it was issued in has ended since (the
+    // person signed out, or was disabled), no tokens, as at Keycloak ("session not active").
+    // A session-bound family is checked by the store as it is issued; others here.
+    if let Some(sid) = &grant.sid
+        && grant
+            .issuance
+            .family
+            .as_ref()
+            .is_none_or(|f| f.session().is_none())
+        && state.store.session(sid.as_str()).await?.is_none()
+    {
+        return Err(TokenError::invalid_grant(SESSION_ENDED));
+    }
     let now = state.clock.now();
     let scope = Scope::from(payload.scope.clone());
     let sid = grant.sid.as_ref().map(|s| s.as_str().to_owned());
@@ -122,11 +136,7 @@ pub async fn exchange(
             match issued {
                 Some(issued) => Some(issued.token.secret().to_owned()),
                 // The session ended, or a replay of this code revoked the family first.
-                None => {
-                    return Err(TokenError::invalid_grant(
-                        "the sign-in session has ended; sign in again",
-                    ));
-                }
+                None => return Err(TokenError::invalid_grant(SESSION_ENDED)),
             }
         }
     };
