@@ -624,6 +624,27 @@ async fn audit_events_wait_out_a_long_database_outage() {
     drop(pg);
 }
 
+/// `n` codes for `username` at `client`: one sign-in, then single sign-on.
+async fn signed_in_codes(
+    server: &TestServer,
+    client: &crate::support::TestClient,
+    username: &str,
+    n: usize,
+) -> Vec<String> {
+    let browser = Browser::new();
+    let mut codes = vec![
+        crate::support::authorize_with_sign_in(server, &browser, client, &[], username, PASSWORD)
+            .await,
+    ];
+    while codes.len() < n {
+        let answer = browser
+            .get(&crate::support::authorize_url(server, client, &[]))
+            .await;
+        codes.push(crate::support::redirect_params(&answer).1["code"].clone());
+    }
+    codes
+}
+
 /// SECURITY.md §5.3 F5: PostgreSQL crashes and restarts while codes and refresh tokens are
 /// being redeemed. Meanwhile `/readyz` names the database and the token endpoint answers 503
 /// (never 500) within its timeouts; afterwards the pool reconnects with no restart of
@@ -634,57 +655,19 @@ async fn postgres_restarted_under_load_loses_no_code() {
     let (pg, server) = on_own_postgres().await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    let browser = Browser::new();
-    let mut codes = vec![
-        crate::support::authorize_with_sign_in(&server, &browser, &wiki, &[], "alice", PASSWORD)
-            .await,
-    ];
-    while codes.len() < 20 {
-        let answer = browser
-            .get(&crate::support::authorize_url(&server, &wiki, &[]))
-            .await;
-        codes.push(crate::support::redirect_params(&answer).1["code"].clone());
-    }
+    let mut codes = signed_in_codes(&server, &wiki, "alice", 20).await;
     // Refresh tokens too: one refused with 503 must still work when retried after the
     // outage, however long it lasted (longer than the store's 2 s retry grace here).
     let mut refresh_tokens = Vec::new();
     for _ in 0..3 {
-        let answer = browser
-            .get(&crate::support::authorize_url(
-                &server,
-                &wiki,
-                &[("scope", "openid offline_access")],
-            ))
-            .await;
-        let code = crate::support::redirect_params(&answer).1["code"].clone();
-        let r = crate::support::token_request(
-            &server,
-            &wiki,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &wiki.redirect_uri),
-            ],
-        )
-        .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
+        let body = crate::support::offline_tokens(&server, &wiki, "alice").await;
         refresh_tokens.push(field(&body, "refresh_token").to_owned());
     }
     // A load of Bob's code exchanges runs across the crash, so that some are in flight at
     // the instant PostgreSQL dies. (Bob, not Alice: his row is kept for a second after each
     // read, and Alice's must not be.)
     server.user("bob", PASSWORD).await;
-    let bob = Browser::new();
-    let mut load_codes = vec![
-        crate::support::authorize_with_sign_in(&server, &bob, &wiki, &[], "bob", PASSWORD).await,
-    ];
-    while load_codes.len() < 100 {
-        let answer = bob
-            .get(&crate::support::authorize_url(&server, &wiki, &[]))
-            .await;
-        load_codes.push(crate::support::redirect_params(&answer).1["code"].clone());
-    }
+    let load_codes = signed_in_codes(&server, &wiki, "bob", 100).await;
     let exchange = |code: String| {
         let (server, wiki) = (&server, &wiki);
         async move {

@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::{
-    Browser, ClientSpec, Db, Store, TestServer, assert_oauth_error, code_flow, decode_jwt, refresh,
+    Browser, ClientSpec, Db, Store, TestServer, assert_oauth_error, code_flow, decode_jwt,
+    offline_tokens, refresh,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -119,15 +120,7 @@ async fn with_the_retry_grace_off_a_retry_is_reuse() {
     .await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    let first = code_flow(
-        &server,
-        &Browser::new(),
-        &wiki,
-        "openid offline_access",
-        "alice",
-        PASSWORD,
-    )
-    .await;
+    let first = offline_tokens(&server, &wiki, "alice").await;
     let t1 = first["refresh_token"].as_str().unwrap();
     let r = refresh(&server, &wiki, t1, None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -155,15 +148,7 @@ async fn a_retry_within_the_grace_window_gets_the_same_token() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    let first = code_flow(
-        &server,
-        &Browser::new(),
-        &wiki,
-        "openid offline_access",
-        "alice",
-        PASSWORD,
-    )
-    .await;
+    let first = offline_tokens(&server, &wiki, "alice").await;
     let t1 = first["refresh_token"].as_str().unwrap();
     let a: Value = refresh(&server, &wiki, t1, None)
         .await
@@ -188,16 +173,8 @@ async fn another_clients_refresh_token_is_invalid_grant() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
+    let tokens = offline_tokens(&server, &wiki, "alice").await;
     let billing = server.client(ClientSpec::web("billing")).await;
-    let tokens = code_flow(
-        &server,
-        &Browser::new(),
-        &wiki,
-        "openid offline_access",
-        "alice",
-        PASSWORD,
-    )
-    .await;
     let t1 = tokens["refresh_token"].as_str().unwrap();
     assert_oauth_error(
         refresh(&server, &billing, t1, None).await,
@@ -279,15 +256,7 @@ async fn a_disabled_user_cannot_refresh() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let alice = server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    let tokens = code_flow(
-        &server,
-        &Browser::new(),
-        &wiki,
-        "openid offline_access",
-        "alice",
-        PASSWORD,
-    )
-    .await;
+    let tokens = offline_tokens(&server, &wiki, "alice").await;
     server
         .state
         .db

@@ -72,14 +72,9 @@ async fn userinfo(server: &TestServer, token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn a_code_from_a_session_that_has_ended_is_refused() {
     for store in [Store::Memory, Store::Redis] {
-        let (server, wiki) = setup(Db::Sqlite, store).await;
-        let alice = server
-            .state
-            .db
-            .user_by_username("alice")
-            .await
-            .unwrap()
-            .unwrap();
+        let server = TestServer::start(Db::Sqlite, store).await;
+        let alice = server.user("alice", PASSWORD).await;
+        let wiki = server.client(ClientSpec::web("wiki")).await;
         for scope in ["openid", "openid offline_access"] {
             let (code, verifier) = code(&server, &wiki, scope).await;
             server.store().end_user_sessions(&alice.sub).await.unwrap();

@@ -38,7 +38,7 @@ pub async fn exchange(
     // the code for the client's retry (read after, the code would be spent and the retry
     // taken for a replay). The row read is the one checked below.
     let read_first = match state.store.peek_code(code, &client.client_id).await? {
-        Some(live) => Some((state.db.recent_user(&live.sub).await?, live.sub)),
+        Some(live) => Some(state.db.recent_user(&live.sub).await?),
         None => None,
     };
     // Another client's attempt leaves the code to its owner (the store checks the client).
@@ -73,10 +73,11 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
-    // The row read before the code was spent (the grant is the one peeked at).
+    // The row read before the code was spent. (A code the peek did not see cannot have been
+    // redeemed just now, since nothing makes a code live again; the read below is a guard.)
     let user = match read_first {
-        Some((user, sub)) if sub == grant.sub => user,
-        _ => state.db.recent_user(&grant.sub).await?,
+        Some(user) => user,
+        None => state.db.recent_user(&grant.sub).await?,
     };
     if user.as_ref().is_none_or(|u| u.disabled) {
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
