@@ -13,7 +13,7 @@
 use std::sync::LazyLock;
 
 use lanyard_fuzz::{NOW, idp, split_head};
-use lanyard_idp::model::Client;
+use lanyard_core::model::Client;
 use lanyard_idp::oauth::authorize;
 use lanyard_idp::oauth::checks::pkce;
 use lanyard_idp::oauth::error::AuthorizeError;
@@ -62,10 +62,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(client) = CLIENTS.iter().find(|c| c.client_id == client_id) else {
         return;
     };
-    let request = match authorize::validate(&params, client.clone()) {
+    let request = match authorize::validate(&params, client.clone(), "https://sso.example.com") {
         Ok(request) => request,
         Err(AuthorizeError::Redirect { to, .. }) => {
-            assert!(trusted(client, &to.redirect_uri), "redirected to {to:?}");
+            assert!(trusted(client, to.redirect_uri.as_str()), "redirected to {to:?}");
             assert!(to.state.as_ref().is_none_or(|s| s.len() <= 2048));
             return;
         }
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e @ AuthorizeError::Unavailable(_)) => panic!("nothing here can be down: {e:?}"),
     };
     let reply = &request.reply;
-    assert!(trusted(client, &reply.redirect_uri), "{reply:?}");
+    assert!(trusted(client, reply.redirect_uri.as_str()), "{reply:?}");
     assert_eq!(params.duplicated(), None);
     assert_eq!(params.get("response_type"), Some("code"));
     assert!(request.scope.contains("openid"));

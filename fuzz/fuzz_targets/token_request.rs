@@ -14,8 +14,8 @@
 use std::sync::LazyLock;
 
 use lanyard_fuzz::{idp, split_head};
-use lanyard_idp::crypto::ServerKeys;
-use lanyard_idp::model::Client;
+use lanyard_core::crypto::ServerKeys;
+use lanyard_core::model::Client;
 use lanyard_idp::oauth::client_auth::{self, Method};
 use lanyard_idp::oauth::grants;
 use libfuzzer_sys::fuzz_target;

@@ -136,8 +136,8 @@ pub mod jwt {
 /// The authorization server's side: registered clients and the server's keys.
 pub mod idp {
     use super::*;
-    use lanyard_idp::crypto::ServerKeys;
-    use lanyard_idp::model::{Client, GrantType};
+    use lanyard_core::crypto::ServerKeys;
+    use lanyard_core::model::{Client, GrantType};
     use lanyard_store::{Session, SessionId, Timestamp};
 
     /// The confidential clients' secret.

@@ -21,8 +21,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanyard_idp::admin::{NewClient, Secret, add_client};
-use lanyard_idp::config::Config;
+use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::config::Config;
 use lanyard_idp::state::AppState;
 use lanyard_rp::{HttpSource, Mirror};
 use lanyard_store::{Clock, SystemClock, Timestamp, TokenFacts, Verdict};

@@ -207,7 +207,7 @@ async fn a_clients_life_through_the_admin_api() {
             "client.secret",
             "client.delete",
         ] {
-            let events = server.state.db.audit_by_action(action).await.unwrap();
+            let events = server.state.db.audit().by_action(action).await.unwrap();
             assert!(
                 events
                     .iter()

@@ -203,7 +203,7 @@ async fn a_users_life_through_the_admin_api() {
             "user.enable",
             "user.delete",
         ] {
-            let events = server.state.db.audit_by_action(action).await.unwrap();
+            let events = server.state.db.audit().by_action(action).await.unwrap();
             assert!(
                 events.iter().any(|e| e.actor == "admin:ops"
                     && e.target.as_deref() == Some(sub.as_str())

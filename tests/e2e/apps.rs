@@ -47,13 +47,13 @@ pub(crate) async fn start_app_on(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let (client, secret) = lanyard_idp::admin::add_client(
+    let (client, secret) = lanyard_core::clients::add_client(
         &server.state.db,
         &server.state.server_keys,
-        lanyard_idp::admin::NewClient {
+        lanyard_core::clients::NewClient {
             client_id: name.into(),
             name: Some(format!("The {name} app")),
-            secret: lanyard_idp::admin::Secret::Generate,
+            secret: lanyard_core::clients::Secret::Generate,
             redirect_uris: vec![format!("{base}/callback")],
             post_logout_redirect_uris: vec![format!("{base}/")],
             backchannel_logout_uri: Some(format!("{base}/backchannel-logout")),
@@ -553,7 +553,7 @@ async fn calls_on_behalf_of_the_user_refresh_once() {
     let strict: Arc<dyn TokenStore> = Arc::new(
         lanyard_store::MemoryStore::new(StoreConfig {
             refresh_grace: Duration::ZERO,
-            ..lanyard_idp::config::Config::default().store_config()
+            ..lanyard_core::config::Config::default().store_config()
         })
         .unwrap(),
     );
@@ -632,7 +632,7 @@ async fn the_playground_gives_one_sign_in_for_both_apps() {
     };
     let dir = std::env::temp_dir().join(format!(
         "lanyard-playground-{}",
-        lanyard_idp::crypto::random_token(8).replace(['-', '_'], "x")
+        lanyard_core::crypto::random_token(8).replace(['-', '_'], "x")
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let running = lanyard_demo::playground::start(ports, &dir).await.unwrap();

@@ -320,13 +320,13 @@ async fn a_failed_sign_in_keeps_the_request_and_the_typed_username() {
 async fn loopback_redirects_vary_only_in_port() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     server.user("alice", "correct horse battery staple").await;
-    let (client, _) = lanyard_idp::admin::add_client(
+    let (client, _) = lanyard_core::clients::add_client(
         &server.state.db,
         &server.state.server_keys,
-        lanyard_idp::admin::NewClient {
+        lanyard_core::clients::NewClient {
             client_id: "cli-app".into(),
             name: None,
-            secret: lanyard_idp::admin::Secret::Public,
+            secret: lanyard_core::clients::Secret::Public,
             redirect_uris: vec!["http://127.0.0.1/cb".into()],
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,

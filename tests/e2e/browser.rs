@@ -226,10 +226,10 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
     let billing = on_redis(&server, "billing").await;
     // Reports registered no back-channel logout URI: only its API calls can find out.
     let reports = on_redis(&server, "reports").await;
-    lanyard_idp::admin::clients::update(
+    lanyard_core::clients::update(
         &server.state,
         "reports",
-        lanyard_idp::admin::clients::ClientChange {
+        lanyard_core::clients::ClientChange {
             backchannel_logout_uri: Some(None),
             ..Default::default()
         },

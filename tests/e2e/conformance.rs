@@ -856,13 +856,11 @@ async fn oidcc_server_rotate_keys() {
     let op = Op::on(TestServer::start_with_clock(clock.clone()).await).await;
     let before = op.code_flow(&Browser::new(), &[]).await;
     let (old, _) = decode_jwt(before["id_token"].as_str().unwrap());
-    lanyard_idp::admin::keys::rotate(&op.server.state, "suite")
+    lanyard_core::keys::rotate(&op.server.state, "suite")
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3601));
-    lanyard_idp::tokens::rotation::tick(&op.server.state)
-        .await
-        .unwrap();
+    lanyard_core::keys::tick(&op.server.state).await.unwrap();
     let after = op.code_flow(&Browser::new(), &[]).await;
     let (new, _) = decode_jwt(after["id_token"].as_str().unwrap());
     assert_ne!(old["kid"], new["kid"], "signed with the new key");

@@ -150,7 +150,7 @@ async fn withdrawing_consent_revokes_the_apps_tokens_and_asks_again() {
             StatusCode::OK
         );
     }
-    let had = lanyard_idp::oauth::consent::withdraw(&server.state, &alice.sub, "crm")
+    let had = lanyard_core::consents::withdraw(&server.state, &alice.sub, "crm")
         .await
         .unwrap();
     assert!(had);

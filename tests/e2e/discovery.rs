@@ -104,7 +104,7 @@ async fn keys_survive_a_restart_on_the_same_database() {
     let first = TestServer::start(Db::Sqlite, Store::Memory).await;
     let kid = first.state.keys.signing_kid().to_owned();
     let url = first.state.config.database_url.clone();
-    let again = lanyard_idp::state::AppState::build(lanyard_idp::config::Config {
+    let again = lanyard_idp::state::AppState::build(lanyard_core::config::Config {
         database_url: url,
         ..first.state.config.clone()
     })

@@ -602,7 +602,7 @@ impl Drop for OwnPostgres {
 async fn audit_events_wait_out_a_long_database_outage() {
     let (pg, server) = on_own_postgres().await;
     let pg = pg.crashed().await;
-    let event = lanyard_idp::db::AuditEvent::success(
+    let event = lanyard_core::model::AuditEvent::new(
         lanyard_store::Clock::now(&lanyard_store::SystemClock),
         "anonymous",
         "test.outage",
@@ -616,7 +616,8 @@ async fn audit_events_wait_out_a_long_database_outage() {
     let stored = server
         .state
         .db
-        .audit_by_action("test.outage")
+        .audit()
+        .by_action("test.outage")
         .await
         .unwrap();
     assert_eq!(stored, [event]);
@@ -814,7 +815,8 @@ async fn postgres_restarted_under_load_loses_no_code() {
     let recorded = server
         .state
         .db
-        .audit_by_action("token.issue")
+        .audit()
+        .by_action("token.issue")
         .await
         .unwrap();
     assert_eq!(recorded.len(), issued, "audit events lost in the outage");

@@ -201,7 +201,8 @@ async fn wrong_password_and_unknown_user_read_the_same() {
     server
         .state
         .db
-        .set_user_disabled(&disabled.sub, true, lanyard_store::Timestamp::from_secs(1))
+        .users()
+        .set_disabled(&disabled.sub, true, lanyard_store::Timestamp::from_secs(1))
         .await
         .unwrap();
     let wiki = server.client(ClientSpec::web("wiki")).await;
@@ -261,7 +262,7 @@ async fn wrong_password_and_unknown_user_read_the_same() {
     );
 
     server.state.audit.flush().await;
-    let failures = server.state.db.audit_by_action("signin").await.unwrap();
+    let failures = server.state.db.audit().by_action("signin").await.unwrap();
     assert_eq!(
         failures.iter().filter(|e| e.outcome == "failure").count(),
         4
@@ -418,7 +419,8 @@ async fn token_issuance_is_audited_with_the_request_id() {
     let issued = server
         .state
         .db
-        .audit_by_action("token.issue")
+        .audit()
+        .by_action("token.issue")
         .await
         .unwrap();
     assert_eq!(issued.len(), 1);

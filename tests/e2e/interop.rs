@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use lanyard_idp::admin::{self, NewClient, Secret};
+use lanyard_core::clients::{NewClient, Secret, add_client};
 use lanyard_store::{Clock, SystemClock};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
@@ -52,7 +52,7 @@ struct App {
 /// post-logout redirect URI, confidential or `public`.
 async fn register(server: &TestServer, id: &str, public: bool) -> App {
     let base = format!("https://{id}.example.com");
-    let (client, secret) = admin::add_client(
+    let (client, secret) = add_client(
         &server.state.db,
         &server.state.server_keys,
         NewClient {
@@ -132,7 +132,8 @@ async fn openidconnect_flow(server: &TestServer, app: &App) {
     let alice = server
         .state
         .db
-        .user_by_username("alice")
+        .users()
+        .by_username("alice")
         .await
         .unwrap()
         .unwrap();

@@ -127,7 +127,8 @@ async fn a_disabled_user_and_an_expired_token_are_inactive() {
     server
         .state
         .db
-        .set_user_disabled(&alice.sub, true, SystemClock.now())
+        .users()
+        .set_disabled(&alice.sub, true, SystemClock.now())
         .await
         .unwrap();
     assert_eq!(

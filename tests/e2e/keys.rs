@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lanyard_idp::tokens::{SigningAlg, load_or_create, rotation};
+use lanyard_core::tokens::{SigningAlg, load_or_create, rotation};
 use lanyard_store::{Clock, ManualClock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -133,7 +133,7 @@ async fn a_key_is_published_before_it_signs_and_after_it_stops() {
     both.sort();
     assert_eq!(published, both);
     assert_eq!(kid_of(&caller_token(&server, &caller, None).await), first);
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     assert_eq!(
         kid_of(&caller_token(&server, &caller, None).await),
         first,
@@ -142,7 +142,7 @@ async fn a_key_is_published_before_it_signs_and_after_it_stops() {
 
     // After the window: the new key signs; the old one stays published.
     clock.advance(Duration::from_secs(3601));
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     assert_eq!(kid_of(&caller_token(&server, &caller, None).await), second);
     assert!(jwks_kids(&server).await.contains(&first));
     let listed = keys_listed(&server, &token).await;
@@ -158,12 +158,12 @@ async fn a_key_is_published_before_it_signs_and_after_it_stops() {
     // Once every token the old key signed has expired (1 h, plus a reload interval and a
     // minute of leeway), it leaves the JWKS.
     clock.advance(Duration::from_secs(3600 + 60 + 61));
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     assert_eq!(jwks_kids(&server).await, std::slice::from_ref(&second));
 
     // And the schedule: 30 days after the key was made, less the window, the next appears.
     clock.advance(Duration::from_secs(30 * 24 * 3600));
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     assert_eq!(
         jwks_kids(&server).await.len(),
         2,
@@ -226,10 +226,10 @@ async fn a_leaked_key_is_removed_at_once() {
 
 /// A second token for the `ops` client registered by `admin_token`.
 async fn admin_token_again(server: &TestServer) -> String {
-    let ops = server.state.db.client("ops").await.unwrap().unwrap();
+    let ops = server.state.db.clients().get("ops").await.unwrap().unwrap();
     let secret = {
         // The secret was shown once; rotate it through the library to get one.
-        lanyard_idp::admin::clients::rotate_secret(&server.state, &ops.client_id, "test")
+        lanyard_core::clients::rotate_secret(&server.state, &ops.client_id, "test")
             .await
             .unwrap()
     };
@@ -291,7 +291,7 @@ async fn rotation_under_load_refuses_no_token() {
         // Step the rotation until the new key signs (its window counts from when it was
         // stored, after its making).
         if rotated && kids.len() < 2 && started.elapsed() > Duration::from_millis(1700) {
-            rotation::tick(&server.state).await.unwrap();
+            lanyard_core::keys::tick(&server.state).await.unwrap();
             promoted = true;
         }
     }
@@ -319,7 +319,7 @@ async fn a_web_app_signs_people_in_across_a_rotation() {
     let r = admin(&server, &token, Method::POST, "/keys/rotate", None).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     let caller = caller(&server).await;
     let fresh = caller_token(&server, &caller, None).await;
     assert_ne!(kid_of(&fresh), kid_of(&token), "the new key signs");
@@ -433,7 +433,7 @@ async fn each_algorithm_rotates_and_a_changed_algorithm_retires_its_keys() {
         .unwrap()
         .to_owned();
     clock.advance(Duration::from_secs(3601));
-    rotation::tick(&server.state).await.unwrap();
+    lanyard_core::keys::tick(&server.state).await.unwrap();
     let es_token = caller_token(&server, &caller, None).await;
     assert_eq!(kid_of(&es_token), es_next, "the ES256 successor signs");
     let (id_kid, _) = server.state.keys.signers()[0].clone();
@@ -474,7 +474,7 @@ async fn each_algorithm_rotates_and_a_changed_algorithm_retires_its_keys() {
     server.state.keys.replace(ring);
     assert!(!jwks_kids(&server).await.contains(&es_next));
     // (The admin token was signed by the first ES256 key, gone too: ask the library.)
-    let listed = lanyard_idp::admin::keys::list(&server.state).await.unwrap();
+    let listed = lanyard_core::keys::list(&server.state).await.unwrap();
     assert!(listed.iter().all(|k| k.kid != es_next), "{listed:?}");
     let mut algs: Vec<&str> = listed.iter().map(|k| k.alg.as_str()).collect();
     algs.sort_unstable();

@@ -267,7 +267,7 @@ async fn a_disabled_account_is_told_so_only_with_the_right_password() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let alice = server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
-    lanyard_idp::admin::users::disable(&server.state, &alice.sub, "test")
+    lanyard_core::users::disable(&server.state, &alice.sub, "test")
         .await
         .unwrap();
     let (status, _, message) = attempt(&server, &wiki, "alice", "wrong").await;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lanyard_idp::admin::{NewClient, Secret};
+use lanyard_core::clients::{NewClient, Secret};
 use lanyard_store::{Clock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ fn signed_out_uri(id: &str) -> String {
 /// A first-party web client with a registered post-logout address and, if given, a
 /// back-channel logout URI.
 async fn logout_client(server: &TestServer, id: &str, backchannel: Option<String>) -> TestClient {
-    let (client, secret) = lanyard_idp::admin::add_client(
+    let (client, secret) = lanyard_core::clients::add_client(
         &server.state.db,
         &server.state.server_keys,
         NewClient {

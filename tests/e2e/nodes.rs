@@ -252,7 +252,7 @@ async fn each_nodes_reload_loop_picks_up_a_rotation_by_itself() {
     // Before the call: the key's window starts when it is made, inside the call (an RSA key
     // can take a second to make on a busy machine).
     let rotated = Instant::now();
-    let new = lanyard_idp::admin::keys::rotate(&node1.state, "test")
+    let new = lanyard_core::keys::rotate(&node1.state, "test")
         .await
         .unwrap()
         .remove(0)
@@ -293,7 +293,7 @@ async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
     let node1 = TestServer::start_with_clock(clock.clone()).await;
     let store: Arc<dyn TokenStore> = Arc::new(
         MemoryStore::with_clock(
-            lanyard_idp::config::Config::default().store_config(),
+            lanyard_core::config::Config::default().store_config(),
             Arc::new(clock.clone()),
         )
         .unwrap(),
@@ -311,16 +311,14 @@ async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
         })
         .await;
     let old = kid_at(&node2, &service).await;
-    let new = lanyard_idp::admin::keys::rotate(&node1.state, "test")
+    let new = lanyard_core::keys::rotate(&node1.state, "test")
         .await
         .unwrap()
         .remove(0)
         .kid;
     assert!(crate::keys::jwks_kids(&node1).await.contains(&new));
     // Node 2 publishes it at its next reload (every 60 s; here, its tick).
-    lanyard_idp::tokens::rotation::tick(&node2.state)
-        .await
-        .unwrap();
+    lanyard_core::keys::tick(&node2.state).await.unwrap();
     assert!(
         crate::keys::jwks_kids(&node2).await.contains(&new),
         "published by node 2"
@@ -333,9 +331,7 @@ async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
     // After the publication window, both sign with it; the old key stays published.
     clock.advance(Duration::from_secs(3601));
     for node in [&node1, &node2] {
-        lanyard_idp::tokens::rotation::tick(&node.state)
-            .await
-            .unwrap();
+        lanyard_core::keys::tick(&node.state).await.unwrap();
     }
     assert_eq!(kid_at(&node2, &service).await, new);
     assert_eq!(kid_at(&node1, &service).await, new);
@@ -770,12 +766,12 @@ async fn nodes_started_at_once_on_an_empty_database_sign_with_one_key() {
     let svc = service(&first).await;
     for _ in 0..3 {
         let now = SystemClock.now();
-        for key in first.state.db.signing_keys(now).await.unwrap() {
-            first.state.db.delete_signing_key(&key.kid).await.unwrap();
+        for key in first.state.db.keys().published(now).await.unwrap() {
+            first.state.db.keys().delete(&key.kid).await.unwrap();
         }
         let (a, b) = tokio::join!(first.another_node(None), first.another_node(None));
         assert_eq!(a.state.keys.signing_kid(), b.state.keys.signing_kid());
-        let stored = first.state.db.signing_keys(now).await.unwrap();
+        let stored = first.state.db.keys().published(now).await.unwrap();
         assert_eq!(stored.len(), 1, "one key between them");
         let r = token_request(&a, &svc, &[("grant_type", "client_credentials")]).await;
         assert_eq!(r.status(), StatusCode::OK);
@@ -819,7 +815,7 @@ async fn into_the_next_second() {
 /// `access_token` is refused at every one of `nodes`.
 async fn refused_everywhere(nodes: &[&TestServer], access_token: &str) {
     for node in nodes {
-        let judged = lanyard_idp::revocation::live_access_token(&node.state, access_token).await;
+        let judged = lanyard_core::revocation::live_access_token(&node.state, access_token).await;
         assert!(judged.is_err(), "accepted at {}", node.issuer);
     }
 }

@@ -164,7 +164,7 @@ async fn pruning_the_audit_trail_deletes_only_what_is_older_on_both_databases() 
         let now = SystemClock.now();
         let day = Duration::from_secs(86_400);
         let event =
-            |at, action: &str| lanyard_idp::db::AuditEvent::success(at, "anonymous", action);
+            |at, action: &str| lanyard_core::model::AuditEvent::new(at, "anonymous", action);
         // 23 old events, several at the same instant, and 4 recent ones between them.
         let mut events: Vec<_> = (0..23u32)
             .map(|i| event(now.minus(day * (100 + i % 3)), "test.old"))
@@ -173,17 +173,18 @@ async fn pruning_the_audit_trail_deletes_only_what_is_older_on_both_databases() 
             5..5,
             (0..4).map(|i| event(now.minus(day * i), "test.recent")),
         );
-        server.state.db.insert_audit(&events).await.unwrap();
+        server.state.db.audit().insert(&events).await.unwrap();
         let deleted = server
             .state
             .db
-            .prune_audit(now.minus(day * 90), 5)
+            .audit()
+            .prune(now.minus(day * 90), 5)
             .await
             .unwrap();
         assert_eq!(deleted, 23, "{db:?}");
         let left = |action| {
             let db = &server.state.db;
-            async move { db.audit_by_action(action).await.unwrap().len() }
+            async move { db.audit().by_action(action).await.unwrap().len() }
         };
         assert_eq!((left("test.old").await, left("test.recent").await), (0, 4));
         server.stop().await;

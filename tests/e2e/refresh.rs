@@ -100,7 +100,8 @@ async fn rotation_reuse_detection_and_scope() {
             server
                 .state
                 .db
-                .audit_by_action("refresh.reuse")
+                .audit()
+                .by_action("refresh.reuse")
                 .await
                 .unwrap()
                 .len(),
@@ -260,7 +261,8 @@ async fn a_disabled_user_cannot_refresh() {
     server
         .state
         .db
-        .set_user_disabled(&alice.sub, true, lanyard_store::Timestamp::from_secs(1))
+        .users()
+        .set_disabled(&alice.sub, true, lanyard_store::Timestamp::from_secs(1))
         .await
         .unwrap();
     let response = refresh(

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use lanyard_idp::config::Config;
+use lanyard_core::config::Config;
 use lanyard_idp::state::AppState;
 use lanyard_store::test_redis::OwnRedis;
 use lanyard_store::{Clock, SystemClock, Target, Timestamp, TokenFacts, Verdict};
@@ -50,7 +50,7 @@ async fn a_revocation_survives_redis_losing_everything() {
     };
     assert_eq!(userinfo().await.unwrap().status(), StatusCode::OK);
 
-    lanyard_idp::revocation::revoke(
+    lanyard_core::revocation::revoke(
         &server.state,
         Target::Sub(alice.sub.clone()),
         SystemClock.now(),
@@ -117,7 +117,7 @@ async fn a_revocation_survives_redis_losing_everything() {
 async fn a_revocation_survives_a_restart_of_the_embedded_store() {
     let path = std::env::temp_dir().join(format!(
         "lanyard-e2e-restart-{}.db",
-        lanyard_idp::crypto::random_token(8).replace(['-', '_'], "x")
+        lanyard_core::crypto::random_token(8).replace(['-', '_'], "x")
     ));
     let config = Config {
         database_url: format!("sqlite://{}?mode=rwc", path.display()),
@@ -137,10 +137,10 @@ async fn a_revocation_survives_a_restart_of_the_embedded_store() {
         first.store.check(&facts).await.unwrap(),
         Verdict::NotRevoked
     );
-    lanyard_idp::revocation::revoke(&first, Target::Sub("alice".into()), now, "test")
+    lanyard_core::revocation::revoke(&first, Target::Sub("alice".into()), now, "test")
         .await
         .unwrap();
-    lanyard_idp::revocation::revoke(
+    lanyard_core::revocation::revoke(
         &first,
         Target::Jti("other".into()),
         Timestamp::from_secs(now.as_secs() + 300),

@@ -122,7 +122,8 @@ async fn an_access_token_revokes_itself_only() {
     let audit = server
         .state
         .db
-        .audit_by_action("token.revoke")
+        .audit()
+        .by_action("token.revoke")
         .await
         .unwrap();
     assert_eq!(audit.len(), 1);
@@ -350,7 +351,7 @@ async fn revoking_twice_records_once() {
         assert_eq!(r.status(), StatusCode::OK);
     }
     let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
-    let records = server.state.db.revocations_in_force(now).await.unwrap();
+    let records = server.state.db.revocations().in_force(now).await.unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
     server.stop().await;
 }

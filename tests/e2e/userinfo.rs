@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lanyard_idp::tokens::AccessClaims;
+use lanyard_core::tokens::AccessClaims;
 use lanyard_store::{Clock, SystemClock, Target};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -15,7 +15,7 @@ use crate::support::{
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn signed_in(server: &TestServer) -> (Value, lanyard_idp::model::User) {
+async fn signed_in(server: &TestServer) -> (Value, lanyard_core::model::User) {
     let alice = server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let tokens = code_flow(
@@ -238,7 +238,8 @@ async fn revoked_tokens_and_disabled_users_are_refused() {
     server
         .state
         .db
-        .set_user_disabled(&bob.sub, true, SystemClock.now())
+        .users()
+        .set_disabled(&bob.sub, true, SystemClock.now())
         .await
         .unwrap();
     let r = get(&server)

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanyard_idp::admin::{self, NewClient, Secret};
-use lanyard_idp::config::Config;
+use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::config::Config;
+use lanyard_core::users::add_demo_user;
 use lanyard_idp::state::AppState as Lanyard;
 use lanyard_rp::StoreSource;
 use lanyard_store::{Clock, SystemClock};
@@ -78,7 +79,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         .await
         .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
     let now = SystemClock.now();
-    let password = admin::add_demo_user(&state.db, &state.passwords, now)
+    let password = add_demo_user(&state.db, &state.passwords, now)
         .await
         .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(lanyard_addr)
@@ -93,7 +94,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
     let mut apps = Vec::new();
     for (name, port) in [("wiki", ports.wiki), ("billing", ports.billing)] {
         let base_url = format!("http://localhost:{port}");
-        let (client, secret) = admin::add_client(
+        let (client, secret) = add_client(
             &state.db,
             &state.server_keys,
             NewClient {

@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lanyard_idp::admin::revocations::{Outcome, Subject};
-use lanyard_idp::admin::{self, AdminError, NewClient, NewUser, Secret};
-use lanyard_idp::config::{Config, RawConfig, redact_url};
-use lanyard_idp::crypto::Passwords;
-use lanyard_idp::db::AuditEvent;
+use lanyard_core::ServiceError;
+use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::config::{Config, RawConfig, redact_url};
+use lanyard_core::crypto::Passwords;
+use lanyard_core::model::AuditEvent;
+use lanyard_core::revoke::{Outcome, Subject};
+use lanyard_core::users::{NewUser, add_demo_user, add_user};
 use lanyard_idp::state::AppState;
 use lanyard_store::{Clock, SystemClock};
 
@@ -196,14 +198,14 @@ enum Failure {
     Other(String),
 }
 
-impl From<AdminError> for Failure {
-    fn from(e: AdminError) -> Self {
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
         match e {
-            AdminError::Invalid(m) | AdminError::Conflict(m) | AdminError::NotFound(m) => {
+            ServiceError::Invalid(m) | ServiceError::Conflict(m) | ServiceError::NotFound(m) => {
                 Self::BadInput(m)
             }
-            AdminError::Unavailable(m) => Self::Other(m),
-            AdminError::Field { field, message } => {
+            ServiceError::Unavailable(m) => Self::Other(m),
+            ServiceError::Field { field, message } => {
                 Self::BadInput(format!("{}: {message}", flag_for(&field)))
             }
         }
@@ -307,7 +309,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
     match command {
         Command::Probe => probe(&config).await,
         Command::Migrate => {
-            let db = lanyard_idp::db::Db::connect(&config.database_url)
+            let db = lanyard_core::db::Db::connect(&config.database_url)
                 .await
                 .map_err(other)?;
             db.migrate().await.map_err(other)?;
@@ -328,7 +330,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let password = read_line("password")?;
             let db = migrated_db(&config).await?;
             let passwords = Passwords::new().map_err(other)?;
-            let user = admin::add_user(
+            let user = add_user(
                 &db,
                 &passwords,
                 NewUser {
@@ -364,7 +366,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             };
             // Only the database: registering a client must not start (or re-seed) the store.
             let db = migrated_db(&config).await?;
-            let keys = lanyard_idp::state::load_server_keys(&db, now)
+            let keys = lanyard_core::start::load_server_keys(&db, now)
                 .await
                 .map_err(other)?;
             let new = NewClient {
@@ -378,7 +380,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 scopes,
                 first_party,
             };
-            let (client, shown) = admin::add_client(&db, &keys, new, now).await?;
+            let (client, shown) = add_client(&db, &keys, new, now).await?;
             let kind = if client.public {
                 "public"
             } else {
@@ -392,7 +394,8 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::User(UserCommand::Disable { username }) => {
             let state = AppState::build(config).await.map_err(other)?;
-            let result = admin::users::disable_by_username(&state, &username, CLI_ACTOR).await;
+            let result =
+                lanyard_core::users::disable_by_username(&state, &username, CLI_ACTOR).await;
             flush_audit(&state).await;
             let (user, outcome) = result?;
             println!(
@@ -417,7 +420,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 _ => return Err(Failure::BadInput("say what to revoke".to_owned())),
             };
             let state = AppState::build(config).await.map_err(other)?;
-            let result = admin::revocations::revoke(&state, subject, CLI_ACTOR).await;
+            let result = lanyard_core::revoke::revoke(&state, subject, CLI_ACTOR).await;
             flush_audit(&state).await;
             println!("revoked: {}", describe(&result?));
             Ok(())
@@ -426,16 +429,10 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Audit(AuditCommand::Prune { days }) => {
             let db = migrated_db(&config).await?;
             let before = now.minus(std::time::Duration::from_secs(u64::from(days) * 86_400));
-            let deleted = db.prune_audit(before, 10_000).await.map_err(other)?;
-            db.insert_audit(&[AuditEvent {
-                detail: Some(format!(
-                    r#"{{"before":{},"deleted":{deleted}}}"#,
-                    before.as_millis()
-                )),
-                ..AuditEvent::success(now, CLI_ACTOR, "audit.prune")
-            }])
-            .await
-            .map_err(other)?;
+            let deleted = db.audit().prune(before, 10_000).await.map_err(other)?;
+            let event = AuditEvent::new(now, CLI_ACTOR, "audit.prune")
+                .detail(serde_json::json!({ "before": before.as_millis(), "deleted": deleted }));
+            db.audit().insert(&[event]).await.map_err(other)?;
             println!(
                 "deleted {deleted} audit events from before Unix time {}",
                 before.as_secs()
@@ -453,11 +450,11 @@ async fn keys(
     config: &Config,
     now: lanyard_store::Timestamp,
 ) -> Result<(), Failure> {
-    use lanyard_idp::tokens::rotation;
+    use lanyard_core::tokens::rotation;
     let db = migrated_db(config).await?;
     match command {
         KeysCommand::List => {
-            for key in db.signing_keys(now).await.map_err(other)? {
+            for key in db.keys().published(now).await.map_err(other)? {
                 let when = match key.state.as_str() {
                     "next" => format!(
                         "signs from Unix time {}",
@@ -490,7 +487,7 @@ async fn keys(
                     "no published key has kid {kid:?}"
                 )));
             };
-            let keys = db.signing_keys(now).await.map_err(other)?;
+            let keys = db.keys().published(now).await.map_err(other)?;
             match keys
                 .iter()
                 .find(|k| k.state == "active" && k.alg == alg.name())
@@ -514,7 +511,7 @@ const CLI_ACTOR: &str = "cli";
 async fn flush_audit(state: &AppState) {
     if !state
         .audit
-        .flush_for(lanyard_idp::audit::SHUTDOWN_FLUSH)
+        .flush_for(lanyard_core::audit::SHUTDOWN_FLUSH)
         .await
     {
         eprintln!(
@@ -546,8 +543,8 @@ fn describe(outcome: &Outcome) -> String {
     parts.join(", ")
 }
 
-async fn migrated_db(config: &Config) -> Result<lanyard_idp::db::Db, Failure> {
-    let db = lanyard_idp::db::Db::connect(&config.database_url)
+async fn migrated_db(config: &Config) -> Result<lanyard_core::db::Db, Failure> {
+    let db = lanyard_core::db::Db::connect(&config.database_url)
         .await
         .map_err(other)?;
     db.migrate().await.map_err(other)?;
@@ -561,8 +558,8 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
     if demo {
         seed_demo(&state).await?;
     }
-    let users = state.db.count_users().await.map_err(other)?;
-    let clients = state.db.count_clients().await.map_err(other)?;
+    let users = state.db.users().count().await.map_err(other)?;
+    let clients = state.db.clients().count().await.map_err(other)?;
     if (users == 0 || clients == 0) && !json_logs() {
         eprintln!(
             "\nLanyard has no {}. Add them with, for example:",
@@ -596,9 +593,9 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
 
 async fn seed_demo(state: &AppState) -> Result<(), Failure> {
     let now = SystemClock.now();
-    match admin::add_demo_user(&state.db, &state.passwords, now).await {
+    match add_demo_user(&state.db, &state.passwords, now).await {
         Ok(password) => eprintln!("demo user: username demo, password {password}"),
-        Err(AdminError::Conflict(_)) => {
+        Err(ServiceError::Conflict(_)) => {
             eprintln!("demo user `demo` exists already (its password was printed when it was made)")
         }
         Err(e) => return Err(e.into()),
@@ -614,12 +611,12 @@ async fn seed_demo(state: &AppState) -> Result<(), Failure> {
         scopes: vec![],
         first_party: true,
     };
-    match admin::add_client(&state.db, &state.server_keys, new, now).await {
+    match add_client(&state.db, &state.server_keys, new, now).await {
         Ok((_, Some(secret))) => eprintln!(
             "demo client: client_id demo, client_secret {secret}, redirect http://127.0.0.1:9000/callback"
         ),
         Ok((_, None)) => {}
-        Err(AdminError::Conflict(_)) => eprintln!("demo client `demo` exists already"),
+        Err(ServiceError::Conflict(_)) => eprintln!("demo client `demo` exists already"),
         Err(e) => return Err(e.into()),
     }
     Ok(())

@@ -17,7 +17,7 @@ impl Home {
         let dir = std::env::temp_dir().join(format!(
             "lanyard-cli-{}-{}",
             std::process::id(),
-            lanyard_idp::crypto::random_token(6)
+            lanyard_core::crypto::random_token(6)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Self { dir }
@@ -308,14 +308,14 @@ fn bad_configuration_is_refused_with_exit_code_2() {
 }
 
 /// Reads the CLI's database directly.
-fn inspect<T>(home: &Home, f: impl AsyncFnOnce(&lanyard_idp::db::Db) -> T) -> T {
+fn inspect<T>(home: &Home, f: impl AsyncFnOnce(&lanyard_core::db::Db) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let db =
-            lanyard_idp::db::Db::connect(&format!("sqlite://{}/lanyard.db", home.dir.display()))
+            lanyard_core::db::Db::connect(&format!("sqlite://{}/lanyard.db", home.dir.display()))
                 .await
                 .unwrap();
         f(&db).await
@@ -348,8 +348,8 @@ fn a_refused_command_writes_nothing_and_a_supplied_secret_works() {
     );
     let (users, clients) = inspect(&home, async |db| {
         (
-            db.count_users().await.unwrap(),
-            db.count_clients().await.unwrap(),
+            db.users().count().await.unwrap(),
+            db.clients().count().await.unwrap(),
         )
     });
     assert_eq!((users, clients), (0, 0), "nothing half-written");
@@ -368,10 +368,11 @@ fn a_refused_command_writes_nothing_and_a_supplied_secret_works() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let (stored, keys) = inspect(&home, async |db| {
-        let client = db.client("ops").await.unwrap().unwrap();
-        let keys = lanyard_idp::state::load_server_keys(db, lanyard_store::Timestamp::from_secs(1))
-            .await
-            .unwrap();
+        let client = db.clients().get("ops").await.unwrap().unwrap();
+        let keys =
+            lanyard_core::start::load_server_keys(db, lanyard_store::Timestamp::from_secs(1))
+                .await
+                .unwrap();
         (client.secret_hash.unwrap(), keys)
     });
     assert!(!stored.contains(secret), "only a hash is stored");
@@ -390,7 +391,7 @@ fn emergencies_revoke_and_disable_from_the_command_line() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let sub = inspect(&home, async |db| {
-        db.user_by_username("alice").await.unwrap().unwrap().sub
+        db.users().by_username("alice").await.unwrap().unwrap().sub
     });
 
     let out = home.run(&["token", "revoke", "--sub", &sub], None);
@@ -413,16 +414,17 @@ fn emergencies_revoke_and_disable_from_the_command_line() {
     );
 
     let (disabled, recorded, audited) = inspect(&home, async |db| {
-        let user = db.user_by_username("alice").await.unwrap().unwrap();
+        let user = db.users().by_username("alice").await.unwrap().unwrap();
         let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
         let recorded: Vec<(String, String)> = db
-            .revocations_in_force(now)
+            .revocations()
+            .in_force(now)
             .await
             .unwrap()
             .into_iter()
             .map(|r| (r.revocation.target.value().to_owned(), r.actor))
             .collect();
-        let audited = db.audit_by_action("admin.revoke").await.unwrap();
+        let audited = db.audit().by_action("admin.revoke").await.unwrap();
         (user.disabled, recorded, audited)
     });
     assert!(disabled);
@@ -497,13 +499,13 @@ fn audit_prune_deletes_what_is_older_than_the_days_kept_and_records_itself() {
     let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
     let day = std::time::Duration::from_secs(86_400);
     let event = |days_ago: u32, action: &str| {
-        lanyard_idp::db::AuditEvent::success(now.minus(day * days_ago), "anonymous", action)
+        lanyard_core::model::AuditEvent::new(now.minus(day * days_ago), "anonymous", action)
     };
     let events: Vec<_> = (0..25)
         .map(|i| event(100 + i, "test.old"))
         .chain((0..5).map(|i| event(i, "test.recent")))
         .collect();
-    inspect(&home, async |db| db.insert_audit(&events).await.unwrap());
+    inspect(&home, async |db| db.audit().insert(&events).await.unwrap());
 
     let out = home.run(&["audit", "prune", "--days", "90"], None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -514,9 +516,9 @@ fn audit_prune_deletes_what_is_older_than_the_days_kept_and_records_itself() {
     );
     let (old, recent, pruned) = inspect(&home, async |db| {
         (
-            db.audit_by_action("test.old").await.unwrap().len(),
-            db.audit_by_action("test.recent").await.unwrap().len(),
-            db.audit_by_action("audit.prune").await.unwrap(),
+            db.audit().by_action("test.old").await.unwrap().len(),
+            db.audit().by_action("test.recent").await.unwrap().len(),
+            db.audit().by_action("audit.prune").await.unwrap(),
         )
     });
     assert_eq!(
@@ -537,8 +539,8 @@ fn audit_prune_deletes_what_is_older_than_the_days_kept_and_records_itself() {
     // In batches: 25 events, 10 at a time.
     let more: Vec<_> = (0..25).map(|i| event(100 + i, "test.old")).collect();
     let deleted = inspect(&home, async |db| {
-        db.insert_audit(&more).await.unwrap();
-        db.prune_audit(now.minus(day * 90), 10).await.unwrap()
+        db.audit().insert(&more).await.unwrap();
+        db.audit().prune(now.minus(day * 90), 10).await.unwrap()
     });
     assert_eq!(deleted, 25);
     // Again: nothing more to delete. Keeping zero days is refused.

@@ -108,12 +108,12 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
     let stop = lanyard["stop_grace_period"].as_str().unwrap();
     let stop: u64 = stop.strip_suffix('s').unwrap().parse().unwrap();
     assert!(
-        stop > grace + lanyard_idp::audit::SHUTDOWN_FLUSH.as_secs(),
+        stop > grace + lanyard_core::audit::SHUTDOWN_FLUSH.as_secs(),
         "stop_grace_period {stop}s leaves no time for the drain ({grace}s) and the audit flush"
     );
 
     // Every LANYARD_ variable is one Lanyard reads, and the server's validate.
-    let known = lanyard_idp::config::environment_variables();
+    let known = lanyard_core::config::environment_variables();
     let mut env_of_lanyard = BTreeMap::new();
     for name in ["migrate", "seed", "lanyard"] {
         for (key, value) in environment(service(&compose, name)) {
@@ -125,9 +125,9 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
             }
         }
     }
-    let config = lanyard_idp::config::RawConfig::default()
+    let config = lanyard_core::config::RawConfig::default()
         .overlay_env(|k| env_of_lanyard.get(k).cloned())
-        .and_then(lanyard_idp::config::RawConfig::validate)
+        .and_then(lanyard_core::config::RawConfig::validate)
         .unwrap_or_else(|e| panic!("the lanyard service's settings: {e}"));
     assert!(config.redis_url.is_some(), "several nodes need Redis");
     assert!(config.database_url.starts_with("postgres://"));
@@ -324,7 +324,7 @@ fn the_compose_services_run_as_plain_processes() {
     let dir = std::env::temp_dir().join(format!(
         "lanyard-compose-{}-{}",
         std::process::id(),
-        lanyard_idp::crypto::random_token(6)
+        lanyard_core::crypto::random_token(6)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let _scratch = Scratch(dir.clone());
@@ -338,7 +338,7 @@ fn the_compose_services_run_as_plain_processes() {
         database_url: database.url.clone(),
         redis_url: std::env::var("LANYARD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-        prefix: format!("compose-{}:", lanyard_idp::crypto::random_token(6)),
+        prefix: format!("compose-{}:", lanyard_core::crypto::random_token(6)),
         ports: [8080, 8081, 8082].map(|p| (p, free_port())).to_vec(),
     };
 
@@ -386,9 +386,9 @@ fn the_compose_services_run_as_plain_processes() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // The seeded clients are there, with the apps' addresses.
-        let db = lanyard_idp::db::Db::connect(&database.url).await.unwrap();
+        let db = lanyard_core::db::Db::connect(&database.url).await.unwrap();
         for (id, port) in [("wiki", 8081), ("billing", 8082)] {
-            let client = db.client(id).await.unwrap().expect("seeded");
+            let client = db.clients().get(id).await.unwrap().expect("seeded");
             let base = format!("http://localhost:{}", local.port(port));
             assert_eq!(client.redirect_uris, [format!("{base}/callback")]);
             assert_eq!(
@@ -589,7 +589,7 @@ fn the_dockerfile_builds_a_small_unprivileged_image_with_a_health_check() {
             .any(|p| p.ends_with(&format!(":{port}"))),
         "compose maps port {port}"
     );
-    let known = lanyard_idp::config::environment_variables();
+    let known = lanyard_core::config::environment_variables();
     for kv in env.split_whitespace() {
         let key = kv.split('=').next().unwrap();
         assert!(

@@ -42,7 +42,7 @@ impl Lanyard {
         let dir = std::env::temp_dir().join(format!(
             "lanyard-process-{}-{}",
             std::process::id(),
-            lanyard_idp::crypto::random_token(6)
+            lanyard_core::crypto::random_token(6)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let run = |args: &[&str], stdin: Option<&str>| {

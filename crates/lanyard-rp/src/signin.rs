@@ -1005,6 +1005,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sign_in_defaults_are_documented() {
+        use crate::config::tests::human;
+        let doc = include_str!("../../../docs/configuration.md");
+        let s = SignInConfig::new("https://i", "c", None, "https://a", "a");
+        for row in [
+            format!("| `scopes` | `{}` |", s.scopes.join(" ")),
+            format!("| `session_lifetime` | {} |", human(s.session_lifetime)),
+        ] {
+            assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+        }
+    }
+
+    #[test]
     fn logout_goes_to_the_issuer_when_it_offers_to_end_the_session() {
         let config = SignInConfig::new(
             "https://sso.example.com",

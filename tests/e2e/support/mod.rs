@@ -4,15 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lanyard_idp::admin::{self, NewClient, NewUser, Secret};
-use lanyard_idp::config::Config;
-use lanyard_idp::db::Db as Sql;
-use lanyard_idp::model::User;
+use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::config::Config;
+use lanyard_core::model::User;
+use lanyard_core::testing::TestDatabase;
+use lanyard_core::users::{NewUser, add_user};
 use lanyard_idp::state::AppState;
 use lanyard_store::test_redis::{delete_prefix, redis_url, unique_prefix};
 use lanyard_store::{
@@ -42,29 +42,6 @@ pub(crate) enum Store {
     Redis,
 }
 
-const HOW_POSTGRES: &str = "These tests need PostgreSQL. Install and start it \
-    (`apt-get install postgresql && pg_ctlcluster 15 main start`), or point \
-    LANYARD_TEST_POSTGRES_URL at a server where the user may create databases \
-    (default postgres://postgres@127.0.0.1:5432/postgres).";
-
-fn postgres_admin_url() -> String {
-    std::env::var("LANYARD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// The URL of database `name` on the server of `admin`.
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, _) = admin
-        .rsplit_once('/')
-        .expect("a postgres URL ends in /database");
-    format!("{base}/{name}")
-}
-
-enum Cleanup {
-    Sqlite(PathBuf),
-    Postgres { admin: String, name: String },
-}
-
 /// A running Lanyard.
 pub(crate) struct TestServer {
     /// The issuer, `http://127.0.0.1:<port>`.
@@ -73,7 +50,7 @@ pub(crate) struct TestServer {
     pub(crate) state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    cleanup: Option<Cleanup>,
+    cleanup: Option<TestDatabase>,
     redis_prefix: Option<(String, String)>,
 }
 
@@ -143,34 +120,11 @@ impl TestServer {
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let tag = lanyard_idp::crypto::random_token(8)
-            .to_lowercase()
-            .replace(['-', '_'], "x");
-        let (database_url, cleanup) = match db {
-            Db::Sqlite => {
-                let path = std::env::temp_dir().join(format!("lanyard-e2e-{tag}.db"));
-                (
-                    format!("sqlite://{}?mode=rwc", path.display()),
-                    Cleanup::Sqlite(path),
-                )
-            }
-            Db::Postgres => {
-                let admin = postgres_admin_url();
-                let name = format!("lanyard_e2e_{tag}");
-                let conn = Sql::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("no PostgreSQL at {admin}: {e}. {HOW_POSTGRES}"));
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("cannot create a test database: {e}. {HOW_POSTGRES}")
-                    });
-                (
-                    with_database(&admin, &name),
-                    Cleanup::Postgres { admin, name },
-                )
-            }
+        let database = match db {
+            Db::Sqlite => TestDatabase::sqlite("lanyard-e2e"),
+            Db::Postgres => TestDatabase::postgres("lanyard_e2e").await,
         };
+        let database_url = database.url.clone();
         let mut config = Config {
             issuer: format!("http://{addr}"),
             listen: addr,
@@ -187,7 +141,7 @@ impl TestServer {
         }
         tweak(&mut config);
         let mut server = Self::serve(listener, config, custom).await;
-        server.cleanup = Some(cleanup);
+        server.cleanup = Some(database);
         server.redis_prefix = redis_prefix;
         server
     }
@@ -250,7 +204,7 @@ impl TestServer {
 
     /// Adds a user (password as given).
     pub(crate) async fn user(&self, username: &str, password: &str) -> User {
-        admin::add_user(
+        add_user(
             &self.state.db,
             &self.state.passwords,
             NewUser {
@@ -273,7 +227,7 @@ impl TestServer {
         } else {
             Secret::Generate
         };
-        let (client, secret) = admin::add_client(
+        let (client, secret) = add_client(
             &self.state.db,
             &self.state.server_keys,
             NewClient {
@@ -319,20 +273,8 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        match self.cleanup.take() {
-            Some(Cleanup::Sqlite(path)) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Some(Cleanup::Postgres { admin, name }) => {
-                if let Ok(conn) = Sql::connect(&admin).await {
-                    let _ = conn
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            }
-            None => {}
+        if let Some(database) = self.cleanup.take() {
+            database.remove().await;
         }
         if let Some((url, prefix)) = self.redis_prefix.take() {
             delete_prefix(&url, &prefix);
@@ -626,7 +568,7 @@ pub(crate) async fn expired_access_token(
         .keys
         .sign(
             "at+jwt",
-            &lanyard_idp::tokens::AccessClaims {
+            &lanyard_core::tokens::AccessClaims {
                 iss: server.issuer.clone(),
                 sub: sub.to_owned(),
                 aud: vec![client_id.to_owned()],
@@ -659,7 +601,7 @@ pub(crate) async fn refresh(
 
 /// Revokes `target` the way the server does (durably), at `at` seconds.
 pub(crate) async fn lanyard_revoke(server: &TestServer, target: lanyard_store::Target, at: i64) {
-    lanyard_idp::revocation::revoke(
+    lanyard_core::revocation::revoke(
         &server.state,
         target,
         lanyard_store::Timestamp::from_secs(at),

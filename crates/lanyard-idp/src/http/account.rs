@@ -12,17 +12,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use lanyard_store::Session;
 
-use super::authorize::{browser, checked_form, refusal_status};
-use super::{cookies, pages, reply};
-use crate::admin::AdminError;
-use crate::lockout::{self, Key};
+use super::forms::{browser, checked_form, refusal_status};
+use super::{cookies, pages};
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::logout;
-use crate::oauth::params::Params;
 use crate::oauth::signin::{Credentials, SignInOutcome, authenticate};
-use crate::session::{device, utc};
+use crate::params::Params;
 use crate::state::AppState;
+use lanyard_core::ServiceError;
+use lanyard_core::lockout::{self, Key};
+use lanyard_core::session::{device, utc};
 
 /// The account page's own address.
 const ACCOUNT: &str = "/account";
@@ -81,14 +81,15 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let loaded = async {
-        let user = state.db.user_by_sub(&session.sub).await?;
+        let user = state.db.users().by_sub(&session.sub).await?;
         let sessions = state.store.user_sessions(&session.sub).await?;
-        let consents = state.db.consents(&session.sub).await?;
+        let consents = state.db.consents().of_user(&session.sub).await?;
         let mut apps = Vec::new();
         for c in consents {
             let name = state
                 .db
-                .client(&c.client_id)
+                .clients()
+                .get(&c.client_id)
                 .await?
                 .map_or_else(|| c.client_id.clone(), |client| client.name);
             apps.push(pages::AppRow {
@@ -102,7 +103,7 @@ async fn render(
     .await;
     let (user, sessions, apps) = match loaded {
         Ok(l) => l,
-        Err(e) => return reply::authorize_error(e, &state.config.issuer),
+        Err(e) => return e.into_response(),
     };
     let Some(user) = user else {
         return pages::unauthorized(
@@ -239,7 +240,7 @@ pub(crate) async fn signin(
             page
         }
         Ok(Err(SignInOutcome::SignedIn { .. })) => Redirect::to(ACCOUNT).into_response(),
-        Err(e) => reply::authorize_error(e, &state.config.issuer),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -271,7 +272,7 @@ pub(crate) async fn end_sessions(
     };
     for sid in &targets {
         if let Err(e) = logout::end(&state, &session.sub, sid).await {
-            return reply::authorize_error(e, &state.config.issuer);
+            return e.into_response();
         }
     }
     if targets.iter().any(|sid| *sid == session.sid.as_str()) {
@@ -295,9 +296,9 @@ pub(crate) async fn withdraw(
     let Some(client_id) = form.get("client_id") else {
         return back("withdrawn");
     };
-    match consent::withdraw(&state, &session.sub, client_id).await {
+    match lanyard_core::consents::withdraw(&state, &session.sub, client_id).await {
         Ok(_) => back("withdrawn"),
-        Err(e) => reply::authorize_error(e, &state.config.issuer),
+        Err(e) => AuthorizeError::from(e).into_response(),
     }
 }
 
@@ -345,7 +346,8 @@ async fn change_password(
     let down = |_| Refusal::Page(pages::unavailable());
     let user = state
         .db
-        .user_by_sub(&session.sub)
+        .users()
+        .by_sub(&session.sub)
         .await
         .map_err(|_| Refusal::Page(pages::unavailable()))?
         .ok_or_else(|| say("This account no longer exists."))?;
@@ -372,9 +374,9 @@ async fn change_password(
     if form.get("confirm") != Some(new) {
         return Err(say("The two new passwords differ. Nothing was changed."));
     }
-    match crate::admin::users::set_password(state, &user.sub, new, &user.sub).await {
+    match lanyard_core::users::set_password(state, &user.sub, new, &user.sub).await {
         Ok(()) => {}
-        Err(AdminError::Field { message, .. } | AdminError::Invalid(message)) => {
+        Err(ServiceError::Field { message, .. } | ServiceError::Invalid(message)) => {
             return Err(Refusal::Say(format!("{message}. Nothing was changed.")));
         }
         Err(_) => return Err(Refusal::Page(pages::unavailable())),
@@ -384,7 +386,7 @@ async fn change_password(
         for other in others.iter().filter(|s| s.sid != session.sid) {
             logout::end(state, &user.sub, other.sid.as_str())
                 .await
-                .map_err(|e| Refusal::Page(reply::authorize_error(e, &state.config.issuer)))?;
+                .map_err(|e| Refusal::Page(e.into_response()))?;
         }
     }
     Ok(())

@@ -4,18 +4,17 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
 
+use super::forms::{browser, form_urlencoded, load, read_params, refusal_status, submitted};
 use super::{cookies, pages, reply};
-use crate::oauth::authorize::{self, AfterSignIn, AuthorizationRequest, Next};
+use crate::oauth::authorize::{self, AfterSignIn, Next};
 use crate::oauth::error::AuthorizeError;
-use crate::oauth::params::Params;
-use crate::oauth::signin::{Browser, Credentials, SignInOutcome, sign_in};
+use crate::oauth::request::AuthorizationRequest;
+use crate::oauth::signin::{Credentials, SignInOutcome, sign_in};
+use crate::params::Params;
 use crate::state::AppState;
-
-/// The form field of the sign-in and consent pages that carries the authorization request.
-const AUTHORIZATION_REQUEST: &str = "authorization_request";
 
 /// The authorization endpoint (RFC 6749 §3.1: GET, and POST with a form body).
 pub(crate) async fn authorize(
@@ -31,7 +30,7 @@ pub(crate) async fn authorize(
     };
     let request = match load(&state, &params).await {
         Ok(r) => r,
-        Err(e) => return reply::authorize_error(e, &state.config.issuer),
+        Err(e) => return e.into_response(),
     };
     match continue_request(&state, &headers, &request).await {
         Ok(Continue::Answered(response)) => response,
@@ -55,7 +54,7 @@ pub(crate) async fn authorize(
             request.login_hint.as_deref().unwrap_or(""),
             false,
         ),
-        Err(e) => reply::authorize_error(e, &state.config.issuer),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -70,59 +69,6 @@ enum Continue {
     Consent(Box<lanyard_store::Session>),
     /// The person must sign in; `expired`: the browser had a session that has ended.
     SignIn { expired: bool },
-}
-
-/// Parses the request's parameters: the query, and for POST a form body.
-pub(crate) fn read_params(
-    method: &Method,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<Params, Box<Response>> {
-    let broken = |what: &str| {
-        Box::new(pages::error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is broken",
-            &format!("{what} Go back to the application and try again."),
-        ))
-    };
-    let form = if method == Method::POST {
-        if !is_form(headers) {
-            return Err(broken(
-                "The request is not a form (Content-Type must be application/x-www-form-urlencoded).",
-            ));
-        }
-        Some(body)
-    } else {
-        None
-    };
-    authorize::parameters(query, form)
-        .map_err(|e| broken(&format!("The request could not be read ({e}).")))
-}
-
-pub(crate) fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// Identifies the client, loads it, and validates the request.
-pub(super) async fn load(
-    state: &AppState,
-    params: &Params,
-) -> Result<AuthorizationRequest, AuthorizeError> {
-    let (client_id, _) = authorize::identify(params)?;
-    let client = state
-        .db
-        .client(client_id)
-        .await?
-        .ok_or_else(authorize::unknown_client)?;
-    authorize::validate(params, client)
 }
 
 /// Single sign-on when the session allows it; otherwise the sign-in page.
@@ -190,104 +136,6 @@ fn show_sign_in(
     )
 }
 
-pub(crate) fn form_urlencoded(params: &Params) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let mut pairs: Vec<(&str, &str)> = params.iter().collect();
-    pairs.sort();
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// A form of ours, checked: a form body, one value per field, and the double-submit CSRF
-/// token (the cookie's value in the `csrf` field). Refused with a page otherwise.
-pub(super) fn checked_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Params, Box<Response>> {
-    let expired = || {
-        Box::new(pages::error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "For your security the form could not be accepted, and nothing was done. Go back, reload the page and try again.",
-        ))
-    };
-    if !is_form(headers) {
-        return Err(expired());
-    }
-    let form = Params::parse(body).map_err(|_| expired())?;
-    if form.duplicated().is_some()
-        || !cookies::csrf_matches(&state.config, headers, form.get("csrf"))
-    {
-        return Err(expired());
-    }
-    Ok(form)
-}
-
-/// A form of ours that carries an authorization request (sign-in, consent), checked (see
-/// [`checked_form`]; the CSRF check stops login CSRF): its fields, the request's
-/// parameters, and the request validated again.
-pub(super) async fn submitted(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Params, Params, AuthorizationRequest), Box<Response>> {
-    let form = checked_form(state, headers, body)?;
-    let params =
-        Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes()).map_err(|e| {
-            Box::new(pages::error(
-                StatusCode::BAD_REQUEST,
-                "This form could not be read",
-                &format!("{e}. Go back to the application and sign in again."),
-            ))
-        })?;
-    let request = load(state, &params)
-        .await
-        .map_err(|e| Box::new(reply::authorize_error(e, &state.config.issuer)))?;
-    Ok((form, params, request))
-}
-
-/// The status of a sign-in page that refuses: 429 with `Retry-After` while attempts are
-/// paused, 403 for a disabled account, else 200 (a form to fill in again).
-pub(super) fn refusal_status(
-    page: &mut Response,
-    retry_after: Option<std::time::Duration>,
-    forbidden: bool,
-) {
-    if let Some(wait) = retry_after {
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            page.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    } else if forbidden {
-        *page.status_mut() = StatusCode::FORBIDDEN;
-    }
-}
-
-/// Where a sign-in comes from: `User-Agent`, client IP, request id.
-pub(super) fn browser(headers: &HeaderMap, peer: SocketAddr) -> Browser {
-    Browser {
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-        ip: Some(peer.ip().to_string()),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
-}
-
 /// The sign-in form's target.
 pub(crate) async fn signin(
     State(state): State<AppState>,
@@ -348,6 +196,6 @@ pub(crate) async fn signin(
             refusal_status(&mut page, retry_after, forbidden);
             page
         }
-        Err(e) => reply::authorize_error(e, &state.config.issuer),
+        Err(e) => e.into_response(),
     }
 }

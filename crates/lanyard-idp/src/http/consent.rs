@@ -4,15 +4,17 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use lanyard_core::consents;
 use lanyard_store::Session;
 
-use super::authorize::{form_urlencoded, submitted};
+use super::forms::{form_urlencoded, submitted};
 use super::{cookies, pages, reply};
-use crate::oauth::authorize::{self, AuthorizationRequest};
+use crate::oauth::authorize;
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
-use crate::oauth::params::Params;
+use crate::oauth::request::AuthorizationRequest;
+use crate::params::Params;
 use crate::state::AppState;
 
 /// The consent page for `request`, for the person of `session`, with `extra` headers (the
@@ -25,9 +27,9 @@ pub(super) async fn show(
     session: &Session,
     mut extra: HeaderMap,
 ) -> Response {
-    let username = match state.db.user_by_sub(&session.sub).await {
+    let username = match state.db.users().by_sub(&session.sub).await {
         Ok(user) => user.map_or_else(|| session.sub.clone(), |u| u.username),
-        Err(e) => return reply::authorize_error(e.into(), &state.config.issuer),
+        Err(e) => return AuthorizeError::from(e).into_response(),
     };
     let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
     if let Some(set) = set {
@@ -64,7 +66,7 @@ pub(crate) async fn answer(
     let session = match cookies::session_sid(&state.config, &state.server_keys, &headers) {
         Some(sid) => match state.store.session(&sid).await {
             Ok(s) => s,
-            Err(e) => return reply::authorize_error(e.into(), &state.config.issuer),
+            Err(e) => return AuthorizeError::from(e).into_response(),
         },
         None => None,
     };
@@ -76,10 +78,13 @@ pub(crate) async fn answer(
         );
     };
     let result = match form.get("decision") {
-        Some("allow") => match consent::grant(&state, &request, &session.sub).await {
-            Ok(()) => authorize::issue_code(&state, &request, &session).await,
-            Err(e) => Err(e),
-        },
+        Some("allow") => {
+            let (sub, client_id) = (&session.sub, &request.client.client_id);
+            match consents::grant(&state, sub, client_id, request.scope.values()).await {
+                Ok(()) => authorize::issue_code(&state, &request, &session).await,
+                Err(e) => Err(e.into()),
+            }
+        }
         Some("deny") => Err(AuthorizeError::Redirect {
             to: request.reply.clone(),
             code: "access_denied",
@@ -97,6 +102,6 @@ pub(crate) async fn answer(
     extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
     match result {
         Ok(response) => reply::success(&response, extra),
-        Err(e) => reply::authorize_error(e, &state.config.issuer),
+        Err(e) => e.into_response(),
     }
 }

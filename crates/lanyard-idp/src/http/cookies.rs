@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::config::Config;
-use crate::crypto::{ServerKeys, random_token, same_secret};
+use lanyard_core::config::Config;
+use lanyard_core::crypto::{ServerKeys, random_token, same_secret};
 
 const SESSION: &str = "lanyard_session";
 const CSRF: &str = "lanyard_csrf";

@@ -23,7 +23,7 @@ fn json(body: String, cache: HeaderValue) -> Response {
 /// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     json(
-        state.discovery.clone(),
+        state.web().discovery.clone(),
         HeaderValue::from_static("public, max-age=300"),
     )
 }

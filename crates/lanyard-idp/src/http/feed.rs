@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use super::reply::no_store;
 use super::token::secret_client;
 use crate::oauth::error::TokenError;
-use crate::oauth::params::Params;
+use crate::params::Params;
 use crate::state::AppState;
 
 /// How long the stream waits on the store before it says "nothing new" (a heartbeat).
@@ -41,7 +41,7 @@ pub(crate) async fn snapshot(
 ) -> Response {
     let result = async {
         secret_client(&state, peer, &headers).await?;
-        let snapshot = crate::revocation::snapshot(&state).await?;
+        let snapshot = lanyard_core::revocation::snapshot(&state).await?;
         Ok::<_, TokenError>(snapshot)
     }
     .await;
@@ -66,7 +66,7 @@ pub(crate) async fn events(
     .await;
     match result {
         Ok(subscription) => {
-            let stopping = state.stopping.subscribe();
+            let stopping = state.web().stopping.subscribe();
             let mut response = Sse::new(follow(subscription, stopping, state)).into_response();
             // Proxies must pass events on as they come.
             response
@@ -120,14 +120,14 @@ struct Subscriber;
 
 impl Subscriber {
     fn new() -> Self {
-        crate::metrics::feed_subscribers(1.0);
+        lanyard_core::metrics::feed_subscribers(1.0);
         Self
     }
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        crate::metrics::feed_subscribers(-1.0);
+        lanyard_core::metrics::feed_subscribers(-1.0);
     }
 }
 
@@ -150,8 +150,8 @@ fn follow(
             Ok(Feed::Events(events)) if events.is_empty() => {
                 // "Nothing new" is true only once the lists hold every revocation recorded
                 // here: one the store could not take is put back first (its event follows).
-                if crate::revocation::behind(&state)
-                    && let Err(e) = crate::revocation::restore_once(&state).await
+                if lanyard_core::revocation::behind(&state)
+                    && let Err(e) = lanyard_core::revocation::restore_once(&state).await
                 {
                     tracing::warn!(error = %e, "revocation feed: cannot restore the lists; ending the stream");
                     return None;
@@ -167,7 +167,7 @@ fn follow(
                 for e in &events {
                     // A watermark's `at` is when it was revoked (a jti's is the token's expiry).
                     if !matches!(e.revocation.target, lanyard_store::Target::Jti(_)) {
-                        crate::metrics::feed_lag(e.revocation.at.until(now));
+                        lanyard_core::metrics::feed_lag(e.revocation.at.until(now));
                     }
                 }
                 let sse = events

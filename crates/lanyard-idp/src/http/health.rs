@@ -17,7 +17,8 @@ pub(crate) async fn healthz() -> Response {
 
 /// `GET /readyz`: 200 when every check passes, 503 (with `Retry-After`) otherwise.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let report = crate::health::readiness(&state).await;
+    let stopping = *state.web().stopping.borrow();
+    let report = lanyard_core::health::readiness(&state, stopping).await;
     let status = if report.ready() {
         StatusCode::OK
     } else {
@@ -39,7 +40,7 @@ pub(crate) async fn metrics() -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        crate::metrics::handle().render(),
+        lanyard_core::metrics::handle().render(),
     )
         .into_response()
 }

@@ -4,13 +4,13 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::authorize::{form_urlencoded, read_params};
+use super::forms::{form_urlencoded, read_params};
 use super::{cookies, pages, reply};
-use crate::oauth::authorize::{ReplyTo, ResponseMode};
 use crate::oauth::logout::{self, Next};
-use crate::oauth::params::Params;
+use crate::oauth::reply::ResponseMode;
+use crate::params::Params;
 use crate::state::AppState;
 
 /// The confirmation form's field that carries the original request.
@@ -58,7 +58,7 @@ pub(crate) async fn end_session(
     };
     let request = match logout::validate(&state, &params).await {
         Ok(r) => r,
-        Err(e) => return reply::authorize_error(e, &config.issuer),
+        Err(e) => return e.into_response(),
     };
     let session = match cookies::session_sid(config, &state.server_keys, &headers) {
         None => None,
@@ -88,7 +88,7 @@ pub(crate) async fn end_session(
     if let Some(session) = &session
         && let Err(e) = logout::sign_out(&state, session).await
     {
-        return reply::authorize_error(e, &config.issuer);
+        return e.into_response();
     }
     let mut extra = HeaderMap::new();
     extra.append(header::SET_COOKIE, cookies::clear_session(config));
@@ -97,15 +97,10 @@ pub(crate) async fn end_session(
     }
     match request.redirect() {
         Some((uri, state_param)) => {
-            let to = ReplyTo {
-                redirect_uri: uri.to_owned(),
-                mode: ResponseMode::Query,
-                state: None,
-            };
             let params: Vec<(&'static str, String)> = state_param
                 .map(|s| vec![("state", s.to_owned())])
                 .unwrap_or_default();
-            reply::to_client(&to, &params, extra)
+            reply::to_client(uri, ResponseMode::Query, &params, extra)
         }
         None => pages::signed_out(
             request.client.as_ref().map_or("", |c| c.name.as_str()),

@@ -8,6 +8,7 @@ mod consent;
 mod cookies;
 mod discovery;
 mod feed;
+mod forms;
 mod health;
 mod logout;
 mod pages;
@@ -17,6 +18,8 @@ mod session;
 mod token;
 mod userinfo;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,15 +28,58 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::audit;
-use crate::crypto::random_token;
 use crate::oauth::discovery::paths;
 use crate::state::AppState;
+use lanyard_core::audit;
+use lanyard_core::crypto::random_token;
+
+/// Serves `state` on `listener` until `shutdown` completes, then stores the audit events
+/// still queued. Tests bind port 0 and pass the listener in.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = state.clone();
+    let (began, draining) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing the requests in flight");
+        stopping.web().stopping.send_replace(true);
+        let _ = began.send(());
+    });
+    // In-flight requests get `shutdown_grace` to finish; then the process goes anyway.
+    let grace = state.config.shutdown_grace;
+    let deadline = async move {
+        if draining.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = deadline => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "requests still in flight after the shutdown grace; exiting anyway"
+        ),
+    }
+    if !state
+        .audit
+        .flush_for(lanyard_core::audit::SHUTDOWN_FLUSH)
+        .await
+    {
+        tracing::error!("exiting with audit events not stored: the database did not take them");
+    }
+    Ok(())
+}
 
 /// The largest request body accepted (every legitimate request is far smaller).
 const BODY_LIMIT: usize = 64 * 1024;
@@ -64,7 +110,7 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     let response = next.run(request).await;
-    crate::metrics::http_request(
+    lanyard_core::metrics::http_request(
         &route,
         method.as_str(),
         response.status().as_u16(),
@@ -88,7 +134,7 @@ fn strict_transport_security(mut response: Response, https: bool) -> Response {
 /// Every route, with the middleware every request goes through.
 pub fn router(state: AppState) -> Router {
     // Metrics recorded before the recorder exists are lost: install it first.
-    crate::metrics::handle();
+    lanyard_core::metrics::handle();
     let https = state.config.is_https();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         // The path only: queries carry hints, states and codes that stay out of logs.

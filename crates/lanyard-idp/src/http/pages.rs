@@ -5,8 +5,8 @@ use askama::Template;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::Config;
-use crate::crypto::random_token;
+use lanyard_core::config::Config;
+use lanyard_core::crypto::random_token;
 
 #[derive(Template)]
 #[template(path = "signin.html")]

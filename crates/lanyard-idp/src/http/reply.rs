@@ -7,19 +7,20 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pages;
-use crate::oauth::authorize::{AuthorizationResponse, ReplyTo, ResponseMode};
-use crate::oauth::error::{AuthorizeError, TokenError};
+use crate::oauth::error::{AuthorizeError, TokenError, TokenErrorCode};
+use crate::oauth::reply::{AuthorizationResponse, ResponseMode};
 
 /// Sends `params` to the client, with `extra` headers (cookies).
 pub(crate) fn to_client(
-    to: &ReplyTo,
+    uri: &str,
+    mode: ResponseMode,
     params: &[(&'static str, String)],
     extra: HeaderMap,
 ) -> Response {
-    match to.mode {
-        ResponseMode::FormPost => pages::form_post(&to.redirect_uri, params, extra),
+    match mode {
+        ResponseMode::FormPost => pages::form_post(uri, params, extra),
         ResponseMode::Query => {
-            let mut url = to.redirect_uri.clone();
+            let mut url = uri.to_owned();
             if !params.is_empty() {
                 url.push(if url.contains('?') { '&' } else { '?' });
                 url.push_str(&form_urlencoded_pairs(params));
@@ -64,33 +65,33 @@ fn form_urlencoded_pairs(params: &[(&'static str, String)]) -> String {
 
 /// A successful authorization response.
 pub(crate) fn success(response: &AuthorizationResponse, extra: HeaderMap) -> Response {
-    to_client(&response.to, &response.params, extra)
+    let to = &response.to;
+    to_client(to.redirect_uri.as_str(), to.mode, &response.params, extra)
 }
 
-/// An authorization error: a page, a redirect to the client, or 503.
-pub(crate) fn authorize_error(e: AuthorizeError, issuer: &str) -> Response {
-    match e {
-        AuthorizeError::Page { title, message } => {
-            pages::error(StatusCode::BAD_REQUEST, title, &message)
-        }
-        AuthorizeError::Unavailable(detail) => {
-            tracing::error!(%detail, "authorization failed: a dependency is down");
-            pages::unavailable()
-        }
-        AuthorizeError::Redirect {
-            to,
-            code,
-            description,
-        } => {
-            let mut params = vec![
-                ("error", code.to_owned()),
-                ("error_description", description),
-            ];
-            if let Some(state) = &to.state {
-                params.push(("state", state.clone()));
+/// An authorization error: a page, a redirect to the client, or 503. The one place an
+/// [`AuthorizeError`] becomes a response.
+impl IntoResponse for AuthorizeError {
+    fn into_response(self) -> Response {
+        match self {
+            AuthorizeError::Page { title, message } => {
+                pages::error(StatusCode::BAD_REQUEST, title, &message)
             }
-            params.push(("iss", issuer.to_owned()));
-            to_client(&to, &params, HeaderMap::new())
+            AuthorizeError::Unavailable(detail) => {
+                tracing::error!(%detail, "authorization failed: a dependency is down");
+                pages::unavailable()
+            }
+            AuthorizeError::Redirect {
+                to,
+                code,
+                description,
+            } => {
+                let params = to.params(vec![
+                    ("error", code.to_owned()),
+                    ("error_description", description),
+                ]);
+                to_client(to.redirect_uri.as_str(), to.mode, &params, HeaderMap::new())
+            }
         }
     }
 }
@@ -106,13 +107,19 @@ pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let status = match self.code {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ if self.unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
+            TokenErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            TokenErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            TokenErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            TokenErrorCode::InvalidRequest
+            | TokenErrorCode::InvalidGrant
+            | TokenErrorCode::UnauthorizedClient
+            | TokenErrorCode::UnsupportedGrantType
+            | TokenErrorCode::InvalidScope
+            | TokenErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
         };
-        let body =
-            Json(serde_json::json!({ "error": self.code, "error_description": self.description }));
+        let body = Json(
+            serde_json::json!({ "error": self.code.as_str(), "error_description": self.description }),
+        );
         let mut response = (status, no_store(), body).into_response();
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {

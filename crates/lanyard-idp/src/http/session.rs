@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::cookies;
-use crate::oauth::params::Params;
-use crate::session::{Status, origin_allowed};
+use crate::params::Params;
 use crate::state::AppState;
+use lanyard_core::session::{Status, origin_allowed};
 
 /// The warning script (plain JavaScript, no dependencies).
 const WARNING_JS: &str = include_str!("../../assets/session-warning.js");
@@ -44,7 +44,7 @@ async fn caller(
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.to_string()))?;
     let client = match params.get("client_id") {
         None => None,
-        Some(id) => state.db.client(id).await.map_err(|e| {
+        Some(id) => state.db.clients().get(id).await.map_err(|e| {
             tracing::error!(error = %e, "session status: the client could not be loaded");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment")
         })?,

@@ -8,14 +8,14 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::is_form;
+use super::forms::is_form;
 use super::reply::no_store;
-use crate::model::{Client, GrantType};
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
 use crate::oauth::grants::{self, authorization_code, client_credentials, refresh_token};
-use crate::oauth::params::Params;
+use crate::params::Params;
 use crate::state::AppState;
+use lanyard_core::model::{Client, GrantType};
 
 /// The token endpoint.
 pub(crate) async fn token(
@@ -45,7 +45,7 @@ async fn respond(
         GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
         GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
     }?;
-    crate::metrics::token_issued(grant.as_str());
+    lanyard_core::metrics::token_issued(grant.as_str());
     Ok(issued)
 }
 
@@ -62,7 +62,7 @@ pub(super) async fn client_request(
 ) -> Result<(Client, Params, client_auth::Method), TokenError> {
     let client_auth::ClientRequest { params, presented } =
         client_auth::read_request(query, is_form(headers), &authorization(headers), body)?;
-    let client = state.db.recent_client(&presented.client_id).await?;
+    let client = state.db.clients().recent(&presented.client_id).await?;
     let ip = peer.ip().to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     let client =
@@ -81,7 +81,7 @@ pub(super) async fn secret_client(
         TokenError::invalid_client("send the client's id and secret with HTTP Basic")
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
-    let client = state.db.recent_client(&presented.client_id).await?;
+    let client = state.db.clients().recent(&presented.client_id).await?;
     let ip = peer.ip().to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))

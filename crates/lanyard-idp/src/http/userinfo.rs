@@ -6,10 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::is_form;
+use super::forms::is_form;
 use super::reply::{bearer_error, no_store};
-use crate::oauth::params::Params;
 use crate::oauth::userinfo::{UserinfoError, userinfo};
+use crate::params::Params;
 use crate::state::AppState;
 
 /// UserInfo.

@@ -10,92 +10,22 @@ use std::time::Duration;
 use lanyard_store::{
     AccessTokenRef, AuthorizationCode, CodeGrant, FamilyId, GrantId, Issuance, Session, Timestamp,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::config::MAX_CLIENT_TOKEN_LIFETIME;
-use crate::crypto::random_token;
-use crate::model::{Client, GrantType};
-use crate::oauth::checks::{pkce, prompt::Prompt, redirect_uri, scope::Scope};
+use crate::oauth::checks::{pkce, prompt::Prompt, scope::Scope};
+use crate::oauth::code::CodePayload;
 use crate::oauth::error::AuthorizeError;
-use crate::oauth::params::{Params, ParamsError};
-use crate::state::AppState;
-use crate::tokens::IdTokenHint;
+use crate::oauth::reply::{AuthorizationResponse, ReplyTo, ResponseMode};
+use crate::oauth::request::AuthorizationRequest;
+use crate::params::{Params, ParamsError};
+use lanyard_core::Core;
+use lanyard_core::config::MAX_CLIENT_TOKEN_LIFETIME;
+use lanyard_core::crypto::random_token;
+use lanyard_core::model::RedirectUri;
+use lanyard_core::model::{Client, GrantType};
+use lanyard_core::tokens::IdTokenHint;
 
 /// The longest `state` and `nonce` accepted.
 const MAX_ECHOED: usize = 2048;
-
-/// How the response reaches the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    /// Redirect with the parameters in the query (the default for `code`).
-    Query,
-    /// An auto-submitting HTML form POSTed to the redirect URI (OAuth 2.0 Form Post Response
-    /// Mode).
-    FormPost,
-}
-
-/// Where and how an answer, success or error, goes back to the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyTo {
-    /// The verified redirect URI.
-    pub redirect_uri: String,
-    /// Query or form post.
-    pub mode: ResponseMode,
-    /// The client's `state`, echoed.
-    pub state: Option<String>,
-}
-
-/// An authorization request that passed every check.
-#[derive(Debug, Clone)]
-pub struct AuthorizationRequest {
-    /// The client.
-    pub client: Client,
-    /// Where the answer goes.
-    pub reply: ReplyTo,
-    /// Requested scope (contains `openid`, every value allowed for the client).
-    pub scope: Scope,
-    /// `nonce`, for the ID token.
-    pub nonce: Option<String>,
-    /// PKCE `S256` challenge.
-    pub code_challenge: Option<String>,
-    /// `prompt`.
-    pub prompt: Prompt,
-    /// `max_age` in seconds.
-    pub max_age: Option<u64>,
-    /// `login_hint`: pre-fills the username.
-    pub login_hint: Option<String>,
-    /// `id_token_hint`, unverified.
-    pub id_token_hint: Option<String>,
-}
-
-/// The answer to send back on success.
-#[derive(Debug, Clone)]
-pub struct AuthorizationResponse {
-    /// Where.
-    pub to: ReplyTo,
-    /// `code`, `state`, `iss`.
-    pub params: Vec<(&'static str, String)>,
-}
-
-/// What the code stands for, beyond what the store itself keeps (the store's `payload`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodePayload {
-    /// Must be sent again, identically, at the token endpoint (RFC 6749 §4.1.3).
-    pub redirect_uri: String,
-    /// PKCE challenge, if any.
-    pub code_challenge: Option<String>,
-    /// For the ID token.
-    pub nonce: Option<String>,
-    /// Granted scope.
-    pub scope: Vec<String>,
-    /// When the user authenticated (seconds).
-    pub auth_time: i64,
-    /// How.
-    pub amr: Vec<String>,
-    /// When the session ends at the latest (ms): a session-bound refresh family asks for no
-    /// longer than this.
-    pub session_expires_at: i64,
-}
 
 /// The parameters of an authorization request (RFC 6749 §3.1): the query string and, for a
 /// POST, the form body (`form`). A parameter in both counts as sent twice.
@@ -145,18 +75,24 @@ pub fn unknown_client() -> AuthorizeError {
 
 /// Every other check, with the client loaded. After the redirect URI matches, errors go back
 /// to the client.
-pub fn validate(params: &Params, client: Client) -> Result<AuthorizationRequest, AuthorizeError> {
+/// `issuer` is what the answer names as `iss` (RFC 9207).
+pub fn validate(
+    params: &Params,
+    client: Client,
+    issuer: &str,
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let (_, requested) = identify(params)?;
-    if !redirect_uri::matches(&client.redirect_uris, requested) {
+    let Some(redirect_uri) = RedirectUri::matching(&client.redirect_uris, requested) else {
         return Err(AuthorizeError::page(
             "This sign-in link is not allowed",
             "The address to return to after sign-in is not registered for this application, so you will not be sent there. Go back to the application and tell its administrators.",
         ));
-    }
+    };
     let mut reply = ReplyTo {
-        redirect_uri: requested.to_owned(),
+        redirect_uri,
         mode: ResponseMode::Query,
         state: params.get("state").map(str::to_owned),
+        iss: issuer.to_owned(),
     };
     let fail = |reply: &ReplyTo, code: &'static str, description: &str| AuthorizeError::Redirect {
         to: reply.clone(),
@@ -339,7 +275,7 @@ pub enum AfterSignIn {
 /// Answers `request` for the person of `session`: the code, unless they must consent first
 /// (with `prompt=none`, `consent_required` goes back to the client).
 pub async fn proceed(
-    state: &AppState,
+    state: &Core,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<AfterSignIn, AuthorizeError> {
@@ -360,7 +296,7 @@ pub async fn proceed(
 
 /// Issues a code for `request` in `session` and records the client in the session.
 pub async fn issue_code(
-    state: &AppState,
+    state: &Core,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<AuthorizationResponse, AuthorizeError> {
@@ -411,19 +347,7 @@ pub async fn issue_code(
         .touch_session(session.sid.as_str(), Some(&client.client_id))
         .await?;
     let code: AuthorizationCode = state.store.put_code(&grant).await?;
-    Ok(success(state, &request.reply, code.secret()))
-}
-
-fn success(state: &AppState, to: &ReplyTo, code: &str) -> AuthorizationResponse {
-    let mut params = vec![("code", code.to_owned())];
-    if let Some(s) = &to.state {
-        params.push(("state", s.clone()));
-    }
-    params.push(("iss", state.config.issuer.clone()));
-    AuthorizationResponse {
-        to: to.clone(),
-        params,
-    }
+    Ok(AuthorizationResponse::code(&request.reply, code.secret()))
 }
 
 #[cfg(test)]

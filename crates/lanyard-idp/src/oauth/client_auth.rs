@@ -5,12 +5,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
-use crate::crypto::ServerKeys;
-use crate::lockout::{self, Key};
-use crate::model::Client;
 use crate::oauth::error::TokenError;
-use crate::oauth::params::Params;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::crypto::ServerKeys;
+use lanyard_core::lockout::{self, Key};
+use lanyard_core::model::Client;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ pub fn authenticate(
 /// but not counted. Failing closed here would refuse every client during a Redis outage,
 /// including revocations, which Lanyard records durably in SQL even then.
 pub async fn authenticate_throttled(
-    state: &AppState,
+    state: &Core,
     presented: &Presented,
     client: Option<&Client>,
     ip: &str,
@@ -266,7 +266,7 @@ mod tests {
         ];
         for value in bad {
             assert_eq!(
-                basic_credentials(value).map_err(|e| e.code),
+                basic_credentials(value).map_err(|e| e.code.as_str()),
                 Err("invalid_client"),
                 "{value:?}"
             );

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::config::Config;
-use crate::model::GrantType;
+use lanyard_core::config::Config;
+use lanyard_core::model::GrantType;
 
 /// The endpoint paths, relative to the issuer.
 pub mod paths {

@@ -5,8 +5,8 @@
 //!
 //! The HTTP layer turns each into a response in one place (`http::errors`).
 
-use crate::db::DbError;
-use crate::oauth::authorize::ReplyTo;
+use crate::oauth::reply::ReplyTo;
+use lanyard_core::db::DbError;
 use lanyard_store::StoreError;
 
 /// A failure at the authorization endpoint.
@@ -49,77 +49,117 @@ impl From<StoreError> for AuthorizeError {
     }
 }
 
+/// A service failed while a person was being signed in or asked (recording or withdrawing
+/// a consent): only the database or the store can fail there, so the page says "try again".
+impl From<lanyard_core::ServiceError> for AuthorizeError {
+    fn from(e: lanyard_core::ServiceError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl From<DbError> for AuthorizeError {
     fn from(e: DbError) -> Self {
         Self::Unavailable(e.to_string())
     }
 }
 
+/// The `error` codes of the token endpoint and the endpoints that authenticate clients the
+/// same way (RFC 6749 §5.2, RFC 8707 §2, RFC 7009 §2.2.1, RFC 7662 §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenErrorCode {
+    /// `invalid_request`: missing, repeated or malformed parameter.
+    InvalidRequest,
+    /// `invalid_client`: client authentication failed (401 with a `Basic` challenge).
+    InvalidClient,
+    /// `invalid_grant`: the code, refresh token or verifier is not good.
+    InvalidGrant,
+    /// `unauthorized_client`: this client may not use this grant.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// `invalid_scope`.
+    InvalidScope,
+    /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
+    InvalidTarget,
+    /// `server_error` (500): something of ours is broken; retrying will not help.
+    ServerError,
+    /// `temporarily_unavailable` (503): a dependency is down; retry later.
+    TemporarilyUnavailable,
+}
+
+impl TokenErrorCode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
 /// An error at the token endpoint (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenError {
-    /// `invalid_request`, `invalid_client`, `invalid_grant`, ...
-    pub code: &'static str,
+    /// The `error` code.
+    pub code: TokenErrorCode,
     /// `error_description`: what was wrong, for the client's developer. Never a secret.
     pub description: String,
-    /// `temporarily_unavailable` and `server_error` are ours, not the client's.
-    pub unavailable: bool,
 }
 
 impl TokenError {
-    fn new(code: &'static str, description: impl Into<String>) -> Self {
+    fn new(code: TokenErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
-            unavailable: false,
         }
     }
 
     /// `invalid_request`: missing, repeated or malformed parameter.
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", d)
+        Self::new(TokenErrorCode::InvalidRequest, d)
     }
     /// `invalid_client`: client authentication failed (401).
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", d)
+        Self::new(TokenErrorCode::InvalidClient, d)
     }
     /// `invalid_grant`: the code, refresh token or verifier is not good.
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", d)
+        Self::new(TokenErrorCode::InvalidGrant, d)
     }
     /// `unauthorized_client`: this client may not use this grant.
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", d)
+        Self::new(TokenErrorCode::UnauthorizedClient, d)
     }
     /// `unsupported_grant_type`.
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", d)
+        Self::new(TokenErrorCode::UnsupportedGrantType, d)
     }
     /// `invalid_scope`.
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", d)
+        Self::new(TokenErrorCode::InvalidScope, d)
     }
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     pub fn invalid_target(d: impl Into<String>) -> Self {
-        Self::new("invalid_target", d)
+        Self::new(TokenErrorCode::InvalidTarget, d)
     }
     /// `server_error` (500): something of ours is broken (a corrupt record); retrying will not
     /// help, and the details are in our logs, not in the answer.
     pub fn server_error() -> Self {
-        Self {
-            unavailable: true,
-            ..Self::new(
-                "server_error",
-                "the token service failed; the operators have been told",
-            )
-        }
+        Self::new(
+            TokenErrorCode::ServerError,
+            "the token service failed; the operators have been told",
+        )
     }
     /// `temporarily_unavailable` (503): a dependency is down; retry later.
     pub fn unavailable(d: impl Into<String>) -> Self {
-        Self {
-            unavailable: true,
-            ..Self::new("temporarily_unavailable", d)
-        }
+        Self::new(TokenErrorCode::TemporarilyUnavailable, d)
     }
 }
 
@@ -146,17 +186,17 @@ impl From<DbError> for TokenError {
     }
 }
 
-impl From<crate::revocation::RevocationError> for TokenError {
-    fn from(e: crate::revocation::RevocationError) -> Self {
+impl From<lanyard_core::revocation::RevocationError> for TokenError {
+    fn from(e: lanyard_core::revocation::RevocationError) -> Self {
         match e {
-            crate::revocation::RevocationError::Db(e) => e.into(),
-            crate::revocation::RevocationError::Store(e) => e.into(),
+            lanyard_core::revocation::RevocationError::Db(e) => e.into(),
+            lanyard_core::revocation::RevocationError::Store(e) => e.into(),
         }
     }
 }
 
-impl From<crate::tokens::KeyError> for TokenError {
-    fn from(e: crate::tokens::KeyError) -> Self {
+impl From<lanyard_core::tokens::KeyError> for TokenError {
+    fn from(e: lanyard_core::tokens::KeyError) -> Self {
         tracing::error!(error = %e, "signing failed");
         Self::unavailable("the token service is briefly unavailable; retry in a moment")
     }

@@ -6,11 +6,11 @@
 use lanyard_store::Verdict;
 use serde_json::{Value, json};
 
-use crate::model::Client;
 use crate::oauth::error::TokenError;
-use crate::oauth::params::Params;
-use crate::revocation;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::model::Client;
+use lanyard_core::revocation;
 
 fn inactive() -> Value {
     json!({ "active": false })
@@ -18,7 +18,7 @@ fn inactive() -> Value {
 
 /// The introspection response for the `token` presented by `client`.
 pub async fn introspect(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Value, TokenError> {
@@ -40,7 +40,7 @@ pub async fn introspect(
     }
 }
 
-async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<Value, TokenError> {
+async fn access_token(state: &Core, client: &Client, token: &str) -> Result<Value, TokenError> {
     let Ok(claims) = state.keys.verify_access_token(token, &state.config.issuer) else {
         return Ok(inactive());
     };
@@ -61,7 +61,7 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
     let username = if claims.sub == claims.client_id && claims.sid.is_none() {
         None
     } else {
-        match state.db.recent_user(&claims.sub).await? {
+        match state.db.users().recent(&claims.sub).await? {
             Some(user) if !user.disabled => Some(user.username),
             _ => return Ok(inactive()),
         }
@@ -91,7 +91,7 @@ async fn access_token(state: &AppState, client: &Client, token: &str) -> Result<
 /// `Some` when `token` is one of our refresh tokens; only its own client learns about it,
 /// and only the current token of a family is active (a rotated one would be reuse).
 async fn refresh_token(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     token: &str,
 ) -> Result<Option<Value>, TokenError> {
@@ -104,7 +104,8 @@ async fn refresh_token(
     }
     let Some(user) = state
         .db
-        .recent_user(&family.sub)
+        .users()
+        .recent(&family.sub)
         .await?
         .filter(|u| !u.disabled)
     else {

@@ -6,13 +6,13 @@ use std::time::Duration;
 use lanyard_store::Timestamp;
 use serde::Serialize;
 
-use crate::db::AuditEvent;
-use crate::model::Client;
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
-use crate::oauth::params::Params;
-use crate::state::AppState;
-use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP, IdClaims, at_hash};
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::model::AuditEvent;
+use lanyard_core::model::Client;
+use lanyard_core::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP, IdClaims, at_hash};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -59,14 +59,14 @@ pub struct Grant<'a> {
 /// `resource`, that registered client (an API registered with Lanyard). One `resource` per
 /// request.
 pub async fn audience(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Vec<String>, TokenError> {
     let Some(resource) = params.get("resource") else {
         return Ok(vec![client.client_id.clone()]);
     };
-    if resource == client.client_id || state.db.client(resource).await?.is_some() {
+    if resource == client.client_id || state.db.clients().get(resource).await?.is_some() {
         Ok(vec![resource.to_owned()])
     } else {
         Err(TokenError::invalid_target(format!(
@@ -76,7 +76,7 @@ pub async fn audience(
 }
 
 /// The access-token lifetime for a client.
-pub fn access_token_lifetime(state: &AppState, client: &Client) -> Duration {
+pub fn access_token_lifetime(state: &Core, client: &Client) -> Duration {
     client
         .access_token_lifetime
         .unwrap_or(state.config.lifetimes.access_token)
@@ -85,7 +85,7 @@ pub fn access_token_lifetime(state: &AppState, client: &Client) -> Duration {
 /// Signs the access token and, with `openid`, the ID token; returns the response without a
 /// refresh token.
 pub async fn mint(
-    state: &AppState,
+    state: &Core,
     grant: Grant<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, TokenError> {

@@ -17,12 +17,12 @@
 
 use lanyard_store::Session;
 
-use crate::admin::revocations::{self, Subject};
-use crate::model::Client;
 use crate::oauth::error::AuthorizeError;
-use crate::oauth::params::Params;
-use crate::state::AppState;
-use crate::tokens::IdTokenHint;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::model::Client;
+use lanyard_core::revoke::{self, Subject};
+use lanyard_core::tokens::IdTokenHint;
 
 /// The longest `state` echoed back.
 const MAX_STATE: usize = 2048;
@@ -63,7 +63,7 @@ fn broken(message: impl Into<String>) -> AuthorizeError {
 }
 
 /// Checks a sign-out request (§2, §3).
-pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, AuthorizeError> {
+pub async fn validate(state: &Core, params: &Params) -> Result<LogoutRequest, AuthorizeError> {
     if let Some(name) = params.duplicated() {
         return Err(broken(format!(
             "The request names its {name} twice, so you have not been signed out. Go back to the application and sign out again."
@@ -94,7 +94,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
     };
     let client = match client_id {
         None => None,
-        Some(id) => Some(state.db.client(&id).await?.ok_or_else(|| {
+        Some(id) => Some(state.db.clients().get(&id).await?.ok_or_else(|| {
             AuthorizeError::page(
                 "Unknown application",
                 "The application that sent you here is not registered with this sign-in service, so you have not been signed out. Go back to it and tell its administrators.",
@@ -142,13 +142,13 @@ pub fn decide(request: &LogoutRequest, session: Option<&Session>) -> Next {
 /// Ends `session`: its refresh tokens, its access tokens at every app (revocation by `sid`),
 /// and, in the background, each app's own session (back-channel logout). Audited as
 /// `logout`.
-pub async fn sign_out(state: &AppState, session: &Session) -> Result<(), AuthorizeError> {
+pub async fn sign_out(state: &Core, session: &Session) -> Result<(), AuthorizeError> {
     end(state, &session.sub, session.sid.as_str()).await
 }
 
 /// [`sign_out`] by `sid`, on behalf of the user `sub` (who must own it: the caller checks).
-pub async fn end(state: &AppState, sub: &str, sid: &str) -> Result<(), AuthorizeError> {
-    revocations::revoke_as(state, Subject::Sid(sid.to_owned()), sub, "logout")
+pub async fn end(state: &Core, sub: &str, sid: &str) -> Result<(), AuthorizeError> {
+    revoke::revoke_as(state, Subject::Sid(sid.to_owned()), sub, "logout")
         .await
         .map(|_| ())
         .map_err(|e| AuthorizeError::Unavailable(e.to_string()))

@@ -6,6 +6,7 @@
 pub mod authorize;
 pub mod checks;
 pub mod client_auth;
+pub mod code;
 pub mod consent;
 pub mod discovery;
 pub mod error;
@@ -13,7 +14,8 @@ pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
-pub mod params;
+pub mod reply;
+pub mod request;
 pub mod revoke;
 pub mod signin;
 pub mod userinfo;

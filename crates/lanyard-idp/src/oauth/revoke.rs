@@ -6,11 +6,11 @@
 
 use lanyard_store::{Target, Timestamp};
 
-use crate::model::Client;
 use crate::oauth::error::TokenError;
-use crate::oauth::params::Params;
-use crate::revocation;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::model::Client;
+use lanyard_core::revocation;
 
 /// What kind of token was presented, as far as we could tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +24,7 @@ pub enum Revoked {
 }
 
 /// Revokes the `token` of the authenticated `client`.
-pub async fn revoke(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<Revoked, TokenError> {
+pub async fn revoke(state: &Core, client: &Client, params: &Params) -> Result<Revoked, TokenError> {
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())
@@ -51,7 +47,7 @@ pub async fn revoke(
 
 /// `Some` when `token` is one of our refresh tokens.
 async fn revoke_refresh(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     token: &str,
 ) -> Result<Option<Revoked>, TokenError> {
@@ -67,11 +63,7 @@ async fn revoke_refresh(
     Ok(Some(Revoked::RefreshToken))
 }
 
-async fn revoke_access(
-    state: &AppState,
-    client: &Client,
-    token: &str,
-) -> Result<Revoked, TokenError> {
+async fn revoke_access(state: &Core, client: &Client, token: &str) -> Result<Revoked, TokenError> {
     // An expired or forged token needs no revoking.
     let Ok(claims) = state.keys.verify_access_token(token, &state.config.issuer) else {
         return Ok(Revoked::Nothing);
@@ -91,10 +83,10 @@ async fn revoke_access(
     Ok(Revoked::AccessToken)
 }
 
-async fn record(state: &AppState, actor: &str, kind: &str, sub: &str) {
+async fn record(state: &Core, actor: &str, kind: &str, sub: &str) {
     state
         .audit
-        .record(crate::db::AuditEvent {
+        .record(lanyard_core::model::AuditEvent {
             at: state.clock.now(),
             actor: actor.to_owned(),
             action: "token.revoke".to_owned(),

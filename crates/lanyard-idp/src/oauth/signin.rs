@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use lanyard_store::{NewSession, Session};
 
-use crate::db::AuditEvent;
-use crate::lockout::{self, Key};
-use crate::oauth::authorize::{AfterSignIn, AuthorizationRequest, proceed};
+use crate::oauth::authorize::{AfterSignIn, proceed};
 use crate::oauth::error::AuthorizeError;
-use crate::state::AppState;
+use crate::oauth::request::AuthorizationRequest;
+use lanyard_core::Core;
+use lanyard_core::lockout::{self, Key};
+use lanyard_core::model::AuditEvent;
 
 /// The one message for every failed sign-in.
 pub const INCORRECT: &str = "Incorrect username or password.";
@@ -68,7 +69,7 @@ pub enum SignInOutcome {
 /// Checks the credentials; on success starts a session and answers the request (the code,
 /// or the consent page).
 pub async fn sign_in(
-    state: &AppState,
+    state: &Core,
     request: &AuthorizationRequest,
     credentials: Credentials<'_>,
     browser: &Browser,
@@ -89,7 +90,7 @@ pub async fn sign_in(
 /// session. `target` says what the sign-in is for in the audit trail (a client id, or
 /// `account`). `Err` inside: refused, with what to tell the person.
 pub async fn authenticate(
-    state: &AppState,
+    state: &Core,
     target: &str,
     credentials: Credentials<'_>,
     browser: &Browser,
@@ -108,13 +109,13 @@ pub async fn authenticate(
     }
     if let Some(wait) = lockout::blocked(state, &keys).await? {
         audit_failure(state, target, browser, "anonymous", "paused").await;
-        crate::metrics::signin("locked");
+        lanyard_core::metrics::signin("locked");
         return Ok(Err(paused(wait)));
     }
     let user = if username.len() > 256 {
         None
     } else {
-        state.db.user_by_username(username).await?
+        state.db.users().by_username(username).await?
     };
     let matched = state
         .passwords
@@ -130,7 +131,7 @@ pub async fn authenticate(
         // Only someone who knows the password learns that the account is disabled.
         Some(user) if matched => {
             audit_failure(state, target, browser, &user.sub, "user disabled").await;
-            crate::metrics::signin("refused");
+            lanyard_core::metrics::signin("refused");
             return Ok(Err(SignInOutcome::Refused {
                 message: DISABLED.to_owned(),
                 retry_after: None,
@@ -145,7 +146,7 @@ pub async fn authenticate(
             };
             let actor = other.map_or_else(|| "anonymous".to_owned(), |u| u.sub);
             audit_failure(state, target, browser, &actor, reason).await;
-            crate::metrics::signin("failure");
+            lanyard_core::metrics::signin("failure");
             return Ok(Err(match lockout::failed(state, &keys).await? {
                 Some(wait) => paused(wait),
                 None => SignInOutcome::Refused {
@@ -157,7 +158,7 @@ pub async fn authenticate(
         }
     };
     lockout::clear(state, &keys[0]).await?;
-    crate::metrics::signin("success");
+    lanyard_core::metrics::signin("success");
     let lifetimes = &state.config.lifetimes;
     let (idle, max) = if credentials.remember_me {
         (lifetimes.remember_me_idle, lifetimes.remember_me_max)
@@ -207,13 +208,7 @@ fn paused(wait: Duration) -> SignInOutcome {
     }
 }
 
-async fn audit_failure(
-    state: &AppState,
-    target: &str,
-    browser: &Browser,
-    actor: &str,
-    reason: &str,
-) {
+async fn audit_failure(state: &Core, target: &str, browser: &Browser, actor: &str, reason: &str) {
     state
         .audit
         .record(AuditEvent {

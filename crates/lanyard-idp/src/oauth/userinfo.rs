@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::model::User;
 use crate::oauth::checks::scope::Scope;
-use crate::revocation::LiveError;
-use crate::state::AppState;
+use lanyard_core::Core;
+use lanyard_core::model::User;
+use lanyard_core::revocation::LiveError;
 
 /// Why UserInfo refused (RFC 6750 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub enum UserinfoError {
 }
 
 /// The claims for the bearer of `token`.
-pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoError> {
-    let claims = match crate::revocation::live_access_token(state, token).await {
+pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError> {
+    let claims = match lanyard_core::revocation::live_access_token(state, token).await {
         Ok(claims) => claims,
         Err(LiveError::Invalid(description)) => {
             return Err(UserinfoError::InvalidToken(description));
@@ -34,7 +34,7 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, UserinfoEr
     if !scope.contains("openid") {
         return Err(UserinfoError::InsufficientScope);
     }
-    let user = match state.db.recent_user(&claims.sub).await {
+    let user = match state.db.users().recent(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(Some(_)) => {
             return Err(UserinfoError::InvalidToken(

@@ -19,7 +19,7 @@ impl PgDatabase {
     pub(crate) fn create(prefix: &str) -> Self {
         let admin = std::env::var("LANYARD_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let tag = lanyard_idp::crypto::random_token(6)
+        let tag = lanyard_core::crypto::random_token(6)
             .to_lowercase()
             .replace(['-', '_'], "x");
         let name = format!("{prefix}_{tag}");

@@ -1052,3 +1052,22 @@ impl TokenStore for RedisStore {
         })
     }
 }
+
+#[cfg(test)]
+mod documented {
+    use super::RedisConfig;
+    use crate::config::tests::human;
+
+    #[test]
+    fn redis_defaults_are_documented() {
+        let doc = include_str!("../../../../docs/configuration.md");
+        let r = RedisConfig::new("redis://x");
+        for row in [
+            format!("| `prefix` | `{}` |", r.prefix),
+            format!("| `operation_timeout` | {} |", human(r.operation_timeout)),
+            format!("| `connect_timeout` | {} |", human(r.connect_timeout)),
+        ] {
+            assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+        }
+    }
+}

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use super::Refusals;
 use super::auth::Admin;
+use super::error::AdminError;
 use super::query::{Query, next_cursor};
-use crate::admin::AdminError;
-use crate::db::AuditFilter;
 use crate::state::AppState;
+use lanyard_core::model::AuditFilter;
 
 /// One audit event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -90,7 +90,7 @@ pub(crate) async fn list(
             .map(Timestamp::from_millis),
     };
     let before = query.int("before", 1..=i64::MAX)?;
-    let rows = state.db.query_audit(&filter, before, Some(limit)).await?;
+    let rows = state.db.audit().query(&filter, before, Some(limit)).await?;
     let next = next_cursor(&rows, limit, |(id, _)| *id);
     let events = rows
         .into_iter()

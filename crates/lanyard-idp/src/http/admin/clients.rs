@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::error::{Body, present};
 use super::query::{Query, next_cursor};
 use super::{ApiError, Refusals, Unknown};
-use crate::admin::clients::{self, ClientChange, ClientView};
-use crate::admin::revocations::Outcome;
-use crate::admin::{AdminError, NewClient, Secret};
 use crate::state::AppState;
+use lanyard_core::clients::{self, ClientChange, ClientView};
+use lanyard_core::clients::{NewClient, Secret};
+use lanyard_core::revoke::Outcome;
 
 /// A client to register. Left out: a confidential client with a secret Lanyard makes,
 /// `authorization_code` and `refresh_token`, scopes `openid profile email offline_access`.

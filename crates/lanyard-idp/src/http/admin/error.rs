@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::admin::AdminError;
 use crate::http::reply::no_store;
+use lanyard_core::ServiceError;
 
 /// The body of every admin API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -25,19 +25,36 @@ pub(crate) struct ApiError {
     pub field: Option<String>,
 }
 
+/// A service's refusal, as the admin API answers it (the one place where a [`ServiceError`]
+/// becomes a response).
+#[derive(Debug)]
+pub(crate) struct AdminError(pub ServiceError);
+
+impl From<ServiceError> for AdminError {
+    fn from(e: ServiceError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<lanyard_core::db::DbError> for AdminError {
+    fn from(e: lanyard_core::db::DbError) -> Self {
+        Self(e.into())
+    }
+}
+
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let (status, error, description, field) = match self {
-            AdminError::Invalid(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
-            AdminError::Field { field, message } => (
+        let (status, error, description, field) = match self.0 {
+            ServiceError::Invalid(d) => (StatusCode::BAD_REQUEST, "invalid_request", d, None),
+            ServiceError::Field { field, message } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 message,
                 Some(field),
             ),
-            AdminError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d, None),
-            AdminError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d, None),
-            AdminError::Unavailable(detail) => {
+            ServiceError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d, None),
+            ServiceError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d, None),
+            ServiceError::Unavailable(detail) => {
                 tracing::error!(error = %detail, "admin request failed");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -76,31 +93,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
         if !json {
-            return Err(AdminError::Field {
+            return Err(AdminError(ServiceError::Field {
                 field: "Content-Type".to_owned(),
                 message: "send the body as JSON, with Content-Type: application/json".to_owned(),
-            });
+            }));
         }
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|e| AdminError::Invalid(e.body_text()))?;
+            .map_err(|e| AdminError(ServiceError::Invalid(e.body_text())))?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let field = missing_field(&inner.to_string()).unwrap_or(path);
-            AdminError::Field {
+            AdminError(ServiceError::Field {
                 field: if field == "." {
                     "body".to_owned()
                 } else {
                     field
                 },
                 message: format!("the body is not valid: {inner}"),
-            }
+            })
         })?;
-        deserializer
-            .end()
-            .map_err(|e| AdminError::Invalid(format!("the body is not valid: {e}")))?;
+        deserializer.end().map_err(|e| {
+            AdminError(ServiceError::Invalid(format!("the body is not valid: {e}")))
+        })?;
         Ok(Body(value))
     }
 }

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::{Refusals, Unknown};
-use crate::admin::AdminError;
-use crate::admin::keys::{self, KeyView};
 use crate::state::AppState;
+use lanyard_core::keys::{self, KeyView};
 
 /// The published keys, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -5,10 +5,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::{Refusals, Unknown};
-use crate::admin::AdminError;
-use crate::admin::locks::{self, Lifted, LockView};
 use crate::state::AppState;
+use lanyard_core::locks::{self, Lifted, LockView};
 
 /// The failed sign-ins counted against a user's username, and any lock in force.
 #[utoipa::path(

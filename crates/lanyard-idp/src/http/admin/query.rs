@@ -4,8 +4,10 @@
 use axum::extract::{FromRequestParts, RawQuery};
 use axum::http::request::Parts;
 
-use crate::admin::AdminError;
-use crate::oauth::params::Params;
+use lanyard_core::ServiceError;
+
+use super::error::AdminError;
+use crate::params::Params;
 
 /// The query string of an admin request.
 pub(crate) struct Query(Params);
@@ -18,12 +20,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
             .await
             .unwrap_or(RawQuery(None));
         let params = Params::parse(raw.unwrap_or_default().as_bytes())
-            .map_err(|e| AdminError::field("query", e.to_string()))?;
+            .map_err(|e| ServiceError::field("query", e.to_string()))?;
         if let Some(name) = params.duplicated() {
-            return Err(AdminError::field(
-                name,
-                format!("{name} is given more than once"),
-            ));
+            return Err(
+                ServiceError::field(name, format!("{name} is given more than once")).into(),
+            );
         }
         Ok(Self(params))
     }
@@ -40,7 +41,7 @@ impl Query {
         &self,
         name: &str,
         range: std::ops::RangeInclusive<i64>,
-    ) -> Result<Option<i64>, AdminError> {
+    ) -> Result<Option<i64>, ServiceError> {
         self.0
             .get(name)
             .map(|raw| {
@@ -48,7 +49,7 @@ impl Query {
                     .ok()
                     .filter(|n| range.contains(n))
                     .ok_or_else(|| {
-                        AdminError::field(
+                        ServiceError::field(
                             name,
                             format!(
                                 "{name} is a whole number from {} to {}",
@@ -62,7 +63,7 @@ impl Query {
     }
 
     /// `limit`: 1 to `max`, `default` when absent.
-    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<u64, AdminError> {
+    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<u64, ServiceError> {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         Ok(self
             .int("limit", 1..=max)?

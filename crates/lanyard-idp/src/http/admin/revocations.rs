@@ -9,11 +9,12 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::error::Body;
 use super::{Refusals, Unknown};
-use crate::admin::AdminError;
-use crate::admin::revocations::{self, Entry, Outcome, Subject};
 use crate::state::AppState;
+use lanyard_core::ServiceError;
+use lanyard_core::revoke::{self, Entry, Outcome, Subject};
 
 /// What to revoke: exactly one of the five. (Its schema, a `oneOf`, is written out below:
 /// the struct's own would allow several at once.)
@@ -89,15 +90,16 @@ impl RevokeRequest {
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
-        let [(name, value)] = <[_; 1]>::try_from(given).map_err(|given| AdminError::Field {
+        let [(name, value)] = <[_; 1]>::try_from(given).map_err(|given| ServiceError::Field {
             field: given.get(1).map_or("body", |(name, _)| name).to_owned(),
             message: "give exactly one of token, jti, sub, sid, client_id".to_owned(),
         })?;
         if value.trim().is_empty() {
-            return Err(AdminError::Field {
+            return Err(ServiceError::Field {
                 field: name.to_owned(),
                 message: format!("{name} is empty"),
-            });
+            }
+            .into());
         }
         Ok(match name {
             "token" => Subject::Token(value),
@@ -129,7 +131,7 @@ pub(crate) async fn revoke(
     Body(request): Body<RevokeRequest>,
 ) -> Result<Json<Outcome>, AdminError> {
     let subject = request.subject()?;
-    let outcome = revocations::revoke(&state, subject, &admin.actor()).await?;
+    let outcome = revoke::revoke(&state, subject, &admin.actor()).await?;
     Ok(Json(outcome))
 }
 
@@ -169,7 +171,8 @@ pub(crate) async fn list(
     let now = state.clock.now();
     let revocations = state
         .db
-        .revocations_in_force(now)
+        .revocations()
+        .in_force(now)
         .await?
         .into_iter()
         .map(|r| Recorded {

@@ -5,11 +5,11 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::{Refusals, Unknown};
-use crate::admin::AdminError;
-use crate::admin::revocations::Outcome;
-use crate::admin::sessions::{self, SessionView};
 use crate::state::AppState;
+use lanyard_core::revoke::Outcome;
+use lanyard_core::sessions::{self, SessionView};
 
 /// A user's live sessions, oldest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -7,15 +7,15 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
+use super::error::AdminError;
 use super::error::{Body, present};
 use super::query::{Query, next_cursor};
 use super::{Refusals, Unknown};
-use crate::admin::revocations::Outcome;
-use crate::admin::users::{self, ProfileChange, UserView};
-use crate::admin::{
-    AdminError, MAX_DISPLAY_NAME, MAX_EMAIL, MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, NewUser,
-};
 use crate::state::AppState;
+use lanyard_core::model::{MAX_DISPLAY_NAME, MAX_EMAIL, MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD};
+use lanyard_core::revoke::Outcome;
+use lanyard_core::users::NewUser;
+use lanyard_core::users::{self, ProfileChange, UserView};
 
 /// A user to create.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -2,5 +2,4 @@
 
 pub mod pkce;
 pub mod prompt;
-pub mod redirect_uri;
 pub mod scope;

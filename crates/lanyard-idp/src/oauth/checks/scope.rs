@@ -1,7 +1,7 @@
 //! Scopes (RFC 6749 §3.3): space-delimited, order does not matter, each one allowed for the
 //! client.
 
-use crate::model::Client;
+use lanyard_core::model::Client;
 
 /// A parsed scope: distinct values, in the order first given.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -4,23 +4,23 @@ use std::time::Duration;
 
 use lanyard_store::{NewFamily, RedeemedCode, Redemption, Timestamp};
 
-use super::RefreshPayload;
-use crate::db::AuditEvent;
-use crate::model::{Client, GrantType};
-use crate::oauth::authorize::CodePayload;
 use crate::oauth::checks::{pkce, scope::Scope};
+use crate::oauth::code::CodePayload;
 use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
-use crate::oauth::params::Params;
-use crate::revocation;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::model::AuditEvent;
+use lanyard_core::model::RefreshPayload;
+use lanyard_core::model::{Client, GrantType};
+use lanyard_core::revocation;
 
 const BAD_CODE: &str = "the authorization code is invalid, expired, or already used";
 const SESSION_ENDED: &str = "the sign-in session has ended; sign in again";
 
 /// Exchanges a code.
 pub async fn exchange(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, TokenError> {
@@ -38,7 +38,7 @@ pub async fn exchange(
     // the code for the client's retry (read after, the code would be spent and the retry
     // taken for a replay). The row read is the one checked below.
     let read_first = match state.store.peek_code(code, &client.client_id).await? {
-        Some(live) => Some(state.db.recent_user(&live.sub).await?),
+        Some(live) => Some(state.db.users().recent(&live.sub).await?),
         None => None,
     };
     // Another client's attempt leaves the code to its owner (the store checks the client).
@@ -52,7 +52,7 @@ pub async fn exchange(
     };
     let payload: CodePayload = serde_json::from_value(grant.payload.clone())
         .map_err(|e| TokenError::unavailable(format!("stored code unreadable: {e}")))?;
-    if params.get("redirect_uri") != Some(payload.redirect_uri.as_str()) {
+    if !payload.redirect_uri.is(params.get("redirect_uri")) {
         return Err(TokenError::invalid_grant(
             "redirect_uri must be the one sent with the authorization request",
         ));
@@ -77,7 +77,7 @@ pub async fn exchange(
     // redeemed just now, since nothing makes a code live again; the read below is a guard.)
     let user = match read_first {
         Some(user) => user,
-        None => state.db.recent_user(&grant.sub).await?,
+        None => state.db.users().recent(&grant.sub).await?,
     };
     if user.as_ref().is_none_or(|u| u.disabled) {
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
@@ -163,7 +163,7 @@ pub async fn exchange(
 
 /// A code came back after it was spent: revoke what its first redemption issued
 /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-async fn revoke_replayed(state: &AppState, spent: &RedeemedCode) -> Result<(), TokenError> {
+async fn revoke_replayed(state: &Core, spent: &RedeemedCode) -> Result<(), TokenError> {
     if let Some(at) = &spent.issued.access_token {
         let actor = format!("client:{}", spent.client_id);
         revocation::revoke_access_tokens(state, std::slice::from_ref(at), &actor).await?;

@@ -1,20 +1,20 @@
 //! `client_credentials` (RFC 6749 §4.4): a confidential client acting for itself. No ID
 //! token and no refresh token (§4.4.3).
 
-use crate::crypto::random_token;
-use crate::model::{Client, GrantType};
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
-use crate::oauth::params::Params;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::crypto::random_token;
+use lanyard_core::model::{Client, GrantType};
 
 /// Scopes that only make sense with a signed-in user.
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// Mints an access token for the client itself.
 pub async fn grant(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, TokenError> {

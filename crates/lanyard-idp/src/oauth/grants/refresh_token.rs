@@ -2,22 +2,22 @@
 
 use lanyard_store::{AccessTokenRef, Rotation};
 
-use super::RefreshPayload;
-use crate::crypto::random_token;
-use crate::db::AuditEvent;
-use crate::model::{Client, GrantType};
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience, mint};
-use crate::oauth::params::Params;
-use crate::revocation;
-use crate::state::AppState;
+use crate::params::Params;
+use lanyard_core::Core;
+use lanyard_core::crypto::random_token;
+use lanyard_core::model::AuditEvent;
+use lanyard_core::model::RefreshPayload;
+use lanyard_core::model::{Client, GrantType};
+use lanyard_core::revocation;
 
 const BAD_TOKEN: &str = "the refresh token is invalid, expired, or revoked";
 
 /// Rotates a refresh token and mints fresh tokens.
 pub async fn refresh(
-    state: &AppState,
+    state: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, TokenError> {
@@ -41,7 +41,7 @@ pub async fn refresh(
     // taken for reuse and end the family.) The read is kept for a second, so the check after
     // rotating costs nothing.
     if let Some(family) = &known {
-        state.db.recent_user(&family.sub).await?;
+        state.db.users().recent(&family.sub).await?;
     }
     // A narrower scope may be asked for, never a wider one (§6). Checked before rotating, so
     // a refused request leaves the token as it was.
@@ -95,7 +95,7 @@ pub async fn refresh(
             return Err(TokenError::invalid_grant(BAD_TOKEN));
         }
     };
-    let user = state.db.recent_user(&family.sub).await?;
+    let user = state.db.users().recent(&family.sub).await?;
     if user.as_ref().is_none_or(|u| u.disabled) {
         state.store.revoke_family(&family.id).await?;
         return Err(TokenError::invalid_grant("the user can no longer sign in"));

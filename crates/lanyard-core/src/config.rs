@@ -1,0 +1,862 @@
+//! Configuration: defaults, then an optional TOML file, then `LANYARD_*` environment
+//! variables (each key in the file has the environment variable `LANYARD_<KEY>`).
+//!
+//! [`RawConfig`] is what was written; [`Config`] is what was validated. Every default is
+//! documented in `docs/configuration.md`, which a test checks against [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use lanyard_store::StoreConfig;
+use serde::Deserialize;
+use url::Url;
+
+/// A JWS algorithm Lanyard signs with (RFC 7518 §3.3, §3.4; RFC 8037 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    #[default]
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// Every algorithm, in the order their names are listed to people.
+    pub const ALL: [Self; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
+
+    /// The `alg` name (JOSE).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm with this `alg` name (exact, as JOSE names are case-sensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The algorithms that need keys when access tokens are signed with `access`: RS256 for
+    /// ID and logout tokens, and `access`.
+    pub fn in_use(access: Self) -> Vec<Self> {
+        let mut algs = vec![Self::Rs256];
+        if access != Self::Rs256 {
+            algs.push(access);
+        }
+        algs
+    }
+}
+
+/// A setting that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// The validated configuration. Its `Debug` hides the passwords in URLs.
+#[derive(Clone)]
+pub struct Config {
+    /// The issuer URL, exactly as it appears in tokens and discovery (no trailing slash).
+    pub issuer: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Redis for the token store; `None`: the in-process store (one node only).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// One Redis, a Redis Cluster (`redis_url` lists seed nodes, comma-separated), or Redis
+    /// with Sentinel (`redis_url` lists the sentinels).
+    pub redis_topology: lanyard_store::RedisTopology,
+    /// With Sentinel: the name the sentinels monitor the master under.
+    pub redis_sentinel_master: String,
+    /// How long things live.
+    pub lifetimes: Lifetimes,
+    /// When signing keys change.
+    pub keys: KeyPolicy,
+    /// What access tokens are signed with (ID and logout tokens: always RS256).
+    pub access_token_alg: SigningAlg,
+    /// How apps are told of a sign-out.
+    pub logout: LogoutPolicy,
+    /// When repeated failures lock (see `lockout`).
+    pub lockout: LockoutPolicy,
+    /// On SIGTERM: how long requests in flight may take to finish before the process exits
+    /// anyway (it stops accepting at once, and `/readyz` answers 503 meanwhile).
+    pub shutdown_grace: Duration,
+    /// A refresh token presented again within this long of its rotation gets the same
+    /// successor instead of counting as reuse (a client retrying a lost answer). Zero turns
+    /// it off. Default 2 s; at most 60 s.
+    pub refresh_retry_grace: Duration,
+}
+
+/// When repeated failures lock (see `lockout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failed sign-ins for one username that lock it (waits grow after the third).
+    pub account_threshold: u32,
+    /// Failed sign-ins from one IP, any usernames, that lock the IP.
+    pub ip_threshold: u32,
+    /// Failed authentications of one client from one IP that lock that pair.
+    pub client_threshold: u32,
+    /// How long a lock lasts; failures are counted over the same window.
+    pub duration: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            account_threshold: 10,
+            ip_threshold: 100,
+            client_threshold: 10,
+            duration: Duration::from_secs(900),
+        }
+    }
+}
+
+/// How back-channel logout tokens are delivered (see `logout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutPolicy {
+    /// Each delivery attempt gives up after this long.
+    pub backchannel_timeout: Duration,
+    /// Attempts per app and session, the first included.
+    pub backchannel_attempts: u32,
+    /// The pause after the first failed attempt; it doubles after each further one.
+    pub backchannel_backoff: Duration,
+}
+
+impl Default for LogoutPolicy {
+    fn default() -> Self {
+        Self {
+            backchannel_timeout: Duration::from_secs(5),
+            backchannel_attempts: 5,
+            backchannel_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// When signing keys change (see `tokens::rotation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// A key signs for this long, then its successor takes over.
+    pub rotation: Duration,
+    /// A new key is published (JWKS, as "next") this long before it signs anything; the
+    /// JWKS may be cached for half of it, so every app has seen the key before it meets a
+    /// token signed with it.
+    pub publish: Duration,
+    /// How often each node reloads its keys from the database and moves the rotation on.
+    pub refresh: Duration,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            rotation: Duration::from_secs(30 * 24 * 3600),
+            publish: Duration::from_secs(3600),
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+impl KeyPolicy {
+    /// The JWKS `Cache-Control: max-age`: half the publication window.
+    pub fn jwks_max_age(&self) -> Duration {
+        self.publish / 2
+    }
+}
+
+/// Lifetimes of codes, tokens and sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Authorization codes.
+    pub code: Duration,
+    /// Access tokens (a client may set its own).
+    pub access_token: Duration,
+    /// ID tokens (a client may set its own).
+    pub id_token: Duration,
+    /// Offline refresh-token families (`offline_access`); session-bound families end with
+    /// their session.
+    pub refresh_token: Duration,
+    /// An SSO session ends after this long without activity.
+    pub session_idle: Duration,
+    /// An SSO session ends this long after sign-in.
+    pub session_max: Duration,
+    /// Idle timeout of a session whose user ticked "remember me".
+    pub remember_me_idle: Duration,
+    /// Lifetime of a session whose user ticked "remember me".
+    pub remember_me_max: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        Self {
+            code: Duration::from_secs(MIN),
+            access_token: Duration::from_secs(10 * MIN),
+            id_token: Duration::from_secs(10 * MIN),
+            refresh_token: Duration::from_secs(30 * DAY),
+            session_idle: Duration::from_secs(30 * MIN),
+            session_max: Duration::from_secs(12 * HOUR),
+            remember_me_idle: Duration::from_secs(7 * DAY),
+            remember_me_max: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://lanyard.db?mode=rwc".to_owned(),
+            redis_url: None,
+            redis_prefix: "lanyard:".to_owned(),
+            redis_topology: lanyard_store::RedisTopology::Single,
+            redis_sentinel_master: "lanyard".to_owned(),
+            lifetimes: Lifetimes::default(),
+            keys: KeyPolicy::default(),
+            access_token_alg: SigningAlg::default(),
+            logout: LogoutPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            shutdown_grace: Duration::from_secs(20),
+            refresh_retry_grace: StoreConfig::default().refresh_grace,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("redis_topology", &self.redis_topology)
+            .field("lifetimes", &self.lifetimes)
+            .finish()
+    }
+}
+
+/// A URL with its user information (and so any password) replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://[redacted]@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// The token store's settings that follow from this configuration.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            code_ttl: self.lifetimes.code,
+            // Revocation lists must cover the longest access token any client may get.
+            max_access_token_lifetime: self.lifetimes.access_token.max(MAX_CLIENT_TOKEN_LIFETIME),
+            refresh_grace: self.refresh_retry_grace,
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Whether the issuer is served over TLS (cookies are then `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The full URL of a path under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// The longest access-token lifetime a client may be registered with.
+pub const MAX_CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The configuration as written, before validation. Every field is optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    issuer: Option<String>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    redis_topology: Option<String>,
+    redis_sentinel_master: Option<String>,
+    code_lifetime_secs: Option<u64>,
+    access_token_lifetime_secs: Option<u64>,
+    id_token_lifetime_secs: Option<u64>,
+    refresh_token_lifetime_secs: Option<u64>,
+    session_idle_timeout_secs: Option<u64>,
+    session_lifetime_secs: Option<u64>,
+    remember_me_idle_timeout_secs: Option<u64>,
+    remember_me_lifetime_secs: Option<u64>,
+    key_rotation_secs: Option<u64>,
+    key_publish_secs: Option<u64>,
+    access_token_alg: Option<String>,
+    backchannel_logout_timeout_secs: Option<u64>,
+    backchannel_logout_attempts: Option<u64>,
+    signin_lockout_threshold: Option<u64>,
+    signin_ip_lockout_threshold: Option<u64>,
+    client_lockout_threshold: Option<u64>,
+    lockout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    refresh_retry_grace_secs: Option<u64>,
+}
+
+/// Every key, for the environment overlay.
+const KEYS: [&str; 26] = [
+    "issuer",
+    "listen",
+    "database_url",
+    "redis_url",
+    "redis_prefix",
+    "redis_topology",
+    "redis_sentinel_master",
+    "code_lifetime_secs",
+    "access_token_lifetime_secs",
+    "id_token_lifetime_secs",
+    "refresh_token_lifetime_secs",
+    "session_idle_timeout_secs",
+    "session_lifetime_secs",
+    "remember_me_idle_timeout_secs",
+    "remember_me_lifetime_secs",
+    "key_rotation_secs",
+    "key_publish_secs",
+    "access_token_alg",
+    "backchannel_logout_timeout_secs",
+    "backchannel_logout_attempts",
+    "signin_lockout_threshold",
+    "signin_ip_lockout_threshold",
+    "client_lockout_threshold",
+    "lockout_secs",
+    "shutdown_grace_secs",
+    "refresh_retry_grace_secs",
+];
+
+/// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
+/// besides `LANYARD_CONFIG` (the file's path) and `LANYARD_LOG_FORMAT` (read before the
+/// configuration, by the binary).
+pub fn environment_variables() -> Vec<String> {
+    KEYS.iter()
+        .map(|k| format!("LANYARD_{}", k.to_uppercase()))
+        .collect()
+}
+
+impl RawConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))
+    }
+
+    /// Lays `LANYARD_<KEY>` variables over the file's values. `env` is `std::env::var` in the
+    /// binary; tests pass a map.
+    pub fn overlay_env(
+        mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        for key in KEYS {
+            let var = format!("LANYARD_{}", key.to_uppercase());
+            let Some(value) = env(&var).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let secs = || {
+                value
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("{var}={value:?} is not a number of seconds")))
+            };
+            let count = || {
+                value
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("{var}={value:?} is not a number")))
+            };
+            match key {
+                "issuer" => self.issuer = Some(value.clone()),
+                "listen" => self.listen = Some(value.clone()),
+                "database_url" => self.database_url = Some(value.clone()),
+                "redis_url" => self.redis_url = Some(value.clone()),
+                "redis_prefix" => self.redis_prefix = Some(value.clone()),
+                "redis_topology" => self.redis_topology = Some(value.clone()),
+                "redis_sentinel_master" => self.redis_sentinel_master = Some(value.clone()),
+                "code_lifetime_secs" => self.code_lifetime_secs = secs()?,
+                "access_token_lifetime_secs" => self.access_token_lifetime_secs = secs()?,
+                "id_token_lifetime_secs" => self.id_token_lifetime_secs = secs()?,
+                "refresh_token_lifetime_secs" => self.refresh_token_lifetime_secs = secs()?,
+                "session_idle_timeout_secs" => self.session_idle_timeout_secs = secs()?,
+                "session_lifetime_secs" => self.session_lifetime_secs = secs()?,
+                "remember_me_idle_timeout_secs" => self.remember_me_idle_timeout_secs = secs()?,
+                "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
+                "key_rotation_secs" => self.key_rotation_secs = secs()?,
+                "key_publish_secs" => self.key_publish_secs = secs()?,
+                "access_token_alg" => self.access_token_alg = Some(value.clone()),
+                "backchannel_logout_timeout_secs" => {
+                    self.backchannel_logout_timeout_secs = secs()?;
+                }
+                "backchannel_logout_attempts" => self.backchannel_logout_attempts = count()?,
+                "signin_lockout_threshold" => self.signin_lockout_threshold = count()?,
+                "signin_ip_lockout_threshold" => self.signin_ip_lockout_threshold = count()?,
+                "client_lockout_threshold" => self.client_lockout_threshold = count()?,
+                "lockout_secs" => self.lockout_secs = secs()?,
+                "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
+                "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks everything and fills in defaults.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let issuer = match self.issuer {
+            Some(i) => validate_issuer(&i)?,
+            None => d.issuer,
+        };
+        let listen = match self.listen {
+            Some(l) => l.parse().map_err(|_| {
+                bad(format!(
+                    "listen = {l:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?,
+            None => d.listen,
+        };
+        let redis_topology = match self.redis_topology.as_deref() {
+            None | Some("single") => lanyard_store::RedisTopology::Single,
+            Some("cluster") => lanyard_store::RedisTopology::Cluster,
+            Some("sentinel") => lanyard_store::RedisTopology::Sentinel,
+            Some(other) => {
+                return Err(bad(format!(
+                    "redis_topology = {other:?}: use single, cluster or sentinel"
+                )));
+            }
+        };
+        let redis_prefix = self.redis_prefix.unwrap_or(d.redis_prefix);
+        if redis_prefix.contains(['{', '}']) {
+            return Err(bad("redis_prefix must not contain '{' or '}'"));
+        }
+        let l = d.lifetimes;
+        let secs = |v: Option<u64>, default: Duration, name: &str, max: Duration| {
+            let d = v.map_or(default, Duration::from_secs);
+            if d.is_zero() || d > max {
+                Err(bad(format!(
+                    "{name} must be between 1 and {} seconds",
+                    max.as_secs()
+                )))
+            } else {
+                Ok(d)
+            }
+        };
+        const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
+        let lifetimes = Lifetimes {
+            code: secs(
+                self.code_lifetime_secs,
+                l.code,
+                "code_lifetime_secs",
+                Duration::from_secs(600),
+            )?,
+            access_token: secs(
+                self.access_token_lifetime_secs,
+                l.access_token,
+                "access_token_lifetime_secs",
+                MAX_CLIENT_TOKEN_LIFETIME,
+            )?,
+            id_token: secs(
+                self.id_token_lifetime_secs,
+                l.id_token,
+                "id_token_lifetime_secs",
+                YEAR,
+            )?,
+            refresh_token: secs(
+                self.refresh_token_lifetime_secs,
+                l.refresh_token,
+                "refresh_token_lifetime_secs",
+                YEAR,
+            )?,
+            session_idle: secs(
+                self.session_idle_timeout_secs,
+                l.session_idle,
+                "session_idle_timeout_secs",
+                YEAR,
+            )?,
+            session_max: secs(
+                self.session_lifetime_secs,
+                l.session_max,
+                "session_lifetime_secs",
+                YEAR,
+            )?,
+            remember_me_idle: secs(
+                self.remember_me_idle_timeout_secs,
+                l.remember_me_idle,
+                "remember_me_idle_timeout_secs",
+                YEAR,
+            )?,
+            remember_me_max: secs(
+                self.remember_me_lifetime_secs,
+                l.remember_me_max,
+                "remember_me_lifetime_secs",
+                YEAR,
+            )?,
+        };
+        let publish = secs(
+            self.key_publish_secs,
+            d.keys.publish,
+            "key_publish_secs",
+            Duration::from_secs(7 * 24 * 3600),
+        )?;
+        let rotation = secs(
+            self.key_rotation_secs,
+            d.keys.rotation,
+            "key_rotation_secs",
+            YEAR,
+        )?;
+        // Every node must have published a key before it signs: nodes reload every
+        // `refresh` (60 s), so the window must span two reloads.
+        if publish < d.keys.refresh * 2 {
+            return Err(bad(format!(
+                "key_publish_secs must be at least {} (two key reloads of every node)",
+                (d.keys.refresh * 2).as_secs()
+            )));
+        }
+        if rotation <= publish {
+            return Err(bad(
+                "key_rotation_secs must be longer than key_publish_secs (a key is published that long before it signs)",
+            ));
+        }
+        let access_token_alg = match self.access_token_alg.as_deref() {
+            None => d.access_token_alg,
+            Some(name) => SigningAlg::from_name(name).ok_or_else(|| {
+                bad(format!(
+                    "access_token_alg = {name:?}: use RS256, ES256 or EdDSA"
+                ))
+            })?,
+        };
+        let backchannel_timeout = secs(
+            self.backchannel_logout_timeout_secs,
+            d.logout.backchannel_timeout,
+            "backchannel_logout_timeout_secs",
+            Duration::from_secs(60),
+        )?;
+        let count = |v: Option<u64>, default: u32, name: &str, max: u32| match v {
+            None => Ok(default),
+            Some(n) if n >= 1 && n <= u64::from(max) => Ok(u32::try_from(n).unwrap_or(max)),
+            Some(_) => Err(bad(format!("{name} must be between 1 and {max}"))),
+        };
+        let backchannel_attempts = count(
+            self.backchannel_logout_attempts,
+            d.logout.backchannel_attempts,
+            "backchannel_logout_attempts",
+            10,
+        )?;
+        let lockout = LockoutPolicy {
+            account_threshold: count(
+                self.signin_lockout_threshold,
+                d.lockout.account_threshold,
+                "signin_lockout_threshold",
+                1000,
+            )?,
+            ip_threshold: count(
+                self.signin_ip_lockout_threshold,
+                d.lockout.ip_threshold,
+                "signin_ip_lockout_threshold",
+                100_000,
+            )?,
+            client_threshold: count(
+                self.client_lockout_threshold,
+                d.lockout.client_threshold,
+                "client_lockout_threshold",
+                1000,
+            )?,
+            duration: secs(
+                self.lockout_secs,
+                d.lockout.duration,
+                "lockout_secs",
+                Duration::from_secs(24 * 3600),
+            )?,
+        };
+        Ok(Config {
+            issuer,
+            listen,
+            database_url: self.database_url.unwrap_or(d.database_url),
+            redis_url: self.redis_url,
+            redis_prefix,
+            redis_topology,
+            redis_sentinel_master: self
+                .redis_sentinel_master
+                .unwrap_or(d.redis_sentinel_master),
+            lifetimes,
+            keys: KeyPolicy {
+                rotation,
+                publish,
+                refresh: d.keys.refresh,
+            },
+            access_token_alg,
+            logout: LogoutPolicy {
+                backchannel_timeout,
+                backchannel_attempts,
+                backchannel_backoff: d.logout.backchannel_backoff,
+            },
+            lockout,
+            shutdown_grace: secs(
+                self.shutdown_grace_secs,
+                d.shutdown_grace,
+                "shutdown_grace_secs",
+                Duration::from_secs(3600),
+            )?,
+            // Zero is allowed: it turns the grace off.
+            refresh_retry_grace: match self.refresh_retry_grace_secs {
+                None => d.refresh_retry_grace,
+                Some(s) if s <= 60 => Duration::from_secs(s),
+                Some(_) => {
+                    return Err(bad(
+                        "refresh_retry_grace_secs must be between 0 and 60 seconds".to_owned(),
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// An issuer is an `https` URL (or `http` on this machine, for development) with no query or
+/// fragment (OpenID Connect Discovery §3, RFC 8414 §2). A trailing slash is dropped, so the
+/// issuer compares equal to itself everywhere.
+fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| bad(format!("issuer {raw:?} is not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(bad(format!(
+            "issuer {raw:?} must not have a query or fragment"
+        )));
+    }
+    // Every endpoint and page lives at the root of the host; serve Lanyard on a host (or
+    // port) of its own.
+    if url.path() != "/" {
+        return Err(bad(format!(
+            "issuer {raw:?} must not have a path; give Lanyard a host of its own"
+        )));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            if !matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
+                tracing::warn!(
+                    issuer = raw,
+                    "the issuer is plain http: tokens and cookies cross the network unprotected; use https outside development"
+                );
+            }
+        }
+        other => return Err(bad(format!("issuer scheme must be https, not {other:?}"))),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let c = Config {
+            database_url: "postgres://lanyard:s3cret@db/lanyard".into(),
+            redis_url: Some("redis://:hunter2@cache:6379".into()),
+            ..Config::default()
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("postgres://[redacted]@db/lanyard"));
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = RawConfig::default().validate().unwrap();
+        assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert!(c.redis_url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file: RawConfig =
+            toml::from_str("issuer = \"https://file.example\"\naccess_token_lifetime_secs = 300\n")
+                .unwrap();
+        let c = file
+            .overlay_env(env(&[
+                ("LANYARD_ISSUER", "https://sso.example.com/"),
+                ("LANYARD_REDIS_URL", "redis://127.0.0.1:6379"),
+            ]))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(c.issuer, "https://sso.example.com");
+        assert_eq!(c.lifetimes.access_token, Duration::from_secs(300));
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn bad_settings_say_what_is_wrong() {
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (
+                &[("LANYARD_REFRESH_RETRY_GRACE_SECS", "61")],
+                "between 0 and 60",
+            ),
+            (&[("LANYARD_ISSUER", "ftp://x")], "scheme"),
+            (&[("LANYARD_ISSUER", "https://x/?a=b")], "query"),
+            (&[("LANYARD_ISSUER", "https://x/sso")], "path"),
+            (&[("LANYARD_LISTEN", "nowhere")], "address"),
+            (&[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "ten")], "number"),
+            (
+                &[("LANYARD_ACCESS_TOKEN_LIFETIME_SECS", "99999")],
+                "between",
+            ),
+            (&[("LANYARD_KEY_PUBLISH_SECS", "60")], "two key reloads"),
+            (
+                &[
+                    ("LANYARD_KEY_PUBLISH_SECS", "7200"),
+                    ("LANYARD_KEY_ROTATION_SECS", "3600"),
+                ],
+                "longer than key_publish_secs",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let got = RawConfig::default()
+                .overlay_env(env(vars))
+                .and_then(RawConfig::validate);
+            let err = got.expect_err("must be refused").to_string();
+            assert!(err.contains(expected), "{vars:?}: {err}");
+        }
+        assert!(toml::from_str::<RawConfig>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn the_refresh_retry_grace_reaches_the_store_and_may_be_off() {
+        for (value, grace) in [("0", 0), ("30", 30)] {
+            let config = RawConfig::default()
+                .overlay_env(env(&[("LANYARD_REFRESH_RETRY_GRACE_SECS", value)]))
+                .and_then(RawConfig::validate)
+                .unwrap();
+            assert_eq!(
+                config.store_config().refresh_grace,
+                Duration::from_secs(grace)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    #[test]
+    fn documented_defaults() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let c = Config::default();
+        let l = &c.lifetimes;
+        let rows = [
+            ("issuer", format!("`{}`", c.issuer)),
+            ("listen", format!("`{}`", c.listen)),
+            ("database_url", format!("`{}`", c.database_url)),
+            ("redis_prefix", format!("`{}`", c.redis_prefix)),
+            ("redis_topology", "`single`".to_owned()),
+            (
+                "redis_sentinel_master",
+                format!("`{}`", c.redis_sentinel_master),
+            ),
+            ("code_lifetime_secs", l.code.as_secs().to_string()),
+            (
+                "access_token_lifetime_secs",
+                l.access_token.as_secs().to_string(),
+            ),
+            ("id_token_lifetime_secs", l.id_token.as_secs().to_string()),
+            (
+                "refresh_token_lifetime_secs",
+                l.refresh_token.as_secs().to_string(),
+            ),
+            (
+                "session_idle_timeout_secs",
+                l.session_idle.as_secs().to_string(),
+            ),
+            ("session_lifetime_secs", l.session_max.as_secs().to_string()),
+            (
+                "remember_me_idle_timeout_secs",
+                l.remember_me_idle.as_secs().to_string(),
+            ),
+            ("key_rotation_secs", c.keys.rotation.as_secs().to_string()),
+            ("key_publish_secs", c.keys.publish.as_secs().to_string()),
+            (
+                "access_token_alg",
+                format!("`{}`", c.access_token_alg.name()),
+            ),
+            (
+                "remember_me_lifetime_secs",
+                l.remember_me_max.as_secs().to_string(),
+            ),
+            (
+                "backchannel_logout_timeout_secs",
+                c.logout.backchannel_timeout.as_secs().to_string(),
+            ),
+            (
+                "backchannel_logout_attempts",
+                c.logout.backchannel_attempts.to_string(),
+            ),
+            (
+                "signin_lockout_threshold",
+                c.lockout.account_threshold.to_string(),
+            ),
+            (
+                "signin_ip_lockout_threshold",
+                c.lockout.ip_threshold.to_string(),
+            ),
+            (
+                "client_lockout_threshold",
+                c.lockout.client_threshold.to_string(),
+            ),
+            ("lockout_secs", c.lockout.duration.as_secs().to_string()),
+            (
+                "shutdown_grace_secs",
+                c.shutdown_grace.as_secs().to_string(),
+            ),
+            (
+                "refresh_retry_grace_secs",
+                c.refresh_retry_grace.as_secs().to_string(),
+            ),
+        ];
+        let count = rows.len();
+        for (key, default) in rows {
+            let row = format!("| `{key}` | {default} |");
+            assert!(doc.contains(&row), "docs/configuration.md lacks {row}");
+            assert!(KEYS.contains(&key), "{key} is documented but not read");
+        }
+        assert_eq!(
+            KEYS.len(),
+            count + 1,
+            "every key but redis_url has a default row"
+        );
+    }
+}

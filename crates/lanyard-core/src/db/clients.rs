@@ -1,0 +1,187 @@
+//! Applications: `clients` rows (lists as JSON text, lifetimes in seconds).
+
+use std::time::Duration;
+
+use lanyard_store::Timestamp;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
+
+use super::entities::{clients, consents};
+use super::{Db, DbError, conflict_or_unavailable, unavailable};
+use crate::model::{Client, GrantType};
+
+/// The `clients` table ([`Db::clients`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Clients<'a>(pub(super) &'a Db);
+
+impl Clients<'_> {
+    /// Stores a new client. `Conflict` if the id is taken.
+    pub async fn insert(&self, client: &Client) -> Result<(), DbError> {
+        client_model(client)
+            .insert(&self.0.conn)
+            .await
+            .map_err(conflict_or_unavailable("a client with this id"))?;
+        Ok(())
+    }
+
+    /// The client with this id.
+    pub async fn get(&self, client_id: &str) -> Result<Option<Client>, DbError> {
+        let found = clients::Entity::find_by_id(client_id.to_owned())
+            .one(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        found.map(client_from).transpose()
+    }
+
+    /// [`Clients::get`] as read at most a second ago on this node (writes through
+    /// this node are seen at once), for the endpoints every client request goes through.
+    pub async fn recent(&self, client_id: &str) -> Result<Option<Client>, DbError> {
+        self.0
+            .recent_clients
+            .get_or(client_id, self.get(client_id))
+            .await
+    }
+
+    /// Up to `limit` clients in id order, after `after` (exclusive).
+    pub async fn list(&self, after: Option<&str>, limit: u64) -> Result<Vec<Client>, DbError> {
+        let mut query = clients::Entity::find().order_by_asc(clients::Column::ClientId);
+        if let Some(after) = after {
+            query = query.filter(clients::Column::ClientId.gt(after));
+        }
+        query
+            .paginate(&self.0.conn, limit)
+            .fetch_page(0)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    /// Writes the client, if its record is still as `seen` (its `updated_at`); false when
+    /// it changed meanwhile (or is gone).
+    pub async fn update(&self, client: &Client, seen: Timestamp) -> Result<bool, DbError> {
+        let result = clients::Entity::update_many()
+            .set(client_model(client))
+            .filter(clients::Column::ClientId.eq(client.client_id.as_str()))
+            .filter(clients::Column::UpdatedAt.eq(seen.as_millis()))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        self.0.recent_clients.forget(&client.client_id);
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Replaces a client's secret hash; false if there is no such client.
+    pub async fn set_secret_hash(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = clients::Entity::update_many()
+            .col_expr(clients::Column::SecretHash, Expr::value(secret_hash))
+            .col_expr(clients::Column::UpdatedAt, Expr::value(now.as_millis()))
+            .filter(clients::Column::ClientId.eq(client_id))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        self.0.recent_clients.forget(client_id);
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Deletes a client; false if there was none.
+    pub async fn delete(&self, client_id: &str) -> Result<bool, DbError> {
+        consents::Entity::delete_many()
+            .filter(consents::Column::ClientId.eq(client_id))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        let result = clients::Entity::delete_by_id(client_id.to_owned())
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        self.0.recent_clients.forget(client_id);
+        Ok(result.rows_affected > 0)
+    }
+
+    /// How many clients there are.
+    pub async fn count(&self) -> Result<u64, DbError> {
+        clients::Entity::find()
+            .count(&self.0.conn)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn client_model(c: &Client) -> clients::ActiveModel {
+    let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let grants: Vec<String> = c
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    clients::ActiveModel {
+        client_id: Set(c.client_id.clone()),
+        name: Set(c.name.clone()),
+        public: Set(c.public),
+        secret_hash: Set(c.secret_hash.clone()),
+        redirect_uris: Set(json_list(&c.redirect_uris)),
+        post_logout_redirect_uris: Set(json_list(&c.post_logout_redirect_uris)),
+        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+        grant_types: Set(json_list(&grants)),
+        scopes: Set(json_list(&c.scopes)),
+        first_party: Set(c.first_party),
+        access_token_lifetime_secs: Set(secs(c.access_token_lifetime)),
+        id_token_lifetime_secs: Set(secs(c.id_token_lifetime)),
+        refresh_token_lifetime_secs: Set(secs(c.refresh_token_lifetime)),
+        created_at: Set(c.created_at.as_millis()),
+        updated_at: Set(c.updated_at.as_millis()),
+    }
+}
+
+fn client_from(m: clients::Model) -> Result<Client, DbError> {
+    let corrupt = |detail: String| DbError::Corrupt {
+        what: "client",
+        detail,
+    };
+    let list = |text: &str| -> Result<Vec<String>, DbError> {
+        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
+    };
+    let secs = |v: Option<i64>| -> Result<Option<Duration>, DbError> {
+        v.map(|s| {
+            u64::try_from(s)
+                .map(Duration::from_secs)
+                .map_err(|_| corrupt("negative lifetime".to_owned()))
+        })
+        .transpose()
+    };
+    let grant_types = list(&m.grant_types)?
+        .iter()
+        .map(|g| g.parse::<GrantType>().map_err(corrupt))
+        .collect::<Result<_, _>>()?;
+    Ok(Client {
+        redirect_uris: list(&m.redirect_uris)?,
+        post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
+        scopes: list(&m.scopes)?,
+        grant_types,
+        access_token_lifetime: secs(m.access_token_lifetime_secs)?,
+        id_token_lifetime: secs(m.id_token_lifetime_secs)?,
+        refresh_token_lifetime: secs(m.refresh_token_lifetime_secs)?,
+        client_id: m.client_id,
+        name: m.name,
+        public: m.public,
+        secret_hash: m.secret_hash,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        first_party: m.first_party,
+        created_at: Timestamp::from_millis(m.created_at),
+        updated_at: Timestamp::from_millis(m.updated_at),
+    })
+}

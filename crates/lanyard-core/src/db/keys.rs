@@ -1,0 +1,155 @@
+//! Keys: the signing keys (`signing_keys`: private keys as PKCS#8 DER, their state and
+//! when they stop being published) and the server's own secrets (`server_keys`: the
+//! client-secret pepper and the cookie MAC key).
+
+use lanyard_store::Timestamp;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+
+use super::entities::{server_keys, signing_keys};
+use super::{Db, DbError, conflict_or_unavailable, unavailable};
+use crate::model::StoredKey;
+
+/// The `signing_keys` and `server_keys` tables ([`Db::keys`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a>(pub(super) &'a Db);
+
+impl Keys<'_> {
+    /// Every signing key that is not yet past its `usable_until`, newest first.
+    pub async fn published(&self, now: Timestamp) -> Result<Vec<StoredKey>, DbError> {
+        let rows = signing_keys::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(signing_keys::Column::UsableUntil.is_null())
+                    .add(signing_keys::Column::UsableUntil.gt(now.as_millis())),
+            )
+            .order_by_desc(signing_keys::Column::CreatedAt)
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| StoredKey {
+                kid: m.kid,
+                alg: m.alg,
+                private_key: m.private_key,
+                state: m.state,
+                created_at: Timestamp::from_millis(m.created_at),
+                usable_until: m.usable_until.map(Timestamp::from_millis),
+            })
+            .collect())
+    }
+
+    /// Stores a signing key.
+    pub async fn insert(&self, key: &StoredKey) -> Result<(), DbError> {
+        signing_key_model(key)
+            .insert(&self.0.conn)
+            .await
+            .map_err(conflict_or_unavailable("a signing key with this kid"))?;
+        Ok(())
+    }
+
+    /// Stores `key` unless a key of its algorithm in its state (`active`) is stored already;
+    /// returns whether it did. Nodes started at once on an empty database each make a first key: this lets
+    /// one in, and the others sign with it. On PostgreSQL the check and the insert hold an
+    /// advisory lock for their transaction; SQLite lets one writer in at a time (and serves
+    /// one node).
+    pub async fn insert_first(&self, key: &StoredKey) -> Result<bool, DbError> {
+        let txn = self.0.conn.begin().await.map_err(unavailable)?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FIRST_KEY_LOCK})"))
+                .await
+                .map_err(unavailable)?;
+        }
+        let present = signing_keys::Entity::find()
+            .filter(signing_keys::Column::State.eq(key.state.as_str()))
+            .filter(signing_keys::Column::Alg.eq(key.alg.as_str()))
+            .count(&txn)
+            .await
+            .map_err(unavailable)?;
+        if present > 0 {
+            txn.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        signing_key_model(key)
+            .insert(&txn)
+            .await
+            .map_err(conflict_or_unavailable("a signing key with this kid"))?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Moves a signing key to `state` (`active`, `retired`), published until `usable_until`
+    /// (`None`: for as long as it is not retired). False if there is no such key.
+    pub async fn set_state(
+        &self,
+        kid: &str,
+        state: &str,
+        usable_until: Option<Timestamp>,
+    ) -> Result<bool, DbError> {
+        let result = signing_keys::Entity::update_many()
+            .col_expr(signing_keys::Column::State, Expr::value(state))
+            .col_expr(
+                signing_keys::Column::UsableUntil,
+                Expr::value(usable_until.map(Timestamp::as_millis)),
+            )
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Deletes a signing key (emergency removal); false if there was none.
+    pub async fn delete(&self, kid: &str) -> Result<bool, DbError> {
+        let result = signing_keys::Entity::delete_by_id(kid.to_owned())
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// The server key named `name`, created from `fresh` if there is none yet. Two nodes
+    /// starting at once agree on one key: the first insert wins, both read it back.
+    pub async fn server_secret(
+        &self,
+        name: &str,
+        fresh: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, DbError> {
+        let insert = server_keys::Entity::insert(server_keys::ActiveModel {
+            name: Set(name.to_owned()),
+            secret: Set(fresh),
+            created_at: Set(now.as_millis()),
+        })
+        .on_conflict_do_nothing()
+        .exec(&self.0.conn)
+        .await;
+        insert.map_err(unavailable)?;
+        let row = server_keys::Entity::find_by_id(name.to_owned())
+            .one(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| r.secret).ok_or_else(|| DbError::Corrupt {
+            what: "server key",
+            detail: format!("{name} vanished after insert"),
+        })
+    }
+}
+
+/// The advisory lock key for choosing the first signing key ("LYRD" and 1).
+const FIRST_KEY_LOCK: i64 = 0x4c59_5244_0000_0001;
+
+fn signing_key_model(key: &StoredKey) -> signing_keys::ActiveModel {
+    signing_keys::ActiveModel {
+        kid: Set(key.kid.clone()),
+        alg: Set(key.alg.clone()),
+        private_key: Set(key.private_key.clone()),
+        state: Set(key.state.clone()),
+        created_at: Set(key.created_at.as_millis()),
+        usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
+    }
+}

@@ -1,0 +1,181 @@
+//! The SQL database, through sea-orm: the only module that knows sea-orm. One file per
+//! record kind, each a narrow view of the [`Db`] ([`Db::users`], [`Db::clients`],
+//! [`Db::consents`], [`Db::keys`], [`Db::revocations`], [`Db::audit`]) that reads and
+//! writes the types of `model`. `crates/lanyard-core/tests/sql/` runs one suite of them on
+//! SQLite and on PostgreSQL.
+//!
+//! Times are stored as `BIGINT` milliseconds and lists as JSON text, so SQLite and
+//! PostgreSQL hold exactly the same values.
+
+mod audit;
+mod clients;
+mod consents;
+mod entities;
+mod keys;
+mod revocations;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanyard_migration::{Migrator, MigratorTrait};
+use lanyard_store::Timestamp;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
+
+pub use self::audit::AuditLog;
+pub use self::clients::Clients;
+pub use self::consents::Consents;
+pub use self::keys::Keys;
+pub use self::revocations::{Revocations, target_columns};
+pub use self::users::Users;
+use crate::model::{Client, User};
+use crate::recent::Recent;
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or failed; callers answer 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique value is taken.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored record does not decode.
+    #[error("corrupt {what} record: {detail}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn unavailable(e: DbErr) -> DbError {
+    // A statement that ran and failed is counted by the connection's metric callback; one
+    // that never got a connection (the database is down) is counted here.
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        crate::metrics::db_unreachable();
+    }
+    DbError::Unavailable(e.to_string())
+}
+
+fn conflict_or_unavailable(what: &'static str) -> impl Fn(DbErr) -> DbError {
+    move |e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DbError::Conflict(what),
+        _ => unavailable(e),
+    }
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// Clients and users as recently read, for the endpoints that read them on every
+    /// request (`Clients::recent`, `Users::recent`); shared by this node's clones.
+    recent_clients: Arc<Recent<Client>>,
+    recent_users: Arc<Recent<User>>,
+}
+
+impl Db {
+    /// Connects. SQLite files are created when missing (`?mode=rwc` is added if no mode is
+    /// given).
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(16)
+            .connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(3))
+            .sqlx_logging(false)
+            // SQLite's default rollback journal locks readers out while anything writes
+            // (the audit trail writes all the time), so every read would queue behind a
+            // fsync. Write-ahead logging lets reads proceed; commits still fsync.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(3))
+            });
+        let mut conn = Database::connect(options).await.map_err(unavailable)?;
+        conn.set_metric_callback(|info| crate::metrics::db_statement(info.elapsed, info.failed));
+        Ok(Self {
+            conn,
+            recent_clients: Arc::default(),
+            recent_users: Arc::default(),
+        })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        Migrator::up(&self.conn, None).await.map_err(unavailable)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.conn.ping().await.map_err(unavailable)
+    }
+
+    /// The database server's clock, when it runs on another host (PostgreSQL); `None` for
+    /// SQLite, which shares the node's clock.
+    pub async fn server_time(&self) -> Result<Option<Timestamp>, DbError> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        if self.conn.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS ms",
+            ))
+            .await
+            .map_err(unavailable)?;
+        let ms: i64 = row
+            .ok_or_else(|| DbError::Unavailable("the database returned no time".to_owned()))?
+            .try_get("", "ms")
+            .map_err(unavailable)?;
+        Ok(Some(Timestamp::from_millis(ms)))
+    }
+
+    /// People.
+    pub fn users(&self) -> Users<'_> {
+        Users(self)
+    }
+
+    /// Applications.
+    pub fn clients(&self) -> Clients<'_> {
+        Clients(self)
+    }
+
+    /// What people allowed applications.
+    pub fn consents(&self) -> Consents<'_> {
+        Consents(self)
+    }
+
+    /// Signing keys and the server's own secrets.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys(self)
+    }
+
+    /// The durable revocation record.
+    pub fn revocations(&self) -> Revocations<'_> {
+        Revocations(self)
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> AuditLog<'_> {
+        AuditLog(self)
+    }
+
+    /// Runs a statement that needs no model (tests use it to reach into the database).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbError> {
+        self.conn
+            .execute_unprepared(sql)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

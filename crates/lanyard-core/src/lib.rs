@@ -1,0 +1,51 @@
+//! `lanyard-core`: Lanyard's identity core, below every surface. The protocol endpoints
+//! (`lanyard-idp`'s `oauth/`), the admin API (`http/admin/`) and the `lanyard` command all
+//! call the services here and never each other. It knows no web framework; only `db/`
+//! knows SQL. `docs/architecture.md` has the layers and the rules between them.
+//!
+//! # Layout
+//! From the bottom up (a module uses only modules of its layer or below):
+//! - [`config`], [`crypto`], [`metrics`], [`recent`]: settings, secrets and hashing, the
+//!   metrics every part reports, answers kept for a second.
+//! - [`model`]: the records (users, clients, consents, keys, the revocation record, audit
+//!   events) and what each may hold.
+//! - [`db`]: the records in SQL (SQLite or PostgreSQL) through sea-orm.
+//! - [`audit`] (the batched audit trail), [`tokens`] (keys, signing, verifying, JWKS, the
+//!   rotation schedule).
+//! - [`Core`](context::Core) (`context`): the parts every service works with.
+//! - Services: [`revocation`] (durable revoking and checking), [`lockout`] (brute-force
+//!   protection), [`logout`] (back-channel logout), [`session`] (the sign-in session's
+//!   status and how people recognise it), then [`revoke`] (revoking a user, session,
+//!   client or token), [`users`], [`clients`], [`sessions`], [`keys`], [`locks`],
+//!   [`consents`], with [`error`], the error they share.
+//! - [`health`] (readiness) and [`start`] (building a [`Core`](context::Core)); with the
+//!   feature `testing`, `testing`: throwaway SQLite and PostgreSQL databases for tests.
+
+pub mod audit;
+pub mod clients;
+pub mod config;
+pub mod consents;
+mod context;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod lockout;
+pub mod locks;
+pub mod logout;
+pub mod metrics;
+pub mod model;
+pub mod recent;
+pub mod revocation;
+pub mod revoke;
+pub mod session;
+pub mod sessions;
+pub mod start;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tokens;
+pub mod users;
+
+pub use context::{Core, Parts};
+pub use error::ServiceError;

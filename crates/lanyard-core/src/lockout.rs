@@ -1,0 +1,147 @@
+//! Brute-force protection: failed sign-ins counted per account and per client IP, failed
+//! client secrets per client and IP, in the token store (so the count holds across nodes).
+//! Guesses slow down (a growing wait between attempts), then stop (a temporary lock);
+//! while a key is blocked, attempts are refused without being checked, correct ones
+//! included. Each lock is audited (`lockout`), and admins can lift it (`docs/admin-api.md`).
+//!
+//! Nothing here tells whether an account exists: an unknown username is counted and
+//! locked exactly like a real one. The limits are in `docs/sessions.md`.
+
+use std::time::Duration;
+
+use lanyard_store::{StoreError, ThrottlePolicy};
+
+use crate::Core;
+
+/// What failures are counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// A username as typed (trimmed, case-folded: usernames are unique case-insensitively).
+    Account(String),
+    /// A client IP's failed sign-ins, whatever the account.
+    Ip(String),
+    /// A client's failed authentications from one IP (a remote guesser cannot lock the
+    /// client out of its own address).
+    Client(String, String),
+}
+
+impl Key {
+    /// The account key for `username`.
+    pub fn account(username: &str) -> Self {
+        Self::Account(username.trim().to_lowercase())
+    }
+
+    fn store_key(&self) -> String {
+        match self {
+            Self::Account(u) => format!("signin:user:{u}"),
+            Self::Ip(ip) => format!("signin:ip:{ip}"),
+            Self::Client(id, ip) => format!("client:{id}:{ip}"),
+        }
+    }
+
+    /// How it appears in the audit trail.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Account(u) => format!("username:{u}"),
+            Self::Ip(ip) => format!("ip:{ip}"),
+            Self::Client(id, ip) => format!("client_id:{id} ip:{ip}"),
+        }
+    }
+
+    fn policy(&self, state: &Core) -> ThrottlePolicy {
+        let l = &state.config.lockout;
+        match self {
+            // A few typing mistakes are free; then waits of 2, 4, 8 ... s; then the lock.
+            Self::Account(_) => ThrottlePolicy::growing(3, l.account_threshold, l.duration),
+            // An address may be shared (an office's NAT): no waits, only a lock far later.
+            Self::Ip(_) => ThrottlePolicy::growing(l.ip_threshold - 1, l.ip_threshold, l.duration),
+            Self::Client(..) => ThrottlePolicy::growing(3, l.client_threshold, l.duration),
+        }
+    }
+}
+
+/// The longest block in force on any of `keys`.
+pub async fn blocked(state: &Core, keys: &[Key]) -> Result<Option<Duration>, StoreError> {
+    let now = state.clock.now();
+    let mut longest = None;
+    for key in keys {
+        let t = state.store.throttle(&key.store_key()).await?;
+        longest = longest.max(t.blocked_for(now));
+    }
+    Ok(longest)
+}
+
+/// Counts a failure under each of `keys`; audits each lock it starts. Returns the longest
+/// block now in force.
+pub async fn failed(state: &Core, keys: &[Key]) -> Result<Option<Duration>, StoreError> {
+    let now = state.clock.now();
+    let mut longest = None;
+    for key in keys {
+        let policy = key.policy(state);
+        let t = state
+            .store
+            .record_failure(&key.store_key(), &policy)
+            .await?;
+        if policy.lock_at() == Some(t.failures) {
+            tracing::warn!(key = %key.describe(), failures = t.failures, "locked after repeated failures");
+            let event = state
+                .event("system", "lockout")
+                .target(key.describe())
+                .outcome("locked")
+                .detail(serde_json::json!({
+                    "failures": t.failures,
+                    "until": t.blocked_until.map(|u| u.as_secs()),
+                }));
+            state.audit.record(event).await;
+        }
+        longest = longest.max(t.blocked_for(now));
+    }
+    Ok(longest)
+}
+
+/// Forgets the failures under `key` (a success). Returns whether there were any.
+pub async fn clear(state: &Core, key: &Key) -> Result<bool, StoreError> {
+    state.store.clear_throttle(&key.store_key()).await
+}
+
+/// What the failures under `key` are now: the count in the window and the block left.
+pub async fn status(state: &Core, key: &Key) -> Result<(u32, Option<Duration>), StoreError> {
+    let t = state.store.throttle(&key.store_key()).await?;
+    Ok((t.failures, t.blocked_for(state.clock.now())))
+}
+
+/// "15 minutes", "1 minute", "8 seconds": how long to wait, rounded up.
+pub fn wait_text(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=89 => format!("{secs} seconds"),
+        _ => {
+            let minutes = secs.div_ceil(60);
+            if minutes == 1 {
+                "a minute".to_owned()
+            } else {
+                format!("{minutes} minutes")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(wait_text(Duration::from_millis(300)), "a second");
+        assert_eq!(wait_text(Duration::from_millis(7200)), "8 seconds");
+        assert_eq!(wait_text(Duration::from_secs(900)), "15 minutes");
+        assert_eq!(wait_text(Duration::from_secs(61)), "61 seconds");
+        assert_eq!(wait_text(Duration::from_secs(91)), "2 minutes");
+    }
+
+    #[test]
+    fn account_keys_ignore_case_and_spaces() {
+        assert_eq!(Key::account(" Alice "), Key::account("alice"));
+    }
+}

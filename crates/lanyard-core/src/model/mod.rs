@@ -1,0 +1,34 @@
+//! The records Lanyard keeps, as the services see them (the `db` module maps them to and
+//! from SQL): people, applications, what people allowed applications, signing keys, the
+//! durable revocation record, and the audit trail. Each checks what it may hold.
+
+mod audit;
+mod client;
+mod consent;
+mod key;
+pub mod redirect_uri;
+mod refresh;
+mod revocation;
+mod user;
+
+pub use audit::{AuditEvent, AuditFilter, FAILURE, REVOKED, SUCCESS};
+pub use client::{Client, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
+pub use consent::Consent;
+pub use key::StoredKey;
+pub use redirect_uri::RedirectUri;
+pub use refresh::RefreshPayload;
+pub use revocation::RecordedRevocation;
+pub use user::{
+    MAX_DISPLAY_NAME, MAX_EMAIL, MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, SPACE_OR_CONTROL, User,
+    check_display_name, check_email, check_password, check_username, is_common_password,
+};
+
+/// Why a record may not be stored: the field at fault and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// The field, as the admin API names it.
+    pub field: &'static str,
+    /// Why, and what to do.
+    pub message: String,
+}

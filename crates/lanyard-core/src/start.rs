@@ -1,0 +1,123 @@
+//! Starting the core: connect to the database (migrating it) and the token store, load or
+//! make the keys, make the token store's lists hold every recorded revocation, and start the
+//! background tasks (the revocation watch, the key rotation tick).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use lanyard_store::{
+    Clock, MemoryStore, RedisConfig, RedisStore, StoreError, SystemClock, Timestamp, TokenStore,
+};
+
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::context::{Core, Parts};
+use crate::crypto::{PasswordError, Passwords, ServerKeys, random_token};
+use crate::db::{Db, DbError};
+use crate::recent::Recent;
+use crate::revocation::{self, RevocationError};
+use crate::tokens::{self, KeyError, LiveKeys};
+
+/// Why the core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    /// The token store.
+    #[error("token store: {0}")]
+    Store(#[from] StoreError),
+    /// The signing keys.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    /// Password hashing.
+    #[error("password hashing: {0}")]
+    Passwords(#[from] PasswordError),
+}
+
+impl Core {
+    /// Connects to the database (migrating it) and the store, and loads or makes the keys.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with(config, Arc::new(SystemClock), None).await
+    }
+
+    /// Like [`start`](Self::start), with a clock and, optionally, a store made by the caller
+    /// (tests).
+    pub async fn start_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Option<Arc<dyn TokenStore>>,
+    ) -> Result<Self, StartError> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let store = match store {
+            Some(store) => store,
+            None => open_store(&config, clock.clone()).await?,
+        };
+        let now = clock.now();
+        let keys = tokens::load_or_create(&db, now, config.access_token_alg).await?;
+        let server_keys = load_server_keys(&db, now).await?;
+        let audit = Audit::start(db.clone());
+        // The lists must hold every recorded revocation before the first request is judged
+        // (an in-process store starts empty; a Redis may have lost them).
+        match revocation::restore(&db, store.as_ref(), now).await {
+            Ok(_) => {}
+            Err(RevocationError::Db(e)) => return Err(e.into()),
+            // A Redis that is down now: nothing is judged while it is, and the watch restores
+            // the lists as soon as it answers. No reason not to start.
+            Err(RevocationError::Store(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "the token store is not ready; its revocation lists will be checked when it is");
+            }
+            Err(RevocationError::Store(e)) => return Err(e.into()),
+        }
+        let core = Core::new(Parts {
+            server_keys,
+            passwords: Passwords::new()?,
+            db,
+            store,
+            keys: LiveKeys::new(keys),
+            audit,
+            clock,
+            restoring: tokio::sync::Mutex::new(()),
+            unlisted: AtomicU64::new(0),
+            restored_through: AtomicU64::new(0),
+            unlocked_clients: Recent::default(),
+            config,
+        });
+        revocation::watch(core.downgrade());
+        crate::keys::watch(core.downgrade(), core.config.keys.refresh);
+        Ok(core)
+    }
+}
+
+/// The server's own keys, made at first start and kept in the database. The command line
+/// needs them (to hash a client secret) without starting anything else.
+pub async fn load_server_keys(db: &Db, now: Timestamp) -> Result<ServerKeys, DbError> {
+    let pepper = db
+        .keys()
+        .server_secret("client_secret_pepper", random_token(32).into_bytes(), now)
+        .await?;
+    let cookie_key = db
+        .keys()
+        .server_secret("cookie_mac", random_token(32).into_bytes(), now)
+        .await?;
+    Ok(ServerKeys::new(&pepper, &cookie_key))
+}
+
+async fn open_store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn TokenStore>, StoreError> {
+    let store_config = config.store_config();
+    let Some(url) = &config.redis_url else {
+        tracing::warn!(
+            "no LANYARD_REDIS_URL: using the in-process token store, which serves one node only and forgets sessions on restart"
+        );
+        return Ok(Arc::new(MemoryStore::with_clock(store_config, clock)?));
+    };
+    let mut redis = RedisConfig::new(url.clone());
+    redis.topology = config.redis_topology;
+    redis.sentinel_master = config.redis_sentinel_master.clone();
+    redis.prefix = config.redis_prefix.clone();
+    Ok(Arc::new(RedisStore::connect(store_config, redis).await?))
+}

@@ -1,0 +1,30 @@
+//! An authorization request that passed every check (`authorize::validate`): what the
+//! sign-in and consent pages carry, and what the code is issued for.
+
+use lanyard_core::model::Client;
+
+use crate::oauth::checks::{prompt::Prompt, scope::Scope};
+use crate::oauth::reply::ReplyTo;
+
+/// An authorization request that passed every check.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client: Client,
+    /// Where the answer goes.
+    pub reply: ReplyTo,
+    /// Requested scope (contains `openid`, every value allowed for the client).
+    pub scope: Scope,
+    /// `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// PKCE `S256` challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt`.
+    pub prompt: Prompt,
+    /// `max_age` in seconds.
+    pub max_age: Option<u64>,
+    /// `login_hint`: pre-fills the username.
+    pub login_hint: Option<String>,
+    /// `id_token_hint`, unverified.
+    pub id_token_hint: Option<String>,
+}
