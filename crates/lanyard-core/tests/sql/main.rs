@@ -1,0 +1,78 @@
+//! One suite for the SQL layer (`lanyard_core::db`), run on SQLite and on PostgreSQL, each
+//! test on a database of its own: what every record kind's narrow interface promises, the
+//! same on both. (The token store's `conformance_suite!` does the same for its backends.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod audit;
+mod clients;
+mod keys;
+mod revocations;
+mod users;
+
+use std::future::Future;
+
+use lanyard_core::db::Db;
+use lanyard_core::testing::TestDatabase;
+
+/// Runs `test` on a fresh, migrated database of `kind`, then removes the database.
+pub(crate) async fn on<F, Fut>(kind: &str, test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let database = match kind {
+        "sqlite" => TestDatabase::sqlite("lanyard-sql"),
+        _ => TestDatabase::postgres("lanyard_sql").await,
+    };
+    let db = database.open().await;
+    test(db).await;
+    database.remove().await;
+}
+
+/// Every test of the suite, once on SQLite and once on PostgreSQL.
+macro_rules! sql_suite {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::on("sqlite", crate::$module::$test).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::on("postgres", crate::$module::$test).await;
+                }
+            )*
+        }
+    };
+}
+
+sql_suite!(
+    users::a_user_reads_back_as_written,
+    users::usernames_are_unique_in_any_letter_case,
+    users::lists_page_in_username_order_and_search_literally,
+    users::a_profile_write_loses_to_a_change_made_meanwhile,
+    users::columns_change_only_for_a_user_that_exists,
+    users::deleting_a_user_forgets_what_they_allowed,
+    clients::a_client_reads_back_as_written,
+    clients::client_ids_are_unique,
+    clients::lists_page_in_id_order,
+    clients::an_update_loses_to_a_change_made_meanwhile,
+    clients::a_secret_changes_only_for_a_client_that_exists,
+    clients::deleting_a_client_forgets_its_consents,
+    clients::a_corrupt_row_is_an_error_not_a_client,
+    users::consents_are_replaced_listed_and_withdrawn,
+    keys::published_keys_are_newest_first_until_their_end,
+    keys::only_one_first_key_per_algorithm_even_at_once,
+    keys::key_states_change_and_keys_go,
+    keys::the_first_server_secret_wins,
+    revocations::a_revocation_already_covered_adds_no_row,
+    revocations::live_revocations_end_with_their_tokens,
+    revocations::an_unknown_kind_is_an_error,
+    audit::events_are_filtered_newest_first_and_paged,
+    audit::pruning_deletes_only_what_is_older_in_batches,
+);
