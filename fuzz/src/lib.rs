@@ -137,7 +137,7 @@ pub mod jwt {
 pub mod idp {
     use super::*;
     use lanyard_core::crypto::ServerKeys;
-    use lanyard_core::model::{Client, GrantType};
+    use lanyard_core::model::{Client, ClientSettings, GrantType};
     use lanyard_store::{Session, SessionId, Timestamp};
 
     /// The confidential clients' secret.
@@ -156,32 +156,25 @@ pub mod idp {
     pub fn clients() -> Vec<Client> {
         let keys = server_keys();
         let client = |id: &str, public: bool| Client {
-            client_id: id.to_owned(),
-            name: id.to_owned(),
-            public,
+            settings: ClientSettings {
+                name: id.to_owned(),
+                public,
+                ..ClientSettings::new(id)
+            },
             secret_hash: (!public).then(|| keys.hash_client_secret(CLIENT_SECRET)),
-            redirect_uris: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-            backchannel_logout_uri: None,
-            grant_types: Vec::new(),
-            scopes: Vec::new(),
-            first_party: false,
-            access_token_lifetime: None,
-            id_token_lifetime: None,
-            refresh_token_lifetime: None,
             created_at: Timestamp::from_secs(NOW),
             updated_at: Timestamp::from_secs(NOW),
         };
         let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let mut web = client("web", false);
-        web.first_party = true;
-        web.redirect_uris = strings(&[
+        web.settings.first_party = true;
+        web.settings.redirect_uris = strings(&[
             "https://app.example/cb",
             "http://127.0.0.1/callback",
             "http://[::1]/callback",
         ]);
-        web.grant_types = GrantType::ALL.to_vec();
-        web.scopes = strings(&[
+        web.settings.grant_types = GrantType::ALL.to_vec();
+        web.settings.scopes = strings(&[
             "openid",
             "profile",
             "email",
@@ -189,12 +182,12 @@ pub mod idp {
             "reports:read",
         ]);
         let mut spa = client("spa", true);
-        spa.redirect_uris = strings(&["https://spa.example/cb", "com.example.app:/cb"]);
-        spa.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
-        spa.scopes = strings(&["openid", "profile"]);
+        spa.settings.redirect_uris = strings(&["https://spa.example/cb", "com.example.app:/cb"]);
+        spa.settings.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        spa.settings.scopes = strings(&["openid", "profile"]);
         let mut service = client("service", false);
-        service.grant_types = vec![GrantType::ClientCredentials];
-        service.scopes = strings(&["reports:read"]);
+        service.settings.grant_types = vec![GrantType::ClientCredentials];
+        service.settings.scopes = strings(&["reports:read"]);
         vec![web, spa, service]
     }
 

@@ -12,6 +12,7 @@ pub use sea_orm_migration::MigratorTrait;
 mod m0001_initial;
 mod m0002_revocations;
 mod m0003_consents;
+mod m0004_client_settings;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_revocations::Migration),
             Box::new(m0003_consents::Migration),
+            Box::new(m0004_client_settings::Migration),
         ]
     }
 }

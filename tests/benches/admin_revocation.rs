@@ -21,8 +21,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::clients::{NewClient, add_client};
 use lanyard_core::config::Config;
+use lanyard_core::model::{ClientSettings, GrantType};
 use lanyard_idp::state::AppState;
 use lanyard_rp::{HttpSource, Mirror};
 use lanyard_store::{Clock, SystemClock, Timestamp, TokenFacts, Verdict};
@@ -61,15 +62,12 @@ async fn run(label: &str, config: Config) -> Run {
             &state.db,
             &state.server_keys,
             NewClient {
-                client_id: id.into(),
-                name: None,
-                secret: Secret::Generate,
-                redirect_uris: vec![],
-                post_logout_redirect_uris: vec![],
-                backchannel_logout_uri: None,
-                grant_types: vec!["client_credentials".into()],
-                scopes,
-                first_party: false,
+                settings: ClientSettings {
+                    grant_types: vec![GrantType::ClientCredentials],
+                    scopes,
+                    ..ClientSettings::new(id)
+                },
+                secret: None,
             },
             now,
         )

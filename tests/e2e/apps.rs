@@ -51,15 +51,15 @@ pub(crate) async fn start_app_on(
         &server.state.db,
         &server.state.server_keys,
         lanyard_core::clients::NewClient {
-            client_id: name.into(),
-            name: Some(format!("The {name} app")),
-            secret: lanyard_core::clients::Secret::Generate,
-            redirect_uris: vec![format!("{base}/callback")],
-            post_logout_redirect_uris: vec![format!("{base}/")],
-            backchannel_logout_uri: Some(format!("{base}/backchannel-logout")),
-            grant_types: vec![],
-            scopes: vec![],
-            first_party: true,
+            settings: lanyard_core::model::ClientSettings {
+                name: format!("The {name} app"),
+                redirect_uris: vec![format!("{base}/callback")],
+                post_logout_redirect_uris: vec![format!("{base}/")],
+                backchannel_logout_uri: Some(format!("{base}/backchannel-logout")),
+                first_party: true,
+                ..lanyard_core::model::ClientSettings::new(name)
+            },
+            secret: None,
         },
         SystemClock.now(),
     )
@@ -82,7 +82,7 @@ pub(crate) async fn start_app_on(
     ));
     App {
         client: TestClient {
-            id: client.client_id,
+            id: client.settings.client_id,
             secret,
             redirect_uri: format!("{base}/callback"),
         },

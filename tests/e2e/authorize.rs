@@ -324,22 +324,19 @@ async fn loopback_redirects_vary_only_in_port() {
         &server.state.db,
         &server.state.server_keys,
         lanyard_core::clients::NewClient {
-            client_id: "cli-app".into(),
-            name: None,
-            secret: lanyard_core::clients::Secret::Public,
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            grant_types: vec![],
-            scopes: vec![],
-            first_party: false,
+            settings: lanyard_core::model::ClientSettings {
+                public: true,
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                ..lanyard_core::model::ClientSettings::new("cli-app")
+            },
+            secret: None,
         },
         lanyard_store::Timestamp::from_secs(1),
     )
     .await
     .unwrap();
     let app = TestClient {
-        id: client.client_id,
+        id: client.settings.client_id,
         secret: None,
         redirect_uri: "http://127.0.0.1:51234/cb".into(),
     };

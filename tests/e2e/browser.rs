@@ -229,10 +229,7 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
     lanyard_core::clients::update(
         &server.state,
         "reports",
-        lanyard_core::clients::ClientChange {
-            backchannel_logout_uri: Some(None),
-            ..Default::default()
-        },
+        &serde_json::json!({ "backchannel_logout_uri": null }),
         "test",
     )
     .await

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::clients::{NewClient, add_client};
+use lanyard_core::model::{ClientSettings, GrantType};
 use lanyard_store::{Clock, SystemClock};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
@@ -56,21 +57,19 @@ async fn register(server: &TestServer, id: &str, public: bool) -> App {
         &server.state.db,
         &server.state.server_keys,
         NewClient {
-            client_id: id.to_owned(),
-            name: Some(format!("The {id} app")),
-            secret: if public {
-                Secret::Public
-            } else {
-                Secret::Generate
+            settings: ClientSettings {
+                public,
+                name: format!("The {id} app"),
+                redirect_uris: vec![format!("{base}/callback")],
+                post_logout_redirect_uris: vec![format!("{base}/signed-out")],
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+                scopes: ["openid", "profile", "email", "offline_access"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                first_party: true,
+                ..ClientSettings::new(id.to_owned())
             },
-            redirect_uris: vec![format!("{base}/callback")],
-            post_logout_redirect_uris: vec![format!("{base}/signed-out")],
-            backchannel_logout_uri: None,
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scopes: ["openid", "profile", "email", "offline_access"]
-                .map(str::to_owned)
-                .to_vec(),
-            first_party: true,
+            secret: None,
         },
         SystemClock.now(),
     )
@@ -78,7 +77,7 @@ async fn register(server: &TestServer, id: &str, public: bool) -> App {
     .unwrap();
     App {
         client: TestClient {
-            id: client.client_id,
+            id: client.settings.client_id,
             secret,
             redirect_uri: format!("{base}/callback"),
         },

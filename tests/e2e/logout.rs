@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lanyard_core::clients::{NewClient, Secret};
+use lanyard_core::clients::NewClient;
+use lanyard_core::model::ClientSettings;
 use lanyard_store::{Clock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -38,15 +39,15 @@ async fn logout_client(server: &TestServer, id: &str, backchannel: Option<String
         &server.state.db,
         &server.state.server_keys,
         NewClient {
-            client_id: id.to_owned(),
-            name: Some(format!("The {id} app")),
-            secret: Secret::Generate,
-            redirect_uris: vec![format!("https://{id}.example.com/callback")],
-            post_logout_redirect_uris: vec![signed_out_uri(id)],
-            backchannel_logout_uri: backchannel,
-            grant_types: vec![],
-            scopes: vec![],
-            first_party: true,
+            settings: ClientSettings {
+                name: format!("The {id} app"),
+                redirect_uris: vec![format!("https://{id}.example.com/callback")],
+                post_logout_redirect_uris: vec![signed_out_uri(id)],
+                backchannel_logout_uri: backchannel,
+                first_party: true,
+                ..ClientSettings::new(id.to_owned())
+            },
+            secret: None,
         },
         SystemClock.now(),
     )
@@ -54,7 +55,7 @@ async fn logout_client(server: &TestServer, id: &str, backchannel: Option<String
     .unwrap();
     TestClient {
         redirect_uri: client.redirect_uris[0].clone(),
-        id: client.client_id,
+        id: client.settings.client_id,
         secret,
     }
 }

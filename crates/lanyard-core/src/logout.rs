@@ -55,7 +55,7 @@ pub fn notify(state: &Core, sessions: Vec<Session>) {
         for session in sessions {
             for client_id in &session.clients {
                 let uri = match state.db.clients().get(client_id).await {
-                    Ok(Some(client)) => client.backchannel_logout_uri,
+                    Ok(Some(client)) => client.settings.backchannel_logout_uri,
                     Ok(None) => None, // deleted since: nobody to tell
                     Err(e) => {
                         record(

@@ -74,13 +74,18 @@ impl TestDatabase {
 
     /// Connects to it and applies the migrations.
     pub async fn open(&self) -> Db {
-        let db = Db::connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.url));
+        let db = self.connect().await;
         db.migrate()
             .await
             .unwrap_or_else(|e| panic!("cannot migrate {}: {e}", self.url));
         db
+    }
+
+    /// Connects to it, migrating nothing.
+    pub async fn connect(&self) -> Db {
+        Db::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.url))
     }
 
     /// Removes it (the file, or the database with every connection to it).

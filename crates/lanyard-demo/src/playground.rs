@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::clients::{NewClient, add_client};
 use lanyard_core::config::Config;
+use lanyard_core::model::ClientSettings;
 use lanyard_core::users::add_demo_user;
 use lanyard_idp::state::AppState as Lanyard;
 use lanyard_rp::StoreSource;
@@ -98,15 +99,15 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
             &state.db,
             &state.server_keys,
             NewClient {
-                client_id: name.into(),
-                name: Some(format!("The {name} app")),
-                secret: Secret::Generate,
-                redirect_uris: vec![format!("{base_url}/callback")],
-                post_logout_redirect_uris: vec![format!("{base_url}/")],
-                backchannel_logout_uri: Some(format!("{base_url}/backchannel-logout")),
-                grant_types: vec![],
-                scopes: vec![],
-                first_party: true,
+                settings: ClientSettings {
+                    name: format!("The {name} app"),
+                    redirect_uris: vec![format!("{base_url}/callback")],
+                    post_logout_redirect_uris: vec![format!("{base_url}/")],
+                    backchannel_logout_uri: Some(format!("{base_url}/backchannel-logout")),
+                    first_party: true,
+                    ..ClientSettings::new(name)
+                },
+                secret: None,
             },
             now,
         )
@@ -116,7 +117,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         let config = DemoConfig {
             name: name.into(),
             issuer: issuer.clone(),
-            client_id: client.client_id,
+            client_id: client.settings.client_id,
             client_secret: secret.unwrap_or_default(),
             listen: addr,
             base_url: base_url.clone(),

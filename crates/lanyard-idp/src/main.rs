@@ -10,10 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lanyard_core::ServiceError;
-use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::clients::{NewClient, add_client};
 use lanyard_core::config::{Config, RawConfig, redact_url};
 use lanyard_core::crypto::Passwords;
 use lanyard_core::model::AuditEvent;
+use lanyard_core::model::ClientSettings;
 use lanyard_core::revoke::{Outcome, Subject};
 use lanyard_core::users::{NewUser, add_demo_user, add_user};
 use lanyard_idp::state::AppState;
@@ -134,35 +135,12 @@ enum ClientCommand {
     /// Register a client. Without --secret-stdin or --public, a secret is made and printed
     /// once.
     Add {
-        /// The client id.
-        client_id: String,
+        /// What the client is: the same settings the admin API takes.
+        #[command(flatten)]
+        settings: ClientSettings,
         /// Read the client secret (at least 32 characters) from one line of standard input.
         #[arg(long, conflicts_with = "public")]
         secret_stdin: bool,
-        /// A public client (browser or native app): no secret, PKCE required.
-        #[arg(long)]
-        public: bool,
-        /// A redirect URI (repeat for more).
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// A post-logout redirect URI (repeat for more).
-        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
-        post_logout_redirect_uris: Vec<String>,
-        /// The back-channel logout URI.
-        #[arg(long, value_name = "URI")]
-        backchannel_logout_uri: Option<String>,
-        /// A grant type (repeat; default: authorization_code refresh_token).
-        #[arg(long = "grant-type", value_name = "GRANT")]
-        grant_types: Vec<String>,
-        /// A scope the client may ask for (repeat; default: openid profile email offline_access).
-        #[arg(long = "scope", value_name = "SCOPE")]
-        scopes: Vec<String>,
-        /// A first-party client: no consent, refresh tokens bound to the sign-in session.
-        #[arg(long)]
-        first_party: bool,
-        /// Display name (default: the client id).
-        #[arg(long)]
-        name: Option<String>,
     },
 }
 
@@ -346,40 +324,20 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Client(ClientCommand::Add {
-            client_id,
+            settings,
             secret_stdin,
-            public,
-            redirect_uris,
-            post_logout_redirect_uris,
-            backchannel_logout_uri,
-            grant_types,
-            scopes,
-            first_party,
-            name,
         }) => {
-            let secret = if public {
-                Secret::Public
-            } else if secret_stdin {
-                Secret::Given(read_line("client secret")?)
+            let secret = if secret_stdin {
+                Some(read_line("client secret")?)
             } else {
-                Secret::Generate
+                None
             };
             // Only the database: registering a client must not start (or re-seed) the store.
             let db = migrated_db(&config).await?;
             let keys = lanyard_core::start::load_server_keys(&db, now)
                 .await
                 .map_err(other)?;
-            let new = NewClient {
-                client_id,
-                name,
-                secret,
-                redirect_uris,
-                post_logout_redirect_uris,
-                backchannel_logout_uri,
-                grant_types,
-                scopes,
-                first_party,
-            };
+            let new = NewClient { settings, secret };
             let (client, shown) = add_client(&db, &keys, new, now).await?;
             let kind = if client.public {
                 "public"
@@ -601,15 +559,13 @@ async fn seed_demo(state: &AppState) -> Result<(), Failure> {
         Err(e) => return Err(e.into()),
     }
     let new = NewClient {
-        client_id: "demo".into(),
-        name: Some("Demo app".into()),
-        secret: Secret::Generate,
-        redirect_uris: vec!["http://127.0.0.1:9000/callback".into()],
-        post_logout_redirect_uris: vec![],
-        backchannel_logout_uri: None,
-        grant_types: vec![],
-        scopes: vec![],
-        first_party: true,
+        settings: ClientSettings {
+            name: "Demo app".into(),
+            redirect_uris: vec!["http://127.0.0.1:9000/callback".into()],
+            first_party: true,
+            ..ClientSettings::new("demo")
+        },
+        secret: None,
     };
     match add_client(&state.db, &state.server_keys, new, now).await {
         Ok((_, Some(secret))) => eprintln!(

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lanyard_core::clients::{NewClient, Secret, add_client};
+use lanyard_core::clients::{NewClient, add_client};
 use lanyard_core::config::Config;
+use lanyard_core::model::ClientSettings;
 use lanyard_core::model::User;
 use lanyard_core::testing::TestDatabase;
 use lanyard_core::users::{NewUser, add_user};
@@ -222,35 +223,31 @@ impl TestServer {
     /// Registers a client.
     pub(crate) async fn client(&self, spec: ClientSpec) -> TestClient {
         let redirect_uri = format!("https://{}.example.com/callback", spec.id);
-        let secret = if spec.public {
-            Secret::Public
-        } else {
-            Secret::Generate
-        };
         let (client, secret) = add_client(
             &self.state.db,
             &self.state.server_keys,
             NewClient {
-                client_id: spec.id.to_owned(),
-                name: Some(format!("The {} app", spec.id)),
-                secret,
-                redirect_uris: if spec.grants.contains(&"authorization_code") {
-                    vec![redirect_uri.clone()]
-                } else {
-                    vec![]
+                settings: ClientSettings {
+                    name: format!("The {} app", spec.id),
+                    public: spec.public,
+                    redirect_uris: if spec.grants.contains(&"authorization_code") {
+                        vec![redirect_uri.clone()]
+                    } else {
+                        vec![]
+                    },
+                    grant_types: spec.grants.iter().map(|g| g.parse().unwrap()).collect(),
+                    scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    first_party: spec.first_party,
+                    ..ClientSettings::new(spec.id.to_owned())
                 },
-                post_logout_redirect_uris: vec![],
-                backchannel_logout_uri: None,
-                grant_types: spec.grants.iter().map(|g| (*g).to_owned()).collect(),
-                scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
-                first_party: spec.first_party,
+                secret: None,
             },
             SystemClock.now(),
         )
         .await
         .unwrap();
         TestClient {
-            id: client.client_id,
+            id: client.settings.client_id,
             secret,
             redirect_uri,
         }

@@ -1,6 +1,6 @@
-//! Applications: `clients` rows (lists as JSON text, lifetimes in seconds).
-
-use std::time::Duration;
+//! Applications: `clients` rows. A row is the client id, the hash of its secret, its
+//! times, and its settings (`ClientSettings`) as one JSON document: a new setting needs no
+//! new column.
 
 use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::entities::{clients, consents};
 use super::{Db, DbError, conflict_or_unavailable, unavailable};
-use crate::model::{Client, GrantType};
+use crate::model::{Client, ClientSettings};
 
 /// The `clients` table ([`Db::clients`]).
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +20,7 @@ pub struct Clients<'a>(pub(super) &'a Db);
 impl Clients<'_> {
     /// Stores a new client. `Conflict` if the id is taken.
     pub async fn insert(&self, client: &Client) -> Result<(), DbError> {
-        client_model(client)
+        client_model(client)?
             .insert(&self.0.conn)
             .await
             .map_err(conflict_or_unavailable("a client with this id"))?;
@@ -65,7 +65,7 @@ impl Clients<'_> {
     /// it changed meanwhile (or is gone).
     pub async fn update(&self, client: &Client, seen: Timestamp) -> Result<bool, DbError> {
         let result = clients::Entity::update_many()
-            .set(client_model(client))
+            .set(client_model(client)?)
             .filter(clients::Column::ClientId.eq(client.client_id.as_str()))
             .filter(clients::Column::UpdatedAt.eq(seen.as_millis()))
             .exec(&self.0.conn)
@@ -117,34 +117,18 @@ impl Clients<'_> {
     }
 }
 
-fn json_list(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
-}
-
-fn client_model(c: &Client) -> clients::ActiveModel {
-    let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let grants: Vec<String> = c
-        .grant_types
-        .iter()
-        .map(|g| g.as_str().to_owned())
-        .collect();
-    clients::ActiveModel {
+fn client_model(c: &Client) -> Result<clients::ActiveModel, DbError> {
+    let settings = serde_json::to_string(&c.settings).map_err(|e| DbError::Corrupt {
+        what: "client",
+        detail: e.to_string(),
+    })?;
+    Ok(clients::ActiveModel {
         client_id: Set(c.client_id.clone()),
-        name: Set(c.name.clone()),
-        public: Set(c.public),
         secret_hash: Set(c.secret_hash.clone()),
-        redirect_uris: Set(json_list(&c.redirect_uris)),
-        post_logout_redirect_uris: Set(json_list(&c.post_logout_redirect_uris)),
-        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
-        grant_types: Set(json_list(&grants)),
-        scopes: Set(json_list(&c.scopes)),
-        first_party: Set(c.first_party),
-        access_token_lifetime_secs: Set(secs(c.access_token_lifetime)),
-        id_token_lifetime_secs: Set(secs(c.id_token_lifetime)),
-        refresh_token_lifetime_secs: Set(secs(c.refresh_token_lifetime)),
+        settings: Set(settings),
         created_at: Set(c.created_at.as_millis()),
         updated_at: Set(c.updated_at.as_millis()),
-    }
+    })
 }
 
 fn client_from(m: clients::Model) -> Result<Client, DbError> {
@@ -152,35 +136,17 @@ fn client_from(m: clients::Model) -> Result<Client, DbError> {
         what: "client",
         detail,
     };
-    let list = |text: &str| -> Result<Vec<String>, DbError> {
-        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
-    };
-    let secs = |v: Option<i64>| -> Result<Option<Duration>, DbError> {
-        v.map(|s| {
-            u64::try_from(s)
-                .map(Duration::from_secs)
-                .map_err(|_| corrupt("negative lifetime".to_owned()))
-        })
-        .transpose()
-    };
-    let grant_types = list(&m.grant_types)?
-        .iter()
-        .map(|g| g.parse::<GrantType>().map_err(corrupt))
-        .collect::<Result<_, _>>()?;
+    let settings: ClientSettings =
+        serde_json::from_str(&m.settings).map_err(|e| corrupt(e.to_string()))?;
+    if settings.client_id != m.client_id {
+        return Err(corrupt(format!(
+            "the settings of {:?} name {:?}",
+            m.client_id, settings.client_id
+        )));
+    }
     Ok(Client {
-        redirect_uris: list(&m.redirect_uris)?,
-        post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
-        scopes: list(&m.scopes)?,
-        grant_types,
-        access_token_lifetime: secs(m.access_token_lifetime_secs)?,
-        id_token_lifetime: secs(m.id_token_lifetime_secs)?,
-        refresh_token_lifetime: secs(m.refresh_token_lifetime_secs)?,
-        client_id: m.client_id,
-        name: m.name,
-        public: m.public,
+        settings,
         secret_hash: m.secret_hash,
-        backchannel_logout_uri: m.backchannel_logout_uri,
-        first_party: m.first_party,
         created_at: Timestamp::from_millis(m.created_at),
         updated_at: Timestamp::from_millis(m.updated_at),
     })

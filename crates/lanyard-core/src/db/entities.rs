@@ -33,18 +33,9 @@ pub(super) mod clients {
     pub(crate) struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) client_id: String,
-        pub(crate) name: String,
-        pub(crate) public: bool,
         pub(crate) secret_hash: Option<String>,
-        pub(crate) redirect_uris: String,
-        pub(crate) post_logout_redirect_uris: String,
-        pub(crate) backchannel_logout_uri: Option<String>,
-        pub(crate) grant_types: String,
-        pub(crate) scopes: String,
-        pub(crate) first_party: bool,
-        pub(crate) access_token_lifetime_secs: Option<i64>,
-        pub(crate) id_token_lifetime_secs: Option<i64>,
-        pub(crate) refresh_token_lifetime_secs: Option<i64>,
+        /// `ClientSettings` as JSON.
+        pub(crate) settings: String,
         pub(crate) created_at: i64,
         pub(crate) updated_at: i64,
     }

@@ -113,6 +113,15 @@ impl Db {
         Migrator::up(&self.conn, None).await.map_err(unavailable)
     }
 
+    /// Applies the first `steps` migrations only (tests of a migration: a database as an older
+    /// Lanyard left it).
+    #[cfg(feature = "testing")]
+    pub async fn migrate_first(&self, steps: u32) -> Result<(), DbError> {
+        Migrator::up(&self.conn, Some(steps))
+            .await
+            .map_err(unavailable)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.conn.ping().await.map_err(unavailable)

@@ -1,23 +1,38 @@
 //! An application registered to use Lanyard.
 
 use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
 use std::time::Duration;
 
 use lanyard_store::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use super::Invalid;
 use super::redirect_uri;
 
 /// The grant types Lanyard implements (RFC 6749 §4.1, §6, §4.4). Implicit and password
 /// grants are not offered (RFC 9700 §2.1.2, §2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum GrantType {
-    /// `authorization_code`
+    /// `authorization_code`: the code flow (RFC 6749 §4.1).
     AuthorizationCode,
-    /// `refresh_token`
+    /// `refresh_token`: refresh tokens (§6).
     RefreshToken,
-    /// `client_credentials`
+    /// `client_credentials`: the client acting for itself (§4.4).
     ClientCredentials,
 }
 
@@ -49,52 +64,129 @@ impl FromStr for GrantType {
     }
 }
 
-/// An application registered to use Lanyard.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Client {
-    /// The `client_id`.
+/// Everything an operator chooses about an application: the one shape of a client. The
+/// admin API's request and response bodies, the command line's `client add` flags and the
+/// database row are all made from it (the row holds it as JSON beside the secret's hash),
+/// so a new setting is a field here, and the places that use it.
+///
+/// A field left out of a registration takes its default ([`ClientSettings::with_defaults`]
+/// fills the name, grant types and scopes); a change is a JSON merge patch (RFC 7396) of
+/// these fields, and may not change `client_id` or `public`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The client id: letters, digits, `-`, `.`, `_`, `~`; not 22 base64url characters (a
+    /// user's `sub` has that shape).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(?![A-Za-z0-9_-]{22}$)[A-Za-z0-9._~-]+$"
+    )]
+    #[arg(value_name = "CLIENT_ID")]
     pub client_id: String,
-    /// Shown to people.
+    /// Shown to people on the sign-in and consent pages (default: the client id).
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*\S[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    #[arg(long, default_value_t)]
     pub name: String,
-    /// A public client has no secret (a browser or native app) and must use PKCE.
+    /// A public client (a browser or native app): no secret, PKCE required.
+    #[serde(default)]
+    #[arg(long)]
     pub public: bool,
-    /// Keyed hash of the secret (confidential clients).
-    pub secret_hash: Option<String>,
-    /// Registered redirect URIs, matched exactly.
+    /// Redirect URIs, matched exactly: https, http on a loopback address, or a
+    /// reverse-domain private-use scheme; no fragment. Needed for `authorization_code`.
+    #[serde(default)]
+    #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
-    /// Registered post-logout redirect URIs.
+    /// Where people may be sent after signing out (the same rules).
+    #[serde(default)]
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Back-channel logout URI.
+    /// Where the app is told that a session ended (OpenID Back-Channel Logout 1.0).
+    #[serde(default)]
+    #[arg(long, value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
-    /// Grants the client may use.
+    /// The grants it may use (default: authorization_code and refresh_token).
+    #[serde(default)]
+    #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<GrantType>,
-    /// Scopes the client may ask for.
+    /// The scopes it may ask for (default: openid profile email offline_access).
+    #[serde(default)]
+    #[schema(value_type = Vec<ScopeToken>)]
+    #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
-    /// First-party clients skip consent and get refresh tokens without `offline_access`.
+    /// First-party: no consent, and refresh tokens without `offline_access`, bound to the
+    /// sign-in session.
+    #[serde(default)]
+    #[arg(long)]
     pub first_party: bool,
-    /// Overrides the default access-token lifetime.
-    pub access_token_lifetime: Option<Duration>,
-    /// Overrides the default ID-token lifetime.
-    pub id_token_lifetime: Option<Duration>,
-    /// Overrides the default offline refresh-token lifetime.
-    pub refresh_token_lifetime: Option<Duration>,
-    /// When the record was created.
-    pub created_at: Timestamp,
-    /// When the record last changed.
-    pub updated_at: Timestamp,
+    /// Its access-token lifetime in seconds (1 to 3600), when it overrides the server's.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    #[arg(long, value_name = "SECONDS")]
+    pub access_token_lifetime: Option<u64>,
+    /// Its ID-token lifetime in seconds (1 to 3600), when it overrides the server's.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    #[arg(long, value_name = "SECONDS")]
+    pub id_token_lifetime: Option<u64>,
+    /// Its offline refresh-token lifetime in seconds (1 to 31536000), when it overrides the
+    /// server's.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_token_lifetime: Option<u64>,
 }
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("client_id", &self.client_id)
-            .field("public", &self.public)
-            .field("grant_types", &self.grant_types)
-            .finish_non_exhaustive()
+/// A scope token (RFC 6749 §3.3), as the OpenAPI document describes one.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, pattern = r#"^[!#-\[\]-~]+$"#)]
+#[allow(dead_code)] // Only describes `ClientSettings::scopes`.
+struct ScopeToken(String);
+
+impl ClientSettings {
+    /// The settings of client `client_id` with nothing else chosen yet (a confidential
+    /// client; [`with_defaults`](Self::with_defaults) fills the rest at registration).
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            name: String::new(),
+            public: false,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            first_party: false,
+            access_token_lifetime: None,
+            id_token_lifetime: None,
+            refresh_token_lifetime: None,
+        }
     }
-}
 
-impl Client {
+    /// The settings of a new client: a name left empty is the client id; no grant types
+    /// means `authorization_code` and `refresh_token`; no scopes means `openid profile email
+    /// offline_access`.
+    #[must_use]
+    pub fn with_defaults(mut self) -> Self {
+        if self.name.is_empty() {
+            self.name.clone_from(&self.client_id);
+        }
+        if self.grant_types.is_empty() {
+            self.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        }
+        if self.scopes.is_empty() {
+            self.scopes = ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec();
+        }
+        self
+    }
+
     /// Whether the client may use `grant`.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
@@ -105,8 +197,23 @@ impl Client {
         self.scopes.iter().any(|s| s == scope)
     }
 
-    /// Checks a client before it is stored: what registration must refuse, naming the
-    /// field at fault (as the admin API names it).
+    /// Its access-token lifetime, when it overrides the server's.
+    pub fn access_token_ttl(&self) -> Option<Duration> {
+        self.access_token_lifetime.map(Duration::from_secs)
+    }
+
+    /// Its ID-token lifetime, when it overrides the server's.
+    pub fn id_token_ttl(&self) -> Option<Duration> {
+        self.id_token_lifetime.map(Duration::from_secs)
+    }
+
+    /// Its offline refresh-token lifetime, when it overrides the server's.
+    pub fn refresh_token_ttl(&self) -> Option<Duration> {
+        self.refresh_token_lifetime.map(Duration::from_secs)
+    }
+
+    /// Checks the settings before they are stored: what registration and every change must
+    /// refuse, naming the field at fault (as the admin API and the command line name it).
     pub fn validate(&self) -> Result<(), Invalid> {
         let invalid = |field: &'static str, message: String| Err(Invalid { field, message });
         if self.client_id.is_empty()
@@ -139,12 +246,6 @@ impl Client {
             return invalid(
                 "name",
                 "a name is 1 to 200 characters, with no control characters".to_owned(),
-            );
-        }
-        if self.public == self.secret_hash.is_some() {
-            return invalid(
-                "public",
-                "a client is either public or has a secret".to_owned(),
             );
         }
         if self.grant_types.is_empty() {
@@ -193,17 +294,17 @@ impl Client {
         for (field, lifetime, max) in [
             (
                 "access_token_lifetime",
-                self.access_token_lifetime,
+                self.access_token_lifetime.map(Duration::from_secs),
                 crate::config::MAX_CLIENT_TOKEN_LIFETIME,
             ),
             (
                 "id_token_lifetime",
-                self.id_token_lifetime,
+                self.id_token_lifetime.map(Duration::from_secs),
                 crate::config::MAX_CLIENT_TOKEN_LIFETIME,
             ),
             (
                 "refresh_token_lifetime",
-                self.refresh_token_lifetime,
+                self.refresh_token_lifetime.map(Duration::from_secs),
                 MAX_REFRESH_TOKEN_LIFETIME,
             ),
         ] {
@@ -212,6 +313,52 @@ impl Client {
             {
                 return invalid(field, format!("{field} is 1 to {} seconds", max.as_secs()));
             }
+        }
+        Ok(())
+    }
+}
+
+/// An application registered to use Lanyard: its settings (which it dereferences to), the
+/// hash of its secret, and when it was registered and last changed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Client {
+    /// What the operator chose.
+    pub settings: ClientSettings,
+    /// Keyed hash of the secret (confidential clients); `None` exactly when `public`.
+    pub secret_hash: Option<String>,
+    /// When the record was created.
+    pub created_at: Timestamp,
+    /// When the record last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Deref for Client {
+    type Target = ClientSettings;
+    fn deref(&self) -> &ClientSettings {
+        &self.settings
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("public", &self.public)
+            .field("grant_types", &self.grant_types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Checks the client before it is stored: its settings, and a secret exactly when it is
+    /// not public.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.settings.validate()?;
+        if self.public == self.secret_hash.is_some() {
+            return Err(Invalid {
+                field: "public",
+                message: "a client is either public or has a secret".to_owned(),
+            });
         }
         Ok(())
     }

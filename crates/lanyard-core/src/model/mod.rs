@@ -12,7 +12,7 @@ mod revocation;
 mod user;
 
 pub use audit::{AuditEvent, AuditFilter, FAILURE, REVOKED, SUCCESS};
-pub use client::{Client, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
+pub use client::{Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
 pub use consent::Consent;
 pub use key::StoredKey;
 pub use redirect_uri::RedirectUri;

@@ -6,6 +6,7 @@
 mod audit;
 mod clients;
 mod keys;
+mod migrations;
 mod revocations;
 mod users;
 
@@ -33,6 +34,10 @@ where
 macro_rules! sql_suite {
     ($($module:ident :: $test:ident),* $(,)?) => {
         mod sqlite {
+            #[tokio::test]
+            async fn client_rows_keep_their_settings_as_one_document() {
+                crate::migrations::client_rows_keep_their_settings_as_one_document("sqlite").await;
+            }
             $(
                 #[tokio::test]
                 async fn $test() {
@@ -41,6 +46,10 @@ macro_rules! sql_suite {
             )*
         }
         mod postgres {
+            #[tokio::test]
+            async fn client_rows_keep_their_settings_as_one_document() {
+                crate::migrations::client_rows_keep_their_settings_as_one_document("postgres").await;
+            }
             $(
                 #[tokio::test]
                 async fn $test() {
@@ -65,6 +74,7 @@ sql_suite!(
     clients::a_secret_changes_only_for_a_client_that_exists,
     clients::deleting_a_client_forgets_its_consents,
     clients::a_corrupt_row_is_an_error_not_a_client,
+    clients::settings_left_out_of_a_row_take_their_defaults,
     users::consents_are_replaced_listed_and_withdrawn,
     keys::published_keys_are_newest_first_until_their_end,
     keys::only_one_first_key_per_algorithm_even_at_once,

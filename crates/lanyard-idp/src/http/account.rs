@@ -91,7 +91,7 @@ async fn render(
                 .clients()
                 .get(&c.client_id)
                 .await?
-                .map_or_else(|| c.client_id.clone(), |client| client.name);
+                .map_or_else(|| c.client_id.clone(), |client| client.settings.name);
             apps.push(pages::AppRow {
                 client_id: c.client_id,
                 name,

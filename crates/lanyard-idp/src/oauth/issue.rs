@@ -78,7 +78,7 @@ pub async fn audience(
 /// The access-token lifetime for a client.
 pub fn access_token_lifetime(state: &Core, client: &Client) -> Duration {
     client
-        .access_token_lifetime
+        .access_token_ttl()
         .unwrap_or(state.config.lifetimes.access_token)
 }
 
@@ -108,7 +108,7 @@ pub async fn mint(
     let id_token = if grant.scope.contains("openid") {
         let id_lifetime = grant
             .client
-            .id_token_lifetime
+            .id_token_ttl()
             .unwrap_or(state.config.lifetimes.id_token);
         let claims = IdClaims {
             iss: issuer.clone(),

@@ -3,96 +3,72 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use lanyard_core::model::{Client, ClientSettings};
+use serde::Serialize;
+use utoipa::PartialSchema as _;
+use utoipa::openapi::{RefOr, Schema};
 
 use super::auth::Admin;
-use super::error::AdminError;
-use super::error::{Body, present};
+use super::error::{AdminError, Body};
 use super::query::{Query, next_cursor};
 use super::{ApiError, Refusals, Unknown};
 use crate::state::AppState;
-use lanyard_core::clients::{self, ClientChange, ClientView};
-use lanyard_core::clients::{NewClient, Secret};
+use lanyard_core::clients;
+use lanyard_core::clients::NewClient;
 use lanyard_core::revoke::Outcome;
 
-/// A client to register. Left out: a confidential client with a secret Lanyard makes,
-/// `authorization_code` and `refresh_token`, scopes `openid profile email offline_access`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateClient {
-    /// Letters, digits, `-`, `.`, `_`, `~`; not 22 base64url characters (a user's `sub` has
-    /// that shape).
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^(?![A-Za-z0-9_-]{22}$)[A-Za-z0-9._~-]+$"
-    )]
-    client_id: String,
-    /// Shown to people (default: the id).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*\S[^\u0000-\u001f\u007f-\u009f]*$"
-    )]
-    name: Option<String>,
-    /// A browser or native app: no secret, PKCE required.
-    #[serde(default)]
-    public: bool,
-    /// Redirect URIs: https, http on a loopback address, or a reverse-domain private-use
-    /// scheme; no fragment. Needed for `authorization_code`.
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    /// Post-logout redirect URIs (same rules).
-    #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
-    /// Back-channel logout URI.
-    backchannel_logout_uri: Option<String>,
-    /// Grant types.
-    #[serde(default)]
-    #[schema(inline)]
-    grant_types: Vec<GrantName>,
-    /// Scopes it may ask for.
-    #[serde(default)]
-    #[schema(inline)]
-    scopes: Vec<ScopeName>,
-    /// No consent; refresh tokens without `offline_access`.
-    #[serde(default)]
-    first_party: bool,
+/// A client as admins see it: its settings and when it was registered and last changed
+/// (never its secret or the secret's hash).
+#[derive(Debug, Serialize)]
+pub(crate) struct ClientView {
+    #[serde(flatten)]
+    settings: ClientSettings,
+    /// Seconds since the Unix epoch.
+    created_at: i64,
+    /// Seconds since the Unix epoch.
+    updated_at: i64,
 }
 
-/// A grant type.
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum GrantName {
-    /// The code flow (RFC 6749 §4.1).
-    AuthorizationCode,
-    /// Refresh tokens (§6).
-    RefreshToken,
-    /// The client acting for itself (§4.4).
-    ClientCredentials,
+/// The settings' own schema (`ClientSettings`), changed by `edit`: the schemas of the
+/// shapes the API derives from the settings are made from it, never written again.
+fn settings_schema(edit: impl FnOnce(&mut utoipa::openapi::schema::Object)) -> RefOr<Schema> {
+    let mut schema = ClientSettings::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        edit(object);
+    }
+    schema
 }
 
-impl GrantName {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-            Self::ClientCredentials => "client_credentials",
-        }
+impl utoipa::PartialSchema for ClientView {
+    fn schema() -> RefOr<Schema> {
+        settings_schema(|object| {
+            object.description = Some(
+                "A client: its settings, and when it was registered and last changed (seconds since the Unix epoch)."
+                    .to_owned(),
+            );
+            for time in ["created_at", "updated_at"] {
+                object.properties.insert(time.to_owned(), i64::schema());
+                object.required.push(time.to_owned());
+            }
+        })
     }
 }
 
-/// A scope token (RFC 6749 §3.3).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[schema(value_type = String, pattern = r#"^[!#-\[\]-~]+$"#)]
-pub(crate) struct ScopeName(String);
-
-fn names(grants: Vec<GrantName>) -> Vec<String> {
-    grants.into_iter().map(|g| g.as_str().to_owned()).collect()
+impl utoipa::ToSchema for ClientView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // What the settings' schema refers to (the grant types, the scope token).
+        <ClientSettings as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
-fn scopes(scopes: Vec<ScopeName>) -> Vec<String> {
-    scopes.into_iter().map(|s| s.0).collect()
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            settings: c.settings.clone(),
+            created_at: c.created_at.as_secs(),
+            updated_at: c.updated_at.as_secs(),
+        }
+    }
 }
 
 /// A registered client and, when Lanyard made one, its secret: shown this once.
@@ -109,7 +85,12 @@ pub(crate) struct Registered {
     post,
     path = "/clients",
     tag = "clients",
-    request_body = CreateClient,
+    request_body(
+        content = ClientSettings,
+        description = "The client's settings. Left out: a confidential client with a secret Lanyard makes, \
+            `authorization_code` and `refresh_token`, scopes `openid profile email offline_access`, \
+            the client id as its name."
+    ),
     responses(
         (status = 201, description = "Registered", body = Registered),
         (status = 409, description = "The client id is taken", body = ApiError),
@@ -120,22 +101,11 @@ pub(crate) struct Registered {
 pub(crate) async fn create(
     State(state): State<AppState>,
     admin: Admin,
-    Body(body): Body<CreateClient>,
+    Body(settings): Body<ClientSettings>,
 ) -> Result<(StatusCode, Json<Registered>), AdminError> {
     let new = NewClient {
-        client_id: body.client_id,
-        name: body.name,
-        secret: if body.public {
-            Secret::Public
-        } else {
-            Secret::Generate
-        },
-        redirect_uris: body.redirect_uris,
-        post_logout_redirect_uris: body.post_logout_redirect_uris,
-        backchannel_logout_uri: body.backchannel_logout_uri,
-        grant_types: names(body.grant_types),
-        scopes: scopes(body.scopes),
-        first_party: body.first_party,
+        settings,
+        secret: None,
     };
     let (client, client_secret) = clients::create(&state, new, &admin.actor()).await?;
     Ok((
@@ -208,46 +178,32 @@ pub(crate) async fn get(
     )))
 }
 
-/// A change to a client: a field left out stays; `null` clears an optional one. Lists are
-/// replaced whole.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateClient {
-    /// Shown to people.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*\S[^\u0000-\u001f\u007f-\u009f]*$"
-    )]
-    name: Option<String>,
-    /// Redirect URIs.
-    redirect_uris: Option<Vec<String>>,
-    /// Post-logout redirect URIs.
-    post_logout_redirect_uris: Option<Vec<String>>,
-    /// Back-channel logout URI, or null for none.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable)]
-    backchannel_logout_uri: Option<Option<String>>,
-    /// Grant types.
-    #[schema(inline)]
-    grant_types: Option<Vec<GrantName>>,
-    /// Scopes.
-    #[schema(inline)]
-    scopes: Option<Vec<ScopeName>>,
-    /// First-party.
-    first_party: Option<bool>,
-    /// Access-token lifetime in seconds (1 to 3600), or null for the server's.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>, nullable, minimum = 1, maximum = 3600)]
-    access_token_lifetime: Option<Option<u64>>,
-    /// ID-token lifetime in seconds (1 to 3600), or null for the server's.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>, nullable, minimum = 1, maximum = 3600)]
-    id_token_lifetime: Option<Option<u64>>,
-    /// Offline refresh-token lifetime in seconds (1 to 31536000), or null for the server's.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>, nullable, minimum = 1, maximum = 31_536_000)]
-    refresh_token_lifetime: Option<Option<u64>>,
+/// A change to a client, as the OpenAPI document describes it: a JSON merge patch (RFC 7396)
+/// of its settings. A field left out stays, `null` clears it, lists are replaced whole;
+/// `client_id` and `public` cannot change. The schema is the settings' own, every field
+/// optional (`ClientSettings` stays the one shape).
+pub(crate) struct ClientPatch;
+
+impl utoipa::PartialSchema for ClientPatch {
+    fn schema() -> RefOr<Schema> {
+        settings_schema(|object| {
+            object.required.clear();
+            object.properties.remove("client_id");
+            object.properties.remove("public");
+            object.description = Some(
+                "A JSON merge patch (RFC 7396) of the client's settings: a field left out stays, \
+                 null clears it, lists are replaced whole."
+                    .to_owned(),
+            );
+        })
+    }
+}
+
+impl utoipa::ToSchema for ClientPatch {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // What the settings' schema refers to (the grant types, the scope token).
+        <ClientSettings as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// Updates a client. Tokens already issued keep what they were issued with.
@@ -256,7 +212,7 @@ pub(crate) struct UpdateClient {
     path = "/clients/{client_id}",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client's id")),
-    request_body = UpdateClient,
+    request_body = ClientPatch,
     responses(
         (status = 200, description = "The client as changed", body = ClientView),
         (status = 409, description = "The client changed meanwhile; read it and retry", body = ApiError),
@@ -269,21 +225,9 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     admin: Admin,
     Path(client_id): Path<String>,
-    Body(body): Body<UpdateClient>,
+    Body(patch): Body<serde_json::Value>,
 ) -> Result<Json<ClientView>, AdminError> {
-    let change = ClientChange {
-        name: body.name,
-        redirect_uris: body.redirect_uris,
-        post_logout_redirect_uris: body.post_logout_redirect_uris,
-        backchannel_logout_uri: body.backchannel_logout_uri,
-        grant_types: body.grant_types.map(names),
-        scopes: body.scopes.map(scopes),
-        first_party: body.first_party,
-        access_token_lifetime: body.access_token_lifetime,
-        id_token_lifetime: body.id_token_lifetime,
-        refresh_token_lifetime: body.refresh_token_lifetime,
-    };
-    let client = clients::update(&state, &client_id, change, &admin.actor()).await?;
+    let client = clients::update(&state, &client_id, &patch, &admin.actor()).await?;
     Ok(Json(ClientView::from(&client)))
 }
 

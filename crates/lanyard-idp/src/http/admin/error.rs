@@ -101,23 +101,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|e| AdminError(ServiceError::Invalid(e.body_text())))?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let field = missing_field(&inner.to_string()).unwrap_or(path);
-            AdminError(ServiceError::Field {
-                field: if field == "." {
-                    "body".to_owned()
-                } else {
-                    field
-                },
-                message: format!("the body is not valid: {inner}"),
-            })
-        })?;
-        deserializer.end().map_err(|e| {
-            AdminError(ServiceError::Invalid(format!("the body is not valid: {e}")))
-        })?;
+        let value = lanyard_core::error::from_json(&bytes)?;
         Ok(Body(value))
     }
 }
@@ -128,13 +112,4 @@ pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'d
     d: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
-}
-
-/// serde reports a missing or unknown field at its parent's path; the field is in the
-/// message.
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("missing field `")
-        .or_else(|| message.strip_prefix("unknown field `"))?;
-    Some(rest.split('`').next()?.to_owned())
 }

@@ -113,7 +113,7 @@ pub async fn exchange(
                 now.until(Timestamp::from_millis(payload.session_expires_at))
             } else {
                 client
-                    .refresh_token_lifetime
+                    .refresh_token_ttl()
                     .unwrap_or(state.config.lifetimes.refresh_token)
             };
             let issued = state
