@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use lanyard_demo::{AppState as Demo, DemoConfig};
 use lanyard_rp::StoreSource;
 use lanyard_rp::client::{ClientCredentials, ClientError, ServiceClient, TokenSource};
-use lanyard_store::{Clock, RedisConfig, RedisStore, StoreConfig, SystemClock, Target, TokenStore};
+use lanyard_store::{
+    Clock, ManualClock, RedisConfig, RedisStore, StoreConfig, SystemClock, Target, TokenStore,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -25,6 +27,20 @@ pub(crate) struct App {
     pub(crate) base: String,
     pub(crate) client: TestClient,
     pub(crate) state: Demo,
+}
+
+/// Waits until `app`'s revocation mirror has applied an event after `before` (its
+/// `last_event` then). Revocations reach apps by push within milliseconds; the wait is for
+/// that delivery, bounded at 5 s of real time. Time itself is the test's clock.
+pub(crate) async fn mirrored(app: &App, before: Option<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.state.guard().mirror().status().last_event == before {
+        assert!(
+            Instant::now() < deadline,
+            "the app never heard of the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Registers `name` as a first-party client and runs its demo app following `source`.
@@ -43,6 +59,18 @@ pub(crate) async fn start_app_on(
     name: &'static str,
     source: Arc<dyn lanyard_rp::RevocationSource>,
     bound: Duration,
+) -> App {
+    start_app_at(server, name, source, bound, server.state.clock.clone()).await
+}
+
+/// [`start_app_on`] with a clock of the app's own (the server's, unless a test wants them
+/// to disagree).
+pub(crate) async fn start_app_at(
+    server: &TestServer,
+    name: &'static str,
+    source: Arc<dyn lanyard_rp::RevocationSource>,
+    bound: Duration,
+    clock: Arc<dyn Clock>,
 ) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -73,6 +101,7 @@ pub(crate) async fn start_app_on(
         listen: addr,
         base_url: base.clone(),
         staleness_bound: bound,
+        clock,
     };
     let (router, state) = lanyard_demo::app(&config, source).await.unwrap();
     tokio::spawn(lanyard_demo::serve(
@@ -412,7 +441,8 @@ async fn an_ended_app_session_says_so_before_signing_in_again() {
 async fn the_guard_fails_closed_when_its_source_goes_silent() {
     let mut own = lanyard_store::test_redis::OwnRedis::start();
     let store = crate::support::redis_store_at(&own.url(), "e2e:").await;
-    let server = TestServer::start_on_store(store.clone()).await;
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_on_store(clock.clone(), store.clone()).await;
     server.user("alice", PASSWORD).await;
     let source = crate::support::redis_store_at(&own.url(), "e2e:").await;
     let wiki = start_app(&server, "wiki", source, Duration::from_secs(2)).await;
@@ -437,7 +467,9 @@ async fn the_guard_fails_closed_when_its_source_goes_silent() {
         StatusCode::OK
     );
     own.kill();
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // The source is gone: past the staleness bound (2 s) on the app's clock, nothing it
+    // heard before counts.
+    clock.advance(Duration::from_millis(2600));
     let r = http
         .get(format!("{}/api/me", wiki.base))
         .bearer_auth(token)
@@ -478,8 +510,9 @@ impl TokenSource for Counting {
 
 #[tokio::test]
 async fn the_service_client_renews_once_and_never_loops() {
-    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
-    let billing = on_redis(&server, "billing").await;
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    let billing = start_app(&server, "billing", server.store(), Duration::from_secs(10)).await;
     let job = server
         .client(ClientSpec {
             grants: &["client_credentials"],
@@ -510,12 +543,14 @@ async fn the_service_client_renews_once_and_never_loops() {
     );
 
     // Revoke every token of the job issued so far; the next second's token is fresh.
+    let seen = billing.state.guard().mirror().status().last_event;
     server
         .store()
-        .revoke(Target::ClientId(job.id.clone()), SystemClock.now())
+        .revoke(Target::ClientId(job.id.clone()), clock.now())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    mirrored(&billing, seen).await;
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
         client.send(|h| h.get(&reports)).await.unwrap().status(),
         StatusCode::OK,
@@ -524,15 +559,16 @@ async fn the_service_client_renews_once_and_never_loops() {
     assert_eq!(source.renewals.load(Ordering::SeqCst), 1);
 
     // A renewed token refused again is answered, not retried forever.
+    let seen = billing.state.guard().mirror().status().last_event;
     server
         .store()
         .revoke(
             Target::ClientId(job.id.clone()),
-            SystemClock.now().plus(Duration::from_secs(60)),
+            clock.now().plus(Duration::from_secs(60)),
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    mirrored(&billing, seen).await;
     let refused = client.send(|h| h.get(&reports)).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -550,14 +586,18 @@ async fn the_service_client_renews_once_and_never_loops() {
 /// (as Hydra or Keycloak with rotation may not), so a second refresh would show.
 #[tokio::test]
 async fn calls_on_behalf_of_the_user_refresh_once() {
+    let clock = ManualClock::new(SystemClock.now());
     let strict: Arc<dyn TokenStore> = Arc::new(
-        lanyard_store::MemoryStore::new(StoreConfig {
-            refresh_grace: Duration::ZERO,
-            ..lanyard_core::config::Config::default().store_config()
-        })
+        lanyard_store::MemoryStore::with_clock(
+            StoreConfig {
+                refresh_grace: Duration::ZERO,
+                ..lanyard_core::config::Config::default().store_config()
+            },
+            Arc::new(clock.clone()),
+        )
         .unwrap(),
     );
-    let server = TestServer::start_on_store(strict.clone()).await;
+    let server = TestServer::start_with_clock_on_store(clock.clone(), strict.clone()).await;
     let alice = server.user("alice", PASSWORD).await;
     let wiki = start_app(&server, "wiki", strict, Duration::from_secs(10)).await;
     let browser = Browser::new();
@@ -569,12 +609,14 @@ async fn calls_on_behalf_of_the_user_refresh_once() {
     let profile_url = format!("{}/profile", wiki.base);
     for concurrent in [false, true] {
         // Every access token alice holds so far is revoked; her refresh token is not.
+        let seen = wiki.state.guard().mirror().status().last_event;
         server
             .store()
-            .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+            .revoke(Target::Sub(alice.sub.clone()), clock.now())
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        mirrored(&wiki, seen).await;
+        clock.advance(Duration::from_secs(1));
         let pages = if concurrent {
             let (a, b, c) = tokio::join!(
                 browse(&browser, &profile_url),
@@ -597,12 +639,14 @@ async fn calls_on_behalf_of_the_user_refresh_once() {
         .revoke_user_families(&alice.sub)
         .await
         .unwrap();
+    let seen = wiki.state.guard().mirror().status().last_event;
     server
         .store()
-        .revoke(Target::Sub(alice.sub.clone()), SystemClock.now())
+        .revoke(Target::Sub(alice.sub.clone()), clock.now())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    mirrored(&wiki, seen).await;
+    clock.advance(Duration::from_secs(1));
     let (steps, page) = browse(&browser, &profile_url).await;
     assert_eq!(
         steps.last().unwrap().1,
@@ -745,12 +789,13 @@ async fn signing_out_ends_the_app_session_and_the_sign_in() {
 #[tokio::test]
 async fn the_access_token_is_refreshed_before_it_expires() {
     // Tokens of 20 s are always within the 30 s renewal margin.
-    let server = TestServer::start_with(Db::Sqlite, Store::Redis, |c| {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
         c.lifetimes.access_token = Duration::from_secs(20);
     })
     .await;
     server.user("alice", PASSWORD).await;
-    let wiki = on_redis(&server, "wiki").await;
+    let wiki = start_app(&server, "wiki", server.store(), Duration::from_secs(10)).await;
     let browser = Browser::new();
     let (_, page) = browse(&browser, &format!("{}/profile", wiki.base)).await;
     let (_, first) = sign_in_and_follow(&server, &browser, &page).await;
@@ -764,7 +809,7 @@ async fn the_access_token_is_refreshed_before_it_expires() {
             .unwrap()
     };
     let first = exp(&first);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     let (steps, second) = browse(&browser, &format!("{}/profile", wiki.base)).await;
     assert_eq!(steps.len(), 1, "{steps:?}");
     assert!(

@@ -81,7 +81,8 @@ async fn browser() -> (Driver, Client) {
             Ok(client) => return (driver, client),
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // chromedriver is a process of its own, starting: ask again shortly.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("chromedriver did not start a Chromium session: {e}"),
         }
@@ -297,7 +298,8 @@ async fn a_browser_signs_in_once_and_out_everywhere() {
             break;
         }
         assert!(Instant::now() < deadline, "wiki still shows: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The back-channel logout is an HTTP delivery in the background: look again shortly.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // Reports was not told: it still shows alice signed in, until its API refuses her token
@@ -394,7 +396,7 @@ async fn the_sign_in_page_cannot_be_framed() {
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let target = authorize_url(&server, &wiki, &[]);
     let framing = format!(
-        "<!doctype html><html lang=\"en\"><title>evil</title><h1>Win a prize</h1><iframe src=\"{}\" width=\"600\" height=\"600\"></iframe></html>",
+        "<!doctype html><html lang=\"en\"><title>evil</title><h1>Win a prize</h1><iframe src=\"{}\" width=\"600\" height=\"600\" onload=\"document.body.dataset.framed='yes'\"></iframe></html>",
         target.replace('&', "&amp;")
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -413,8 +415,22 @@ async fn the_sign_in_page_cannot_be_framed() {
     let (_driver, client) = browser().await;
     client.goto(&evil).await.unwrap();
     wait_for_text(&client, "Win a prize").await;
-    // Give the frame time to load (or be blocked).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The frame has loaded (or been blocked: the load event fires for its error page too).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let framed = client
+            .execute("return document.body.dataset.framed || ''", vec![])
+            .await
+            .unwrap();
+        if framed == "yes" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the frame never finished loading"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     client.enter_frame(0).await.unwrap();
     let framed = text(&client).await;
     let fields = client

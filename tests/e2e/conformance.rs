@@ -37,6 +37,11 @@ impl Op {
         Self::on(TestServer::start(Db::Sqlite, Store::Memory).await).await
     }
 
+    /// An OP on a clock the test moves.
+    async fn start_at(clock: ManualClock) -> Self {
+        Self::on(TestServer::start_with_clock(clock).await).await
+    }
+
     async fn on(server: TestServer) -> Self {
         let alice = server.user("alice", PASSWORD).await;
         let client = server.client(ClientSpec::web("suite-client")).await;
@@ -442,11 +447,12 @@ async fn oidcc_display_popup() {
 /// Signs alice in, waits past a second, then authorizes with `extra`: the sign-in page must
 /// show again, and the new ID token's `auth_time` is later than the first one's.
 async fn forced_reauthentication(extra: &[(&str, &str)]) {
-    let op = Op::start().await;
+    let clock = ManualClock::new(SystemClock.now());
+    let op = Op::start_at(clock.clone()).await;
     let browser = Browser::new();
     let first = op.code_flow(&browser, &[]).await;
     let first = op.id_claims(&first, &op.client).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let answer = op.authorize(&browser, extra).await;
     assert_eq!(answer.status(), StatusCode::OK, "{extra:?}: asked again");
     let again = op.code_flow(&browser, extra).await;
@@ -732,12 +738,13 @@ async fn oidcc_claims_essential() {
 
 #[tokio::test]
 async fn oidcc_refresh_token() {
-    let op = Op::start().await;
+    let clock = ManualClock::new(SystemClock.now());
+    let op = Op::start_at(clock.clone()).await;
     let tokens = op
         .code_flow(&Browser::new(), &[("scope", "openid offline_access")])
         .await;
     let first = op.id_claims(&tokens, &op.client).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let rt = tokens["refresh_token"].as_str().unwrap();
     assert!(
         rt.len() >= 32

@@ -276,8 +276,14 @@ async fn a_node_whose_clock_runs_ahead_signs_tokens_the_apps_refuse() {
     let server = TestServer::start_with_clock(clock.clone()).await;
     server.user("alice", PASSWORD).await;
     // The app runs on the real clock, following the node's store in this process.
-    let wiki =
-        crate::apps::start_app(&server, "wiki", server.store(), Duration::from_secs(10)).await;
+    let wiki = crate::apps::start_app_at(
+        &server,
+        "wiki",
+        Arc::new(lanyard_rp::StoreSource(server.store())),
+        Duration::from_secs(10),
+        Arc::new(SystemClock),
+    )
+    .await;
     let mut answers = Vec::new();
     for ahead in [45, 90] {
         clock.set(SystemClock.now().plus(Duration::from_secs(ahead)));

@@ -1,6 +1,7 @@
 //! The code flow as a person and two apps live it: sign in once, single sign-on at the second
 //! app, tokens that say who and how, sign-in failures that say nothing more than they must.
 
+use lanyard_store::{Clock, ManualClock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -336,7 +337,8 @@ async fn sign_in_without_the_csrf_token_is_refused() {
 
 #[tokio::test]
 async fn prompt_none_login_and_max_age() {
-    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
     server.user("alice", PASSWORD).await;
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let browser = Browser::new();
@@ -375,7 +377,7 @@ async fn prompt_none_login_and_max_age() {
     );
 
     for forces_sign_in in [&[("prompt", "login")][..], &[("max_age", "0")][..]] {
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        clock.advance(std::time::Duration::from_millis(1100));
         let answer = browser
             .get(&authorize_url(&server, &wiki, forces_sign_in))
             .await;
@@ -534,5 +536,3 @@ async fn users_and_clients_added_on_one_node_work_on_another() {
     second.stop().await;
     first.stop().await;
 }
-
-use lanyard_store::{Clock, SystemClock};

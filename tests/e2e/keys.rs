@@ -309,16 +309,18 @@ async fn rotation_under_load_refuses_no_token() {
 /// ID token carries a key the app has not seen, and the app rediscovers the issuer's keys.
 #[tokio::test]
 async fn a_web_app_signs_people_in_across_a_rotation() {
-    let server = TestServer::start_with(Db::Sqlite, Store::Redis, |c| {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
         c.keys.publish = Duration::from_secs(1);
     })
     .await;
     let alice = server.user("alice", PASSWORD).await;
-    let wiki = crate::apps::on_redis(&server, "wiki").await;
+    let wiki =
+        crate::apps::start_app(&server, "wiki", server.store(), Duration::from_secs(10)).await;
     let token = admin_token(&server).await;
     let r = admin(&server, &token, Method::POST, "/keys/rotate", None).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     lanyard_core::keys::tick(&server.state).await.unwrap();
     let caller = caller(&server).await;
     let fresh = caller_token(&server, &caller, None).await;

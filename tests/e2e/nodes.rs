@@ -299,7 +299,10 @@ async fn a_key_rotated_at_one_node_is_published_then_used_by_the_other() {
         .unwrap(),
     );
     let node2 = node1
-        .another_node(Some((Arc::new(clock.clone()) as Arc<dyn Clock>, store)))
+        .another_node(Some((
+            Arc::new(clock.clone()) as Arc<dyn Clock>,
+            Some(store),
+        )))
         .await;
     let service = node1
         .client(ClientSpec {

@@ -1,6 +1,9 @@
 //! Refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12.2): rotation, reuse
 //! detection, scope narrowing, one client's token refused to another, session binding.
 
+use std::time::Duration;
+
+use lanyard_store::{Clock, ManualClock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -14,7 +17,8 @@ const PASSWORD: &str = "correct horse battery staple";
 #[tokio::test]
 async fn rotation_reuse_detection_and_scope() {
     for (db, store) in [(Db::Sqlite, Store::Memory), (Db::Postgres, Store::Redis)] {
-        let server = TestServer::start(db, store).await;
+        let clock = ManualClock::new(SystemClock.now());
+        let server = TestServer::start_at(db, store, clock.clone()).await;
         server.user("alice", PASSWORD).await;
         let wiki = server.client(ClientSpec::web("wiki")).await;
         let first = code_flow(
@@ -29,7 +33,7 @@ async fn rotation_reuse_detection_and_scope() {
         let t1 = first["refresh_token"].as_str().unwrap().to_owned();
         let (_, id1) = decode_jwt(first["id_token"].as_str().unwrap());
 
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        clock.advance(Duration::from_secs(1));
         let second = refresh(&server, &wiki, &t1, None).await;
         assert_eq!(second.status(), StatusCode::OK);
         assert_eq!(second.headers()["cache-control"], "no-store");
@@ -68,7 +72,7 @@ async fn rotation_reuse_detection_and_scope() {
         let t4 = t4["refresh_token"].as_str().unwrap().to_owned();
 
         // Reuse of a retired token (past the 2 s grace window) revokes the family.
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        clock.advance(Duration::from_millis(2100));
         assert_oauth_error(
             refresh(&server, &wiki, &t1, None).await,
             StatusCode::BAD_REQUEST,

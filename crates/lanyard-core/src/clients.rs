@@ -94,15 +94,7 @@ pub async fn create(
 ) -> Result<(Client, Option<String>), ServiceError> {
     let id = new.settings.client_id.clone();
     let result = add_client(&state.db, &state.server_keys, new, state.clock.now()).await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "client.create")
-                .target(&id)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "client.create", &id, &result).await;
     result
 }
 
@@ -132,13 +124,7 @@ pub async fn update(
     }
     .await;
     state
-        .audit
-        .record(
-            state
-                .event(actor, "client.update")
-                .target(client_id)
-                .result(&result),
-        )
+        .record(actor, "client.update", client_id, &result)
         .await;
     result
 }
@@ -205,13 +191,7 @@ pub async fn rotate_secret(
     }
     .await;
     state
-        .audit
-        .record(
-            state
-                .event(actor, "client.secret")
-                .target(client_id)
-                .result(&result),
-        )
+        .record(actor, "client.secret", client_id, &result)
         .await;
     result
 }
@@ -236,13 +216,7 @@ pub async fn delete(state: &Core, client_id: &str, actor: &str) -> Result<Outcom
     }
     .await;
     state
-        .audit
-        .record(
-            state
-                .event(actor, "client.delete")
-                .target(client_id)
-                .result(&result),
-        )
+        .record(actor, "client.delete", client_id, &result)
         .await;
     result
 }

@@ -69,6 +69,19 @@ impl Core {
         AuditEvent::new(self.clock.now(), actor, action)
     }
 
+    /// Records that `actor` did `action` to `target` now: `success`, or `failure` with the
+    /// error (what every service does after acting).
+    pub async fn record<T, E: std::fmt::Display>(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        result: &Result<T, E>,
+    ) {
+        let event = self.event(actor, action).target(target).result(result);
+        self.audit.record(event).await;
+    }
+
     /// A handle that does not keep the core alive: background tasks hold one and stop when
     /// the server is gone.
     pub(crate) fn downgrade(&self) -> WeakCore {

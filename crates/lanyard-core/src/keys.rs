@@ -63,15 +63,7 @@ pub async fn rotate(state: &Core, actor: &str) -> Result<Vec<KeyView>, ServiceEr
         Ok(next)
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "key.rotate")
-                .target("keys")
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "key.rotate", "keys", &result).await;
     result
 }
 
@@ -96,10 +88,7 @@ pub async fn remove(state: &Core, kid: &str, actor: &str) -> Result<String, Serv
         Ok(signing.unwrap_or_default())
     }
     .await;
-    state
-        .audit
-        .record(state.event(actor, "key.remove").target(kid).result(&result))
-        .await;
+    state.record(actor, "key.remove", kid, &result).await;
     result
 }
 

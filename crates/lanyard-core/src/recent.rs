@@ -11,9 +11,11 @@
 //! visible at once.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lanyard_store::{Clock, SystemClock, Timestamp};
 
 /// How long a copy is used.
 pub const RECENT: Duration = Duration::from_secs(1);
@@ -27,23 +29,32 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket {
     generation: u64,
-    at: Instant,
+    at: Timestamp,
 }
 
-/// Copies of rows by key, each for at most [`RECENT`].
+/// Copies of rows by key, each for at most [`RECENT`] on the clock it was made with.
 #[derive(Debug)]
 pub struct Recent<T> {
-    entries: RwLock<HashMap<String, (Instant, T)>>,
+    entries: RwLock<HashMap<String, (Timestamp, T)>>,
     /// Bumped by every [`Recent::forget`]: a read that began before a write must not store
     /// what it read after the write dropped the old copy.
     generation: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 impl<T> Default for Recent<T> {
     fn default() -> Self {
+        Self::new(Arc::new(SystemClock))
+    }
+}
+
+impl<T> Recent<T> {
+    /// Copies aged on `clock` (the server's, so a test moves it rather than sleep).
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             entries: RwLock::default(),
             generation: AtomicU64::new(0),
+            clock,
         }
     }
 }
@@ -51,10 +62,12 @@ impl<T> Default for Recent<T> {
 impl<T: Clone> Recent<T> {
     /// The copy of `key`, if one younger than [`RECENT`] is kept.
     pub fn get(&self, key: &str) -> Option<T> {
+        let now = self.clock.now();
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
-            .filter(|(at, _)| at.elapsed() < RECENT)
+            // Younger than RECENT, and not from the future (a clock moved back).
+            .filter(|(at, _)| *at <= now && now < at.plus(RECENT))
             .map(|(_, value)| value.clone())
     }
 
@@ -62,7 +75,7 @@ impl<T: Clone> Recent<T> {
     pub fn ticket(&self) -> Ticket {
         Ticket {
             generation: self.generation.load(Ordering::Acquire),
-            at: Instant::now(),
+            at: self.clock.now(),
         }
     }
 
@@ -107,11 +120,14 @@ impl<T: Clone> Recent<T> {
 
 #[cfg(test)]
 mod tests {
+    use lanyard_store::ManualClock;
+
     use super::*;
 
     #[test]
     fn a_copy_is_served_until_it_is_forgotten_or_too_old() {
-        let recent = Recent::default();
+        let clock = ManualClock::new(Timestamp::from_secs(1_000));
+        let recent = Recent::new(Arc::new(clock.clone()));
         let g = recent.ticket();
         recent.put("c", 1, g);
         assert_eq!(recent.get("c"), Some(1));
@@ -123,12 +139,16 @@ mod tests {
         let g = recent.ticket();
         recent.put("c", 2, g);
         assert_eq!(recent.get("c"), Some(2));
-        // Too old: no longer served.
-        recent
-            .entries
-            .write()
-            .unwrap()
-            .insert("c".to_owned(), (Instant::now() - RECENT, 2));
+        // Its age counts from the ticket, on the injected clock: served just short of
+        // RECENT, no longer at RECENT.
+        clock.advance(RECENT - Duration::from_millis(1));
+        assert_eq!(recent.get("c"), Some(2));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(recent.get("c"), None);
+        // A clock moved back does not make a copy from "the future" fresh.
+        let g = recent.ticket();
+        recent.put("c", 3, g);
+        clock.set(Timestamp::from_secs(999));
         assert_eq!(recent.get("c"), None);
     }
 }

@@ -48,7 +48,9 @@ impl Core {
         clock: Arc<dyn Clock>,
         store: Option<Arc<dyn TokenStore>>,
     ) -> Result<Self, StartError> {
-        let db = Db::connect(&config.database_url).await?;
+        let db = Db::connect(&config.database_url)
+            .await?
+            .with_clock(clock.clone());
         db.migrate().await?;
         let store = match store {
             Some(store) => store,
@@ -77,11 +79,11 @@ impl Core {
             store,
             keys: LiveKeys::new(keys),
             audit,
-            clock,
             restoring: tokio::sync::Mutex::new(()),
             unlisted: AtomicU64::new(0),
             restored_through: AtomicU64::new(0),
-            unlocked_clients: Recent::default(),
+            unlocked_clients: Recent::new(clock.clone()),
+            clock,
             config,
         });
         revocation::watch(core.downgrade());
@@ -119,5 +121,7 @@ async fn open_store(
     redis.topology = config.redis_topology;
     redis.sentinel_master = config.redis_sentinel_master.clone();
     redis.prefix = config.redis_prefix.clone();
-    Ok(Arc::new(RedisStore::connect(store_config, redis).await?))
+    Ok(Arc::new(
+        RedisStore::connect_with_clock(store_config, redis, clock).await?,
+    ))
 }

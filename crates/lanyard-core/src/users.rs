@@ -139,15 +139,7 @@ pub async fn list(
 pub async fn create(state: &Core, new: NewUser, actor: &str) -> Result<User, ServiceError> {
     let username = new.username.clone();
     let result = add_user(&state.db, &state.passwords, new, state.clock.now()).await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.create")
-                .target(&username)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.create", &username, &result).await;
     result
 }
 
@@ -183,15 +175,7 @@ pub async fn update(
         Ok(user)
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.update")
-                .target(sub)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.update", sub, &result).await;
     result
 }
 
@@ -221,15 +205,7 @@ pub async fn set_password(
         Ok(())
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.password")
-                .target(sub)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.password", sub, &result).await;
     result
 }
 
@@ -257,15 +233,7 @@ pub async fn disable(
         Ok((get(state, sub).await?, outcome))
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.disable")
-                .target(sub)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.disable", sub, &result).await;
     result
 }
 
@@ -298,15 +266,7 @@ pub async fn enable(state: &Core, sub: &str, actor: &str) -> Result<User, Servic
         get(state, sub).await
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.enable")
-                .target(sub)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.enable", sub, &result).await;
     result
 }
 
@@ -319,14 +279,6 @@ pub async fn delete(state: &Core, sub: &str, actor: &str) -> Result<Outcome, Ser
         Ok(outcome)
     }
     .await;
-    state
-        .audit
-        .record(
-            state
-                .event(actor, "user.delete")
-                .target(sub)
-                .result(&result),
-        )
-        .await;
+    state.record(actor, "user.delete", sub, &result).await;
     result
 }

@@ -40,6 +40,9 @@ pub struct DemoConfig {
     pub base_url: String,
     /// The revocation mirror's staleness bound.
     pub staleness_bound: std::time::Duration,
+    /// The time the app judges tokens, sessions and staleness on (tests share a
+    /// `ManualClock` with the Lanyard they run against).
+    pub clock: Arc<dyn lanyard_store::Clock>,
 }
 
 /// Why a demo app could not start.
@@ -96,14 +99,17 @@ pub async fn app(
     let mut guard_config = GuardConfig::new(&config.issuer, &config.client_id);
     guard_config.realm = config.name.clone();
     guard_config.staleness_bound = config.staleness_bound;
-    let guard = Guard::connect(guard_config, source).await?;
-    let signin = WebSignIn::discover(SignInConfig::new(
-        &config.issuer,
-        &config.client_id,
-        Some(config.client_secret.clone()),
-        &config.base_url,
-        &config.name,
-    ))
+    let guard = Guard::connect_with_clock(guard_config, source, config.clock.clone()).await?;
+    let signin = WebSignIn::discover(SignInConfig {
+        clock: config.clock.clone(),
+        ..SignInConfig::new(
+            &config.issuer,
+            &config.client_id,
+            Some(config.client_secret.clone()),
+            &config.base_url,
+            &config.name,
+        )
+    })
     .await?;
     let state = AppState {
         name: config.name.as_str().into(),

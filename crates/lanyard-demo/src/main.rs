@@ -153,6 +153,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 listen,
                 base_url,
                 staleness_bound: Duration::from_secs(10),
+                clock: std::sync::Arc::new(lanyard_store::SystemClock),
             };
             let (router, _) = app(&config, source).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -122,6 +122,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
             listen: addr,
             base_url: base_url.clone(),
             staleness_bound: Duration::from_secs(10),
+            clock: state.clock.clone(),
         };
         // In one process the apps follow Lanyard's own store; apart, they would follow Redis.
         let (router, _) = app(&config, Arc::new(StoreSource(state.store.clone()))).await?;

@@ -379,7 +379,8 @@ fn the_compose_services_run_as_plain_processes() {
             Instant::now() < deadline,
             "lanyard probe never saw the node ready"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        // The node is a process of its own, starting: ask again shortly.
+        std::thread::sleep(Duration::from_millis(100));
     }
     let mut apps = ["wiki", "billing"].map(start);
 
@@ -414,7 +415,8 @@ fn the_compose_services_run_as_plain_processes() {
                         "{app} never became healthy: {other:?}"
                     ),
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // The app is a process of its own, starting: ask again shortly.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
 

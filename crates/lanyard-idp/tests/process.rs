@@ -468,7 +468,9 @@ async fn sigterm_refuses_new_connections_and_finishes_the_request_in_flight() {
         body.len()
     );
     conn.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The node is a process of its own: give it a moment to take the connection and start
+    // reading the half-sent request before the signal.
+    tokio::time::sleep(Duration::from_millis(150)).await;
 
     let started = Instant::now();
     node.signal_term();

@@ -91,6 +91,16 @@ impl Guard {
         config: GuardConfig,
         source: Arc<dyn RevocationSource>,
     ) -> Result<Self, GuardError> {
+        Self::connect_with_clock(config, source, Arc::new(SystemClock)).await
+    }
+
+    /// [`Guard::connect`] judging time (`exp`, `iat`, the mirror's staleness) on `clock`:
+    /// tests move a `ManualClock` rather than sleep.
+    pub async fn connect_with_clock(
+        config: GuardConfig,
+        source: Arc<dyn RevocationSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, GuardError> {
         config.validate().map_err(GuardError::Config)?;
         let discovery = Discovery::fetch(&config.issuer)
             .await
@@ -100,12 +110,11 @@ impl Guard {
             uri: discovery.jwks_uri.clone(),
         };
         let keys = Arc::new(
-            KeyCache::load(Box::new(jwks), config.jwks_cooldown)
+            KeyCache::load_with_clock(Box::new(jwks), config.jwks_cooldown, clock.clone())
                 .await
                 .map_err(GuardError::Issuer)?,
         );
         keys.refresh_every(config.jwks_max_age);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Mirror::follow(
             source,
             config.staleness_bound,

@@ -12,8 +12,8 @@ use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey};
+use lanyard_store::{Clock, SystemClock, Timestamp};
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 /// One of the issuer's public keys, with the one algorithm it verifies.
 pub struct IssuerKey {
@@ -124,8 +124,9 @@ pub struct KeyCache {
     /// When the last fetch for an unknown `kid` started; one fetch at a time. Scheduled
     /// fetches do not count: the cooldown stops a flood of made-up `kid`s, and must not
     /// blind the cache to a real new key right after a scheduled fetch (or the first load).
-    last_fetch: Mutex<Option<Instant>>,
+    last_fetch: Mutex<Option<Timestamp>>,
     cooldown: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -139,12 +140,22 @@ impl std::fmt::Debug for KeyCache {
 impl KeyCache {
     /// Fetches the keys once and builds the cache.
     pub async fn load(source: Box<dyn JwksSource>, cooldown: Duration) -> Result<Self, String> {
+        Self::load_with_clock(source, cooldown, Arc::new(SystemClock)).await
+    }
+
+    /// [`KeyCache::load`], counting the cooldown on `clock`.
+    pub async fn load_with_clock(
+        source: Box<dyn JwksSource>,
+        cooldown: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
         let keys = KeySet::from_jwks(&source.fetch().await?)?;
         Ok(Self {
             current: RwLock::new(Arc::new(keys)),
             source,
             last_fetch: Mutex::new(None),
             cooldown,
+            clock,
         })
     }
 
@@ -168,10 +179,11 @@ impl KeyCache {
             if let Some(key) = self.snapshot().get(kid) {
                 return Some(key.clone());
             }
-            if last.is_some_and(|t| t.elapsed() < self.cooldown) {
+            let now = self.clock.now();
+            if last.is_some_and(|t| now < t.plus(self.cooldown)) {
                 return None;
             }
-            *last = Some(Instant::now());
+            *last = Some(now);
             self.refetch().await;
         }
         self.snapshot().get(kid).cloned()

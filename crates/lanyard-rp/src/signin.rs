@@ -32,6 +32,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use lanyard_store::{Clock, SystemClock, Timestamp};
+
 use crate::client::{ClientError, TokenSource};
 use crate::http_client;
 use crate::logout::LogoutRejection;
@@ -63,6 +65,9 @@ pub struct SignInConfig {
     pub scopes: Vec<String>,
     /// How long the app's own session lasts at most.
     pub session_lifetime: Duration,
+    /// The time every deadline here is counted on (sessions, access tokens, the sign-in
+    /// cookie, ID and logout tokens); tests move a `ManualClock` instead of sleeping.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SignInConfig {
@@ -95,6 +100,7 @@ impl SignInConfig {
                 .map(str::to_owned)
                 .to_vec(),
             session_lifetime: Duration::from_secs(8 * 3600),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -165,12 +171,12 @@ struct AppSession {
     sub: String,
     name: String,
     access_token: String,
-    access_expires: tokio::time::Instant,
+    access_expires: Timestamp,
     refresh_token: Option<String>,
     id_token: String,
     /// The SSO session the sign-in belongs to (`sid` of the ID token).
     sid: Option<String>,
-    ends: tokio::time::Instant,
+    ends: Timestamp,
     refresh_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -203,7 +209,7 @@ struct Inner {
     /// When the issuer was last rediscovered for an ID token no known key verified: at
     /// most once per [`REDISCOVER_EVERY`]. The first discovery does not count, or a key
     /// rotated just after the app started would lock people out for that long.
-    discovered: Mutex<Option<std::time::Instant>>,
+    discovered: Mutex<Option<Timestamp>>,
     end_session: Option<String>,
     /// The issuer's keys, for logout tokens; replaced with the client on rediscovery.
     keys: std::sync::RwLock<crate::keys::KeySet>,
@@ -248,12 +254,6 @@ pub fn safe_return_to(candidate: Option<&str>) -> String {
 
 /// The issuer is rediscovered (for new signing keys) at most this often.
 const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -330,6 +330,11 @@ impl WebSignIn {
         })
     }
 
+    /// Now, on the configured clock.
+    fn now(&self) -> Timestamp {
+        self.inner.config.clock.now()
+    }
+
     fn client(&self) -> OidcClient {
         self.inner
             .client
@@ -347,10 +352,11 @@ impl WebSignIn {
                 .discovered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < REDISCOVER_EVERY) {
+            let now = self.now();
+            if last.is_some_and(|t| now < t.plus(REDISCOVER_EVERY)) {
                 return false;
             }
-            *last = Some(std::time::Instant::now());
+            *last = Some(now);
         }
         match build_client(&self.inner.config, &self.inner.http).await {
             Ok((client, _, keys)) => {
@@ -410,7 +416,7 @@ impl WebSignIn {
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         hmac::verify(&self.inner.key, body.as_bytes(), &tag).ok()?;
         let pending: Pending = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
-        (pending.expires > now_secs()).then_some(pending)
+        (i64::try_from(pending.expires).is_ok_and(|e| e > self.now().as_secs())).then_some(pending)
     }
 
     /// The routes `/login`, `/callback`, `/logout`, for an app whose state gives a
@@ -440,7 +446,7 @@ impl WebSignIn {
             }
             None => return Err(LogoutRejection::UnknownKey),
         };
-        let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
+        let now = self.now().as_secs();
         let config = &self.inner.config;
         let logout =
             crate::logout::validate(token, &key, &config.issuer, &config.client_id, now, 60)?;
@@ -477,9 +483,7 @@ impl WebSignIn {
             .ok_or(false)?
             .to_owned();
         let mut session = self.session(&id).ok_or(true)?;
-        let left = session
-            .access_expires
-            .saturating_duration_since(tokio::time::Instant::now());
+        let left = self.now().until(session.access_expires);
         if left < Duration::from_secs(30) {
             session = match self.renew(&id, &session.access_token, false).await {
                 Ok(renewed) => renewed,
@@ -500,7 +504,7 @@ impl WebSignIn {
     fn session(&self, id: &str) -> Option<AppSession> {
         let mut sessions = self.sessions();
         let session = sessions.get(id)?;
-        if tokio::time::Instant::now() >= session.ends {
+        if self.now() >= session.ends {
             sessions.remove(id);
             return None;
         }
@@ -525,9 +529,7 @@ impl WebSignIn {
                 }
                 Ok(renewed)
             }
-            Err(Renewal::Unreachable(why))
-                if !forced && tokio::time::Instant::now() < session.access_expires =>
-            {
+            Err(Renewal::Unreachable(why)) if !forced && self.now() < session.access_expires => {
                 tracing::debug!(error = %why, "refresh failed; the access token still holds");
                 Ok(session)
             }
@@ -553,8 +555,9 @@ impl WebSignIn {
                 other => Renewal::Unreachable(other.to_string()),
             })?;
         session.access_token = response.access_token().secret().clone();
-        session.access_expires =
-            tokio::time::Instant::now() + response.expires_in().unwrap_or(Duration::from_secs(60));
+        session.access_expires = self
+            .now()
+            .plus(response.expires_in().unwrap_or(Duration::from_secs(60)));
         if let Some(rt) = response.refresh_token() {
             session.refresh_token = Some(rt.secret().clone());
         }
@@ -580,7 +583,7 @@ impl WebSignIn {
     /// Starts a session, dropping ended ones so that memory stays bounded by the sessions
     /// alive.
     fn start_session(&self, id: String, session: AppSession) {
-        let now = tokio::time::Instant::now();
+        let now = self.now();
         let mut sessions = self.sessions();
         sessions.retain(|_, s| s.ends > now);
         sessions.insert(id, session);
@@ -639,7 +642,7 @@ where
         nonce: nonce.secret().clone(),
         verifier: verifier.secret().clone(),
         return_to,
-        expires: now_secs() + 600,
+        expires: u64::try_from(signin.now().as_secs()).unwrap_or(0) + 600,
     };
     let cookie = signin.set_cookie(&signin.signin_cookie(), &signin.seal(&pending), Some(600));
     ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
@@ -755,9 +758,15 @@ async fn complete(
         .map_err(|e| e.to_string())?;
     let id_token = tokens.id_token().ok_or("no ID token")?;
     let nonce = Nonce::new(pending.nonce.clone());
+    let clock = inner.config.clock.clone();
     let verify = |client: &OidcClient| {
+        let now = clock.clone();
+        let verifier = client.id_token_verifier().set_time_fn(move || {
+            let ms = now.now().as_millis();
+            chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+        });
         id_token
-            .claims(&client.id_token_verifier(), &nonce)
+            .claims(&verifier, &nonce)
             .map(|claims| claims.subject().clone())
     };
     let subject = match verify(&signin.client()) {
@@ -774,16 +783,16 @@ async fn complete(
     let name = user_name(signin, tokens.access_token(), subject)
         .await
         .unwrap_or_else(|| sub.clone());
-    let now = tokio::time::Instant::now();
+    let now = signin.now();
     Ok(AppSession {
         sub,
         name,
         access_token: tokens.access_token().secret().clone(),
-        access_expires: now + tokens.expires_in().unwrap_or(Duration::from_secs(60)),
+        access_expires: now.plus(tokens.expires_in().unwrap_or(Duration::from_secs(60))),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         id_token: id_token.to_string(),
         sid: jwt_claim(&id_token.to_string(), "sid"),
-        ends: now + inner.config.session_lifetime,
+        ends: now.plus(inner.config.session_lifetime),
         refresh_lock: Arc::default(),
     })
 }

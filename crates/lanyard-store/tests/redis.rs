@@ -444,6 +444,8 @@ async fn expired_records_leave_redis() {
     };
     assert_eq!(hlen(&mut conn, "sid") + hlen(&mut conn, "jti"), 2);
 
+    // What this test checks is Redis itself dropping keys at their TTL, on its own clock:
+    // real time must pass (past the longest lifetime above, 600 ms).
     tokio::time::sleep(Duration::from_millis(900)).await;
     store
         .revoke(Target::Sub("u".into()), SystemClock.now())

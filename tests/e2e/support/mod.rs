@@ -16,9 +16,7 @@ use lanyard_core::testing::TestDatabase;
 use lanyard_core::users::{NewUser, add_user};
 use lanyard_idp::state::AppState;
 use lanyard_store::test_redis::{delete_prefix, redis_url, unique_prefix};
-use lanyard_store::{
-    Clock, ManualClock, MemoryStore, RedisConfig, RedisStore, SystemClock, TokenStore,
-};
+use lanyard_store::{Clock, ManualClock, RedisConfig, RedisStore, SystemClock, TokenStore};
 use openidconnect::PkceCodeChallenge;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -42,6 +40,10 @@ pub(crate) enum Store {
     /// The shared test Redis, under a prefix of its own.
     Redis,
 }
+
+/// What a test may give a server instead of the defaults: its clock, and the store it
+/// runs on (else the one its configuration names, on that clock).
+pub(crate) type Custom = (Arc<dyn Clock>, Option<Arc<dyn TokenStore>>);
 
 /// A running Lanyard.
 pub(crate) struct TestServer {
@@ -76,16 +78,19 @@ impl TestServer {
         clock: ManualClock,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
-        let store =
-            MemoryStore::with_clock(Config::default().store_config(), Arc::new(clock.clone()))
-                .unwrap();
         Self::start_custom(
             Db::Sqlite,
             Store::Memory,
             tweak,
-            Some((Arc::new(clock), Arc::new(store))),
+            Some((Arc::new(clock), None)),
         )
         .await
+    }
+
+    /// A server on `db` and `store` whose clock tests move: every deadline it decides (the
+    /// store's too, on Redis) is on that clock.
+    pub(crate) async fn start_at(db: Db, store: Store, clock: ManualClock) -> Self {
+        Self::start_custom(db, store, |_| {}, Some((Arc::new(clock), None))).await
     }
 
     /// A server on SQLite over a store the test made, on a clock the test moves.
@@ -97,7 +102,7 @@ impl TestServer {
             Db::Sqlite,
             Store::Memory,
             |_| {},
-            Some((Arc::new(clock), store)),
+            Some((Arc::new(clock), Some(store))),
         )
         .await
     }
@@ -108,7 +113,7 @@ impl TestServer {
             Db::Sqlite,
             Store::Memory,
             |_| {},
-            Some((Arc::new(SystemClock), store)),
+            Some((Arc::new(SystemClock), Some(store))),
         )
         .await
     }
@@ -117,7 +122,7 @@ impl TestServer {
         db: Db,
         store: Store,
         tweak: impl FnOnce(&mut Config),
-        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
+        custom: Option<Custom>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -153,10 +158,7 @@ impl TestServer {
     /// Its `issuer` field is its own address (for `url`); the tokens it signs name the
     /// deployment's issuer, `self.state.config.issuer`. Stopping it leaves the shared
     /// database and Redis keys to the first node.
-    pub(crate) async fn another_node(
-        &self,
-        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
-    ) -> Self {
+    pub(crate) async fn another_node(&self, custom: Option<Custom>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = Config {
@@ -170,13 +172,11 @@ impl TestServer {
     async fn serve(
         listener: tokio::net::TcpListener,
         config: Config,
-        custom: Option<(Arc<dyn Clock>, Arc<dyn TokenStore>)>,
+        custom: Option<Custom>,
     ) -> Self {
         let addr = listener.local_addr().unwrap();
         let state = match custom {
-            Some((clock, store)) => AppState::build_with(config, clock, Some(store))
-                .await
-                .unwrap(),
+            Some((clock, store)) => AppState::build_with(config, clock, store).await.unwrap(),
             None => AppState::build(config).await.unwrap(),
         };
         let (shutdown, signal) = oneshot::channel::<()>();

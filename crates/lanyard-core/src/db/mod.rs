@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanyard_migration::{Migrator, MigratorTrait};
-use lanyard_store::Timestamp;
+use lanyard_store::{Clock, Timestamp};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
 
 pub use self::audit::AuditLog;
@@ -106,6 +106,17 @@ impl Db {
             recent_clients: Arc::default(),
             recent_users: Arc::default(),
         })
+    }
+
+    /// The same database, with the copies of clients and users (`Clients::recent`,
+    /// `Users::recent`) aged on `clock`: the server's, which tests move.
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            conn: self.conn,
+            recent_clients: Arc::new(Recent::new(clock.clone())),
+            recent_users: Arc::new(Recent::new(clock)),
+        }
     }
 
     /// Applies every pending migration.

@@ -156,6 +156,18 @@ impl RedisStore {
     /// [`StoreError::RevocationStateLost`] to revocation calls until someone who knows the
     /// truth calls [`TokenStore::reseed`]; `connect` never assumes "nothing is revoked".
     pub async fn connect(config: StoreConfig, redis: RedisConfig) -> Result<Self, StoreError> {
+        Self::connect_with_clock(config, redis, Arc::new(SystemClock)).await
+    }
+
+    /// [`RedisStore::connect`], reading the time for every deadline it decides (session
+    /// liveness, the refresh grace window, revocation expiry) from `clock`: the server's, so
+    /// that every part of a node agrees, and tests move it rather than sleep. Key expiry
+    /// (TTLs) stays Redis's own.
+    pub async fn connect_with_clock(
+        config: StoreConfig,
+        redis: RedisConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         config.validate()?;
         let keys = Keys::new(&redis.prefix)?;
         let connector = Connector::new(&redis)?;
@@ -168,7 +180,7 @@ impl RedisStore {
                 keys,
                 config,
                 redis,
-                clock: Arc::new(SystemClock),
+                clock,
             }),
         };
         store.with_timeout(store.load_scripts()).await?;

@@ -17,7 +17,7 @@ pub(crate) use lanyard_store::test_redis::{
 };
 use lanyard_store::testsuite::Harness;
 use lanyard_store::{
-    Clock, RedisConfig, RedisStore, StoreConfig, SystemClock, Timestamp, TokenStore,
+    Clock, ManualClock, RedisConfig, RedisStore, StoreConfig, SystemClock, Timestamp, TokenStore,
 };
 
 /// Every key under `prefix` and a textual dump of its value.
@@ -65,9 +65,20 @@ pub(crate) async fn store_at(
     config: StoreConfig,
     init: bool,
 ) -> RedisStore {
+    store_on_clock(url, prefix, config, init, Arc::new(SystemClock)).await
+}
+
+/// [`store_at`], deciding deadlines on `clock`.
+pub(crate) async fn store_on_clock(
+    url: &str,
+    prefix: &str,
+    config: StoreConfig,
+    init: bool,
+    clock: Arc<dyn Clock>,
+) -> RedisStore {
     let mut redis = RedisConfig::new(url);
     redis.prefix = prefix.to_owned();
-    let store = RedisStore::connect(config, redis)
+    let store = RedisStore::connect_with_clock(config, redis, clock)
         .await
         .unwrap_or_else(|e| panic!("connecting to {url}: {e}. {HOW}"));
     if init {
@@ -76,11 +87,13 @@ pub(crate) async fn store_at(
     store
 }
 
-/// The conformance suite's harness: real Redis, real time, a private prefix.
+/// The conformance suite's harness: real Redis, a private prefix, and the store's time on a
+/// clock the suite moves.
 pub(crate) struct RedisHarness {
     url: String,
     prefix: String,
     started: Mutex<bool>,
+    clock: ManualClock,
 }
 
 impl RedisHarness {
@@ -89,6 +102,7 @@ impl RedisHarness {
             url: redis_url(),
             prefix: unique_prefix(),
             started: Mutex::new(false),
+            clock: ManualClock::new(SystemClock.now()),
         }
     }
 }
@@ -106,27 +120,35 @@ impl Harness for RedisHarness {
             let mut started = self.started.lock().unwrap();
             !std::mem::replace(&mut *started, true)
         };
-        Arc::new(store_at(&self.url, &self.prefix, config, first).await)
+        let clock = Arc::new(self.clock.clone());
+        Arc::new(store_on_clock(&self.url, &self.prefix, config, first, clock).await)
     }
 
     async fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+    }
+
+    async fn expire(&self, d: Duration) {
+        self.clock.advance(d);
+        // Redis drops the key when its TTL ends, on its own clock: real time must pass.
         tokio::time::sleep(d).await;
     }
 
     fn now(&self) -> Timestamp {
-        SystemClock.now()
+        self.clock.now()
     }
 }
 
 /// The conformance suite's harness on a Redis deployment of another topology (a cluster, or
-/// Redis behind a sentinel) that the test binary shares: real time, a private prefix,
-/// removed by `cleanup` afterwards.
+/// Redis behind a sentinel) that the test binary shares: a private prefix, removed by
+/// `cleanup` afterwards, and the stores' time on a clock the suite moves.
 pub(crate) struct DeploymentHarness {
     url: String,
     topology: lanyard_store::RedisTopology,
     prefix: String,
     started: Mutex<bool>,
     cleanup: Box<dyn Fn(&str) + Send + Sync>,
+    clock: ManualClock,
 }
 
 impl DeploymentHarness {
@@ -141,6 +163,7 @@ impl DeploymentHarness {
             prefix: unique_prefix(),
             started: Mutex::new(false),
             cleanup: Box::new(cleanup),
+            clock: ManualClock::new(SystemClock.now()),
         }
     }
 }
@@ -161,7 +184,7 @@ impl Harness for DeploymentHarness {
         let mut redis = RedisConfig::new(self.url.clone());
         redis.topology = self.topology;
         redis.prefix = self.prefix.clone();
-        let store = RedisStore::connect(config, redis)
+        let store = RedisStore::connect_with_clock(config, redis, Arc::new(self.clock.clone()))
             .await
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url));
         if first {
@@ -171,10 +194,16 @@ impl Harness for DeploymentHarness {
     }
 
     async fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+    }
+
+    async fn expire(&self, d: Duration) {
+        self.clock.advance(d);
+        // Redis drops the key when its TTL ends, on its own clock: real time must pass.
         tokio::time::sleep(d).await;
     }
 
     fn now(&self) -> Timestamp {
-        SystemClock.now()
+        self.clock.now()
     }
 }
