@@ -126,18 +126,14 @@ pub async fn mint(
     } else {
         None
     };
-    state
-        .audit
-        .record(AuditEvent {
-            at: now,
-            actor: format!("client:{}", grant.client.client_id),
-            action: "token.issue".to_owned(),
-            target: Some(grant.sub.to_owned()),
-            outcome: "success".to_owned(),
-            request_id: None,
-            detail: Some(issue_detail(&grant.jti, &scope, id_token.is_some())),
-        })
-        .await;
+    let event = AuditEvent::new(
+        now,
+        format!("client:{}", grant.client.client_id),
+        "token.issue",
+    )
+    .target(grant.sub)
+    .detail_json(issue_detail(&grant.jti, &scope, id_token.is_some()));
+    state.audit.record(event).await;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -84,16 +84,10 @@ async fn revoke_access(state: &Core, client: &Client, token: &str) -> Result<Rev
 }
 
 async fn record(state: &Core, actor: &str, kind: &str, sub: &str) {
-    state
-        .audit
-        .record(lanyard_core::model::AuditEvent {
-            at: state.clock.now(),
-            actor: actor.to_owned(),
-            action: "token.revoke".to_owned(),
-            target: Some(sub.to_owned()),
-            outcome: "revoked".to_owned(),
-            request_id: None,
-            detail: Some(serde_json::json!({ "token_type": kind }).to_string()),
-        })
-        .await;
+    let event = state
+        .event(actor, "token.revoke")
+        .target(sub)
+        .outcome(lanyard_core::model::REVOKED)
+        .detail(serde_json::json!({ "token_type": kind }));
+    state.audit.record(event).await;
 }

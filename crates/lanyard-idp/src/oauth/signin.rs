@@ -15,7 +15,7 @@ use crate::oauth::error::AuthorizeError;
 use crate::oauth::request::AuthorizationRequest;
 use lanyard_core::Core;
 use lanyard_core::lockout::{self, Key};
-use lanyard_core::model::AuditEvent;
+use lanyard_core::model::{AuditEvent, FAILURE};
 
 /// The one message for every failed sign-in.
 pub const INCORRECT: &str = "Incorrect username or password.";
@@ -178,21 +178,11 @@ pub async fn authenticate(
             ip: browser.ip.clone(),
         })
         .await?;
-    state
-        .audit
-        .record(AuditEvent {
-            at: now,
-            actor: user.sub.clone(),
-            action: "signin".to_owned(),
-            target: Some(target.to_owned()),
-            outcome: "success".to_owned(),
-            request_id: browser.request_id.clone(),
-            detail: Some(
-                serde_json::json!({ "sid": session.sid, "remember_me": credentials.remember_me })
-                    .to_string(),
-            ),
-        })
-        .await;
+    let event = AuditEvent::new(now, user.sub.clone(), "signin")
+        .target(target)
+        .request_id(browser.request_id.clone())
+        .detail(serde_json::json!({ "sid": session.sid, "remember_me": credentials.remember_me }));
+    state.audit.record(event).await;
     Ok(Ok(session))
 }
 
@@ -209,16 +199,11 @@ fn paused(wait: Duration) -> SignInOutcome {
 }
 
 async fn audit_failure(state: &Core, target: &str, browser: &Browser, actor: &str, reason: &str) {
-    state
-        .audit
-        .record(AuditEvent {
-            at: state.clock.now(),
-            actor: actor.to_owned(),
-            action: "signin".to_owned(),
-            target: Some(target.to_owned()),
-            outcome: "failure".to_owned(),
-            request_id: browser.request_id.clone(),
-            detail: Some(serde_json::json!({ "reason": reason }).to_string()),
-        })
-        .await;
+    let event = state
+        .event(actor, "signin")
+        .target(target)
+        .outcome(FAILURE)
+        .request_id(browser.request_id.clone())
+        .detail(serde_json::json!({ "reason": reason }));
+    state.audit.record(event).await;
 }

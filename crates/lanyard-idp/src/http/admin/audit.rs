@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Refusals;
 use super::auth::Admin;
 use super::error::AdminError;
-use super::query::{Query, next_cursor};
+use super::query::{PageSize, Query, next_cursor};
 use crate::state::AppState;
 use lanyard_core::model::AuditFilter;
 
@@ -45,10 +45,11 @@ pub(crate) struct EventPage {
     next: Option<i64>,
 }
 
-/// Most events per page.
-const MAX_LIMIT: u64 = 500;
-/// Events per page unless `limit` says otherwise.
-const DEFAULT_LIMIT: u64 = 100;
+/// Events per page.
+const PAGE: PageSize = PageSize {
+    default: 100,
+    max: 500,
+};
 /// Latest time accepted (the year 9999, in milliseconds).
 const MAX_MILLIS: i64 = 253_402_300_799_999;
 
@@ -77,7 +78,7 @@ pub(crate) async fn list(
     _admin: Admin,
     query: Query,
 ) -> Result<Json<EventPage>, AdminError> {
-    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = query.limit(PAGE)?;
     let filter = AuditFilter {
         actor: query.text("actor").map(str::to_owned),
         action: query.text("action").map(str::to_owned),

@@ -10,7 +10,7 @@ use utoipa::openapi::{RefOr, Schema};
 
 use super::auth::Admin;
 use super::error::{AdminError, Body};
-use super::query::{Query, next_cursor};
+use super::query::{PageSize, Query, next_cursor};
 use super::{ApiError, Refusals, Unknown};
 use crate::state::AppState;
 use lanyard_core::clients;
@@ -117,6 +117,12 @@ pub(crate) async fn create(
     ))
 }
 
+/// Clients per page.
+const PAGE: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+
 /// A page of clients.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClientPage {
@@ -147,7 +153,7 @@ pub(crate) async fn list(
     _admin: Admin,
     query: Query,
 ) -> Result<Json<ClientPage>, AdminError> {
-    let limit = query.limit(50, 200)?;
+    let limit = query.limit(PAGE)?;
     let found = clients::list(&state, query.text("after"), limit).await?;
     Ok(Json(ClientPage {
         next: next_cursor(&found, limit, |c| c.client_id.clone()),

@@ -62,14 +62,24 @@ impl Query {
             .transpose()
     }
 
-    /// `limit`: 1 to `max`, `default` when absent.
-    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<u64, ServiceError> {
-        let max = i64::try_from(max).unwrap_or(i64::MAX);
+    /// `limit`: how many rows a page holds, within `size`.
+    pub(crate) fn limit(&self, size: PageSize) -> Result<u64, ServiceError> {
+        let max = i64::try_from(size.max).unwrap_or(i64::MAX);
         Ok(self
             .int("limit", 1..=max)?
             .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(default))
+            .unwrap_or(size.default))
     }
+}
+
+/// How many rows a page of an admin list holds: `limit` may ask for 1 to `max`, and gets
+/// `default` when it does not ask (the OpenAPI annotations repeat these as literals).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageSize {
+    /// Rows per page when `limit` is absent.
+    pub(crate) default: u64,
+    /// The most `limit` may ask for.
+    pub(crate) max: u64,
 }
 
 /// The cursor for the page after `rows`: that of its last row when the page is full (there

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Admin;
 use super::error::AdminError;
 use super::error::{Body, present};
-use super::query::{Query, next_cursor};
+use super::query::{PageSize, Query, next_cursor};
 use super::{Refusals, Unknown};
 use crate::state::AppState;
 use lanyard_core::model::{MAX_DISPLAY_NAME, MAX_EMAIL, MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD};
@@ -89,10 +89,11 @@ pub(crate) struct UserPage {
     next: Option<String>,
 }
 
-/// The most users one page holds.
-const MAX_LIMIT: u64 = 200;
-/// Users per page unless `limit` says otherwise.
-const DEFAULT_LIMIT: u64 = 50;
+/// Users per page.
+const PAGE: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
 
 /// Lists users in username order, a page at a time.
 #[utoipa::path(
@@ -115,7 +116,7 @@ pub(crate) async fn list(
     _admin: Admin,
     query: Query,
 ) -> Result<Json<UserPage>, AdminError> {
-    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = query.limit(PAGE)?;
     let found = users::list(&state, query.text("search"), query.text("after"), limit).await?;
     Ok(Json(UserPage {
         next: next_cursor(&found, limit, |u| u.username.clone()),

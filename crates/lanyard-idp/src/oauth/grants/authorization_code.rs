@@ -10,7 +10,7 @@ use crate::oauth::error::TokenError;
 use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
 use crate::params::Params;
 use lanyard_core::Core;
-use lanyard_core::model::AuditEvent;
+use lanyard_core::model::REVOKED;
 use lanyard_core::model::RefreshPayload;
 use lanyard_core::model::{Client, GrantType};
 use lanyard_core::revocation;
@@ -171,17 +171,10 @@ async fn revoke_replayed(state: &Core, spent: &RedeemedCode) -> Result<(), Token
     if let Some(family) = &spent.issued.family {
         state.store.revoke_family(family).await?;
     }
-    state
-        .audit
-        .record(AuditEvent {
-            at: state.clock.now(),
-            actor: format!("client:{}", spent.client_id),
-            action: "code.replay".to_owned(),
-            target: Some(spent.grant_id.to_string()),
-            outcome: "revoked".to_owned(),
-            request_id: None,
-            detail: None,
-        })
-        .await;
+    let event = state
+        .event(format!("client:{}", spent.client_id), "code.replay")
+        .target(spent.grant_id.to_string())
+        .outcome(REVOKED);
+    state.audit.record(event).await;
     Ok(())
 }

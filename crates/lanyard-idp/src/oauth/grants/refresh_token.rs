@@ -8,8 +8,8 @@ use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience,
 use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::crypto::random_token;
-use lanyard_core::model::AuditEvent;
 use lanyard_core::model::RefreshPayload;
+use lanyard_core::model::{AuditEvent, REVOKED};
 use lanyard_core::model::{Client, GrantType};
 use lanyard_core::revocation;
 
@@ -80,18 +80,11 @@ pub async fn refresh(
         Rotation::Reused(revoked) => {
             let actor = format!("client:{}", client.client_id);
             revocation::revoke_access_tokens(state, &revoked.access_tokens, &actor).await?;
-            state
-                .audit
-                .record(AuditEvent {
-                    at: now,
-                    actor: format!("client:{}", client.client_id),
-                    action: "refresh.reuse".to_owned(),
-                    target: Some(revoked.family.sub.clone()),
-                    outcome: "revoked".to_owned(),
-                    request_id: None,
-                    detail: Some(serde_json::json!({ "family": revoked.family.id }).to_string()),
-                })
-                .await;
+            let event = AuditEvent::new(now, actor, "refresh.reuse")
+                .target(revoked.family.sub.clone())
+                .outcome(REVOKED)
+                .detail(serde_json::json!({ "family": revoked.family.id }));
+            state.audit.record(event).await;
             return Err(TokenError::invalid_grant(BAD_TOKEN));
         }
     };
