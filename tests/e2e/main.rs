@@ -27,6 +27,7 @@ mod lockout;
 mod logout;
 mod nodes;
 mod operations;
+mod proxy;
 mod refresh;
 mod revocation;
 mod revoke;

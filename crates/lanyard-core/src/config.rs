@@ -4,7 +4,7 @@
 //! [`RawConfig`] is what was written; [`Config`] is what was validated. Every default is
 //! documented in `docs/configuration.md`, which a test checks against [`Config::default`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -97,6 +97,75 @@ pub struct Config {
     /// successor instead of counting as reuse (a client retrying a lost answer). Zero turns
     /// it off. Default 2 s; at most 60 s.
     pub refresh_retry_grace: Duration,
+    /// The reverse proxies in front of Lanyard: only a request whose TCP peer is one of these
+    /// has its `Forwarded` / `X-Forwarded-For` read for the client's address. Default none.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// An address or a range of them (CIDR: `10.0.0.0/8`, `fd00::/8`; a bare address is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in the range. An IPv4 address written as IPv6 (`::ffff:10.0.0.1`)
+    /// is taken as the IPv4 address it is.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address or an address/prefix range"))?;
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            v4 => v4,
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix length is 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// When repeated failures lock (see `lockout`).
@@ -231,6 +300,7 @@ impl Default for Config {
             lockout: LockoutPolicy::default(),
             shutdown_grace: Duration::from_secs(20),
             refresh_retry_grace: StoreConfig::default().refresh_grace,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -313,10 +383,11 @@ pub struct RawConfig {
     lockout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     refresh_retry_grace_secs: Option<u64>,
+    trusted_proxies: Option<String>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 27] = [
     "issuer",
     "listen",
     "database_url",
@@ -343,6 +414,7 @@ const KEYS: [&str; 26] = [
     "lockout_secs",
     "shutdown_grace_secs",
     "refresh_retry_grace_secs",
+    "trusted_proxies",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -414,6 +486,7 @@ impl RawConfig {
                 "lockout_secs" => self.lockout_secs = secs()?,
                 "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
                 "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
+                "trusted_proxies" => self.trusted_proxies = Some(value.clone()),
                 _ => {}
             }
         }
@@ -617,6 +690,15 @@ impl RawConfig {
                 "shutdown_grace_secs",
                 Duration::from_secs(3600),
             )?,
+            trusted_proxies: self
+                .trusted_proxies
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse().map_err(|e| bad(format!("trusted_proxies: {e}"))))
+                .collect::<Result<_, _>>()?,
             // Zero is allowed: it turns the grace off.
             refresh_retry_grace: match self.refresh_retry_grace_secs {
                 None => d.refresh_retry_grace,
@@ -721,7 +803,16 @@ mod tests {
 
     #[test]
     fn bad_settings_say_what_is_wrong() {
-        let cases: [(&[(&str, &str)], &str); 9] = [
+        let cases: [(&[(&str, &str)], &str); 12] = [
+            (
+                &[("LANYARD_TRUSTED_PROXIES", "10.0.0.1, nginx")],
+                "trusted_proxies: \"nginx\"",
+            ),
+            (
+                &[("LANYARD_TRUSTED_PROXIES", "10.0.0.0/33")],
+                "prefix length is 0 to 32",
+            ),
+            (&[("LANYARD_TRUSTED_PROXIES", "fd00::/129")], "0 to 128"),
             (
                 &[("LANYARD_REFRESH_RETRY_GRACE_SECS", "61")],
                 "between 0 and 60",
@@ -752,6 +843,49 @@ mod tests {
             assert!(err.contains(expected), "{vars:?}: {err}");
         }
         assert!(toml::from_str::<RawConfig>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges() {
+        let config = RawConfig::default()
+            .overlay_env(env(&[(
+                "LANYARD_TRUSTED_PROXIES",
+                " 10.1.0.0/16, 192.0.2.7 ,fd00::/8,::ffff:198.51.100.1",
+            )]))
+            .and_then(RawConfig::validate)
+            .unwrap();
+        let trusted = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            config.trusted_proxies.iter().any(|n| n.contains(ip))
+        };
+        for yes in [
+            "10.1.0.1",
+            "10.1.255.255",
+            "192.0.2.7",
+            "fd12::1",
+            "::ffff:10.1.2.3",
+            "198.51.100.1",
+        ] {
+            assert!(trusted(yes), "{yes}");
+        }
+        for no in [
+            "10.2.0.1",
+            "192.0.2.8",
+            "fe80::1",
+            "::1",
+            "127.0.0.1",
+            "::ffff:10.2.0.1",
+        ] {
+            assert!(!trusted(no), "{no}");
+        }
+        let every: Network = "0.0.0.0/0".parse().unwrap();
+        assert!(every.contains("203.0.113.9".parse().unwrap()));
+        assert!(!every.contains("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            Config::default().trusted_proxies,
+            Vec::new(),
+            "no proxy is trusted unless named"
+        );
     }
 
     #[test]
@@ -846,6 +980,7 @@ mod documented {
                 "refresh_retry_grace_secs",
                 c.refresh_retry_grace.as_secs().to_string(),
             ),
+            ("trusted_proxies", "(none)".to_owned()),
         ];
         let count = rows.len();
         for (key, default) in rows {

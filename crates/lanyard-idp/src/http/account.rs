@@ -4,15 +4,14 @@
 //! app: `POST /account/signin`. Every form is CSRF-checked (double submit) and needs a live
 //! session; the page runs the timeout warning.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use lanyard_store::Session;
 
 use super::forms::{browser, checked_form, refusal_status};
+use super::forwarded::ClientIp;
 use super::{cookies, pages};
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
@@ -197,7 +196,7 @@ fn back(done: &str) -> Response {
 /// `POST /account/signin`.
 pub(crate) async fn signin(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -212,7 +211,14 @@ pub(crate) async fn signin(
         password: form.get("password").unwrap_or(""),
         remember_me,
     };
-    match authenticate(&state, "account", credentials, &browser(&headers, peer)).await {
+    match authenticate(
+        &state,
+        "account",
+        credentials,
+        &browser(&headers, client_at.ip),
+    )
+    .await
+    {
         Ok(Ok(session)) => {
             let remember_for = remember_me.then_some(state.config.lifetimes.remember_me_max);
             let mut response = Redirect::to(ACCOUNT).into_response();

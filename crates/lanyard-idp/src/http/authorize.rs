@@ -1,13 +1,12 @@
 //! `GET|POST /authorize` and `POST /signin`.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::{browser, form_urlencoded, load, read_params, refusal_status, submitted};
+use super::forwarded::ClientIp;
 use super::{cookies, pages, reply};
 use crate::oauth::authorize::{self, AfterSignIn, Next};
 use crate::oauth::error::AuthorizeError;
@@ -139,7 +138,7 @@ fn show_sign_in(
 /// The sign-in form's target.
 pub(crate) async fn signin(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -152,7 +151,7 @@ pub(crate) async fn signin(
         password: form.get("password").unwrap_or(""),
         remember_me: form.get("remember_me").is_some(),
     };
-    let browser = browser(&headers, peer);
+    let browser = browser(&headers, client_at.ip);
     let remember_me = credentials.remember_me;
     let username = credentials.username.to_owned();
     match sign_in(&state, &request, credentials, &browser).await {

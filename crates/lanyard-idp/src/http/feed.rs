@@ -11,11 +11,10 @@
 //! no heartbeat, so its staleness bound runs.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +23,7 @@ use futures_util::stream::{self, Stream};
 use lanyard_store::{Cursor, Feed, Subscription};
 use tokio::sync::watch;
 
+use super::forwarded::ClientIp;
 use super::reply::no_store;
 use super::token::secret_client;
 use crate::oauth::error::TokenError;
@@ -36,11 +36,11 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 /// `GET /revocations/snapshot`.
 pub(crate) async fn snapshot(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        secret_client(&state, peer, &headers).await?;
+        secret_client(&state, client_at.ip, &headers).await?;
         let snapshot = lanyard_core::revocation::snapshot(&state).await?;
         Ok::<_, TokenError>(snapshot)
     }
@@ -54,12 +54,12 @@ pub(crate) async fn snapshot(
 /// `GET /revocations/events?epoch=E&seq=N`.
 pub(crate) async fn events(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
-        secret_client(&state, peer, &headers).await?;
+        secret_client(&state, client_at.ip, &headers).await?;
         let cursor = cursor(query.as_deref())?;
         Ok::<_, TokenError>(state.store.subscribe(&cursor).await?)
     }

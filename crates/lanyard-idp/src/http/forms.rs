@@ -2,7 +2,7 @@
 //! form), checking a form of ours (a form body, one value per field, the double-submit CSRF
 //! token), and carrying an authorization request through the sign-in and consent pages.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -156,13 +156,13 @@ pub(super) fn refusal_status(
 }
 
 /// Where a sign-in comes from: `User-Agent`, client IP, request id.
-pub(super) fn browser(headers: &HeaderMap, peer: SocketAddr) -> Browser {
+pub(super) fn browser(headers: &HeaderMap, client_ip: IpAddr) -> Browser {
     Browser {
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
-        ip: Some(peer.ip().to_string()),
+        ip: Some(client_ip.to_string()),
         request_id: headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())

@@ -9,6 +9,7 @@ mod cookies;
 mod discovery;
 mod feed;
 mod forms;
+mod forwarded;
 mod health;
 mod logout;
 mod pages;
@@ -136,14 +137,23 @@ pub fn router(state: AppState) -> Router {
     // Metrics recorded before the recorder exists are lost: install it first.
     lanyard_core::metrics::handle();
     let https = state.config.is_https();
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    let trusted = state.config.trusted_proxies.clone();
+    let trace = TraceLayer::new_for_http().make_span_with(move |req: &Request| {
         // The path only: queries carry hints, states and codes that stay out of logs.
         let id = req
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id)
+        // The client as lockout and the audit trail see it (behind a trusted proxy, the
+        // address it forwarded).
+        let client = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| forwarded::client(c.0.ip(), req.headers(), &trusted));
+        let ip = client.map_or_else(|| "-".to_owned(), |c| c.ip.to_string());
+        let https = client.is_some_and(|c| c.https);
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id, client = %ip, https)
     });
     // Browser apps (public clients) call these from their own origin; no cookies are
     // involved, so any origin may. Never the authorization endpoint or the sign-in form

@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::is_form;
+use super::forwarded::ClientIp;
 use super::reply::no_store;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
@@ -20,12 +21,12 @@ use lanyard_core::model::{Client, GrantType};
 /// The token endpoint.
 pub(crate) async fn token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    match respond(&state, peer, &headers, query.as_deref(), &body).await {
+    match respond(&state, client_at.ip, &headers, query.as_deref(), &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -33,7 +34,7 @@ pub(crate) async fn token(
 
 async fn respond(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -55,7 +56,7 @@ async fn respond(
 /// authenticated.
 pub(super) async fn client_request(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -63,7 +64,7 @@ pub(super) async fn client_request(
     let client_auth::ClientRequest { params, presented } =
         client_auth::read_request(query, is_form(headers), &authorization(headers), body)?;
     let client = state.db.clients().recent(&presented.client_id).await?;
-    let ip = peer.ip().to_string();
+    let ip = peer.to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     let client =
         client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))?;
@@ -74,7 +75,7 @@ pub(super) async fn client_request(
 /// take no body (the revocation feed's GETs). Public clients cannot authenticate here.
 pub(super) async fn secret_client(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Client, TokenError> {
     let basic = client_auth::basic_credentials(&authorization(headers))?.ok_or_else(|| {
@@ -82,7 +83,7 @@ pub(super) async fn secret_client(
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
     let client = state.db.clients().recent(&presented.client_id).await?;
-    let ip = peer.ip().to_string();
+    let ip = peer.to_string();
     client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))
 }

@@ -181,7 +181,11 @@ pub async fn authenticate(
     let event = AuditEvent::new(now, user.sub.clone(), "signin")
         .target(target)
         .request_id(browser.request_id.clone())
-        .detail(serde_json::json!({ "sid": session.sid, "remember_me": credentials.remember_me }));
+        .detail(serde_json::json!({
+            "sid": session.sid,
+            "remember_me": credentials.remember_me,
+            "ip": browser.ip,
+        }));
     state.audit.record(event).await;
     Ok(Ok(session))
 }
@@ -204,6 +208,6 @@ async fn audit_failure(state: &Core, target: &str, browser: &Browser, actor: &st
         .target(target)
         .outcome(FAILURE)
         .request_id(browser.request_id.clone())
-        .detail(serde_json::json!({ "reason": reason }));
+        .detail(serde_json::json!({ "reason": reason, "ip": browser.ip }));
     state.audit.record(event).await;
 }
