@@ -360,3 +360,69 @@ async fn a_fresh_lanyard_has_no_default_account() {
     }
     server.stop().await;
 }
+
+/// Issue 19 §2: wrong secrets naming a client, sent from many addresses, never shut it out:
+/// its right secret works at the token, introspection and revocation endpoints and the
+/// revocation feed, from the guessers' addresses and from its own.
+#[tokio::test]
+async fn wrong_secrets_from_anywhere_never_lock_a_client_out() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.lockout.client_threshold = 3;
+    })
+    .await;
+    let wiki = server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &["reports:read"],
+            ..ClientSpec::web("wiki")
+        })
+        .await;
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let call = |http: reqwest::Client, path: &'static str, secret: String| {
+        let url = server.url(path);
+        let id = wiki.id.clone();
+        async move {
+            let request = if path == "/revocations/snapshot" {
+                http.get(url)
+            } else {
+                let form: &[(&str, &str)] = match path {
+                    "/token" => &[("grant_type", "client_credentials")],
+                    _ => &[("token", "not-a-token")],
+                };
+                http.post(url).form(form)
+            };
+            request
+                .basic_auth(id, Some(secret))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let paths = ["/token", "/introspect", "/revoke", "/revocations/snapshot"];
+    for guesser in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        for path in paths {
+            for _ in 0..5 {
+                let status = call(from(guesser), path, "a guess".to_owned()).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} from {guesser}");
+            }
+        }
+    }
+    let secret = wiki.secret.clone().unwrap();
+    for address in ["127.0.0.2", "127.0.0.1"] {
+        for path in paths {
+            let status = call(from(address), path, secret.clone()).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{path} from {address}: the right secret"
+            );
+        }
+    }
+    server.stop().await;
+}

@@ -175,7 +175,8 @@ pub struct LockoutPolicy {
     pub account_threshold: u32,
     /// Failed sign-ins from one IP, any usernames, that lock the IP.
     pub ip_threshold: u32,
-    /// Failed authentications of one client from one IP that lock that pair.
+    /// Failed authentications of one client (wrong secrets, from anywhere) within the window
+    /// that raise an alert, and again at each tenfold; a client is never locked.
     pub client_threshold: u32,
     /// How long a lock lasts; failures are counted over the same window.
     pub duration: Duration,

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::crypto::{Passwords, ServerKeys};
 use crate::db::Db;
 use crate::model::AuditEvent;
-use crate::recent::Recent;
 use crate::tokens::LiveKeys;
 
 /// The shared parts.
@@ -46,9 +45,6 @@ pub struct Parts {
     pub(crate) unlisted: AtomicU64,
     /// `unlisted` as it was when the last successful restore read the record.
     pub(crate) restored_through: AtomicU64,
-    /// Client ids and addresses the token store said were not locked out, less than a
-    /// second ago (the token endpoint's client authentication).
-    pub unlocked_clients: Recent<()>,
 }
 
 impl Deref for Core {

@@ -1,8 +1,13 @@
-//! Brute-force protection: failed sign-ins counted per account and per client IP, failed
-//! client secrets per client and IP, in the token store (so the count holds across nodes).
-//! Guesses slow down (a growing wait between attempts), then stop (a temporary lock);
-//! while a key is blocked, attempts are refused without being checked, correct ones
-//! included. Each lock is audited (`lockout`), and admins can lift it (`docs/admin-api.md`).
+//! Brute-force protection: failed sign-ins counted per account and per client IP, in the
+//! token store (so the count holds across nodes). Guesses slow down (a growing wait between
+//! attempts), then stop (a temporary lock); while a key is blocked, attempts are refused
+//! without being checked, correct ones included. Each lock is audited (`lockout`), and
+//! admins can lift it (`docs/admin-api.md`).
+//!
+//! Client secrets are counted too, per client, but never block: a secret is at least 32
+//! random characters, beyond guessing, while a lock would let anyone who knows a client's id
+//! shut it out of the token endpoint. Failures raise an alert instead (the audit trail's
+//! `client.secret.guessing`, a warning in the log, `lanyard_client_auth_failures_total`).
 //!
 //! Nothing here tells whether an account exists: an unknown username is counted and
 //! locked exactly like a real one. The limits are in `docs/sessions.md`.
@@ -20,9 +25,9 @@ pub enum Key {
     Account(String),
     /// A client IP's failed sign-ins, whatever the account.
     Ip(String),
-    /// A client's failed authentications from one IP (a remote guesser cannot lock the
-    /// client out of its own address).
-    Client(String, String),
+    /// A client's failed authentications (wrong secrets), from any address: counted for the
+    /// alert, never blocking.
+    ClientSecret(String),
 }
 
 impl Key {
@@ -35,7 +40,7 @@ impl Key {
         match self {
             Self::Account(u) => format!("signin:user:{u}"),
             Self::Ip(ip) => format!("signin:ip:{ip}"),
-            Self::Client(id, ip) => format!("client:{id}:{ip}"),
+            Self::ClientSecret(id) => format!("client:{id}"),
         }
     }
 
@@ -44,7 +49,7 @@ impl Key {
         match self {
             Self::Account(u) => format!("username:{u}"),
             Self::Ip(ip) => format!("ip:{ip}"),
-            Self::Client(id, ip) => format!("client_id:{id} ip:{ip}"),
+            Self::ClientSecret(id) => format!("client_id:{id}"),
         }
     }
 
@@ -55,7 +60,11 @@ impl Key {
             Self::Account(_) => ThrottlePolicy::growing(3, l.account_threshold, l.duration),
             // An address may be shared (an office's NAT): no waits, only a lock far later.
             Self::Ip(_) => ThrottlePolicy::growing(l.ip_threshold - 1, l.ip_threshold, l.duration),
-            Self::Client(..) => ThrottlePolicy::growing(3, l.client_threshold, l.duration),
+            // Counted over the window, never blocking.
+            Self::ClientSecret(_) => ThrottlePolicy {
+                window: l.duration,
+                steps: Vec::new(),
+            },
         }
     }
 }
@@ -82,6 +91,9 @@ pub async fn failed(state: &Core, keys: &[Key]) -> Result<Option<Duration>, Stor
             .store
             .record_failure(&key.store_key(), &policy)
             .await?;
+        if let Key::ClientSecret(client_id) = key {
+            alert_on_guessing(state, client_id, t.failures).await;
+        }
         if policy.lock_at() == Some(t.failures) {
             tracing::warn!(key = %key.describe(), failures = t.failures, "locked after repeated failures");
             let event = state
@@ -97,6 +109,27 @@ pub async fn failed(state: &Core, keys: &[Key]) -> Result<Option<Duration>, Stor
         longest = longest.max(t.blocked_for(now));
     }
     Ok(longest)
+}
+
+/// Wrong secrets for `client_id`, `failures` of them in the window: counted, and at the
+/// alert threshold and each tenfold of it, recorded as `client.secret.guessing` and logged.
+async fn alert_on_guessing(state: &Core, client_id: &str, failures: u32) {
+    crate::metrics::client_auth_failure();
+    let threshold = state.config.lockout.client_threshold.max(1);
+    let mut alert_at = threshold;
+    while alert_at < failures {
+        alert_at = alert_at.saturating_mul(10);
+    }
+    if failures != alert_at {
+        return;
+    }
+    tracing::warn!(%client_id, failures, "wrong client secrets: someone may be guessing");
+    let event = state
+        .event("system", "client.secret.guessing")
+        .target(format!("client_id:{client_id}"))
+        .outcome("alert")
+        .detail(serde_json::json!({ "failures": failures }));
+    state.audit.record(event).await;
 }
 
 /// Forgets the failures under `key` (a success). Returns whether there were any.

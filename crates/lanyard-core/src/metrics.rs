@@ -19,6 +19,8 @@ pub const HTTP_SECONDS: &str = "lanyard_http_request_duration_seconds";
 pub const TOKENS_ISSUED: &str = "lanyard_tokens_issued_total";
 /// Password sign-ins, by outcome (`success`, `failure`, `refused`, `locked`).
 pub const SIGNINS: &str = "lanyard_signins_total";
+/// Wrong secrets presented for registered clients.
+pub const CLIENT_AUTH_FAILURES: &str = "lanyard_client_auth_failures_total";
 /// Revocations recorded, by kind (`jti`, `sid`, `sub`, `client_id`, `grant`).
 pub const REVOCATIONS: &str = "lanyard_revocations_total";
 /// Token-store round-trip latency in seconds.
@@ -71,6 +73,10 @@ fn describe() {
         "tokens issued at the token endpoint, by grant type"
     );
     describe_counter!(SIGNINS, "password sign-ins by outcome");
+    describe_counter!(
+        CLIENT_AUTH_FAILURES,
+        "wrong secrets presented for registered clients (counted and alerted, never locking)"
+    );
     describe_counter!(REVOCATIONS, "revocations recorded, by kind");
     describe_histogram!(
         STORE_SECONDS,
@@ -111,6 +117,11 @@ pub fn token_issued(grant: &'static str) {
 /// A password sign-in's outcome.
 pub fn signin(outcome: &'static str) {
     counter!(SIGNINS, "outcome" => outcome).increment(1);
+}
+
+/// A wrong secret for a registered client.
+pub fn client_auth_failure() {
+    counter!(CLIENT_AUTH_FAILURES).increment(1);
 }
 
 /// A revocation recorded.

@@ -14,7 +14,6 @@ use crate::config::Config;
 use crate::context::{Core, Parts};
 use crate::crypto::{PasswordError, Passwords, ServerKeys, random_token};
 use crate::db::{Db, DbError};
-use crate::recent::Recent;
 use crate::revocation::{self, RevocationError};
 use crate::tokens::{self, KeyError, LiveKeys};
 
@@ -82,7 +81,6 @@ impl Core {
             restoring: tokio::sync::Mutex::new(()),
             unlisted: AtomicU64::new(0),
             restored_through: AtomicU64::new(0),
-            unlocked_clients: Recent::new(clock.clone()),
             clock,
             config,
         });

@@ -23,7 +23,6 @@ use futures_util::stream::{self, Stream};
 use lanyard_store::{Cursor, Feed, Subscription};
 use tokio::sync::watch;
 
-use super::forwarded::ClientIp;
 use super::reply::no_store;
 use super::token::secret_client;
 use crate::oauth::error::TokenError;
@@ -34,13 +33,9 @@ use crate::state::AppState;
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// `GET /revocations/snapshot`.
-pub(crate) async fn snapshot(
-    State(state): State<AppState>,
-    ClientIp(client_at): ClientIp,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let result = async {
-        secret_client(&state, client_at.ip, &headers).await?;
+        secret_client(&state, &headers).await?;
         let snapshot = lanyard_core::revocation::snapshot(&state).await?;
         Ok::<_, TokenError>(snapshot)
     }
@@ -54,12 +49,11 @@ pub(crate) async fn snapshot(
 /// `GET /revocations/events?epoch=E&seq=N`.
 pub(crate) async fn events(
     State(state): State<AppState>,
-    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
-        secret_client(&state, client_at.ip, &headers).await?;
+        secret_client(&state, &headers).await?;
         let cursor = cursor(query.as_deref())?;
         Ok::<_, TokenError>(state.store.subscribe(&cursor).await?)
     }

@@ -8,7 +8,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::forwarded::ClientIp;
 use super::reply::no_store;
 use super::token::client_request;
 use crate::oauth::client_auth::Method;
@@ -20,14 +19,12 @@ use crate::state::AppState;
 /// not (RFC 7009 §2.2).
 pub(crate) async fn revocation(
     State(state): State<AppState>,
-    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let result = async {
-        let (client, params, _) =
-            client_request(&state, client_at.ip, &headers, query.as_deref(), &body).await?;
+        let (client, params, _) = client_request(&state, &headers, query.as_deref(), &body).await?;
         revoke::revoke(&state, &client, &params).await
     }
     .await;
@@ -40,14 +37,13 @@ pub(crate) async fn revocation(
 /// The introspection endpoint: only a client that authenticates with a secret may ask.
 pub(crate) async fn introspection(
     State(state): State<AppState>,
-    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let result = async {
         let (client, params, method) =
-            client_request(&state, client_at.ip, &headers, query.as_deref(), &body).await?;
+            client_request(&state, &headers, query.as_deref(), &body).await?;
         if method == Method::None {
             return Err(TokenError::invalid_client(
                 "introspection needs client authentication with a secret",

@@ -2,14 +2,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use std::net::IpAddr;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::is_form;
-use super::forwarded::ClientIp;
 use super::reply::no_store;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
@@ -21,12 +19,11 @@ use lanyard_core::model::{Client, GrantType};
 /// The token endpoint.
 pub(crate) async fn token(
     State(state): State<AppState>,
-    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    match respond(&state, client_at.ip, &headers, query.as_deref(), &body).await {
+    match respond(&state, &headers, query.as_deref(), &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -34,12 +31,11 @@ pub(crate) async fn token(
 
 async fn respond(
     state: &AppState,
-    peer: IpAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
-    let (client, params, _) = client_request(state, peer, headers, query, body).await?;
+    let (client, params, _) = client_request(state, headers, query, body).await?;
     let grant = grants::grant_type(&params)?;
     let issued = match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(state, &client, &params).await,
@@ -56,7 +52,6 @@ async fn respond(
 /// authenticated.
 pub(super) async fn client_request(
     state: &AppState,
-    peer: IpAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -64,8 +59,7 @@ pub(super) async fn client_request(
     let client_auth::ClientRequest { params, presented } =
         client_auth::read_request(query, is_form(headers), &authorization(headers), body)?;
     let client = state.db.clients().recent(&presented.client_id).await?;
-    let ip = peer.to_string();
-    client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
+    client_auth::authenticate_counted(state, &presented, client.as_ref()).await?;
     let client =
         client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))?;
     Ok((client, params, presented.method))
@@ -75,7 +69,6 @@ pub(super) async fn client_request(
 /// take no body (the revocation feed's GETs). Public clients cannot authenticate here.
 pub(super) async fn secret_client(
     state: &AppState,
-    peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Client, TokenError> {
     let basic = client_auth::basic_credentials(&authorization(headers))?.ok_or_else(|| {
@@ -83,8 +76,7 @@ pub(super) async fn secret_client(
     })?;
     let presented = client_auth::presented(Some(basic), &Params::default())?;
     let client = state.db.clients().recent(&presented.client_id).await?;
-    let ip = peer.to_string();
-    client_auth::authenticate_throttled(state, &presented, client.as_ref(), &ip).await?;
+    client_auth::authenticate_counted(state, &presented, client.as_ref()).await?;
     client.ok_or_else(|| TokenError::invalid_client("client authentication failed"))
 }
 

@@ -184,60 +184,28 @@ pub fn authenticate(
     }
 }
 
-/// [`authenticate`], with brute-force protection: failed secrets are counted per client and
-/// client IP (`lockout`); while that pair is blocked, every attempt is refused unchecked.
-/// Requests without a secret (public clients) guess nothing and are not counted.
-///
-/// Whether the pair is blocked is read from the token store, except within a second of a
-/// read that said it was not and was followed by the right secret: then this node does not
-/// ask again (a store round trip cost a sixth of the token endpoint's throughput). Only the
-/// client's own successes make such a copy, a failure here drops it, and a hit does not
-/// renew it, so a lock started at another node holds here within a second, and a guesser
-/// gets no unchecked attempt from an address the client has not just authenticated from.
-///
-/// The count is best effort: with the token store unreachable the secret is still checked,
-/// but not counted. Failing closed here would refuse every client during a Redis outage,
-/// including revocations, which Lanyard records durably in SQL even then.
-pub async fn authenticate_throttled(
+/// [`authenticate`], counting wrong secrets: each one presented for a registered client is
+/// counted in the token store, per client from every address, and raises an alert at the
+/// threshold (`lockout::failed` with `Key::ClientSecret`). Nothing is ever blocked: a
+/// client presenting its right secret gets in whatever others sent, since a client's
+/// secret (256 random bits, or at least 32 characters given) cannot be guessed, and a lock
+/// would let anyone who knows a client id shut it out. Requests without a secret (public
+/// clients) guess nothing and are not counted; nor are unknown client ids (nothing to
+/// alert about, and no key per made-up id). With the token store unreachable the secret is
+/// still checked, but not counted.
+pub async fn authenticate_counted(
     state: &Core,
     presented: &Presented,
     client: Option<&Client>,
-    ip: &str,
 ) -> Result<(), TokenError> {
-    if presented.secret.is_none() {
-        return authenticate(presented, client, &state.server_keys);
-    }
-    let key = [Key::Client(presented.client_id.clone(), ip.to_owned())];
-    let pair = format!("{}\n{ip}", presented.client_id);
-    // `Some(ticket)` when the store was asked just now and said "not blocked".
-    let mut read_unlocked = None;
-    if state.unlocked_clients.get(&pair).is_none() {
-        let ticket = state.unlocked_clients.ticket();
-        match lockout::blocked(state, &key).await {
-            Ok(Some(wait)) => {
-                return Err(TokenError::invalid_client(format!(
-                    "too many failed attempts from this address; try again in {}",
-                    lockout::wait_text(wait)
-                )));
-            }
-            Ok(None) => read_unlocked = Some(ticket),
-            Err(e) => {
-                tracing::warn!(error = %e, "client authentication: failures cannot be counted now")
-            }
-        }
-    }
     let checked = authenticate(presented, client, &state.server_keys);
-    match (&checked, read_unlocked) {
-        (Ok(()), Some(ticket)) => state.unlocked_clients.put(&pair, (), ticket),
-        (Ok(()), None) => {}
-        (Err(_), _) => {
-            state.unlocked_clients.forget(&pair);
-            if let Err(e) = lockout::failed(state, &key).await {
-                tracing::warn!(error = %e, "client authentication: a failure could not be counted");
-            }
-            // Again once the failure is in the store: a request that read "not locked"
-            // meanwhile must not keep that answer past the lock this failure may have made.
-            state.unlocked_clients.forget(&pair);
+    if checked.is_err()
+        && presented.secret.is_some()
+        && let Some(client) = client
+    {
+        let key = [Key::ClientSecret(client.client_id.clone())];
+        if let Err(e) = lockout::failed(state, &key).await {
+            tracing::warn!(error = %e, "client authentication: a failure could not be counted");
         }
     }
     checked

@@ -1,5 +1,5 @@
 //! Brute-force locks: `/admin/v1/users/{sub}/lock`, `/admin/v1/locks/ips/{ip}`,
-//! `/admin/v1/clients/{client_id}/locks/{ip}`.
+//! `/admin/v1/clients/{client_id}/locks/{ip}` (a client's wrong secrets: counted, never locking).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -72,17 +72,18 @@ pub(crate) async fn lift_ip(
     Ok(Json(locks::lift_ip(&state, &ip, &admin.actor()).await?))
 }
 
-/// Lifts the lock on a client's authentications from one IP.
+/// Forgets the wrong secrets counted for a client (clients are never locked; the address
+/// is checked, then ignored: the route is kept from when they were locked per address).
 #[utoipa::path(
     delete,
     path = "/clients/{client_id}/locks/{ip}",
     tag = "locks",
     params(
         ("client_id" = String, Path, description = "The client"),
-        ("ip" = String, Path, description = "The IP address"),
+        ("ip" = String, Path, description = "An IP address (ignored)"),
     ),
     responses(
-        (status = 200, description = "Lifted (or there was nothing to lift)", body = Lifted),
+        (status = 200, description = "Forgotten (`lifted`: whether anything was counted)", body = Lifted),
         Refusals,
         Unknown,
     ),
