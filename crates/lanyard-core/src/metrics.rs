@@ -75,7 +75,7 @@ fn describe() {
     describe_counter!(SIGNINS, "password sign-ins by outcome");
     describe_counter!(
         CLIENT_AUTH_FAILURES,
-        "wrong secrets presented for registered clients (counted and alerted, never locking)"
+        "failed secret checks for registered clients (counted and alerted, never locking)"
     );
     describe_counter!(REVOCATIONS, "revocations recorded, by kind");
     describe_histogram!(
