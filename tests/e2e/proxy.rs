@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lanyard_core::lockout::{self, Key};
+use lanyard_store::{Clock, ManualClock, SystemClock};
 use reqwest::StatusCode;
 
 use crate::support::{Browser, ClientSpec, Db, Store, TestClient, TestServer, authorize_url};
@@ -122,10 +123,12 @@ async fn sign_in_via(
 
 /// Failures counted against the client address `ip`.
 async fn failures_from(server: &TestServer, ip: &str) -> u32 {
-    lockout::status(&server.state, &Key::Ip(ip.to_owned()))
-        .await
-        .unwrap()
-        .0
+    counted(server, Key::Ip(ip.to_owned())).await
+}
+
+/// Failures counted under `key`.
+async fn counted(server: &TestServer, key: Key) -> u32 {
+    lockout::status(&server.state, &key).await.unwrap().0
 }
 
 #[tokio::test]
@@ -202,6 +205,80 @@ async fn behind_nginx_the_forwarded_address_is_the_client_and_nobody_else_can_cl
             "failure 127.0.0.5",
             "success 127.0.0.4",
         ]
+    );
+    drop(nginx);
+    server.stop().await;
+}
+
+/// Issue 19's lock-out by a stranger, closed: behind nginx, a hundred failed sign-ins from
+/// one address (the victim's username among them, waits sat out until it locks there) lock
+/// that address and that pair, and the owner signing in from another address gets in.
+/// Failures from a direct connection claiming the owner's address in `X-Forwarded-For`
+/// count against the connection's own address.
+#[tokio::test]
+async fn a_hundred_failures_from_one_address_never_lock_the_owner_out_elsewhere() {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let nginx = Nginx::start(&server.issuer);
+    let threshold = server.state.config.lockout.account_threshold;
+    let ip_threshold = server.state.config.lockout.ip_threshold;
+
+    // Through nginx from 127.0.0.2: alice's password guessed until it locks there (each wait
+    // sat out), then made-up usernames up to the address's threshold.
+    let stranger = browser_from("127.0.0.2", &[]);
+    for _ in 0..threshold {
+        let status = sign_in_via(&server, &nginx.base, &stranger, &wiki, "alice", "guess").await;
+        assert_ne!(status, StatusCode::SEE_OTHER);
+        clock.advance(Duration::from_secs(61));
+    }
+    for n in threshold..ip_threshold {
+        let username = format!("made-up-{n}");
+        let status = sign_in_via(&server, &nginx.base, &stranger, &wiki, &username, "x").await;
+        assert_ne!(status, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(failures_from(&server, "127.0.0.2").await, ip_threshold);
+    assert_eq!(failures_from(&server, "127.0.0.1").await, 0, "not nginx's");
+    // The stranger's address is locked, even with alice's right password.
+    let status = sign_in_via(&server, &nginx.base, &stranger, &wiki, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // A direct connection that claims alice's address: its failures are its own.
+    let liar = browser_from(
+        "127.0.0.5",
+        &[
+            ("x-forwarded-for", "127.0.0.3"),
+            ("forwarded", "for=127.0.0.3"),
+        ],
+    );
+    for n in 0..3 {
+        let username = format!("direct-{n}");
+        let status = sign_in_via(&server, &server.issuer, &liar, &wiki, &username, "x").await;
+        assert_eq!(status, StatusCode::OK, "the form again");
+    }
+    assert_eq!(failures_from(&server, "127.0.0.5").await, 3);
+    assert_eq!(failures_from(&server, "127.0.0.3").await, 0, "not believed");
+    assert_eq!(
+        counted(&server, Key::pair("direct-0", "127.0.0.3")).await,
+        0,
+        "nothing counted at the claimed address"
+    );
+    assert_eq!(
+        counted(&server, Key::pair("direct-0", "127.0.0.5")).await,
+        1
+    );
+
+    // alice, through nginx from another address: signed in, back to the app.
+    let alice = browser_from("127.0.0.3", &[]);
+    let status = sign_in_via(&server, &nginx.base, &alice, &wiki, "alice", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the owner is never locked out"
     );
     drop(nginx);
     server.stop().await;

@@ -1,8 +1,20 @@
-//! Brute-force protection: failed sign-ins counted per account and per client IP, in the
-//! token store (so the count holds across nodes). Guesses slow down (a growing wait between
-//! attempts), then stop (a temporary lock); while a key is blocked, attempts are refused
-//! without being checked, correct ones included. Each lock is audited (`lockout`), and
-//! admins can lift it (`docs/admin-api.md`).
+//! Brute-force protection: failed sign-ins counted in the token store (so the count holds
+//! across nodes), under three keys, none of which lets a stranger lock someone else out:
+//!
+//! - **the username at one address** (`Pair`): a few typing mistakes are free, then growing
+//!   waits, then a lock. The only hard lock a username gets, and only at that address.
+//! - **the username from every address** (`Account`): growing waits (at most a minute), never
+//!   a lock, and none until more failures than one address can make before its own lock. So
+//!   guessing from many addresses stays slow, and one stranger's failures never refuse the
+//!   owner signing in from elsewhere.
+//! - **the address** (`Ip`), whatever the username: a lock far later (an office's NAT
+//!   shares it), and only failures count.
+//!
+//! The username's two keys are counted before the password hash runs, in one atomic step
+//! (`attempt`): however many guesses arrive at once, no more are checked than the policy
+//! lets through. While a key is blocked, attempts are refused without being checked, correct
+//! ones included. Each lock is audited (`lockout`), and admins can lift it
+//! (`docs/admin-api.md`).
 //!
 //! Client secrets are counted too, per client, but never block: a secret is at least 32
 //! random characters, beyond guessing, while a lock would let anyone who knows a client's id
@@ -14,15 +26,18 @@
 
 use std::time::Duration;
 
-use lanyard_store::{StoreError, ThrottlePolicy};
+use lanyard_store::{Attempt, StoreError, Throttle, ThrottlePolicy};
 
 use crate::Core;
 
 /// What failures are counted under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
-    /// A username as typed (trimmed, case-folded: usernames are unique case-insensitively).
+    /// A username as typed (trimmed, case-folded: usernames are unique case-insensitively),
+    /// from every address: waits, never a lock.
     Account(String),
+    /// A username (as in `Account`) at one client address: waits, then a lock.
+    Pair(String, String),
     /// A client IP's failed sign-ins, whatever the account.
     Ip(String),
     /// A client's failed authentications (wrong secrets), from any address: counted for the
@@ -33,12 +48,27 @@ pub enum Key {
 impl Key {
     /// The account key for `username`.
     pub fn account(username: &str) -> Self {
-        Self::Account(username.trim().to_lowercase())
+        Self::Account(fold(username))
+    }
+
+    /// The key for `username` at the address `ip`.
+    pub fn pair(username: &str, ip: &str) -> Self {
+        Self::Pair(fold(username), ip.to_owned())
+    }
+
+    /// The keys a sign-in as `username` from `ip` is counted under before it is checked.
+    pub fn signin(username: &str, ip: Option<&str>) -> [Self; 2] {
+        [
+            Self::account(username),
+            Self::pair(username, ip.unwrap_or("unknown")),
+        ]
     }
 
     fn store_key(&self) -> String {
+        // The username's keys share a `{tag}`: one atomic step counts both.
         match self {
-            Self::Account(u) => format!("signin:user:{u}"),
+            Self::Account(u) => format!("signin:{{user:{u}}}"),
+            Self::Pair(u, ip) => format!("signin:{{user:{u}}}:ip:{ip}"),
             Self::Ip(ip) => format!("signin:ip:{ip}"),
             Self::ClientSecret(id) => format!("client:{id}"),
         }
@@ -48,6 +78,7 @@ impl Key {
     pub fn describe(&self) -> String {
         match self {
             Self::Account(u) => format!("username:{u}"),
+            Self::Pair(u, ip) => format!("username:{u} ip:{ip}"),
             Self::Ip(ip) => format!("ip:{ip}"),
             Self::ClientSecret(id) => format!("client_id:{id}"),
         }
@@ -56,8 +87,10 @@ impl Key {
     fn policy(&self, state: &Core) -> ThrottlePolicy {
         let l = &state.config.lockout;
         match self {
+            // More failures than one address can make before its own lock; then waits.
+            Self::Account(_) => ThrottlePolicy::slowing(l.account_threshold, l.duration),
             // A few typing mistakes are free; then waits of 2, 4, 8 ... s; then the lock.
-            Self::Account(_) => ThrottlePolicy::growing(3, l.account_threshold, l.duration),
+            Self::Pair(..) => ThrottlePolicy::growing(3, l.account_threshold, l.duration),
             // An address may be shared (an office's NAT): no waits, only a lock far later.
             Self::Ip(_) => ThrottlePolicy::growing(l.ip_threshold - 1, l.ip_threshold, l.duration),
             // Counted over the window, never blocking.
@@ -67,6 +100,15 @@ impl Key {
             },
         }
     }
+
+    /// Whether the last step of this key's policy is a lock (audited as one).
+    fn locks(&self) -> bool {
+        matches!(self, Self::Pair(..) | Self::Ip(_))
+    }
+}
+
+fn fold(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
 /// The longest block in force on any of `keys`.
@@ -78,6 +120,33 @@ pub async fn blocked(state: &Core, keys: &[Key]) -> Result<Option<Duration>, Sto
         longest = longest.max(t.blocked_for(now));
     }
     Ok(longest)
+}
+
+/// One attempt under `keys` (which must be one username's: `Key::signin`), counted before
+/// it is checked. `Err(wait)`: a key is blocked, refuse unchecked; nothing was counted.
+/// `Ok(wait)`: check it; if it fails, the keys are now blocked for `wait` (if any). On
+/// success, `clear` the keys.
+pub async fn attempt(
+    state: &Core,
+    keys: &[Key],
+) -> Result<Result<Option<Duration>, Duration>, StoreError> {
+    let names: Vec<(String, ThrottlePolicy)> = keys
+        .iter()
+        .map(|k| (k.store_key(), k.policy(state)))
+        .collect();
+    let refs: Vec<(&str, &ThrottlePolicy)> = names.iter().map(|(n, p)| (n.as_str(), p)).collect();
+    match state.store.attempt(&refs).await? {
+        Attempt::Blocked(wait) => Ok(Err(wait)),
+        Attempt::Allowed(counted) => {
+            let now = state.clock.now();
+            let mut longest = None;
+            for ((key, (_, policy)), t) in keys.iter().zip(&names).zip(counted) {
+                audit_lock(state, key, policy, t).await;
+                longest = longest.max(t.blocked_for(now));
+            }
+            Ok(Ok(longest))
+        }
+    }
 }
 
 /// Counts a failure under each of `keys`; audits each lock it starts. Returns the longest
@@ -94,21 +163,27 @@ pub async fn failed(state: &Core, keys: &[Key]) -> Result<Option<Duration>, Stor
         if let Key::ClientSecret(client_id) = key {
             alert_on_guessing(state, client_id, t.failures).await;
         }
-        if policy.lock_at() == Some(t.failures) {
-            tracing::warn!(key = %key.describe(), failures = t.failures, "locked after repeated failures");
-            let event = state
-                .event("system", "lockout")
-                .target(key.describe())
-                .outcome("locked")
-                .detail(serde_json::json!({
-                    "failures": t.failures,
-                    "until": t.blocked_until.map(|u| u.as_secs()),
-                }));
-            state.audit.record(event).await;
-        }
+        audit_lock(state, key, &policy, t).await;
         longest = longest.max(t.blocked_for(now));
     }
     Ok(longest)
+}
+
+/// Audits the lock `t` starts under `key`, if it does.
+async fn audit_lock(state: &Core, key: &Key, policy: &ThrottlePolicy, t: Throttle) {
+    if !key.locks() || policy.lock_at() != Some(t.failures) {
+        return;
+    }
+    tracing::warn!(key = %key.describe(), failures = t.failures, "locked after repeated failures");
+    let event = state
+        .event("system", "lockout")
+        .target(key.describe())
+        .outcome("locked")
+        .detail(serde_json::json!({
+            "failures": t.failures,
+            "until": t.blocked_until.map(|u| u.as_secs()),
+        }));
+    state.audit.record(event).await;
 }
 
 /// Wrong secrets for `client_id`, `failures` of them in the window: counted, and at the
@@ -135,6 +210,15 @@ async fn alert_on_guessing(state: &Core, client_id: &str, failures: u32) {
 /// Forgets the failures under `key` (a success). Returns whether there were any.
 pub async fn clear(state: &Core, key: &Key) -> Result<bool, StoreError> {
     state.store.clear_throttle(&key.store_key()).await
+}
+
+/// Forgets the failures under each of `keys`. Returns whether there were any.
+pub async fn clear_all(state: &Core, keys: &[Key]) -> Result<bool, StoreError> {
+    let mut any = false;
+    for key in keys {
+        any |= clear(state, key).await?;
+    }
+    Ok(any)
 }
 
 /// What the failures under `key` are now: the count in the window and the block left.
@@ -176,5 +260,22 @@ mod tests {
     #[test]
     fn account_keys_ignore_case_and_spaces() {
         assert_eq!(Key::account(" Alice "), Key::account("alice"));
+        assert_eq!(
+            Key::signin(" Alice ", Some("192.0.2.1")),
+            Key::signin("alice", Some("192.0.2.1"))
+        );
+    }
+
+    #[test]
+    fn a_usernames_keys_share_a_tag() {
+        let [account, pair] = Key::signin("alice", Some("192.0.2.1"));
+        let tag = |k: &Key| {
+            let s = k.store_key();
+            let open = s.find('{').unwrap();
+            let close = s.find('}').unwrap();
+            s[open..=close].to_owned()
+        };
+        assert_eq!(tag(&account), tag(&pair));
+        assert_eq!(tag(&account), "{user:alice}");
     }
 }

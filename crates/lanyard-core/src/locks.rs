@@ -1,5 +1,6 @@
-//! Brute-force locks, for admins: how many failures a user's username has, and lifting a
-//! lock early (a user's, an IP's, or a client's at one IP). Lifting is audited.
+//! Brute-force locks, for admins: how many failures a user's username has (from every
+//! address, or at one), and lifting a lock early (a username's at an address, an address's;
+//! a client's counted wrong secrets). Lifting is audited.
 
 use std::net::IpAddr;
 
@@ -27,25 +28,40 @@ pub struct Lifted {
     pub lifted: bool,
 }
 
-/// The failures counted against the username of the user `sub`.
-pub async fn user(state: &Core, sub: &str) -> Result<LockView, ServiceError> {
+/// The failures counted against the username of the user `sub`: from every address, or,
+/// with `ip`, at that address (where a lock may be in force).
+pub async fn user(state: &Core, sub: &str, ip: Option<&str>) -> Result<LockView, ServiceError> {
     let user = users::get(state, sub).await?;
-    let (failures, locked_for) = lockout::status(state, &Key::account(&user.username)).await?;
+    let key = match ip {
+        Some(ip) => Key::pair(&user.username, &parse_ip(ip)?),
+        None => Key::account(&user.username),
+    };
+    let (failures, locked_for) = lockout::status(state, &key).await?;
     Ok(LockView {
         failures,
         locked_for: locked_for.map(|d| d.as_secs().max(1)),
     })
 }
 
-/// Lifts the lock (and forgets the failures) of the user `sub`'s username.
-pub async fn lift_user(state: &Core, sub: &str, actor: &str) -> Result<Lifted, ServiceError> {
+/// Forgets the failures of the user `sub`'s username from every address (ending its waits)
+/// and, with `ip`, lifts the lock at that address too.
+pub async fn lift_user(
+    state: &Core,
+    sub: &str,
+    ip: Option<&str>,
+    actor: &str,
+) -> Result<Lifted, ServiceError> {
     let user = users::get(state, sub).await?;
-    lift(state, Key::account(&user.username), actor).await
+    let mut keys = vec![Key::account(&user.username)];
+    if let Some(ip) = ip {
+        keys.push(Key::pair(&user.username, &parse_ip(ip)?));
+    }
+    lift(state, &keys, actor).await
 }
 
 /// Lifts the lock of a client IP's sign-ins.
 pub async fn lift_ip(state: &Core, ip: &str, actor: &str) -> Result<Lifted, ServiceError> {
-    lift(state, Key::Ip(parse_ip(ip)?), actor).await
+    lift(state, &[Key::Ip(parse_ip(ip)?)], actor).await
 }
 
 /// Forgets the wrong secrets counted for a client (its alert starts again from zero).
@@ -63,7 +79,7 @@ pub async fn lift_client(
             "no client has client_id {client_id:?}"
         )));
     }
-    lift(state, Key::ClientSecret(client_id.to_owned()), actor).await
+    lift(state, &[Key::ClientSecret(client_id.to_owned())], actor).await
 }
 
 /// An IP address as the sign-in saw it (`Display` of `IpAddr`, so `::1`, not `[::1]`).
@@ -73,11 +89,12 @@ fn parse_ip(ip: &str) -> Result<String, ServiceError> {
         .map_err(|_| ServiceError::field("ip", format!("{ip:?} is not an IP address")))
 }
 
-async fn lift(state: &Core, key: Key, actor: &str) -> Result<Lifted, ServiceError> {
-    let lifted = lockout::clear(state, &key).await?;
+async fn lift(state: &Core, keys: &[Key], actor: &str) -> Result<Lifted, ServiceError> {
+    let lifted = lockout::clear_all(state, keys).await?;
+    let targets: Vec<String> = keys.iter().map(Key::describe).collect();
     let event = state
         .event(actor, "lockout.lift")
-        .target(key.describe())
+        .target(targets.join(", "))
         .detail(serde_json::json!({ "lifted": lifted }));
     state.audit.record(event).await;
     Ok(Lifted { lifted })

@@ -55,5 +55,5 @@ pub use revocation::{
 };
 pub use sessions::{NewSession, Session};
 pub use store::{Subscription, TokenStore};
-pub use throttle::{Throttle, ThrottlePolicy};
+pub use throttle::{Attempt, Throttle, ThrottlePolicy};
 pub use time::{Clock, ManualClock, SystemClock, TIME_LIMIT_MS, Timestamp};

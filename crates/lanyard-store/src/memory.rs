@@ -16,7 +16,7 @@ use crate::ids::{SessionId, secret_hash};
 use crate::refresh::{Decision, FamilyState, Minted, reopen_successor};
 use crate::store::oldest_first;
 use crate::{
-    AccessTokenRef, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
+    AccessTokenRef, Attempt, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
     IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshInfo, RefreshToken,
     Revocation, RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot,
     StoreConfig, StoreError, Subscription, SystemClock, Target, Throttle, ThrottlePolicy,
@@ -186,6 +186,17 @@ impl State {
             self.throttles.remove(key);
         }
         self.throttles.get_mut(key)
+    }
+
+    /// One more failure under `key`.
+    fn count(&mut self, key: &str, policy: &ThrottlePolicy, now: Timestamp) -> Throttle {
+        let (before, window_ends) = self
+            .throttle(key, now)
+            .map(|e| *e)
+            .unwrap_or((Throttle::default(), now.plus(policy.window)));
+        let after = before.fail(policy, now);
+        self.throttles.insert(key.to_owned(), (after, window_ends));
+        after
     }
 
     fn live_session(&mut self, sid: &SessionId, now: Timestamp) -> Option<&mut SessionEntry> {
@@ -636,14 +647,24 @@ impl TokenStore for MemoryStore {
         policy: &ThrottlePolicy,
     ) -> Result<Throttle, StoreError> {
         let now = self.now();
+        Ok(self.state(now).count(key, policy, now))
+    }
+
+    async fn attempt(&self, keys: &[(&str, &ThrottlePolicy)]) -> Result<Attempt, StoreError> {
+        let now = self.now();
         let mut state = self.state(now);
-        let (before, window_ends) = state
-            .throttle(key, now)
-            .map(|e| *e)
-            .unwrap_or((Throttle::default(), now.plus(policy.window)));
-        let after = before.fail(policy, now);
-        state.throttles.insert(key.to_owned(), (after, window_ends));
-        Ok(after)
+        let blocked = keys
+            .iter()
+            .filter_map(|(key, _)| state.throttle(key, now).and_then(|e| e.0.blocked_for(now)))
+            .max();
+        if let Some(wait) = blocked {
+            return Ok(Attempt::Blocked(wait));
+        }
+        Ok(Attempt::Allowed(
+            keys.iter()
+                .map(|(key, policy)| state.count(key, policy, now))
+                .collect(),
+        ))
     }
 
     async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError> {

@@ -6,10 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessTokenRef, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed, IssuedRefresh,
-    NewFamily, NewSession, Redemption, RefreshInfo, Revocation, RevocationEvent, RevokedFamily,
-    Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Throttle, ThrottlePolicy,
-    Timestamp, TokenFacts, Verdict,
+    AccessTokenRef, Attempt, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed,
+    IssuedRefresh, NewFamily, NewSession, Redemption, RefreshInfo, Revocation, RevocationEvent,
+    RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Throttle,
+    ThrottlePolicy, Timestamp, TokenFacts, Verdict,
 };
 
 /// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
@@ -143,6 +143,13 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
         key: &str,
         policy: &ThrottlePolicy,
     ) -> Result<Throttle, StoreError>;
+
+    /// One attempt under `keys` (each with its policy), counted before it is checked, in one
+    /// atomic step on every node: if any key is blocked, nothing is counted and the longest
+    /// block is returned; otherwise one is counted under each, as `record_failure` would.
+    /// The keys must share a `{tag}` (see [the rule](crate::throttle)). Clear them if the
+    /// attempt succeeds.
+    async fn attempt(&self, keys: &[(&str, &ThrottlePolicy)]) -> Result<Attempt, StoreError>;
 
     /// Forgets `key` (a success, or an admin lifting a lock). Returns whether it was there.
     async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError>;

@@ -18,8 +18,8 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::{
-    AccessTokenRef, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance, NewFamily, NewSession,
-    Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target,
+    AccessTokenRef, Attempt, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance, NewFamily,
+    NewSession, Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target,
     ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
@@ -109,6 +109,8 @@ macro_rules! conformance_suite {
             failures_block_as_the_policy_says,
             a_counter_is_forgotten_after_its_window,
             counters_are_shared_by_nodes_and_exact_under_concurrency,
+            attempts_are_counted_before_they_are_checked,
+            concurrent_attempts_get_no_more_checks_than_the_policy_allows,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -1728,4 +1730,91 @@ pub async fn counters_are_shared_by_nodes_and_exact_under_concurrency(h: &dyn Ha
         "each failure counted once"
     );
     assert_eq!(two.throttle("client:wiki").await.unwrap().failures, 20);
+}
+
+pub async fn attempts_are_counted_before_they_are_checked(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let account = "signin:{user:alice}";
+    let pair = "signin:{user:alice}:ip:192.0.2.1";
+    let slow = policy(60 * SECOND, &[(3, SECOND)]);
+    let lock = policy(60 * SECOND, &[(2, 60 * SECOND)]);
+    let keys = [(account, &slow), (pair, &lock)];
+    let Attempt::Allowed(first) = store.attempt(&keys).await.unwrap() else {
+        panic!("nothing is blocked yet");
+    };
+    assert_eq!(
+        first.iter().map(|t| t.failures).collect::<Vec<_>>(),
+        [1, 1],
+        "counted under each key, in order"
+    );
+    assert_eq!(store.throttle(pair).await.unwrap().failures, 1);
+    let Attempt::Allowed(second) = store.attempt(&keys).await.unwrap() else {
+        panic!("the second attempt is let through");
+    };
+    assert!(
+        second[1].blocked_for(h.now()).is_some(),
+        "it locks the pair"
+    );
+    match store.attempt(&keys).await.unwrap() {
+        Attempt::Blocked(wait) => assert!(wait > 59 * SECOND, "{wait:?}"),
+        other => panic!("the pair is locked: {other:?}"),
+    }
+    assert_eq!(
+        store.throttle(account).await.unwrap().failures,
+        2,
+        "a blocked attempt counts nowhere"
+    );
+    // Another address: its own pair, the account shared.
+    let elsewhere = "signin:{user:alice}:ip:198.51.100.7";
+    let Attempt::Allowed(third) = store
+        .attempt(&[(account, &slow), (elsewhere, &lock)])
+        .await
+        .unwrap()
+    else {
+        panic!("another address is not locked by the first one's failures");
+    };
+    assert_eq!(third[0].failures, 3);
+    assert!(
+        third[0].blocked_for(h.now()).is_some(),
+        "the account slows down"
+    );
+    assert!(store.clear_throttle(account).await.unwrap());
+    assert!(store.clear_throttle(elsewhere).await.unwrap());
+    assert!(matches!(
+        store
+            .attempt(&[(account, &slow), (elsewhere, &lock)])
+            .await
+            .unwrap(),
+        Attempt::Allowed(_)
+    ));
+    h.advance(60 * SECOND + MARGIN).await;
+    let Attempt::Allowed(later) = store.attempt(&keys).await.unwrap() else {
+        panic!("the lock is over");
+    };
+    assert_eq!(later[1].failures, 1, "a new window");
+}
+
+pub async fn concurrent_attempts_get_no_more_checks_than_the_policy_allows(h: &dyn Harness) {
+    let one = h.store(config()).await;
+    let two = h.store(config()).await;
+    let p = policy(60 * SECOND, &[(4, 60 * SECOND)]);
+    let mut tasks = JoinSet::new();
+    for i in 0..150 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let p = p.clone();
+        tasks.spawn(async move {
+            let keys = [
+                ("signin:{user:bob}", &p),
+                ("signin:{user:bob}:ip:192.0.2.9", &p),
+            ];
+            store.attempt(&keys).await.unwrap()
+        });
+    }
+    let outcomes = tasks.join_all().await;
+    let allowed = outcomes
+        .iter()
+        .filter(|a| matches!(a, Attempt::Allowed(_)))
+        .count();
+    assert_eq!(allowed, 4, "four checks, then the lock");
+    assert_eq!(two.throttle("signin:{user:bob}").await.unwrap().failures, 4);
 }

@@ -8,6 +8,16 @@
 //! successful attempt, or an admin lifting a lock). The policy is a short table of steps
 //! ("from the n-th failure on, block this long"), given whole to the backends; the Redis
 //! script looks the count up in it as [`ThrottlePolicy::block_after`] does.
+//!
+//! **Counting before checking.** [`TokenStore::attempt`](crate::TokenStore::attempt) counts
+//! an attempt before the caller checks it (the password hash runs after), in one atomic
+//! step over a few keys: if any of them is blocked, nothing is counted; otherwise each counts
+//! one. So however many attempts arrive at once, no more are checked than the policy lets
+//! through; the caller clears the keys when the attempt succeeds.
+//!
+//! **Keys that go together.** Keys passed to one `attempt` must share a `{tag}`, as Redis
+//! Cluster's hash tags do (`signin:{user:alice}` and `signin:{user:alice}:ip:192.0.2.1`): the
+//! Redis store keeps them in one hash slot, so one script can count them all.
 
 use std::time::Duration;
 
@@ -41,6 +51,21 @@ impl ThrottlePolicy {
         }
     }
 
+    /// `free` failures without delay, then a delay doubling from 2 s up to a minute, and
+    /// never a lock; counted over `window`.
+    pub fn slowing(free: u32, window: Duration) -> Self {
+        let steps = (1..=6)
+            .map(|k| {
+                let doubling = Duration::from_secs(1u64 << k);
+                (
+                    free.saturating_add(k),
+                    doubling.min(Duration::from_secs(60)),
+                )
+            })
+            .collect();
+        Self { window, steps }
+    }
+
     /// The block after the `failures`-th failure.
     pub fn block_after(&self, failures: u32) -> Duration {
         self.steps
@@ -55,6 +80,17 @@ impl ThrottlePolicy {
     pub fn lock_at(&self) -> Option<u32> {
         self.steps.last().map(|(n, _)| *n)
     }
+}
+
+/// What [`TokenStore::attempt`](crate::TokenStore::attempt) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Nothing was blocked: the attempt is counted under each key (the new states, in the
+    /// order the keys were given). Check it now; clear the keys if it succeeds.
+    Allowed(Vec<Throttle>),
+    /// A key is blocked for this long (the longest block): nothing was counted; refuse the
+    /// attempt unchecked.
+    Blocked(Duration),
 }
 
 /// What is known of a key.
@@ -109,6 +145,9 @@ mod tests {
             "a short table"
         );
         assert_eq!(no_waits.block_after(99), Duration::ZERO);
+        let slowing = ThrottlePolicy::slowing(10, Duration::from_secs(900));
+        let secs: Vec<u64> = (9..=20).map(|n| slowing.block_after(n).as_secs()).collect();
+        assert_eq!(secs, [0, 0, 2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
         let long = ThrottlePolicy::growing(0, 20, Duration::from_secs(600));
         assert_eq!(
             long.block_after(10),

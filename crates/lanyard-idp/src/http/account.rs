@@ -311,6 +311,7 @@ pub(crate) async fn withdraw(
 /// `POST /account/password`: `current`, `new`, `confirm`, and `end_others`.
 pub(crate) async fn password(
     State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -318,7 +319,8 @@ pub(crate) async fn password(
         Ok(f) => f,
         Err(response) => return response,
     };
-    match change_password(&state, &form, &session).await {
+    let ip = client_at.ip.to_string();
+    match change_password(&state, &form, &session, &ip).await {
         Ok(()) => back("password"),
         Err(Refusal::Say(message)) => {
             render(
@@ -347,6 +349,7 @@ async fn change_password(
     state: &AppState,
     form: &Params,
     session: &Session,
+    client_at: &str,
 ) -> Result<(), Refusal> {
     let say = |m: &str| Refusal::Say(m.to_owned());
     let down = |_| Refusal::Page(pages::unavailable());
@@ -357,9 +360,10 @@ async fn change_password(
         .await
         .map_err(|_| Refusal::Page(pages::unavailable()))?
         .ok_or_else(|| say("This account no longer exists."))?;
-    // Guessing the current password here is guessing it at sign-in: counted the same way.
-    let key = [Key::account(&user.username)];
-    if let Some(wait) = lockout::blocked(state, &key).await.map_err(down)? {
+    // Guessing the current password here is guessing it at sign-in: counted the same way,
+    // before the hash runs.
+    let keys = Key::signin(&user.username, Some(client_at));
+    if let Err(wait) = lockout::attempt(state, &keys).await.map_err(down)? {
         return Err(Refusal::Say(format!(
             "Too many failed attempts. Wait {} and try again.",
             lockout::wait_text(wait)
@@ -371,11 +375,11 @@ async fn change_password(
         .await
         .map_err(|_| Refusal::Page(pages::unavailable()))?;
     if !current_ok {
-        lockout::failed(state, &key).await.map_err(down)?;
         return Err(say(
             "Your current password is not right. Nothing was changed.",
         ));
     }
+    lockout::clear_all(state, &keys).await.map_err(down)?;
     let new = form.get("new").unwrap_or("");
     if form.get("confirm") != Some(new) {
         return Err(say("The two new passwords differ. Nothing was changed."));

@@ -3,8 +3,9 @@
 //! Every failure looks the same to the person and takes about as long: "Incorrect username or
 //! password", whether the user exists or typed the wrong password (an unknown user is
 //! checked against a dummy argon2 hash). Only the right password of a disabled account is
-//! told so (403): whoever sees that knows the password already. Repeated failures slow down and then lock
-//! the username and the client IP (`lockout`), for known and unknown usernames alike.
+//! told so (403): whoever sees that knows the password already. Repeated failures slow down and
+//! then lock the username at that address and the address (`lockout`), for known and unknown
+//! usernames alike; the attempt is counted before the password hash runs.
 
 use std::time::Duration;
 
@@ -103,15 +104,22 @@ pub async fn authenticate(
             forbidden: false,
         }));
     }
-    let mut keys = vec![Key::account(username)];
-    if let Some(ip) = &browser.ip {
-        keys.push(Key::Ip(ip.clone()));
-    }
-    if let Some(wait) = lockout::blocked(state, &keys).await? {
-        audit_failure(state, target, browser, "anonymous", "paused").await;
-        lanyard_core::metrics::signin("locked");
-        return Ok(Err(paused(wait)));
-    }
+    // The address's failures count after the check (an office's successes never do); the
+    // username's keys count this attempt before the hash runs, in one step.
+    let address: Vec<Key> = browser.ip.iter().map(|ip| Key::Ip(ip.clone())).collect();
+    let keys = Key::signin(username, browser.ip.as_deref());
+    let counted = match lockout::blocked(state, &address).await? {
+        Some(wait) => Err(wait),
+        None => lockout::attempt(state, &keys).await?,
+    };
+    let wait_if_wrong = match counted {
+        Ok(wait) => wait,
+        Err(wait) => {
+            audit_failure(state, target, browser, "anonymous", "paused").await;
+            lanyard_core::metrics::signin("locked");
+            return Ok(Err(paused(wait)));
+        }
+    };
     let user = if username.len() > 256 {
         None
     } else {
@@ -147,7 +155,8 @@ pub async fn authenticate(
             let actor = other.map_or_else(|| "anonymous".to_owned(), |u| u.sub);
             audit_failure(state, target, browser, &actor, reason).await;
             lanyard_core::metrics::signin("failure");
-            return Ok(Err(match lockout::failed(state, &keys).await? {
+            let wait = lockout::failed(state, &address).await?.max(wait_if_wrong);
+            return Ok(Err(match wait {
                 Some(wait) => paused(wait),
                 None => SignInOutcome::Refused {
                     message: INCORRECT.to_owned(),
@@ -157,7 +166,7 @@ pub async fn authenticate(
             }));
         }
     };
-    lockout::clear(state, &keys[0]).await?;
+    lockout::clear_all(state, &keys).await?;
     lanyard_core::metrics::signin("success");
     let lifetimes = &state.config.lifetimes;
     let (idle, max) = if credentials.remember_me {

@@ -54,8 +54,17 @@ impl Keys {
         format!("{}code:{hash}", self.prefix)
     }
 
+    /// A counter's key: its name hashed (names hold usernames and addresses); a name with a
+    /// `{tag}` keeps a tag of its own, so the counters of one group share a slot.
     pub(super) fn throttle(&self, key: &str) -> String {
-        format!("{}bf:{}", self.prefix, crate::ids::secret_hash(key))
+        let hashed = crate::ids::secret_hash(key);
+        match tag(key) {
+            Some(t) => {
+                let t = crate::ids::secret_hash(t);
+                format!("{}bf:{{{}}}:{hashed}", self.prefix, &t[..t.len().min(16)])
+            }
+            None => format!("{}bf:{hashed}", self.prefix),
+        }
     }
 
     pub(super) fn session(&self, sid: &SessionId) -> SessionKeys {
@@ -116,17 +125,21 @@ impl Keys {
     }
 }
 
-/// The hash tag Redis Cluster hashes: the part between the first `{` and the next `}`.
+/// The hash tag of a key as Redis Cluster reads it: the part between the first `{` and the
+/// next `}`, if not empty.
+fn tag(key: &str) -> Option<&str> {
+    key.find('{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.find('}')
+            .filter(|&close| close > 0)
+            .map(|close| &rest[..close])
+    })
+}
+
+/// What Redis Cluster hashes for `key`: its tag, or all of it.
 #[cfg(test)]
 fn hash_tag(key: &str) -> &str {
-    key.find('{')
-        .and_then(|open| {
-            let rest = &key[open + 1..];
-            rest.find('}')
-                .filter(|&close| close > 0)
-                .map(|close| &rest[..close])
-        })
-        .unwrap_or(key)
+    tag(key).unwrap_or(key)
 }
 
 #[cfg(test)]
@@ -163,6 +176,25 @@ mod tests {
         assert!(rev.iter().all(|key| hash_tag(key) == "rev"));
         let (sids, fams) = k.user("alice");
         assert_eq!(hash_tag(&sids), hash_tag(&fams));
+    }
+
+    #[test]
+    fn counters_of_one_group_share_a_slot_and_hide_their_names() {
+        let k = keys();
+        let account = k.throttle("signin:{user:alice}");
+        let pair = k.throttle("signin:{user:alice}:ip:192.0.2.1");
+        assert_eq!(hash_tag(&account), hash_tag(&pair));
+        assert_ne!(account, pair);
+        assert_ne!(
+            hash_tag(&account),
+            hash_tag(&k.throttle("signin:{user:bob}"))
+        );
+        assert!(
+            !pair.contains("alice") && !pair.contains("192.0.2.1"),
+            "{pair}"
+        );
+        let plain = k.throttle("client:wiki");
+        assert!(plain.starts_with("test:bf:") && !plain.contains('{'));
     }
 
     #[test]

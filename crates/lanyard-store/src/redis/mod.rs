@@ -41,10 +41,11 @@ use crate::revocation::{Entry, Kind, judge};
 use crate::store::oldest_first;
 use crate::time::duration_millis;
 use crate::{
-    AccessTokenRef, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId, IssuedRefresh,
-    NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation, RevocationEvent,
-    RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError, Subscription, SystemClock,
-    Target, Throttle, ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, Attempt, AuthorizationCode, Clock, Cursor, Family, FamilyId, GrantId,
+    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshToken, Revocation,
+    RevocationEvent, RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError,
+    Subscription, SystemClock, Target, Throttle, ThrottlePolicy, Timestamp, TokenFacts, TokenStore,
+    Verdict,
 };
 
 /// How to reach Redis.
@@ -1020,6 +1021,47 @@ impl TokenStore for RedisStore {
             failures: n,
             blocked_until: (until > 0).then(|| Timestamp::from_millis(until)),
         })
+    }
+
+    async fn attempt(&self, keys: &[(&str, &ThrottlePolicy)]) -> Result<Attempt, StoreError> {
+        let names: Vec<String> = keys
+            .iter()
+            .map(|(key, _)| self.inner.keys.throttle(key))
+            .collect();
+        let mut cmd = evalsha(&scripts::THROTTLE_ATTEMPT, &names);
+        let now = self.now();
+        cmd.arg(now.as_millis());
+        for (_, policy) in keys {
+            cmd.arg(duration_millis(policy.window).max(1))
+                .arg(policy.steps.len());
+            for (from, block) in &policy.steps {
+                cmd.arg(*from).arg(duration_millis(*block));
+            }
+        }
+        let reply: Vec<i64> = self.eval(cmd).await?;
+        match reply.as_slice() {
+            [0, until] => Ok(Attempt::Blocked(
+                Throttle {
+                    failures: 0,
+                    blocked_until: Some(Timestamp::from_millis(*until)),
+                }
+                .blocked_for(now)
+                .unwrap_or_default(),
+            )),
+            [1, counted @ ..] if counted.len() == 2 * keys.len() => Ok(Attempt::Allowed(
+                counted
+                    .chunks_exact(2)
+                    .map(|c| Throttle {
+                        failures: u32::try_from(c[0]).unwrap_or(u32::MAX),
+                        blocked_until: (c[1] > 0).then(|| Timestamp::from_millis(c[1])),
+                    })
+                    .collect(),
+            )),
+            other => Err(StoreError::corrupt(
+                "throttle",
+                format!("unexpected attempt reply of {} numbers", other.len()),
+            )),
+        }
     }
 
     async fn clear_throttle(&self, key: &str) -> Result<bool, StoreError> {

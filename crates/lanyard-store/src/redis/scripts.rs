@@ -407,7 +407,7 @@ return redis.call('GET', KEYS[2]) or '0'
 });
 
 /// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
-pub(super) fn all() -> [&'static Script; 15] {
+pub(super) fn all() -> [&'static Script; 16] {
     [
         &INDEX_ADD,
         &CODE_PUT,
@@ -424,40 +424,84 @@ pub(super) fn all() -> [&'static Script; 15] {
         &SNAPSHOT,
         &RESEED,
         &THROTTLE_FAIL,
+        &THROTTLE_ATTEMPT,
     ]
 }
 
-/// One more failure under a counter (see `throttle`: the blocks come from Rust). The hash
-/// holds `n`, `ends` (the window's end) and `until` (the block's end); it is forgotten when
-/// both are past.
-/// KEYS: counter. ARGV: now, window (ms), then the policy's steps as pairs: the failure
-/// count it starts at, and the block (ms). Returns {n, until}.
+/// Counting under a throttle hash, shared by the two scripts that count. The hash holds `n`,
+/// `ends` (the window's end) and `until` (the block's end); it is forgotten when both are
+/// past. `throttle_count` reads the policy's steps from `ARGV[first..last]`, as pairs: the
+/// failure count a step starts at, and its block (ms).
+const THROTTLE_LIB: &str = r"
+local function throttle_live(key, now)
+  local ends = tonumber(redis.call('HGET', key, 'ends'))
+  local untilv = tonumber(redis.call('HGET', key, 'until')) or 0
+  if ends and now >= ends and now >= untilv then return nil, 0 end
+  return ends, untilv
+end
+local function throttle_count(key, now, window, first, last)
+  local ends, untilv = throttle_live(key, now)
+  if not ends then
+    redis.call('DEL', key)
+    untilv = 0
+    ends = now + window
+    redis.call('HSET', key, 'ends', fmt(ends))
+  end
+  local n = redis.call('HINCRBY', key, 'n', 1)
+  local block = 0
+  for i = first, last - 1, 2 do
+    if num(ARGV[i], 'step') <= n then block = num(ARGV[i + 1], 'block') end
+  end
+  if block > 0 and now + block > untilv then
+    untilv = now + block
+    redis.call('HSET', key, 'until', fmt(untilv))
+  end
+  redis.call('PEXPIRE', key, math.max(ends, untilv) - now)
+  return n, untilv
+end
+";
+
+fn throttle_script(body: &str) -> Script {
+    script(&format!("{THROTTLE_LIB}{body}"))
+}
+
+/// One more failure under a counter (see `throttle`: the blocks come from Rust).
+/// KEYS: counter. ARGV: now, window (ms), then the policy's steps as pairs.
+/// Returns {n, until}.
 pub(super) static THROTTLE_FAIL: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    throttle_script(
+        r"
+local n, untilv = throttle_count(KEYS[1], num(ARGV[1], 'now'), num(ARGV[2], 'window'), 3, #ARGV)
+return {n, fmt(untilv)}
+",
+    )
+});
+
+/// One attempt under a group of counters, counted before it is checked: if any counter is
+/// blocked, nothing is counted. KEYS: the counters (one slot). ARGV: now, then for each
+/// counter its window (ms), its number of steps, and the steps as pairs.
+/// Returns {0, until} (the longest block) or {1, n1, until1, n2, until2, ...}.
+pub(super) static THROTTLE_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
+    throttle_script(
         r"
 local now = num(ARGV[1], 'now')
-local ends = tonumber(redis.call('HGET', KEYS[1], 'ends'))
-local untilv = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
-if ends and now >= ends and now >= untilv then
-  redis.call('DEL', KEYS[1])
-  ends = nil
-  untilv = 0
+local longest = 0
+for k = 1, #KEYS do
+  local ends, untilv = throttle_live(KEYS[k], now)
+  if ends and untilv > now and untilv > longest then longest = untilv end
 end
-if not ends then
-  ends = now + num(ARGV[2], 'window')
-  redis.call('HSET', KEYS[1], 'ends', fmt(ends))
+if longest > 0 then return {0, fmt(longest)} end
+local out = {1}
+local i = 2
+for k = 1, #KEYS do
+  local window = num(ARGV[i], 'window')
+  local last = i + 1 + 2 * num(ARGV[i + 1], 'steps')
+  local n, untilv = throttle_count(KEYS[k], now, window, i + 2, last)
+  out[#out + 1] = n
+  out[#out + 1] = fmt(untilv)
+  i = last + 1
 end
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local block = 0
-for i = 3, #ARGV - 1, 2 do
-  if num(ARGV[i], 'step') <= n then block = num(ARGV[i + 1], 'block') end
-end
-if block > 0 and now + block > untilv then
-  untilv = now + block
-  redis.call('HSET', KEYS[1], 'until', fmt(untilv))
-end
-redis.call('PEXPIRE', KEYS[1], math.max(ends, untilv) - now)
-return {n, fmt(untilv)}
+return out
 ",
     )
 });

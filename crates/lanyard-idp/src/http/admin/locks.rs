@@ -6,18 +6,23 @@ use axum::extract::{Path, State};
 
 use super::auth::Admin;
 use super::error::AdminError;
+use super::query::Query;
 use super::{Refusals, Unknown};
 use crate::state::AppState;
 use lanyard_core::locks::{self, Lifted, LockView};
 
-/// The failed sign-ins counted against a user's username, and any lock in force.
+/// The failed sign-ins counted against a user's username: from every address (which slow
+/// sign-ins down, never lock), or with `ip` at that address (which lock).
 #[utoipa::path(
     get,
     path = "/users/{sub}/lock",
     tag = "locks",
-    params(("sub" = String, Path, description = "The user's sub")),
+    params(
+        ("sub" = String, Path, description = "The user's sub"),
+        ("ip" = Option<String>, Query, description = "Only the failures from this address (where a lock may be in force)"),
+    ),
     responses(
-        (status = 200, description = "Failures in the window, and the lock left", body = LockView),
+        (status = 200, description = "Failures in the window, and the lock or wait left", body = LockView),
         Refusals,
         Unknown,
     ),
@@ -27,16 +32,21 @@ pub(crate) async fn user(
     State(state): State<AppState>,
     _admin: Admin,
     Path(sub): Path<String>,
+    query: Query,
 ) -> Result<Json<LockView>, AdminError> {
-    Ok(Json(locks::user(&state, &sub).await?))
+    Ok(Json(locks::user(&state, &sub, query.text("ip")).await?))
 }
 
-/// Lifts the lock on a user's username and forgets its failures.
+/// Forgets the failures counted against a user's username (ending its waits); with `ip`, also
+/// lifts the lock at that address (the `lockout` audit event names it).
 #[utoipa::path(
     delete,
     path = "/users/{sub}/lock",
     tag = "locks",
-    params(("sub" = String, Path, description = "The user's sub")),
+    params(
+        ("sub" = String, Path, description = "The user's sub"),
+        ("ip" = Option<String>, Query, description = "Also lift the lock at this address"),
+    ),
     responses(
         (status = 200, description = "Lifted (or there was nothing to lift)", body = Lifted),
         Refusals,
@@ -48,8 +58,11 @@ pub(crate) async fn lift_user(
     State(state): State<AppState>,
     admin: Admin,
     Path(sub): Path<String>,
+    query: Query,
 ) -> Result<Json<Lifted>, AdminError> {
-    Ok(Json(locks::lift_user(&state, &sub, &admin.actor()).await?))
+    Ok(Json(
+        locks::lift_user(&state, &sub, query.text("ip"), &admin.actor()).await?,
+    ))
 }
 
 /// Lifts the lock on sign-ins from a client IP.
