@@ -98,10 +98,12 @@ async fn a_code_from_a_session_that_has_ended_is_refused() {
     }
 }
 
-/// A replayed code gets `invalid_grant`, and what its first redemption issued dies: the access
-/// token at UserInfo, the refresh token at the token endpoint. On Redis and in memory.
+/// A replayed code gets `invalid_grant`, and everything its first redemption produced dies:
+/// the first access token at UserInfo, the refresh token at the token endpoint, and the
+/// access token a refresh minted from it (issue 19 §3: that one used to stay valid until it
+/// expired). On Redis and in memory.
 #[tokio::test]
-async fn a_replayed_code_revokes_what_it_issued() {
+async fn a_replayed_code_revokes_everything_it_produced() {
     for (db, store) in [(Db::Sqlite, Store::Memory), (Db::Postgres, Store::Redis)] {
         let (server, wiki) = setup(db, store).await;
         let (code, verifier) = code(&server, &wiki, "openid offline_access").await;
@@ -115,6 +117,18 @@ async fn a_replayed_code_revokes_what_it_issued() {
             .as_str()
             .expect("offline_access gives a refresh token");
         assert_eq!(userinfo(&server, access).await.status(), StatusCode::OK);
+        // The refresh token used once: a second access token, and a successor.
+        let refreshed = token_request(
+            &server,
+            &wiki,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(refreshed.status(), StatusCode::OK);
+        let refreshed: Value = refreshed.json().await.unwrap();
+        let minted = refreshed["access_token"].as_str().unwrap();
+        let successor = refreshed["refresh_token"].as_str().unwrap();
+        assert_eq!(userinfo(&server, minted).await.status(), StatusCode::OK);
 
         assert_oauth_error(
             exchange(&server, &wiki, &code, &verifier).await,
@@ -123,17 +137,21 @@ async fn a_replayed_code_revokes_what_it_issued() {
         )
         .await;
 
-        let after = userinfo(&server, access).await;
-        let challenge =
-            assert_bearer_challenge(&after, StatusCode::UNAUTHORIZED, Some("invalid_token"));
-        assert!(challenge.contains("revoked"), "{challenge}");
-        let refreshed = token_request(
-            &server,
-            &wiki,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
-        assert_oauth_error(refreshed, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        for token in [access, minted] {
+            let after = userinfo(&server, token).await;
+            let challenge =
+                assert_bearer_challenge(&after, StatusCode::UNAUTHORIZED, Some("invalid_token"));
+            assert!(challenge.contains("revoked"), "{challenge}");
+        }
+        for token in [refresh, successor] {
+            let refreshed = token_request(
+                &server,
+                &wiki,
+                &[("grant_type", "refresh_token"), ("refresh_token", token)],
+            )
+            .await;
+            assert_oauth_error(refreshed, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        }
         server.stop().await;
     }
 }

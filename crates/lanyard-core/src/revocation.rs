@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lanyard_store::{
-    AccessTokenRef, Feed, RefreshInfo, Revocation, RevocationEvent, Snapshot, StoreError, Target,
-    Timestamp, TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, FamilyId, Feed, RefreshInfo, Revocation, RevocationEvent, Snapshot, StoreError,
+    Target, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 use crate::Core;
@@ -134,6 +134,23 @@ pub async fn revoke_access_tokens(
         revoke(state, Target::Jti(at.jti.clone()), at.expires_at, actor).await?;
     }
     Ok(tokens.len())
+}
+
+/// Ends a family known by its id alone (a replayed code, a refresh by a disabled user, a
+/// session's families): the family goes, then every access token it produced that has not
+/// expired (the first, and each a refresh minted), by `jti`. Returns how many access tokens
+/// were revoked; `None` if the family was gone already.
+pub async fn end_family(
+    state: &Core,
+    id: &FamilyId,
+    actor: &str,
+) -> Result<Option<usize>, RevocationError> {
+    match state.store.revoke_family(id).await? {
+        Some(revoked) => Ok(Some(
+            revoke_access_tokens(state, &revoked.access_tokens, actor).await?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Revokes a refresh-token family without losing its access tokens: they are revoked

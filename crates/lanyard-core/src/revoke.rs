@@ -180,11 +180,9 @@ async fn revoke_subject(
                         continue;
                     }
                     // By jti too: tokens refreshed from an offline family carry no sid.
-                    if let Some(revoked) = state.store.revoke_family(&family.id).await? {
+                    if let Some(n) = revocation::end_family(state, &family.id, actor).await? {
                         outcome.refresh_families_revoked += 1;
-                        outcome.access_tokens_revoked +=
-                            revocation::revoke_access_tokens(state, &revoked.access_tokens, actor)
-                                .await?;
+                        outcome.access_tokens_revoked += n;
                     }
                 }
                 outcome.sessions_ended.push(sid.clone());

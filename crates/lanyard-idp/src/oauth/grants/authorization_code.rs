@@ -161,18 +161,24 @@ pub async fn exchange(
     Ok(response)
 }
 
-/// A code came back after it was spent: revoke what its first redemption issued
-/// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+/// A code came back after it was spent: revoke everything its first redemption produced
+/// (RFC 6749 §4.1.2, RFC 9700 §4.2.4): its access token, its refresh-token family, and
+/// every access token a refresh minted from that family.
 async fn revoke_replayed(state: &Core, spent: &RedeemedCode) -> Result<(), TokenError> {
-    if let Some(at) = &spent.issued.access_token {
-        let actor = format!("client:{}", spent.client_id);
+    let actor = format!("client:{}", spent.client_id);
+    let ended = match &spent.issued.family {
+        Some(family) => revocation::end_family(state, family, &actor).await?,
+        None => None,
+    };
+    // The family lists the first access token too; without a family (no refresh token, or
+    // ended already), it is revoked on its own.
+    if ended.is_none()
+        && let Some(at) = &spent.issued.access_token
+    {
         revocation::revoke_access_tokens(state, std::slice::from_ref(at), &actor).await?;
     }
-    if let Some(family) = &spent.issued.family {
-        state.store.revoke_family(family).await?;
-    }
     let event = state
-        .event(format!("client:{}", spent.client_id), "code.replay")
+        .event(actor, "code.replay")
         .target(spent.grant_id.to_string())
         .outcome(REVOKED);
     state.audit.record(event).await;

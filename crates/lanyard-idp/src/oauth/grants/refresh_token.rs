@@ -90,7 +90,8 @@ pub async fn refresh(
     };
     let user = state.db.users().recent(&family.sub).await?;
     if user.as_ref().is_none_or(|u| u.disabled) {
-        state.store.revoke_family(&family.id).await?;
+        let actor = format!("client:{}", client.client_id);
+        revocation::end_family(state, &family.id, &actor).await?;
         return Err(TokenError::invalid_grant("the user can no longer sign in"));
     }
     // Using a token bound to the sign-in session is using the session: it stays alive while
