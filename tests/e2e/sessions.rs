@@ -271,3 +271,42 @@ async fn only_registered_apps_may_read_the_status_or_extend() {
     assert!(text.contains("/session/status") && text.contains("/session/extend"));
     server.stop().await;
 }
+
+/// `Origin: null` (a sandboxed frame, a `data:` page, a file) is never an app's page, even for
+/// an app whose redirect address has no origin of its own (a native app's private-use
+/// scheme, whose origin also reads `null`): issue 19 §4.
+#[tokio::test]
+async fn origin_null_is_never_an_apps_page() {
+    let (server, _clock, wiki) = on_a_moved_clock().await;
+    lanyard_core::clients::add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        lanyard_core::clients::NewClient {
+            settings: lanyard_core::model::ClientSettings {
+                name: "The desktop app".to_owned(),
+                public: true,
+                redirect_uris: vec!["com.example.desktop:/callback".to_owned()],
+                grant_types: vec!["authorization_code".parse().unwrap()],
+                ..lanyard_core::model::ClientSettings::new("desktop".to_owned())
+            },
+            secret: None,
+        },
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    let (browser, _) = signed_in(&server, &wiki, false).await;
+    let r = status_from(&server, &browser, Some("null"), Some("desktop")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = browser
+        .http
+        .post(server.url("/session/extend?client_id=desktop"))
+        .header("origin", "null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    server.stop().await;
+}

@@ -59,11 +59,18 @@ impl Status {
 /// app the page says it belongs to). The session cookie is `SameSite=Lax`, so only apps on
 /// the same site as Lanyard ever send it along; this keeps even those to registered apps.
 pub fn origin_allowed(config: &Config, client: Option<&Client>, origin: &str) -> bool {
+    // Only a scheme-host-port origin names a page: an opaque one (a sandboxed frame, a
+    // `data:` page, a native app's private-use scheme) serializes as `null` for all alike.
     let own = |uri: &str| {
         Url::parse(uri)
             .ok()
-            .map(|u| u.origin().ascii_serialization())
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple)
+            .map(|o| o.ascii_serialization())
     };
+    if origin == "null" {
+        return false;
+    }
     if own(&config.issuer).as_deref() == Some(origin) {
         return true;
     }
