@@ -831,6 +831,53 @@ async fn ending_a_session_through_the_admin_api_tells_its_apps() {
     server.stop().await;
 }
 
+/// Server-side request forgery through a registered address (issue 19 §4): without
+/// `outbound_allow`, Lanyard calls no address on this machine, whether written as an address
+/// or as a name that resolves to one; the delivery fails at once, saying why, and the
+/// receivers get nothing.
+#[tokio::test]
+async fn back_channel_logout_calls_no_internal_address_unless_allowed() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.outbound_allow = Vec::new();
+        c.logout.backchannel_backoff = Duration::from_millis(20);
+        c.logout.backchannel_attempts = 3;
+    })
+    .await;
+    let alice = server.user("alice", PASSWORD).await;
+    let literal = Receiver::default();
+    let named = Receiver::default();
+    let wiki = logout_client(&server, "wiki", Some(literal.start().await)).await;
+    let by_name = named.start().await.replacen("127.0.0.1", "localhost", 1);
+    let billing = logout_client(&server, "billing", Some(by_name)).await;
+    let browser = Browser::new();
+    let tokens = alice_signs_in(&server, &browser, &wiki).await;
+    sso_tokens(&server, &browser, &billing).await;
+    let sid = decode_jwt(field(&tokens, "id_token")).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ops = admin_token(&server).await;
+    let r = admin(
+        &server,
+        &ops,
+        reqwest::Method::DELETE,
+        &format!("/users/{}/sessions/{sid}", alice.sub),
+        None,
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let events = deliveries(&server, &ops, 2).await;
+    for client in ["wiki", "billing"] {
+        let event = delivery_to(&events, client);
+        assert_eq!(event["outcome"], "failure", "{event}");
+        assert_eq!(event["detail"]["attempts"], 1, "not retried: {event}");
+        let why = event["detail"]["error"].as_str().unwrap();
+        assert!(why.contains("outbound_allow"), "{why}");
+    }
+    assert!(literal.tokens().is_empty() && named.tokens().is_empty());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn signing_out_at_one_app_signs_out_of_the_other() {
     let server = TestServer::start(Db::Sqlite, Store::Redis).await;

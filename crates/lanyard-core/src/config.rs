@@ -100,6 +100,9 @@ pub struct Config {
     /// The reverse proxies in front of Lanyard: only a request whose TCP peer is one of these
     /// has its `Forwarded` / `X-Forwarded-For` read for the client's address. Default none.
     pub trusted_proxies: Vec<Network>,
+    /// Loopback, link-local and private addresses Lanyard may call nonetheless (an app's
+    /// `backchannel_logout_uri` on the company network; see `outbound`). Default none.
+    pub outbound_allow: Vec<Network>,
 }
 
 /// An address or a range of them (CIDR: `10.0.0.0/8`, `fd00::/8`; a bare address is one).
@@ -133,6 +136,27 @@ impl Network {
             _ => false,
         }
     }
+}
+
+impl Network {
+    /// `addr/prefix` (the prefix capped at the address's length).
+    pub fn from(addr: IpAddr, prefix: u8) -> Self {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        Self {
+            addr,
+            prefix: prefix.min(max),
+        }
+    }
+}
+
+/// A comma-separated list of addresses and ranges (the setting `key`).
+fn networks(list: Option<&str>, key: &str) -> Result<Vec<Network>, String> {
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().map_err(|e| format!("{key}: {e}")))
+        .collect()
 }
 
 impl std::str::FromStr for Network {
@@ -302,6 +326,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(20),
             refresh_retry_grace: StoreConfig::default().refresh_grace,
             trusted_proxies: Vec::new(),
+            outbound_allow: Vec::new(),
         }
     }
 }
@@ -385,10 +410,11 @@ pub struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     refresh_retry_grace_secs: Option<u64>,
     trusted_proxies: Option<String>,
+    outbound_allow: Option<String>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 27] = [
+const KEYS: [&str; 28] = [
     "issuer",
     "listen",
     "database_url",
@@ -416,6 +442,7 @@ const KEYS: [&str; 27] = [
     "shutdown_grace_secs",
     "refresh_retry_grace_secs",
     "trusted_proxies",
+    "outbound_allow",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -488,6 +515,7 @@ impl RawConfig {
                 "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
                 "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
                 "trusted_proxies" => self.trusted_proxies = Some(value.clone()),
+                "outbound_allow" => self.outbound_allow = Some(value.clone()),
                 _ => {}
             }
         }
@@ -691,15 +719,10 @@ impl RawConfig {
                 "shutdown_grace_secs",
                 Duration::from_secs(3600),
             )?,
-            trusted_proxies: self
-                .trusted_proxies
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| p.parse().map_err(|e| bad(format!("trusted_proxies: {e}"))))
-                .collect::<Result<_, _>>()?,
+            trusted_proxies: networks(self.trusted_proxies.as_deref(), "trusted_proxies")
+                .map_err(bad)?,
+            outbound_allow: networks(self.outbound_allow.as_deref(), "outbound_allow")
+                .map_err(bad)?,
             // Zero is allowed: it turns the grace off.
             refresh_retry_grace: match self.refresh_retry_grace_secs {
                 None => d.refresh_retry_grace,
@@ -887,6 +910,18 @@ mod tests {
             Vec::new(),
             "no proxy is trusted unless named"
         );
+        let outbound = RawConfig::default()
+            .overlay_env(env(&[("LANYARD_OUTBOUND_ALLOW", "127.0.0.0/8, ::1")]))
+            .and_then(RawConfig::validate)
+            .unwrap()
+            .outbound_allow;
+        assert_eq!(outbound.len(), 2);
+        assert!(
+            RawConfig::default()
+                .overlay_env(env(&[("LANYARD_OUTBOUND_ALLOW", "intranet")]))
+                .and_then(RawConfig::validate)
+                .is_err()
+        );
     }
 
     #[test]
@@ -982,6 +1017,7 @@ mod documented {
                 c.refresh_retry_grace.as_secs().to_string(),
             ),
             ("trusted_proxies", "(none)".to_owned()),
+            ("outbound_allow", "(none)".to_owned()),
         ];
         let count = rows.len();
         for (key, default) in rows {

@@ -36,6 +36,7 @@ pub mod locks;
 pub mod logout;
 pub mod metrics;
 pub mod model;
+pub mod outbound;
 pub mod recent;
 pub mod revocation;
 pub mod revoke;

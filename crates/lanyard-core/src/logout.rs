@@ -12,7 +12,6 @@
 //! whose answer was lost may refuse the retry as a replay, which is what replay protection
 //! is for. Its two-minute life (§2.4) spans every retry the configuration allows.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use lanyard_store::Session;
@@ -20,6 +19,7 @@ use serde_json::json;
 
 use crate::Core;
 use crate::crypto::random_token;
+use crate::outbound;
 use crate::tokens::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_TYP, LogoutClaims};
 
 /// A logout token's life (Back-Channel Logout §2.4 recommends at most two minutes).
@@ -43,6 +43,8 @@ enum Attempt {
     Refused(u16),
     /// No answer, a timeout, 5xx, 408 or 429: worth another try.
     Failed(String),
+    /// The address is inside the network and not allowed (`outbound`): never tried.
+    NotAllowed(String),
 }
 
 /// Tells the apps of `sessions` that they ended, in the background. Returns at once.
@@ -81,19 +83,6 @@ pub fn notify(state: &Core, sessions: Vec<Session>) {
     });
 }
 
-/// The HTTP client for deliveries: no redirects followed (a logout token goes to the
-/// registered address only), no cookies.
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Lanyard back-channel logout")
-            .build()
-            .unwrap_or_default()
-    })
-}
-
 async fn deliver(state: Core, delivery: Delivery) {
     let policy = state.config.logout.clone();
     let token = match sign(&state, &delivery).await {
@@ -109,11 +98,22 @@ async fn deliver(state: Core, delivery: Delivery) {
             return;
         }
     };
+    // No redirect followed (a logout token goes to the registered address only), no cookie,
+    // and no address inside the network unless the operator allowed it (`outbound`).
+    let allow = &state.config.outbound_allow;
+    let http = outbound::client(
+        allow,
+        "Lanyard back-channel logout",
+        policy.backchannel_timeout,
+    );
     let mut pause = policy.backchannel_backoff;
     let mut attempts = 0;
     let last = loop {
         attempts += 1;
-        let attempt = post(&delivery.uri, &token, policy.backchannel_timeout).await;
+        let attempt = match outbound::refuse_literal(&delivery.uri, allow) {
+            Some(why) => Attempt::NotAllowed(why),
+            None => post(&http, &delivery.uri, &token, policy.backchannel_timeout).await,
+        };
         match &attempt {
             Attempt::Failed(why) if attempts < policy.backchannel_attempts => {
                 tracing::warn!(client_id = %delivery.client_id, attempts, error = %why, "back-channel logout failed; retrying");
@@ -132,7 +132,7 @@ async fn deliver(state: Core, delivery: Delivery) {
             "failure",
             json!({ "sid": delivery.sid, "attempts": attempts, "status": status, "error": "the app refused the logout token" }),
         ),
-        Attempt::Failed(why) => (
+        Attempt::Failed(why) | Attempt::NotAllowed(why) => (
             "failure",
             json!({ "sid": delivery.sid, "attempts": attempts, "error": why }),
         ),
@@ -162,13 +162,8 @@ async fn sign(state: &Core, delivery: &Delivery) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn post(uri: &str, token: &str, timeout: Duration) -> Attempt {
-    let sent = http()
-        .post(uri)
-        .timeout(timeout)
-        .form(&[("logout_token", token)])
-        .send()
-        .await;
+async fn post(http: &reqwest::Client, uri: &str, token: &str, timeout: Duration) -> Attempt {
+    let sent = http.post(uri).form(&[("logout_token", token)]).send().await;
     match sent {
         Ok(response) => {
             let status = response.status();
@@ -183,8 +178,23 @@ async fn post(uri: &str, token: &str, timeout: Duration) -> Attempt {
         Err(e) if e.is_timeout() => {
             Attempt::Failed(format!("no answer within {} s", timeout.as_secs_f64()))
         }
-        // Without the URL: it may carry credentials of the app's.
-        Err(e) => Attempt::Failed(e.without_url().to_string()),
+        // Without the URL: it may carry credentials of the app's. With the causes: the
+        // resolver's refusal is one.
+        Err(e) => {
+            let e = e.without_url();
+            let mut why = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why.push_str(": ");
+                why.push_str(&c.to_string());
+                cause = c.source();
+            }
+            if why.contains(outbound::SETTING) {
+                Attempt::NotAllowed(why)
+            } else {
+                Attempt::Failed(why)
+            }
+        }
     }
 }
 

@@ -74,6 +74,8 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         issuer: issuer.clone(),
         listen: lanyard_addr,
         database_url: format!("sqlite://{}/playground.db?mode=rwc", dir.display()),
+        // The demo apps' back-channel logout addresses are on this machine.
+        outbound_allow: lanyard_core::outbound::loopback(),
         ..Config::default()
     };
     let state = Lanyard::build(config)

@@ -135,6 +135,8 @@ impl TestServer {
             issuer: format!("http://{addr}"),
             listen: addr,
             database_url,
+            // The apps the tests run listen on loopback.
+            outbound_allow: lanyard_core::outbound::loopback(),
             ..Config::default()
         };
         let mut redis_prefix = None;
