@@ -264,7 +264,7 @@ async fn guessing_a_client_secret_raises_an_alert_and_locks_nothing() {
     assert!(events.iter().all(|e| e["target"] == "client_id:wiki"));
     server.state.audit.flush().await;
     assert_eq!(audit_events(&server, &ops, "lockout", 0).await.len(), 0);
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = reqwest::get(server.ops_url("/metrics"))
         .await
         .unwrap()
         .text()

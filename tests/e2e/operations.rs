@@ -13,7 +13,7 @@ use crate::support::{ClientSpec, Db, Store, TestServer, redis_store_at, token_re
 /// The sum of every series of metric `name` in the server's `/metrics` (the recorder is
 /// shared by every server in the test process: compare before and after).
 pub(crate) async fn metric_sum(server: &TestServer, name: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
+    let text = reqwest::get(server.ops_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -29,7 +29,7 @@ pub(crate) async fn metric_sum(server: &TestServer, name: &str) -> f64 {
 }
 
 pub(crate) async fn readyz(server: &TestServer) -> (StatusCode, Option<String>, Value) {
-    let r = reqwest::get(server.url("/readyz")).await.unwrap();
+    let r = reqwest::get(server.ops_url("/readyz")).await.unwrap();
     let status = r.status();
     let retry = r
         .headers()
@@ -61,6 +61,50 @@ async fn readiness_names_the_dependency_that_is_down() {
     // Alive all the same: an orchestrator must not restart a node for its Redis.
     let alive = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(alive.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+/// The public `/readyz` says ready or not and nothing more, while the operators' listener
+/// (`ops_listen`) names what failed; `/metrics` is on the operators' listener only
+/// (issue 19 §4: the public report carried the store's error text).
+#[tokio::test]
+async fn the_public_readiness_tells_nothing_the_operators_listener_tells_all() {
+    let mut own = lanyard_store::test_redis::OwnRedis::start();
+    let server = TestServer::start_on_store(redis_store_at(&own.url(), "e2e:").await).await;
+    let public = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(public.status(), StatusCode::OK);
+    assert_eq!(
+        public.json::<Value>().await.unwrap(),
+        serde_json::json!({ "status": "ready" })
+    );
+    own.kill();
+    let public = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(public.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(public.headers()["retry-after"], "5");
+    assert_eq!(
+        public.json::<Value>().await.unwrap(),
+        serde_json::json!({ "status": "not_ready" }),
+        "no check named, no error text"
+    );
+    let (status, _, report) = readyz(&server).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(report["store"]["ok"], false, "{report}");
+    assert!(!report["store"]["detail"].as_str().unwrap().is_empty());
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(
+        metrics.status(),
+        StatusCode::NOT_FOUND,
+        "not on the public listener"
+    );
+    let metrics = reqwest::get(server.ops_url("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("lanyard_http_requests_total")
+    );
     server.stop().await;
 }
 
@@ -107,7 +151,7 @@ async fn metrics_count_requests_by_route_and_tokens_by_grant() {
         })
         .await;
     let scrape = || async {
-        reqwest::get(server.url("/metrics"))
+        reqwest::get(server.ops_url("/metrics"))
             .await
             .unwrap()
             .text()

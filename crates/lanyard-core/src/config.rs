@@ -69,6 +69,9 @@ pub struct Config {
     pub issuer: String,
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Where to serve `/metrics` and the detailed `/readyz` for operators, apart from the
+    /// public listener. `None`: `/metrics` is on the public listener.
+    pub ops_listen: Option<SocketAddr>,
     /// `sqlite://...` or `postgres://...`.
     pub database_url: String,
     /// Redis for the token store; `None`: the in-process store (one node only).
@@ -313,6 +316,7 @@ impl Default for Config {
         Self {
             issuer: "http://localhost:8080".to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: None,
             database_url: "sqlite://lanyard.db?mode=rwc".to_owned(),
             redis_url: None,
             redis_prefix: "lanyard:".to_owned(),
@@ -336,6 +340,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("issuer", &self.issuer)
             .field("listen", &self.listen)
+            .field("ops_listen", &self.ops_listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
@@ -385,6 +390,7 @@ pub const MAX_CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 pub struct RawConfig {
     issuer: Option<String>,
     listen: Option<String>,
+    ops_listen: Option<String>,
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
@@ -414,9 +420,10 @@ pub struct RawConfig {
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 28] = [
+const KEYS: [&str; 29] = [
     "issuer",
     "listen",
+    "ops_listen",
     "database_url",
     "redis_url",
     "redis_prefix",
@@ -488,6 +495,7 @@ impl RawConfig {
             match key {
                 "issuer" => self.issuer = Some(value.clone()),
                 "listen" => self.listen = Some(value.clone()),
+                "ops_listen" => self.ops_listen = Some(value.clone()),
                 "database_url" => self.database_url = Some(value.clone()),
                 "redis_url" => self.redis_url = Some(value.clone()),
                 "redis_prefix" => self.redis_prefix = Some(value.clone()),
@@ -529,13 +537,20 @@ impl RawConfig {
             Some(i) => validate_issuer(&i)?,
             None => d.issuer,
         };
-        let listen = match self.listen {
-            Some(l) => l.parse().map_err(|_| {
+        let address = |key: &str, value: &str| {
+            value.parse::<SocketAddr>().map_err(|_| {
                 bad(format!(
-                    "listen = {l:?} is not an address like 127.0.0.1:8080"
+                    "{key} = {value:?} is not an address like 127.0.0.1:8080"
                 ))
-            })?,
+            })
+        };
+        let listen = match self.listen {
+            Some(l) => address("listen", &l)?,
             None => d.listen,
+        };
+        let ops_listen = match self.ops_listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(address("ops_listen", l)?),
         };
         let redis_topology = match self.redis_topology.as_deref() {
             None | Some("single") => lanyard_store::RedisTopology::Single,
@@ -693,6 +708,7 @@ impl RawConfig {
         Ok(Config {
             issuer,
             listen,
+            ops_listen,
             database_url: self.database_url.unwrap_or(d.database_url),
             redis_url: self.redis_url,
             redis_prefix,
@@ -951,6 +967,7 @@ mod documented {
         let rows = [
             ("issuer", format!("`{}`", c.issuer)),
             ("listen", format!("`{}`", c.listen)),
+            ("ops_listen", "(none)".to_owned()),
             ("database_url", format!("`{}`", c.database_url)),
             ("redis_prefix", format!("`{}`", c.redis_prefix)),
             ("redis_topology", "`single`".to_owned()),

@@ -19,7 +19,7 @@ pub mod oauth;
 pub mod params;
 pub mod state;
 
-pub use http::{router, serve};
+pub use http::{router, serve, serve_split};
 
 /// Completes on SIGTERM (what `docker stop`, Kubernetes and systemd send) or Ctrl-C.
 pub async fn shutdown_signal() {

@@ -208,7 +208,8 @@ fn flag_for(field: &str) -> String {
 }
 
 async fn probe(config: &Config) -> Result<(), Failure> {
-    let mut at = config.listen;
+    // The operators' listener, when there is one, says what failed.
+    let mut at = config.ops_listen.unwrap_or(config.listen);
     if at.ip().is_unspecified() {
         at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

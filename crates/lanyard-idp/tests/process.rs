@@ -21,6 +21,8 @@ struct Lanyard {
     dir: PathBuf,
     child: Option<Child>,
     base: String,
+    /// The operators' listener (`LANYARD_OPS_LISTEN`).
+    ops: String,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -90,15 +92,20 @@ impl Lanyard {
             .unwrap()
             .trim()
             .to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let port = free_port();
+        let ops_port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut child = Self::command(&dir)
             .arg("serve")
             .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LANYARD_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
             .env("LANYARD_ISSUER", &base)
             .env("LANYARD_LOG_FORMAT", "json")
             .env("LANYARD_SHUTDOWN_GRACE_SECS", "5")
@@ -119,6 +126,7 @@ impl Lanyard {
             dir,
             child: Some(child),
             base,
+            ops: format!("http://127.0.0.1:{ops_port}"),
             logs,
         };
         (node, secret)
@@ -218,17 +226,12 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
         .unwrap();
     ready(&node, &browser).await;
 
-    // Alive and ready, with every check named.
+    // Alive and ready: publicly just that, on the operators' listener with every check named.
     let alive = browser.get(node.url("/healthz")).send().await.unwrap();
     assert_eq!(alive.status(), 200);
-    let report: Value = browser
-        .get(node.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public = common::json_at(&browser, &node.url("/readyz")).await;
+    assert_eq!(public, serde_json::json!({ "status": "ready" }));
+    let report = common::json_at(&browser, &format!("{}/readyz", node.ops)).await;
     assert_eq!(report["status"], "ready", "{report}");
     for check in ["database", "store", "keys", "clock"] {
         assert_eq!(report[check]["ok"], true, "{report}");
@@ -330,7 +333,9 @@ async fn a_whole_flow_logs_request_ids_and_no_secret_and_sigterm_drains() {
 
     // Metrics saw it: requests by route, tokens by grant, sign-ins (failed and not),
     // revocations.
-    let metrics = common::text_at(&browser, &node.url("/metrics")).await;
+    let metrics = common::text_at(&browser, &format!("{}/metrics", node.ops)).await;
+    let public = browser.get(node.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "on the operators' listener only");
     for expected in [
         r#"lanyard_http_requests_total{route="/token",method="POST",status="200"} 2"#,
         r#"lanyard_tokens_issued_total{grant="authorization_code"} 1"#,
@@ -419,7 +424,7 @@ async fn sigterm_ends_open_streams_and_exits_within_the_grace() {
     assert_eq!(feed.status(), 200);
     // The metric counts the app following the feed.
     let metrics = http
-        .get(node.url("/metrics"))
+        .get(format!("{}/metrics", node.ops))
         .send()
         .await
         .unwrap()

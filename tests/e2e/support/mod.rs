@@ -49,6 +49,8 @@ pub(crate) type Custom = (Arc<dyn Clock>, Option<Arc<dyn TokenStore>>);
 pub(crate) struct TestServer {
     /// The issuer, `http://127.0.0.1:<port>`.
     pub(crate) issuer: String,
+    /// The operators' listener (`ops_listen`): `/metrics` and the detailed `/readyz`.
+    pub(crate) ops: String,
     /// The server's state: its database, store and keys.
     pub(crate) state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
@@ -183,8 +185,10 @@ impl TestServer {
         };
         let (shutdown, signal) = oneshot::channel::<()>();
         let serving = state.clone();
+        let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ops_addr = ops.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            lanyard_idp::serve(listener, serving, async {
+            lanyard_idp::serve_split(listener, Some(ops), serving, async {
                 let _ = signal.await;
             })
             .await
@@ -192,6 +196,7 @@ impl TestServer {
         });
         Self {
             issuer: format!("http://{addr}"),
+            ops: format!("http://{ops_addr}"),
             state,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -203,6 +208,11 @@ impl TestServer {
     /// A URL on this server.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+
+    /// A URL on the operators' listener.
+    pub(crate) fn ops_url(&self, path: &str) -> String {
+        format!("{}{path}", self.ops)
     }
 
     /// Adds a user (password as given).
@@ -289,6 +299,7 @@ impl Drop for TestServer {
         }
         let mut rest = TestServer {
             issuer: String::new(),
+            ops: String::new(),
             state: self.state.clone(),
             shutdown: self.shutdown.take(),
             task: None,

@@ -40,14 +40,47 @@ use crate::state::AppState;
 use lanyard_core::audit;
 use lanyard_core::crypto::random_token;
 
-/// Serves `state` on `listener` until `shutdown` completes, then stores the audit events
-/// still queued. Tests bind port 0 and pass the listener in.
+/// Serves `state` on `listener` (and the operators' routes on `ops_listen`, if set) until
+/// `shutdown` completes, then stores the audit events still queued.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let ops = match state.config.ops_listen {
+        Some(at) => Some(TcpListener::bind(at).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {at} (ops_listen): {e}"))
+        })?),
+        None => None,
+    };
+    serve_split(listener, ops, state, shutdown).await
+}
+
+/// [`serve`] on listeners the caller bound (tests bind port 0 and pass them in): the public
+/// routes on `listener`, the operators' on `ops` (without it, `/metrics` is public).
+pub async fn serve_split(
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app =
+        router(state.clone(), ops.is_none()).into_make_service_with_connect_info::<SocketAddr>();
+    if let Some(ops) = ops {
+        let mut stopped = state.web().stopping.subscribe();
+        let routes = ops_router(state.clone());
+        tokio::spawn(async move {
+            let until_stopped = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(ops, routes)
+                .with_graceful_shutdown(until_stopped)
+                .await
+            {
+                tracing::error!(error = %e, "the operators' listener failed");
+            }
+        });
+    }
     let stopping = state.clone();
     let (began, draining) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -132,8 +165,19 @@ fn strict_transport_security(mut response: Response, https: bool) -> Response {
     response
 }
 
-/// Every route, with the middleware every request goes through.
-pub fn router(state: AppState) -> Router {
+/// The operators' routes (`ops_listen`): `/healthz`, the detailed `/readyz`, `/metrics`.
+fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz_detailed))
+        .route(paths::METRICS, get(health::metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Every public route, with the middleware every request goes through; `/metrics` too when
+/// `with_metrics` (no operators' listener).
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     // Metrics recorded before the recorder exists are lost: install it first.
     lanyard_core::metrics::handle();
     let https = state.config.is_https();
@@ -175,7 +219,7 @@ pub fn router(state: AppState) -> Router {
             get(userinfo::handle).post(userinfo::handle),
         )
         .layer(cors);
-    Router::new()
+    let routes = Router::new()
         .route(
             paths::AUTHORIZE,
             get(authorize::authorize).post(authorize::authorize),
@@ -199,8 +243,13 @@ pub fn router(state: AppState) -> Router {
         .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))
         .route(paths::REVOCATION_EVENTS, get(feed::events))
         .route(paths::HEALTHZ, get(health::healthz))
-        .route(paths::READYZ, get(health::readyz))
-        .route(paths::METRICS, get(health::metrics))
+        .route(paths::READYZ, get(health::readyz));
+    let routes = if with_metrics {
+        routes.route(paths::METRICS, get(health::metrics))
+    } else {
+        routes
+    };
+    routes
         .nest(admin::PREFIX, admin::router())
         .route_layer(middleware::from_fn(record_metrics))
         .fallback(not_found)

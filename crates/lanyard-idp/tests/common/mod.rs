@@ -107,3 +107,9 @@ pub(crate) fn signin_form(
 pub(crate) async fn text_at(http: &reqwest::Client, url: &str) -> String {
     http.get(url).send().await.unwrap().text().await.unwrap()
 }
+
+/// The JSON body at `url`.
+#[allow(dead_code)] // not every test binary reads JSON this way
+pub(crate) async fn json_at(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
