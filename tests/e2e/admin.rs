@@ -245,6 +245,7 @@ async fn only_an_admin_clients_token_may_call_it() {
     // The admin client's token for another resource is not for the admin API: an API that
     // received it must not be able to replay it here (RFC 9068 §4).
     let ops = ops_client(&server).await;
+    server.allow_resources(&ops.id, &["reports"]).await;
     let r = token_request(
         &server,
         &ops,

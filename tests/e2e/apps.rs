@@ -520,6 +520,7 @@ async fn the_service_client_renews_once_and_never_loops() {
             ..ClientSpec::web("reports-job")
         })
         .await;
+    server.allow_resources(&job.id, &["billing"]).await;
     let source = Arc::new(Counting {
         inner: ClientCredentials::new(
             &server.url("/token"),

@@ -5,8 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::admin::{admin, admin_token};
 use crate::support::{
     Browser, ClientSpec, Db, Store, TestServer, assert_oauth_error, authorize_url, form_value,
+    token_request,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -286,7 +288,6 @@ async fn every_page_carries_the_security_headers() {
 /// saying why, with the field named; a passphrase of common words is fine.
 #[tokio::test]
 async fn common_passwords_are_refused_when_set() {
-    use crate::admin::{admin, admin_token};
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let token = admin_token(&server).await;
     for password in ["password123", "Qwertyuiop", "iloveyou1"] {
@@ -338,7 +339,6 @@ async fn common_passwords_are_refused_when_set() {
 /// user at all: nothing to guess a password for until an admin adds someone.
 #[tokio::test]
 async fn a_fresh_lanyard_has_no_default_account() {
-    use crate::admin::{admin, admin_token};
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let token = admin_token(&server).await;
     let r = admin(&server, &token, reqwest::Method::GET, "/users", None).await;
@@ -424,5 +424,86 @@ async fn wrong_secrets_from_anywhere_never_lock_a_client_out() {
             );
         }
     }
+    server.stop().await;
+}
+
+/// RFC 8707 `resource` (issue 19 §4): a client may ask only for the audiences registered for
+/// it; before, any client could get a token for any other registered client (an API it had
+/// no business calling) by naming it. The consent page names the APIs an app may call.
+#[tokio::test]
+async fn a_client_gets_tokens_only_for_the_resources_registered_for_it() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let job = server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &[],
+            ..ClientSpec::web("nightly-job")
+        })
+        .await;
+    server
+        .client(ClientSpec {
+            grants: &["client_credentials"],
+            scopes: &[],
+            ..ClientSpec::web("payroll-api")
+        })
+        .await;
+    let ask = |resource: &'static str| {
+        let job = &job;
+        let server = &server;
+        async move {
+            token_request(
+                server,
+                job,
+                &[("grant_type", "client_credentials"), ("resource", resource)],
+            )
+            .await
+        }
+    };
+    let refused = ask("payroll-api").await;
+    assert_oauth_error(refused, StatusCode::BAD_REQUEST, "invalid_target").await;
+    assert_eq!(ask("nightly-job").await.status(), StatusCode::OK, "itself");
+
+    // Registered as one of its resources, it may.
+    let ops = admin_token(&server).await;
+    let set = |id: &'static str, body: Value| {
+        let ops = &ops;
+        let server = &server;
+        async move {
+            let path = format!("/clients/{id}");
+            admin(server, ops, reqwest::Method::PATCH, &path, Some(body)).await
+        }
+    };
+    let r = set(
+        "nightly-job",
+        serde_json::json!({ "resources": ["payroll-api"] }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = ask("payroll-api").await.json().await.unwrap();
+    let (_, claims) = crate::support::decode_jwt(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], serde_json::json!(["payroll-api"]));
+    let r = set(
+        "nightly-job",
+        serde_json::json!({ "resources": ["not a client id"] }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The consent page of an app with resources names them.
+    let crm = server.client(ClientSpec::third_party("crm")).await;
+    let r = set("crm", serde_json::json!({ "resources": ["payroll-api"] })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let browser = Browser::new();
+    let page = browser.get(&authorize_url(&server, &crm, &[])).await;
+    let page = page.text().await.unwrap();
+    let consent = browser
+        .sign_in(&server, &page, "alice", PASSWORD, false)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("use these on your behalf"), "{consent}");
+    assert!(consent.contains("The payroll-api app"), "{consent}");
     server.stop().await;
 }

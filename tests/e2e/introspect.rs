@@ -165,6 +165,7 @@ async fn a_resource_server_introspects_tokens_meant_for_it() {
             ..ClientSpec::web("reports-api")
         })
         .await;
+    server.allow_resources(&job.id, &["reports-api"]).await;
     let body: Value = token_request(
         &server,
         &job,

@@ -56,7 +56,7 @@ async fn signs_in_to_the_profile_page(server: &TestServer, app: &crate::apps::Ap
 
 /// A client that calls the `wiki` API as itself.
 async fn caller(server: &TestServer) -> TestClient {
-    server
+    let caller = server
         .client(ClientSpec {
             id: "caller",
             public: false,
@@ -64,7 +64,9 @@ async fn caller(server: &TestServer) -> TestClient {
             scopes: &["reports:read"],
             first_party: false,
         })
-        .await
+        .await;
+    server.allow_resources(&caller.id, &["wiki"]).await;
+    caller
 }
 
 async fn caller_token(server: &TestServer, caller: &TestClient, resource: Option<&str>) -> String {

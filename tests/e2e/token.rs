@@ -464,6 +464,7 @@ async fn resource_names_the_audience() {
             ..ClientSpec::web("reports-api")
         })
         .await;
+    server.allow_resources(&job.id, &["reports-api"]).await;
     let body: Value = token_request(
         &server,
         &job,

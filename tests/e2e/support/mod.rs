@@ -210,6 +210,18 @@ impl TestServer {
         format!("{}{path}", self.issuer)
     }
 
+    /// Registers `resources` as the APIs client `client_id` may ask tokens for (RFC 8707).
+    pub(crate) async fn allow_resources(&self, client_id: &str, resources: &[&str]) {
+        lanyard_core::clients::update(
+            &self.state,
+            client_id,
+            &serde_json::json!({ "resources": resources }),
+            "test",
+        )
+        .await
+        .unwrap();
+    }
+
     /// A URL on the operators' listener.
     pub(crate) fn ops_url(&self, path: &str) -> String {
         format!("{}{path}", self.ops)

@@ -140,6 +140,21 @@ pub struct ClientSettings {
     #[schema(minimum = 1, maximum = 31_536_000)]
     #[arg(long, value_name = "SECONDS")]
     pub refresh_token_lifetime: Option<u64>,
+    /// The other registered clients (APIs) it may ask access tokens for with `resource`
+    /// (RFC 8707); besides itself, none by default. The consent page names them.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    #[arg(long = "resource", value_name = "CLIENT_ID")]
+    pub resources: Vec<String>,
+}
+
+/// 1 to 128 characters of letters, digits, `-`, `.`, `_` or `~`.
+fn is_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// A scope token (RFC 6749 §3.3), as the OpenAPI document describes one.
@@ -165,6 +180,7 @@ impl ClientSettings {
             access_token_lifetime: None,
             id_token_lifetime: None,
             refresh_token_lifetime: None,
+            resources: Vec::new(),
         }
     }
 
@@ -212,17 +228,22 @@ impl ClientSettings {
         self.refresh_token_lifetime.map(Duration::from_secs)
     }
 
+    /// Whether it may ask access tokens for `audience` (itself, or one of its `resources`).
+    pub fn may_address(&self, audience: &str) -> bool {
+        audience == self.client_id || self.resources.iter().any(|r| r == audience)
+    }
+
     /// Checks the settings before they are stored: what registration and every change must
     /// refuse, naming the field at fault (as the admin API and the command line name it).
     pub fn validate(&self) -> Result<(), Invalid> {
         let invalid = |field: &'static str, message: String| Err(Invalid { field, message });
-        if self.client_id.is_empty()
-            || self.client_id.len() > 128
-            || !self
-                .client_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        {
+        if let Some(bad) = self.resources.iter().find(|r| !is_client_id(r)) {
+            return invalid(
+                "resources",
+                format!("{bad:?} is not a client id (a resource is another registered client)"),
+            );
+        }
+        if !is_client_id(&self.client_id) {
             return invalid(
                 "client_id",
                 "a client id is 1 to 128 characters of letters, digits, '-', '.', '_' or '~'"

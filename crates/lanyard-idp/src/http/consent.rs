@@ -31,6 +31,15 @@ pub(super) async fn show(
         Ok(user) => user.map_or_else(|| session.sub.clone(), |u| u.username),
         Err(e) => return AuthorizeError::from(e).into_response(),
     };
+    // The APIs it may ask tokens for (RFC 8707), named as their operators named them.
+    let mut resources = Vec::new();
+    for id in &request.client.resources {
+        match state.db.clients().get(id).await {
+            Ok(Some(api)) => resources.push(api.name.clone()),
+            Ok(None) => {}
+            Err(e) => return AuthorizeError::from(e).into_response(),
+        }
+    }
     let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
     if let Some(set) = set {
         extra.append(header::SET_COOKIE, set);
@@ -45,6 +54,7 @@ pub(super) async fn show(
                 .iter()
                 .map(|s| consent::describe(s))
                 .collect(),
+            resources,
             csrf: &csrf,
             authorization_request: &form_urlencoded(params),
         },

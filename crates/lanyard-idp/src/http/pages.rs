@@ -25,6 +25,8 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) client_name: &'a str,
     pub(crate) username: &'a str,
     pub(crate) scopes: Vec<String>,
+    /// The APIs the app may call for the person (its registered `resources`), by name.
+    pub(crate) resources: Vec<String>,
     pub(crate) csrf: &'a str,
     pub(crate) authorization_request: &'a str,
 }

@@ -56,8 +56,8 @@ pub struct Grant<'a> {
 }
 
 /// The audience of an access token (RFC 8707 §2): by default the client itself; with
-/// `resource`, that registered client (an API registered with Lanyard). One `resource` per
-/// request.
+/// `resource`, another registered client (an API) that is one of this client's `resources`.
+/// One `resource` per request.
 pub async fn audience(
     state: &Core,
     client: &Client,
@@ -66,6 +66,11 @@ pub async fn audience(
     let Some(resource) = params.get("resource") else {
         return Ok(vec![client.client_id.clone()]);
     };
+    if !client.may_address(resource) {
+        return Err(TokenError::invalid_target(format!(
+            "{resource} is not one of the resources registered for this client"
+        )));
+    }
     if resource == client.client_id || state.db.clients().get(resource).await?.is_some() {
         Ok(vec![resource.to_owned()])
     } else {
