@@ -113,6 +113,11 @@ async fn the_feed_gives_a_snapshot_then_each_revocation_then_heartbeats() {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["cache-control"], "no-store");
         let snapshot: Value = r.json().await.unwrap();
+        assert_eq!(
+            snapshot["leeway_secs"],
+            server.state.config.revocation_leeway.as_secs(),
+            "how long entries outlive their tokens: {snapshot}"
+        );
         let entries = snapshot["revocations"].as_array().unwrap();
         assert!(
             entries

@@ -103,6 +103,10 @@ pub struct Config {
     /// The reverse proxies in front of Lanyard: only a request whose TCP peer is one of these
     /// has its `Forwarded` / `X-Forwarded-For` read for the client's address. Default none.
     pub trusted_proxies: Vec<Network>,
+    /// How long revocation entries outlive the tokens they cover, which is the most leeway
+    /// an app's guard may grant past `exp` (guards cap theirs to it; it is in every
+    /// snapshot). Default 60 s; at most 10 minutes.
+    pub revocation_leeway: Duration,
     /// Loopback, link-local and private addresses Lanyard may call nonetheless (an app's
     /// `backchannel_logout_uri` on the company network; see `outbound`). Default none.
     pub outbound_allow: Vec<Network>,
@@ -149,6 +153,20 @@ impl Network {
             addr,
             prefix: prefix.min(max),
         }
+    }
+}
+
+/// Seconds from 0 to `max` (zero allowed), or the default.
+fn up_to(
+    value: Option<u64>,
+    default: Duration,
+    key: &str,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(s) if s <= max => Ok(Duration::from_secs(s)),
+        Some(_) => Err(bad(format!("{key} must be between 0 and {max} seconds"))),
     }
 }
 
@@ -331,6 +349,7 @@ impl Default for Config {
             refresh_retry_grace: StoreConfig::default().refresh_grace,
             trusted_proxies: Vec::new(),
             outbound_allow: Vec::new(),
+            revocation_leeway: Duration::from_secs(60),
         }
     }
 }
@@ -366,6 +385,7 @@ impl Config {
             // Revocation lists must cover the longest access token any client may get.
             max_access_token_lifetime: self.lifetimes.access_token.max(MAX_CLIENT_TOKEN_LIFETIME),
             refresh_grace: self.refresh_retry_grace,
+            leeway: self.revocation_leeway,
             ..StoreConfig::default()
         }
     }
@@ -417,10 +437,11 @@ pub struct RawConfig {
     refresh_retry_grace_secs: Option<u64>,
     trusted_proxies: Option<String>,
     outbound_allow: Option<String>,
+    revocation_leeway_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 30] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -450,6 +471,7 @@ const KEYS: [&str; 29] = [
     "refresh_retry_grace_secs",
     "trusted_proxies",
     "outbound_allow",
+    "revocation_leeway_secs",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -524,6 +546,7 @@ impl RawConfig {
                 "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
                 "trusted_proxies" => self.trusted_proxies = Some(value.clone()),
                 "outbound_allow" => self.outbound_allow = Some(value.clone()),
+                "revocation_leeway_secs" => self.revocation_leeway_secs = secs()?,
                 _ => {}
             }
         }
@@ -739,16 +762,20 @@ impl RawConfig {
                 .map_err(bad)?,
             outbound_allow: networks(self.outbound_allow.as_deref(), "outbound_allow")
                 .map_err(bad)?,
+            // Zero is allowed: guards then grant no leeway past `exp`.
+            revocation_leeway: up_to(
+                self.revocation_leeway_secs,
+                d.revocation_leeway,
+                "revocation_leeway_secs",
+                600,
+            )?,
             // Zero is allowed: it turns the grace off.
-            refresh_retry_grace: match self.refresh_retry_grace_secs {
-                None => d.refresh_retry_grace,
-                Some(s) if s <= 60 => Duration::from_secs(s),
-                Some(_) => {
-                    return Err(bad(
-                        "refresh_retry_grace_secs must be between 0 and 60 seconds".to_owned(),
-                    ));
-                }
-            },
+            refresh_retry_grace: up_to(
+                self.refresh_retry_grace_secs,
+                d.refresh_retry_grace,
+                "refresh_retry_grace_secs",
+                60,
+            )?,
         })
     }
 }
@@ -1035,6 +1062,10 @@ mod documented {
             ),
             ("trusted_proxies", "(none)".to_owned()),
             ("outbound_allow", "(none)".to_owned()),
+            (
+                "revocation_leeway_secs",
+                c.revocation_leeway.as_secs().to_string(),
+            ),
         ];
         let count = rows.len();
         for (key, default) in rows {

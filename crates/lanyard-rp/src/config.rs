@@ -11,7 +11,9 @@ pub struct GuardConfig {
     pub audience: String,
     /// The `realm` in `WWW-Authenticate` challenges.
     pub realm: String,
-    /// Clock leeway for `exp`, `nbf` and `iat`. Default 60 s; at most 5 minutes.
+    /// Clock leeway for `exp`, `nbf` and `iat`. Default 60 s; at most 5 minutes; and never
+    /// more than the issuer keeps revocation entries past expiry (its snapshot's
+    /// `leeway_secs`), to which the guard caps it.
     pub leeway: Duration,
     /// Accept `?access_token=` (RFC 6750 §2.3, which says SHOULD NOT). Default off.
     pub allow_query_token: bool,

@@ -183,7 +183,14 @@ impl Guard {
             .await
             .ok_or(invalid(validate::Rejection::UnknownKey))?;
         let now = self.clock.now();
-        let claims = validate::claims(token, &key, &self.config, now.as_secs()).map_err(invalid)?;
+        // No more leeway past `exp` than the issuer keeps revocation entries past it: else a
+        // revoked token could outlive its entry and pass.
+        let leeway = self
+            .mirror
+            .retention()
+            .map_or(self.config.leeway, |kept| kept.min(self.config.leeway));
+        let claims = validate::claims_within(token, &key, &self.config, now.as_secs(), leeway)
+            .map_err(invalid)?;
         let facts = TokenFacts {
             jti: &claims.jti,
             sid: claims.sid.as_deref(),

@@ -67,6 +67,9 @@ struct Inner {
     last_event: AtomicU64,
     has_event: AtomicBool,
     snapshots: AtomicU64,
+    /// How long the issuer keeps entries past the expiry of what they cover (seconds, from
+    /// its snapshot); `u64::MAX` before the first.
+    retention: AtomicU64,
     bound: Duration,
     max_lifetime: Duration,
     clock: Arc<dyn Clock>,
@@ -106,6 +109,7 @@ impl Mirror {
                 last_event: AtomicU64::new(0),
                 has_event: AtomicBool::new(false),
                 snapshots: AtomicU64::new(0),
+                retention: AtomicU64::new(u64::MAX),
                 bound,
                 max_lifetime,
                 clock,
@@ -142,6 +146,16 @@ impl Mirror {
         match verdict {
             Verdict::NotRevoked if lag > self.inner.bound => Err(Stale(lag)),
             verdict => Ok(verdict),
+        }
+    }
+
+    /// How long the issuer keeps a revocation entry past the expiry of the tokens it covers
+    /// (its snapshot says); `None` before the first snapshot. A guard accepting a token longer
+    /// than this past its `exp` could miss its revocation, so it caps its leeway to this.
+    pub fn retention(&self) -> Option<Duration> {
+        match self.inner.retention.load(Ordering::Acquire) {
+            u64::MAX => None,
+            secs => Some(Duration::from_secs(secs)),
         }
     }
 
@@ -183,6 +197,8 @@ impl Inner {
         }
         set.prune(self.clock.now());
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        self.retention
+            .store(snapshot.leeway_secs.min(u64::MAX - 1), Ordering::Release);
         self.snapshots.fetch_add(1, Ordering::AcqRel);
         self.heard();
     }

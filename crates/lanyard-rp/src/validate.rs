@@ -5,6 +5,8 @@
 //! never followed); `iss` exact; `aud` contains this API; `exp` required, `nbf` and `iat` not in
 //! the future, all within the leeway; claims of the wrong type are refused, not ignored.
 
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Deserializer};
 
@@ -166,9 +168,22 @@ pub fn claims(
     config: &GuardConfig,
     now: i64,
 ) -> Result<Claims, Rejection> {
-    let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+    claims_within(token, key, config, now, config.leeway)
+}
+
+/// [`claims`] with `leeway` instead of the configured one (the guard passes the configured
+/// one capped to how long the issuer keeps revocation entries past expiry).
+pub fn claims_within(
+    token: &str,
+    key: &IssuerKey,
+    config: &GuardConfig,
+    now: i64,
+    leeway: Duration,
+) -> Result<Claims, Rejection> {
+    let leeway_secs = leeway.as_secs();
+    let leeway = i64::try_from(leeway_secs).unwrap_or(i64::MAX);
     let mut validation = Validation::new(key.alg);
-    validation.leeway = config.leeway.as_secs();
+    validation.leeway = leeway_secs;
     validation.set_issuer(&[&config.issuer]);
     validation.set_audience(&[&config.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);

@@ -570,3 +570,37 @@ async fn a_stale_mirror_fails_closed_or_open_as_configured() {
         assert!(guard.verify(&token).await.is_ok(), "recovered");
     }
 }
+
+/// Issue 19 §4: an issuer keeps a revocation entry for `leeway_secs` past the expiry of what
+/// it covers (60 s by default) and says so in its snapshot; a guard configured with more
+/// leeway (up to 5 minutes) caps it there. Before, a revoked token whose entry had gone was
+/// accepted for the rest of the guard's leeway.
+#[tokio::test]
+async fn a_guard_grants_no_more_leeway_than_the_issuer_keeps_revocations() {
+    let f = fixture_with(|c| c.leeway = Duration::from_secs(300)).await;
+    assert_eq!(f.guard.mirror().retention(), Some(Duration::from_secs(60)));
+    let mut c = claims();
+    c["jti"] = json!("short-lived");
+    c["exp"] = json!(NOW + 10);
+    let token = sign(&c);
+    assert!(f.guard.verify(&token).await.is_ok());
+    f.store
+        .revoke(
+            Target::Jti("short-lived".into()),
+            Timestamp::from_secs(NOW + 10),
+        )
+        .await
+        .unwrap();
+    assert!(until_refused(&f.guard, &token).await.contains("revoked"));
+    // Two minutes past expiry: the entry has gone (60 s), and within the configured 300 s
+    // the token would pass as not revoked; capped at 60 s, it is expired.
+    f.clock.advance(Duration::from_secs(130));
+    for _ in 0..100 {
+        if f.guard.mirror().status().entries == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.guard.mirror().status().entries, 0, "the entry has gone");
+    assert!(invalid(f.guard.verify(&token).await).contains("expired"));
+}

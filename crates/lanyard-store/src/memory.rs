@@ -624,6 +624,7 @@ impl TokenStore for MemoryStore {
                 seq: state.seq,
             },
             revocations: state.revocations.iter().collect(),
+            leeway_secs: self.config().leeway.as_secs(),
         })
     }
 

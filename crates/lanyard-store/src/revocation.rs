@@ -411,6 +411,16 @@ pub struct Snapshot {
     pub cursor: Cursor,
     /// Every entry in force.
     pub revocations: Vec<Revocation>,
+    /// How long, in seconds, entries outlive the tokens they cover
+    /// ([`StoreConfig::leeway`](crate::StoreConfig::leeway)): a guard that accepted a token
+    /// longer than this past its expiry could accept a revoked one whose entry had gone, so
+    /// guards cap their leeway to it. Absent from an older issuer's snapshot: 60.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+fn default_leeway_secs() -> u64 {
+    60
 }
 
 /// What a subscription delivers.

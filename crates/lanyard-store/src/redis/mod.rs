@@ -970,6 +970,7 @@ impl TokenStore for RedisStore {
                 seq: parse_seq(&seq)?,
             },
             revocations,
+            leeway_secs: self.config().leeway.as_secs(),
         })
     }
 
