@@ -250,6 +250,42 @@ async fn an_app_on_the_feed_and_an_app_on_redis_both_refuse_within_a_second() {
     server.stop().await;
 }
 
+/// An emergency key removal reaches apps within a second (issue 19 §4): the feed carries a
+/// `kid` entry, and each app's guard fetches the JWKS again at once rather than trusting the
+/// withdrawn key until its next scheduled refresh (5 minutes by default).
+#[tokio::test]
+async fn an_emergency_key_removal_reaches_apps_within_a_second() {
+    let server = TestServer::start(Db::Postgres, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = wiki_on_the_feed(&server, |f| f, Duration::from_secs(10)).await;
+    let billing = on_redis(&server, "billing").await;
+    let tokens = alice_at_each(&server, &[&wiki, &billing], Some(&alice.sub)).await;
+    let leaked = crate::support::decode_jwt(&tokens[0].1).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = admin_token(&server).await;
+    let started = Instant::now();
+    let r = admin(
+        &server,
+        &token,
+        reqwest::Method::DELETE,
+        &format!("/keys/{leaked}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for (base, token) in &tokens {
+        let r = refused_within_a_second(base, token, started).await;
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.contains("key this API does not know"),
+            "{challenge}"
+        );
+    }
+    server.stop().await;
+}
+
 /// The embedded default (in-process store, no Redis anywhere): apps follow the feed.
 #[tokio::test]
 async fn with_no_redis_at_all_the_feed_carries_revocations_to_apps() {

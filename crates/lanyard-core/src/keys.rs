@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use std::time::Duration;
 
+use lanyard_store::Target;
+
 use crate::Core;
 use crate::context::WeakCore;
 use crate::error::ServiceError;
@@ -68,7 +70,8 @@ pub async fn rotate(state: &Core, actor: &str) -> Result<Vec<KeyView>, ServiceEr
 }
 
 /// Removes a key at once (it leaked): tokens it signed stop verifying here at once, and at
-/// apps when they next fetch the JWKS. Returns the key that signs now in its place (for an
+/// apps within a second: a `kid` entry in the revocation feed makes their guards fetch the
+/// JWKS again. Returns the key that signs now in its place (for an
 /// algorithm no longer in use, the access-token key).
 pub async fn remove(state: &Core, kid: &str, actor: &str) -> Result<String, ServiceError> {
     let result = async {
@@ -79,6 +82,9 @@ pub async fn remove(state: &Core, kid: &str, actor: &str) -> Result<String, Serv
             )));
         };
         reload(state).await?;
+        // Tell every app's mirror that the keys changed: they fetch them again at once,
+        // rather than trusting the withdrawn key until their next scheduled refresh.
+        crate::revocation::revoke(state, Target::Kid(kid.to_owned()), now, actor).await?;
         let signers = state.keys.signers();
         let signing = signers
             .iter()

@@ -136,6 +136,7 @@ impl Guard {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, GuardError> {
         config.validate().map_err(GuardError::Config)?;
+        refetch_on_withdrawal(&mirror, &keys);
         Ok(Self {
             config: Arc::new(config),
             keys,
@@ -211,6 +212,25 @@ impl Guard {
         }
         Ok(Principal { claims })
     }
+}
+
+/// Fetches the issuer's keys again each time the mirror hears that one was withdrawn (a
+/// leaked key removed in an emergency), so tokens it signed are refused within a second, not
+/// at the next scheduled refresh. Ends with the mirror or the key cache.
+fn refetch_on_withdrawal(mirror: &Mirror, keys: &Arc<KeyCache>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no Tokio runtime: keys are refetched on schedule only");
+        return;
+    };
+    let mut changed = mirror.keys_changed();
+    let keys = Arc::downgrade(keys);
+    runtime.spawn(async move {
+        while changed.changed().await.is_ok() {
+            let Some(keys) = keys.upgrade() else { return };
+            tracing::info!("the issuer withdrew a signing key; fetching its keys again");
+            keys.refetch().await;
+        }
+    });
 }
 
 /// The one bearer token of a request (RFC 6750 §2.1, §2.3). The form-body method (§2.2) is

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lanyard_store::{
-    Clock, Cursor, Feed, RevocationSet, Snapshot, StoreError, Subscription, Timestamp, TokenFacts,
-    TokenStore, Verdict,
+    Clock, Cursor, Feed, RevocationSet, Snapshot, StoreError, Subscription, Target, Timestamp,
+    TokenFacts, TokenStore, Verdict,
 };
 
 /// Where the revocation lists come from: Lanyard's token store (Redis, or in process), or its
@@ -70,6 +70,8 @@ struct Inner {
     /// How long the issuer keeps entries past the expiry of what they cover (seconds, from
     /// its snapshot); `u64::MAX` before the first.
     retention: AtomicU64,
+    /// Counts the `kid` entries seen (a signing key withdrawn): guards fetch the keys again.
+    keys_changed: tokio::sync::watch::Sender<u64>,
     bound: Duration,
     max_lifetime: Duration,
     clock: Arc<dyn Clock>,
@@ -110,6 +112,7 @@ impl Mirror {
                 has_event: AtomicBool::new(false),
                 snapshots: AtomicU64::new(0),
                 retention: AtomicU64::new(u64::MAX),
+                keys_changed: tokio::sync::watch::Sender::new(0),
                 bound,
                 max_lifetime,
                 clock,
@@ -159,6 +162,12 @@ impl Mirror {
         }
     }
 
+    /// Changes each time the issuer withdraws a signing key (a `kid` entry arrives, or a new
+    /// snapshot holds one): fetch the keys again then. The guard does.
+    pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.keys_changed.subscribe()
+    }
+
     /// Its state now.
     pub fn status(&self) -> MirrorStatus {
         let now = self.inner.clock.now();
@@ -197,6 +206,15 @@ impl Inner {
         }
         set.prune(self.clock.now());
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        // A new snapshot after the first may stand for `kid` events this mirror missed.
+        if self.snapshots.load(Ordering::Acquire) > 0
+            && snapshot
+                .revocations
+                .iter()
+                .any(|r| matches!(r.target, Target::Kid(_)))
+        {
+            self.keys_changed.send_modify(|n| *n += 1);
+        }
         self.retention
             .store(snapshot.leeway_secs.min(u64::MAX - 1), Ordering::Release);
         self.snapshots.fetch_add(1, Ordering::AcqRel);
@@ -251,8 +269,13 @@ async fn follow(inner: std::sync::Weak<Inner>, source: Arc<dyn RevocationSource>
                     };
                     if let Some(last) = events.last() {
                         let mut set = strong.set.write().unwrap_or_else(|p| p.into_inner());
+                        let mut keys_changed = false;
                         for event in &events {
                             set.apply(&event.revocation);
+                            keys_changed |= matches!(event.revocation.target, Target::Kid(_));
+                        }
+                        if keys_changed {
+                            strong.keys_changed.send_modify(|n| *n += 1);
                         }
                         set.prune(strong.clock.now());
                         drop(set);

@@ -4,7 +4,10 @@
 //! - `jti`: one access token, until that token's `exp`;
 //! - `sid`: every token carrying that session id;
 //! - `sub`, `client_id` and `grant`: watermarks: every token of that subject (or client, or
-//!   subject at one client) issued at or before the watermark (`iat <= at`).
+//!   subject at one client) issued at or before the watermark (`iat <= at`);
+//! - `kid`: a signing key withdrawn in an emergency. It judges no token here (a token signed
+//!   with a key the issuer no longer publishes fails its signature check); it tells every
+//!   mirror that the keys changed, so relying parties fetch them again at once.
 //!
 //! Every entry carries `until`, the instant after which no token it covers can still be
 //! valid; it then drops out, so the lists stay bounded. [`RevocationSet`] is the in-memory
@@ -47,6 +50,8 @@ pub enum Target {
     /// Every token of one subject at one client issued at or before the watermark (consent
     /// withdrawn). The value is `<client_id> <sub>`: build it with [`Target::grant`].
     Grant(String),
+    /// A signing key withdrawn (by `kid`): relying parties fetch the keys again.
+    Kid(String),
 }
 
 impl Target {
@@ -57,6 +62,7 @@ impl Target {
             Target::Sub(_) => Kind::Sub,
             Target::ClientId(_) => Kind::ClientId,
             Target::Grant(_) => Kind::Grant,
+            Target::Kid(_) => Kind::Kid,
         }
     }
 
@@ -73,7 +79,8 @@ impl Target {
             | Target::Sid(v)
             | Target::Sub(v)
             | Target::ClientId(v)
-            | Target::Grant(v) => v,
+            | Target::Grant(v)
+            | Target::Kid(v) => v,
         }
     }
 
@@ -84,6 +91,7 @@ impl Target {
             Kind::Sub => Target::Sub(value),
             Kind::ClientId => Target::ClientId(value),
             Kind::Grant => Target::Grant(value),
+            Kind::Kid => Target::Kid(value),
         }
     }
 }
@@ -100,11 +108,18 @@ pub(crate) enum Kind {
     Sub,
     ClientId,
     Grant,
+    Kid,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 5] =
-        [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId, Kind::Grant];
+    pub(crate) const ALL: [Kind; 6] = [
+        Kind::Jti,
+        Kind::Sid,
+        Kind::Sub,
+        Kind::ClientId,
+        Kind::Grant,
+        Kind::Kid,
+    ];
 
     /// Short name used in Redis keys and stream fields.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -115,6 +130,7 @@ impl Kind {
             Kind::Sub => "sub",
             Kind::ClientId => "cli",
             Kind::Grant => "grt",
+            Kind::Kid => "kid",
         }
     }
 
@@ -131,6 +147,8 @@ impl Kind {
             Kind::Sub => facts.sub.into(),
             Kind::ClientId => facts.client_id.into(),
             Kind::Grant => grant_key(facts.sub, facts.client_id).into(),
+            // Judges no token (see the module docs).
+            Kind::Kid => "".into(),
         }
     }
 
@@ -141,6 +159,7 @@ impl Kind {
             Kind::Sub => 2,
             Kind::ClientId => 3,
             Kind::Grant => 4,
+            Kind::Kid => 5,
         }
     }
 }
@@ -165,7 +184,12 @@ impl Revocation {
             // The token itself expires at `at`; resource servers may accept it `leeway` longer.
             Target::Jti(_) => at.plus(config.leeway),
             // Covers tokens issued up to `at`, each living at most the longest lifetime.
-            Target::Sid(_) | Target::Sub(_) | Target::ClientId(_) | Target::Grant(_) => at
+            // A withdrawn key: as long as any token it signed could be valid.
+            Target::Sid(_)
+            | Target::Sub(_)
+            | Target::ClientId(_)
+            | Target::Grant(_)
+            | Target::Kid(_) => at
                 .plus(config.max_access_token_lifetime)
                 .plus(config.leeway),
         };
@@ -288,7 +312,7 @@ impl Entry {
 /// The revocation lists in memory.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationSet {
-    lists: [HashMap<String, Entry>; 5],
+    lists: [HashMap<String, Entry>; 6],
 }
 
 impl RevocationSet {

@@ -88,6 +88,7 @@ impl Revocations<'_> {
                     "sub" => Target::Sub(r.value),
                     "client_id" => Target::ClientId(r.value),
                     "grant" => Target::Grant(r.value),
+                    "kid" => Target::Kid(r.value),
                     other => {
                         return Err(DbError::Corrupt {
                             what: "revocation",
@@ -117,6 +118,7 @@ pub fn target_columns(target: &Target) -> (&'static str, &str) {
         Target::Sub(_) => "sub",
         Target::ClientId(_) => "client_id",
         Target::Grant(_) => "grant",
+        Target::Kid(_) => "kid",
     };
     (kind, target.value())
 }

@@ -118,10 +118,13 @@ impl Keys {
 
     /// Epoch, seq, events, drop-out index, then one list per `Kind::ALL`, in its order (the
     /// lists are named by `Kind::code`).
-    pub(super) fn revocation(&self) -> [String; 9] {
+    pub(super) fn revocation(&self) -> [String; 10] {
         let slot = self.slot("rev");
-        let [jti, sid, sub, cli, grt] = Kind::ALL.map(Kind::code);
-        ["epoch", "seq", "events", "drop", jti, sid, sub, cli, grt].map(|k| format!("{slot}{k}"))
+        let [jti, sid, sub, cli, grt, kid] = Kind::ALL.map(Kind::code);
+        [
+            "epoch", "seq", "events", "drop", jti, sid, sub, cli, grt, kid,
+        ]
+        .map(|k| format!("{slot}{k}"))
     }
 }
 

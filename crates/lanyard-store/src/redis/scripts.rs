@@ -312,9 +312,9 @@ return {f.d, f.exp, tokens}
 });
 
 /// The revocation lists' keys, for the scripts below: KEYS = epoch, seq, events, drop-out
-/// index, then the jti, sid, sub, cli and grt hashes. Entries are stored as 'at:until'.
+/// index, then the jti, sid, sub, cli, grt and kid hashes. Entries are stored as 'at:until'.
 const REVOCATION_COMMON: &str = r"
-local lists = {jti = KEYS[5], sid = KEYS[6], sub = KEYS[7], cli = KEYS[8], grt = KEYS[9]}
+local lists = {jti = KEYS[5], sid = KEYS[6], sub = KEYS[7], cli = KEYS[8], grt = KEYS[9], kid = KEYS[10]}
 local function list_of(kind)
   local l = lists[kind]
   if not l then error({err = 'LANYARD_CORRUPT revocation kind'}) end
@@ -377,7 +377,8 @@ return {epoch, fmt(seq), fmt(at), fmt(untl)}
 });
 
 /// The whole lists and the cursor. ARGV: now.
-/// Returns {epoch, seq, {{jti k/v...}, {sid k/v...}, {sub k/v...}, {cli k/v...}, {grt k/v...}}}.
+/// Returns {epoch, seq, {{jti k/v...}, {sid k/v...}, {sub k/v...}, {cli k/v...}, {grt k/v...},
+/// {kid k/v...}}}.
 pub(super) static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
     revocation_script(
         r"
@@ -385,7 +386,7 @@ local epoch = redis.call('GET', KEYS[1])
 if not epoch then return redis.error_reply('LANYARD_NOEPOCH revocation lists lost') end
 prune(num(ARGV[1], 'now'), 10000)
 local out = {}
-for i = 5, 9 do out[#out + 1] = redis.call('HGETALL', KEYS[i]) end
+for i = 5, #KEYS do out[#out + 1] = redis.call('HGETALL', KEYS[i]) end
 return {epoch, redis.call('GET', KEYS[2]) or '0', out}
 ",
     )

@@ -26,7 +26,7 @@ pub(super) struct RedisSubscription {
 impl RedisSubscription {
     pub(super) fn new(
         connector: Connector,
-        keys: [String; 9],
+        keys: [String; 10],
         redis: RedisConfig,
         cursor: Cursor,
     ) -> Self {
