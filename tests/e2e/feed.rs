@@ -286,6 +286,106 @@ async fn an_emergency_key_removal_reaches_apps_within_a_second() {
     server.stop().await;
 }
 
+/// Issue 19 §4: the feed tells an app only what it needs. Another app's `client_id`
+/// watermark and the consent withdrawals at it (which name a person and the app they use)
+/// are not sent, unless that app may send this one its tokens (it registered this one among
+/// its resources); what every app shares (`sub`, `jti`) is.
+#[tokio::test]
+async fn the_feed_tells_an_app_only_what_it_needs() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let app = |id: &'static str| ClientSpec {
+        id,
+        public: false,
+        grants: &["client_credentials"],
+        scopes: &[],
+        first_party: false,
+    };
+    let wiki = server.client(app("wiki")).await;
+    server.client(app("crm")).await;
+    let api = server.client(app("reports-api")).await;
+    server.allow_resources("crm", &["reports-api"]).await;
+    let now = lanyard_store::Clock::now(&lanyard_store::SystemClock).as_secs();
+    for target in [
+        lanyard_store::Target::ClientId("crm".into()),
+        lanyard_store::Target::grant("alice-sub", "crm"),
+        lanyard_store::Target::ClientId("wiki".into()),
+        lanyard_store::Target::Sub("bob-sub".into()),
+    ] {
+        lanyard_revoke(&server, target, now).await;
+    }
+    let http = reqwest::Client::new();
+    let seen = |reader: &TestClient| {
+        let (http, server) = (&http, &server);
+        let (id, secret) = (reader.id.clone(), reader.secret.clone());
+        async move {
+            let snapshot: Value = http
+                .get(server.url("/revocations/snapshot"))
+                .basic_auth(id, secret)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut values: Vec<String> = snapshot["revocations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}:{}",
+                        e["kind"].as_str().unwrap(),
+                        e["value"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            values.sort();
+            (values, snapshot["cursor"].clone())
+        }
+    };
+    let (for_wiki, cursor) = seen(&wiki).await;
+    assert_eq!(
+        for_wiki,
+        ["client_id:wiki", "sub:bob-sub"],
+        "nothing of crm's"
+    );
+    let (for_api, _) = seen(&api).await;
+    assert_eq!(
+        for_api,
+        ["client_id:crm", "grant:crm alice-sub", "sub:bob-sub"],
+        "crm sends its tokens to reports-api"
+    );
+
+    // The stream alike: wiki hears carol's revocation, not alice's withdrawal at crm.
+    let mut stream = http
+        .get(server.url("/revocations/events"))
+        .query(&[
+            ("epoch", cursor["epoch"].as_str().unwrap()),
+            ("seq", &cursor["seq"].to_string()),
+        ])
+        .basic_auth(&wiki.id, wiki.secret.as_ref())
+        .send()
+        .await
+        .unwrap();
+    lanyard_revoke(
+        &server,
+        lanyard_store::Target::grant("alice-sub", "crm"),
+        now + 1,
+    )
+    .await;
+    lanyard_revoke(&server, lanyard_store::Target::Sub("carol-sub".into()), now).await;
+    let mut heard = Vec::new();
+    read_until(&mut stream, Duration::from_secs(3), |event, data| {
+        if event == "revocation" {
+            heard.push(serde_json::from_str::<Value>(data).unwrap()["revocation"]["value"].clone());
+        }
+        event == "revocation" && data.contains("carol-sub")
+    })
+    .await;
+    assert_eq!(heard, [json!("carol-sub")]);
+    server.stop().await;
+}
+
 /// The embedded default (in-process store, no Redis anywhere): apps follow the feed.
 #[tokio::test]
 async fn with_no_redis_at_all_the_feed_carries_revocations_to_apps() {

@@ -99,6 +99,69 @@ pub async fn snapshot(state: &Core) -> Result<Snapshot, RevocationError> {
     }
 }
 
+/// What one app (the confidential client reading the HTTP feed) is told of the lists: every
+/// entry except those tied to another app, that app's `client_id` watermark and consent
+/// withdrawals at it (`grant`, which name a person and the app they used), unless that app
+/// may send this one its tokens (it lists this one among its `resources`). So no app learns
+/// from the feed which other apps a person uses. `jti`, `sid`, `sub` and `kid` entries go to
+/// every app: they are opaque, or already shared by every app the person signed in to.
+pub struct AppView {
+    reader: String,
+    /// Whether another app's entries may be shown, by its client id.
+    seen: HashMap<String, bool>,
+}
+
+impl AppView {
+    /// The view of the app `reader` (a client id).
+    pub fn new(reader: &str) -> Self {
+        Self {
+            reader: reader.to_owned(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether the app may be told of `target`.
+    pub async fn shows(&mut self, state: &Core, target: &Target) -> Result<bool, DbError> {
+        let owner = match target {
+            Target::ClientId(client_id) => client_id.as_str(),
+            Target::Grant(key) => key.split_once(' ').map_or(key.as_str(), |(c, _)| c),
+            Target::Jti(_) | Target::Sid(_) | Target::Sub(_) | Target::Kid(_) => return Ok(true),
+        };
+        if owner == self.reader {
+            return Ok(true);
+        }
+        if let Some(known) = self.seen.get(owner) {
+            return Ok(*known);
+        }
+        let shows = state
+            .db
+            .clients()
+            .get(owner)
+            .await?
+            .is_some_and(|c| c.resources.contains(&self.reader));
+        self.seen.insert(owner.to_owned(), shows);
+        Ok(shows)
+    }
+
+    /// The part of `snapshot` the app may see.
+    pub async fn snapshot(
+        &mut self,
+        state: &Core,
+        snapshot: Snapshot,
+    ) -> Result<Snapshot, DbError> {
+        let mut shown = Vec::with_capacity(snapshot.revocations.len());
+        for r in snapshot.revocations {
+            if self.shows(state, &r.target).await? {
+                shown.push(r);
+            }
+        }
+        Ok(Snapshot {
+            revocations: shown,
+            ..snapshot
+        })
+    }
+}
+
 /// Why a bearer's access token is not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

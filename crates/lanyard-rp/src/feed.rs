@@ -207,7 +207,17 @@ impl Subscription for HttpSubscription {
                             })?;
                         events.push(event);
                     }
-                    "heartbeat" => heartbeat = true,
+                    "heartbeat" => {
+                        heartbeat = true;
+                        // Nothing this app may see up to there: resume from it after a drop
+                        // (the feed leaves out other apps' entries).
+                        if let Ok(at) = serde_json::from_str::<Cursor>(&message.data)
+                            && at.epoch == self.cursor.epoch
+                            && at.seq > self.cursor.seq
+                        {
+                            self.cursor = at;
+                        }
+                    }
                     "resnapshot" => return Ok(Feed::Resnapshot),
                     _ => {}
                 }

@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use futures_util::stream::{self, Stream};
+use futures_util::stream;
+use lanyard_core::revocation::AppView;
 use lanyard_store::{Cursor, Feed, Subscription};
 use tokio::sync::watch;
 
@@ -35,9 +36,10 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 /// `GET /revocations/snapshot`.
 pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let result = async {
-        secret_client(&state, &headers).await?;
+        let app = secret_client(&state, &headers).await?;
         let snapshot = lanyard_core::revocation::snapshot(&state).await?;
-        Ok::<_, TokenError>(snapshot)
+        let mut view = AppView::new(&app.client_id);
+        Ok::<_, TokenError>(view.snapshot(&state, snapshot).await?)
     }
     .await;
     match result {
@@ -53,15 +55,17 @@ pub(crate) async fn events(
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
-        secret_client(&state, &headers).await?;
+        let app = secret_client(&state, &headers).await?;
         let cursor = cursor(query.as_deref())?;
-        Ok::<_, TokenError>(state.store.subscribe(&cursor).await?)
+        Ok::<_, TokenError>((state.store.subscribe(&cursor).await?, app.client_id.clone()))
     }
     .await;
     match result {
-        Ok(subscription) => {
+        Ok((subscription, reader)) => {
             let stopping = state.web().stopping.subscribe();
-            let mut response = Sse::new(follow(subscription, stopping, state)).into_response();
+            let view = AppView::new(&reader);
+            let mut response =
+                Sse::new(follow(subscription, stopping, state, view)).into_response();
             // Proxies must pass events on as they come.
             response
                 .headers_mut()
@@ -100,13 +104,18 @@ fn cursor(query: Option<&str>) -> Result<Cursor, TokenError> {
 }
 
 enum Step {
-    Open(
-        Box<dyn Subscription>,
-        watch::Receiver<bool>,
-        AppState,
-        Subscriber,
-    ),
+    Open(Box<Stream>),
     Done,
+}
+
+/// A stream being followed: the subscription, the server's stop signal, the state, what the
+/// app may see, and its place in the subscribers gauge.
+struct Stream {
+    sub: Box<dyn Subscription>,
+    stopping: watch::Receiver<bool>,
+    state: AppState,
+    view: AppView,
+    _counted: Subscriber,
 }
 
 /// Counts an open stream in the subscribers gauge, for as long as it lives.
@@ -127,64 +136,83 @@ impl Drop for Subscriber {
 
 /// The SSE events of a subscription, until it ends or the server stops.
 fn follow(
-    subscription: Box<dyn Subscription>,
+    sub: Box<dyn Subscription>,
     stopping: watch::Receiver<bool>,
     state: AppState,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let open = Step::Open(subscription, stopping, state, Subscriber::new());
+    view: AppView,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    let open = Step::Open(Box::new(Stream {
+        sub,
+        stopping,
+        state,
+        view,
+        _counted: Subscriber::new(),
+    }));
     stream::unfold(open, |step| async move {
-        let Step::Open(mut sub, mut stopping, state, counted) = step else {
+        let Step::Open(mut s) = step else {
             return None;
         };
         let next = tokio::select! {
-            next = sub.next(HEARTBEAT) => next,
-            _ = stopping.wait_for(|stop| *stop) => return None,
+            next = s.sub.next(HEARTBEAT) => next,
+            _ = s.stopping.wait_for(|stop| *stop) => return None,
         };
-        let (events, next) = match next {
+        let events = match next {
             Ok(Feed::Events(events)) if events.is_empty() => {
                 // "Nothing new" is true only once the lists hold every revocation recorded
                 // here: one the store could not take is put back first (its event follows).
-                if lanyard_core::revocation::behind(&state)
-                    && let Err(e) = lanyard_core::revocation::restore_once(&state).await
+                if lanyard_core::revocation::behind(&s.state)
+                    && let Err(e) = lanyard_core::revocation::restore_once(&s.state).await
                 {
                     tracing::warn!(error = %e, "revocation feed: cannot restore the lists; ending the stream");
                     return None;
                 }
-                let data = serde_json::to_string(sub.cursor()).unwrap_or_default();
-                (
-                    vec![Event::default().event("heartbeat").data(data)],
-                    Step::Open(sub, stopping, state, counted),
-                )
+                vec![heartbeat(s.sub.cursor())]
             }
             Ok(Feed::Events(events)) => {
-                let now = state.clock.now();
+                let now = s.state.clock.now();
+                let mut sse = Vec::with_capacity(events.len());
                 for e in &events {
                     // A watermark's `at` is when it was revoked (a jti's is the token's expiry).
                     if !matches!(e.revocation.target, lanyard_store::Target::Jti(_)) {
                         lanyard_core::metrics::feed_lag(e.revocation.at.until(now));
                     }
+                    match s.view.shows(&s.state, &e.revocation.target).await {
+                        Ok(true) => sse.push(
+                            Event::default()
+                                .event("revocation")
+                                .id(format!("{}:{}", e.cursor.epoch, e.cursor.seq))
+                                .data(serde_json::to_string(e).unwrap_or_default()),
+                        ),
+                        Ok(false) => {}
+                        Err(err) => {
+                            tracing::warn!(error = %err, "revocation feed: cannot tell what this app may see; ending the stream");
+                            return None;
+                        }
+                    }
                 }
-                let sse = events
-                    .iter()
-                    .map(|e| {
-                        Event::default()
-                            .event("revocation")
-                            .id(format!("{}:{}", e.cursor.epoch, e.cursor.seq))
-                            .data(serde_json::to_string(e).unwrap_or_default())
-                    })
-                    .collect();
-                (sse, Step::Open(sub, stopping, state, counted))
+                // Only other apps' entries: the app is as current as the cursor says.
+                if sse.is_empty() {
+                    sse.push(heartbeat(s.sub.cursor()));
+                }
+                sse
             }
-            Ok(Feed::Resnapshot) => (
-                vec![Event::default().event("resnapshot").data("{}")],
-                Step::Done,
-            ),
+            Ok(Feed::Resnapshot) => {
+                let done = vec![Event::default().event("resnapshot").data("{}")];
+                return Some((stream::iter(done.into_iter().map(Ok)), Step::Done));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "revocation feed: the store failed; ending the stream");
                 return None;
             }
         };
-        Some((stream::iter(events.into_iter().map(Ok)), next))
+        Some((stream::iter(events.into_iter().map(Ok)), Step::Open(s)))
     })
     .flatten()
+}
+
+/// "Nothing was revoked that you have not seen, up to `cursor`."
+fn heartbeat(cursor: &Cursor) -> Event {
+    Event::default()
+        .event("heartbeat")
+        .data(serde_json::to_string(cursor).unwrap_or_default())
 }
