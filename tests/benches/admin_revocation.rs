@@ -202,6 +202,7 @@ fn main() {
     if created {
         let production = Config {
             database_url: format!("{base}/lanyard_bench"),
+            master_key: Some(lanyard_core::crypto::MasterKey::generate().1),
             redis_url: Some(redis),
             redis_prefix: format!("lanyard-bench-{}:", std::process::id()),
             ..Config::default()

@@ -103,6 +103,12 @@ pub struct Config {
     /// The reverse proxies in front of Lanyard: only a request whose TCP peer is one of these
     /// has its `Forwarded` / `X-Forwarded-For` read for the client's address. Default none.
     pub trusted_proxies: Vec<Network>,
+    /// The file holding the master key (the key-encryption key that seals the signing keys
+    /// and server secrets at rest; `crypto::MasterKey`). `None` with `master_key` unset: a
+    /// SQLite database keeps one in a file beside it; PostgreSQL refuses to start.
+    pub master_key_file: Option<std::path::PathBuf>,
+    /// The master key itself (`LANYARD_MASTER_KEY`), where a file is not practical.
+    pub master_key: Option<String>,
     /// How long revocation entries outlive the tokens they cover, which is the most leeway
     /// an app's guard may grant past `exp` (guards cap theirs to it; it is in every
     /// snapshot). Default 60 s; at most 10 minutes.
@@ -350,6 +356,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             outbound_allow: Vec::new(),
             revocation_leeway: Duration::from_secs(60),
+            master_key_file: None,
+            master_key: None,
         }
     }
 }
@@ -360,6 +368,8 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("listen", &self.listen)
             .field("ops_listen", &self.ops_listen)
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key.as_ref().map(|_| "(set)"))
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
@@ -438,10 +448,12 @@ pub struct RawConfig {
     trusted_proxies: Option<String>,
     outbound_allow: Option<String>,
     revocation_leeway_secs: Option<u64>,
+    master_key_file: Option<String>,
+    master_key: Option<String>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 32] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -472,6 +484,8 @@ const KEYS: [&str; 30] = [
     "trusted_proxies",
     "outbound_allow",
     "revocation_leeway_secs",
+    "master_key_file",
+    "master_key",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -547,6 +561,8 @@ impl RawConfig {
                 "trusted_proxies" => self.trusted_proxies = Some(value.clone()),
                 "outbound_allow" => self.outbound_allow = Some(value.clone()),
                 "revocation_leeway_secs" => self.revocation_leeway_secs = secs()?,
+                "master_key_file" => self.master_key_file = Some(value.clone()),
+                "master_key" => self.master_key = Some(value.clone()),
                 _ => {}
             }
         }
@@ -762,6 +778,11 @@ impl RawConfig {
                 .map_err(bad)?,
             outbound_allow: networks(self.outbound_allow.as_deref(), "outbound_allow")
                 .map_err(bad)?,
+            master_key_file: self
+                .master_key_file
+                .filter(|f| !f.trim().is_empty())
+                .map(std::path::PathBuf::from),
+            master_key: self.master_key.filter(|k| !k.trim().is_empty()),
             // Zero is allowed: guards then grant no leeway past `exp`.
             revocation_leeway: up_to(
                 self.revocation_leeway_secs,
@@ -1062,6 +1083,8 @@ mod documented {
             ),
             ("trusted_proxies", "(none)".to_owned()),
             ("outbound_allow", "(none)".to_owned()),
+            ("master_key_file", "(none)".to_owned()),
+            ("master_key", "(none)".to_owned()),
             (
                 "revocation_leeway_secs",
                 c.revocation_leeway.as_secs().to_string(),

@@ -18,6 +18,116 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// The key-encryption key (envelope encryption): signing keys, the client-secret pepper and
+/// the cookie key are stored sealed under it (AES-256-GCM, a random 96-bit nonce each time,
+/// the row's name as associated data so that no sealed value can be moved to another row).
+/// It lives outside the database (`master_key_file`), so a copy of the database alone cannot
+/// forge a token or a cookie.
+///
+/// A sealed value is `LKE1` ‖ the key's id (8 bytes of SHA-256 of the key) ‖ nonce ‖
+/// ciphertext and tag; anything else is a value stored before sealing existed.
+pub struct MasterKey {
+    key: aws_lc_rs::aead::LessSafeKey,
+    id: [u8; 8],
+}
+
+const SEALED: &[u8; 4] = b"LKE1";
+const NONCE: usize = 12;
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey")
+            .field("id", &URL_SAFE_NO_PAD.encode(self.id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl MasterKey {
+    /// A new random key and its text form (what a key file holds).
+    pub fn generate() -> (Self, String) {
+        let text = random_token(32);
+        let key = Self::parse(&text).unwrap_or_else(|_| unreachable!("32 random bytes"));
+        (key, text)
+    }
+
+    /// The key from its text form: 32 bytes, base64url (43 characters; spaces and newlines
+    /// around it are ignored).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or("a master key is 32 bytes in base64url (43 characters; `lanyard keys master-key` makes one)")?;
+        let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &bytes)
+            .map_err(|_| "the master key was refused by AES-256-GCM".to_owned())?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest.as_ref()[..8]);
+        Ok(Self {
+            key: aws_lc_rs::aead::LessSafeKey::new(unbound),
+            id,
+        })
+    }
+
+    /// Whether `stored` is sealed (by any master key).
+    pub fn is_sealed(stored: &[u8]) -> bool {
+        stored.starts_with(SEALED)
+    }
+
+    /// Whether `stored` is sealed under this key.
+    pub fn sealed_here(&self, stored: &[u8]) -> bool {
+        Self::is_sealed(stored) && stored.get(4..12) == Some(&self.id[..])
+    }
+
+    /// Seals `plain` for the row `name`.
+    pub fn seal(&self, name: &str, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut body = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(name.as_bytes()),
+                &mut body,
+            )
+            .unwrap_or_else(|_| unreachable!("AES-GCM seals any length we store"));
+        let mut out = Vec::with_capacity(4 + 8 + NONCE + body.len());
+        out.extend_from_slice(SEALED);
+        out.extend_from_slice(&self.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Opens what [`seal`](Self::seal) made for the row `name`.
+    pub fn open(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        if !self.sealed_here(sealed) {
+            return Err(format!(
+                "{name} is sealed under another master key (this one's id is {})",
+                URL_SAFE_NO_PAD.encode(self.id)
+            ));
+        }
+        let nonce: [u8; NONCE] = sealed
+            .get(12..12 + NONCE)
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(|| format!("{name}: the sealed value is cut short"))?;
+        let mut body = sealed.get(12 + NONCE..).unwrap_or_default().to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(name.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| {
+                format!(
+                    "{name}: the sealed value does not open (altered, or moved from another row)"
+                )
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
 /// Hashes and verifies passwords with argon2id (OWASP parameters: m=19 MiB, t=2, p=1).
 ///
 /// Each hash takes ~14 ms of one core, so hashing runs on the blocking pool, at most one per
@@ -187,6 +297,43 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_under_their_key_and_row() {
+        let (key, text) = MasterKey::generate();
+        assert_eq!(text.len(), 43);
+        let again = MasterKey::parse(&format!(" {text}\n")).unwrap();
+        let sealed = key.seal("server_key:cookie_mac", b"the secret");
+        assert!(MasterKey::is_sealed(&sealed) && key.sealed_here(&sealed));
+        assert!(
+            !sealed.windows(10).any(|w| w == b"the secret"),
+            "not in the clear"
+        );
+        assert_eq!(
+            again.open("server_key:cookie_mac", &sealed).unwrap(),
+            b"the secret"
+        );
+        assert_ne!(
+            sealed,
+            key.seal("server_key:cookie_mac", b"the secret"),
+            "fresh nonces"
+        );
+        assert!(
+            key.open("server_key:client_secret_pepper", &sealed)
+                .is_err(),
+            "another row"
+        );
+        let (other, _) = MasterKey::generate();
+        assert!(!other.sealed_here(&sealed));
+        assert!(other.open("server_key:cookie_mac", &sealed).is_err());
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(key.open("server_key:cookie_mac", &altered).is_err());
+        assert!(!MasterKey::is_sealed(b"plain pkcs8"));
+        for bad in ["", "short", &"A".repeat(44)] {
+            assert!(MasterKey::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[tokio::test]
     async fn passwords_hash_with_salt_and_verify() {

@@ -12,7 +12,7 @@ use lanyard_store::{
 use crate::audit::Audit;
 use crate::config::Config;
 use crate::context::{Core, Parts};
-use crate::crypto::{PasswordError, Passwords, ServerKeys, random_token};
+use crate::crypto::{MasterKey, PasswordError, Passwords, ServerKeys, random_token};
 use crate::db::{Db, DbError};
 use crate::revocation::{self, RevocationError};
 use crate::tokens::{self, KeyError, LiveKeys};
@@ -32,6 +32,9 @@ pub enum StartError {
     /// Password hashing.
     #[error("password hashing: {0}")]
     Passwords(#[from] PasswordError),
+    /// The master key (the key-encryption key of the secrets at rest).
+    #[error("master key: {0}")]
+    MasterKey(String),
 }
 
 impl Core {
@@ -47,10 +50,7 @@ impl Core {
         clock: Arc<dyn Clock>,
         store: Option<Arc<dyn TokenStore>>,
     ) -> Result<Self, StartError> {
-        let db = Db::connect(&config.database_url)
-            .await?
-            .with_clock(clock.clone());
-        db.migrate().await?;
+        let db = open_db(&config, clock.clone()).await?;
         let store = match store {
             Some(store) => store,
             None => open_store(&config, clock.clone()).await?,
@@ -88,6 +88,90 @@ impl Core {
         crate::keys::watch(core.downgrade(), core.config.keys.refresh);
         Ok(core)
     }
+}
+
+/// Connects to the database, migrates it, and seals its secrets under the master key (those
+/// an older Lanyard stored in the clear are sealed now). The server and the command line
+/// both open it so.
+pub async fn open_db(config: &Config, clock: Arc<dyn Clock>) -> Result<Db, StartError> {
+    let db = Db::connect(&config.database_url).await?.with_clock(clock);
+    db.migrate().await?;
+    let db = db.with_master_key(Arc::new(master_key(config)?));
+    let sealed = db.keys().reseal(None).await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed the secrets an older Lanyard stored in the clear under the master key"
+        );
+    }
+    Ok(db)
+}
+
+/// The master key: `master_key`, else the file `master_key_file`; else, for a SQLite
+/// database, the file beside it (made at first start); for an in-memory one, a key of this
+/// process. PostgreSQL without one is refused: the secrets would be as safe as every backup.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
+    let bad = |e: String| StartError::MasterKey(e);
+    if let Some(text) = &config.master_key {
+        return MasterKey::parse(text).map_err(|e| bad(format!("LANYARD_MASTER_KEY: {e}")));
+    }
+    if let Some(path) = &config.master_key_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        return MasterKey::parse(&text).map_err(|e| bad(format!("{}: {e}", path.display())));
+    }
+    let Some(db_file) = sqlite_file(&config.database_url) else {
+        if config.database_url.starts_with("sqlite:") {
+            return Ok(MasterKey::generate().0);
+        }
+        return Err(bad(
+            "set LANYARD_MASTER_KEY_FILE to a file holding the master key (make one with \
+             `lanyard keys master-key > FILE`, readable by Lanyard only): the signing keys and \
+             secrets in the database are sealed under it"
+                .to_owned(),
+        ));
+    };
+    let path = std::path::PathBuf::from(format!("{db_file}.master-key"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text).map_err(|e| bad(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, text) = MasterKey::generate();
+            write_private(&path, &text)
+                .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
+            tracing::warn!(
+                path = %path.display(),
+                "made a master key beside the SQLite database; keep it out of the database's backups, or set LANYARD_MASTER_KEY_FILE"
+            );
+            Ok(key)
+        }
+        Err(e) => Err(bad(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// The file of a SQLite URL (`sqlite://lanyard.db?mode=rwc` → `lanyard.db`); `None` for
+/// another database or an in-memory one.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!memory).then(|| path.to_owned())
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 /// The server's own keys, made at first start and kept in the database. The command line

@@ -84,6 +84,16 @@ enum KeysCommand {
         /// The key's kid.
         kid: String,
     },
+    /// Print a new master key, for a file that LANYARD_MASTER_KEY_FILE names (readable by
+    /// Lanyard only, kept apart from the database's backups).
+    MasterKey,
+    /// Seal the signing keys and server secrets under a new master key. Then point
+    /// LANYARD_MASTER_KEY_FILE at it and restart every node.
+    Rewrap {
+        /// The file holding the new master key.
+        #[arg(long, value_name = "FILE")]
+        new_master_key_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -410,8 +420,34 @@ async fn keys(
     now: lanyard_store::Timestamp,
 ) -> Result<(), Failure> {
     use lanyard_core::tokens::rotation;
+    if let KeysCommand::MasterKey = command {
+        println!("{}", lanyard_core::crypto::MasterKey::generate().1);
+        return Ok(());
+    }
     let db = migrated_db(config).await?;
     match command {
+        KeysCommand::MasterKey => {}
+        KeysCommand::Rewrap {
+            new_master_key_file,
+        } => {
+            let current = lanyard_core::start::master_key(config).map_err(other)?;
+            let text = std::fs::read_to_string(&new_master_key_file).map_err(|e| {
+                Failure::BadInput(format!("{}: {e}", new_master_key_file.display()))
+            })?;
+            let new = lanyard_core::crypto::MasterKey::parse(&text).map_err(|e| {
+                Failure::BadInput(format!("{}: {e}", new_master_key_file.display()))
+            })?;
+            let resealed = db
+                .with_master_key(std::sync::Arc::new(new))
+                .keys()
+                .reseal(Some(&current))
+                .await
+                .map_err(other)?;
+            println!(
+                "sealed {resealed} secrets under the master key in {}; now set LANYARD_MASTER_KEY_FILE to it and restart every node",
+                new_master_key_file.display()
+            );
+        }
         KeysCommand::List => {
             for key in db.keys().published(now).await.map_err(other)? {
                 let when = match key.state.as_str() {
@@ -503,11 +539,9 @@ fn describe(outcome: &Outcome) -> String {
 }
 
 async fn migrated_db(config: &Config) -> Result<lanyard_core::db::Db, Failure> {
-    let db = lanyard_core::db::Db::connect(&config.database_url)
+    lanyard_core::start::open_db(config, std::sync::Arc::new(SystemClock))
         .await
-        .map_err(other)?;
-    db.migrate().await.map_err(other)?;
-    Ok(db)
+        .map_err(other)
 }
 
 async fn serve(config: Config, demo: bool) -> Result<(), Failure> {

@@ -314,10 +314,13 @@ fn inspect<T>(home: &Home, f: impl AsyncFnOnce(&lanyard_core::db::Db) -> T) -> T
         .build()
         .unwrap();
     rt.block_on(async {
-        let db =
-            lanyard_core::db::Db::connect(&format!("sqlite://{}/lanyard.db", home.dir.display()))
-                .await
-                .unwrap();
+        // Opened as the command line opens it: with the master key beside the file.
+        let config = lanyard_core::config::Config {
+            database_url: format!("sqlite://{}/lanyard.db", home.dir.display()),
+            ..lanyard_core::config::Config::default()
+        };
+        let clock = std::sync::Arc::new(lanyard_store::SystemClock);
+        let db = lanyard_core::start::open_db(&config, clock).await.unwrap();
         f(&db).await
     })
 }
@@ -604,7 +607,13 @@ fn backup_and_restore_as_operations_md_says() {
         common::PgDatabase::create("lanyard_rs"),
     );
     let (source_url, restored_url) = (source.url.clone(), restored.url.clone());
-    let on = |url: &str| [("LANYARD_DATABASE_URL", url.to_owned())];
+    let master = lanyard_core::crypto::MasterKey::generate().1;
+    let on = |url: &str| {
+        [
+            ("LANYARD_DATABASE_URL", url.to_owned()),
+            ("LANYARD_MASTER_KEY", master.clone()),
+        ]
+    };
     let run_on = |url: &str, args: &[&str], stdin: Option<&str>| {
         let env = on(url);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -631,6 +640,7 @@ fn backup_and_restore_as_operations_md_says() {
         &[
             ("DATABASE_URL", source_url.as_str()),
             ("RESTORED_URL", restored_url.as_str()),
+            ("LANYARD_MASTER_KEY", master.as_str()),
         ],
     );
     let said = format!("{}{}", stdout(&out), stderr(&out));
@@ -665,6 +675,86 @@ fn backup_and_restore_as_operations_md_says() {
     );
     assert!(said.contains(&kid), "the copy holds the keys: {said}");
     let copy = format!("sqlite://{}/lanyard-backup.db", home.dir.display());
-    let out = run_on(&copy, &["user", "disable", "bob"], None);
+    let env = [("LANYARD_DATABASE_URL", copy.as_str())];
+    let out = home.run_env(&["user", "disable", "bob"], None, &env);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The master key (issue 19 §4): the embedded default keeps one beside the SQLite file,
+/// readable by its owner only; the secrets in the database are sealed under it, so the
+/// database without it does not open; `keys rewrap` moves them to a new key.
+#[test]
+fn secrets_are_sealed_under_a_master_key_kept_apart_and_rewrapped() {
+    let home = Home::new();
+    assert!(home.run(&["keys", "rotate"], None).status.success());
+    let added = home.run(
+        &[
+            "client",
+            "add",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example.com/cb",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let kid = stdout(&home.run(&["keys", "list"], None))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let key_file = home.dir.join("lanyard.db.master-key");
+    let meta = std::fs::metadata(&key_file).expect("a master key beside the database");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    // What is stored is sealed: no private key in the clear.
+    let raw = inspect(&home, async |db| db.keys().stored_raw().await.unwrap());
+    assert!(
+        raw.len() >= 3,
+        "a signing key and two server secrets: {raw:?}"
+    );
+    assert!(
+        raw.iter()
+            .all(|(_, v)| lanyard_core::crypto::MasterKey::is_sealed(v)),
+        "sealed at rest"
+    );
+    // The database with another master key does not open.
+    let wrong = lanyard_core::crypto::MasterKey::generate().1;
+    let out = home.run_env(&["keys", "list"], None, &[("LANYARD_MASTER_KEY", &wrong)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("another master key"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Rewrapped under a new key: it opens with the new one only.
+    let made = home.run(&["keys", "master-key"], None);
+    assert!(made.status.success());
+    let new_key = stdout(&made).trim().to_owned();
+    assert_eq!(new_key.len(), 43);
+    let new_file = home.dir.join("new-master-key");
+    std::fs::write(&new_file, format!("{new_key}\n")).unwrap();
+    let out = home.run(
+        &[
+            "keys",
+            "rewrap",
+            "--new-master-key-file",
+            new_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("sealed"), "{}", stdout(&out));
+    let with_new = [("LANYARD_MASTER_KEY_FILE", new_file.to_str().unwrap())];
+    let listed = home.run_env(&["keys", "list"], None, &with_new);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains(&kid));
+    assert!(
+        !home.run(&["keys", "list"], None).status.success(),
+        "the old key no longer opens it"
+    );
 }

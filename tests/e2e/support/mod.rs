@@ -59,6 +59,9 @@ pub(crate) struct TestServer {
     redis_prefix: Option<(String, String)>,
 }
 
+/// The master key of every test server (a test's database is made and dropped with it).
+pub(crate) const TEST_MASTER_KEY: &str = "ndde5EnvSyy7l-IsPRb940_6uWpIKkvJ6o89KxsWxFQ";
+
 impl TestServer {
     /// A server on `db` and `store` with default settings.
     pub(crate) async fn start(db: Db, store: Store) -> Self {
@@ -139,6 +142,7 @@ impl TestServer {
             database_url,
             // The apps the tests run listen on loopback.
             outbound_allow: lanyard_core::outbound::loopback(),
+            master_key: Some(TEST_MASTER_KEY.to_owned()),
             ..Config::default()
         };
         let mut redis_prefix = None;

@@ -1,6 +1,8 @@
 //! Keys: the signing keys (`signing_keys`: private keys as PKCS#8 DER, their state and
 //! when they stop being published) and the server's own secrets (`server_keys`: the
-//! client-secret pepper and the cookie MAC key).
+//! client-secret pepper and the cookie MAC key). Both are sealed at rest under the master key
+//! (`crypto::MasterKey`), each with its row's name as associated data; [`Keys::reseal`]
+//! seals what an older Lanyard stored in the clear and moves everything to a new master key.
 
 use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -11,6 +13,7 @@ use sea_orm::{
 
 use super::entities::{server_keys, signing_keys};
 use super::{Db, DbError, conflict_or_unavailable, unavailable};
+use crate::crypto::MasterKey;
 use crate::model::StoredKey;
 
 /// The `signing_keys` and `server_keys` tables ([`Db::keys`]).
@@ -30,22 +33,120 @@ impl Keys<'_> {
             .all(&self.0.conn)
             .await
             .map_err(unavailable)?;
-        Ok(rows
-            .into_iter()
-            .map(|m| StoredKey {
-                kid: m.kid,
-                alg: m.alg,
-                private_key: m.private_key,
-                state: m.state,
-                created_at: Timestamp::from_millis(m.created_at),
-                usable_until: m.usable_until.map(Timestamp::from_millis),
+        rows.into_iter()
+            .map(|m| {
+                Ok(StoredKey {
+                    private_key: self.open(&signing_name(&m.kid), m.private_key)?,
+                    kid: m.kid,
+                    alg: m.alg,
+                    state: m.state,
+                    created_at: Timestamp::from_millis(m.created_at),
+                    usable_until: m.usable_until.map(Timestamp::from_millis),
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// Seals `plain` for the row `name` (as it is, without a master key).
+    fn seal(&self, name: &str, plain: &[u8]) -> Vec<u8> {
+        match &self.0.master {
+            Some(master) => master.seal(name, plain),
+            None => plain.to_vec(),
+        }
+    }
+
+    /// Opens the stored value of the row `name`. A value stored in the clear (by an older
+    /// Lanyard, until `reseal` runs at start) is taken as it is.
+    fn open(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>, DbError> {
+        if !MasterKey::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        let master = self.0.master.as_ref().ok_or_else(|| DbError::Corrupt {
+            what: "sealed secret",
+            detail: format!("{name} is sealed, and no master key is set (LANYARD_MASTER_KEY_FILE)"),
+        })?;
+        master
+            .open(name, &stored)
+            .map_err(|detail| DbError::Corrupt {
+                what: "sealed secret",
+                detail,
+            })
+    }
+
+    /// Seals under the current master key every secret not sealed under it: those stored in
+    /// the clear, and (with `previous`, the master key they were sealed under) those of a
+    /// master key being replaced. One transaction: all or nothing. Returns how many rows
+    /// changed.
+    pub async fn reseal(&self, previous: Option<&MasterKey>) -> Result<usize, DbError> {
+        let Some(master) = &self.0.master else {
+            return Ok(0);
+        };
+        let unseal = |name: &str, stored: &[u8]| -> Result<Option<Vec<u8>>, DbError> {
+            if master.sealed_here(stored) {
+                return Ok(None);
+            }
+            if !MasterKey::is_sealed(stored) {
+                return Ok(Some(stored.to_vec()));
+            }
+            let previous = previous.ok_or_else(|| DbError::Corrupt {
+                what: "sealed secret",
+                detail: format!("{name} is sealed under another master key"),
+            })?;
+            previous
+                .open(name, stored)
+                .map(Some)
+                .map_err(|detail| DbError::Corrupt {
+                    what: "sealed secret",
+                    detail,
+                })
+        };
+        let txn = self.0.conn.begin().await.map_err(unavailable)?;
+        let mut changed = 0;
+        for row in signing_keys::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(unavailable)?
+        {
+            let name = signing_name(&row.kid);
+            if let Some(plain) = unseal(&name, &row.private_key)? {
+                signing_keys::Entity::update_many()
+                    .col_expr(
+                        signing_keys::Column::PrivateKey,
+                        Expr::value(master.seal(&name, &plain)),
+                    )
+                    .filter(signing_keys::Column::Kid.eq(row.kid.as_str()))
+                    .exec(&txn)
+                    .await
+                    .map_err(unavailable)?;
+                changed += 1;
+            }
+        }
+        for row in server_keys::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(unavailable)?
+        {
+            let name = server_name(&row.name);
+            if let Some(plain) = unseal(&name, &row.secret)? {
+                server_keys::Entity::update_many()
+                    .col_expr(
+                        server_keys::Column::Secret,
+                        Expr::value(master.seal(&name, &plain)),
+                    )
+                    .filter(server_keys::Column::Name.eq(row.name.as_str()))
+                    .exec(&txn)
+                    .await
+                    .map_err(unavailable)?;
+                changed += 1;
+            }
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(changed)
     }
 
     /// Stores a signing key.
     pub async fn insert(&self, key: &StoredKey) -> Result<(), DbError> {
-        signing_key_model(key)
+        self.signing_key_model(key)
             .insert(&self.0.conn)
             .await
             .map_err(conflict_or_unavailable("a signing key with this kid"))?;
@@ -74,7 +175,7 @@ impl Keys<'_> {
             txn.rollback().await.map_err(unavailable)?;
             return Ok(false);
         }
-        signing_key_model(key)
+        self.signing_key_model(key)
             .insert(&txn)
             .await
             .map_err(conflict_or_unavailable("a signing key with this kid"))?;
@@ -120,9 +221,10 @@ impl Keys<'_> {
         fresh: Vec<u8>,
         now: Timestamp,
     ) -> Result<Vec<u8>, DbError> {
+        let sealed_name = server_name(name);
         let insert = server_keys::Entity::insert(server_keys::ActiveModel {
             name: Set(name.to_owned()),
-            secret: Set(fresh),
+            secret: Set(self.seal(&sealed_name, &fresh)),
             created_at: Set(now.as_millis()),
         })
         .on_conflict_do_nothing()
@@ -133,23 +235,55 @@ impl Keys<'_> {
             .one(&self.0.conn)
             .await
             .map_err(unavailable)?;
-        row.map(|r| r.secret).ok_or_else(|| DbError::Corrupt {
+        let stored = row.map(|r| r.secret).ok_or_else(|| DbError::Corrupt {
             what: "server key",
             detail: format!("{name} vanished after insert"),
-        })
+        })?;
+        self.open(&sealed_name, stored)
     }
+
+    /// Every secret as stored (sealed or not), by row name: for tests that look at rest.
+    #[cfg(feature = "testing")]
+    pub async fn stored_raw(&self) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+        let mut out: Vec<(String, Vec<u8>)> = signing_keys::Entity::find()
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|r| (signing_name(&r.kid), r.private_key))
+            .collect();
+        out.extend(
+            server_keys::Entity::find()
+                .all(&self.0.conn)
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .map(|r| (server_name(&r.name), r.secret)),
+        );
+        Ok(out)
+    }
+
+    fn signing_key_model(&self, key: &StoredKey) -> signing_keys::ActiveModel {
+        signing_keys::ActiveModel {
+            kid: Set(key.kid.clone()),
+            alg: Set(key.alg.clone()),
+            private_key: Set(self.seal(&signing_name(&key.kid), &key.private_key)),
+            state: Set(key.state.clone()),
+            created_at: Set(key.created_at.as_millis()),
+            usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
+        }
+    }
+}
+
+/// The associated data of a signing key's seal.
+fn signing_name(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+/// The associated data of a server secret's seal.
+fn server_name(name: &str) -> String {
+    format!("server_key:{name}")
 }
 
 /// The advisory lock key for choosing the first signing key ("LYRD" and 1).
 const FIRST_KEY_LOCK: i64 = 0x4c59_5244_0000_0001;
-
-fn signing_key_model(key: &StoredKey) -> signing_keys::ActiveModel {
-    signing_keys::ActiveModel {
-        kid: Set(key.kid.clone()),
-        alg: Set(key.alg.clone()),
-        private_key: Set(key.private_key.clone()),
-        state: Set(key.state.clone()),
-        created_at: Set(key.created_at.as_millis()),
-        usable_until: Set(key.usable_until.map(Timestamp::as_millis)),
-    }
-}

@@ -28,6 +28,7 @@ pub use self::consents::Consents;
 pub use self::keys::Keys;
 pub use self::revocations::{Revocations, target_columns};
 pub use self::users::Users;
+use crate::crypto::MasterKey;
 use crate::model::{Client, User};
 use crate::recent::Recent;
 
@@ -74,6 +75,9 @@ pub struct Db {
     /// request (`Clients::recent`, `Users::recent`); shared by this node's clones.
     recent_clients: Arc<Recent<Client>>,
     recent_users: Arc<Recent<User>>,
+    /// Seals the signing keys and server secrets at rest (`keys.rs`); `None`: they are
+    /// stored as they are (tests of the SQL layer; Lanyard itself always sets one).
+    master: Option<Arc<MasterKey>>,
 }
 
 impl Db {
@@ -105,6 +109,7 @@ impl Db {
             conn,
             recent_clients: Arc::default(),
             recent_users: Arc::default(),
+            master: None,
         })
     }
 
@@ -113,9 +118,18 @@ impl Db {
     #[must_use]
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         Self {
-            conn: self.conn,
             recent_clients: Arc::new(Recent::new(clock.clone())),
             recent_users: Arc::new(Recent::new(clock)),
+            ..self
+        }
+    }
+
+    /// The same database, sealing secrets at rest under `master` (see `keys.rs`).
+    #[must_use]
+    pub fn with_master_key(self, master: Arc<MasterKey>) -> Self {
+        Self {
+            master: Some(master),
+            ..self
         }
     }
 

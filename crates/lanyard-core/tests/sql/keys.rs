@@ -140,3 +140,61 @@ pub(crate) async fn the_first_server_secret_wins(db: Db) {
         .unwrap();
     assert_eq!(other, b"c");
 }
+
+/// Envelope encryption (issue 19 §4): secrets an older Lanyard stored in the clear are sealed
+/// by `reseal`; a sealed secret opens under its own master key only, and `reseal` with the
+/// previous key moves everything to a new one, all or nothing.
+pub(crate) async fn secrets_in_the_clear_are_sealed_and_open_under_their_master_key_only(db: Db) {
+    use std::sync::Arc;
+
+    use lanyard_core::crypto::MasterKey;
+    let now = Timestamp::from_millis(1_000);
+    // As an older Lanyard left it: in the clear.
+    let signing = key("k1", "RS256", "active", 1_000, None);
+    db.keys().insert(&signing).await.unwrap();
+    let cookie = db
+        .keys()
+        .server_secret("cookie_mac", b"cookie key".to_vec(), now)
+        .await
+        .unwrap();
+    assert_eq!(cookie, b"cookie key");
+    let (a, _) = MasterKey::generate();
+    let a = Arc::new(a);
+    let under_a = db.clone().with_master_key(a.clone());
+    assert_eq!(under_a.keys().reseal(None).await.unwrap(), 2);
+    assert_eq!(under_a.keys().reseal(None).await.unwrap(), 0, "sealed once");
+    let raw = under_a.keys().stored_raw().await.unwrap();
+    assert!(raw.iter().all(|(_, v)| a.sealed_here(v)), "sealed at rest");
+    assert!(
+        !raw.iter()
+            .any(|(_, v)| v.windows(6).any(|w| w == b"der of" || w == b"cookie")),
+        "nothing in the clear"
+    );
+    let published = under_a.keys().published(now).await.unwrap();
+    assert_eq!(published[0].private_key, signing.private_key);
+    let again = under_a
+        .keys()
+        .server_secret("cookie_mac", b"another".to_vec(), now)
+        .await
+        .unwrap();
+    assert_eq!(again, b"cookie key", "the first one stays");
+    // Without the key, or with another, nothing opens.
+    assert!(matches!(
+        db.keys().published(now).await,
+        Err(DbError::Corrupt { .. })
+    ));
+    let (b, _) = MasterKey::generate();
+    let under_b = db.clone().with_master_key(Arc::new(b));
+    assert!(under_b.keys().published(now).await.is_err());
+    assert!(
+        under_b.keys().reseal(None).await.is_err(),
+        "not without the previous key"
+    );
+    // Moved to b: b opens it, a no longer does.
+    assert_eq!(under_b.keys().reseal(Some(&a)).await.unwrap(), 2);
+    assert_eq!(
+        under_b.keys().published(now).await.unwrap()[0].private_key,
+        signing.private_key
+    );
+    assert!(under_a.keys().published(now).await.is_err());
+}

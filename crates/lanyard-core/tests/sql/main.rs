@@ -78,6 +78,7 @@ sql_suite!(
     users::consents_are_replaced_listed_and_withdrawn,
     keys::published_keys_are_newest_first_until_their_end,
     keys::only_one_first_key_per_algorithm_even_at_once,
+    keys::secrets_in_the_clear_are_sealed_and_open_under_their_master_key_only,
     keys::key_states_change_and_keys_go,
     keys::the_first_server_secret_wins,
     revocations::a_revocation_already_covered_adds_no_row,
