@@ -412,8 +412,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
     }
 }
 
-/// Key commands work on the database alone: running nodes pick the change up within their
-/// refresh interval (60 s).
+/// Key commands work on the database (running nodes pick a change up within their refresh
+/// interval, 60 s); `remove` also tells every app through the token store, as the admin API
+/// does.
 async fn keys(
     command: KeysCommand,
     config: &Config,
@@ -474,25 +475,13 @@ async fn keys(
             }
         }
         KeysCommand::Remove { kid } => {
-            let Some(alg) = rotation::remove(&db, config, &kid, now)
-                .await
-                .map_err(other)?
-            else {
-                return Err(Failure::BadInput(format!(
-                    "no published key has kid {kid:?}"
-                )));
-            };
-            let keys = db.keys().published(now).await.map_err(other)?;
-            match keys
-                .iter()
-                .find(|k| k.state == "active" && k.alg == alg.name())
-            {
-                Some(signing) => println!(
-                    "removed {kid}; {} signs now (running nodes switch within 60 s)",
-                    signing.kid
-                ),
-                None => println!("removed {kid}; a new key is made when Lanyard next starts"),
-            }
+            // As the admin API does it: removed, and a `kid` entry pushed to every app's
+            // revocation mirror (through Redis), so apps drop the key within a second.
+            let state = AppState::build(config.clone()).await.map_err(other)?;
+            let result = lanyard_core::keys::remove(&state, &kid, CLI_ACTOR).await;
+            flush_audit(&state).await;
+            let signing = result?;
+            println!("removed {kid}; {signing} signs now (running nodes switch within 60 s)");
         }
     }
     Ok(())
