@@ -52,6 +52,14 @@ fn environment(service: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The proxy's nginx `server` block, as the container sees it (compose's `$$` is `$`).
+fn proxy_conf(compose: &Value) -> String {
+    compose["configs"]["proxy"]["content"]
+        .as_str()
+        .expect("the proxy's configuration")
+        .replace("$$", "$")
+}
+
 fn condition(service: &Value, on: &str) -> String {
     service["depends_on"][on]["condition"]
         .as_str()
@@ -71,7 +79,7 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
     assert_eq!(
         names,
         [
-            "postgres", "redis", "migrate", "seed", "lanyard", "wiki", "billing"
+            "postgres", "redis", "migrate", "seed", "lanyard", "proxy", "wiki", "billing"
         ]
     );
     for dependency in ["postgres", "redis"] {
@@ -131,13 +139,47 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
         .unwrap_or_else(|e| panic!("the lanyard service's settings: {e}"));
     assert!(config.redis_url.is_some(), "several nodes need Redis");
     assert!(config.database_url.starts_with("postgres://"));
-    let port = config.listen.port();
+    // Behind the proxy: Lanyard listens inside the namespace, trusts the proxy there, and the
+    // proxy's port is the one published, on the issuer's port.
+    assert!(config.listen.ip().is_loopback(), "{}", config.listen);
+    assert!(
+        config
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(std::net::Ipv4Addr::LOCALHOST.into())),
+        "the proxy in the same namespace is trusted"
+    );
+    let proxy = service(&compose, "proxy");
+    assert_eq!(proxy["network_mode"].as_str(), Some("service:lanyard"));
+    assert_eq!(condition(proxy, "lanyard"), "service_healthy");
+    let conf = proxy_conf(&compose);
+    assert!(
+        conf.contains(&format!("proxy_pass http://{};", config.listen)),
+        "{conf}"
+    );
+    for header in [
+        "X-Forwarded-For $proxy_add_x_forwarded_for",
+        "X-Forwarded-Proto $scheme",
+    ] {
+        assert!(conf.contains(header), "{header}: {conf}");
+    }
+    let port = url::Url::parse(&config.issuer)
+        .unwrap()
+        .port_or_known_default()
+        .unwrap();
+    assert!(conf.contains(&format!("listen 0.0.0.0:{port};")), "{conf}");
     let ports = strings(&lanyard["ports"]);
     assert!(
         ports
             .iter()
             .any(|p| p.ends_with(&format!(":{port}:{port}"))),
-        "the listen port {port} is published: {ports:?}"
+        "the proxy's port {port} is published: {ports:?}"
+    );
+    assert!(
+        !ports
+            .iter()
+            .any(|p| p.ends_with(&format!(":{}", config.listen.port()))),
+        "Lanyard itself is not published: {ports:?}"
     );
 
     // The demo apps: in Lanyard's network namespace, on its issuer, with the seeded clients.
@@ -146,6 +188,7 @@ fn the_compose_file_names_every_service_and_only_settings_lanyard_reads() {
         let demo = service(&compose, app);
         assert_eq!(demo["network_mode"].as_str(), Some("service:lanyard"));
         assert_eq!(condition(demo, "lanyard"), "service_healthy");
+        assert_eq!(condition(demo, "proxy"), "service_started");
         let env = environment(demo);
         assert_eq!(env["LANYARD_DEMO_ISSUER"], config.issuer);
         assert_eq!(env["LANYARD_DEMO_CLIENT_ID"], app);
@@ -339,7 +382,7 @@ fn the_compose_services_run_as_plain_processes() {
         redis_url: std::env::var("LANYARD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
         prefix: format!("compose-{}:", lanyard_core::crypto::random_token(6)),
-        ports: [8080, 8081, 8082].map(|p| (p, free_port())).to_vec(),
+        ports: [8080, 8081, 8082, 8090].map(|p| (p, free_port())).to_vec(),
     };
 
     for step in ["migrate", "seed", "seed"] {
@@ -382,6 +425,39 @@ fn the_compose_services_run_as_plain_processes() {
         // The node is a process of its own, starting: ask again shortly.
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The proxy: Debian's nginx with the compose file's server block, on the ports here.
+    let proxy_dir = dir.join("proxy");
+    std::fs::create_dir_all(&proxy_dir).unwrap();
+    let d = proxy_dir.display();
+    std::fs::write(
+        proxy_dir.join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log stderr warn;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{}\n}}\n",
+            local.text(&proxy_conf(&compose))
+        ),
+    )
+    .unwrap();
+    let nginx = ["nginx", "/usr/sbin/nginx"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("-v").output().is_ok())
+        .expect("the proxy runs Debian's nginx here: apt-get install nginx (.ci/run does)");
+    let _proxy = Running(
+        Command::new(nginx)
+            .args(["-p", &d.to_string(), "-c"])
+            .arg(proxy_dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", local.port(8080))).is_err() {
+        assert!(Instant::now() < deadline, "the proxy never listened");
+        // nginx is a process of its own, starting: look again shortly.
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut apps = ["wiki", "billing"].map(start);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -420,8 +496,11 @@ fn the_compose_services_run_as_plain_processes() {
             }
         }
 
+        // A person on an address of their own (all of 127.0.0.0/8 is this machine), which
+        // Lanyard learns from the proxy.
         let browser = reqwest::Client::builder()
             .cookie_store(true)
+            .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
             .build()
             .unwrap();
         let page = browser.get(format!("{wiki}/profile")).send().await.unwrap();
@@ -464,6 +543,10 @@ fn the_compose_services_run_as_plain_processes() {
         on_profile(&billing, at_billing).await;
         let account = common::text_at(&browser, &format!("{issuer}/account")).await;
         assert!(account.contains("Alice Example"), "{account}");
+        assert!(
+            account.contains("From 127.0.0.3"),
+            "the address the proxy forwarded, not the proxy's: {account}"
+        );
         assert_eq!(
             account.matches("Sign out here").count(),
             1,
