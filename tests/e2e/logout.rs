@@ -803,6 +803,30 @@ async fn a_slow_app_does_not_hold_up_the_sign_out() {
     server.stop().await;
 }
 
+/// An admin ends the session `tokens` were issued in, through the admin API; returns the
+/// admin's token and the session's `sid`.
+async fn admin_ends_the_session(
+    server: &TestServer,
+    sub: &str,
+    tokens: &Value,
+) -> (String, String) {
+    let sid = decode_jwt(field(tokens, "id_token")).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ops = admin_token(server).await;
+    let r = admin(
+        server,
+        &ops,
+        reqwest::Method::DELETE,
+        &format!("/users/{sub}/sessions/{sid}"),
+        None,
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    (ops, sid)
+}
+
 #[tokio::test]
 async fn ending_a_session_through_the_admin_api_tells_its_apps() {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
@@ -810,20 +834,7 @@ async fn ending_a_session_through_the_admin_api_tells_its_apps() {
     let receiver = Receiver::default();
     let wiki = logout_client(&server, "wiki", Some(receiver.start().await)).await;
     let tokens = alice_signs_in(&server, &Browser::new(), &wiki).await;
-    let sid = decode_jwt(field(&tokens, "id_token")).1["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ops = admin_token(&server).await;
-    let r = admin(
-        &server,
-        &ops,
-        reqwest::Method::DELETE,
-        &format!("/users/{}/sessions/{sid}", alice.sub),
-        None,
-    )
-    .await;
-    assert!(r.status().is_success(), "{}", r.status());
+    let (ops, sid) = admin_ends_the_session(&server, &alice.sub, &tokens).await;
     let events = deliveries(&server, &ops, 1).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["outcome"], "success");
@@ -852,20 +863,7 @@ async fn back_channel_logout_calls_no_internal_address_unless_allowed() {
     let browser = Browser::new();
     let tokens = alice_signs_in(&server, &browser, &wiki).await;
     sso_tokens(&server, &browser, &billing).await;
-    let sid = decode_jwt(field(&tokens, "id_token")).1["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ops = admin_token(&server).await;
-    let r = admin(
-        &server,
-        &ops,
-        reqwest::Method::DELETE,
-        &format!("/users/{}/sessions/{sid}", alice.sub),
-        None,
-    )
-    .await;
-    assert!(r.status().is_success(), "{}", r.status());
+    let (ops, _) = admin_ends_the_session(&server, &alice.sub, &tokens).await;
     let events = deliveries(&server, &ops, 2).await;
     for client in ["wiki", "billing"] {
         let event = delivery_to(&events, client);

@@ -121,6 +121,11 @@ impl Kind {
         Kind::Kid,
     ];
 
+    /// The lists that judge tokens (every one but `kid`): what a check reads.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) const JUDGED: [Kind; 5] =
+        [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId, Kind::Grant];
+
     /// Short name used in Redis keys and stream fields.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn code(self) -> &'static str {

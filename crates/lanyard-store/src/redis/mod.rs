@@ -909,12 +909,15 @@ impl TokenStore for RedisStore {
         let mut pipe = redis::pipe();
         // MULTI/EXEC: one consistent view of the epoch and the lists.
         pipe.atomic().cmd("GET").arg(epoch);
+        // `kid` entries judge no token: not read here.
         for (list, kind) in lists.iter().zip(Kind::ALL) {
-            pipe.cmd("HGET").arg(list).arg(kind.key(facts).as_ref());
+            if Kind::JUDGED.contains(&kind) {
+                pipe.cmd("HGET").arg(list).arg(kind.key(facts).as_ref());
+            }
         }
         let (epoch, found): (Option<String>, Vec<Option<String>>) = {
             let mut reply: Vec<Option<String>> = self.run(&pipe).await?;
-            if reply.len() != 1 + Kind::ALL.len() {
+            if reply.len() != 1 + Kind::JUDGED.len() {
                 return Err(StoreError::corrupt("revocation lists", "short reply"));
             }
             let epoch = reply.remove(0);
@@ -924,7 +927,7 @@ impl TokenStore for RedisStore {
             return Err(StoreError::RevocationStateLost);
         }
         let mut entries = Vec::with_capacity(found.len());
-        for (kind, value) in Kind::ALL.into_iter().zip(&found) {
+        for (kind, value) in Kind::JUDGED.into_iter().zip(&found) {
             entries.push((kind, value.as_deref().map(decode_entry).transpose()?));
         }
         Ok(judge(
