@@ -13,6 +13,7 @@ mod m0001_initial;
 mod m0002_revocations;
 mod m0003_consents;
 mod m0004_client_settings;
+mod m0005_factors;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_revocations::Migration),
             Box::new(m0003_consents::Migration),
             Box::new(m0004_client_settings::Migration),
+            Box::new(m0005_factors::Migration),
         ]
     }
 }

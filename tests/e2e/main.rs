@@ -25,6 +25,7 @@ mod introspect;
 mod keys;
 mod lockout;
 mod logout;
+mod mfa;
 mod nodes;
 mod operations;
 mod proxy;

@@ -123,6 +123,8 @@ async fn every_bad_token_is_401_invalid_token_saying_why() {
         scope: "openid".into(),
         sid: None,
         auth_time: None,
+        acr: None,
+        amr: Vec::new(),
     };
     let expired = server
         .state
@@ -288,6 +290,8 @@ async fn an_unreachable_store_is_503_never_valid() {
                 scope: "openid".into(),
                 sid: None,
                 auth_time: None,
+                acr: None,
+                amr: Vec::new(),
             },
         )
         .await

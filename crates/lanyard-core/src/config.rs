@@ -103,6 +103,9 @@ pub struct Config {
     /// The reverse proxies in front of Lanyard: only a request whose TCP peer is one of these
     /// has its `Forwarded` / `X-Forwarded-For` read for the client's address. Default none.
     pub trusted_proxies: Vec<Network>,
+    /// `LANYARD_MFA=required`: every person needs a second factor (one without is taken to
+    /// enrol right after the password). Default `optional`: people choose.
+    pub mfa_required: bool,
     /// The file holding the master key (the key-encryption key that seals the signing keys
     /// and server secrets at rest; `crypto::MasterKey`). `None` with `master_key` unset: a
     /// SQLite database keeps one in a file beside it; PostgreSQL refuses to start.
@@ -354,6 +357,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(20),
             refresh_retry_grace: StoreConfig::default().refresh_grace,
             trusted_proxies: Vec::new(),
+            mfa_required: false,
             outbound_allow: Vec::new(),
             revocation_leeway: Duration::from_secs(60),
             master_key_file: None,
@@ -446,6 +450,7 @@ pub struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     refresh_retry_grace_secs: Option<u64>,
     trusted_proxies: Option<String>,
+    mfa: Option<String>,
     outbound_allow: Option<String>,
     revocation_leeway_secs: Option<u64>,
     master_key_file: Option<String>,
@@ -453,7 +458,7 @@ pub struct RawConfig {
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 33] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -482,6 +487,7 @@ const KEYS: [&str; 32] = [
     "shutdown_grace_secs",
     "refresh_retry_grace_secs",
     "trusted_proxies",
+    "mfa",
     "outbound_allow",
     "revocation_leeway_secs",
     "master_key_file",
@@ -559,6 +565,7 @@ impl RawConfig {
                 "shutdown_grace_secs" => self.shutdown_grace_secs = secs()?,
                 "refresh_retry_grace_secs" => self.refresh_retry_grace_secs = secs()?,
                 "trusted_proxies" => self.trusted_proxies = Some(value.clone()),
+                "mfa" => self.mfa = Some(value.clone()),
                 "outbound_allow" => self.outbound_allow = Some(value.clone()),
                 "revocation_leeway_secs" => self.revocation_leeway_secs = secs()?,
                 "master_key_file" => self.master_key_file = Some(value.clone()),
@@ -776,6 +783,13 @@ impl RawConfig {
             )?,
             trusted_proxies: networks(self.trusted_proxies.as_deref(), "trusted_proxies")
                 .map_err(bad)?,
+            mfa_required: match self.mfa.as_deref().map(str::trim) {
+                None | Some("" | "optional") => false,
+                Some("required") => true,
+                Some(other) => {
+                    return Err(bad(format!("mfa = {other:?}: use optional or required")));
+                }
+            },
             outbound_allow: networks(self.outbound_allow.as_deref(), "outbound_allow")
                 .map_err(bad)?,
             master_key_file: self
@@ -1082,6 +1096,15 @@ mod documented {
                 c.refresh_retry_grace.as_secs().to_string(),
             ),
             ("trusted_proxies", "(none)".to_owned()),
+            (
+                "mfa",
+                if c.mfa_required {
+                    "`required`"
+                } else {
+                    "`optional`"
+                }
+                .to_owned(),
+            ),
             ("outbound_allow", "(none)".to_owned()),
             ("master_key_file", "(none)".to_owned()),
             ("master_key", "(none)".to_owned()),

@@ -273,6 +273,17 @@ impl ServerKeys {
         hmac::verify(&self.client_secret, secret.as_bytes(), &tag).is_ok()
     }
 
+    /// The stored form of a recovery code (normalised by the caller): HMAC-SHA-256 under the
+    /// server's pepper, apart from client secrets. The codes are 50-bit random, used once and
+    /// throttled, so a keyed hash is enough; a copy of the database alone cannot test guesses.
+    pub fn hash_recovery_code(&self, code: &str) -> String {
+        let tag = hmac::sign(
+            &self.client_secret,
+            format!("recovery-code\0{code}").as_bytes(),
+        );
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
     /// `value.MAC`: a cookie value the browser cannot forge. `purpose` separates cookies.
     pub fn seal_cookie(&self, purpose: &str, value: &str) -> String {
         let tag = hmac::sign(&self.cookie, format!("{purpose}\0{value}").as_bytes());
@@ -297,6 +308,25 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recovery_codes_are_kept_as_keyed_hashes_apart_from_client_secrets() {
+        let keys = ServerKeys::new(b"pepper", b"cookie");
+        let hash = keys.hash_recovery_code("abcde23456");
+        assert_eq!(
+            hash,
+            keys.hash_recovery_code("abcde23456"),
+            "looked up by hash"
+        );
+        assert!(!hash.contains("abcde23456"));
+        assert_ne!(hash, keys.hash_recovery_code("abcde23457"));
+        let other = ServerKeys::new(b"another pepper", b"cookie");
+        assert_ne!(hash, other.hash_recovery_code("abcde23456"), "keyed");
+        assert!(
+            !keys.hash_client_secret("abcde23456").ends_with(&hash),
+            "apart from client secrets"
+        );
+    }
 
     #[test]
     fn sealed_secrets_open_only_under_their_key_and_row() {

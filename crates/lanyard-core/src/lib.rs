@@ -29,6 +29,7 @@ mod context;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod factors;
 pub mod health;
 pub mod keys;
 pub mod lockout;

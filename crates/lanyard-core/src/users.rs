@@ -237,18 +237,23 @@ pub async fn disable(
     result
 }
 
+/// The user who signs in as `username` (the command line names people so).
+pub async fn by_username(state: &Core, username: &str) -> Result<User, ServiceError> {
+    state
+        .db
+        .users()
+        .by_username(username)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no user is called {username:?}")))
+}
+
 /// [`disable`] by username (the command line's way).
 pub async fn disable_by_username(
     state: &Core,
     username: &str,
     actor: &str,
 ) -> Result<(User, Outcome), ServiceError> {
-    let user = state
-        .db
-        .users()
-        .by_username(username)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no user is called {username:?}")))?;
+    let user = by_username(state, username).await?;
     disable(state, &user.sub, actor).await
 }
 

@@ -7,6 +7,9 @@
 //!   through `lanyard_rp::client::ServiceClient`.
 //! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`, `exp`).
 //! - `/api/reports`: needs the scope `reports:read` (403 otherwise).
+//! - `/payouts` and `/api/payouts`: need a two-factor sign-in (`urn:lanyard:acr:mfa`). The
+//!   API answers a weaker token 401 `insufficient_user_authentication` with `acr_values`
+//!   (RFC 9470); the page asks for a step-up sign-in and comes back.
 //! - `/login`, `/callback`, `/logout`: from `lanyard_rp::signin`.
 //! - `/health`: the revocation mirror's state.
 
@@ -124,6 +127,8 @@ pub async fn app(
         .route("/profile", get(profile))
         .route("/api/me", get(me))
         .route("/api/reports", get(reports))
+        .route("/payouts", get(payouts))
+        .route("/api/payouts", get(api_payouts))
         .route("/health", get(health))
         .merge(WebSignIn::routes::<AppState>())
         .with_state(state.clone());
@@ -157,7 +162,7 @@ fn page(state: &AppState, title: &str, path: &str, body: &str) -> Html<String> {
 async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
     let body = format!(
         "<h1>{app}</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>\
-         <p><a href=\"/profile\">Your profile</a> · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
+         <p><a href=\"/profile\">Your profile</a> · <a href=\"/payouts\">Payouts</a> (needs two-step verification) · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
         app = escape(&state.name),
         name = escape(&user.name)
@@ -216,6 +221,65 @@ async fn profile(State(state): State<AppState>, user: SignedIn) -> Response {
         &body,
     )
     .into_response()
+}
+
+/// What `/payouts` and `/api/payouts` need.
+const MFA: &str = "urn:lanyard:acr:mfa";
+
+/// A page that needs a two-factor sign-in, and calls an API that needs one too: a person
+/// signed in with a password alone is sent to sign in again asking for the missing factor
+/// (step-up), then comes back here.
+async fn payouts(State(state): State<AppState>, user: SignedIn) -> Response {
+    if let Err(step_up) = user.require_acr(MFA, "/payouts") {
+        return step_up.into_response();
+    }
+    let client = ServiceClient::new(state.signin.tokens_for(&user));
+    let url = format!("{}/api/payouts", state.base_url);
+    let list = match client.send(|http| http.get(&url)).await {
+        Ok(r) if r.status().is_success() => r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["payouts"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.as_str().map(|p| format!("<li>{}</li>", escape(p))))
+            .collect::<String>(),
+        Err(ClientError::StepUp {
+            acr_values,
+            max_age,
+        }) => {
+            return SignInFirst::step_up("/payouts", acr_values.as_deref(), max_age)
+                .into_response();
+        }
+        Err(ClientError::SignInAgain { .. }) => {
+            return SignInFirst::to("/payouts", true).into_response();
+        }
+        Ok(r) => format!("<li>The API refused the call ({}).</li>", r.status()),
+        Err(e) => format!(
+            "<li>The API could not be called: {}</li>",
+            escape(&e.to_string())
+        ),
+    };
+    let body = format!(
+        "<h1>Payouts</h1><p>Signed in as <strong id=\"user\">{name}</strong> with two-step verification.</p>\
+         <ul id=\"payouts\">{list}</ul><p><a href=\"/\">Home</a></p>",
+        name = escape(&user.name)
+    );
+    page(
+        &state,
+        &format!("Payouts · {}", state.name),
+        "/payouts",
+        &body,
+    )
+    .into_response()
+}
+
+async fn api_payouts(auth: Authenticated) -> Result<Json<serde_json::Value>, Refused> {
+    auth.require_acr(MFA)?;
+    Ok(Json(serde_json::json!({
+        "payouts": ["2026-12-01 ACME GmbH 12,400.00 EUR", "2026-12-03 Initech 3,150.00 USD"],
+    })))
 }
 
 async fn me(auth: Authenticated) -> Json<serde_json::Value> {

@@ -138,6 +138,25 @@ enum UserCommand {
         /// The user's username.
         username: String,
     },
+    /// A user's second factors (two-step verification).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Subcommand)]
+enum MfaCommand {
+    /// List a user's second factors and how many recovery codes they have left.
+    List {
+        /// The user's username.
+        username: String,
+    },
+    /// Remove every second factor and recovery code of a user (a lost phone), and end their
+    /// sessions and revoke their tokens. They sign in with their password next, and set up
+    /// a factor again if one is required.
+    Reset {
+        /// The user's username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -373,6 +392,44 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 user.sub,
                 describe(&outcome)
             );
+            Ok(())
+        }
+        Command::User(UserCommand::Mfa(command)) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let username = match &command {
+                MfaCommand::List { username } | MfaCommand::Reset { username } => username,
+            };
+            let user = lanyard_core::users::by_username(&state, username).await?;
+            match command {
+                MfaCommand::List { .. } => {
+                    let (factors, left) = lanyard_core::factors::list(&state, &user.sub).await?;
+                    if factors.is_empty() {
+                        println!("{} has no second factor", user.username);
+                    }
+                    for f in factors {
+                        println!(
+                            "{}\t{}\t{}\tadded {}\tlast used {}",
+                            f.id,
+                            f.kind.as_str(),
+                            f.name,
+                            lanyard_core::session::utc(f.created_at),
+                            f.last_used_at
+                                .map_or_else(|| "never".to_owned(), lanyard_core::session::utc),
+                        );
+                    }
+                    println!("{left} recovery code(s) left");
+                }
+                MfaCommand::Reset { .. } => {
+                    let result = lanyard_core::factors::reset(&state, &user.sub, CLI_ACTOR).await;
+                    flush_audit(&state).await;
+                    let outcome = result?;
+                    println!(
+                        "second factors of {} removed; {}",
+                        user.username,
+                        describe(&outcome)
+                    );
+                }
+            }
             Ok(())
         }
         Command::Token(TokenCommand::Revoke {

@@ -758,3 +758,65 @@ fn secrets_are_sealed_under_a_master_key_kept_apart_and_rewrapped() {
         "the old key no longer opens it"
     );
 }
+
+#[test]
+fn second_factors_are_listed_and_reset_from_the_command_line() {
+    let home = Home::new();
+    let out = home.run(
+        &["user", "add", "bob", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sub = inspect(&home, async |db| {
+        let sub = db.users().by_username("bob").await.unwrap().unwrap().sub;
+        let now = lanyard_store::Clock::now(&lanyard_store::SystemClock);
+        db.factors()
+            .add_totp("f1", &sub, "Phone", b"twenty bytes of seed", now)
+            .await
+            .unwrap();
+        db.factors()
+            .replace_recovery_codes(&sub, &["h1".to_owned(), "h2".to_owned()], now)
+            .await
+            .unwrap();
+        sub
+    });
+    let out = home.run(&["user", "mfa", "list", "bob"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("f1\ttotp\tPhone\tadded "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("2 recovery code(s) left"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("twenty bytes"), "never the seed");
+
+    let out = home.run(&["user", "mfa", "reset", "bob"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("second factors of bob removed;"),
+        "{}",
+        stdout(&out)
+    );
+    let (left, audited) = inspect(&home, async |db| {
+        let left = db.factors().of_user(&sub).await.unwrap().len()
+            + usize::try_from(db.factors().recovery_codes_left(&sub).await.unwrap()).unwrap();
+        (left, db.audit().by_action("mfa.reset").await.unwrap())
+    });
+    assert_eq!(left, 0);
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].actor, "cli");
+    let out = home.run(&["user", "mfa", "list", "bob"], None);
+    assert!(
+        stdout(&out).contains("bob has no second factor"),
+        "{}",
+        stdout(&out)
+    );
+    assert_refused(
+        &home.run(&["user", "mfa", "reset", "nobody"], None),
+        "no user",
+    );
+}

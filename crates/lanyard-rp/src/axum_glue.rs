@@ -25,6 +25,27 @@ impl Authenticated {
             .require_scope(scope)
             .map_err(|d| Refused::new(&d, &self.realm))
     }
+
+    /// `Ok` if the person signed in at least as strongly as `acr`; otherwise the 401
+    /// `insufficient_user_authentication` answer with `acr_values` (RFC 9470), which
+    /// [`ServiceClient`](crate::ServiceClient) and the web sign-in turn into a new sign-in.
+    pub fn require_acr(&self, acr: &str) -> Result<(), Refused> {
+        self.principal
+            .require_acr(acr)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
+
+    /// `Ok` if the person signed in at most `max_age` before `now` (the guard's clock:
+    /// [`Guard::now`]); otherwise the 401 `insufficient_user_authentication` with `max_age`.
+    pub fn require_recent_sign_in(
+        &self,
+        max_age: std::time::Duration,
+        now: lanyard_store::Timestamp,
+    ) -> Result<(), Refused> {
+        self.principal
+            .require_recent_sign_in(max_age, now)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
 }
 
 /// A refusal: turns into the RFC 6750 response (status, challenge, JSON body).

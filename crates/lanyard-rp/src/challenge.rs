@@ -18,6 +18,15 @@ pub enum Denial {
     InvalidToken(String),
     /// Valid, but without the scope the route needs: 403 `insufficient_scope`.
     InsufficientScope(String),
+    /// Valid, but the person signed in too weakly or too long ago for this route: 401
+    /// `insufficient_user_authentication` (RFC 9470), with what would do (`acr_values`,
+    /// `max_age`). A new sign-in with those satisfies it; a refreshed token would not.
+    InsufficientUserAuthentication {
+        /// The `acr` value(s) the route takes, space-separated.
+        acr_values: Option<String>,
+        /// The longest the sign-in may be ago, in seconds.
+        max_age: Option<u64>,
+    },
     /// Revocation cannot be checked right now (the mirror is stale): 503 with `Retry-After`.
     /// Not 401: a 401 would make clients throw away tokens that are still good.
     Unavailable(Duration),
@@ -27,7 +36,9 @@ impl Denial {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NoToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::NoToken | Self::InvalidToken(_) | Self::InsufficientUserAuthentication { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -41,6 +52,7 @@ impl Denial {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::InsufficientUserAuthentication { .. } => Some("insufficient_user_authentication"),
             Self::Unavailable(_) => Some("temporarily_unavailable"),
         }
     }
@@ -52,6 +64,16 @@ impl Denial {
             Self::InvalidRequest(d) => (*d).to_owned(),
             Self::InvalidToken(d) => d.clone(),
             Self::InsufficientScope(scope) => format!("the access token lacks the scope {scope}"),
+            Self::InsufficientUserAuthentication {
+                acr_values,
+                max_age,
+            } => match (acr_values, max_age) {
+                (Some(acr), _) => format!("this needs a stronger sign-in ({acr})"),
+                (None, Some(secs)) => {
+                    format!("this needs a sign-in within the last {secs} seconds")
+                }
+                (None, None) => "this needs a new sign-in".to_owned(),
+            },
             Self::Unavailable(_) => "access cannot be checked right now; retry shortly".to_owned(),
         }
     }
@@ -71,10 +93,30 @@ impl Denial {
         if let Self::InsufficientScope(scope) = self {
             challenge.push_str(&format!(r#", scope="{}""#, quote(scope)));
         }
-        let body = serde_json::json!({
+        if let Self::InsufficientUserAuthentication {
+            acr_values,
+            max_age,
+        } = self
+        {
+            if let Some(acr) = acr_values {
+                challenge.push_str(&format!(r#", acr_values="{}""#, quote(acr)));
+            }
+            if let Some(secs) = max_age {
+                challenge.push_str(&format!(r#", max_age="{secs}""#));
+            }
+        }
+        let mut body = serde_json::json!({
             "error": self.error(),
             "error_description": self.description(),
         });
+        if let Self::InsufficientUserAuthentication {
+            acr_values,
+            max_age,
+        } = self
+        {
+            body["acr_values"] = serde_json::json!(acr_values);
+            body["max_age"] = serde_json::json!(max_age);
+        }
         let mut response = Response::new(body.to_string());
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
@@ -146,5 +188,26 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(bad.to_response("wiki").body()).unwrap_or_default();
         assert_eq!(body["error"], "invalid_token");
+    }
+
+    #[test]
+    fn rfc_9470_step_up_challenge() {
+        let weak = Denial::InsufficientUserAuthentication {
+            acr_values: Some("urn:lanyard:acr:mfa".into()),
+            max_age: None,
+        };
+        assert_eq!(weak.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&weak),
+            r#"Bearer realm="wiki", error="insufficient_user_authentication", error_description="this needs a stronger sign-in (urn:lanyard:acr:mfa)", acr_values="urn:lanyard:acr:mfa""#
+        );
+        let old = Denial::InsufficientUserAuthentication {
+            acr_values: None,
+            max_age: Some(300),
+        };
+        assert!(challenge(&old).ends_with(r#", max_age="300""#));
+        let body: serde_json::Value =
+            serde_json::from_str(weak.to_response("wiki").body()).unwrap_or_default();
+        assert_eq!(body["acr_values"], "urn:lanyard:acr:mfa");
     }
 }

@@ -1,6 +1,8 @@
 //! Calling other services with a bearer token. On `401` with `error="invalid_token"` the
 //! client gets a fresh token once and resends once (RFC 6750 §3.1: the client may
-//! re-authenticate and retry). It never loops.
+//! re-authenticate and retry). It never loops. On `401` with
+//! `error="insufficient_user_authentication"` (RFC 9470) it tries nothing: the caller learns
+//! what the API asks for (`ClientError::StepUp`) and sends the person to sign in again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,17 @@ pub enum ClientError {
     SignInAgain {
         /// Why the token was refused, or why none could be had.
         reason: String,
+    },
+    /// The API needs a stronger or more recent sign-in than the person's token shows (401
+    /// `insufficient_user_authentication`, RFC 9470). A new token of the same sign-in would
+    /// not do, so none is tried; a browser app sends the person to sign in again asking for
+    /// these (`SignInFirst::step_up`), coming back to the page they were on.
+    #[error("a stronger sign-in is needed")]
+    StepUp {
+        /// The `acr` value(s) the API takes.
+        acr_values: Option<String>,
+        /// How recent the sign-in must be, in seconds.
+        max_age: Option<u64>,
     },
 }
 
@@ -187,6 +200,16 @@ impl ServiceClient {
             .send()
             .await
             .map_err(|e| ClientError::Request(e.to_string()))?;
+        if first.status() == reqwest::StatusCode::UNAUTHORIZED
+            && bearer_error(first_challenges(&first)).as_deref()
+                == Some("insufficient_user_authentication")
+        {
+            return Err(ClientError::StepUp {
+                acr_values: bearer_param(first_challenges(&first), "acr_values"),
+                max_age: bearer_param(first_challenges(&first), "max_age")
+                    .and_then(|v| v.parse().ok()),
+            });
+        }
         if !refused_token(&first) {
             return Ok(first);
         }

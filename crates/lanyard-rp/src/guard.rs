@@ -41,6 +41,56 @@ impl Principal {
             Err(Denial::InsufficientScope(scope.to_owned()))
         }
     }
+
+    /// `Ok` if the person signed in at least as strongly as `acr` (Lanyard's values are
+    /// ordered: `urn:lanyard:acr:pwd` < `...:mfa` < `...:phr`; any other value must match
+    /// exactly); otherwise the 401 `insufficient_user_authentication` to answer (RFC 9470).
+    pub fn require_acr(&self, acr: &str) -> Result<(), Denial> {
+        if acr_satisfies(self.claims.acr.as_deref(), acr) {
+            Ok(())
+        } else {
+            Err(Denial::InsufficientUserAuthentication {
+                acr_values: Some(acr.to_owned()),
+                max_age: None,
+            })
+        }
+    }
+
+    /// `Ok` if the person signed in at most `max_age` ago (by `now`); otherwise the 401
+    /// `insufficient_user_authentication` with `max_age` (RFC 9470). A token without
+    /// `auth_time` (a client's own) never meets it.
+    pub fn require_recent_sign_in(&self, max_age: Duration, now: Timestamp) -> Result<(), Denial> {
+        let fresh = self.claims.auth_time.is_some_and(|at| {
+            now.as_secs().saturating_sub(at) <= i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)
+        });
+        if fresh {
+            Ok(())
+        } else {
+            Err(Denial::InsufficientUserAuthentication {
+                acr_values: None,
+                max_age: Some(max_age.as_secs()),
+            })
+        }
+    }
+}
+
+/// Lanyard's `acr` values, weakest first.
+const LANYARD_ACR: [&str; 3] = [
+    "urn:lanyard:acr:pwd",
+    "urn:lanyard:acr:mfa",
+    "urn:lanyard:acr:phr",
+];
+
+/// Whether a sign-in of strength `had` meets `needed`.
+pub(crate) fn acr_satisfies(had: Option<&str>, needed: &str) -> bool {
+    let Some(had) = had else {
+        return false;
+    };
+    let rank = |v: &str| LANYARD_ACR.iter().position(|a| *a == v);
+    match (rank(had), rank(needed)) {
+        (Some(h), Some(n)) => h >= n,
+        _ => had == needed,
+    }
 }
 
 /// Checks access tokens for one API. Cheap to clone.
@@ -143,6 +193,11 @@ impl Guard {
             mirror,
             clock,
         })
+    }
+
+    /// The time on the guard's clock (for [`Principal::require_recent_sign_in`]).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The settings.

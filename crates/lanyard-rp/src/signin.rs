@@ -26,9 +26,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AccessToken, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +115,22 @@ pub struct SignedIn {
     /// The current access token, for calling APIs on the user's behalf (see
     /// [`WebSignIn::tokens_for`]).
     pub access_token: String,
+    /// How strongly they signed in (the ID token's `acr`).
+    pub acr: Option<String>,
     session: String,
+}
+
+impl SignedIn {
+    /// `Ok` if the person signed in at least as strongly as `acr` (as the guard's
+    /// [`Principal::require_acr`](crate::Principal::require_acr) judges); otherwise to a new
+    /// sign-in asking for it, then back to `here` (a local path).
+    pub fn require_acr(&self, acr: &str, here: &str) -> Result<(), SignInFirst> {
+        if crate::guard::acr_satisfies(self.acr.as_deref(), acr) {
+            Ok(())
+        } else {
+            Err(SignInFirst::step_up(here, Some(acr), None))
+        }
+    }
 }
 
 impl std::fmt::Debug for SignedIn {
@@ -176,6 +191,8 @@ struct AppSession {
     id_token: String,
     /// The SSO session the sign-in belongs to (`sid` of the ID token).
     sid: Option<String>,
+    /// How strongly the person signed in (`acr` of the ID token).
+    acr: Option<String>,
     ends: Timestamp,
     refresh_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -496,6 +513,7 @@ impl WebSignIn {
             sub: session.sub,
             name: session.name,
             access_token: session.access_token,
+            acr: session.acr,
             session: id,
         })
     }
@@ -599,6 +617,10 @@ impl WebSignIn {
 struct LoginQuery {
     return_to: Option<String>,
     expired: Option<String>,
+    /// A step-up: the `acr` value(s) to ask the issuer for (RFC 9470 §4).
+    acr_values: Option<String>,
+    /// A step-up: how recent the sign-in must be, in seconds.
+    max_age: Option<u64>,
 }
 
 async fn login<S>(State(signin): State<WebSignIn>, Query(q): Query<LoginQuery>) -> Response
@@ -635,6 +657,17 @@ where
         if scope != "openid" {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+    }
+    for acr in q
+        .acr_values
+        .iter()
+        .flat_map(|v| v.split(' '))
+        .filter(|v| !v.is_empty())
+    {
+        request = request.add_auth_context_value(AuthenticationContextClass::new(acr.to_owned()));
+    }
+    if let Some(secs) = q.max_age {
+        request = request.set_max_age(Duration::from_secs(secs));
     }
     let (url, state, nonce) = request.url();
     let pending = Pending {
@@ -792,6 +825,7 @@ async fn complete(
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         id_token: id_token.to_string(),
         sid: jwt_claim(&id_token.to_string(), "sid"),
+        acr: jwt_claim(&id_token.to_string(), "acr"),
         ends: now.plus(inner.config.session_lifetime),
         refresh_lock: Arc::default(),
     })
@@ -953,6 +987,30 @@ impl SignInFirst {
         .to_string();
         let expired = if ended { "&expired=1" } else { "" };
         Self(format!("/login?return_to={encoded}{expired}"))
+    }
+
+    /// To a new sign-in that asks the issuer for `acr_values` and/or `max_age` (a step-up,
+    /// RFC 9470 §4), then back to `path`. An app answers a [`ClientError::StepUp`] from an
+    /// API call, or a page of its own that needs more, with this.
+    ///
+    /// [`ClientError::StepUp`]: crate::client::ClientError::StepUp
+    pub fn step_up(path: &str, acr_values: Option<&str>, max_age: Option<u64>) -> Self {
+        let enc = |v: &str| {
+            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut to = format!("/login?return_to={}", enc(&safe_return_to(Some(path))));
+        if let Some(acr) = acr_values {
+            to.push_str(&format!("&acr_values={}", enc(acr)));
+        }
+        if let Some(secs) = max_age {
+            to.push_str(&format!("&max_age={secs}"));
+        }
+        Self(to)
+    }
+
+    /// Where it sends the browser.
+    pub fn location(&self) -> &str {
+        &self.0
     }
 }
 

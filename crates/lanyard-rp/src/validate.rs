@@ -43,6 +43,12 @@ pub struct Claims {
     /// When the user authenticated.
     #[serde(default)]
     pub auth_time: Option<i64>,
+    /// How strongly the user authenticated (`urn:lanyard:acr:pwd`, `...:mfa`, `...:phr`).
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// How the user authenticated (RFC 8176 values).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 impl Claims {

@@ -429,6 +429,24 @@ impl TokenStore for MemoryStore {
         }))
     }
 
+    async fn strengthen_session(
+        &self,
+        sid: &str,
+        amr: Vec<String>,
+        auth_time: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(sid) = SessionId::parse(sid) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let mut state = self.state(now);
+        Ok(state.live_session(&sid, now).map(|e| {
+            e.session.amr = amr;
+            e.session.auth_time = auth_time;
+            e.session.clone()
+        }))
+    }
+
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
         let Some(sid) = SessionId::parse(sid) else {
             return Ok(None);

@@ -73,6 +73,16 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
         client_id: Option<&str>,
     ) -> Result<Option<Session>, StoreError>;
 
+    /// Records a stronger sign-in in a live session (step-up: the person gave a second
+    /// factor): its `amr` and `auth_time` become these, nothing else changes (the `sid`, the
+    /// apps, the deadlines). Returns the session as it is now; `None` if it is not live.
+    async fn strengthen_session(
+        &self,
+        sid: &str,
+        amr: Vec<String>,
+        auth_time: Timestamp,
+    ) -> Result<Option<Session>, StoreError>;
+
     /// Ends a session and every refresh family bound to it; returns the session as it was,
     /// so the caller can notify its clients. `None` if it was not live.
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;

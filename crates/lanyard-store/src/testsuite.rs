@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             idle_session_reads_as_absent,
             absolute_lifetime_wins_over_activity,
             ending_a_session,
+            strengthening_a_session_keeps_everything_else,
             ending_all_sessions_of_a_user,
             malformed_session_ids_read_as_absent,
             refresh_rotates_and_retires,
@@ -495,6 +496,46 @@ pub async fn absolute_lifetime_wins_over_activity(h: &dyn Harness) {
     }
     h.advance(ms(600) + MARGIN).await;
     assert_eq!(store.session(s.sid.as_str()).await.unwrap(), None);
+}
+
+pub async fn strengthening_a_session_keeps_everything_else(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let s = start(store.as_ref(), "alice", 60 * SECOND, 3600 * SECOND).await;
+    store
+        .touch_session(s.sid.as_str(), Some("wiki"))
+        .await
+        .unwrap();
+    h.advance(SECOND).await;
+    let amr = vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()];
+    let at = Timestamp::from_millis(1_700_000_100_000);
+    let strong = store
+        .strengthen_session(s.sid.as_str(), amr.clone(), at)
+        .await
+        .unwrap()
+        .expect("a live session is strengthened");
+    assert_eq!((strong.amr.clone(), strong.auth_time), (amr.clone(), at));
+    let read = store.session(s.sid.as_str()).await.unwrap().unwrap();
+    assert_eq!(read, strong, "what the store keeps is what it answered");
+    assert_eq!(read.sid, s.sid);
+    assert_eq!(read.created_at, s.created_at);
+    assert_eq!(read.absolute_deadline, s.absolute_deadline);
+    assert!(read.clients.contains("wiki"), "the apps stay");
+    assert_eq!(
+        store
+            .strengthen_session("not-a-session", amr.clone(), at)
+            .await
+            .unwrap(),
+        None
+    );
+    store.end_session(s.sid.as_str()).await.unwrap();
+    assert_eq!(
+        store
+            .strengthen_session(s.sid.as_str(), amr, at)
+            .await
+            .unwrap(),
+        None,
+        "an ended session stays ended"
+    );
 }
 
 pub async fn ending_a_session(h: &dyn Harness) {

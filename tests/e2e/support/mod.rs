@@ -605,6 +605,8 @@ pub(crate) async fn expired_access_token(
                 scope: "openid".into(),
                 sid: None,
                 auth_time: None,
+                acr: None,
+                amr: Vec::new(),
             },
         )
         .await

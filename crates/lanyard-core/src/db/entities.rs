@@ -149,3 +149,46 @@ pub(super) mod consents {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod factors {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "factors")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: String,
+        pub(crate) sub: String,
+        pub(crate) kind: String,
+        pub(crate) name: String,
+        pub(crate) secret: Option<Vec<u8>>,
+        pub(crate) data: Option<String>,
+        pub(crate) created_at: i64,
+        pub(crate) last_used_at: Option<i64>,
+        pub(crate) last_step: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod recovery_codes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) sub: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) code_hash: String,
+        pub(crate) created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

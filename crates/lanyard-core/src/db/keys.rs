@@ -2,7 +2,8 @@
 //! when they stop being published) and the server's own secrets (`server_keys`: the
 //! client-secret pepper and the cookie MAC key). Both are sealed at rest under the master key
 //! (`crypto::MasterKey`), each with its row's name as associated data; [`Keys::reseal`]
-//! seals what an older Lanyard stored in the clear and moves everything to a new master key.
+//! seals what an older Lanyard stored in the clear and moves everything to a new master key
+//! (the one-time-code seeds of `factors.rs` included).
 
 use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -11,7 +12,8 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 
-use super::entities::{server_keys, signing_keys};
+use super::entities::{factors, server_keys, signing_keys};
+use super::factors::factor_name;
 use super::{Db, DbError, conflict_or_unavailable, unavailable};
 use crate::crypto::MasterKey;
 use crate::model::StoredKey;
@@ -36,7 +38,7 @@ impl Keys<'_> {
         rows.into_iter()
             .map(|m| {
                 Ok(StoredKey {
-                    private_key: self.open(&signing_name(&m.kid), m.private_key)?,
+                    private_key: self.0.open(&signing_name(&m.kid), m.private_key)?,
                     kid: m.kid,
                     alg: m.alg,
                     state: m.state,
@@ -45,32 +47,6 @@ impl Keys<'_> {
                 })
             })
             .collect()
-    }
-
-    /// Seals `plain` for the row `name` (as it is, without a master key).
-    fn seal(&self, name: &str, plain: &[u8]) -> Vec<u8> {
-        match &self.0.master {
-            Some(master) => master.seal(name, plain),
-            None => plain.to_vec(),
-        }
-    }
-
-    /// Opens the stored value of the row `name`. A value stored in the clear (by an older
-    /// Lanyard, until `reseal` runs at start) is taken as it is.
-    fn open(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>, DbError> {
-        if !MasterKey::is_sealed(&stored) {
-            return Ok(stored);
-        }
-        let master = self.0.master.as_ref().ok_or_else(|| DbError::Corrupt {
-            what: "sealed secret",
-            detail: format!("{name} is sealed, and no master key is set (LANYARD_MASTER_KEY_FILE)"),
-        })?;
-        master
-            .open(name, &stored)
-            .map_err(|detail| DbError::Corrupt {
-                what: "sealed secret",
-                detail,
-            })
     }
 
     /// Seals under the current master key every secret not sealed under it: those stored in
@@ -134,6 +110,27 @@ impl Keys<'_> {
                         Expr::value(master.seal(&name, &plain)),
                     )
                     .filter(server_keys::Column::Name.eq(row.name.as_str()))
+                    .exec(&txn)
+                    .await
+                    .map_err(unavailable)?;
+                changed += 1;
+            }
+        }
+        for row in factors::Entity::find()
+            .filter(factors::Column::Secret.is_not_null())
+            .all(&txn)
+            .await
+            .map_err(unavailable)?
+        {
+            let name = factor_name(&row.id);
+            let Some(stored) = &row.secret else { continue };
+            if let Some(plain) = unseal(&name, stored)? {
+                factors::Entity::update_many()
+                    .col_expr(
+                        factors::Column::Secret,
+                        Expr::value(master.seal(&name, &plain)),
+                    )
+                    .filter(factors::Column::Id.eq(row.id.as_str()))
                     .exec(&txn)
                     .await
                     .map_err(unavailable)?;
@@ -224,7 +221,7 @@ impl Keys<'_> {
         let sealed_name = server_name(name);
         let insert = server_keys::Entity::insert(server_keys::ActiveModel {
             name: Set(name.to_owned()),
-            secret: Set(self.seal(&sealed_name, &fresh)),
+            secret: Set(self.0.seal(&sealed_name, &fresh)),
             created_at: Set(now.as_millis()),
         })
         .on_conflict_do_nothing()
@@ -239,7 +236,7 @@ impl Keys<'_> {
             what: "server key",
             detail: format!("{name} vanished after insert"),
         })?;
-        self.open(&sealed_name, stored)
+        self.0.open(&sealed_name, stored)
     }
 
     /// Every secret as stored (sealed or not), by row name: for tests that look at rest.
@@ -267,7 +264,7 @@ impl Keys<'_> {
         signing_keys::ActiveModel {
             kid: Set(key.kid.clone()),
             alg: Set(key.alg.clone()),
-            private_key: Set(self.seal(&signing_name(&key.kid), &key.private_key)),
+            private_key: Set(self.0.seal(&signing_name(&key.kid), &key.private_key)),
             state: Set(key.state.clone()),
             created_at: Set(key.created_at.as_millis()),
             usable_until: Set(key.usable_until.map(Timestamp::as_millis)),

@@ -11,6 +11,7 @@ mod audit;
 mod clients;
 mod consents;
 mod entities;
+mod factors;
 mod keys;
 mod revocations;
 mod users;
@@ -25,6 +26,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 pub use self::audit::AuditLog;
 pub use self::clients::Clients;
 pub use self::consents::Consents;
+pub use self::factors::Factors;
 pub use self::keys::Keys;
 pub use self::revocations::{Revocations, target_columns};
 pub use self::users::Users;
@@ -133,6 +135,32 @@ impl Db {
         }
     }
 
+    /// Seals `plain` for the row `name` (as it is, without a master key).
+    pub(super) fn seal(&self, name: &str, plain: &[u8]) -> Vec<u8> {
+        match &self.master {
+            Some(master) => master.seal(name, plain),
+            None => plain.to_vec(),
+        }
+    }
+
+    /// Opens the stored value of the row `name`. A value stored in the clear (by an older
+    /// Lanyard, until `reseal` runs at start) is taken as it is.
+    pub(super) fn open(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>, DbError> {
+        if !MasterKey::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        let master = self.master.as_ref().ok_or_else(|| DbError::Corrupt {
+            what: "sealed secret",
+            detail: format!("{name} is sealed, and no master key is set (LANYARD_MASTER_KEY_FILE)"),
+        })?;
+        master
+            .open(name, &stored)
+            .map_err(|detail| DbError::Corrupt {
+                what: "sealed secret",
+                detail,
+            })
+    }
+
     /// Applies every pending migration.
     pub async fn migrate(&self) -> Result<(), DbError> {
         Migrator::up(&self.conn, None).await.map_err(unavailable)
@@ -187,6 +215,11 @@ impl Db {
     /// What people allowed applications.
     pub fn consents(&self) -> Consents<'_> {
         Consents(self)
+    }
+
+    /// Second factors and recovery codes.
+    pub fn factors(&self) -> Factors<'_> {
+        Factors(self)
     }
 
     /// Signing keys and the server's own secrets.

@@ -151,12 +151,13 @@ impl Users<'_> {
 
     /// Deletes the user; false if there was none.
     pub async fn delete(&self, sub: &str) -> Result<bool, DbError> {
-        // What they allowed goes with them.
+        // What they allowed, and their second factors, go with them.
         consents::Entity::delete_many()
             .filter(consents::Column::Sub.eq(sub))
             .exec(&self.0.conn)
             .await
             .map_err(unavailable)?;
+        self.0.factors().remove_all(sub).await?;
         let result = users::Entity::delete_by_id(sub.to_owned())
             .exec(&self.0.conn)
             .await

@@ -146,6 +146,11 @@ pub struct ClientSettings {
     #[schema(value_type = Vec<String>)]
     #[arg(long = "resource", value_name = "CLIENT_ID")]
     pub resources: Vec<String>,
+    /// Every sign-in for this app takes two factors (`urn:lanyard:acr:mfa`): a person with
+    /// only a password is asked for a second factor, or to set one up.
+    #[serde(default)]
+    #[arg(long)]
+    pub require_mfa: bool,
 }
 
 /// 1 to 128 characters of letters, digits, `-`, `.`, `_` or `~`.
@@ -181,6 +186,7 @@ impl ClientSettings {
             id_token_lifetime: None,
             refresh_token_lifetime: None,
             resources: Vec::new(),
+            require_mfa: false,
         }
     }
 

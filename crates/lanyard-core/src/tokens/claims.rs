@@ -28,6 +28,12 @@ pub struct AccessClaims {
     /// When the user authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How strongly the user authenticated (`urn:lanyard:acr:...`; RFC 9068 §2.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user authenticated (RFC 8176 values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl AccessClaims {
@@ -64,6 +70,9 @@ pub struct IdClaims {
     pub iat: i64,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// How strongly the user authenticated (`urn:lanyard:acr:...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// The client's nonce, echoed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,

@@ -636,6 +636,8 @@ mod tests {
             scope: "openid".to_owned(),
             sid: None,
             auth_time: None,
+            acr: None,
+            amr: Vec::new(),
         }
     }
 

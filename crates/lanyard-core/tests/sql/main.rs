@@ -5,6 +5,7 @@
 
 mod audit;
 mod clients;
+mod factors;
 mod keys;
 mod migrations;
 mod revocations;
@@ -86,4 +87,7 @@ sql_suite!(
     revocations::an_unknown_kind_is_an_error,
     audit::events_are_filtered_newest_first_and_paged,
     audit::pruning_deletes_only_what_is_older_in_batches,
+    factors::factors_read_back_and_seeds_are_sealed,
+    factors::a_time_step_is_accepted_once,
+    factors::recovery_codes_are_single_use,
 );

@@ -20,7 +20,9 @@ use crate::oauth::signin::{Credentials, SignInOutcome, authenticate};
 use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::ServiceError;
+use lanyard_core::factors;
 use lanyard_core::lockout::{self, Key};
+use lanyard_core::model::{Acr, FactorKind, amr_with};
 use lanyard_core::session::{device, utc};
 
 /// The account page's own address.
@@ -57,6 +59,8 @@ pub(crate) async fn page(
                 Some("password") => Some("Your password was changed."),
                 Some("withdrawn") => Some("The app's access was withdrawn."),
                 Some("ended") => Some("That session was signed out."),
+                Some("factor-added") => Some("Two-step verification is on."),
+                Some("factor-removed") => Some("That sign-in method was removed."),
                 _ => None,
             };
             render(&state, &headers, &session, notice, None, StatusCode::OK).await
@@ -97,10 +101,11 @@ async fn render(
                 scopes: c.scopes.iter().map(|s| consent::describe(s)).collect(),
             });
         }
-        Ok::<_, AuthorizeError>((user, sessions, apps))
+        let factors = lanyard_core::factors::list(state, &session.sub).await?;
+        Ok::<_, AuthorizeError>((user, sessions, apps, factors))
     }
     .await;
-    let (user, sessions, apps) = match loaded {
+    let (user, sessions, apps, (factors, recovery_left)) = match loaded {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
@@ -142,6 +147,21 @@ async fn render(
             csrf: &csrf,
             sessions: rows,
             apps,
+            factors: factors
+                .iter()
+                .map(|f| pages::FactorRow {
+                    id: f.id.clone(),
+                    name: f.name.clone(),
+                    kind: match f.kind {
+                        FactorKind::Totp => "Authenticator app",
+                        FactorKind::Passkey => "Passkey",
+                    },
+                    added: utc(f.created_at),
+                    last_used: f.last_used_at.map_or_else(|| "never".to_owned(), utc),
+                })
+                .collect(),
+            recovery_left,
+            mfa_required: state.config.mfa_required,
         },
         status,
         extra,
@@ -216,6 +236,12 @@ pub(crate) async fn signin(
         "account",
         credentials,
         &browser(&headers, client_at.ip),
+        // The account page asks for what the deployment asks of everyone.
+        if state.config.mfa_required {
+            Acr::Mfa
+        } else {
+            Acr::Pwd
+        },
     )
     .await
     {
@@ -245,6 +271,16 @@ pub(crate) async fn signin(
             refusal_status(&mut page, retry_after, forbidden);
             page
         }
+        Ok(Err(SignInOutcome::SecondStep(pending))) => {
+            super::mfa::second_step(&state, &headers, &pending, None, None, None)
+        }
+        Ok(Err(SignInOutcome::Unmet)) => sign_in_page(
+            &state,
+            &headers,
+            Some("Sign in with your passkey."),
+            &username,
+            StatusCode::OK,
+        ),
         Ok(Err(SignInOutcome::SignedIn { .. })) => Redirect::to(ACCOUNT).into_response(),
         Err(e) => e.into_response(),
     }
@@ -337,6 +373,44 @@ pub(crate) async fn password(
     }
 }
 
+/// The person of `session`, once they have typed their current password (`typed`) right.
+/// Guessing it here is guessing it at sign-in: counted the same way, before the hash runs.
+async fn confirm_password(
+    state: &AppState,
+    session: &Session,
+    typed: Option<&str>,
+    client_at: &str,
+) -> Result<lanyard_core::model::User, Refusal> {
+    let say = |m: &str| Refusal::Say(m.to_owned());
+    let down = |_| Refusal::Page(pages::unavailable());
+    let user = state
+        .db
+        .users()
+        .by_sub(&session.sub)
+        .await
+        .map_err(|_| Refusal::Page(pages::unavailable()))?
+        .ok_or_else(|| say("This account no longer exists."))?;
+    let keys = Key::signin(&user.username, Some(client_at));
+    if let Err(wait) = lockout::attempt(state, &keys).await.map_err(down)? {
+        return Err(Refusal::Say(format!(
+            "Too many failed attempts. Wait {} and try again.",
+            lockout::wait_text(wait)
+        )));
+    }
+    let current_ok = state
+        .passwords
+        .verify(typed.unwrap_or(""), Some(&user.password_hash))
+        .await
+        .map_err(|_| Refusal::Page(pages::unavailable()))?;
+    if !current_ok {
+        return Err(say(
+            "Your current password is not right. Nothing was changed.",
+        ));
+    }
+    lockout::clear_all(state, &keys).await.map_err(down)?;
+    Ok(user)
+}
+
 /// Why a password was not changed.
 enum Refusal {
     /// Tell the person, on the account page.
@@ -353,33 +427,7 @@ async fn change_password(
 ) -> Result<(), Refusal> {
     let say = |m: &str| Refusal::Say(m.to_owned());
     let down = |_| Refusal::Page(pages::unavailable());
-    let user = state
-        .db
-        .users()
-        .by_sub(&session.sub)
-        .await
-        .map_err(|_| Refusal::Page(pages::unavailable()))?
-        .ok_or_else(|| say("This account no longer exists."))?;
-    // Guessing the current password here is guessing it at sign-in: counted the same way,
-    // before the hash runs.
-    let keys = Key::signin(&user.username, Some(client_at));
-    if let Err(wait) = lockout::attempt(state, &keys).await.map_err(down)? {
-        return Err(Refusal::Say(format!(
-            "Too many failed attempts. Wait {} and try again.",
-            lockout::wait_text(wait)
-        )));
-    }
-    let current_ok = state
-        .passwords
-        .verify(form.get("current").unwrap_or(""), Some(&user.password_hash))
-        .await
-        .map_err(|_| Refusal::Page(pages::unavailable()))?;
-    if !current_ok {
-        return Err(say(
-            "Your current password is not right. Nothing was changed.",
-        ));
-    }
-    lockout::clear_all(state, &keys).await.map_err(down)?;
+    let user = confirm_password(state, session, form.get("current"), client_at).await?;
     let new = form.get("new").unwrap_or("");
     if form.get("confirm") != Some(new) {
         return Err(say("The two new passwords differ. Nothing was changed."));
@@ -400,4 +448,226 @@ async fn change_password(
         }
     }
     Ok(())
+}
+
+/// `GET /account/mfa/totp`: the setup page for an authenticator app.
+pub(crate) async fn totp_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match current(&state, &headers).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(_)) => return Redirect::to(ACCOUNT).into_response(),
+        Err(response) => return response,
+    };
+    let user = match state.db.users().by_sub(&session.sub).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Redirect::to(ACCOUNT).into_response(),
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    };
+    match factors::new_totp(&state, &user.username) {
+        Ok(setup) => totp_form(&state, &headers, &session, &setup, None),
+        Err(e) => AuthorizeError::from(e).into_response(),
+    }
+}
+
+fn totp_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    setup: &factors::TotpSetup,
+    message: Option<&str>,
+) -> Response {
+    let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
+    let mut extra = HeaderMap::new();
+    if let Some(set) = set {
+        extra.insert(header::SET_COOKIE, set);
+    }
+    super::mfa::enrol_page(
+        state,
+        &super::mfa::EnrolForm {
+            client_name: "",
+            account: true,
+            action: "/account/mfa/totp",
+            pending: None,
+            authorization_request: None,
+        },
+        &session.sub,
+        setup,
+        &csrf,
+        message,
+        extra,
+    )
+}
+
+/// `POST /account/mfa/totp`: `password` (confirming it is them), `enrolment` (the seed the
+/// page showed), `code`, and an optional `name`. The first factor comes with recovery codes,
+/// shown once; the session counts as two-factor from then on.
+pub(crate) async fn totp(
+    State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session) = match signed_in_form(&state, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let Some(seed) =
+        super::mfa::open_seed(&state, &session.sub, form.get("enrolment").unwrap_or(""))
+    else {
+        return Redirect::to("/account/mfa/totp").into_response();
+    };
+    let ip = client_at.ip.to_string();
+    let user = match confirm_password(&state, &session, form.get("password"), &ip).await {
+        Ok(user) => user,
+        Err(refusal) => return retry_totp(&state, &headers, &session, seed, refusal).await,
+    };
+    let name = form.get("name").unwrap_or("");
+    let code = form.get("code").unwrap_or("");
+    let added = match factors::enrol_totp(&state, &user.sub, name, &seed, code).await {
+        Ok(Some(factor)) => factor,
+        Ok(None) => {
+            let say = Refusal::Say(
+                "That code is not right. Check that your app shows codes for this account and enter the current one.".to_owned(),
+            );
+            return retry_totp(&state, &headers, &session, seed, say).await;
+        }
+        Err(ServiceError::Field { message, .. }) => {
+            return retry_totp(&state, &headers, &session, seed, Refusal::Say(message)).await;
+        }
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    };
+    let amr = amr_with(&session.amr, &["otp"]);
+    if let Err(e) = state
+        .store
+        .strengthen_session(session.sid.as_str(), amr, state.clock.now())
+        .await
+    {
+        return AuthorizeError::from(e).into_response();
+    }
+    let first = match factors::list(&state, &user.sub).await {
+        Ok((all, left)) => all.len() == 1 && all[0].id == added.id && left == 0,
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    };
+    if !first {
+        return back("factor-added");
+    }
+    match factors::new_recovery_codes(&state, &user.sub, &user.sub).await {
+        Ok(codes) => recovery_page(&codes, Some("Two-step verification is on.")),
+        Err(e) => AuthorizeError::from(e).into_response(),
+    }
+}
+
+/// The setup page again with the same seed (no scanning twice), saying why.
+async fn retry_totp(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    seed: Vec<u8>,
+    refusal: Refusal,
+) -> Response {
+    let message = match refusal {
+        Refusal::Say(message) => message,
+        Refusal::Page(response) => return response,
+    };
+    let username = match state.db.users().by_sub(&session.sub).await {
+        Ok(Some(user)) => user.username,
+        Ok(None) => return Redirect::to(ACCOUNT).into_response(),
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    };
+    match factors::totp_setup(state, &username, seed) {
+        Ok(setup) => totp_form(state, headers, session, &setup, Some(&message)),
+        Err(e) => AuthorizeError::from(e).into_response(),
+    }
+}
+
+fn recovery_page(codes: &[String], notice: Option<&str>) -> Response {
+    pages::form(
+        &pages::RecoveryCodesPage {
+            notice,
+            codes,
+            continue_to: ACCOUNT,
+            continue_name: "",
+        },
+        HeaderMap::new(),
+    )
+}
+
+/// [`signed_in_form`] whose `password` field is the person's current password (counted as
+/// a sign-in attempt); a wrong one is said on the account page.
+async fn confirmed_form(
+    state: &AppState,
+    client_at: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Session, lanyard_core::model::User), Response> {
+    let (form, session) = signed_in_form(state, headers, body).await?;
+    let ip = client_at.to_string();
+    match confirm_password(state, &session, form.get("password"), &ip).await {
+        Ok(user) => Ok((form, session, user)),
+        Err(Refusal::Say(message)) => Err(refused(state, headers, &session, &message).await),
+        Err(Refusal::Page(response)) => Err(response),
+    }
+}
+
+/// The account page again, saying why nothing was done.
+async fn refused(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    message: &str,
+) -> Response {
+    render(
+        state,
+        headers,
+        session,
+        None,
+        Some(message),
+        StatusCode::BAD_REQUEST,
+    )
+    .await
+}
+
+/// `POST /account/mfa/remove`: `factor` and `password`.
+pub(crate) async fn remove_factor(
+    State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, user) = match confirmed_form(&state, client_at.ip, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let factor = form.get("factor").unwrap_or("");
+    match factors::remove(&state, &user.sub, factor, &user.sub).await {
+        Ok(()) => back("factor-removed"),
+        Err(ServiceError::Invalid(message) | ServiceError::NotFound(message)) => {
+            refused(&state, &headers, &session, &message).await
+        }
+        Err(e) => AuthorizeError::from(e).into_response(),
+    }
+}
+
+/// `POST /account/mfa/recovery`: `password`; ten new recovery codes, shown once.
+pub(crate) async fn new_recovery_codes(
+    State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, session, user) = match confirmed_form(&state, client_at.ip, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    match factors::has_second_factor(&state, &user.sub).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let message = "Recovery codes stand in for your authenticator app: set one up first.";
+            return refused(&state, &headers, &session, message).await;
+        }
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    }
+    match factors::new_recovery_codes(&state, &user.sub, &user.sub).await {
+        Ok(codes) => recovery_page(&codes, None),
+        Err(e) => AuthorizeError::from(e).into_response(),
+    }
 }

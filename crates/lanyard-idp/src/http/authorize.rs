@@ -11,7 +11,8 @@ use super::{cookies, pages, reply};
 use crate::oauth::authorize::{self, AfterSignIn, Next};
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::request::AuthorizationRequest;
-use crate::oauth::signin::{Credentials, SignInOutcome, sign_in};
+use crate::oauth::signin::mfa::{self, Pending};
+use crate::oauth::signin::{Credentials, SignInOutcome, sign_in, unmet};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -44,6 +45,9 @@ pub(crate) async fn authorize(
             )
             .await
         }
+        Ok(Continue::SecondStep(pending)) => {
+            second_step(&state, &headers, &pending, &request, &params)
+        }
         Ok(Continue::SignIn { expired }) => show_sign_in(
             &state,
             &headers,
@@ -66,6 +70,8 @@ enum Continue {
     Answered(Response),
     /// Signed in, but the person must allow the app first.
     Consent(Box<lanyard_store::Session>),
+    /// The person is signed in, but must give a second factor first (step-up).
+    SecondStep(Box<Pending>),
     /// The person must sign in; `expired`: the browser had a session that has ended.
     SignIn { expired: bool },
 }
@@ -95,7 +101,8 @@ async fn continue_request(
                 })?,
         ),
     };
-    match authorize::decide(request, session, hint.as_ref(), state.clock.now())? {
+    let required = request.required_acr(&state.config);
+    match authorize::decide(request, session, hint.as_ref(), state.clock.now(), required)? {
         Next::Issue(session) => match authorize::proceed(state, request, &session).await? {
             AfterSignIn::Code(response) => Ok(Continue::Answered(reply::success(
                 &response,
@@ -103,6 +110,27 @@ async fn continue_request(
             ))),
             AfterSignIn::AskConsent => Ok(Continue::Consent(session)),
         },
+        Next::StepUp(session) => {
+            let Some(user) = state.db.users().by_sub(&session.sub).await? else {
+                return Ok(Continue::SignIn { expired: true });
+            };
+            match mfa::next_step(state, &user, &session.amr, required).await? {
+                Ok(Some(step)) => {
+                    let sid = Some(session.sid.to_string());
+                    let pending = mfa::pending(
+                        state,
+                        &user,
+                        session.amr.clone(),
+                        session.remember_me,
+                        sid,
+                        step,
+                    );
+                    Ok(Continue::SecondStep(Box::new(pending)))
+                }
+                // `decide` found the session too weak; nothing to add means nothing can be.
+                Ok(None) | Err(()) => Err(unmet(request)),
+            }
+        }
         Next::SignIn => Ok(Continue::SignIn { expired }),
     }
 }
@@ -132,6 +160,25 @@ fn show_sign_in(
             remember_me,
         },
         extra,
+    )
+}
+
+/// The second step of a sign-in for `request` (a code, or setting one up).
+fn second_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    pending: &Pending,
+    request: &AuthorizationRequest,
+    params: &Params,
+) -> Response {
+    let encoded = form_urlencoded(params);
+    super::mfa::second_step(
+        state,
+        headers,
+        pending,
+        Some((request, &encoded)),
+        None,
+        None,
     )
 }
 
@@ -167,17 +214,15 @@ pub(crate) async fn signin(
                     remember_for,
                 ),
             );
-            match next {
-                AfterSignIn::Code(response) => {
-                    extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
-                    reply::success(&response, extra)
-                }
-                // The consent form reuses the sign-in form's CSRF token.
-                AfterSignIn::AskConsent => {
-                    super::consent::show(&state, &headers, &request, &params, &session, extra).await
-                }
-            }
+            super::consent::after_sign_in(
+                &state, &headers, &request, &params, &session, next, extra,
+            )
+            .await
         }
+        Ok(SignInOutcome::SecondStep(pending)) => {
+            second_step(&state, &headers, &pending, &request, &params)
+        }
+        Ok(SignInOutcome::Unmet) => unmet(&request).into_response(),
         Ok(SignInOutcome::Refused {
             message,
             retry_after,

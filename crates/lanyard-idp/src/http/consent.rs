@@ -10,7 +10,7 @@ use lanyard_store::Session;
 
 use super::forms::{form_urlencoded, submitted};
 use super::{cookies, pages, reply};
-use crate::oauth::authorize;
+use crate::oauth::authorize::{self, AfterSignIn};
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::request::AuthorizationRequest;
@@ -113,5 +113,26 @@ pub(crate) async fn answer(
     match result {
         Ok(response) => reply::success(&response, extra),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Signed in (by the form, or after its second step): the code for the app, or the consent
+/// page first. `extra`: the session cookie, when it is new.
+pub(super) async fn after_sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &Params,
+    session: &lanyard_store::Session,
+    next: AfterSignIn,
+    mut extra: HeaderMap,
+) -> Response {
+    match next {
+        AfterSignIn::Code(response) => {
+            extra.append(header::SET_COOKIE, cookies::clear_csrf(&state.config));
+            reply::success(&response, extra)
+        }
+        // The consent form reuses the sign-in form's CSRF token.
+        AfterSignIn::AskConsent => show(state, headers, request, params, session, extra).await,
     }
 }

@@ -124,18 +124,37 @@ pub(super) async fn submitted(
     body: &[u8],
 ) -> Result<(Params, Params, AuthorizationRequest), Box<Response>> {
     let form = checked_form(state, headers, body)?;
-    let params =
-        Params::parse(form.get(AUTHORIZATION_REQUEST).unwrap_or("").as_bytes()).map_err(|e| {
-            Box::new(pages::error(
-                StatusCode::BAD_REQUEST,
-                "This form could not be read",
-                &format!("{e}. Go back to the application and sign in again."),
-            ))
-        })?;
+    let (params, request) = carried(state, form.get(AUTHORIZATION_REQUEST).unwrap_or("")).await?;
+    Ok((form, params, request))
+}
+
+/// The authorization request a checked form carries, if it carries one (the second step of a
+/// sign-in serves apps and the account page alike), validated again.
+pub(super) async fn carried_request(
+    state: &AppState,
+    form: &Params,
+) -> Result<Option<(Params, AuthorizationRequest)>, Box<Response>> {
+    match form.get(AUTHORIZATION_REQUEST) {
+        None => Ok(None),
+        Some(encoded) => carried(state, encoded).await.map(Some),
+    }
+}
+
+async fn carried(
+    state: &AppState,
+    encoded: &str,
+) -> Result<(Params, AuthorizationRequest), Box<Response>> {
+    let params = Params::parse(encoded.as_bytes()).map_err(|e| {
+        Box::new(pages::error(
+            StatusCode::BAD_REQUEST,
+            "This form could not be read",
+            &format!("{e}. Go back to the application and sign in again."),
+        ))
+    })?;
     let request = load(state, &params)
         .await
         .map_err(|e| Box::new(e.into_response()))?;
-    Ok((form, params, request))
+    Ok((params, request))
 }
 
 /// The status of a sign-in page that refuses: 429 with `Retry-After` while attempts are

@@ -12,6 +12,7 @@ mod forms;
 mod forwarded;
 mod health;
 mod logout;
+mod mfa;
 mod pages;
 mod reply;
 mod revoke;
@@ -225,12 +226,20 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route(paths::SIGNIN, post(authorize::signin))
+        .route("/signin/code", post(mfa::code))
+        .route("/signin/enrol", post(mfa::enrol))
         .route(paths::CONSENT, post(consent::answer))
         .route(paths::ACCOUNT, get(account::page))
         .route("/account/signin", post(account::signin))
         .route("/account/sessions/end", post(account::end_sessions))
         .route("/account/apps/withdraw", post(account::withdraw))
         .route("/account/password", post(account::password))
+        .route(
+            "/account/mfa/totp",
+            get(account::totp_page).post(account::totp),
+        )
+        .route("/account/mfa/remove", post(account::remove_factor))
+        .route("/account/mfa/recovery", post(account::new_recovery_codes))
         .route(
             paths::END_SESSION,
             get(logout::end_session).post(logout::end_session),

@@ -20,6 +20,50 @@ pub(crate) struct SignInPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "signin_code.html")]
+pub(crate) struct CodePage<'a> {
+    /// The app (empty on the account page).
+    pub(crate) client_name: &'a str,
+    pub(crate) username: &'a str,
+    /// The app asked for more than the session's strength.
+    pub(crate) step_up: bool,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    pub(crate) pending: &'a str,
+    pub(crate) authorization_request: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signin_enrol.html")]
+pub(crate) struct EnrolPage<'a> {
+    pub(crate) client_name: &'a str,
+    /// From the account page (else within a sign-in).
+    pub(crate) account: bool,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    /// Where the form goes.
+    pub(crate) action: &'a str,
+    pub(crate) pending: Option<&'a str>,
+    /// The seed, sealed for the form.
+    pub(crate) enrolment: &'a str,
+    pub(crate) authorization_request: Option<&'a str>,
+    /// The QR code of `uri`, as SVG.
+    pub(crate) qr: &'a str,
+    /// The seed in base32.
+    pub(crate) secret: &'a str,
+    pub(crate) uri: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub(crate) struct RecoveryCodesPage<'a> {
+    pub(crate) notice: Option<&'a str>,
+    pub(crate) codes: &'a [String],
+    pub(crate) continue_to: &'a str,
+    pub(crate) continue_name: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub(crate) struct ConsentPage<'a> {
     pub(crate) client_name: &'a str,
@@ -42,6 +86,19 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) sessions: Vec<SessionRow>,
     pub(crate) apps: Vec<AppRow>,
+    pub(crate) factors: Vec<FactorRow>,
+    pub(crate) recovery_left: u64,
+    /// The deployment requires a second factor (the last one cannot be removed).
+    pub(crate) mfa_required: bool,
+}
+
+/// A second factor as the account page lists it.
+pub(crate) struct FactorRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) added: String,
+    pub(crate) last_used: String,
 }
 
 /// A session as the account page lists it.

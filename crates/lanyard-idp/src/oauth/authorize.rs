@@ -11,7 +11,7 @@ use lanyard_store::{
     AccessTokenRef, AuthorizationCode, CodeGrant, FamilyId, GrantId, Issuance, Session, Timestamp,
 };
 
-use crate::oauth::checks::{pkce, prompt::Prompt, scope::Scope};
+use crate::oauth::checks::{acr, pkce, prompt::Prompt, scope::Scope};
 use crate::oauth::code::CodePayload;
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::reply::{AuthorizationResponse, ReplyTo, ResponseMode};
@@ -21,7 +21,7 @@ use lanyard_core::Core;
 use lanyard_core::config::MAX_CLIENT_TOKEN_LIFETIME;
 use lanyard_core::crypto::random_token;
 use lanyard_core::model::RedirectUri;
-use lanyard_core::model::{Client, GrantType};
+use lanyard_core::model::{Acr, Client, GrantType};
 use lanyard_core::tokens::IdTokenHint;
 
 /// The longest `state` and `nonce` accepted.
@@ -211,6 +211,8 @@ pub fn validate(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED) {
         return Err(fail(&reply, "invalid_request", "nonce is too long"));
     }
+    let acr = acr::requested(params.get("acr_values"), params.get("claims"))
+        .map_err(|e| fail(&reply, "invalid_request", e))?;
     Ok(AuthorizationRequest {
         client,
         reply,
@@ -221,6 +223,7 @@ pub fn validate(
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
         id_token_hint: params.get("id_token_hint").map(str::to_owned),
+        acr,
     })
 }
 
@@ -230,6 +233,9 @@ pub enum Next {
     /// The session answers the request: issue a code without showing anything (single
     /// sign-on).
     Issue(Box<Session>),
+    /// The session is the user's, but weaker than the app needs: ask for the factor that is
+    /// missing, then issue.
+    StepUp(Box<Session>),
     /// The user must sign in (again).
     SignIn,
 }
@@ -240,6 +246,7 @@ pub fn decide(
     session: Option<Session>,
     hint: Option<&IdTokenHint>,
     now: Timestamp,
+    required: Acr,
 ) -> Result<Next, AuthorizeError> {
     let usable = session.filter(|s| {
         // max_age=0 asks for a sign-in now, like prompt=login (OIDC Core §3.1.2.1). Compared
@@ -253,7 +260,14 @@ pub fn decide(
         fresh_enough && same_user && !request.prompt.login
     });
     match usable {
-        Some(session) => Ok(Next::Issue(Box::new(session))),
+        Some(session) if Acr::of(&session.amr) >= required => Ok(Next::Issue(Box::new(session))),
+        // Too weak for this app: ask only for what is missing (step-up), never without asking.
+        Some(_) if request.prompt.none => Err(AuthorizeError::Redirect {
+            to: request.reply.clone(),
+            code: "interaction_required",
+            description: "the app needs a stronger sign-in, which needs the user".to_owned(),
+        }),
+        Some(session) => Ok(Next::StepUp(Box::new(session))),
         None if request.prompt.none => Err(AuthorizeError::Redirect {
             to: request.reply.clone(),
             code: "login_required",

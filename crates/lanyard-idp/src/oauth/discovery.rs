@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use lanyard_core::config::Config;
-use lanyard_core::model::GrantType;
+use lanyard_core::model::{Acr, GrantType};
 
 /// The endpoint paths, relative to the issuer.
 pub mod paths {
@@ -77,13 +77,14 @@ pub fn metadata(config: &Config) -> String {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr", "at_hash",
             "name", "preferred_username", "updated_at", "email", "email_verified"
         ],
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["en"],
         "claims_locales_supported": ["en"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
+        "acr_values_supported": Acr::ALL.map(Acr::as_str),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

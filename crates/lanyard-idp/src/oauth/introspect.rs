@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::oauth::error::TokenError;
 use crate::params::Params;
 use lanyard_core::Core;
-use lanyard_core::model::Client;
+use lanyard_core::model::{Acr, Client, RefreshPayload};
 use lanyard_core::revocation;
 
 fn inactive() -> Value {
@@ -85,6 +85,15 @@ async fn access_token(state: &Core, client: &Client, token: &str) -> Result<Valu
     if let Some(sid) = claims.sid {
         answer["sid"] = json!(sid);
     }
+    if let Some(acr) = claims.acr {
+        answer["acr"] = json!(acr);
+    }
+    if !claims.amr.is_empty() {
+        answer["amr"] = json!(claims.amr);
+    }
+    if let Some(auth_time) = claims.auth_time {
+        answer["auth_time"] = json!(auth_time);
+    }
     Ok(answer)
 }
 
@@ -126,6 +135,12 @@ async fn refresh_token(
     });
     if let Some(sid) = family.sid() {
         answer["sid"] = json!(sid.to_string());
+    }
+    // How the person signed in when the family began (a later step-up does not raise it).
+    if let Ok(payload) = serde_json::from_value::<RefreshPayload>(family.payload.clone()) {
+        answer["acr"] = json!(Acr::of(&payload.amr).as_str());
+        answer["amr"] = json!(payload.amr);
+        answer["auth_time"] = json!(payload.auth_time);
     }
     Ok(Some(answer))
 }

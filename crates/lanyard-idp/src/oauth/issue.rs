@@ -10,8 +10,8 @@ use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
 use crate::params::Params;
 use lanyard_core::Core;
-use lanyard_core::model::AuditEvent;
 use lanyard_core::model::Client;
+use lanyard_core::model::{Acr, AuditEvent};
 use lanyard_core::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP, IdClaims, at_hash};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -107,6 +107,11 @@ pub async fn mint(
         scope: grant.scope.to_wire(),
         sid: grant.sid.map(str::to_owned),
         auth_time: grant.auth_time,
+        // A person signed in: how strongly. A client alone has no `acr`.
+        acr: grant
+            .auth_time
+            .map(|_| Acr::of(grant.amr).as_str().to_owned()),
+        amr: grant.amr.to_vec(),
     };
     let scope = access.scope.clone();
     let access_token = state.keys.sign(ACCESS_TOKEN_TYP, &access).await?;
@@ -122,6 +127,7 @@ pub async fn mint(
             exp: now.plus(id_lifetime).as_secs(),
             iat: now.as_secs(),
             auth_time: grant.auth_time.unwrap_or(now.as_secs()),
+            acr: access.acr.clone(),
             nonce: grant.nonce.map(str::to_owned),
             sid: grant.sid.map(str::to_owned),
             at_hash: Some(at_hash(&access_token)),

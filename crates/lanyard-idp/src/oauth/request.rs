@@ -1,7 +1,8 @@
 //! An authorization request that passed every check (`authorize::validate`): what the
 //! sign-in and consent pages carry, and what the code is issued for.
 
-use lanyard_core::model::Client;
+use lanyard_core::config::Config;
+use lanyard_core::model::{Acr, Client};
 
 use crate::oauth::checks::{prompt::Prompt, scope::Scope};
 use crate::oauth::reply::ReplyTo;
@@ -27,4 +28,15 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// `id_token_hint`, unverified.
     pub id_token_hint: Option<String>,
+    /// The strength the app asked for (`acr_values`, or `acr` in `claims`), if any.
+    pub acr: Option<Acr>,
+}
+
+impl AuthorizationRequest {
+    /// The strength this sign-in needs: what the app asked for, and two factors when the
+    /// client is registered with `require_mfa` or the deployment requires them for everyone.
+    pub fn required_acr(&self, config: &Config) -> Acr {
+        let mfa = (self.client.require_mfa || config.mfa_required).then_some(Acr::Mfa);
+        self.acr.max(mfa).unwrap_or(Acr::Pwd)
+    }
 }

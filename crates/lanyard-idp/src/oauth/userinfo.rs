@@ -51,7 +51,19 @@ pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError>
             return Err(UserinfoError::Unavailable);
         }
     };
-    Ok(Value::Object(claims_for(&user, &scope)))
+    let mut out = claims_for(&user, &scope);
+    // How the person signed in, as the access token says (OIDC Core §5.5.1.1 lets UserInfo
+    // carry `acr`; apps that read UserInfo rather than the token see it too).
+    if let Some(acr) = &claims.acr {
+        out.insert("acr".to_owned(), json!(acr));
+    }
+    if !claims.amr.is_empty() {
+        out.insert("amr".to_owned(), json!(claims.amr));
+    }
+    if let Some(auth_time) = claims.auth_time {
+        out.insert("auth_time".to_owned(), json!(auth_time));
+    }
+    Ok(Value::Object(out))
 }
 
 /// Standard claims by scope (OIDC Core §5.4).

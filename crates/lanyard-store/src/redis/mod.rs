@@ -707,6 +707,51 @@ impl TokenStore for RedisStore {
         reply.map(decode_session).transpose()
     }
 
+    async fn strengthen_session(
+        &self,
+        sid: &str,
+        amr: Vec<String>,
+        auth_time: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(sid) = SessionId::parse(sid) else {
+            return Ok(None);
+        };
+        let k = self.inner.keys.session(&sid);
+        // Read, change, write back if unchanged: the record is JSON that Lua does not edit.
+        for _ in 0..3 {
+            let now = self.now();
+            let Some(reply) = self
+                .eval::<Option<Vec<String>>>(self.session_read(&sid, now, None))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let Some(expected) = reply.first().cloned() else {
+                return Err(StoreError::corrupt("session", "short reply"));
+            };
+            let mut session = decode_session(reply)?;
+            let mut record: Session = from_json(&expected, "session")?;
+            record.amr.clone_from(&amr);
+            record.auth_time = auth_time;
+            let mut cmd = evalsha(&scripts::SESSION_REWRITE, &[&k.session]);
+            cmd.arg(now.as_millis())
+                .arg(&expected)
+                .arg(to_json(&record)?);
+            match self.eval::<Option<i64>>(cmd).await? {
+                None => return Ok(None),
+                Some(1) => {
+                    session.amr = record.amr;
+                    session.auth_time = auth_time;
+                    return Ok(Some(session));
+                }
+                Some(_) => {}
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the session kept changing while it was being strengthened".to_owned(),
+        ))
+    }
+
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
         let Some(sid) = SessionId::parse(sid) else {
             return Ok(None);

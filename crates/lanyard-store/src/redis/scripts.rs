@@ -112,6 +112,24 @@ return out
     )
 });
 
+/// Replaces a live session's record if it is still `expected` (the caller read it, changed
+/// `amr` and `auth_time`, and writes it back; a concurrent change makes it read again).
+/// KEYS: session. ARGV: now, expected JSON, new JSON.
+/// Returns 1 (written), 0 (changed meanwhile) or false (not live).
+pub(super) static SESSION_REWRITE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local s = redis.call('HMGET', KEYS[1], 'd', 'idle', 'abs')
+if not (s[1] and s[2] and s[3]) then return false end
+local now = num(ARGV[1], 'now')
+if now >= num(s[2], 'session') or now >= num(s[3], 'session') then return false end
+if s[1] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'd', ARGV[3])
+return 1
+",
+    )
+});
+
 /// Ends a session and deletes its bound families. KEYS: session, clients, families set.
 /// ARGV: now, prefix of family keys in this slot.
 /// Returns what SESSION_READ returns, or false when the session was not live.
@@ -408,7 +426,7 @@ return redis.call('GET', KEYS[2]) or '0'
 });
 
 /// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
-pub(super) fn all() -> [&'static Script; 16] {
+pub(super) fn all() -> [&'static Script; 17] {
     [
         &INDEX_ADD,
         &CODE_PUT,
@@ -416,6 +434,7 @@ pub(super) fn all() -> [&'static Script; 16] {
         &SESSION_CREATE,
         &SESSION_READ,
         &SESSION_END,
+        &SESSION_REWRITE,
         &FAMILY_ISSUE,
         &FAMILY_ROTATE,
         &FAMILY_READ,

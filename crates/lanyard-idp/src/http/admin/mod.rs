@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod clients;
 mod error;
+mod factors;
 mod keys;
 mod locks;
 mod query;
@@ -117,6 +118,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::enable))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end))
+        .routes(routes!(factors::list, factors::reset))
         .routes(routes!(clients::create, clients::list))
         .routes(routes!(clients::get, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))

@@ -7,16 +7,19 @@
 //! then lock the username at that address and the address (`lockout`), for known and unknown
 //! usernames alike; the attempt is counted before the password hash runs.
 
+pub mod mfa;
+
 use std::time::Duration;
 
 use lanyard_store::{NewSession, Session};
 
+use self::mfa::Pending;
 use crate::oauth::authorize::{AfterSignIn, proceed};
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::request::AuthorizationRequest;
 use lanyard_core::Core;
 use lanyard_core::lockout::{self, Key};
-use lanyard_core::model::{AuditEvent, FAILURE};
+use lanyard_core::model::{Acr, AuditEvent, FAILURE, User};
 
 /// The one message for every failed sign-in.
 pub const INCORRECT: &str = "Incorrect username or password.";
@@ -55,6 +58,11 @@ pub enum SignInOutcome {
         /// What follows.
         next: AfterSignIn,
     },
+    /// The password was right; a second factor is next (or setting one up).
+    SecondStep(Box<Pending>),
+    /// The password was right, but the app needs a strength this person cannot give here
+    /// (`unmet_authentication_requirements`).
+    Unmet,
     /// Not signed in: show the form again with this message.
     Refused {
         /// The message.
@@ -75,7 +83,17 @@ pub async fn sign_in(
     credentials: Credentials<'_>,
     browser: &Browser,
 ) -> Result<SignInOutcome, AuthorizeError> {
-    match authenticate(state, &request.client.client_id, credentials, browser).await? {
+    let required = request.required_acr(&state.config);
+    match authenticate(
+        state,
+        &request.client.client_id,
+        credentials,
+        browser,
+        required,
+    )
+    .await?
+    {
+        Err(SignInOutcome::Unmet) => Err(unmet(request)),
         Err(refused) => Ok(refused),
         Ok(session) => {
             let next = proceed(state, request, &session).await?;
@@ -87,14 +105,26 @@ pub async fn sign_in(
     }
 }
 
-/// Checks the credentials (waits and locks included) and, if they are right, starts a new
-/// session. `target` says what the sign-in is for in the audit trail (a client id, or
-/// `account`). `Err` inside: refused, with what to tell the person.
+/// `unmet_authentication_requirements` (OpenID Connect Core errata, RFC 9470's sibling):
+/// back to the app, which asked for more than this person can give.
+pub fn unmet(request: &AuthorizationRequest) -> AuthorizeError {
+    AuthorizeError::Redirect {
+        to: request.reply.clone(),
+        code: "unmet_authentication_requirements",
+        description: "the user cannot sign in as strongly as this app asks".to_owned(),
+    }
+}
+
+/// Checks the credentials (waits and locks included) and, if they are right and nothing
+/// more is needed for `required`, starts a new session. `target` says what the sign-in is
+/// for in the audit trail (a client id, or `account`). `Err` inside: refused, with what to
+/// tell the person, or a second step to take.
 pub async fn authenticate(
     state: &Core,
     target: &str,
     credentials: Credentials<'_>,
     browser: &Browser,
+    required: Acr,
 ) -> Result<Result<Session, SignInOutcome>, AuthorizeError> {
     let username = credentials.username.trim();
     if username.is_empty() || credentials.password.is_empty() {
@@ -167,26 +197,17 @@ pub async fn authenticate(
         }
     };
     lockout::clear_all(state, &keys).await?;
+    let amr = vec!["pwd".to_owned()];
+    match mfa::next_step(state, &user, &amr, required).await? {
+        Ok(None) => {}
+        Ok(Some(step)) => {
+            let pending = mfa::pending(state, &user, amr, credentials.remember_me, None, step);
+            return Ok(Err(SignInOutcome::SecondStep(Box::new(pending))));
+        }
+        Err(()) => return Ok(Err(SignInOutcome::Unmet)),
+    }
     lanyard_core::metrics::signin("success");
-    let lifetimes = &state.config.lifetimes;
-    let (idle, max) = if credentials.remember_me {
-        (lifetimes.remember_me_idle, lifetimes.remember_me_max)
-    } else {
-        (lifetimes.session_idle, lifetimes.session_max)
-    };
-    let session = state
-        .store
-        .create_session(NewSession {
-            sub: user.sub.clone(),
-            auth_time: now,
-            amr: vec!["pwd".to_owned()],
-            remember_me: credentials.remember_me,
-            idle_timeout: idle,
-            absolute_lifetime: max,
-            user_agent: browser.user_agent.clone(),
-            ip: browser.ip.clone(),
-        })
-        .await?;
+    let session = start_session(state, &user, amr, credentials.remember_me, browser).await?;
     let event = AuditEvent::new(now, user.sub.clone(), "signin")
         .target(target)
         .request_id(browser.request_id.clone())
@@ -199,8 +220,37 @@ pub async fn authenticate(
     Ok(Ok(session))
 }
 
+/// Starts a new SSO session for `user`, who signed in with `amr` just now.
+pub async fn start_session(
+    state: &Core,
+    user: &User,
+    amr: Vec<String>,
+    remember_me: bool,
+    browser: &Browser,
+) -> Result<Session, AuthorizeError> {
+    let lifetimes = &state.config.lifetimes;
+    let (idle, max) = if remember_me {
+        (lifetimes.remember_me_idle, lifetimes.remember_me_max)
+    } else {
+        (lifetimes.session_idle, lifetimes.session_max)
+    };
+    Ok(state
+        .store
+        .create_session(NewSession {
+            sub: user.sub.clone(),
+            auth_time: state.clock.now(),
+            amr,
+            remember_me,
+            idle_timeout: idle,
+            absolute_lifetime: max,
+            user_agent: browser.user_agent.clone(),
+            ip: browser.ip.clone(),
+        })
+        .await?)
+}
+
 /// Attempts are paused: what to tell the person (the same whether the account exists).
-fn paused(wait: Duration) -> SignInOutcome {
+pub fn paused(wait: Duration) -> SignInOutcome {
     SignInOutcome::Refused {
         message: format!(
             "Too many failed sign-in attempts. For your security, wait {} before trying again. If you have forgotten your password, ask your administrator to reset it.",
