@@ -16,12 +16,23 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lanyard_fuzz::jwt::{AUDIENCE, ISSUER, KID, REVOKED_JTI};
 use lanyard_fuzz::{NOW, idp::CLIENT_SECRET};
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::traits::PublicKeyParts;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair as _;
 use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// DER as PEM.
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 fn write(dir: &Path, name: &str, contents: &[u8]) {
@@ -33,13 +44,12 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     // The issuer's key, for this run only.
-    #[allow(deprecated)]
-    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
-    let public = key.to_public_key();
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let public = key.public_key();
     let jwks = json!({"keys": [{
         "kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID,
-        "n": b64(&public.n_bytes()),
-        "e": b64(&public.e_bytes()),
+        "n": b64(public.modulus().big_endian_without_leading_zero()),
+        "e": b64(public.exponent().big_endian_without_leading_zero()),
     }]});
     fs::write(
         root.join("fixtures/jwks.json"),
@@ -47,9 +57,9 @@ fn main() {
     )
     .unwrap();
     let encoding =
-        EncodingKey::from_rsa_pem(key.to_pkcs1_pem(Default::default()).unwrap().as_bytes())
+        EncodingKey::from_rsa_pem(pem("PRIVATE KEY", key.as_der().unwrap().as_ref()).as_bytes())
             .unwrap();
-    let public_pem = public.to_pkcs1_pem(Default::default()).unwrap();
+    let public_pem = pem("PUBLIC KEY", public.as_der().unwrap().as_ref());
 
     let claims = json!({
         "iss": ISSUER, "sub": "alice", "aud": AUDIENCE, "exp": NOW + 3000, "iat": NOW - 60,

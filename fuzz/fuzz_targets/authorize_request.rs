@@ -13,6 +13,7 @@
 use std::sync::LazyLock;
 
 use lanyard_fuzz::{NOW, idp, split_head};
+use lanyard_core::config::Config;
 use lanyard_core::model::Client;
 use lanyard_idp::oauth::authorize;
 use lanyard_idp::oauth::checks::pkce;
@@ -87,7 +88,8 @@ fuzz_target!(|data: &[u8]| {
 
     let now = Timestamp::from_secs(NOW);
     for session in [None, Some(SESSION.clone())] {
-        match authorize::decide(&request, session, None, now) {
+        let required = request.required_acr(&Config::default());
+        match authorize::decide(&request, session, None, now, required) {
             Ok(_) => {}
             Err(AuthorizeError::Redirect { to, .. }) => assert_eq!(&to, reply),
             Err(e) => panic!("decide failed otherwise than back to the client: {e:?}"),

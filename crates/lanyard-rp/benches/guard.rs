@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -16,8 +18,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lanyard_rp::keys::{JwksSource, KeyCache};
 use lanyard_rp::{Guard, GuardConfig, Mirror, StoreSource};
 use lanyard_store::{Clock, MemoryStore, StoreConfig, SystemClock, Target, TokenStore};
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://sso.example.com";
@@ -38,13 +38,12 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    #[allow(deprecated)]
-    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
-    let public = key.to_public_key();
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let public = key.public_key();
+    let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+    let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
     let jwks = json!({"keys": [{
-        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1",
-        "n": URL_SAFE_NO_PAD.encode(public.n_bytes()),
-        "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": n, "e": e,
     }]})
     .to_string();
     let now = SystemClock.now().as_secs();
@@ -56,16 +55,17 @@ fn bench(c: &mut Criterion) {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("k1".into());
     header.typ = Some("at+jwt".into());
-    let pem = key.to_pkcs1_pem(Default::default()).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(key.as_der().unwrap().as_ref())
+    );
     let token = jsonwebtoken::encode(
         &header,
         &claims,
         &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
     )
     .unwrap();
-    let decoding =
-        DecodingKey::from_rsa_pem(public.to_pkcs1_pem(Default::default()).unwrap().as_bytes())
-            .unwrap();
+    let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
 
     let guard = rt.block_on(async {
         let store: Arc<dyn TokenStore> =

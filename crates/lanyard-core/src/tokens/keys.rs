@@ -5,7 +5,6 @@ use std::sync::Once;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use lanyard_store::Timestamp;
-use rsa::pkcs8::EncodePrivateKey;
 
 use super::{KeyRing, Pair, SigningAlg, SigningKey};
 use crate::db::{Db, DbError};
@@ -144,12 +143,13 @@ async fn new_key(alg: SigningAlg, state: &str, now: Timestamp) -> Result<StoredK
     })
 }
 
+/// A new RSA 2048 key as PKCS#8 DER, made by aws-lc-rs (which also signs with it).
 pub(super) fn generate_rsa_2048() -> Result<Vec<u8>, KeyError> {
-    #[allow(deprecated)] // `RsaPrivateKey` is the name every rsa 0.10 release accepts.
-    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048)
+    use aws_lc_rs::encoding::AsDer;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
         .map_err(|e| KeyError::Sign(format!("RSA key generation failed: {e}")))?;
     let der = key
-        .to_pkcs8_der()
+        .as_der()
         .map_err(|e| KeyError::Sign(format!("PKCS#8 encoding failed: {e}")))?;
-    Ok(der.as_bytes().to_vec())
+    Ok(der.as_ref().to_vec())
 }

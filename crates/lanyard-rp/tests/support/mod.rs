@@ -3,11 +3,11 @@
 
 use std::sync::OnceLock;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
 pub(crate) const ISSUER: &str = "https://sso.example.com";
@@ -25,15 +25,14 @@ pub(crate) fn rsa_key(seed: usize) -> &'static TestKey {
     &KEYS.get_or_init(|| {
         (0..2)
             .map(|i| {
-                #[allow(deprecated)]
-                let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).unwrap();
-                let public = key.to_public_key();
-                let n = URL_SAFE_NO_PAD.encode(public.n_bytes());
-                let e = URL_SAFE_NO_PAD.encode(public.e_bytes());
-                use rsa::pkcs8::EncodePublicKey;
+                let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .unwrap();
+                let public = key.public_key();
+                let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+                let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
                 TestKey {
-                    pem: key.to_pkcs1_pem(Default::default()).unwrap().to_string(),
-                    public_pem: public.to_public_key_pem(Default::default()).unwrap(),
+                    pem: pem("PRIVATE KEY", key.as_der().unwrap().as_ref()),
+                    public_pem: pem("PUBLIC KEY", public.as_der().unwrap().as_ref()),
                     jwks: json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("k{i}"), "n": n, "e": e}]})
                         .to_string(),
                 }
@@ -128,4 +127,19 @@ pub(crate) fn sign_curve(
         _ => EncodingKey::from_ed_der(&key.pkcs8),
     };
     jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+}
+
+/// DER as PEM with `label`.
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
