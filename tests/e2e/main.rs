@@ -28,6 +28,7 @@ mod logout;
 mod mfa;
 mod nodes;
 mod operations;
+mod passkeys;
 mod proxy;
 mod refresh;
 mod revocation;

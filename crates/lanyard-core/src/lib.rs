@@ -38,6 +38,7 @@ pub mod logout;
 pub mod metrics;
 pub mod model;
 pub mod outbound;
+pub mod passkeys;
 pub mod recent;
 pub mod revocation;
 pub mod revoke;

@@ -28,6 +28,11 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// An id for a single-use value (`put_once`): 256 random bits, as a bearer secret.
+pub(crate) fn once_id() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<SECRET_BYTES>())
+}
+
 fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<ID_BYTES>())
 }

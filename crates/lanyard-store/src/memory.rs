@@ -56,6 +56,8 @@ struct State {
     events: VecDeque<RevocationEvent>,
     /// Failed-attempt counters, with the end of their window.
     throttles: HashMap<String, (Throttle, Timestamp)>,
+    /// Single-use values (`put_once`), with their expiry.
+    once: HashMap<String, (String, Timestamp)>,
     next_sweep: Timestamp,
 }
 
@@ -178,6 +180,7 @@ impl State {
         }
         self.revocations.prune(now);
         self.throttles.retain(|_, e| forget_at(e) > now);
+        self.once.retain(|_, (_, expires)| *expires > now);
     }
 
     /// The live counter of `key`, dropping it if it is over.
@@ -445,6 +448,25 @@ impl TokenStore for MemoryStore {
             e.session.auth_time = auth_time;
             e.session.clone()
         }))
+    }
+
+    async fn put_once(&self, value: &str, ttl: Duration) -> Result<String, StoreError> {
+        let now = self.now();
+        let id = crate::ids::once_id();
+        self.state(now)
+            .once
+            .insert(id.clone(), (value.to_owned(), now.plus(ttl)));
+        Ok(id)
+    }
+
+    async fn take_once(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let now = self.now();
+        Ok(self
+            .state(now)
+            .once
+            .remove(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(value, _)| value))
     }
 
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {

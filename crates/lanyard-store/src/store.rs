@@ -83,6 +83,15 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
         auth_time: Timestamp,
     ) -> Result<Option<Session>, StoreError>;
 
+    /// Keeps `value` for `ttl` under a new random id, for [`take_once`](Self::take_once) to
+    /// return once: the state of a ceremony between its two requests (a WebAuthn challenge),
+    /// which must not be answered twice.
+    async fn put_once(&self, value: &str, ttl: Duration) -> Result<String, StoreError>;
+
+    /// The value [`put_once`](Self::put_once) kept under `id`, if it is there and not
+    /// expired; gone afterwards, however many callers ask at once.
+    async fn take_once(&self, id: &str) -> Result<Option<String>, StoreError>;
+
     /// Ends a session and every refresh family bound to it; returns the session as it was,
     /// so the caller can notify its clients. `None` if it was not live.
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError>;

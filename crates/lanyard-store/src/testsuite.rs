@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
             absolute_lifetime_wins_over_activity,
             ending_a_session,
             strengthening_a_session_keeps_everything_else,
+            a_single_use_value_is_taken_once_before_it_expires,
             ending_all_sessions_of_a_user,
             malformed_session_ids_read_as_absent,
             refresh_rotates_and_retires,
@@ -536,6 +537,39 @@ pub async fn strengthening_a_session_keeps_everything_else(h: &dyn Harness) {
         None,
         "an ended session stays ended"
     );
+}
+
+pub async fn a_single_use_value_is_taken_once_before_it_expires(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let a = store
+        .put_once(r#"{"challenge":"a|b"}"#, 60 * SECOND)
+        .await
+        .unwrap();
+    let b = store.put_once("second", SECOND).await.unwrap();
+    assert_ne!(a, b);
+    assert!(a.len() >= 43, "a bearer secret: {a}");
+    assert_eq!(
+        store.take_once(&a).await.unwrap().as_deref(),
+        Some(r#"{"challenge":"a|b"}"#)
+    );
+    assert_eq!(store.take_once(&a).await.unwrap(), None, "once");
+    assert_eq!(store.take_once("never-made").await.unwrap(), None);
+    h.advance(SECOND + MARGIN).await;
+    assert_eq!(store.take_once(&b).await.unwrap(), None, "expired");
+    // Many at once: exactly one gets it.
+    let c = store.put_once("contested", 60 * SECOND).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let (store, c) = (store.clone(), c.clone());
+        tasks.spawn(async move { store.take_once(&c).await.unwrap() });
+    }
+    let got = tasks
+        .join_all()
+        .await
+        .iter()
+        .filter(|t| t.is_some())
+        .count();
+    assert_eq!(got, 1);
 }
 
 pub async fn ending_a_session(h: &dyn Harness) {

@@ -3,6 +3,7 @@
 //! that keep tests short (`assert_oauth_error`, `assert_bearer_challenge`, `code_flow`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub(crate) mod passkey;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -106,6 +106,78 @@ impl Factors<'_> {
         Ok(result.rows_affected == 1)
     }
 
+    /// Stores a passkey for `sub`: `id` is its credential id (base64url), `data` the
+    /// credential as the passkey library keeps it (public: no secret). `Conflict` if that
+    /// credential is registered already.
+    pub async fn add_passkey(
+        &self,
+        id: &str,
+        sub: &str,
+        name: &str,
+        data: &str,
+        now: Timestamp,
+    ) -> Result<Factor, DbError> {
+        factors::ActiveModel {
+            id: Set(id.to_owned()),
+            sub: Set(sub.to_owned()),
+            kind: Set(FactorKind::Passkey.as_str().to_owned()),
+            name: Set(name.to_owned()),
+            secret: Set(None),
+            data: Set(Some(data.to_owned())),
+            created_at: Set(now.as_millis()),
+            last_used_at: Set(None),
+            last_step: Set(None),
+        }
+        .insert(&self.0.conn)
+        .await
+        .map_err(conflict_or_unavailable("this passkey"))?;
+        Ok(Factor {
+            id: id.to_owned(),
+            kind: FactorKind::Passkey,
+            name: name.to_owned(),
+            created_at: now,
+            last_used_at: None,
+        })
+    }
+
+    /// The passkey whose credential id is `id`: its owner and data.
+    pub async fn passkey(&self, id: &str) -> Result<Option<(String, String)>, DbError> {
+        let row = factors::Entity::find_by_id(id.to_owned())
+            .filter(factors::Column::Kind.eq(FactorKind::Passkey.as_str()))
+            .one(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.and_then(|r| r.data.map(|d| (r.sub, d))))
+    }
+
+    /// The passkeys of `sub`: each credential id and data.
+    pub async fn passkeys_of(&self, sub: &str) -> Result<Vec<(String, String)>, DbError> {
+        let rows = factors::Entity::find()
+            .filter(factors::Column::Sub.eq(sub))
+            .filter(factors::Column::Kind.eq(FactorKind::Passkey.as_str()))
+            .order_by_asc(factors::Column::CreatedAt)
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.data.map(|d| (r.id, d)))
+            .collect())
+    }
+
+    /// Records a use of passkey `id`: its data (the new signature counter and backup state)
+    /// and when.
+    pub async fn used_passkey(&self, id: &str, data: &str, now: Timestamp) -> Result<(), DbError> {
+        factors::Entity::update_many()
+            .col_expr(factors::Column::Data, Expr::value(data))
+            .col_expr(factors::Column::LastUsedAt, Expr::value(now.as_millis()))
+            .filter(factors::Column::Id.eq(id))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Removes factor `id` of `sub`. Returns whether there was one.
     pub async fn remove(&self, sub: &str, id: &str) -> Result<bool, DbError> {
         let result = factors::Entity::delete_many()

@@ -10,6 +10,7 @@
 //! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
 //! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli`, `grt` |
 //! | none              | `bf:<sha256 of the key>`: a failed-attempt counter (usernames and IPs are not kept in the clear) |
+//! | none              | `once:<sha256 of the id>`: a single-use value (`put_once`), with its deadline |
 
 use crate::revocation::Kind;
 use crate::{FamilyId, SessionId, StoreError};
@@ -56,6 +57,11 @@ impl Keys {
 
     /// A counter's key: its name hashed (names hold usernames and addresses); a name with a
     /// `{tag}` keeps a tag of its own, so the counters of one group share a slot.
+    /// A single-use value's key (`put_once`): its id, hashed (ids are bearer secrets).
+    pub(super) fn once(&self, id: &str) -> String {
+        format!("{}once:{}", self.prefix, crate::ids::secret_hash(id))
+    }
+
     pub(super) fn throttle(&self, key: &str) -> String {
         let hashed = crate::ids::secret_hash(key);
         match tag(key) {

@@ -752,6 +752,36 @@ impl TokenStore for RedisStore {
         ))
     }
 
+    async fn put_once(&self, value: &str, ttl: Duration) -> Result<String, StoreError> {
+        let id = crate::ids::once_id();
+        // The deadline travels with the value and is judged on the store's clock; Redis's own
+        // expiry only cleans up.
+        let deadline = self.now().plus(ttl);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.inner.keys.once(&id))
+            .arg(format!("{}|{value}", deadline.as_millis()))
+            .arg("PX")
+            .arg(duration_millis(ttl).max(1))
+            .ignore();
+        let () = self.run(&pipe).await?;
+        Ok(id)
+    }
+
+    async fn take_once(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GETDEL").arg(self.inner.keys.once(id));
+        let (stored,): (Option<String>,) = self.run(&pipe).await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let (deadline, value) = stored
+            .split_once('|')
+            .ok_or_else(|| StoreError::corrupt("single-use value", "no deadline"))?;
+        let deadline = parse_ms(deadline, "single-use value")?;
+        Ok((self.now() < deadline).then(|| value.to_owned()))
+    }
+
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {
         let Some(sid) = SessionId::parse(sid) else {
             return Ok(None);
