@@ -299,3 +299,255 @@ async fn a_passkey_that_does_not_verify_the_user_is_refused() {
 fn lazy_registration(options: &Value, origin: &str) -> Value {
     SoftPasskey::register_unverified(options, origin).1
 }
+
+/// Posts `form` to `path` in `browser`.
+async fn post(
+    server: &TestServer,
+    browser: &crate::support::Browser,
+    path: &str,
+    form: &[(&str, String)],
+) -> reqwest::Response {
+    browser
+        .http
+        .post(server.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asks `path` for a ceremony from `page`'s passkey form; the ceremony id and options.
+async fn options_from(
+    server: &TestServer,
+    browser: &crate::support::Browser,
+    path: &str,
+    form: &[(&str, String)],
+) -> (String, Value) {
+    let r = post(server, browser, path, form).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    (
+        body["ceremony"].as_str().unwrap().to_owned(),
+        body["options"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn passkeys_through_the_pages_from_registration_to_tokens() {
+    use crate::support::{
+        Browser, ClientSpec, authorize_url, decode_jwt, form_value, pkce, redirect_params,
+        token_request,
+    };
+    use reqwest::StatusCode;
+    let (server, _, _) = server().await;
+    let client = server.client(ClientSpec::web("wiki")).await;
+    let origin = origin(&server);
+
+    // Registered from the account page, after the password.
+    let browser = Browser::new();
+    let page = browser
+        .get(&server.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"data-passkey="sign-in""#),
+        "the account sign-in offers passkeys"
+    );
+    let r = post(
+        &server,
+        &browser,
+        "/account/signin",
+        &[
+            ("csrf", form_value(&page, "csrf")),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let account = browser
+        .get(&server.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains(r#"id="add-passkey""#), "{account}");
+    let csrf = form_value(&account, "csrf");
+    let wrong = post(
+        &server,
+        &browser,
+        "/account/passkeys/options",
+        &[("csrf", csrf.clone()), ("password", "not it".to_owned())],
+    )
+    .await;
+    assert_eq!(
+        wrong.status(),
+        StatusCode::BAD_REQUEST,
+        "the password first"
+    );
+    let (ceremony, options) = options_from(
+        &server,
+        &browser,
+        "/account/passkeys/options",
+        &[("csrf", csrf.clone()), ("password", PASSWORD.to_owned())],
+    )
+    .await;
+    let (mut key, answer) = SoftPasskey::register(&options, &origin);
+    let r = post(
+        &server,
+        &browser,
+        "/account/passkeys",
+        &[
+            ("csrf", csrf.clone()),
+            ("ceremony", ceremony),
+            ("credential", answer.to_string()),
+            ("name", "Laptop".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/account?done=passkey-added");
+    let account = browser
+        .get(&server.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        account.contains("Laptop") && account.contains("Passkey"),
+        "{account}"
+    );
+
+    // Signed in with the passkey alone, at an app: phishing-resistant.
+    let other = Browser::new();
+    let (challenge, verifier) = pkce();
+    let url = authorize_url(
+        &server,
+        &client,
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let page = other.get(&url).await.text().await.unwrap();
+    assert!(
+        page.contains(r#"autocomplete="username webauthn""#),
+        "autofill"
+    );
+    assert!(page.contains("Sign in with a passkey"));
+    let csrf = form_value(&page, "csrf");
+    let (ceremony, options) = options_from(
+        &server,
+        &other,
+        "/signin/passkey/options",
+        &[("csrf", csrf.clone())],
+    )
+    .await;
+    let answer = key.assert(&options, &origin, None);
+    let r = post(
+        &server,
+        &other,
+        "/signin/passkey",
+        &[
+            ("csrf", csrf.clone()),
+            (
+                "authorization_request",
+                form_value(&page, "authorization_request"),
+            ),
+            ("ceremony", ceremony.clone()),
+            ("credential", answer.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (to, params) = redirect_params(&r);
+    assert_eq!(to, client.redirect_uri);
+    let tokens: Value = token_request(
+        &server,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:lanyard:acr:phr");
+    assert_eq!(id["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    // The same answer again, from a fresh page, is refused: the form comes back saying so.
+    let again = Browser::new();
+    let page = again.get(&url).await.text().await.unwrap();
+    let r = post(
+        &server,
+        &again,
+        "/signin/passkey",
+        &[
+            ("csrf", form_value(&page, "csrf")),
+            (
+                "authorization_request",
+                form_value(&page, "authorization_request"),
+            ),
+            ("ceremony", ceremony),
+            ("credential", answer.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("did not sign you in"));
+
+    // As the second step after the password, and what an app asking for phr gets.
+    let third = Browser::new();
+    let url = authorize_url(&server, &client, &[("acr_values", "urn:lanyard:acr:phr")]);
+    let page = third.get(&url).await.text().await.unwrap();
+    let r = third
+        .sign_in(&server, &page, "alice", PASSWORD, false)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "the second step");
+    let step = r.text().await.unwrap();
+    assert!(step.contains("Use your passkey"), "{step}");
+    assert!(!step.contains(r#"name="code""#), "phr: no code will do");
+    let csrf = form_value(&step, "csrf");
+    let pending = form_value(&step, "pending");
+    let (ceremony, options) = options_from(
+        &server,
+        &third,
+        "/signin/passkey/options",
+        &[("csrf", csrf.clone()), ("pending", pending.clone())],
+    )
+    .await;
+    assert_eq!(
+        options["publicKey"]["allowCredentials"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let answer = key.assert(&options, &origin, None);
+    let r = post(
+        &server,
+        &third,
+        "/signin/passkey",
+        &[
+            ("csrf", csrf),
+            ("pending", pending),
+            (
+                "authorization_request",
+                form_value(&step, "authorization_request"),
+            ),
+            ("ceremony", ceremony),
+            ("credential", answer.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (to, params) = redirect_params(&r);
+    assert_eq!(to, client.redirect_uri);
+    assert!(params.contains_key("code"), "{params:?}");
+}

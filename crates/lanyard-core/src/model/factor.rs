@@ -105,7 +105,7 @@ impl Acr {
 /// recovery code): RFC 8176's values, with `mfa` for the two together.
 pub fn amr_with(first: &[String], second: &[&str]) -> Vec<String> {
     let mut amr: Vec<String> = first.iter().filter(|a| *a != "mfa").cloned().collect();
-    for s in second {
+    for s in second.iter().filter(|s| **s != "mfa") {
         if !amr.iter().any(|a| a == s) {
             amr.push((*s).to_owned());
         }
@@ -157,5 +157,10 @@ mod tests {
         );
         assert_eq!(amr_with(&[], &["hwk", "user"]), v(&["hwk", "user", "mfa"]));
         assert_eq!(amr_with(&[], &["otp"]), v(&["otp"]));
+        assert_eq!(
+            amr_with(&v(&["pwd"]), &["swk", "user", "mfa"]),
+            v(&["pwd", "swk", "user", "mfa"]),
+            "mfa once"
+        );
     }
 }

@@ -12,6 +12,7 @@ use lanyard_store::Session;
 
 use super::forms::{browser, checked_form, refusal_status};
 use super::forwarded::ClientIp;
+use super::reply::{ceremony_json, json_refusal, service_refusal};
 use super::{cookies, pages};
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
@@ -61,6 +62,9 @@ pub(crate) async fn page(
                 Some("ended") => Some("That session was signed out."),
                 Some("factor-added") => Some("Two-step verification is on."),
                 Some("factor-removed") => Some("That sign-in method was removed."),
+                Some("passkey-added") => {
+                    Some("Your passkey was added. Next time, sign in with it.")
+                }
                 _ => None,
             };
             render(&state, &headers, &session, notice, None, StatusCode::OK).await
@@ -168,7 +172,7 @@ async fn render(
     )
 }
 
-fn sign_in_page(
+pub(super) fn sign_in_page(
     state: &AppState,
     headers: &HeaderMap,
     message: Option<&str>,
@@ -180,7 +184,7 @@ fn sign_in_page(
     if let Some(set) = set {
         extra.insert(header::SET_COOKIE, set);
     }
-    let mut response = pages::form(
+    let mut response = pages::scripted_form(
         &pages::AccountSignInPage {
             message,
             csrf: &csrf,
@@ -272,7 +276,7 @@ pub(crate) async fn signin(
             page
         }
         Ok(Err(SignInOutcome::SecondStep(pending))) => {
-            super::mfa::second_step(&state, &headers, &pending, None, None, None)
+            super::mfa::second_step(&state, &headers, &pending, None, None, None).await
         }
         Ok(Err(SignInOutcome::Unmet)) => sign_in_page(
             &state,
@@ -669,5 +673,75 @@ pub(crate) async fn new_recovery_codes(
     match factors::new_recovery_codes(&state, &user.sub, &user.sub).await {
         Ok(codes) => recovery_page(&codes, None),
         Err(e) => AuthorizeError::from(e).into_response(),
+    }
+}
+
+/// `POST /account/passkeys/options`: `csrf` and `password` (confirming it is them); the
+/// options for `navigator.credentials.create()`, as JSON for `assets/passkeys.js`.
+pub(crate) async fn passkey_options(
+    State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = checked_form(&state, &headers, &body) else {
+        return json_refusal(
+            StatusCode::FORBIDDEN,
+            "This page has expired. Reload it and try again.",
+        );
+    };
+    let session = match current(&state, &headers).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(_)) => {
+            return json_refusal(
+                StatusCode::UNAUTHORIZED,
+                "Your session has expired. Reload the page and sign in again.",
+            );
+        }
+        Err(response) => return response,
+    };
+    let ip = client_at.ip.to_string();
+    let user = match confirm_password(&state, &session, form.get("password"), &ip).await {
+        Ok(user) => user,
+        Err(Refusal::Say(message)) => return json_refusal(StatusCode::BAD_REQUEST, &message),
+        Err(Refusal::Page(response)) => return response,
+    };
+    match lanyard_core::passkeys::start_registration(&state, &user).await {
+        Ok(ceremony) => ceremony_json(ceremony),
+        Err(e) => service_refusal(&e),
+    }
+}
+
+/// `POST /account/passkeys`: `ceremony`, `credential` (the browser's answer) and an optional
+/// `name`: the passkey is added.
+pub(crate) async fn add_passkey(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session) = match signed_in_form(&state, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let user = match state.db.users().by_sub(&session.sub).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Redirect::to(ACCOUNT).into_response(),
+        Err(e) => return AuthorizeError::from(e).into_response(),
+    };
+    let added = lanyard_core::passkeys::finish_registration(
+        &state,
+        &user,
+        form.get("ceremony").unwrap_or(""),
+        form.get("credential").unwrap_or(""),
+        form.get("name").unwrap_or(""),
+    )
+    .await;
+    match added {
+        Ok(_) => back("passkey-added"),
+        Err(ServiceError::Unavailable(_)) => pages::unavailable(),
+        Err(e) => {
+            let message = format!("The passkey was not added: {e}");
+            refused(&state, &headers, &session, &message).await
+        }
     }
 }

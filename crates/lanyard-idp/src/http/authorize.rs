@@ -46,7 +46,7 @@ pub(crate) async fn authorize(
             .await
         }
         Ok(Continue::SecondStep(pending)) => {
-            second_step(&state, &headers, &pending, &request, &params)
+            second_step(&state, &headers, &pending, &request, &params).await
         }
         Ok(Continue::SignIn { expired }) => show_sign_in(
             &state,
@@ -135,6 +135,18 @@ async fn continue_request(
     }
 }
 
+/// The sign-in page for `request` again, saying `message` (a passkey that did not work).
+pub(super) fn sign_in_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &Params,
+    message: Option<&str>,
+) -> Response {
+    let hint = request.login_hint.as_deref().unwrap_or("");
+    show_sign_in(state, headers, request, params, message, hint, false)
+}
+
 fn show_sign_in(
     state: &AppState,
     headers: &HeaderMap,
@@ -150,7 +162,7 @@ fn show_sign_in(
     if let Some(set) = set {
         extra.insert(header::SET_COOKIE, set);
     }
-    pages::form(
+    pages::scripted_form(
         &pages::SignInPage {
             client_name: &request.client.name,
             message,
@@ -164,7 +176,7 @@ fn show_sign_in(
 }
 
 /// The second step of a sign-in for `request` (a code, or setting one up).
-fn second_step(
+async fn second_step(
     state: &AppState,
     headers: &HeaderMap,
     pending: &Pending,
@@ -180,6 +192,7 @@ fn second_step(
         None,
         None,
     )
+    .await
 }
 
 /// The sign-in form's target.
@@ -220,7 +233,7 @@ pub(crate) async fn signin(
             .await
         }
         Ok(SignInOutcome::SecondStep(pending)) => {
-            second_step(&state, &headers, &pending, &request, &params)
+            second_step(&state, &headers, &pending, &request, &params).await
         }
         Ok(SignInOutcome::Unmet) => unmet(&request).into_response(),
         Ok(SignInOutcome::Refused {

@@ -80,6 +80,23 @@ pub(crate) fn session_sid(
     keys.open_cookie("session", sealed).map(str::to_owned)
 }
 
+/// The session cookie for `session`, kept as long as a remembered session lives when the
+/// person ticked "remember me".
+pub(crate) fn for_session(
+    state: &crate::state::AppState,
+    session: &lanyard_store::Session,
+) -> HeaderValue {
+    let remember_for = session
+        .remember_me
+        .then_some(state.config.lifetimes.remember_me_max);
+    set_session(
+        &state.config,
+        &state.server_keys,
+        session.sid.as_str(),
+        remember_for,
+    )
+}
+
 /// `Set-Cookie` for a new session. A remembered session's cookie outlives the browser
 /// session; otherwise the cookie ends when the browser closes.
 pub(crate) fn set_session(

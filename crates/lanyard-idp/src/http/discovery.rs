@@ -39,22 +39,8 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
 
 /// The stylesheet of the pages.
 pub(crate) async fn stylesheet() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
+    super::reply::asset(
+        "text/css; charset=utf-8",
         include_str!("../../assets/lanyard.css"),
     )
-        .into_response()
 }

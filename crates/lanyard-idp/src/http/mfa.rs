@@ -19,12 +19,13 @@ use crate::oauth::signin::SignInOutcome;
 use crate::oauth::signin::mfa::{self, Pending, Step};
 use crate::state::AppState;
 use lanyard_core::factors::{self, TotpSetup};
+use lanyard_core::model::FactorKind;
 
 /// Where the account page lives.
 const ACCOUNT: &str = "/account";
 
 /// The second-step page for `pending` (`message`: why the last try failed).
-pub(super) fn second_step(
+pub(super) async fn second_step(
     state: &AppState,
     headers: &HeaderMap,
     pending: &Pending,
@@ -41,18 +42,28 @@ pub(super) fn second_step(
     let client_name = request.map_or("", |(r, _)| r.client.name.as_str());
     let encoded = request.map(|(_, e)| e);
     match pending.step {
-        Step::Code => pages::form(
-            &pages::CodePage {
-                client_name,
-                username: &pending.username,
-                step_up: pending.sid.is_some(),
-                message,
-                csrf: &csrf,
-                pending: &sealed,
-                authorization_request: encoded,
-            },
-            extra,
-        ),
+        Step::Code | Step::Passkey => {
+            let (kinds, recovery_left) = match factors::list(state, &pending.sub).await {
+                Ok((all, left)) => (all.into_iter().map(|f| f.kind).collect::<Vec<_>>(), left),
+                Err(e) => return crate::oauth::error::AuthorizeError::from(e).into_response(),
+            };
+            let passkey_only = pending.step == Step::Passkey;
+            pages::scripted_form(
+                &pages::CodePage {
+                    client_name,
+                    username: &pending.username,
+                    step_up: pending.sid.is_some(),
+                    message,
+                    csrf: &csrf,
+                    pending: &sealed,
+                    authorization_request: encoded,
+                    codes: !passkey_only
+                        && (kinds.contains(&FactorKind::Totp) || recovery_left > 0),
+                    passkeys: kinds.contains(&FactorKind::Passkey),
+                },
+                extra,
+            )
+        }
         Step::Enrol => {
             let setup = match seed {
                 Some(seed) => factors::totp_setup(state, &pending.username, seed),
@@ -206,7 +217,7 @@ pub(crate) async fn code(
     let code = step.form.get("code").unwrap_or("");
     match mfa::complete(&state, &target, &step.pending, code, &browser).await {
         Ok(Ok((session, _))) => signed_in(&state, &headers, &step, &session).await,
-        Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, None),
+        Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, None).await,
         Err(e) => e.into_response(),
     }
 }
@@ -248,7 +259,7 @@ pub(crate) async fn enrol(
             };
             let mut extra = HeaderMap::new();
             if step.pending.sid.is_none() {
-                extra.append(header::SET_COOKIE, session_cookie(&state, &session));
+                extra.append(header::SET_COOKIE, cookies::for_session(&state, &session));
             }
             pages::form(
                 &pages::RecoveryCodesPage {
@@ -260,7 +271,7 @@ pub(crate) async fn enrol(
                 extra,
             )
         }
-        Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, Some(seed)),
+        Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, Some(seed)).await,
         Err(e) => e.into_response(),
     }
 }
@@ -270,18 +281,6 @@ fn target(step: &StepForm) -> String {
     step.request
         .as_ref()
         .map_or_else(|| "account".to_owned(), |(_, r)| r.client.client_id.clone())
-}
-
-fn session_cookie(state: &AppState, session: &Session) -> axum::http::HeaderValue {
-    let remember_for = session
-        .remember_me
-        .then_some(state.config.lifetimes.remember_me_max);
-    cookies::set_session(
-        &state.config,
-        &state.server_keys,
-        session.sid.as_str(),
-        remember_for,
-    )
 }
 
 /// Signed in after the second step: on to the app (the code, or consent), or the account
@@ -294,7 +293,7 @@ async fn signed_in(
 ) -> Response {
     let mut extra = HeaderMap::new();
     if step.pending.sid.is_none() {
-        extra.append(header::SET_COOKIE, session_cookie(state, session));
+        extra.append(header::SET_COOKIE, cookies::for_session(state, session));
     }
     match &step.request {
         Some((params, request)) => match proceed(state, request, session).await {
@@ -312,7 +311,7 @@ async fn signed_in(
 }
 
 /// The second step again, saying why (429 with `Retry-After` while paused).
-fn refused(
+async fn refused(
     state: &AppState,
     headers: &HeaderMap,
     step: &StepForm,
@@ -337,7 +336,7 @@ fn refused(
         .map(str::to_owned)
         .unwrap_or_default();
     let request = step.request.as_ref().map(|(_, r)| (r, encoded.as_str()));
-    let mut page = second_step(state, headers, &step.pending, request, Some(&message), seed);
+    let mut page = second_step(state, headers, &step.pending, request, Some(&message), seed).await;
     refusal_status(&mut page, retry_after, forbidden);
     page
 }

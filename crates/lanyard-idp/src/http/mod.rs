@@ -14,6 +14,7 @@ mod health;
 mod logout;
 mod mfa;
 mod pages;
+mod passkeys;
 mod reply;
 mod revoke;
 mod session;
@@ -228,6 +229,9 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route(paths::SIGNIN, post(authorize::signin))
         .route("/signin/code", post(mfa::code))
         .route("/signin/enrol", post(mfa::enrol))
+        .route("/signin/passkey/options", post(passkeys::options))
+        .route("/signin/passkey", post(passkeys::sign_in))
+        .route("/assets/passkeys.js", get(passkeys::script))
         .route(paths::CONSENT, post(consent::answer))
         .route(paths::ACCOUNT, get(account::page))
         .route("/account/signin", post(account::signin))
@@ -239,6 +243,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             get(account::totp_page).post(account::totp),
         )
         .route("/account/mfa/remove", post(account::remove_factor))
+        .route("/account/passkeys/options", post(account::passkey_options))
+        .route("/account/passkeys", post(account::add_passkey))
         .route("/account/mfa/recovery", post(account::new_recovery_codes))
         .route(
             paths::END_SESSION,

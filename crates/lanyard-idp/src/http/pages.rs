@@ -31,6 +31,10 @@ pub(crate) struct CodePage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) pending: &'a str,
     pub(crate) authorization_request: Option<&'a str>,
+    /// Offer the code field (an authenticator app, or recovery codes left).
+    pub(crate) codes: bool,
+    /// Offer the passkey button.
+    pub(crate) passkeys: bool,
 }
 
 #[derive(Template)]
@@ -211,6 +215,14 @@ fn render(status: StatusCode, template: &impl Template, scripts: Scripts<'_>) ->
 /// A page with a form (sign-in, consent, "Sign out?"), with `extra` headers (cookies).
 pub(crate) fn form(page: &impl Template, extra: HeaderMap) -> Response {
     let mut response = render(StatusCode::OK, page, Scripts::None);
+    response.headers_mut().extend(extra);
+    response
+}
+
+/// A page with a form and Lanyard's own scripts (the passkey pages: `assets/passkeys.js`,
+/// which asks Lanyard for a ceremony's options).
+pub(crate) fn scripted_form(page: &impl Template, extra: HeaderMap) -> Response {
+    let mut response = render(StatusCode::OK, page, Scripts::Own);
     response.headers_mut().extend(extra);
     response
 }

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use super::pages;
 use crate::oauth::error::{AuthorizeError, TokenError, TokenErrorCode};
 use crate::oauth::reply::{AuthorizationResponse, ResponseMode};
+use lanyard_core::ServiceError;
+use lanyard_core::passkeys::Ceremony;
 
 /// Sends `params` to the client, with `extra` headers (cookies).
 pub(crate) fn to_client(
@@ -166,4 +168,62 @@ pub(crate) fn bearer_error(
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+/// A ceremony as the script wants it.
+pub(crate) fn ceremony_json(ceremony: Ceremony) -> Response {
+    let mut response = Json(serde_json::json!({
+        "ceremony": ceremony.id,
+        "options": ceremony.options,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A refusal the script shows: `{"error", "error_description"}`.
+pub(crate) fn json_refusal(status: StatusCode, description: &str) -> Response {
+    let mut response = (
+        status,
+        Json(serde_json::json!({
+            "error": if status.is_server_error() { "temporarily_unavailable" } else { "invalid_request" },
+            "error_description": description,
+        })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn service_refusal(e: &ServiceError) -> Response {
+    match e {
+        ServiceError::Unavailable(_) => json_refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is briefly unavailable. Try again in a moment.",
+        ),
+        other => json_refusal(StatusCode::BAD_REQUEST, &other.to_string()),
+    }
+}
+
+/// One of Lanyard's own static files (stylesheet, scripts), cached an hour.
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }

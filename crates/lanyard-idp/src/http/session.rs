@@ -126,22 +126,5 @@ pub(crate) async fn extend(
 
 /// The warning script.
 pub(crate) async fn warning_script() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        WARNING_JS,
-    )
-        .into_response()
+    super::reply::asset("text/javascript; charset=utf-8", WARNING_JS)
 }

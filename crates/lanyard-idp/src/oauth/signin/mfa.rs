@@ -30,8 +30,10 @@ pub const PENDING_FOR: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    /// A one-time code from their app, or a recovery code.
+    /// A second factor: a one-time code from their app, a recovery code, or a passkey.
     Code,
+    /// A passkey, nothing less (the app asked for a phishing-resistant sign-in).
+    Passkey,
     /// Setting up an authenticator app (they have no second factor, and one is required).
     Enrol,
 }
@@ -90,24 +92,23 @@ pub async fn next_step(
 ) -> Result<Result<Option<Step>, ()>, AuthorizeError> {
     let kinds = factors::kinds(state, &user.sub).await?;
     let done = Acr::of(amr);
-    let has_code = kinds.contains(&FactorKind::Totp);
     // A person who set up a second factor is asked for it at every password sign-in.
     let chose_mfa = !kinds.is_empty() && done < Acr::Mfa;
     if required == Acr::Phr && done < Acr::Phr {
         // Only a passkey is phishing-resistant; a code cannot make up for it.
-        return Ok(Err(()));
+        return Ok(if kinds.contains(&FactorKind::Passkey) {
+            Ok(Some(Step::Passkey))
+        } else {
+            Err(())
+        });
     }
     if done >= required && !chose_mfa {
         return Ok(Ok(None));
     }
-    if has_code {
+    if !kinds.is_empty() {
         return Ok(Ok(Some(Step::Code)));
     }
-    if kinds.is_empty() && required >= Acr::Mfa {
-        return Ok(Ok(Some(Step::Enrol)));
-    }
-    // Passkeys only: the passkey step (issue 20, part 1) is not built yet.
-    Ok(Err(()))
+    Ok(Ok(Some(Step::Enrol)))
 }
 
 /// A pending sign-in for `user` after `amr`, asking for `step`.
@@ -145,6 +146,11 @@ pub async fn complete(
     if code.trim().is_empty() {
         return Ok(Err(refused("Enter the code from your authenticator app.")));
     }
+    if pending.step == Step::Passkey {
+        return Ok(Err(refused(
+            "This app needs your passkey: a code will not do.",
+        )));
+    }
     let keys = Key::signin(&pending.username, browser.ip.as_deref());
     let wait_if_wrong = match lockout::attempt(state, &keys).await? {
         Ok(wait) => wait,
@@ -166,6 +172,32 @@ pub async fn complete(
     let session = finish(state, target, pending, &user, &["otp"], browser).await?;
     match session {
         Some(session) => Ok(Ok((session, used))),
+        None => Ok(Err(session_gone())),
+    }
+}
+
+/// The second step done with a passkey (`signed_in`, checked already, must be the pending
+/// person's): the session, new or strengthened.
+pub async fn complete_with_passkey(
+    state: &Core,
+    target: &str,
+    pending: &Pending,
+    signed_in: &lanyard_core::passkeys::PasskeySignIn,
+    browser: &Browser,
+) -> Result<Result<Session, SignInOutcome>, AuthorizeError> {
+    if signed_in.sub != pending.sub {
+        return Ok(Err(refused(
+            "That passkey belongs to another account. Use your own, or start again.",
+        )));
+    }
+    let Some(user) = usable_user(state, &pending.sub).await? else {
+        return Ok(Err(refused(
+            "This account can no longer sign in. Ask your administrator.",
+        )));
+    };
+    let second: Vec<&str> = signed_in.amr.iter().map(String::as_str).collect();
+    match finish(state, target, pending, &user, &second, browser).await? {
+        Some(session) => Ok(Ok(session)),
         None => Ok(Err(session_gone())),
     }
 }
