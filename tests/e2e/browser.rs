@@ -448,3 +448,186 @@ async fn the_sign_in_page_cannot_be_framed() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// A WebDriver command of chromedriver's own: `path` under the session, with `body`.
+#[derive(Debug)]
+struct Extension {
+    path: String,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Extension {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// Gives the browser a virtual platform authenticator that keeps passkeys and verifies the
+/// user (the WebDriver WebAuthn extension, which chromedriver implements).
+async fn virtual_authenticator(client: &Client) {
+    client
+        .issue_cmd(Extension {
+            path: "webauthn/authenticator".into(),
+            body: serde_json::json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+/// Light or dark, as the person's system would ask (through Chrome's DevTools protocol).
+async fn color_scheme(client: &Client, scheme: &str) {
+    client
+        .issue_cmd(Extension {
+            path: "goog/cdp/execute".into(),
+            body: serde_json::json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+/// Screenshots of the page shown, light and dark: `<name>.png` and `<name>-dark.png`.
+async fn screenshots(client: &Client, name: &str) {
+    screenshot(client, name).await;
+    color_scheme(client, "dark").await;
+    screenshot(client, &format!("{name}-dark")).await;
+    color_scheme(client, "light").await;
+}
+
+/// Signs out at `issuer` (the "Sign out?" page, confirmed).
+async fn sign_out(client: &Client, issuer: &str) {
+    client.goto(&format!("{issuer}/logout")).await.unwrap();
+    wait_for_text(client, "Sign out?").await;
+    click(client, "form[action='/logout'] button").await;
+    wait_for_text(client, "You are signed out").await;
+}
+
+/// Waits (up to 10 s) until the browser's address starts with `prefix`.
+async fn wait_for_url(client: &Client, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap().to_string();
+        if url.starts_with(prefix) {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "waited for {prefix}; at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Passkeys and two-step verification in Chromium, with its virtual authenticator: a passkey
+/// added from the account page, a sign-in with the passkey button (no username), the passkey
+/// as the second step after the password, and the new pages, light and dark.
+#[tokio::test]
+async fn passkeys_and_two_step_verification_in_a_real_browser() {
+    // WebAuthn needs a secure context: the issuer is http://localhost.
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.issuer = c.issuer.replace("127.0.0.1", "localhost");
+    })
+    .await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let issuer = server.state.config.issuer.clone();
+    let (_driver, client) = browser().await;
+    virtual_authenticator(&client).await;
+
+    // The authenticator-app setup page, as people see it.
+    client.goto(&format!("{issuer}/account")).await.unwrap();
+    wait_for_text(&client, "to your account").await;
+    sign_in(&client, PASSWORD, false).await;
+    wait_for_text(&client, "Where you are signed in").await;
+    client
+        .goto(&format!("{issuer}/account/mfa/totp"))
+        .await
+        .unwrap();
+    wait_for_text(&client, "Set up two-step verification").await;
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "totp-setup").await;
+
+    // A passkey, added from the account page after the password.
+    client.goto(&format!("{issuer}/account")).await.unwrap();
+    wait_for_text(&client, "Add a passkey").await;
+    client
+        .find(Locator::Id("passkey-password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("passkey-name"))
+        .await
+        .unwrap()
+        .send_keys("This laptop")
+        .await
+        .unwrap();
+    click(&client, "#add-passkey button[type=submit]").await;
+    let page = wait_for_text(&client, "Your passkey was added").await;
+    assert!(page.contains("This laptop"), "{page}");
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "account-factors").await;
+
+    // Signed out, then in again with the passkey alone, no username typed: first through the
+    // username field's autofill (conditional mediation; the virtual authenticator consents at
+    // once, as a person picking the passkey there would) ...
+    sign_out(&client, &issuer).await;
+    let url = authorize_url(&server, &wiki, &[]).replace(&server.issuer, &issuer);
+    client.goto(&url).await.unwrap();
+    let landed = wait_for_url(&client, &wiki.redirect_uri).await;
+    assert!(landed.contains("code="), "{landed}");
+    // ... then with the button, on a browser without passkey autofill.
+    sign_out(&client, &issuer).await;
+    client
+        .issue_cmd(Extension {
+            path: "goog/cdp/execute".into(),
+            body: serde_json::json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": "if (window.PublicKeyCredential) { PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false); }"},
+            }),
+        })
+        .await
+        .unwrap();
+    client.goto(&url).await.unwrap();
+    wait_for_text(&client, "Sign in with a passkey").await;
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "signin-passkey").await;
+    click(&client, "#passkey-button").await;
+    let landed = wait_for_url(&client, &wiki.redirect_uri).await;
+    assert!(landed.contains("code="), "{landed}");
+
+    // The passkey as the second step: the password first, then the passkey.
+    sign_out(&client, &issuer).await;
+    client.goto(&url).await.unwrap();
+    wait_for_text(&client, "Sign in with a passkey").await;
+    sign_in(&client, PASSWORD, false).await;
+    let page = wait_for_text(&client, "Two-step verification").await;
+    assert!(page.contains("Use your passkey"), "{page}");
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "second-step").await;
+    click(&client, "#passkey-button").await;
+    let landed = wait_for_url(&client, &wiki.redirect_uri).await;
+    assert!(landed.contains("code="), "{landed}");
+    client.close().await.unwrap();
+    server.stop().await;
+}

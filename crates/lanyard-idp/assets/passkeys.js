@@ -114,6 +114,10 @@
     }
   }
 
+  // The autofill request waits until the person picks a passkey there; a button press
+  // cancels it first (a browser runs one request at a time).
+  var waitingAutofill = null;
+
   function supported() {
     return !!(window.PublicKeyCredential && navigator.credentials);
   }
@@ -127,6 +131,10 @@
     var kind = form.dataset.passkey;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (waitingAutofill) {
+        waitingAutofill.abort();
+        waitingAutofill = null;
+      }
       say(form, kind === "register" ? "Follow your browser's prompt to create the passkey." : "Follow your browser's prompt.");
       fetchOptions(form).then(function (o) {
         if (kind === "register") {
@@ -144,7 +152,11 @@
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (!ok) return;
         return fetchOptions(form, { conditional: "1" }).then(function (o) {
-          return navigator.credentials.get(requestOptions(o.options)).then(function (c) {
+          var options = requestOptions(o.options);
+          waitingAutofill = new AbortController();
+          options.signal = waitingAutofill.signal;
+          return navigator.credentials.get(options).then(function (c) {
+            waitingAutofill = null;
             finish(form, o.ceremony, assertion(c));
           });
         });
