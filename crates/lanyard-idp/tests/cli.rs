@@ -164,6 +164,32 @@ fn add_clients() {
         &[
             "client",
             "add",
+            "payroll",
+            "--require-mfa",
+            "--redirect-uri",
+            "https://payroll.example.com/callback",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (payroll, wiki) = inspect(&home, async |db| {
+        let get = async |id: &str| {
+            db.clients()
+                .get(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .settings
+                .require_mfa
+        };
+        (get("payroll").await, get("wiki").await)
+    });
+    assert!(payroll && !wiki, "--require-mfa is kept; off by default");
+
+    let out = home.run(
+        &[
+            "client",
+            "add",
             "spa",
             "--public",
             "--redirect-uri",
