@@ -551,3 +551,91 @@ async fn passkeys_through_the_pages_from_registration_to_tokens() {
     assert_eq!(to, client.redirect_uri);
     assert!(params.contains_key("code"), "{params:?}");
 }
+
+#[tokio::test]
+async fn a_passkey_sign_in_a_moment_ago_confirms_adding_another() {
+    use crate::support::{Browser, form_value};
+    use reqwest::StatusCode;
+    let clock =
+        lanyard_store::ManualClock::new(lanyard_store::Clock::now(&lanyard_store::SystemClock));
+    let server = TestServer::start_with_clock_and(clock.clone(), |c| {
+        c.issuer = c.issuer.replace("127.0.0.1", "localhost");
+    })
+    .await;
+    let alice = server.user("alice", PASSWORD).await;
+    let mut key = register(&server, &alice, "Laptop").await;
+    // Signed in at the account page with the passkey.
+    let browser = Browser::new();
+    let page = browser
+        .get(&server.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_value(&page, "csrf");
+    let (ceremony, options) = options_from(
+        &server,
+        &browser,
+        "/signin/passkey/options",
+        &[("csrf", csrf.clone())],
+    )
+    .await;
+    let answer = key.assert(&options, &origin(&server), None);
+    let r = post(
+        &server,
+        &browser,
+        "/signin/passkey",
+        &[
+            ("csrf", csrf),
+            ("ceremony", ceremony),
+            ("credential", answer.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/account");
+    let account = browser
+        .get(&server.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("no password is needed"), "{account}");
+    // So a second passkey needs no password now ...
+    let csrf = form_value(&account, "csrf");
+    let (ceremony, options) = options_from(
+        &server,
+        &browser,
+        "/account/passkeys/options",
+        &[("csrf", csrf.clone()), ("password", String::new())],
+    )
+    .await;
+    let (_, answer) = SoftPasskey::register(&options, &origin(&server));
+    let r = post(
+        &server,
+        &browser,
+        "/account/passkeys",
+        &[
+            ("csrf", csrf.clone()),
+            ("ceremony", ceremony),
+            ("credential", answer.to_string()),
+            ("name", "Phone".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/account?done=passkey-added");
+    // ... but six minutes later it does again.
+    clock.advance(std::time::Duration::from_secs(360));
+    let r = post(
+        &server,
+        &browser,
+        "/account/passkeys/options",
+        &[("csrf", csrf), ("password", String::new())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (factors, _) = lanyard_core::factors::list(&server.state, &alice.sub)
+        .await
+        .unwrap();
+    assert_eq!(factors.len(), 2);
+}

@@ -151,6 +151,7 @@ async fn render(
             csrf: &csrf,
             sessions: rows,
             apps,
+            passkey_confirmed: passkey_confirmed(state, session),
             factors: factors
                 .iter()
                 .map(|f| pages::FactorRow {
@@ -693,23 +694,47 @@ pub(crate) async fn passkey_options(
     let session = match current(&state, &headers).await {
         Ok(Ok(session)) => session,
         Ok(Err(_)) => {
-            return json_refusal(
-                StatusCode::UNAUTHORIZED,
-                "Your session has expired. Reload the page and sign in again.",
+            return pages::with_cookie_challenge(
+                &state.config,
+                json_refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "Your session has expired. Reload the page and sign in again.",
+                ),
             );
         }
         Err(response) => return response,
     };
     let ip = client_at.ip.to_string();
-    let user = match confirm_password(&state, &session, form.get("password"), &ip).await {
-        Ok(user) => user,
-        Err(Refusal::Say(message)) => return json_refusal(StatusCode::BAD_REQUEST, &message),
-        Err(Refusal::Page(response)) => return response,
+    // Confirmed by the password, or by a passkey used to sign in a moment ago.
+    let typed = form.get("password").filter(|p| !p.is_empty());
+    let user = if typed.is_none() && passkey_confirmed(&state, &session) {
+        match state.db.users().by_sub(&session.sub).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                return json_refusal(StatusCode::BAD_REQUEST, "This account no longer exists.");
+            }
+            Err(e) => return service_refusal(&e.into()),
+        }
+    } else {
+        match confirm_password(&state, &session, typed, &ip).await {
+            Ok(user) => user,
+            Err(Refusal::Say(message)) => return json_refusal(StatusCode::BAD_REQUEST, &message),
+            Err(Refusal::Page(response)) => return response,
+        }
     };
     match lanyard_core::passkeys::start_registration(&state, &user).await {
         Ok(ceremony) => ceremony_json(ceremony),
         Err(e) => service_refusal(&e),
     }
+}
+
+/// How recently a passkey sign-in confirms it is the person, in place of the password.
+const PASSKEY_CONFIRMS_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Whether `session` began (or was strengthened) with a passkey within the last five minutes.
+fn passkey_confirmed(state: &AppState, session: &Session) -> bool {
+    let with_passkey = session.amr.iter().any(|a| a == "hwk" || a == "swk");
+    with_passkey && state.clock.now() < session.auth_time.plus(PASSKEY_CONFIRMS_FOR)
 }
 
 /// `POST /account/passkeys`: `ceremony`, `credential` (the browser's answer) and an optional

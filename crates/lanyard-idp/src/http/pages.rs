@@ -94,6 +94,8 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) recovery_left: u64,
     /// The deployment requires a second factor (the last one cannot be removed).
     pub(crate) mfa_required: bool,
+    /// Signed in with a passkey a moment ago: adding a passkey needs no password.
+    pub(crate) passkey_confirmed: bool,
 }
 
 /// A second factor as the account page lists it.
@@ -255,7 +257,11 @@ pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response 
 /// registered scheme describes a form, so the challenge names the cookie, in the shape of
 /// draft-broyer-http-cookie-auth.
 pub(crate) fn unauthorized(config: &Config, title: &str, message: &str) -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, title, message);
+    with_cookie_challenge(config, error(StatusCode::UNAUTHORIZED, title, message))
+}
+
+/// `response` (a 401) with the challenge that names the session cookie.
+pub(crate) fn with_cookie_challenge(config: &Config, mut response: Response) -> Response {
     let challenge = format!(
         r#"Cookie realm="Lanyard", cookie-name="{}""#,
         super::cookies::session_name(config)

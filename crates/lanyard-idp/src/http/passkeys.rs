@@ -64,9 +64,12 @@ pub(crate) async fn options(
     };
     let user = match pending_in(&state, &form) {
         Err(()) => {
-            return json_refusal(
-                StatusCode::UNAUTHORIZED,
-                "Your sign-in took too long. Go back to the app and sign in again.",
+            return pages::with_cookie_challenge(
+                &state.config,
+                json_refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "Your sign-in took too long. Go back to the app and sign in again.",
+                ),
             );
         }
         Ok(None) => None,
