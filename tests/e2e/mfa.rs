@@ -802,3 +802,33 @@ async fn set_up_in_sign_in(
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_code_from_the_previous_step_works_once() {
+    let (server, clock, client) = server().await;
+    let (secret, _) = enrol(&server, &account_browser(&server).await, &clock).await;
+    // A minute on: the code of the step before now is still tolerated (a slow typist) ...
+    clock.advance(Duration::from_secs(60));
+    let previous = code_at(
+        &secret,
+        &ManualClock::new(clock.now().minus(Duration::from_secs(30))),
+    );
+    let browser = Browser::new();
+    let page = password_step(&server, &browser, &client, &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = give_code(&server, &browser, &page, &previous).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // ... once: a second sign-in with it is refused (RFC 6238 §5.2).
+    let other = Browser::new();
+    let page = password_step(&server, &other, &client, &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = give_code(&server, &other, &page, &previous).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("used already"));
+}
