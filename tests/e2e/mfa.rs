@@ -194,11 +194,30 @@ async fn give_code(
     page: &str,
     code: &str,
 ) -> reqwest::Response {
+    post_step(
+        server,
+        browser,
+        page,
+        "/signin/code",
+        &[("code", code.to_owned())],
+    )
+    .await
+}
+
+/// Submits the second-step form of `page` to `path` with `fields`: its CSRF token, pending
+/// sign-in and (when it carries one) authorization request.
+async fn post_step(
+    server: &TestServer,
+    browser: &Browser,
+    page: &str,
+    path: &str,
+    fields: &[(&'static str, String)],
+) -> reqwest::Response {
     let mut form = vec![
         ("csrf", form_value(page, "csrf")),
         ("pending", form_value(page, "pending")),
-        ("code", code.to_owned()),
     ];
+    form.extend_from_slice(fields);
     if page.contains(r#"name="authorization_request""#) {
         form.push((
             "authorization_request",
@@ -207,7 +226,7 @@ async fn give_code(
     }
     browser
         .http
-        .post(server.url("/signin/code"))
+        .post(server.url(path))
         .form(&form)
         .send()
         .await
@@ -782,25 +801,11 @@ async fn set_up_in_sign_in(
     clock: &ManualClock,
 ) -> reqwest::Response {
     let secret = between(page, r#"id="totp-secret" class="secret">"#, "<");
-    let mut form = vec![
-        ("csrf", form_value(page, "csrf")),
-        ("pending", form_value(page, "pending")),
+    let fields = [
         ("enrolment", form_value(page, "enrolment")),
         ("code", code_at(&secret, clock)),
     ];
-    if page.contains(r#"name="authorization_request""#) {
-        form.push((
-            "authorization_request",
-            form_value(page, "authorization_request"),
-        ));
-    }
-    browser
-        .http
-        .post(server.url("/signin/enrol"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    post_step(server, browser, page, "/signin/enrol", &fields).await
 }
 
 #[tokio::test]

@@ -64,6 +64,18 @@ fn assert_with(key: &mut SoftPasskey, ceremony: &Ceremony, origin: String) -> St
     key.assert(&ceremony.options, &origin, None).to_string()
 }
 
+/// The audit trail's `factor.use` events, everything recorded so far written.
+async fn audited_uses(server: &TestServer) -> Vec<lanyard_core::model::AuditEvent> {
+    server.state.audit.flush().await;
+    server
+        .state
+        .db
+        .audit()
+        .by_action("factor.use")
+        .await
+        .unwrap()
+}
+
 fn refused(result: Result<passkeys::PasskeySignIn, ServiceError>, why: &str) {
     assert!(
         matches!(result, Err(ServiceError::Invalid(_))),
@@ -122,9 +134,9 @@ async fn a_passkey_signs_in_without_a_username_and_as_the_second_step() {
             .is_err()
     );
     let mut bobs = register(&server, &bob, "Phone").await;
-    let for_bob = passkeys::start_sign_in(&server.state, Some(&bob), false)
+    passkeys::start_sign_in(&server.state, Some(&bob), false)
         .await
-        .unwrap();
+        .expect("bob has a passkey now");
     let for_alice = passkeys::start_sign_in(&server.state, Some(&alice), false)
         .await
         .unwrap();
@@ -133,7 +145,6 @@ async fn a_passkey_signs_in_without_a_username_and_as_the_second_step() {
         passkeys::finish_sign_in(&server.state, &for_alice.id, &bobs_answer).await,
         "bob's passkey for alice's sign-in",
     );
-    drop(for_bob);
 
     // Listed with the factors, with when they were used.
     let (factors, _) = lanyard_core::factors::list(&server.state, &alice.sub)
@@ -193,14 +204,7 @@ async fn assertions_for_another_origin_or_relying_party_or_twice_are_refused() {
     );
 
     // Failures are audited.
-    server.state.audit.flush().await;
-    let failures = server
-        .state
-        .db
-        .audit()
-        .by_action("factor.use")
-        .await
-        .unwrap();
+    let failures = audited_uses(&server).await;
     assert!(failures.iter().filter(|e| e.outcome == "failure").count() >= 3);
 }
 
@@ -249,14 +253,7 @@ async fn a_counter_that_goes_backwards_is_refused_and_audited() {
         passkeys::finish_sign_in(&server.state, &ceremony.id, &answer).await,
         "a counter below the stored one",
     );
-    server.state.audit.flush().await;
-    let events = server
-        .state
-        .db
-        .audit()
-        .by_action("factor.use")
-        .await
-        .unwrap();
+    let events = audited_uses(&server).await;
     assert!(
         events.iter().any(|e| e.outcome == "failure"
             && e.detail.as_deref().is_some_and(|d| d.contains("counter"))),

@@ -10,7 +10,7 @@ use totp_rs::{Algorithm, Totp};
 
 use crate::Core;
 use crate::error::ServiceError;
-use crate::model::{Factor, FactorKind, MAX_FACTOR_NAME, RECOVERY_CODES};
+use crate::model::{Factor, FactorKind, RECOVERY_CODES, factor_name};
 use crate::revoke::{self, Outcome, Subject};
 
 /// Seconds per time step.
@@ -114,21 +114,6 @@ fn matching_step(state: &Core, seed: &[u8], code: &str) -> Result<Option<i64>, S
     Ok(totp(seed, None)?
         .check(&code, now)
         .and_then(|step| i64::try_from(step).ok()))
-}
-
-/// Checks a factor's name: 1 to 64 characters, no control characters.
-fn factor_name(name: &str, default: &str) -> Result<String, ServiceError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Ok(default.to_owned());
-    }
-    if name.chars().count() > MAX_FACTOR_NAME || name.chars().any(|c| c.is_control()) {
-        return Err(ServiceError::field(
-            "name",
-            format!("a name is at most {MAX_FACTOR_NAME} characters, without control characters"),
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 /// Stores the generator of `seed` for `sub` if `code` is one of its codes now (which is
@@ -275,11 +260,6 @@ pub async fn has_second_factor(state: &Core, sub: &str) -> Result<bool, ServiceE
     Ok(!state.db.factors().of_user(sub).await?.is_empty())
 }
 
-/// Whether a second factor is required of `sub` by the deployment (`LANYARD_MFA=required`).
-pub fn required_by_policy(state: &Core) -> bool {
-    state.config.mfa_required
-}
-
 /// Removes factor `id` of `sub`. Refused when it is the last one and the deployment
 /// requires a second factor. The recovery codes go with the last factor.
 pub async fn remove(state: &Core, sub: &str, id: &str, actor: &str) -> Result<(), ServiceError> {
@@ -287,7 +267,7 @@ pub async fn remove(state: &Core, sub: &str, id: &str, actor: &str) -> Result<()
     let Some(factor) = factors.iter().find(|f| f.id == id) else {
         return Err(ServiceError::NotFound(format!("no factor {id}")));
     };
-    if factors.len() == 1 && required_by_policy(state) {
+    if factors.len() == 1 && state.config.mfa_required {
         return Err(ServiceError::Invalid(
             "This is your only second factor, and this organisation requires one. Add another (an authenticator app or a passkey) before removing it.".to_owned(),
         ));
@@ -324,18 +304,10 @@ pub async fn reset(state: &Core, sub: &str, actor: &str) -> Result<Outcome, Serv
     Ok(outcome)
 }
 
-/// The kinds of `sub`'s factors (for the sign-in page: which second steps to offer).
+/// The kind of each of `sub`'s factors (which second steps to offer).
 pub async fn kinds(state: &Core, sub: &str) -> Result<Vec<FactorKind>, ServiceError> {
-    let mut kinds: Vec<FactorKind> = state
-        .db
-        .factors()
-        .of_user(sub)
-        .await?
-        .into_iter()
-        .map(|f| f.kind)
-        .collect();
-    kinds.dedup();
-    Ok(kinds)
+    let factors = state.db.factors().of_user(sub).await?;
+    Ok(factors.into_iter().map(|f| f.kind).collect())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use webauthn_rs::prelude::{
 
 use crate::Core;
 use crate::error::ServiceError;
-use crate::model::{FAILURE, Factor, MAX_FACTOR_NAME, User};
+use crate::model::{FAILURE, Factor, User, factor_name};
 
 /// How long a person has to answer a ceremony.
 pub const CEREMONY_FOR: Duration = Duration::from_secs(300);
@@ -164,18 +164,7 @@ pub async fn finish_registration(
     response: &str,
     name: &str,
 ) -> Result<Factor, ServiceError> {
-    let name = match name.trim() {
-        "" => "Passkey",
-        n if n.chars().count() <= MAX_FACTOR_NAME && !n.chars().any(char::is_control) => n,
-        _ => {
-            return Err(ServiceError::field(
-                "name",
-                format!(
-                    "a name is at most {MAX_FACTOR_NAME} characters, without control characters"
-                ),
-            ));
-        }
-    };
+    let name = factor_name(name, "Passkey")?;
     let Waiting::Register {
         sub,
         state: registration,
@@ -205,7 +194,7 @@ pub async fn finish_registration(
     let factor = state
         .db
         .factors()
-        .add_passkey(&id, &user.sub, name, &data, state.clock.now())
+        .add_passkey(&id, &user.sub, &name, &data, state.clock.now())
         .await?;
     let event = state
         .event(user.sub.clone(), "factor.add")

@@ -7,6 +7,8 @@
 
 use lanyard_store::Timestamp;
 
+use super::Invalid;
+
 /// What kind of factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactorKind {
@@ -55,6 +57,24 @@ pub const RECOVERY_CODES: usize = 10;
 
 /// The longest name a factor may have.
 pub const MAX_FACTOR_NAME: usize = 64;
+
+/// A factor's name as a person gave it, trimmed: at most [`MAX_FACTOR_NAME`] characters, no
+/// control characters; `default` when they gave none.
+pub fn factor_name(name: &str, default: &str) -> Result<String, Invalid> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(default.to_owned());
+    }
+    if name.chars().count() > MAX_FACTOR_NAME || name.chars().any(char::is_control) {
+        return Err(Invalid {
+            field: "name",
+            message: format!(
+                "a name is at most {MAX_FACTOR_NAME} characters, without control characters"
+            ),
+        });
+    }
+    Ok(name.to_owned())
+}
 
 /// The strength of a sign-in, as apps ask for it (`acr_values`) and tokens say it (`acr`).
 /// Ordered: a stronger one meets every weaker requirement.
@@ -146,6 +166,14 @@ mod tests {
             assert_eq!(Acr::parse(a.as_str()), Some(a));
         }
         assert_eq!(Acr::parse("urn:lanyard:acr:gold"), None);
+    }
+
+    #[test]
+    fn a_name_is_trimmed_bounded_and_defaulted() {
+        assert_eq!(factor_name("  Phone ", "x").unwrap(), "Phone");
+        assert_eq!(factor_name(" ", "Passkey").unwrap(), "Passkey");
+        assert_eq!(factor_name(&"a".repeat(65), "x").unwrap_err().field, "name");
+        assert!(factor_name("a\nb", "x").is_err());
     }
 
     #[test]

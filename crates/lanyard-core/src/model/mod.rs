@@ -15,7 +15,7 @@ mod user;
 pub use audit::{AuditEvent, AuditFilter, FAILURE, REVOKED, SUCCESS};
 pub use client::{Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
 pub use consent::Consent;
-pub use factor::{Acr, Factor, FactorKind, MAX_FACTOR_NAME, RECOVERY_CODES, amr_with};
+pub use factor::{Acr, Factor, FactorKind, MAX_FACTOR_NAME, RECOVERY_CODES, amr_with, factor_name};
 pub use key::StoredKey;
 pub use redirect_uri::RedirectUri;
 pub use refresh::RefreshPayload;

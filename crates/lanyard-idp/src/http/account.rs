@@ -12,7 +12,7 @@ use lanyard_store::Session;
 
 use super::forms::{browser, checked_form, refusal_status};
 use super::forwarded::ClientIp;
-use super::reply::{ceremony_json, json_refusal, service_refusal};
+use super::reply::{ceremony_json, expired_form_json, json_refusal, service_refusal};
 use super::{cookies, pages};
 use crate::oauth::consent;
 use crate::oauth::error::AuthorizeError;
@@ -686,10 +686,7 @@ pub(crate) async fn passkey_options(
     body: Bytes,
 ) -> Response {
     let Ok(form) = checked_form(&state, &headers, &body) else {
-        return json_refusal(
-            StatusCode::FORBIDDEN,
-            "This page has expired. Reload it and try again.",
-        );
+        return expired_form_json();
     };
     let session = match current(&state, &headers).await {
         Ok(Ok(session)) => session,

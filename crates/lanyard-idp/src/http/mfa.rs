@@ -17,6 +17,7 @@ use crate::oauth::authorize::proceed;
 use crate::oauth::request::AuthorizationRequest;
 use crate::oauth::signin::SignInOutcome;
 use crate::oauth::signin::mfa::{self, Pending, Step};
+use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::factors::{self, TotpSetup};
 use lanyard_core::model::FactorKind;
@@ -162,9 +163,40 @@ fn qr_svg(uri: &str) -> String {
 /// The second step's form, read: its fields, the pending sign-in, and the authorization
 /// request it carries (none: the account page's sign-in).
 struct StepForm {
-    form: crate::params::Params,
+    form: Params,
     pending: Pending,
-    request: Option<(crate::params::Params, AuthorizationRequest)>,
+    request: Option<(Params, AuthorizationRequest)>,
+}
+
+/// The pending sign-in a checked form carries (field `pending`, bound to the form's CSRF
+/// token), if it carries one; `Err`: it carries one that has expired or is not this
+/// browser's.
+pub(super) fn pending_in(state: &AppState, form: &Params) -> Result<Option<Pending>, ()> {
+    let Some(sealed) = form.get("pending") else {
+        return Ok(None);
+    };
+    Pending::open(
+        &state.server_keys,
+        sealed,
+        form.get("csrf").unwrap_or(""),
+        state.clock.now(),
+    )
+    .map(Some)
+    .ok_or(())
+}
+
+/// The page for a second step that came too late (or from another browser): 401.
+pub(super) fn took_too_long(state: &AppState) -> Response {
+    pages::unauthorized(
+        &state.config,
+        "Your sign-in took too long",
+        "For your security, the second step must follow the first within five minutes. Go back to the app and sign in again.",
+    )
+}
+
+/// What a sign-in is for in the audit trail: the app's client id, or `account`.
+pub(super) fn audit_target(request: Option<&(Params, AuthorizationRequest)>) -> String {
+    request.map_or_else(|| "account".to_owned(), |(_, r)| r.client.client_id.clone())
 }
 
 async fn read_step(
@@ -173,18 +205,8 @@ async fn read_step(
     body: &[u8],
 ) -> Result<StepForm, Response> {
     let form = checked_form(state, headers, body).map_err(|r| *r)?;
-    let csrf = form.get("csrf").unwrap_or("");
-    let Some(pending) = Pending::open(
-        &state.server_keys,
-        form.get("pending").unwrap_or(""),
-        csrf,
-        state.clock.now(),
-    ) else {
-        return Err(pages::unauthorized(
-            &state.config,
-            "Your sign-in took too long",
-            "For your security, the second step must follow the first within five minutes. Go back to the app and sign in again.",
-        ));
+    let Ok(Some(pending)) = pending_in(state, &form) else {
+        return Err(took_too_long(state));
     };
     let request = carried_request(state, &form).await.map_err(|r| *r)?;
     Ok(StepForm {
@@ -212,11 +234,11 @@ pub(crate) async fn code(
             "Go back to the app and sign in again.",
         );
     }
-    let target = target(&step);
+    let target = audit_target(step.request.as_ref());
     let browser = browser(&headers, client_at.ip);
     let code = step.form.get("code").unwrap_or("");
     match mfa::complete(&state, &target, &step.pending, code, &browser).await {
-        Ok(Ok((session, _))) => signed_in(&state, &headers, &step, &session).await,
+        Ok(Ok(session)) => signed_in(&state, &headers, &step, &session).await,
         Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, None).await,
         Err(e) => e.into_response(),
     }
@@ -245,7 +267,7 @@ pub(crate) async fn enrol(
             "Go back to the app and sign in again.",
         );
     };
-    let target = target(&step);
+    let target = audit_target(step.request.as_ref());
     let browser = browser(&headers, client_at.ip);
     let code = step.form.get("code").unwrap_or("");
     match mfa::complete_enrolment(&state, &target, &step.pending, &seed, code, &browser).await {
@@ -274,13 +296,6 @@ pub(crate) async fn enrol(
         Ok(Err(outcome)) => refused(&state, &headers, &step, outcome, Some(seed)).await,
         Err(e) => e.into_response(),
     }
-}
-
-/// What the sign-in is for in the audit trail.
-fn target(step: &StepForm) -> String {
-    step.request
-        .as_ref()
-        .map_or_else(|| "account".to_owned(), |(_, r)| r.client.client_id.clone())
 }
 
 /// Signed in after the second step: on to the app (the code, or consent), or the account

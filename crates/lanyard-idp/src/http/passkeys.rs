@@ -11,7 +11,8 @@ use lanyard_store::Session;
 
 use super::forms::{AUTHORIZATION_REQUEST, browser, carried_request, checked_form};
 use super::forwarded::ClientIp;
-use super::reply::{ceremony_json, json_refusal, service_refusal};
+use super::mfa::{audit_target, pending_in, took_too_long};
+use super::reply::{ceremony_json, expired_form_json, json_refusal, service_refusal};
 use super::{consent, cookies, pages};
 use crate::oauth::authorize::proceed;
 use crate::oauth::signin::mfa::{self, Pending};
@@ -30,22 +31,6 @@ pub(crate) async fn script() -> Response {
     )
 }
 
-/// The pending sign-in a form carries, if it carries one; `Err`: it carries one that has
-/// expired or is not this browser's.
-fn pending_in(state: &AppState, form: &Params) -> Result<Option<Pending>, ()> {
-    let Some(sealed) = form.get("pending") else {
-        return Ok(None);
-    };
-    Pending::open(
-        &state.server_keys,
-        sealed,
-        form.get("csrf").unwrap_or(""),
-        state.clock.now(),
-    )
-    .map(Some)
-    .ok_or(())
-}
-
 /// `POST /signin/passkey/options`: `csrf`, and `pending` for the second step or
 /// `conditional=1` for autofill. The options for `navigator.credentials.get()`.
 pub(crate) async fn options(
@@ -53,14 +38,8 @@ pub(crate) async fn options(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match checked_form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(_) => {
-            return json_refusal(
-                StatusCode::FORBIDDEN,
-                "This page has expired. Reload it and try again.",
-            );
-        }
+    let Ok(form) = checked_form(&state, &headers, &body) else {
+        return expired_form_json();
     };
     let user = match pending_in(&state, &form) {
         Err(()) => {
@@ -102,16 +81,10 @@ pub(crate) async fn sign_in(
         Err(response) => return *response,
     };
     let Ok(pending) = pending_in(&state, &form) else {
-        return pages::unauthorized(
-            &state.config,
-            "Your sign-in took too long",
-            "For your security, the second step must follow the first within five minutes. Go back to the app and sign in again.",
-        );
+        return took_too_long(&state);
     };
     let browser = browser(&headers, client_at.ip);
-    let target = request
-        .as_ref()
-        .map_or_else(|| "account".to_owned(), |(_, r)| r.client.client_id.clone());
+    let target = audit_target(request.as_ref());
     let checked = passkeys::finish_sign_in(
         &state,
         form.get("ceremony").unwrap_or(""),

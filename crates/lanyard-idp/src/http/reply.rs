@@ -199,6 +199,14 @@ pub(crate) fn json_refusal(status: StatusCode, description: &str) -> Response {
     response
 }
 
+/// The script's form failed its CSRF check (the page is old, or not ours): 403.
+pub(crate) fn expired_form_json() -> Response {
+    json_refusal(
+        StatusCode::FORBIDDEN,
+        "This page has expired. Reload it and try again.",
+    )
+}
+
 pub(crate) fn service_refusal(e: &ServiceError) -> Response {
     match e {
         ServiceError::Unavailable(_) => json_refusal(

@@ -19,7 +19,7 @@ use crate::oauth::error::AuthorizeError;
 use crate::oauth::signin::{Browser, SignInOutcome, paused};
 use lanyard_core::Core;
 use lanyard_core::crypto::{ServerKeys, same_secret};
-use lanyard_core::factors::{self, CodeUsed};
+use lanyard_core::factors;
 use lanyard_core::lockout::{self, Key};
 use lanyard_core::model::{Acr, FactorKind, User, amr_with};
 
@@ -75,11 +75,6 @@ impl Pending {
         let (pending, bound): (Self, String) = serde_json::from_slice(&json).ok()?;
         (same_secret(&bound, csrf) && now.as_millis() < pending.expires).then_some(pending)
     }
-
-    /// The seconds left, for the page.
-    pub fn expires_at(&self) -> Timestamp {
-        Timestamp::from_millis(self.expires)
-    }
 }
 
 /// What the app needs of `user` beyond what `amr` did: nothing, a second step, or something
@@ -132,17 +127,17 @@ pub fn pending(
 }
 
 /// The message when the code is wrong.
-pub const WRONG_CODE: &str = "That code is not right, or was used already. Enter the current code from your authenticator app, or one of your recovery codes.";
+const WRONG_CODE: &str = "That code is not right, or was used already. Enter the current code from your authenticator app, or one of your recovery codes.";
 
 /// Checks `code` for `pending` (counted before it is checked, as passwords are). `Ok(Ok)`:
-/// the session, new or strengthened, and what was used.
+/// the session, new or strengthened.
 pub async fn complete(
     state: &Core,
     target: &str,
     pending: &Pending,
     code: &str,
     browser: &Browser,
-) -> Result<Result<(Session, CodeUsed), SignInOutcome>, AuthorizeError> {
+) -> Result<Result<Session, SignInOutcome>, AuthorizeError> {
     if code.trim().is_empty() {
         return Ok(Err(refused("Enter the code from your authenticator app.")));
     }
@@ -161,17 +156,16 @@ pub async fn complete(
             "This account can no longer sign in. Ask your administrator.",
         )));
     };
-    let Some(used) = factors::check_code(state, &user.sub, code).await? else {
+    if factors::check_code(state, &user.sub, code).await?.is_none() {
         lanyard_core::metrics::signin("failure");
         return Ok(Err(match wait_if_wrong {
             Some(wait) => paused(wait),
             None => refused(WRONG_CODE),
         }));
-    };
+    }
     lockout::clear_all(state, &keys).await?;
-    let session = finish(state, target, pending, &user, &["otp"], browser).await?;
-    match session {
-        Some(session) => Ok(Ok((session, used))),
+    match finish(state, target, pending, &user, &["otp"], browser).await? {
+        Some(session) => Ok(Ok(session)),
         None => Ok(Err(session_gone())),
     }
 }
