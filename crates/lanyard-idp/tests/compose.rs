@@ -394,15 +394,17 @@ fn the_compose_services_run_as_plain_processes() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // Each service's output goes to a log of its own, shown when it misbehaves.
     let start = |name: &str| {
-        Running(
-            local
-                .command(&compose, name, &dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = local
+            .command(&compose, name, &dir)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        (name.to_owned(), log, Running(child))
     };
     let mut lanyard = start("lanyard");
     // The health check the compose file runs, which the apps wait for.
@@ -555,9 +557,13 @@ fn the_compose_services_run_as_plain_processes() {
     });
     // `docker compose stop`: every service exits cleanly on SIGTERM, well within the
     // compose file's grace.
-    for service in apps.iter_mut().chain([&mut lanyard]) {
+    for (name, log, service) in apps.iter_mut().chain([&mut lanyard]) {
         let status = service.terminate(Duration::from_secs(10));
-        assert!(status.success(), "{status:?}");
+        assert!(
+            status.success(),
+            "{name} exited with {status:?} on SIGTERM; its output:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
 }
 
