@@ -14,6 +14,7 @@ mod m0002_revocations;
 mod m0003_consents;
 mod m0004_client_settings;
 mod m0005_factors;
+mod m0006_groups_roles;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_consents::Migration),
             Box::new(m0004_client_settings::Migration),
             Box::new(m0005_factors::Migration),
+            Box::new(m0006_groups_roles::Migration),
         ]
     }
 }

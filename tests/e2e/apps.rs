@@ -719,6 +719,31 @@ async fn the_playground_gives_one_sign_in_for_both_apps() {
         page.contains("<h1>billing</h1>") && page.contains("Demo User"),
         "{page}"
     );
+    // The demo user, in Finance, holds billing:admin: the invoices. The second printed user
+    // holds nothing: a 403 page saying which role and whom to ask, their sign-in intact.
+    let invoices = browser.get(&format!("{}/invoices", url("billing"))).await;
+    assert_eq!(invoices.status(), StatusCode::OK);
+    assert!(invoices.text().await.unwrap().contains("id=\"invoices\""));
+    let viewer = Browser::new();
+    let (_, page) = browse(&viewer, &format!("{}/invoices", url("billing"))).await;
+    let (name, password) = &running.viewer;
+    let answer = viewer
+        .sign_in_at(&running.issuer, &page, name, password, false)
+        .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let (steps, page) = browse(&viewer, answer.headers()["location"].to_str().unwrap()).await;
+    assert_eq!(
+        steps.last().unwrap(),
+        &(
+            StatusCode::FORBIDDEN,
+            format!("{}/invoices", url("billing"))
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("need the role <code>billing:admin</code>"),
+        "{page}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod access;
 mod account;
 mod admin;
 mod admin_clients;

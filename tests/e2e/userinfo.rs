@@ -125,6 +125,8 @@ async fn every_bad_token_is_401_invalid_token_saying_why() {
         auth_time: None,
         acr: None,
         amr: Vec::new(),
+        roles: Vec::new(),
+        groups: Vec::new(),
     };
     let expired = server
         .state
@@ -292,6 +294,8 @@ async fn an_unreachable_store_is_503_never_valid() {
                 auth_time: None,
                 acr: None,
                 amr: Vec::new(),
+                roles: Vec::new(),
+                groups: Vec::new(),
             },
         )
         .await

@@ -190,13 +190,15 @@ impl Passwords {
             .map_err(|_| PasswordError::Interrupted)?
     }
 
-    /// Whether `password` matches `stored`; with `None` (no such user) the same work is done
-    /// against a dummy hash and the answer is `false`.
+    /// Whether `password` matches `stored`; with `None` (no such user) or an empty hash (a
+    /// person without a password yet, provisioned over SCIM) the same work is done against a
+    /// dummy hash and the answer is `false`: the time tells nobody which it was.
     pub async fn verify(
         &self,
         password: &str,
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
+        let stored = stored.filter(|h| !h.is_empty());
         let _permit = self
             .permits
             .acquire()
@@ -384,6 +386,10 @@ mod tests {
                 .unwrap()
         );
         assert!(!p.verify("x", Some("not a hash")).await.unwrap());
+        assert!(
+            !p.verify("", Some("")).await.unwrap(),
+            "no password matches none"
+        );
     }
 
     #[test]

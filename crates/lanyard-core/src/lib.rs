@@ -8,7 +8,7 @@
 //! - [`config`], [`crypto`], [`metrics`], [`recent`]: settings, secrets and hashing, the
 //!   metrics every part reports, answers kept for a second.
 //! - [`model`]: the records (users, clients, consents, keys, the revocation record, audit
-//!   events) and what each may hold.
+//!   events, groups and roles) and what each may hold.
 //! - [`db`]: the records in SQL (SQLite or PostgreSQL) through sea-orm.
 //! - [`audit`] (the batched audit trail), [`tokens`] (keys, signing, verifying, JWKS, the
 //!   rotation schedule).
@@ -17,10 +17,12 @@
 //!   protection), [`logout`] (back-channel logout), [`session`] (the sign-in session's
 //!   status and how people recognise it), then [`revoke`] (revoking a user, session,
 //!   client or token), [`users`], [`clients`], [`sessions`], [`keys`], [`locks`],
-//!   [`consents`], with [`error`], the error they share.
+//!   [`consents`], [`factors`], [`passkeys`], [`access`] (groups and app roles), with
+//!   [`error`], the error they share.
 //! - [`health`] (readiness) and [`start`] (building a [`Core`](context::Core)); with the
 //!   feature `testing`, `testing`: throwaway SQLite and PostgreSQL databases for tests.
 
+pub mod access;
 pub mod audit;
 pub mod clients;
 pub mod config;

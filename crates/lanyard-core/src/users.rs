@@ -67,6 +67,7 @@ pub async fn add_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        external_id: None,
     };
     db.users().insert(&user).await?;
     Ok(user)

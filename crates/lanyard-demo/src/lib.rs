@@ -10,6 +10,9 @@
 //! - `/payouts` and `/api/payouts`: need a two-factor sign-in (`urn:lanyard:acr:mfa`). The
 //!   API answers a weaker token 401 `insufficient_user_authentication` with `acr_values`
 //!   (RFC 9470); the page asks for a step-up sign-in and comes back.
+//! - `/invoices` and `/api/invoices`: need the app role `<client_id>:admin` (`billing:admin`
+//!   at billing). The API answers a good token without it 403 `insufficient_scope` naming
+//!   the role (never 401); the page says so, with status 403.
 //! - `/login`, `/callback`, `/logout`: from `lanyard_rp::signin`.
 //! - `/health`: the revocation mirror's state.
 
@@ -129,6 +132,8 @@ pub async fn app(
         .route("/api/reports", get(reports))
         .route("/payouts", get(payouts))
         .route("/api/payouts", get(api_payouts))
+        .route("/invoices", get(invoices))
+        .route("/api/invoices", get(api_invoices))
         .route("/health", get(health))
         .merge(WebSignIn::routes::<AppState>())
         .with_state(state.clone());
@@ -162,10 +167,11 @@ fn page(state: &AppState, title: &str, path: &str, body: &str) -> Html<String> {
 async fn home(State(state): State<AppState>, user: SignedIn) -> Html<String> {
     let body = format!(
         "<h1>{app}</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>\
-         <p><a href=\"/profile\">Your profile</a> · <a href=\"/payouts\">Payouts</a> (needs two-step verification) · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
+         <p><a href=\"/profile\">Your profile</a> · <a href=\"/payouts\">Payouts</a> (needs two-step verification) · <a href=\"/invoices\">Invoices</a> (needs the role {role}) · <a href=\"/api/me\">/api/me</a> (needs a bearer token)</p>\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
         app = escape(&state.name),
-        name = escape(&user.name)
+        name = escape(&user.name),
+        role = escape(&admin_role(&state.client_id)),
     );
     page(&state, &state.name, "/", &body)
 }
@@ -279,6 +285,84 @@ async fn api_payouts(auth: Authenticated) -> Result<Json<serde_json::Value>, Ref
     auth.require_acr(MFA)?;
     Ok(Json(serde_json::json!({
         "payouts": ["2026-12-01 ACME GmbH 12,400.00 EUR", "2026-12-03 Initech 3,150.00 USD"],
+    })))
+}
+
+/// The role `/invoices` and `/api/invoices` need: `<client_id>:admin`.
+fn admin_role(client_id: &str) -> String {
+    format!("{client_id}:admin")
+}
+
+/// A page that needs an app role, through the API that needs it: a person without it sees
+/// a 403 page saying which role and whom to ask; their sign-in stays.
+async fn invoices(State(state): State<AppState>, user: SignedIn) -> Response {
+    let client = ServiceClient::new(state.signin.tokens_for(&user));
+    let url = format!("{}/api/invoices", state.base_url);
+    let role = admin_role(&state.client_id);
+    let (status, list) = match client.send(|http| http.get(&url)).await {
+        Ok(r) if r.status().is_success() => {
+            let items = r
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["invoices"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| p.as_str().map(|p| format!("<li>{}</li>", escape(p))))
+                .collect::<String>();
+            (
+                axum::http::StatusCode::OK,
+                format!("<ul id=\"invoices\">{items}</ul>"),
+            )
+        }
+        Ok(r) if r.status() == axum::http::StatusCode::FORBIDDEN => (
+            axum::http::StatusCode::FORBIDDEN,
+            format!(
+                "<p id=\"refused\" role=\"alert\">You are signed in, but invoices need the role <code>{}</code>, which you do not hold. Ask an administrator to grant it (<code>lanyard role grant {} {} --user {}</code>), then open this page again.</p>",
+                escape(&role),
+                escape(&state.client_id),
+                escape(&role),
+                escape(&user.name),
+            ),
+        ),
+        Err(ClientError::SignInAgain { .. }) => {
+            return SignInFirst::to("/invoices", true).into_response();
+        }
+        Ok(r) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!(
+                "<p id=\"refused\">The API refused the call ({}).</p>",
+                r.status()
+            ),
+        ),
+        Err(e) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!(
+                "<p id=\"refused\">The API could not be called: {}</p>",
+                escape(&e.to_string())
+            ),
+        ),
+    };
+    let body = format!(
+        "<h1>Invoices</h1><p>Signed in as <strong id=\"user\">{name}</strong>.</p>{list}<p><a href=\"/\">Home</a></p>",
+        name = escape(&user.name)
+    );
+    let html = page(
+        &state,
+        &format!("Invoices · {}", state.name),
+        "/invoices",
+        &body,
+    );
+    (status, html).into_response()
+}
+
+async fn api_invoices(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<serde_json::Value>, Refused> {
+    auth.require_role(&admin_role(&state.client_id))?;
+    Ok(Json(serde_json::json!({
+        "invoices": ["INV-1041 ACME GmbH 8,200.00 EUR (due 2026-12-20)", "INV-1042 Initech 1,150.00 USD (paid)"],
     })))
 }
 

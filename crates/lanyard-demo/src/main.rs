@@ -112,8 +112,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 println!("  {name:<8}           {url}");
             }
             println!(
-                "\n  Sign in as:        {} / {}",
+                "\n  Sign in as:        {} / {}   (in the group Finance: billing's invoices)",
                 running.username, running.password
+            );
+            println!(
+                "  or as:             {} / {}   (no role: billing's invoices answer 403)",
+                running.viewer.0, running.viewer.1
             );
             println!("\nOpen the wiki, sign in, then open billing: you are already signed in.");
             println!(

@@ -1,6 +1,10 @@
 //! The playground: Lanyard on its embedded defaults (a fresh SQLite file, the in-process
 //! store), a demo user, and two demo apps (wiki, billing) registered as first-party clients,
 //! all in one process. Sign in at one app and open the other: you are already signed in.
+//!
+//! The demo user is in the group Finance, which holds billing's role `billing:admin`; a
+//! second user, `viewer`, holds nothing: billing's `/invoices` shows one the invoices and
+//! the other a 403.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -49,6 +53,8 @@ pub struct Running {
     pub username: String,
     /// The demo user's password.
     pub password: String,
+    /// The second user (`viewer`, without billing's `billing:admin`) and their password.
+    pub viewer: (String, String),
 }
 
 /// Why the playground could not start.
@@ -134,10 +140,64 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         tokio::spawn(crate::serve(listener, router, std::future::pending()));
         apps.push((name.to_owned(), base_url));
     }
+    let viewer = seed_access(&state)
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
     Ok(Running {
         issuer,
         apps,
         username: "demo".into(),
         password,
+        viewer,
     })
+}
+
+/// The group Finance (the demo user) holding billing's `billing:admin`, and a user `viewer`
+/// outside it; returns the viewer's username and password.
+async fn seed_access(state: &Lanyard) -> Result<(String, String), lanyard_core::ServiceError> {
+    use lanyard_core::access;
+    use lanyard_core::model::Holder;
+    const ACTOR: &str = "playground";
+    let password = lanyard_core::crypto::random_token(12);
+    lanyard_core::users::add_user(
+        &state.db,
+        &state.passwords,
+        lanyard_core::users::NewUser {
+            username: "viewer".into(),
+            password: password.clone(),
+            email: Some("viewer@example.com".into()),
+            display_name: Some("Viewer Example".into()),
+        },
+        state.clock.now(),
+    )
+    .await?;
+    let finance = access::create_group(
+        state,
+        access::NewGroup {
+            name: "Finance".into(),
+            description: Some("Approves invoices".into()),
+            external_id: None,
+        },
+        ACTOR,
+    )
+    .await?;
+    let demo = lanyard_core::users::by_username(state, "demo").await?;
+    access::change_members(state, &finance.id, &[demo.sub], &[], ACTOR).await?;
+    access::create_role(
+        state,
+        "billing",
+        "billing:admin",
+        Some("Sees and approves invoices".into()),
+        ACTOR,
+    )
+    .await?;
+    access::grant_role(
+        state,
+        "billing",
+        "billing:admin",
+        &Holder::Group(finance.id),
+        ACTOR,
+    )
+    .await?;
+    Ok(("viewer".into(), password))
 }

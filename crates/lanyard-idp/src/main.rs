@@ -59,6 +59,115 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Groups of people (the `groups` claim).
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// The roles an application defines, and who holds them (the `roles` claim).
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Add a group.
+    Add {
+        /// Its name (unique regardless of letter case; what the `groups` claim carries).
+        name: String,
+        /// What it is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List the groups and how many members each has.
+    List,
+    /// Delete a group: its members lose it, and the roles it held, at once.
+    Delete {
+        /// The group's name.
+        name: String,
+    },
+    /// A group's members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Add a person to a group.
+    Add {
+        /// The group's name.
+        group: String,
+        /// The person's username.
+        username: String,
+    },
+    /// Remove a person from a group: the apps refuse their tokens that carry it within a
+    /// second.
+    Remove {
+        /// The group's name.
+        group: String,
+        /// The person's username.
+        username: String,
+    },
+    /// List a group's members.
+    List {
+        /// The group's name.
+        group: String,
+    },
+}
+
+/// Who a role is granted to: a group or one person.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct RoleHolder {
+    /// Every member of the group with this name.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// The person with this username.
+    #[arg(long, value_name = "USERNAME")]
+    user: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Define a role of an application (for example `lanyard role add billing billing:admin`).
+    Add {
+        /// The application's client id.
+        client_id: String,
+        /// The role's name, as tokens carry it.
+        role: String,
+        /// What the role allows.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List an application's roles and who holds each.
+    List {
+        /// The application's client id.
+        client_id: String,
+    },
+    /// Delete a role: everyone who held it loses it at once.
+    Delete {
+        /// The application's client id.
+        client_id: String,
+        /// The role's name.
+        role: String,
+    },
+    /// Grant a role to a group or a person.
+    Grant {
+        /// The application's client id.
+        client_id: String,
+        /// The role's name.
+        role: String,
+        #[command(flatten)]
+        to: RoleHolder,
+    },
+    /// Take a role from a group or a person: the apps refuse their tokens that carry it
+    /// within a second.
+    Revoke {
+        /// The application's client id.
+        client_id: String,
+        /// The role's name.
+        role: String,
+        #[command(flatten)]
+        from: RoleHolder,
+    },
 }
 
 #[derive(Subcommand)]
@@ -465,8 +574,189 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Group(command) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let result = group(&state, command).await;
+            flush_audit(&state).await;
+            result
+        }
+        Command::Role(command) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let result = role(&state, command).await;
+            flush_audit(&state).await;
+            result
+        }
         Command::Serve { demo } => serve(config, demo).await,
     }
+}
+
+/// `lanyard group ...`: groups are named by name and people by username, as people know them.
+async fn group(state: &AppState, command: GroupCommand) -> Result<(), Failure> {
+    use lanyard_core::access;
+    match command {
+        GroupCommand::Add { name, description } => {
+            let new = access::NewGroup {
+                name,
+                description,
+                external_id: None,
+            };
+            let group = access::create_group(state, new, CLI_ACTOR).await?;
+            println!("added group {} (id {})", group.name, group.id);
+        }
+        GroupCommand::List => {
+            let mut after: Option<String> = None;
+            loop {
+                let page = access::list_groups(state, None, after.as_deref(), 200).await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.name.clone());
+                for g in &page {
+                    let count = state.db.groups().member_count(&g.id).await.map_err(other)?;
+                    println!(
+                        "{}\t{count} member(s)\t{}",
+                        g.name,
+                        g.description.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        GroupCommand::Delete { name } => {
+            let group = access::group_by_name(state, &name).await?;
+            let withdrawn = access::delete_group(state, &group.id, CLI_ACTOR).await?;
+            println!(
+                "deleted group {}; {}",
+                group.name,
+                withdrawn_text(&withdrawn)
+            );
+        }
+        GroupCommand::Member(MemberCommand::List { group }) => {
+            let group = access::group_by_name(state, &group).await?;
+            for user in access::members(state, &group.id).await? {
+                println!("{}\t{}", user.username, user.sub);
+            }
+        }
+        GroupCommand::Member(MemberCommand::Add { group, username }) => {
+            let group = access::group_by_name(state, &group).await?;
+            let user = lanyard_core::users::by_username(state, &username).await?;
+            let (added, _) =
+                access::change_members(state, &group.id, &[user.sub], &[], CLI_ACTOR).await?;
+            if added.is_empty() {
+                println!("{} was already in {}", user.username, group.name);
+            } else {
+                println!("added {} to {}", user.username, group.name);
+            }
+        }
+        GroupCommand::Member(MemberCommand::Remove { group, username }) => {
+            let group = access::group_by_name(state, &group).await?;
+            let user = lanyard_core::users::by_username(state, &username).await?;
+            let (_, withdrawn) =
+                access::change_members(state, &group.id, &[], &[user.sub], CLI_ACTOR).await?;
+            if withdrawn.people == 0 {
+                return Err(Failure::BadInput(format!(
+                    "{} is not in {}",
+                    user.username, group.name
+                )));
+            }
+            println!(
+                "removed {} from {}; {}",
+                user.username,
+                group.name,
+                withdrawn_text(&withdrawn)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `lanyard role ...`.
+async fn role(state: &AppState, command: RoleCommand) -> Result<(), Failure> {
+    use lanyard_core::access;
+    use lanyard_core::model::Holder;
+    let holder = |to: RoleHolder| async move {
+        match (to.group, to.user) {
+            (Some(name), _) => Ok::<_, Failure>((
+                Holder::Group(access::group_by_name(state, &name).await?.id),
+                format!("group {name}"),
+            )),
+            (_, Some(username)) => Ok((
+                Holder::User(
+                    lanyard_core::users::by_username(state, &username)
+                        .await?
+                        .sub,
+                ),
+                username,
+            )),
+            _ => Err(Failure::BadInput("give --group or --user".to_owned())),
+        }
+    };
+    match command {
+        RoleCommand::Add {
+            client_id,
+            role,
+            description,
+        } => {
+            access::create_role(state, &client_id, &role, description, CLI_ACTOR).await?;
+            println!("added role {role} to {client_id}");
+        }
+        RoleCommand::List { client_id } => {
+            for role in access::roles(state, &client_id).await? {
+                let mut held = Vec::new();
+                for h in access::holders(state, &client_id, &role.name).await? {
+                    held.push(match h {
+                        Holder::Group(id) => {
+                            format!("group {}", access::group(state, &id).await?.name)
+                        }
+                        Holder::User(sub) => lanyard_core::users::get(state, &sub).await?.username,
+                    });
+                }
+                println!("{}\t{}", role.name, held.join(", "));
+            }
+        }
+        RoleCommand::Delete { client_id, role } => {
+            let withdrawn = access::delete_role(state, &client_id, &role, CLI_ACTOR).await?;
+            println!(
+                "deleted role {role} of {client_id}; {}",
+                withdrawn_text(&withdrawn)
+            );
+        }
+        RoleCommand::Grant {
+            client_id,
+            role,
+            to,
+        } => {
+            let (holder, who) = holder(to).await?;
+            if access::grant_role(state, &client_id, &role, &holder, CLI_ACTOR).await? {
+                println!("granted {role} of {client_id} to {who}");
+            } else {
+                println!("{who} already holds {role} of {client_id}");
+            }
+        }
+        RoleCommand::Revoke {
+            client_id,
+            role,
+            from,
+        } => {
+            let (holder, who) = holder(from).await?;
+            let withdrawn =
+                access::revoke_role(state, &client_id, &role, &holder, CLI_ACTOR).await?;
+            println!(
+                "took {role} of {client_id} from {who}; {}",
+                withdrawn_text(&withdrawn)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What taking something away revoked, in words.
+fn withdrawn_text(w: &lanyard_core::access::Withdrawn) -> String {
+    if w.revocations == 0 {
+        return "no token needed revoking".to_owned();
+    }
+    format!(
+        "{} person(s) lost it; their access tokens at {} were revoked",
+        w.people,
+        w.clients.join(", ")
+    )
 }
 
 /// Key commands work on the database (running nodes pick a change up within their refresh

@@ -846,3 +846,171 @@ fn second_factors_are_listed_and_reset_from_the_command_line() {
         "no user",
     );
 }
+
+#[test]
+fn groups_and_roles_from_the_command_line() {
+    let home = Home::new();
+    for name in ["alice", "bob"] {
+        let out = home.run(
+            &["user", "add", name, "--password-stdin"],
+            Some("a long password\n"),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "billing",
+            "--redirect-uri",
+            "https://billing.example.com/cb",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ok = |args: &[&str]| {
+        let out = home.run(args, None);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(
+        ok(&["group", "add", "Finance", "--description", "Pays the bills"])
+            .starts_with("added group Finance (id ")
+    );
+    assert_eq!(
+        ok(&["group", "member", "add", "finance", "alice"]),
+        "added alice to Finance\n",
+        "group names in any letter case"
+    );
+    assert_eq!(
+        ok(&["group", "member", "add", "Finance", "alice"]),
+        "alice was already in Finance\n"
+    );
+    ok(&["group", "member", "add", "Finance", "bob"]);
+    assert_eq!(
+        ok(&["role", "add", "billing", "billing:admin"]),
+        "added role billing:admin to billing\n"
+    );
+    assert_eq!(
+        ok(&[
+            "role",
+            "grant",
+            "billing",
+            "billing:admin",
+            "--group",
+            "Finance"
+        ]),
+        "granted billing:admin of billing to group Finance\n"
+    );
+    ok(&["role", "grant", "billing", "billing:admin", "--user", "bob"]);
+    assert_eq!(
+        ok(&["role", "list", "billing"]),
+        "billing:admin\tgroup Finance, bob\n"
+    );
+    assert!(ok(&["group", "list"]).starts_with("Finance\t2 member(s)\tPays the bills"));
+    assert_eq!(
+        ok(&["group", "member", "list", "Finance"]).lines().count(),
+        2
+    );
+
+    // Taken from bob he still holds it through Finance; taken from Finance, both lose it
+    // and their tokens at billing are revoked.
+    let out = ok(&[
+        "role",
+        "revoke",
+        "billing",
+        "billing:admin",
+        "--user",
+        "bob",
+    ]);
+    assert_eq!(
+        out,
+        "took billing:admin of billing from bob; no token needed revoking\n"
+    );
+    let out = ok(&[
+        "role",
+        "revoke",
+        "billing",
+        "billing:admin",
+        "--group",
+        "Finance",
+    ]);
+    assert!(
+        out.contains("2 person(s) lost it; their access tokens at billing were revoked"),
+        "{out}"
+    );
+    let out = ok(&["group", "member", "remove", "Finance", "bob"]);
+    assert!(out.starts_with("removed bob from Finance;"), "{out}");
+    let (subs, grants, audited) = inspect(&home, async |db| {
+        let mut subs = Vec::new();
+        for name in ["alice", "bob"] {
+            subs.push(db.users().by_username(name).await.unwrap().unwrap().sub);
+        }
+        let grants = db
+            .revocations()
+            .live(lanyard_store::Clock::now(&lanyard_store::SystemClock))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| matches!(r.target, lanyard_store::Target::Grant(_)))
+            .map(|r| r.target.value().to_owned())
+            .collect::<std::collections::BTreeSet<_>>();
+        (
+            subs,
+            grants,
+            db.audit().by_action("role.revoke").await.unwrap(),
+        )
+    });
+    assert_eq!(
+        grants,
+        subs.iter().map(|s| format!("billing {s}")).collect(),
+        "one entry per person at billing, nothing elsewhere"
+    );
+    assert_eq!(audited.len(), 2);
+    assert!(audited.iter().all(|e| e.actor == "cli"));
+
+    // Mistakes are refused with exit code 2 and say what is wrong.
+    assert_refused(
+        &home.run(&["group", "add", "Finance"], None),
+        "already exists",
+    );
+    assert_refused(
+        &home.run(&["group", "member", "add", "Nobody", "alice"], None),
+        "no group is called",
+    );
+    assert_refused(
+        &home.run(&["group", "member", "remove", "Finance", "bob"], None),
+        "bob is not in Finance",
+    );
+    assert_refused(
+        &home.run(&["role", "add", "billing", "has space"], None),
+        "a role name is",
+    );
+    assert_refused(
+        &home.run(&["role", "add", "nobody", "r"], None),
+        "no client has client_id",
+    );
+    let out = home.run(&["role", "grant", "billing", "billing:admin"], None);
+    assert_eq!(out.status.code(), Some(2), "neither --group nor --user");
+    let out = home.run(
+        &[
+            "role",
+            "grant",
+            "billing",
+            "billing:admin",
+            "--group",
+            "Finance",
+            "--user",
+            "bob",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "both --group and --user");
+    assert_eq!(
+        ok(&["group", "delete", "Finance"])
+            .lines()
+            .next()
+            .map(|l| l.starts_with("deleted group Finance;")),
+        Some(true)
+    );
+}

@@ -543,6 +543,30 @@ fn the_compose_services_run_as_plain_processes() {
             .await
             .unwrap();
         on_profile(&billing, at_billing).await;
+        // The seeded group and role: alice, in Finance, sees billing's invoices; bob, signed
+        // in from another browser, is told (403) which role he lacks.
+        let invoices = browser
+            .get(format!("{billing}/invoices"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invoices.status(), reqwest::StatusCode::OK);
+        assert!(invoices.text().await.unwrap().contains("INV-"));
+        let bob = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let page = bob.get(format!("{billing}/invoices")).send().await.unwrap();
+        let page = page.text().await.unwrap();
+        let refused = bob
+            .post(format!("{issuer}/signin"))
+            .form(&common::signin_form(&page, "bob", &seed["BOB_PASSWORD"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.url().as_str(), format!("{billing}/invoices"));
+        assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+        assert!(refused.text().await.unwrap().contains("billing:admin"));
         let account = common::text_at(&browser, &format!("{issuer}/account")).await;
         assert!(account.contains("Alice Example"), "{account}");
         assert!(

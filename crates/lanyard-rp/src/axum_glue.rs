@@ -26,6 +26,28 @@ impl Authenticated {
             .map_err(|d| Refused::new(&d, &self.realm))
     }
 
+    /// `Ok` if the person holds `role` at this API; otherwise the 403 `insufficient_scope`
+    /// answer naming it (`missing_roles` in the body).
+    pub fn require_role(&self, role: &str) -> Result<(), Refused> {
+        self.principal
+            .require_role(role)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
+
+    /// `Ok` if the person holds one of `roles`; otherwise the 403 naming them.
+    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), Refused> {
+        self.principal
+            .require_any_role(roles)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
+
+    /// `Ok` if the person is in `group`; otherwise the 403 naming it (`missing_group`).
+    pub fn require_group(&self, group: &str) -> Result<(), Refused> {
+        self.principal
+            .require_group(group)
+            .map_err(|d| Refused::new(&d, &self.realm))
+    }
+
     /// `Ok` if the person signed in at least as strongly as `acr`; otherwise the 401
     /// `insufficient_user_authentication` answer with `acr_values` (RFC 9470), which
     /// [`ServiceClient`](crate::ServiceClient) and the web sign-in turn into a new sign-in.

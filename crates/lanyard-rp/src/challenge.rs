@@ -18,6 +18,14 @@ pub enum Denial {
     InvalidToken(String),
     /// Valid, but without the scope the route needs: 403 `insufficient_scope`.
     InsufficientScope(String),
+    /// Valid, but the person holds none of these roles: 403 `insufficient_scope` (RFC 6750
+    /// §3.1: "higher privileges than provided by the access token"), with the roles named
+    /// in the body (`missing_roles`: any one would do). A new token helps only once an
+    /// operator granted the role.
+    MissingRole(Vec<String>),
+    /// Valid, but the person is not in this group: 403 `insufficient_scope`, the group named
+    /// in the body (`missing_group`).
+    MissingGroup(String),
     /// Valid, but the person signed in too weakly or too long ago for this route: 401
     /// `insufficient_user_authentication` (RFC 9470), with what would do (`acr_values`,
     /// `max_age`). A new sign-in with those satisfies it; a refreshed token would not.
@@ -40,7 +48,9 @@ impl Denial {
                 StatusCode::UNAUTHORIZED
             }
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -51,7 +61,9 @@ impl Denial {
             Self::NoToken => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
-            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
+                Some("insufficient_scope")
+            }
             Self::InsufficientUserAuthentication { .. } => Some("insufficient_user_authentication"),
             Self::Unavailable(_) => Some("temporarily_unavailable"),
         }
@@ -64,6 +76,16 @@ impl Denial {
             Self::InvalidRequest(d) => (*d).to_owned(),
             Self::InvalidToken(d) => d.clone(),
             Self::InsufficientScope(scope) => format!("the access token lacks the scope {scope}"),
+            Self::MissingRole(roles) => match roles.as_slice() {
+                [one] => format!("this needs the role {one}, which you do not hold"),
+                many => format!(
+                    "this needs one of the roles {}, and you hold none of them",
+                    many.join(", ")
+                ),
+            },
+            Self::MissingGroup(group) => {
+                format!("this is for members of the group {group}, and you are not one")
+            }
             Self::InsufficientUserAuthentication {
                 acr_values,
                 max_age,
@@ -116,6 +138,12 @@ impl Denial {
         {
             body["acr_values"] = serde_json::json!(acr_values);
             body["max_age"] = serde_json::json!(max_age);
+        }
+        if let Self::MissingRole(roles) = self {
+            body["missing_roles"] = serde_json::json!(roles);
+        }
+        if let Self::MissingGroup(group) = self {
+            body["missing_group"] = serde_json::json!(group);
         }
         let mut response = Response::new(body.to_string());
         *response.status_mut() = self.status();
@@ -188,6 +216,27 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(bad.to_response("wiki").body()).unwrap_or_default();
         assert_eq!(body["error"], "invalid_token");
+    }
+
+    #[test]
+    fn a_missing_role_or_group_is_403_naming_it_never_401() {
+        let role = Denial::MissingRole(vec!["billing:admin".into()]);
+        let response = role.to_response("billing");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            challenge(&role),
+            r#"Bearer realm="wiki", error="insufficient_scope", error_description="this needs the role billing:admin, which you do not hold""#
+        );
+        let body: serde_json::Value = serde_json::from_str(response.body()).unwrap_or_default();
+        assert_eq!(body["missing_roles"], serde_json::json!(["billing:admin"]));
+        assert_eq!(body["error"], "insufficient_scope");
+        let either = Denial::MissingRole(vec!["a".into(), "b".into()]);
+        assert!(either.description().contains("one of the roles a, b"));
+        let group = Denial::MissingGroup("Finance".into());
+        assert_eq!(group.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value =
+            serde_json::from_str(group.to_response("billing").body()).unwrap_or_default();
+        assert_eq!(body["missing_group"], "Finance");
     }
 
     #[test]

@@ -42,6 +42,33 @@ impl Principal {
         }
     }
 
+    /// `Ok` if the person holds `role` at this API (the token's `roles`); otherwise the 403
+    /// naming it. Never 401: the token is good, the person is not allowed.
+    pub fn require_role(&self, role: &str) -> Result<(), Denial> {
+        self.require_any_role(&[role])
+    }
+
+    /// `Ok` if the person holds at least one of `roles`; otherwise the 403 naming them.
+    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), Denial> {
+        if roles.iter().any(|r| self.claims.has_role(r)) {
+            Ok(())
+        } else {
+            Err(Denial::MissingRole(
+                roles.iter().map(|r| (*r).to_owned()).collect(),
+            ))
+        }
+    }
+
+    /// `Ok` if the person is in the group `group` (the token's `groups`, present when it was
+    /// granted the `groups` scope); otherwise the 403 naming it.
+    pub fn require_group(&self, group: &str) -> Result<(), Denial> {
+        if self.claims.in_group(group) {
+            Ok(())
+        } else {
+            Err(Denial::MissingGroup(group.to_owned()))
+        }
+    }
+
     /// `Ok` if the person signed in at least as strongly as `acr` (Lanyard's values are
     /// ordered: `urn:lanyard:acr:pwd` < `...:mfa` < `...:phr`; any other value must match
     /// exactly); otherwise the 401 `insufficient_user_authentication` to answer (RFC 9470).

@@ -49,6 +49,13 @@ pub struct Claims {
     /// How the user authenticated (RFC 8176 values).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The roles the user holds at this API (RFC 9068 §2.2.3.1; Lanyard puts only the
+    /// roles of the token's audience here).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The names of the user's groups, when the token was granted the `groups` scope.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 impl Claims {
@@ -60,6 +67,16 @@ impl Claims {
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes().any(|s| s == scope)
+    }
+
+    /// Whether the user holds `role` (compared exactly).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the user is in the group `group` (compared exactly).
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
     }
 }
 

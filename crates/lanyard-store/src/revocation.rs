@@ -48,7 +48,7 @@ pub enum Target {
     /// Every token of one client issued at or before the watermark.
     ClientId(String),
     /// Every token of one subject at one client issued at or before the watermark (consent
-    /// withdrawn). The value is `<client_id> <sub>`: build it with [`Target::grant`].
+    /// withdrawn, or a role or group taken away). The value is `<client_id> <sub>`: build it with [`Target::grant`].
     Grant(String),
     /// A signing key withdrawn (by `kid`): relying parties fetch the keys again.
     Kid(String),
@@ -240,7 +240,8 @@ pub enum RevokedBy {
     Subject,
     /// Its client's watermark.
     Client,
-    /// The watermark of its subject at its client: the person withdrew the app's access.
+    /// The watermark of its subject at its client: the person withdrew the app's access, or
+    /// lost a role or group the token carried.
     Grant,
     /// The token lives longer than the lists are kept (`exp - iat` beyond
     /// `max_access_token_lifetime`), so they cannot vouch for it.
@@ -256,7 +257,7 @@ impl RevokedBy {
             RevokedBy::Subject => "access for this user has been revoked; sign in again",
             RevokedBy::Client => "access for this application has been revoked",
             RevokedBy::Grant => {
-                "the user withdrew this application's access; ask them to sign in again"
+                "the access token was revoked: what this user may do here changed (a role or group taken away, or the user withdrew this application's access); get a new token"
             }
             RevokedBy::LifetimeNotCovered => {
                 "the access token lives longer than revocation can be checked for"

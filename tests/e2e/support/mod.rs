@@ -608,6 +608,8 @@ pub(crate) async fn expired_access_token(
                 auth_time: None,
                 acr: None,
                 amr: Vec::new(),
+                roles: Vec::new(),
+                groups: Vec::new(),
             },
         )
         .await

@@ -100,6 +100,8 @@ impl Clients<'_> {
             .exec(&self.0.conn)
             .await
             .map_err(unavailable)?;
+        // Its roles, and who held them, go with it.
+        self.0.roles().forget_client(client_id).await?;
         let result = clients::Entity::delete_by_id(client_id.to_owned())
             .exec(&self.0.conn)
             .await

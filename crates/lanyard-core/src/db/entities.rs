@@ -17,6 +17,7 @@ pub(super) mod users {
         pub(crate) disabled: bool,
         pub(crate) created_at: i64,
         pub(crate) updated_at: i64,
+        pub(crate) external_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -185,6 +186,91 @@ pub(super) mod recovery_codes {
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) code_hash: String,
         pub(crate) created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod user_groups {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_groups")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: String,
+        pub(crate) name: String,
+        #[sea_orm(unique)]
+        pub(crate) name_key: String,
+        pub(crate) description: Option<String>,
+        pub(crate) external_id: Option<String>,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod group_members {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "group_members")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) group_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) sub: String,
+        pub(crate) added_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod app_roles {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "app_roles")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) client_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) name: String,
+        pub(crate) description: Option<String>,
+        pub(crate) created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod role_grants {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "role_grants")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) client_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) role: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) holder_kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) holder: String,
+        pub(crate) granted_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! The SQL database, through sea-orm: the only module that knows sea-orm. One file per
 //! record kind, each a narrow view of the [`Db`] ([`Db::users`], [`Db::clients`],
-//! [`Db::consents`], [`Db::keys`], [`Db::revocations`], [`Db::audit`]) that reads and
+//! [`Db::consents`], [`Db::factors`], [`Db::groups`], [`Db::roles`], [`Db::keys`],
+//! [`Db::revocations`], [`Db::audit`]) that reads and
 //! writes the types of `model`. `crates/lanyard-core/tests/sql/` runs one suite of them on
 //! SQLite and on PostgreSQL.
 //!
@@ -12,8 +13,10 @@ mod clients;
 mod consents;
 mod entities;
 mod factors;
+mod groups;
 mod keys;
 mod revocations;
+mod roles;
 mod users;
 
 use std::sync::Arc;
@@ -27,8 +30,10 @@ pub use self::audit::AuditLog;
 pub use self::clients::Clients;
 pub use self::consents::Consents;
 pub use self::factors::Factors;
+pub use self::groups::Groups;
 pub use self::keys::Keys;
 pub use self::revocations::{Revocations, target_columns};
+pub use self::roles::Roles;
 pub use self::users::Users;
 use crate::crypto::MasterKey;
 use crate::model::{Client, User};
@@ -220,6 +225,16 @@ impl Db {
     /// Second factors and recovery codes.
     pub fn factors(&self) -> Factors<'_> {
         Factors(self)
+    }
+
+    /// Groups of people and their members.
+    pub fn groups(&self) -> Groups<'_> {
+        Groups(self)
+    }
+
+    /// The roles applications define, and who holds them.
+    pub fn roles(&self) -> Roles<'_> {
+        Roles(self)
     }
 
     /// Signing keys and the server's own secrets.

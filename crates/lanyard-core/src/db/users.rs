@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::entities::{consents, users};
 use super::{Db, DbError, conflict_or_unavailable, unavailable};
-use crate::model::User;
+use crate::model::{Holder, User};
 
 /// The `users` table ([`Db::users`]).
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,7 @@ impl Users<'_> {
             disabled: Set(user.disabled),
             created_at: Set(user.created_at.as_millis()),
             updated_at: Set(user.updated_at.as_millis()),
+            external_id: Set(user.external_id.clone()),
         }
         .insert(&self.0.conn)
         .await
@@ -92,7 +93,7 @@ impl Users<'_> {
         Ok(found.into_iter().map(user_from).collect())
     }
 
-    /// Writes the user's email and display name, if the record is still as `seen` (its
+    /// Writes the user's email, display name and external id, if the record is still as `seen` (its
     /// `updated_at`); returns false when it changed meanwhile (or is gone).
     pub async fn update_profile(&self, user: &User, seen: Timestamp) -> Result<bool, DbError> {
         let result = users::Entity::update_many()
@@ -100,6 +101,10 @@ impl Users<'_> {
             .col_expr(
                 users::Column::DisplayName,
                 Expr::value(user.display_name.clone()),
+            )
+            .col_expr(
+                users::Column::ExternalId,
+                Expr::value(user.external_id.clone()),
             )
             .col_expr(
                 users::Column::UpdatedAt,
@@ -151,7 +156,12 @@ impl Users<'_> {
 
     /// Deletes the user; false if there was none.
     pub async fn delete(&self, sub: &str) -> Result<bool, DbError> {
-        // What they allowed, and their second factors, go with them.
+        // What they allowed, their second factors, their groups and roles go with them.
+        self.0.groups().forget_member(sub).await?;
+        self.0
+            .roles()
+            .forget_holder(&Holder::User(sub.to_owned()))
+            .await?;
         consents::Entity::delete_many()
             .filter(consents::Column::Sub.eq(sub))
             .exec(&self.0.conn)
@@ -192,7 +202,7 @@ fn username_key(username: &str) -> String {
 }
 
 /// `%`, `_` and `\` taken literally in a LIKE pattern (escape character `\`).
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -203,11 +213,11 @@ fn escape_like(text: &str) -> String {
     out
 }
 
-fn like(pattern: &str) -> LikeExpr {
+pub(super) fn like(pattern: &str) -> LikeExpr {
     LikeExpr::new(pattern).escape('\\')
 }
 
-fn user_from(m: users::Model) -> User {
+pub(super) fn user_from(m: users::Model) -> User {
     User {
         sub: m.sub,
         username: m.username,
@@ -217,5 +227,6 @@ fn user_from(m: users::Model) -> User {
         disabled: m.disabled,
         created_at: Timestamp::from_millis(m.created_at),
         updated_at: Timestamp::from_millis(m.updated_at),
+        external_id: m.external_id,
     }
 }

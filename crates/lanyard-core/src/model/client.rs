@@ -114,7 +114,7 @@ pub struct ClientSettings {
     #[serde(default)]
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<GrantType>,
-    /// The scopes it may ask for (default: openid profile email offline_access).
+    /// The scopes it may ask for (default: openid profile email offline_access groups).
     #[serde(default)]
     #[schema(value_type = Vec<ScopeToken>)]
     #[arg(long = "scope", value_name = "SCOPE")]
@@ -151,6 +151,25 @@ pub struct ClientSettings {
     #[serde(default)]
     #[arg(long)]
     pub require_mfa: bool,
+    /// Its access tokens carry `roles`: the roles the person holds at the token's audience
+    /// (RFC 9068 §2.2.3.1). On by default; `false` (`--no-roles-claim`) for an app that does
+    /// not want them.
+    #[serde(default = "on")]
+    #[schema(default = true)]
+    #[arg(long = "no-roles-claim", action = clap::ArgAction::SetFalse)]
+    pub roles_claim: bool,
+    /// With the `groups` scope, its ID tokens, userinfo and access tokens carry `groups`:
+    /// the names of the person's groups. On by default; `false` (`--no-groups-claim`) for an
+    /// app that does not want them.
+    #[serde(default = "on")]
+    #[schema(default = true)]
+    #[arg(long = "no-groups-claim", action = clap::ArgAction::SetFalse)]
+    pub groups_claim: bool,
+}
+
+/// A setting that is on unless turned off.
+fn on() -> bool {
+    true
 }
 
 /// 1 to 128 characters of letters, digits, `-`, `.`, `_` or `~`.
@@ -187,12 +206,14 @@ impl ClientSettings {
             refresh_token_lifetime: None,
             resources: Vec::new(),
             require_mfa: false,
+            roles_claim: true,
+            groups_claim: true,
         }
     }
 
     /// The settings of a new client: a name left empty is the client id; no grant types
     /// means `authorization_code` and `refresh_token`; no scopes means `openid profile email
-    /// offline_access`.
+    /// offline_access groups`.
     #[must_use]
     pub fn with_defaults(mut self) -> Self {
         if self.name.is_empty() {
@@ -202,7 +223,7 @@ impl ClientSettings {
             self.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
         }
         if self.scopes.is_empty() {
-            self.scopes = ["openid", "profile", "email", "offline_access"]
+            self.scopes = ["openid", "profile", "email", "offline_access", "groups"]
                 .map(str::to_owned)
                 .to_vec();
         }

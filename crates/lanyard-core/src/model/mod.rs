@@ -1,7 +1,8 @@
 //! The records Lanyard keeps, as the services see them (the `db` module maps them to and
 //! from SQL): people, applications, what people allowed applications, signing keys, the
-//! durable revocation record, and the audit trail. Each checks what it may hold.
+//! durable revocation record, the audit trail, groups and roles. Each checks what it may hold.
 
+mod access;
 mod audit;
 mod client;
 mod consent;
@@ -12,6 +13,10 @@ mod refresh;
 mod revocation;
 mod user;
 
+pub use access::{
+    Group, Holder, MAX_DESCRIPTION, MAX_GROUP_NAME, MAX_ROLE_NAME, Role, check_description,
+    check_group_name, check_role_name,
+};
 pub use audit::{AuditEvent, AuditFilter, FAILURE, REVOKED, SUCCESS};
 pub use client::{Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
 pub use consent::Consent;

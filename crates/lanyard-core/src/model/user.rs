@@ -25,6 +25,8 @@ pub struct User {
     pub created_at: Timestamp,
     /// When the record last changed.
     pub updated_at: Timestamp,
+    /// The id a provisioning system (SCIM's `externalId`) knows the person by.
+    pub external_id: Option<String>,
 }
 
 impl fmt::Debug for User {

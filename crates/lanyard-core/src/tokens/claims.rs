@@ -34,6 +34,13 @@ pub struct AccessClaims {
     /// How the user authenticated (RFC 8176 values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The roles the user holds at the token's audience (RFC 9068 §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The names of the user's groups, when the `groups` scope was granted (RFC 9068
+    /// §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl AccessClaims {
@@ -85,6 +92,9 @@ pub struct IdClaims {
     /// How the user authenticated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The names of the user's groups, when the `groups` scope was granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4): never a `nonce`.

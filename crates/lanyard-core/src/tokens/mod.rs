@@ -638,6 +638,8 @@ mod tests {
             auth_time: None,
             acr: None,
             amr: Vec::new(),
+            roles: Vec::new(),
+            groups: Vec::new(),
         }
     }
 

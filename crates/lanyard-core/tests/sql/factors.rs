@@ -131,6 +131,7 @@ pub(crate) async fn recovery_codes_are_single_use(db: Db) {
             disabled: false,
             created_at: at(1),
             updated_at: at(1),
+            external_id: None,
         })
         .await
         .unwrap();

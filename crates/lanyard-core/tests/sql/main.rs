@@ -3,6 +3,7 @@
 //! same on both. (The token store's `conformance_suite!` does the same for its backends.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod access;
 mod audit;
 mod clients;
 mod factors;
@@ -90,4 +91,7 @@ sql_suite!(
     factors::factors_read_back_and_seeds_are_sealed,
     factors::a_time_step_is_accepted_once,
     factors::recovery_codes_are_single_use,
+    access::groups_read_back_with_unique_names_in_any_case,
+    access::members_change_in_one_step_and_move_the_version,
+    access::roles_are_held_directly_or_through_groups,
 );

@@ -15,6 +15,7 @@ pub(crate) fn user(sub: &str, username: &str, email: Option<&str>) -> User {
         disabled: false,
         created_at: Timestamp::from_millis(1_700_000_000_123),
         updated_at: Timestamp::from_millis(1_700_000_000_456),
+        external_id: Some(format!("hr-{username}")),
     }
 }
 

@@ -14,6 +14,7 @@ pub fn describe(scope: &str) -> String {
         "openid" => "Know who you are (your account's identifier)".to_owned(),
         "profile" => "See your name and username".to_owned(),
         "email" => "See your email address".to_owned(),
+        "groups" => "See which groups you are in".to_owned(),
         "offline_access" => {
             "Keep access while you are away, until you withdraw it here (not only while you are signed in)"
                 .to_owned()

@@ -75,10 +75,10 @@ pub fn metadata(config: &Config) -> String {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr", "at_hash",
-            "name", "preferred_username", "updated_at", "email", "email_verified"
+            "name", "preferred_username", "updated_at", "email", "email_verified", "groups", "roles"
         ],
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["en"],

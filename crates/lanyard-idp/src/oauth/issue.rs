@@ -53,6 +53,17 @@ pub struct Grant<'a> {
     pub jti: String,
     /// The access token's `aud` (see [`audience`]).
     pub audience: Vec<String>,
+    /// What the person holds (see [`held`]); nothing for a client acting for itself.
+    pub held: Held,
+}
+
+/// The roles and groups a person holds, as their tokens will carry them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The roles at the token's audience (only audiences that want the claim).
+    pub roles: Vec<String>,
+    /// The person's groups (read only when the `groups` scope may be granted).
+    pub groups: Vec<String>,
 }
 
 /// The audience of an access token (RFC 8707 §2): by default the client itself; with
@@ -96,6 +107,12 @@ pub async fn mint(
 ) -> Result<TokenResponse, TokenError> {
     let lifetime = access_token_lifetime(state, grant.client);
     let issuer = &state.config.issuer;
+    // Groups only with the scope actually granted (a refresh may have narrowed it).
+    let groups = if grant.scope.contains("groups") {
+        grant.held.groups.clone()
+    } else {
+        Vec::new()
+    };
     let access = AccessClaims {
         iss: issuer.clone(),
         sub: grant.sub.to_owned(),
@@ -112,6 +129,8 @@ pub async fn mint(
             .auth_time
             .map(|_| Acr::of(grant.amr).as_str().to_owned()),
         amr: grant.amr.to_vec(),
+        roles: grant.held.roles.clone(),
+        groups: groups.clone(),
     };
     let scope = access.scope.clone();
     let access_token = state.keys.sign(ACCESS_TOKEN_TYP, &access).await?;
@@ -132,6 +151,7 @@ pub async fn mint(
             sid: grant.sid.map(str::to_owned),
             at_hash: Some(at_hash(&access_token)),
             amr: grant.amr.to_vec(),
+            groups,
         };
         Some(state.keys.sign(ID_TOKEN_TYP, &claims).await?)
     } else {
@@ -153,6 +173,40 @@ pub async fn mint(
         refresh_token: None,
         scope,
     })
+}
+
+/// What `sub` holds, for their tokens at `audience`: the roles at each audience that wants
+/// the claim and, when `groups` (the grant may carry the `groups` scope), their groups.
+/// Read fresh from SQL, so a token made after a change reflects it. The grants call this
+/// **before** they spend a code or a refresh token: if the database is down, the 503 leaves
+/// it for the client's retry.
+pub async fn held(
+    state: &Core,
+    client: &Client,
+    audience: &[String],
+    sub: &str,
+    groups: bool,
+) -> Result<Held, TokenError> {
+    let mut wanted = Vec::with_capacity(audience.len());
+    for aud in audience {
+        let wants_roles = if *aud == client.client_id {
+            client.roles_claim
+        } else {
+            state
+                .db
+                .clients()
+                .recent(aud)
+                .await?
+                .is_some_and(|c| c.roles_claim)
+        };
+        if wants_roles {
+            wanted.push(aud.clone());
+        }
+    }
+    let groups = groups && client.groups_claim;
+    let (roles, groups) =
+        lanyard_core::access::token_claims(state, sub, &wanted, true, groups).await?;
+    Ok(Held { roles, groups })
 }
 
 /// The audit detail of an issued token: `{"jti":…,"scope":…,"id_token":…}`, serialised

@@ -52,6 +52,18 @@ pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError>
         }
     };
     let mut out = claims_for(&user, &scope);
+    if scope.contains("groups") {
+        match groups(state, &claims.client_id, &user.sub).await {
+            Ok(Some(names)) => {
+                out.insert("groups".to_owned(), json!(names));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "group lookup failed");
+                return Err(UserinfoError::Unavailable);
+            }
+        }
+    }
     // How the person signed in, as the access token says (OIDC Core §5.5.1.1 lets UserInfo
     // carry `acr`; apps that read UserInfo rather than the token see it too).
     if let Some(acr) = &claims.acr {
@@ -64,6 +76,25 @@ pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError>
         out.insert("auth_time".to_owned(), json!(auth_time));
     }
     Ok(Value::Object(out))
+}
+
+/// The names of the user's groups, unless the client turned the `groups` claim off.
+async fn groups(
+    state: &Core,
+    client_id: &str,
+    sub: &str,
+) -> Result<Option<Vec<String>>, lanyard_core::db::DbError> {
+    let wanted = state
+        .db
+        .clients()
+        .recent(client_id)
+        .await?
+        .is_some_and(|c| c.groups_claim);
+    if !wanted {
+        return Ok(None);
+    }
+    let (_, groups) = lanyard_core::access::token_claims(state, sub, &[], false, true).await?;
+    Ok(Some(groups))
 }
 
 /// Standard claims by scope (OIDC Core §5.4).

@@ -7,10 +7,12 @@ mod auth;
 mod clients;
 mod error;
 mod factors;
+mod groups;
 mod keys;
 mod locks;
 mod query;
 mod revocations;
+mod roles;
 mod sessions;
 mod users;
 
@@ -70,7 +72,7 @@ pub(crate) struct Unknown(ApiError);
     info(
         title = "Lanyard admin API",
         version = "1",
-        description = "Revoke tokens, manage users, clients, sessions and keys, read the audit trail. \
+        description = "Revoke tokens, manage users, groups, clients, their roles, sessions and keys, read the audit trail. \
             Authorize with an access token for scope `lanyard:admin` from the client_credentials grant."
     ),
     servers((url = "/admin/v1")),
@@ -81,6 +83,8 @@ pub(crate) struct Unknown(ApiError);
         (name = "users", description = "The people who sign in"),
         (name = "sessions", description = "Users' SSO sessions"),
         (name = "clients", description = "The applications that use Lanyard"),
+        (name = "groups", description = "Groups of people and their members (the `groups` claim)"),
+        (name = "roles", description = "The roles each application defines, and who holds them (the `roles` claim)"),
         (name = "keys", description = "Signing keys and their rotation"),
         (name = "locks", description = "Brute-force locks on usernames, IPs and clients"),
         (name = "audit", description = "The audit trail"),
@@ -122,6 +126,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(clients::create, clients::list))
         .routes(routes!(clients::get, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
+        .routes(routes!(groups::create, groups::list))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(groups::members))
+        .routes(routes!(groups::add_member, groups::remove_member))
+        .routes(routes!(groups::of_user))
+        .routes(routes!(roles::create, roles::list))
+        .routes(routes!(roles::delete))
+        .routes(routes!(roles::grant_group, roles::revoke_group))
+        .routes(routes!(roles::grant_user, roles::revoke_user))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::remove))

@@ -7,7 +7,7 @@ use lanyard_store::{NewFamily, RedeemedCode, Redemption, Timestamp};
 use crate::oauth::checks::{pkce, scope::Scope};
 use crate::oauth::code::CodePayload;
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
+use crate::oauth::issue::{Grant, TokenResponse, audience, held, mint};
 use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::model::REVOKED;
@@ -34,12 +34,17 @@ pub async fn exchange(
         .ok_or_else(|| TokenError::invalid_request("code is missing"))?;
     // Checked before the code is spent, so a mistake here does not cost the code.
     let audience = audience(state, client, params).await?;
-    // The user is read before the code is spent: if the database is down, the 503 leaves
-    // the code for the client's retry (read after, the code would be spent and the retry
-    // taken for a replay). The row read is the one checked below.
-    let read_first = match state.store.peek_code(code, &client.client_id).await? {
-        Some(live) => Some(state.db.users().recent(&live.sub).await?),
-        None => None,
+    // The user, and what they hold, are read before the code is spent: if the database is
+    // down, the 503 leaves the code for the client's retry (read after, the code would be
+    // spent and the retry taken for a replay). The row read is the one checked below.
+    let (read_first, held_first) = match state.store.peek_code(code, &client.client_id).await? {
+        Some(live) => {
+            let user = state.db.users().recent(&live.sub).await?;
+            let groups = may_carry_groups(&live.payload);
+            let held = held(state, client, &audience, &live.sub, groups).await?;
+            (Some(user), Some(held))
+        }
+        None => (None, None),
     };
     // Another client's attempt leaves the code to its owner (the store checks the client).
     let grant = match state.store.redeem_code(code, &client.client_id).await? {
@@ -141,6 +146,19 @@ pub async fn exchange(
             }
         }
     };
+    let held = match held_first {
+        Some(held) => held,
+        None => {
+            held(
+                state,
+                client,
+                &audience,
+                &grant.sub,
+                payload.scope.iter().any(|s| s == "groups"),
+            )
+            .await?
+        }
+    };
     let mut response = mint(
         state,
         Grant {
@@ -153,12 +171,20 @@ pub async fn exchange(
             nonce: payload.nonce.as_deref(),
             jti,
             audience,
+            held,
         },
         now,
     )
     .await?;
     response.refresh_token = refresh_token;
     Ok(response)
+}
+
+/// Whether a code's grant asked for the `groups` scope (an unreadable payload is refused
+/// later; here it asks for nothing).
+fn may_carry_groups(payload: &serde_json::Value) -> bool {
+    serde_json::from_value::<CodePayload>(payload.clone())
+        .is_ok_and(|p| p.scope.iter().any(|s| s == "groups"))
 }
 
 /// A code came back after it was spent: revoke everything its first redemption produced

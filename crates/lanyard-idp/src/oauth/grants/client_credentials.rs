@@ -3,14 +3,14 @@
 
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, audience, mint};
+use crate::oauth::issue::{Grant, Held, TokenResponse, audience, mint};
 use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::crypto::random_token;
 use lanyard_core::model::{Client, GrantType};
 
 /// Scopes that only make sense with a signed-in user.
-const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+const USER_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
 
 /// Mints an access token for the client itself.
 pub async fn grant(
@@ -65,6 +65,7 @@ pub async fn grant(
             nonce: None,
             jti: random_token(16),
             audience: audience(state, client, params).await?,
+            held: Held::default(),
         },
         state.clock.now(),
     )

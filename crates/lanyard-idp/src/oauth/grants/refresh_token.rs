@@ -4,7 +4,7 @@ use lanyard_store::{AccessTokenRef, Rotation};
 
 use crate::oauth::checks::scope::Scope;
 use crate::oauth::error::TokenError;
-use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience, mint};
+use crate::oauth::issue::{Grant, TokenResponse, access_token_lifetime, audience, held, mint};
 use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::crypto::random_token;
@@ -40,9 +40,16 @@ pub async fn refresh(
     // token would be spent, and a retry later than the store's short retry grace would be
     // taken for reuse and end the family.) The read is kept for a second, so the check after
     // rotating costs nothing.
-    if let Some(family) = &known {
-        state.db.users().recent(&family.sub).await?;
-    }
+    // What the person holds is read before rotating too, for the same reason.
+    let audience = audience(state, client, params).await?;
+    let held_first = match &known {
+        Some(family) => {
+            state.db.users().recent(&family.sub).await?;
+            let groups = family.scope.iter().any(|s| s == "groups");
+            Some(held(state, client, &audience, &family.sub, groups).await?)
+        }
+        None => None,
+    };
     // A narrower scope may be asked for, never a wider one (§6). Checked before rotating, so
     // a refused request leaves the token as it was.
     let narrowed = match params.get("scope") {
@@ -61,7 +68,6 @@ pub async fn refresh(
             Some(requested)
         }
     };
-    let audience = audience(state, client, params).await?;
     let now = state.clock.now();
     let jti = random_token(16);
     let at = AccessTokenRef {
@@ -103,6 +109,13 @@ pub async fn refresh(
         .map_err(|e| TokenError::unavailable(format!("stored refresh family unreadable: {e}")))?;
     let scope = narrowed.unwrap_or_else(|| Scope::from(family.scope.clone()));
     let sid = family.sid().map(|s| s.to_string());
+    let held = match held_first {
+        Some(held) => held,
+        None => {
+            let groups = family.scope.iter().any(|s| s == "groups");
+            held(state, client, &audience, &family.sub, groups).await?
+        }
+    };
     let mut response = mint(
         state,
         Grant {
@@ -116,6 +129,7 @@ pub async fn refresh(
             nonce: None,
             jti,
             audience,
+            held,
         },
         now,
     )
