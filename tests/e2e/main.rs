@@ -34,6 +34,7 @@ mod proxy;
 mod refresh;
 mod revocation;
 mod revoke;
+mod scim;
 mod sessions;
 mod token;
 mod userinfo;

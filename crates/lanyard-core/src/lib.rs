@@ -44,6 +44,8 @@ pub mod passkeys;
 pub mod recent;
 pub mod revocation;
 pub mod revoke;
+pub mod scim;
+pub mod scim_filter;
 pub mod session;
 pub mod sessions;
 pub mod start;

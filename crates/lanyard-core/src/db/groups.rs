@@ -142,6 +142,18 @@ impl Groups<'_> {
         now: Timestamp,
     ) -> Result<(Vec<String>, Vec<String>), DbError> {
         let tx = self.0.conn.begin().await.map_err(unavailable)?;
+        // A write first: it takes the group's row (PostgreSQL) or the write lock (SQLite)
+        // before anything is read, so two changes of one group run one after the other, and
+        // SQLite never has to upgrade a read snapshot that a writer made stale (SQLITE_BUSY).
+        user_groups::Entity::update_many()
+            .col_expr(
+                user_groups::Column::UpdatedAt,
+                Expr::col(user_groups::Column::UpdatedAt),
+            )
+            .filter(user_groups::Column::Id.eq(group_id))
+            .exec(&tx)
+            .await
+            .map_err(unavailable)?;
         let current: std::collections::HashSet<String> = group_members::Entity::find()
             .select_only()
             .column(group_members::Column::Sub)
@@ -153,14 +165,16 @@ impl Groups<'_> {
             .into_iter()
             .collect();
         let mut added: Vec<String> = Vec::new();
+        let mut adding = std::collections::HashSet::new();
         for sub in add {
-            if !current.contains(sub) && !added.contains(sub) {
+            if !current.contains(sub) && adding.insert(sub) {
                 added.push(sub.clone());
             }
         }
         let mut removed: Vec<String> = Vec::new();
+        let mut removing = std::collections::HashSet::new();
         for sub in remove {
-            if current.contains(sub) && !removed.contains(sub) && !added.contains(sub) {
+            if current.contains(sub) && !adding.contains(sub) && removing.insert(sub) {
                 removed.push(sub.clone());
             }
         }
@@ -254,6 +268,71 @@ impl Groups<'_> {
         Ok(found.into_iter().map(group_from).collect())
     }
 
+    /// The groups of each of `subs` (a page of people), in name order: one query.
+    pub async fn of_users(
+        &self,
+        subs: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<Group>>, DbError> {
+        let mut out: std::collections::HashMap<String, Vec<Group>> =
+            std::collections::HashMap::new();
+        if subs.is_empty() {
+            return Ok(out);
+        }
+        let pairs: Vec<(String, String)> = group_members::Entity::find()
+            .select_only()
+            .column(group_members::Column::Sub)
+            .column(group_members::Column::GroupId)
+            .filter(group_members::Column::Sub.is_in(subs.iter().cloned()))
+            .into_tuple()
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<String> = pairs.iter().map(|(_, g)| g.clone()).collect();
+        let groups: std::collections::HashMap<String, Group> = user_groups::Entity::find()
+            .filter(user_groups::Column::Id.is_in(ids))
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|m| (m.id.clone(), group_from(m)))
+            .collect();
+        for (sub, id) in pairs {
+            if let Some(g) = groups.get(&id) {
+                out.entry(sub).or_default().push(g.clone());
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_by_key(|g| g.name.to_lowercase());
+        }
+        Ok(out)
+    }
+
+    /// The members' `sub`s of each of `group_ids` (a page of groups): one query.
+    pub async fn member_subs(
+        &self,
+        group_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, DbError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        if group_ids.is_empty() {
+            return Ok(out);
+        }
+        let pairs: Vec<(String, String)> = group_members::Entity::find()
+            .select_only()
+            .column(group_members::Column::GroupId)
+            .column(group_members::Column::Sub)
+            .filter(group_members::Column::GroupId.is_in(group_ids.iter().cloned()))
+            .order_by_asc(group_members::Column::Sub)
+            .into_tuple()
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        for (group, sub) in pairs {
+            out.entry(group).or_default().push(sub);
+        }
+        Ok(out)
+    }
+
     /// The names of the groups `sub` is in (for tokens: names only, one query).
     pub async fn names_of(&self, sub: &str) -> Result<Vec<String>, DbError> {
         user_groups::Entity::find()
@@ -299,7 +378,7 @@ fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-fn group_from(m: user_groups::Model) -> Group {
+pub(super) fn group_from(m: user_groups::Model) -> Group {
     Group {
         id: m.id,
         name: m.name,

@@ -17,6 +17,7 @@ mod groups;
 mod keys;
 mod revocations;
 mod roles;
+mod search;
 mod users;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use self::groups::Groups;
 pub use self::keys::Keys;
 pub use self::revocations::{Revocations, target_columns};
 pub use self::roles::Roles;
+pub use self::search::SearchError;
 pub use self::users::Users;
 use crate::crypto::MasterKey;
 use crate::model::{Client, User};

@@ -93,10 +93,16 @@ impl Users<'_> {
         Ok(found.into_iter().map(user_from).collect())
     }
 
-    /// Writes the user's email, display name and external id, if the record is still as `seen` (its
-    /// `updated_at`); returns false when it changed meanwhile (or is gone).
+    /// Writes the user's username, email, display name and external id, if the record is
+    /// still as `seen` (its `updated_at`); returns false when it changed meanwhile (or is
+    /// gone). `Conflict` if the username is taken.
     pub async fn update_profile(&self, user: &User, seen: Timestamp) -> Result<bool, DbError> {
         let result = users::Entity::update_many()
+            .col_expr(users::Column::Username, Expr::value(user.username.clone()))
+            .col_expr(
+                users::Column::UsernameKey,
+                Expr::value(username_key(&user.username)),
+            )
             .col_expr(users::Column::Email, Expr::value(user.email.clone()))
             .col_expr(
                 users::Column::DisplayName,
@@ -114,7 +120,7 @@ impl Users<'_> {
             .filter(users::Column::UpdatedAt.eq(seen.as_millis()))
             .exec(&self.0.conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(conflict_or_unavailable("a user with this username"))?;
         self.0.recent_users.forget(&user.sub);
         Ok(result.rows_affected > 0)
     }

@@ -17,6 +17,7 @@ mod pages;
 mod passkeys;
 mod reply;
 mod revoke;
+mod scim;
 mod session;
 mod token;
 mod userinfo;
@@ -266,6 +267,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     };
     routes
         .nest(admin::PREFIX, admin::router())
+        .nest(scim::PREFIX, scim::router())
         .route_layer(middleware::from_fn(record_metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -85,28 +85,38 @@ pub(crate) enum AdminAuthError {
 
 /// The admin client behind `token`.
 pub(crate) async fn authorize(state: &Core, token: &str) -> Result<String, AdminAuthError> {
+    authorize_for(state, token, ADMIN_SCOPE).await
+}
+
+/// The client behind `token`, a live `client_credentials` token for `scope` (`lanyard:admin`
+/// for the admin API, `lanyard:scim` for SCIM) of a client that still holds that scope.
+pub(crate) async fn authorize_for(
+    state: &Core,
+    token: &str,
+    scope: &str,
+) -> Result<String, AdminAuthError> {
     let claims = revocation::live_access_token(state, token)
         .await
         .map_err(|e| match e {
             LiveError::Invalid(d) => AdminAuthError::InvalidToken(d),
             LiveError::Unavailable(e) => AdminAuthError::Unavailable(e.to_string()),
         })?;
-    if !claims.has_scope(ADMIN_SCOPE) {
+    if !claims.has_scope(scope) {
         return Err(AdminAuthError::InsufficientScope(format!(
-            "the access token was not granted the {ADMIN_SCOPE} scope"
+            "the access token was not granted the {scope} scope"
         )));
     }
     // A token issued for another resource (`resource=...`) is not for us, whatever its scope
     // (RFC 9068 §4): an API that received it must not be able to replay it here.
     if !claims.aud.contains(&claims.client_id) {
         return Err(AdminAuthError::InvalidToken(
-            "the access token was issued for another resource, not the admin API".to_owned(),
+            "the access token was issued for another resource, not this API".to_owned(),
         ));
     }
     // A user's token never administers, whatever its scope says.
     if claims.sub != claims.client_id || claims.sid.is_some() {
         return Err(AdminAuthError::InsufficientScope(format!(
-            "the admin API takes a client_credentials token for the {ADMIN_SCOPE} scope, not a user's token"
+            "this API takes a client_credentials token for the {scope} scope, not a user's token"
         )));
     }
     let client = state
@@ -116,9 +126,9 @@ pub(crate) async fn authorize(state: &Core, token: &str) -> Result<String, Admin
         .await
         .map_err(|e| AdminAuthError::Unavailable(e.to_string()))?
         .ok_or_else(|| AdminAuthError::InvalidToken("the client no longer exists".to_owned()))?;
-    if !client.scopes.iter().any(|s| s == ADMIN_SCOPE) {
+    if !client.scopes.iter().any(|s| s == scope) {
         return Err(AdminAuthError::InsufficientScope(format!(
-            "the client no longer holds the {ADMIN_SCOPE} scope"
+            "the client no longer holds the {scope} scope"
         )));
     }
     Ok(claims.client_id)

@@ -3,7 +3,7 @@
 //! OpenAPI document at `/admin/v1/openapi.json` is generated from their annotations.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod clients;
 mod error;
 mod factors;
