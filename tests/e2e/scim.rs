@@ -252,6 +252,8 @@ async fn users_are_found_by_every_filter_operator_and_paged() {
         r#"meta.created gt "yesterday""#,
         r#"emails[type eq "work"]"#,
         r#"userName co 3"#,
+        // PostgreSQL refuses a NUL in text: it must be a 400 here, never a 503 to retry.
+        r#"userName eq "\u0000""#,
     ] {
         let path = format!(
             "/Users?filter={}",
@@ -265,6 +267,8 @@ async fn users_are_found_by_every_filter_operator_and_paged() {
             "urn:ietf:params:scim:api:messages:2.0:Error"
         );
     }
+    let (status, _, _) = scim(&server, &token, Method::GET, "/Users/%00", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
 
@@ -326,6 +330,38 @@ async fn groups_take_members_by_patch_and_versions_guard_changes() {
     )
     .await;
     assert_eq!(by_member["totalResults"], 1);
+    // Two PATCHes at once, each adding someone: both stay (each applies its own change, not
+    // the whole list it read).
+    let carol = user(&server, &token, json!({"userName": "carol"})).await;
+    let dave = user(&server, &token, json!({"userName": "dave"})).await;
+    let add = |who: String| {
+        let (server, token, id) = (&server, &token, &id);
+        async move {
+            scim(
+                server,
+                token,
+                Method::PATCH,
+                &format!("/Groups/{id}"),
+                Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": who}]}]})),
+            )
+            .await
+            .0
+        }
+    };
+    let (a, b) = tokio::join!(add(carol.clone()), add(dave.clone()));
+    assert_eq!((a, b), (StatusCode::OK, StatusCode::OK));
+    let (_, _, now) = scim(&server, &token, Method::GET, &format!("/Groups/{id}"), None).await;
+    let mut members: Vec<&str> = now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut want = vec![bob.as_str(), carol.as_str(), dave.as_str()];
+    want.sort_unstable();
+    assert_eq!(members, want);
+    let v2 = now["meta"]["version"].as_str().unwrap().to_owned();
     // A change made with an old version is refused (412); with the current one it goes.
     let rename = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "displayName", "value": "Finance EU"}]});

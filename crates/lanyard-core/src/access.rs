@@ -607,19 +607,35 @@ async fn withdraw(
         return Ok(Withdrawn::default());
     }
     let clients = affected_clients(state, role_clients, groups).await?;
-    let mut revocations = 0;
-    for sub in people {
-        for client_id in &clients {
-            revocation::revoke(
-                state,
-                Target::grant(sub, client_id),
-                state.clock.now(),
-                actor,
-            )
-            .await?;
-            revocations += 1;
-        }
-    }
+    // On a task of its own: the change is stored already, so a caller that goes away (a
+    // client hanging up, a request timeout) must not cut the revocations short.
+    let task = {
+        let (state, people, clients, actor) = (
+            state.clone(),
+            people.to_vec(),
+            clients.clone(),
+            actor.to_owned(),
+        );
+        tokio::spawn(async move {
+            let mut revocations = 0;
+            for sub in &people {
+                for client_id in &clients {
+                    revocation::revoke(
+                        &state,
+                        Target::grant(sub, client_id),
+                        state.clock.now(),
+                        &actor,
+                    )
+                    .await?;
+                    revocations += 1;
+                }
+            }
+            Ok::<usize, revocation::RevocationError>(revocations)
+        })
+    };
+    let revocations = task
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("revoking stopped: {e}")))??;
     Ok(Withdrawn {
         people: people.len(),
         clients,

@@ -313,6 +313,13 @@ fn compare(target: Target, op: CompareOp, value: &Value) -> Result<Condition, Se
             op.as_str()
         ))
     };
+    if let Value::Str(text) = value
+        && text.contains('\0')
+    {
+        return Err(SearchError::Filter(format!(
+            "{name}: a value may not hold a NUL character"
+        )));
+    }
     if *value == Value::Null {
         // `eq null` is "has no value", `ne null` "has one" (RFC 7644 §3.4.2.2 treats null as
         // unassigned).

@@ -17,6 +17,7 @@ use crate::scim_filter;
 const SHAPE: Shape = Shape {
     attributes: &["displayName", "externalId", "members"],
     lists: &["members"],
+    one_of: &[],
 };
 
 /// The group as SCIM shows it, with its members' ids.
@@ -96,7 +97,7 @@ pub async fn replace(
     let current = find(state, id).await?;
     check_version(&current, if_match)?;
     let map = object(body, GROUP_SCHEMA)?;
-    store(state, current, Fields::read(map)?, actor).await
+    store(state, current, Fields::read(map)?, None, actor).await
 }
 
 /// Applies a PatchOp to the group `id` (members added and removed; a new name).
@@ -120,7 +121,9 @@ pub async fn patch(
         members.iter().map(|m| json!({ "value": m })).collect(),
     );
     patch::apply(&SHAPE, &mut doc, body)?;
-    store(state, current, Fields::read(&doc)?, actor).await
+    // The members' change is what this PATCH did to the members it read: two PATCHes at
+    // once (each adding someone) both take effect, as each one's add and remove alone.
+    store(state, current, Fields::read(&doc)?, Some(members), actor).await
 }
 
 /// Deletes the group `id`; its members lose it, and the roles it held, at once.
@@ -224,11 +227,13 @@ impl Fields {
 }
 
 /// Stores `fields` over `current`: the name and external id, then the members added and
-/// removed (those removed lose the group at once).
+/// removed (those removed lose the group at once) relative to `before`, the members the
+/// change was made from (a PATCH), or to the members now (a PUT replaces them).
 async fn store(
     state: &Core,
     current: Group,
     fields: Fields,
+    before: Option<Vec<String>>,
     actor: &str,
 ) -> Result<Value, ScimError> {
     if fields.name != current.name || fields.external_id != current.external_id {
@@ -244,7 +249,10 @@ async fn store(
         )
         .await?;
     }
-    let before = members_of(state, &current.id).await?;
+    let before = match before {
+        Some(members) => members,
+        None => members_of(state, &current.id).await?,
+    };
     let had: HashSet<&String> = before.iter().collect();
     let wanted: HashSet<&String> = fields.members.iter().collect();
     let add: Vec<String> = fields

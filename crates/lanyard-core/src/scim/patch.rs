@@ -17,6 +17,10 @@ pub(super) struct Shape {
     pub(super) attributes: &'static [&'static str],
     /// The multi-valued ones (`emails`, `members`): `add` appends to them.
     pub(super) lists: &'static [&'static str],
+    /// Lists of which Lanyard keeps one untyped value (`emails`): a value filter on `type`
+    /// matches it whatever the type named, and `add`/`replace` through a filter that matches
+    /// nothing sets it (Entra ID updates `emails[type eq "work"].value`).
+    pub(super) one_of: &'static [&'static str],
 }
 
 impl Shape {
@@ -197,10 +201,11 @@ fn set(
                     format!("{attr} is not multi-valued: it takes no [filter]"),
                 ));
             }
+            let untyped = shape.one_of.contains(&attr);
             let hit = with_list(doc, attr, |list| {
                 let mut hit = false;
                 for item in list.iter_mut() {
-                    if !matches(&filter, item) {
+                    if !matches_value(&filter, item, untyped) {
                         continue;
                     }
                     hit = true;
@@ -219,6 +224,15 @@ fn set(
                 }
                 hit
             });
+            if !hit && shape.one_of.contains(&attr) {
+                // The one value Lanyard keeps, named through the filter: set it, first.
+                let item = match (sub, value) {
+                    (Some(sub), v) => Value::Object(Map::from_iter([(sub, v)])),
+                    (None, v) => v,
+                };
+                with_list(doc, attr, |list| list.insert(0, item));
+                return Ok(());
+            }
             if !hit {
                 return Err(ScimError::bad(
                     "noTarget",
@@ -245,13 +259,22 @@ fn remove(
     match (path.filter, path.sub) {
         (None, None) => {
             // `{"op": "remove", "path": "members", "value": [{"value": "id"}]}` removes those
-            // (as Entra ID sends it); without a value, the whole attribute.
-            let named: Vec<Value> = match value {
-                Value::Array(items) => items.clone(),
-                Value::Object(_) => vec![value.clone()],
-                _ => Vec::new(),
-            };
-            if shape.is_list(attr) && !named.is_empty() {
+            // (as Entra ID sends it; a bare id too); an empty list removes nothing; only no
+            // value at all removes the whole attribute.
+            if shape.is_list(attr) && !value.is_null() {
+                let named: Vec<Value> = match value {
+                    Value::Array(items) => items.clone(),
+                    Value::String(id) => vec![serde_json::json!({ "value": id })],
+                    Value::Object(_) => vec![value.clone()],
+                    _ => {
+                        return Err(ScimError::bad(
+                            "invalidValue",
+                            format!(
+                                "remove from {attr} takes a list of values, such as [{{\"value\": \"...\"}}]"
+                            ),
+                        ));
+                    }
+                };
                 with_list(doc, attr, |list| {
                     list.retain(|v| !named.iter().any(|n| same_value(v, n)));
                 });
@@ -273,6 +296,12 @@ fn remove(
             }
         }
         (Some(filter), sub) => {
+            if !shape.is_list(attr) {
+                return Err(ScimError::bad(
+                    "invalidPath",
+                    format!("{attr} is not multi-valued: it takes no [filter]"),
+                ));
+            }
             with_list(doc, attr, |list| match sub {
                 None => list.retain(|v| !matches(&filter, v)),
                 Some(sub) => {
@@ -310,6 +339,23 @@ fn same_value(a: &Value, b: &Value) -> bool {
     match (a.get("value"), b.get("value")) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
+    }
+}
+
+/// [`matches`]; for a list of one untyped value, a `type` Lanyard does not keep matches.
+fn matches_value(filter: &Filter, item: &Value, untyped: bool) -> bool {
+    if !untyped {
+        return matches(filter, item);
+    }
+    match filter {
+        Filter::And(a, b) => matches_value(a, item, true) && matches_value(b, item, true),
+        Filter::Or(a, b) => matches_value(a, item, true) || matches_value(b, item, true),
+        Filter::Compare { path, .. } | Filter::Present(path)
+            if path.attr.eq_ignore_ascii_case("type") && field(item, path).is_none() =>
+        {
+            true
+        }
+        other => matches(other, item),
     }
 }
 
@@ -372,7 +418,61 @@ mod tests {
     const GROUP: Shape = Shape {
         attributes: &["displayName", "externalId", "members"],
         lists: &["members"],
+        one_of: &[],
     };
+
+    const USER: Shape = Shape {
+        attributes: &["userName", "emails"],
+        lists: &["emails"],
+        one_of: &["emails"],
+    };
+
+    #[test]
+    fn entra_ids_email_paths_set_the_one_address_and_empty_removals_remove_nothing() {
+        let mut doc = json!({"userName": "a", "emails": [{"value": "old@x"}]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let ops = |o: Value| json!({"schemas": [PATCH_SCHEMA], "Operations": o});
+        apply(
+            &USER,
+            &mut doc,
+            &ops(json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x"}])),
+        )
+        .unwrap();
+        assert_eq!(doc["emails"], json!([{"value": "new@x"}]));
+        let mut none = json!({"userName": "a"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        apply(
+            &USER,
+            &mut none,
+            &ops(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "first@x"}])),
+        )
+        .unwrap();
+        assert_eq!(none["emails"][0]["value"], "first@x");
+        // An empty list removes nothing; a bare id removes that member only.
+        let group = json!({"displayName": "G", "members": [{"value": "a"}, {"value": "b"}]});
+        let kept = patched(
+            group.clone(),
+            json!([{"op": "remove", "path": "members", "value": []}]),
+        )
+        .unwrap();
+        assert_eq!(kept["members"], group["members"]);
+        let one = patched(
+            group.clone(),
+            json!([{"op": "remove", "path": "members", "value": "a"}]),
+        )
+        .unwrap();
+        assert_eq!(one["members"], json!([{"value": "b"}]));
+        let e = patched(
+            group,
+            json!([{"op": "remove", "path": "members", "value": 7}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type, Some("invalidValue"));
+    }
 
     fn patched(doc: Value, ops: Value) -> Result<Value, ScimError> {
         let mut doc = doc.as_object().cloned().unwrap_or_default();

@@ -21,6 +21,7 @@ const SHAPE: Shape = Shape {
         "password",
     ],
     lists: &["emails"],
+    one_of: &["emails"],
 };
 
 /// The person as a SCIM User, with the groups they are in.

@@ -326,6 +326,14 @@ async fn search_everything(_: Caller) -> Response {
 // --- Users and Groups ----------------------------------------------------------------------
 
 /// The resource type a path names, or the SCIM 404.
+/// An id no resource can have (a NUL or another control character, which PostgreSQL would
+/// refuse as a database error): 404 before the database is asked.
+fn no_such_id(id: &str) -> Option<ScimError> {
+    id.chars()
+        .any(char::is_control)
+        .then(|| ScimError::not_found("no resource has that id"))
+}
+
 fn resource(segment: &str) -> Result<Resource, ScimError> {
     Resource::named(segment).ok_or_else(|| {
         ScimError::not_found(format!(
@@ -378,6 +386,9 @@ async fn get_one(
     Path((kind, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(e) = no_such_id(&id) {
+        return reply(e);
+    }
     match resource(&kind) {
         Ok(kind) => respond(kind.get(&state, &id).await, &attrs_of(raw.as_deref())),
         Err(e) => reply(e),
@@ -434,6 +445,9 @@ async fn change(
     body: &Bytes,
     patch: bool,
 ) -> Response {
+    if let Some(e) = no_such_id(id) {
+        return reply(e);
+    }
     let kind = match resource(kind) {
         Ok(k) => k,
         Err(e) => return reply(e),
@@ -456,6 +470,9 @@ async fn delete(
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(e) = no_such_id(&id) {
+        return reply(e);
+    }
     let kind = match resource(&kind) {
         Ok(k) => k,
         Err(e) => return reply(e),
