@@ -9,7 +9,7 @@ use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use super::entities::{factors, server_keys, signing_keys};
@@ -76,7 +76,7 @@ impl Keys<'_> {
                     detail,
                 })
         };
-        let txn = self.0.conn.begin().await.map_err(unavailable)?;
+        let txn = self.0.begin_write().await?;
         let mut changed = 0;
         for row in signing_keys::Entity::find()
             .all(&txn)
@@ -156,7 +156,7 @@ impl Keys<'_> {
     /// advisory lock for their transaction; SQLite lets one writer in at a time (and serves
     /// one node).
     pub async fn insert_first(&self, key: &StoredKey) -> Result<bool, DbError> {
-        let txn = self.0.conn.begin().await.map_err(unavailable)?;
+        let txn = self.0.begin_write().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FIRST_KEY_LOCK})"))
                 .await

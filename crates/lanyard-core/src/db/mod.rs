@@ -168,6 +168,21 @@ impl Db {
             })
     }
 
+    /// Starts a transaction that will write after it reads. On SQLite it takes the write
+    /// lock at once (a no-op `UPDATE`): a deferred transaction that read first cannot upgrade
+    /// once another connection has written since, and fails at once with `SQLITE_BUSY_SNAPSHOT`
+    /// ("database is locked", code 517) instead of waiting its turn.
+    pub(super) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbError> {
+        use sea_orm::{DbBackend, TransactionTrait};
+        let txn = self.conn.begin().await.map_err(unavailable)?;
+        if txn.get_database_backend() == DbBackend::Sqlite {
+            txn.execute_unprepared("UPDATE server_keys SET name = name WHERE 1 = 0")
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(txn)
+    }
+
     /// Applies every pending migration.
     pub async fn migrate(&self) -> Result<(), DbError> {
         Migrator::up(&self.conn, None).await.map_err(unavailable)
