@@ -34,6 +34,10 @@ pub async fn exchange(
         .ok_or_else(|| TokenError::invalid_request("code is missing"))?;
     // Checked before the code is spent, so a mistake here does not cost the code.
     let audience = audience(state, client, params).await?;
+    // The tokens' `iat`, taken before what the person holds is read: a role taken away
+    // after this read is revoked with a watermark later than `iat`, so a token made from the
+    // read is covered by it, whenever it is signed.
+    let now = state.clock.now();
     // The user, and what they hold, are read before the code is spent: if the database is
     // down, the 503 leaves the code for the client's retry (read after, the code would be
     // spent and the retry taken for a replay). The row read is the one checked below.
@@ -100,7 +104,6 @@ pub async fn exchange(
     {
         return Err(TokenError::invalid_grant(SESSION_ENDED));
     }
-    let now = state.clock.now();
     let scope = Scope::from(payload.scope.clone());
     let sid = grant.sid.as_ref().map(|s| s.as_str().to_owned());
     let jti = grant

@@ -40,8 +40,10 @@ pub async fn refresh(
     // token would be spent, and a retry later than the store's short retry grace would be
     // taken for reuse and end the family.) The read is kept for a second, so the check after
     // rotating costs nothing.
-    // What the person holds is read before rotating too, for the same reason.
+    // What the person holds is read before rotating too, for the same reason; the tokens'
+    // `iat` is taken before that read (see `authorization_code.rs`).
     let audience = audience(state, client, params).await?;
+    let now = state.clock.now();
     let held_first = match &known {
         Some(family) => {
             state.db.users().recent(&family.sub).await?;
@@ -68,7 +70,6 @@ pub async fn refresh(
             Some(requested)
         }
     };
-    let now = state.clock.now();
     let jti = random_token(16);
     let at = AccessTokenRef {
         jti: jti.clone(),
