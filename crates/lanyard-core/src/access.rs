@@ -423,37 +423,31 @@ pub async fn groups_of(state: &Core, sub: &str) -> Result<Vec<Group>, ServiceErr
 
 /// Every role `sub` holds, at every app, and how.
 pub async fn roles_of(state: &Core, sub: &str) -> Result<Vec<HeldRole>, ServiceError> {
-    let direct: BTreeSet<(String, String)> = state
-        .db
-        .roles()
+    let roles = state.db.roles();
+    let direct: BTreeSet<(String, String)> = roles
         .held_by(&Holder::User(sub.to_owned()))
         .await?
         .into_iter()
         .collect();
-    let mut held = Vec::new();
-    for (client_id, role) in state.db.roles().all_of_user(sub).await? {
-        let mut via = Vec::new();
-        for group in groups_of(state, sub).await? {
-            if state
-                .db
-                .roles()
-                .held_by(&Holder::Group(group.id.clone()))
-                .await?
-                .iter()
-                .any(|(c, r)| *c == client_id && *r == role)
-            {
-                via.push(group.name);
-            }
+    // Each role, with the groups (names) it comes through: one read per group of theirs.
+    let mut via: std::collections::BTreeMap<(String, String), Vec<String>> = direct
+        .iter()
+        .map(|held| (held.clone(), Vec::new()))
+        .collect();
+    for group in groups_of(state, sub).await? {
+        for held in roles.held_by(&Holder::Group(group.id.clone())).await? {
+            via.entry(held).or_default().push(group.name.clone());
         }
-        let direct = direct.contains(&(client_id.clone(), role.clone()));
-        held.push(HeldRole {
+    }
+    Ok(via
+        .into_iter()
+        .map(|((client_id, role), via)| HeldRole {
+            direct: direct.contains(&(client_id.clone(), role.clone())),
             client_id,
             role,
             via,
-            direct,
-        });
-    }
-    Ok(held)
+        })
+        .collect())
 }
 
 /// What a token for `sub` says about them: the names of the roles they hold at the

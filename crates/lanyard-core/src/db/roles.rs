@@ -184,30 +184,6 @@ impl Roles<'_> {
             .map_err(unavailable)
     }
 
-    /// Every client where `sub` holds a role, directly or through a group.
-    pub async fn clients_of_user(&self, sub: &str) -> Result<Vec<String>, DbError> {
-        let all = self.all_of_user(sub).await?;
-        let mut clients: Vec<String> = all.into_iter().map(|(c, _)| c).collect();
-        clients.dedup();
-        Ok(clients)
-    }
-
-    /// Every role `sub` holds anywhere, directly or through a group: (client id, role).
-    pub async fn all_of_user(&self, sub: &str) -> Result<Vec<(String, String)>, DbError> {
-        role_grants::Entity::find()
-            .select_only()
-            .column(role_grants::Column::ClientId)
-            .column(role_grants::Column::Role)
-            .distinct()
-            .filter(held_by_user(sub))
-            .order_by_asc(role_grants::Column::ClientId)
-            .order_by_asc(role_grants::Column::Role)
-            .into_tuple()
-            .all(&self.0.conn)
-            .await
-            .map_err(unavailable)
-    }
-
     /// Removes every grant to `holder` (the user or group is being deleted).
     pub(super) async fn forget_holder(&self, holder: &Holder) -> Result<(), DbError> {
         role_grants::Entity::delete_many()

@@ -273,8 +273,6 @@ pub fn instant(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-pub use crate::scim_filter::parse_instant;
-
 /// `meta` of a resource.
 fn meta(kind: &str, location: String, created: Timestamp, updated: Timestamp) -> Value {
     json!({
@@ -438,6 +436,7 @@ fn flag(map: &Map<String, Value>, name: &str) -> Result<Option<bool>, ScimError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim_filter::parse_instant;
 
     #[test]
     fn instants_versions_pages_and_projections() {

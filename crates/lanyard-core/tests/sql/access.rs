@@ -221,7 +221,10 @@ pub(crate) async fn roles_are_held_directly_or_through_groups(db: Db) {
     assert_eq!(at_billing("s1").await, ["billing:admin", "billing:read"]);
     assert_eq!(at_billing("s2").await, ["billing:read"]);
     assert_eq!(
-        db.roles().all_of_user("s2").await.unwrap(),
+        db.roles()
+            .of_user_at("s2", &["billing".to_owned(), "wiki".to_owned()])
+            .await
+            .unwrap(),
         [
             ("billing".to_owned(), "billing:read".to_owned()),
             ("wiki".to_owned(), "wiki:edit".to_owned())
