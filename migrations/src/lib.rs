@@ -15,6 +15,7 @@ mod m0003_consents;
 mod m0004_client_settings;
 mod m0005_factors;
 mod m0006_groups_roles;
+mod m0007_mail;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_client_settings::Migration),
             Box::new(m0005_factors::Migration),
             Box::new(m0006_groups_roles::Migration),
+            Box::new(m0007_mail::Migration),
         ]
     }
 }

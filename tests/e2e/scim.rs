@@ -14,7 +14,7 @@ use crate::support::{ClientSpec, Db, Store, TestServer, token_request};
 const PASSWORD: &str = "correct horse battery staple";
 
 /// A token for a provisioning client (`client_credentials`, scope `lanyard:scim`).
-async fn scim_token(server: &TestServer) -> String {
+pub(crate) async fn scim_token(server: &TestServer) -> String {
     let hr = server
         .client(ClientSpec {
             id: "hr-system",
@@ -39,7 +39,7 @@ async fn scim_token(server: &TestServer) -> String {
 }
 
 /// `method` on `/scim/v2{path}`: the status, headers and JSON body.
-async fn scim(
+pub(crate) async fn scim(
     server: &TestServer,
     token: &str,
     method: Method,

@@ -119,6 +119,171 @@ pub struct Config {
     /// Loopback, link-local and private addresses Lanyard may call nonetheless (an app's
     /// `backchannel_logout_uri` on the company network; see `outbound`). Default none.
     pub outbound_allow: Vec<Network>,
+    /// How mail is sent, and how long its links work (see `mail`).
+    pub mail: MailPolicy,
+}
+
+/// How Lanyard sends mail, and how long the links in it work.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailPolicy {
+    /// The SMTP relay (`smtp_url`); `None`: mail is written to `folder` instead.
+    pub smtp: Option<SmtpRelay>,
+    /// The `From` of every mail (`mail_from`). Default `Lanyard <noreply@ISSUER-HOST>`.
+    pub from: String,
+    /// Where mail goes without a relay (`mail_folder`). `None`: beside a SQLite database
+    /// (`lanyard.db` → `lanyard.db.outbox/`), else `./lanyard-outbox/`.
+    pub folder: Option<std::path::PathBuf>,
+    /// How long an invitation's link works. Default 72 hours.
+    pub invitation_lifetime: Duration,
+    /// How long a password-reset link works. Default 30 minutes.
+    pub reset_lifetime: Duration,
+    /// How long a link that verifies an address works. Default 24 hours.
+    pub verification_lifetime: Duration,
+    /// Whether a person SCIM creates with an address and no password is sent an invitation
+    /// (`scim_invite`). Default false.
+    pub scim_invite: bool,
+}
+
+impl Default for MailPolicy {
+    fn default() -> Self {
+        Self {
+            smtp: None,
+            from: "Lanyard <noreply@localhost>".to_owned(),
+            folder: None,
+            invitation_lifetime: Duration::from_secs(72 * 3600),
+            reset_lifetime: Duration::from_secs(30 * 60),
+            verification_lifetime: Duration::from_secs(24 * 3600),
+            scim_invite: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailPolicy")
+            .field("smtp", &self.smtp)
+            .field("from", &self.from)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the connection to the SMTP relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// None: only for a relay on this machine or one a URL names with `?tls=none`.
+    None,
+    /// STARTTLS, required (the default for `smtp://` to another host).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// An SMTP relay (`smtp_url`, and `smtp_password_file`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpRelay {
+    /// Host name or address.
+    pub host: String,
+    /// Port (default 25 for `smtp://`, 465 for `smtps://`).
+    pub port: u16,
+    /// The protection.
+    pub tls: SmtpTls,
+    /// The user to log in as, if any.
+    pub username: Option<String>,
+    /// The password: from the URL, or read from `smtp_password_file` at start.
+    pub password: Option<String>,
+    /// `smtp_password_file`, read when the relay is first used.
+    pub password_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for SmtpRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpRelay")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// `smtp://[user[:password]@]host[:port][?tls=none|starttls]` or `smtps://...`: plain to a
+/// relay on this machine, STARTTLS required to any other unless `?tls=none` says otherwise,
+/// implicit TLS for `smtps`. Credentials are percent-decoded.
+fn smtp_relay(raw: &str, password_file: Option<&str>) -> Result<SmtpRelay, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        bad(format!(
+            "smtp_url is not a URL ({e}); write smtp://host:port"
+        ))
+    })?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("smtp_url names no host; write smtp://host:port"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let local = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let asked = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    if url.query_pairs().any(|(k, _)| k != "tls") || !matches!(url.path(), "" | "/") {
+        return Err(bad(
+            "smtp_url takes only a host, a port, credentials and ?tls=none|starttls",
+        ));
+    }
+    let (tls, default_port) = match (url.scheme(), asked.as_deref()) {
+        ("smtps", None) => (SmtpTls::Implicit, 465),
+        ("smtp", None) if local => (SmtpTls::None, 25),
+        ("smtp", None | Some("starttls")) => (SmtpTls::StartTls, 25),
+        ("smtp", Some("none")) => (SmtpTls::None, 25),
+        ("smtp" | "smtps", Some(other)) => {
+            return Err(bad(format!(
+                "smtp_url: tls={other:?}; use tls=none or tls=starttls with smtp://, nothing with smtps://"
+            )));
+        }
+        (other, _) => {
+            return Err(bad(format!(
+                "smtp_url scheme {other:?}: use smtp:// (STARTTLS) or smtps:// (implicit TLS)"
+            )));
+        }
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad("smtp_url: the credentials are not UTF-8"))
+    };
+    let username = match url.username() {
+        "" => None,
+        u => Some(decode(u)?),
+    };
+    let password = url.password().map(decode).transpose()?;
+    let password_file = password_file
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from);
+    if password.is_some() && password_file.is_some() {
+        return Err(bad(
+            "the SMTP password is given twice: in smtp_url and in smtp_password_file; keep one",
+        ));
+    }
+    if username.is_none() && (password.is_some() || password_file.is_some()) {
+        return Err(bad(
+            "an SMTP password without a user: write smtp://USER@host:port",
+        ));
+    }
+    Ok(SmtpRelay {
+        host,
+        port: url.port().unwrap_or(default_port),
+        tls,
+        username,
+        password,
+        password_file,
+    })
 }
 
 /// An address or a range of them (CIDR: `10.0.0.0/8`, `fd00::/8`; a bare address is one).
@@ -329,11 +494,11 @@ impl Default for Lifetimes {
             code: Duration::from_secs(MIN),
             access_token: Duration::from_secs(10 * MIN),
             id_token: Duration::from_secs(10 * MIN),
-            refresh_token: Duration::from_secs(30 * DAY),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
             session_idle: Duration::from_secs(30 * MIN),
             session_max: Duration::from_secs(12 * HOUR),
             remember_me_idle: Duration::from_secs(7 * DAY),
-            remember_me_max: Duration::from_secs(30 * DAY),
+            remember_me_max: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -359,6 +524,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             mfa_required: false,
             outbound_allow: Vec::new(),
+            mail: MailPolicy::default(),
             revocation_leeway: Duration::from_secs(60),
             master_key_file: None,
             master_key: None,
@@ -409,6 +575,16 @@ impl Config {
         self.issuer.starts_with("https://")
     }
 
+    /// The file of a SQLite `database_url` (`sqlite://lanyard.db?mode=rwc` → `lanyard.db`);
+    /// `None` for another database or an in-memory one.
+    pub fn sqlite_file(&self) -> Option<String> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+        (!memory).then(|| path.to_owned())
+    }
+
     /// The full URL of a path under the issuer.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
@@ -455,10 +631,18 @@ pub struct RawConfig {
     revocation_leeway_secs: Option<u64>,
     master_key_file: Option<String>,
     master_key: Option<String>,
+    smtp_url: Option<String>,
+    smtp_password_file: Option<String>,
+    mail_from: Option<String>,
+    mail_folder: Option<String>,
+    invitation_lifetime_secs: Option<u64>,
+    password_reset_lifetime_secs: Option<u64>,
+    email_verification_lifetime_secs: Option<u64>,
+    scim_invite: Option<bool>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 41] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -492,6 +676,14 @@ const KEYS: [&str; 33] = [
     "revocation_leeway_secs",
     "master_key_file",
     "master_key",
+    "smtp_url",
+    "smtp_password_file",
+    "mail_from",
+    "mail_folder",
+    "invitation_lifetime_secs",
+    "password_reset_lifetime_secs",
+    "email_verification_lifetime_secs",
+    "scim_invite",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -570,6 +762,22 @@ impl RawConfig {
                 "revocation_leeway_secs" => self.revocation_leeway_secs = secs()?,
                 "master_key_file" => self.master_key_file = Some(value.clone()),
                 "master_key" => self.master_key = Some(value.clone()),
+                "smtp_url" => self.smtp_url = Some(value.clone()),
+                "smtp_password_file" => self.smtp_password_file = Some(value.clone()),
+                "mail_from" => self.mail_from = Some(value.clone()),
+                "mail_folder" => self.mail_folder = Some(value.clone()),
+                "invitation_lifetime_secs" => self.invitation_lifetime_secs = secs()?,
+                "password_reset_lifetime_secs" => self.password_reset_lifetime_secs = secs()?,
+                "email_verification_lifetime_secs" => {
+                    self.email_verification_lifetime_secs = secs()?;
+                }
+                "scim_invite" => {
+                    self.scim_invite = Some(match value.trim() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return Err(bad(format!("{var}={value:?}: use true or false"))),
+                    });
+                }
                 _ => {}
             }
         }
@@ -751,7 +959,53 @@ impl RawConfig {
                 Duration::from_secs(24 * 3600),
             )?,
         };
+        let dm = d.mail;
+        let mail = MailPolicy {
+            smtp: match self.smtp_url.as_deref().map(str::trim) {
+                None | Some("") => {
+                    if self.smtp_password_file.is_some() {
+                        return Err(bad("smtp_password_file is set without smtp_url"));
+                    }
+                    None
+                }
+                Some(url) => Some(smtp_relay(url, self.smtp_password_file.as_deref())?),
+            },
+            from: match self.mail_from.as_deref().map(str::trim) {
+                None | Some("") => format!(
+                    "Lanyard <noreply@{}>",
+                    Url::parse(&issuer)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| "localhost".to_owned())
+                ),
+                Some(from) => check_mailbox(from)?,
+            },
+            folder: self
+                .mail_folder
+                .filter(|f| !f.trim().is_empty())
+                .map(std::path::PathBuf::from),
+            invitation_lifetime: secs(
+                self.invitation_lifetime_secs,
+                dm.invitation_lifetime,
+                "invitation_lifetime_secs",
+                Duration::from_secs(30 * 24 * 3600),
+            )?,
+            reset_lifetime: secs(
+                self.password_reset_lifetime_secs,
+                dm.reset_lifetime,
+                "password_reset_lifetime_secs",
+                Duration::from_secs(24 * 3600),
+            )?,
+            verification_lifetime: secs(
+                self.email_verification_lifetime_secs,
+                dm.verification_lifetime,
+                "email_verification_lifetime_secs",
+                Duration::from_secs(30 * 24 * 3600),
+            )?,
+            scim_invite: self.scim_invite.unwrap_or(dm.scim_invite),
+        };
         Ok(Config {
+            mail,
             issuer,
             listen,
             ops_listen,
@@ -815,6 +1069,23 @@ impl RawConfig {
     }
 }
 
+/// A `From` address: `Name <address>` or a bare address, with an `@` and no line breaks.
+fn check_mailbox(from: &str) -> Result<String, ConfigError> {
+    let address = match from.rsplit_once('<') {
+        Some((_, rest)) => rest.strip_suffix('>').unwrap_or(""),
+        None => from,
+    };
+    if !address.contains('@')
+        || from.contains(['\r', '\n'])
+        || address.contains(char::is_whitespace)
+    {
+        return Err(bad(format!(
+            "mail_from = {from:?}: write an address, or Name <address>"
+        )));
+    }
+    Ok(from.to_owned())
+}
+
 /// An issuer is an `https` URL (or `http` on this machine, for development) with no query or
 /// fragment (OpenID Connect Discovery §3, RFC 8414 §2). A trailing slash is dropped, so the
 /// issuer compares equal to itself everywhere.
@@ -859,6 +1130,80 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    fn mail_from_env(pairs: &[(&str, &str)]) -> Result<MailPolicy, ConfigError> {
+        RawConfig::default()
+            .overlay_env(env(pairs))?
+            .validate()
+            .map(|c| c.mail)
+    }
+
+    /// `smtp_url`: plain only to this machine (or when `?tls=none` says so), STARTTLS
+    /// required to any other host, implicit TLS for `smtps`; credentials percent-decoded; a
+    /// password given twice or without a user refused.
+    #[test]
+    fn smtp_urls_require_tls_beyond_this_machine() {
+        let relay = |url: &str| {
+            mail_from_env(&[("LANYARD_SMTP_URL", url)]).map(|m| {
+                m.smtp
+                    .map(|r| (r.host, r.port, r.tls, r.username, r.password))
+            })
+        };
+        assert_eq!(
+            relay("smtp://localhost:2525").unwrap(),
+            Some(("localhost".into(), 2525, SmtpTls::None, None, None))
+        );
+        assert_eq!(relay("smtp://[::1]").unwrap().unwrap().2, SmtpTls::None);
+        assert_eq!(
+            relay("smtp://lanyard%40example.com:p%40ss@smtp.example.com:587").unwrap(),
+            Some((
+                "smtp.example.com".into(),
+                587,
+                SmtpTls::StartTls,
+                Some("lanyard@example.com".into()),
+                Some("p@ss".into())
+            ))
+        );
+        assert_eq!(relay("smtps://smtp.example.com").unwrap().unwrap().1, 465);
+        assert_eq!(
+            relay("smtps://smtp.example.com").unwrap().unwrap().2,
+            SmtpTls::Implicit
+        );
+        assert_eq!(
+            relay("smtp://relay.internal?tls=none").unwrap().unwrap().2,
+            SmtpTls::None
+        );
+        for bad in [
+            "smtp://relay.internal?tls=opportunistic",
+            "smtps://relay.internal?tls=none",
+            "http://relay.internal",
+            "smtp://:secret@relay.internal",
+            "smtp://relay.internal/path",
+            "smtp://",
+        ] {
+            assert!(relay(bad).is_err(), "{bad} is refused");
+        }
+        let twice = mail_from_env(&[
+            ("LANYARD_SMTP_URL", "smtp://u:p@relay.example.com"),
+            ("LANYARD_SMTP_PASSWORD_FILE", "/run/secrets/smtp"),
+        ]);
+        assert!(twice.unwrap_err().to_string().contains("given twice"));
+        let debug = format!(
+            "{:?}",
+            mail_from_env(&[("LANYARD_SMTP_URL", "smtp://u:hunter22@relay.example.com")]).unwrap()
+        );
+        assert!(!debug.contains("hunter22"), "{debug}");
+        let defaults = mail_from_env(&[("LANYARD_ISSUER", "https://sso.example.com")]).unwrap();
+        assert_eq!(defaults.from, "Lanyard <noreply@sso.example.com>");
+        assert!(defaults.smtp.is_none());
+        assert!(mail_from_env(&[("LANYARD_MAIL_FROM", "not an address")]).is_err());
+        assert!(mail_from_env(&[("LANYARD_SCIM_INVITE", "maybe")]).is_err());
+        assert!(
+            mail_from_env(&[("LANYARD_SCIM_INVITE", "true")])
+                .unwrap()
+                .scim_invite
+        );
     }
 
     #[test]
@@ -1112,6 +1457,23 @@ mod documented {
                 "revocation_leeway_secs",
                 c.revocation_leeway.as_secs().to_string(),
             ),
+            ("smtp_url", "(none)".to_owned()),
+            ("smtp_password_file", "(none)".to_owned()),
+            ("mail_from", "`Lanyard <noreply@ISSUER-HOST>`".to_owned()),
+            ("mail_folder", "(beside the database)".to_owned()),
+            (
+                "invitation_lifetime_secs",
+                c.mail.invitation_lifetime.as_secs().to_string(),
+            ),
+            (
+                "password_reset_lifetime_secs",
+                c.mail.reset_lifetime.as_secs().to_string(),
+            ),
+            (
+                "email_verification_lifetime_secs",
+                c.mail.verification_lifetime.as_secs().to_string(),
+            ),
+            ("scim_invite", c.mail.scim_invite.to_string()),
         ];
         let count = rows.len();
         for (key, default) in rows {

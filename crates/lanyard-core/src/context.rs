@@ -36,6 +36,8 @@ pub struct Parts {
     pub passwords: Passwords,
     /// The audit trail.
     pub audit: Audit,
+    /// How mail leaves this node.
+    pub mailer: crate::mailer::Mailer,
     /// The time.
     pub clock: Arc<dyn Clock>,
     /// Held while the store's revocation lists are rebuilt from the record.

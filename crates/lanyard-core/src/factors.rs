@@ -10,6 +10,7 @@ use totp_rs::{Algorithm, Totp};
 
 use crate::Core;
 use crate::error::ServiceError;
+use crate::mail::Notice;
 use crate::model::{Factor, FactorKind, RECOVERY_CODES, factor_name};
 use crate::revoke::{self, Outcome, Subject};
 
@@ -148,6 +149,8 @@ pub async fn enrol_totp(
         .target(format!("sub:{sub}"))
         .detail(serde_json::json!({ "kind": "totp", "factor": id, "name": name }));
     state.audit.record(event).await;
+    let what = format!("An authenticator app ({name})");
+    crate::mail::notify_sub(state, sub, Notice::FactorAdded { what }).await;
     Ok(Some(factor))
 }
 
@@ -285,6 +288,11 @@ pub async fn remove(state: &Core, sub: &str, id: &str, actor: &str) -> Result<()
         .target(format!("sub:{sub}"))
         .detail(serde_json::json!({ "kind": factor.kind.as_str(), "factor": id }));
     state.audit.record(event).await;
+    let what = match factor.kind {
+        FactorKind::Passkey => format!("The passkey {}", factor.name),
+        _ => format!("The authenticator app {}", factor.name),
+    };
+    crate::mail::notify_sub(state, sub, Notice::FactorRemoved { what }).await;
     Ok(())
 }
 
@@ -301,6 +309,10 @@ pub async fn reset(state: &Core, sub: &str, actor: &str) -> Result<Outcome, Serv
         .target(format!("sub:{sub}"))
         .detail(serde_json::json!({ "all": true, "factors": removed }));
     state.audit.record(event).await;
+    if removed > 0 {
+        let what = "Every passkey, authenticator app and recovery code".to_owned();
+        crate::mail::notify_sub(state, sub, Notice::FactorRemoved { what }).await;
+    }
     Ok(outcome)
 }
 

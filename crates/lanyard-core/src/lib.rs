@@ -11,13 +11,14 @@
 //!   events, groups and roles) and what each may hold.
 //! - [`db`]: the records in SQL (SQLite or PostgreSQL) through sea-orm.
 //! - [`audit`] (the batched audit trail), [`tokens`] (keys, signing, verifying, JWKS, the
-//!   rotation schedule).
+//!   rotation schedule), [`mailer`] (how mail leaves: SMTP or a folder).
 //! - [`Core`](context::Core) (`context`): the parts every service works with.
 //! - Services: [`revocation`] (durable revoking and checking), [`lockout`] (brute-force
-//!   protection), [`logout`] (back-channel logout), [`session`] (the sign-in session's
-//!   status and how people recognise it), then [`revoke`] (revoking a user, session,
+//!   protection), [`logout`] (back-channel logout), [`mail`] (the outbox and its sender),
+//!   [`session`] (the sign-in session's status and how people recognise it), then [`revoke`] (revoking a user, session,
 //!   client or token), [`users`], [`clients`], [`sessions`], [`keys`], [`locks`],
-//!   [`consents`], [`factors`], [`passkeys`], [`access`] (groups and app roles), with
+//!   [`consents`], [`factors`], [`passkeys`], [`access`] (groups and app roles),
+//!   [`email`] (invitations, password reset, verified addresses), with
 //!   [`error`], the error they share.
 //! - [`health`] (readiness) and [`start`] (building a [`Core`](context::Core)); with the
 //!   feature `testing`, `testing`: throwaway SQLite and PostgreSQL databases for tests.
@@ -30,6 +31,7 @@ pub mod consents;
 mod context;
 pub mod crypto;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod factors;
 pub mod health;
@@ -37,6 +39,8 @@ pub mod keys;
 pub mod lockout;
 pub mod locks;
 pub mod logout;
+pub mod mail;
+pub mod mailer;
 pub mod metrics;
 pub mod model;
 pub mod outbound;

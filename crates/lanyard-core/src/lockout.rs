@@ -43,7 +43,19 @@ pub enum Key {
     /// A client's failed authentications (wrong secrets), from any address: counted for the
     /// alert, never blocking.
     ClientSecret(String),
+    /// "Forgot your password?" requests from one address, whatever they name: a few an
+    /// hour ([`MAIL_REQUESTS_PER_ADDRESS`]), counted before anything is looked up.
+    MailRequestIp(String),
+    /// Reset mails sent to one person (by `sub`): [`MAIL_REQUESTS_PER_ACCOUNT`] an hour;
+    /// more requests are answered alike and send nothing.
+    MailRequestAccount(String),
 }
+
+/// "Forgot your password?" requests one address may make in an hour.
+pub const MAIL_REQUESTS_PER_ADDRESS: u32 = 10;
+/// Reset mails one person may be sent in an hour.
+pub const MAIL_REQUESTS_PER_ACCOUNT: u32 = 3;
+const HOUR: Duration = Duration::from_secs(3600);
 
 impl Key {
     /// The account key for `username`.
@@ -71,6 +83,8 @@ impl Key {
             Self::Pair(u, ip) => format!("signin:{{user:{u}}}:ip:{ip}"),
             Self::Ip(ip) => format!("signin:ip:{ip}"),
             Self::ClientSecret(id) => format!("client:{id}"),
+            Self::MailRequestIp(ip) => format!("mail:ip:{ip}"),
+            Self::MailRequestAccount(sub) => format!("mail:sub:{sub}"),
         }
     }
 
@@ -81,6 +95,8 @@ impl Key {
             Self::Pair(u, ip) => format!("username:{u} ip:{ip}"),
             Self::Ip(ip) => format!("ip:{ip}"),
             Self::ClientSecret(id) => format!("client_id:{id}"),
+            Self::MailRequestIp(ip) => format!("mail requests ip:{ip}"),
+            Self::MailRequestAccount(sub) => format!("mail requests sub:{sub}"),
         }
     }
 
@@ -97,6 +113,15 @@ impl Key {
             Self::ClientSecret(_) => ThrottlePolicy {
                 window: l.duration,
                 steps: Vec::new(),
+            },
+            // So many an hour: the n-th is let through, then the rest of the hour waits.
+            Self::MailRequestIp(_) => ThrottlePolicy {
+                window: HOUR,
+                steps: vec![(MAIL_REQUESTS_PER_ADDRESS, HOUR)],
+            },
+            Self::MailRequestAccount(_) => ThrottlePolicy {
+                window: HOUR,
+                steps: vec![(MAIL_REQUESTS_PER_ACCOUNT, HOUR)],
             },
         }
     }

@@ -37,6 +37,10 @@ pub const AUDIT_DROPPED: &str = "lanyard_audit_dropped_total";
 pub const FEED_SUBSCRIBERS: &str = "lanyard_revocation_feed_subscribers";
 /// Seconds between a revocation's event and its delivery to a feed subscriber.
 pub const FEED_LAG_SECONDS: &str = "lanyard_revocation_feed_lag_seconds";
+/// Mails put in the outbox, by kind.
+pub const MAIL_QUEUED: &str = "lanyard_mail_queued_total";
+/// Attempts to send a mail, by kind and outcome (`sent`, `retry`, `failed`).
+pub const MAIL_ATTEMPTS: &str = "lanyard_mail_attempts_total";
 
 /// Latency buckets, in seconds: from a Redis round trip to a slow argon2 sign-in.
 const BUCKETS: &[f64] = &[
@@ -87,6 +91,11 @@ fn describe() {
     describe_histogram!(DB_SECONDS, metrics::Unit::Seconds, "database statements");
     describe_counter!(DB_ERRORS, "database statements that failed");
     describe_counter!(AUDIT_DROPPED, "audit events that could not be stored");
+    describe_counter!(MAIL_QUEUED, "mails put in the outbox, by kind");
+    describe_counter!(
+        MAIL_ATTEMPTS,
+        "attempts to send a mail, by kind and outcome (sent, retry, failed: given up)"
+    );
     describe_gauge!(
         FEED_SUBSCRIBERS,
         "apps following the HTTP revocation feed now"
@@ -122,6 +131,16 @@ pub fn signin(outcome: &'static str) {
 /// A wrong secret for a registered client.
 pub fn client_auth_failure() {
     counter!(CLIENT_AUTH_FAILURES).increment(1);
+}
+
+/// A mail put in the outbox.
+pub fn mail_queued(kind: &'static str) {
+    counter!(MAIL_QUEUED, "kind" => kind).increment(1);
+}
+
+/// An attempt to send a mail of `kind`, and how it went.
+pub fn mail_sent(kind: &str, outcome: &'static str) {
+    counter!(MAIL_ATTEMPTS, "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// A revocation recorded.

@@ -201,6 +201,8 @@ pub async fn finish_registration(
         .target(format!("sub:{}", user.sub))
         .detail(serde_json::json!({ "kind": "passkey", "factor": id, "name": name }));
     state.audit.record(event).await;
+    let what = format!("A passkey named {name}");
+    crate::mail::notify(state, user, crate::mail::Notice::FactorAdded { what }).await;
     Ok(factor)
 }
 

@@ -35,6 +35,9 @@ pub enum StartError {
     /// The master key (the key-encryption key of the secrets at rest).
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The mail settings.
+    #[error("{0}")]
+    Mail(#[from] crate::mailer::TransportError),
 }
 
 impl Core {
@@ -71,7 +74,9 @@ impl Core {
             }
             Err(RevocationError::Store(e)) => return Err(e.into()),
         }
+        let mailer = crate::mailer::Mailer::new(&config)?;
         let core = Core::new(Parts {
+            mailer,
             server_keys,
             passwords: Passwords::new()?,
             db,
@@ -120,7 +125,7 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
             .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
         return MasterKey::parse(&text).map_err(|e| bad(format!("{}: {e}", path.display())));
     }
-    let Some(db_file) = sqlite_file(&config.database_url) else {
+    let Some(db_file) = config.sqlite_file() else {
         if config.database_url.starts_with("sqlite:") {
             return Ok(MasterKey::generate().0);
         }
@@ -146,16 +151,6 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
         }
         Err(e) => Err(bad(format!("cannot read {}: {e}", path.display()))),
     }
-}
-
-/// The file of a SQLite URL (`sqlite://lanyard.db?mode=rwc` → `lanyard.db`); `None` for
-/// another database or an in-memory one.
-fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
-    (!memory).then(|| path.to_owned())
 }
 
 /// Writes `text` to a new file only its owner can read.

@@ -9,6 +9,7 @@ use crate::Core;
 use crate::crypto::{Passwords, random_token};
 use crate::db::Db;
 use crate::error::ServiceError;
+use crate::mail::Notice;
 use crate::model::{User, check_display_name, check_email, check_password, check_username};
 use crate::revoke::{self, Outcome, Subject};
 
@@ -68,6 +69,8 @@ pub async fn add_user(
         created_at: now,
         updated_at: now,
         external_id: None,
+        email_verified: false,
+        pending_email: None,
     };
     db.users().insert(&user).await?;
     Ok(user)
@@ -82,6 +85,12 @@ pub struct UserView {
     pub username: String,
     /// Email address.
     pub email: Option<String>,
+    /// Whether the address was shown to be theirs (a link sent to it was followed).
+    pub email_verified: bool,
+    /// An address they asked to change to, waiting for its link to be followed.
+    pub pending_email: Option<String>,
+    /// Whether they have set a password (an invited person has not, until they accept).
+    pub has_password: bool,
     /// Display name.
     pub display_name: Option<String>,
     /// A disabled user cannot sign in and every token of theirs was revoked.
@@ -98,6 +107,9 @@ impl From<&User> for UserView {
             sub: u.sub.clone(),
             username: u.username.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified,
+            pending_email: u.pending_email.clone(),
+            has_password: !u.password_hash.is_empty(),
             display_name: u.display_name.clone(),
             disabled: u.disabled,
             created_at: u.created_at.as_secs(),
@@ -113,6 +125,9 @@ pub struct ProfileChange {
     pub email: Option<Option<String>>,
     /// The new display name, or `Some(None)` to clear it.
     pub display_name: Option<Option<String>>,
+    /// An operator's word that the address is the person's (or no longer known to be).
+    /// Applied after `email`, whose change otherwise makes it false.
+    pub email_verified: Option<bool>,
 }
 
 /// The user with `sub`.
@@ -152,44 +167,79 @@ pub async fn update(
     change: ProfileChange,
     actor: &str,
 ) -> Result<User, ServiceError> {
-    let result = async {
-        let mut user = get(state, sub).await?;
-        let seen = user.updated_at;
+    let result = rewrite(state, sub, |user| {
         if let Some(email) = change.email {
             check_email(email.as_deref())?;
-            user.email = email;
+            user.set_email(email);
         }
         if let Some(name) = change.display_name {
             check_display_name(name.as_deref())?;
             user.display_name = name;
         }
-        // Strictly later than `seen`, so that the next write's check sees this one.
-        user.updated_at = state
-            .clock
-            .now()
-            .max(seen.plus(std::time::Duration::from_millis(1)));
-        if !state.db.users().update_profile(&user, seen).await? {
-            return Err(ServiceError::Conflict(
-                "the user changed while this update was made; read it again and retry".to_owned(),
-            ));
+        if let Some(verified) = change.email_verified {
+            if verified && user.email.is_none() {
+                return Err(ServiceError::field(
+                    "email_verified",
+                    "there is no address to call verified",
+                ));
+            }
+            user.email_verified = verified;
         }
-        Ok(user)
-    }
+        Ok(())
+    })
     .await;
     state.record(actor, "user.update", sub, &result).await;
     result
 }
 
+/// Reads the user, lets `change` alter the record, and writes it if nobody wrote it in
+/// between: 409 otherwise (nothing is written; read and try again).
+pub(crate) async fn rewrite(
+    state: &Core,
+    sub: &str,
+    change: impl FnOnce(&mut User) -> Result<(), ServiceError>,
+) -> Result<User, ServiceError> {
+    let mut user = get(state, sub).await?;
+    let seen = user.updated_at;
+    change(&mut user)?;
+    // Strictly later than `seen`, so that the next write's check sees this one.
+    user.updated_at = state
+        .clock
+        .now()
+        .max(seen.plus(std::time::Duration::from_millis(1)));
+    if !state.db.users().update_profile(&user, seen).await? {
+        return Err(ServiceError::Conflict(
+            "the user changed while this update was made; read it again and retry".to_owned(),
+        ));
+    }
+    Ok(user)
+}
+
 /// Sets a new password. Sessions and tokens stay: to end them too, revoke the user's `sub`.
+/// The person is told by mail (a notice to the address on file).
 pub async fn set_password(
     state: &Core,
     sub: &str,
     password: &str,
     actor: &str,
 ) -> Result<(), ServiceError> {
-    let result = async {
+    let result = store_password(state, sub, password).await;
+    state.record(actor, "user.password", sub, &result).await;
+    if let Ok(user) = &result {
+        crate::mail::notify(state, user, Notice::PasswordChanged { reset: false }).await;
+    }
+    result.map(|_| ())
+}
+
+/// Checks and stores a new password for `sub` (no audit, no notice: the caller's).
+pub(crate) async fn store_password(
+    state: &Core,
+    sub: &str,
+    password: &str,
+) -> Result<User, ServiceError> {
+    {
         check_password(password)?;
-        get(state, sub).await?;
+        let user = get(state, sub).await?;
         let hash = state
             .passwords
             .hash(password)
@@ -203,11 +253,8 @@ pub async fn set_password(
         {
             return Err(ServiceError::NotFound(format!("no user has sub {sub:?}")));
         }
-        Ok(())
+        Ok(user)
     }
-    .await;
-    state.record(actor, "user.password", sub, &result).await;
-    result
 }
 
 /// Disables the user (no new sign-in, no refresh) and then revokes everything of theirs:

@@ -119,6 +119,10 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 "  or as:             {} / {}   (no role: billing's invoices answer 403)",
                 running.viewer.0, running.viewer.1
             );
+            println!(
+                "\n  Mail (\"Forgot your password?\" on the sign-in page) has no SMTP relay here: each mail\n  is a file in {} and its link is in the log.",
+                running.outbox.display()
+            );
             println!("\nOpen the wiki, sign in, then open billing: you are already signed in.");
             println!(
                 "What just happened, and how to point a real app at Lanyard: docs/quickstart.md"

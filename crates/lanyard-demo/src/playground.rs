@@ -55,6 +55,8 @@ pub struct Running {
     pub password: String,
     /// The second user (`viewer`, without billing's `billing:admin`) and their password.
     pub viewer: (String, String),
+    /// Where Lanyard's mail goes (no relay here): one `.eml` file per mail.
+    pub outbox: std::path::PathBuf,
 }
 
 /// Why the playground could not start.
@@ -84,6 +86,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         outbound_allow: lanyard_core::outbound::loopback(),
         ..Config::default()
     };
+    let outbox = lanyard_core::mail::outbox_folder(&config);
     let state = Lanyard::build(config)
         .await
         .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
@@ -149,6 +152,7 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
         username: "demo".into(),
         password,
         viewer,
+        outbox,
     })
 }
 

@@ -242,6 +242,24 @@ enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Invite someone: add them without a password and mail them a single-use link (valid
+    /// 72 hours by default) to set one, and a passkey if they like. Following it verifies
+    /// the address. Inviting someone who has not accepted yet sends a new link.
+    Invite {
+        /// What they will sign in with.
+        username: String,
+        /// Where the invitation goes.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Mail a user a password-reset link (as "Forgot your password?" does).
+    SendReset {
+        /// The user's username.
+        username: String,
+    },
     /// Disable a user: no more sign-ins, and every session and token of theirs revoked.
     Disable {
         /// The user's username.
@@ -487,6 +505,45 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             if let Some(secret) = shown {
                 println!("client secret (shown once, store it now): {secret}");
             }
+            Ok(())
+        }
+        Command::User(UserCommand::Invite {
+            username,
+            email,
+            name,
+        }) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let invitee = lanyard_core::email::Invitee {
+                username,
+                email,
+                display_name: name,
+            };
+            let result = lanyard_core::email::invite(&state, invitee, CLI_ACTOR).await;
+            flush_audit(&state).await;
+            let (user, sent) = result?;
+            println!(
+                "invited {} (sub {}): the link to {} works until {}",
+                user.username,
+                user.sub,
+                sent.to,
+                lanyard_core::session::utc(sent.expires_at)
+            );
+            send_now(&state).await;
+            Ok(())
+        }
+        Command::User(UserCommand::SendReset { username }) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let user = lanyard_core::users::by_username(&state, &username).await?;
+            let result = lanyard_core::email::send_reset(&state, &user.sub, CLI_ACTOR).await;
+            flush_audit(&state).await;
+            let sent = result?;
+            println!(
+                "a password-reset link for {} went to {}; it works until {}",
+                user.username,
+                sent.to,
+                lanyard_core::session::utc(sent.expires_at)
+            );
+            send_now(&state).await;
             Ok(())
         }
         Command::User(UserCommand::Disable { username }) => {
@@ -872,6 +929,22 @@ fn describe(outcome: &Outcome) -> String {
         ));
     }
     parts.join(", ")
+}
+
+/// Sends what the outbox holds now (the mail just queued among it), so a command works
+/// without a running server; what cannot go now stays for the servers' senders.
+async fn send_now(state: &AppState) {
+    match lanyard_core::mail::deliver_due(state).await {
+        Ok(n) if n > 0 => println!(
+            "sent {n} mail(s) through {}",
+            state.mailer.transport.describe()
+        ),
+        Ok(_) => println!(
+            "the mail waits in the outbox ({} did not take it yet); a running Lanyard sends it",
+            state.mailer.transport.describe()
+        ),
+        Err(e) => println!("the mail waits in the outbox ({e}); a running Lanyard sends it"),
+    }
 }
 
 async fn migrated_db(config: &Config) -> Result<lanyard_core::db::Db, Failure> {

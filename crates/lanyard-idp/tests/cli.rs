@@ -1014,3 +1014,110 @@ fn groups_and_roles_from_the_command_line() {
         Some(true)
     );
 }
+
+/// The `.eml` files in `dir`, oldest first.
+fn mails_in(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// Issue 22: `lanyard user invite USERNAME --email ADDRESS --name NAME` adds the person
+/// without a password and sends the invitation at once (here to the outbox folder, beside the
+/// database by default); inviting someone who has a password is refused; `lanyard user
+/// send-reset` mails a reset link. Every link is under the issuer.
+#[test]
+fn invitations_and_reset_links_from_the_command_line() {
+    let home = Home::new();
+    let issuer = [("LANYARD_ISSUER", "https://sso.example.com")];
+    let out = home.run_env(
+        &[
+            "user",
+            "invite",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--name",
+            "Carol Jones",
+        ],
+        None,
+        &issuer,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("invited carol (sub "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("sent 1 mail(s)"), "{}", stdout(&out));
+    let folder = home.dir.join("lanyard.db.outbox");
+    let mails = mails_in(&folder);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("To: carol@example.com"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("https://sso.example.com/invitation?token="),
+        "{}",
+        mails[0]
+    );
+    let carol = inspect(&home, async |db| {
+        db.users().by_username("carol").await.unwrap().unwrap()
+    });
+    assert!(
+        carol.password_hash.is_empty(),
+        "no password until she accepts"
+    );
+    assert!(!carol.email_verified);
+    assert_eq!(carol.display_name.as_deref(), Some("Carol Jones"));
+
+    let out = home.run(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--password-stdin",
+            "--email",
+            "dave@example.com",
+        ],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_refused(
+        &home.run(
+            &["user", "invite", "dave", "--email", "dave@example.com"],
+            None,
+        ),
+        "has a password already",
+    );
+    assert_refused(
+        &home.run(
+            &["user", "invite", "erin", "--email", "not-an-address"],
+            None,
+        ),
+        "not an email address",
+    );
+    let out = home.run_env(&["user", "send-reset", "dave"], None, &issuer);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("went to dave@example.com"),
+        "{}",
+        stdout(&out)
+    );
+    let mails = mails_in(&folder);
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("https://sso.example.com/reset-password?token="))
+    );
+    let audited = inspect(&home, async |db| {
+        db.audit().by_action("user.invite").await.unwrap()
+    });
+    assert_eq!(audited.iter().filter(|e| e.outcome == "success").count(), 1);
+    assert_eq!(audited[0].actor, "cli");
+}

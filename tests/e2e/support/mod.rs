@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub(crate) mod passkey;
+pub(crate) mod smtp;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -144,6 +145,14 @@ impl TestServer {
             // The apps the tests run listen on loopback.
             outbound_allow: lanyard_core::outbound::loopback(),
             master_key: Some(TEST_MASTER_KEY.to_owned()),
+            // Mail without a relay goes to a folder of the server's own, never the clone.
+            mail: lanyard_core::config::MailPolicy {
+                folder: Some(std::env::temp_dir().join(format!(
+                    "lanyard-e2e-outbox-{}",
+                    lanyard_core::crypto::random_token(9)
+                ))),
+                ..lanyard_core::config::MailPolicy::default()
+            },
             ..Config::default()
         };
         let mut redis_prefix = None;

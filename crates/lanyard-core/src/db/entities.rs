@@ -18,6 +18,8 @@ pub(super) mod users {
         pub(crate) created_at: i64,
         pub(crate) updated_at: i64,
         pub(crate) external_id: Option<String>,
+        pub(crate) email_verified: bool,
+        pub(crate) pending_email: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -271,6 +273,55 @@ pub(super) mod role_grants {
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) holder: String,
         pub(crate) granted_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod mail_outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_outbox")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: String,
+        pub(crate) recipient: String,
+        pub(crate) kind: String,
+        pub(crate) subject: String,
+        pub(crate) body: Option<Vec<u8>>,
+        pub(crate) created_at: i64,
+        pub(crate) next_attempt_at: i64,
+        pub(crate) attempts: i32,
+        pub(crate) claimed_until: Option<i64>,
+        pub(crate) sent_at: Option<i64>,
+        pub(crate) failed_at: Option<i64>,
+        pub(crate) last_error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod mail_links {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_links")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) token_hash: String,
+        pub(crate) sub: String,
+        pub(crate) purpose: String,
+        pub(crate) email: String,
+        pub(crate) created_at: i64,
+        pub(crate) expires_at: i64,
+        pub(crate) used_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

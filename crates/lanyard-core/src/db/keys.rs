@@ -3,7 +3,8 @@
 //! client-secret pepper and the cookie MAC key). Both are sealed at rest under the master key
 //! (`crypto::MasterKey`), each with its row's name as associated data; [`Keys::reseal`]
 //! seals what an older Lanyard stored in the clear and moves everything to a new master key
-//! (the one-time-code seeds of `factors.rs` included).
+//! (the one-time-code seeds of `factors.rs` and the bodies of mails waiting in the outbox
+//! included).
 
 use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -134,6 +135,16 @@ impl Keys<'_> {
                     .exec(&txn)
                     .await
                     .map_err(unavailable)?;
+                changed += 1;
+            }
+        }
+        let outbox = self.0.outbox();
+        for (id, stored) in outbox.bodies(&txn).await? {
+            let name = super::mail::mail_name(&id);
+            if let Some(plain) = unseal(&name, &stored)? {
+                outbox
+                    .set_body(&txn, &id, master.seal(&name, &plain))
+                    .await?;
                 changed += 1;
             }
         }

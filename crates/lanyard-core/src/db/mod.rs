@@ -1,7 +1,7 @@
 //! The SQL database, through sea-orm: the only module that knows sea-orm. One file per
 //! record kind, each a narrow view of the [`Db`] ([`Db::users`], [`Db::clients`],
 //! [`Db::consents`], [`Db::factors`], [`Db::groups`], [`Db::roles`], [`Db::keys`],
-//! [`Db::revocations`], [`Db::audit`]) that reads and
+//! [`Db::revocations`], [`Db::audit`], [`Db::outbox`], [`Db::mail_links`]) that reads and
 //! writes the types of `model`. `crates/lanyard-core/tests/sql/` runs one suite of them on
 //! SQLite and on PostgreSQL.
 //!
@@ -15,6 +15,7 @@ mod entities;
 mod factors;
 mod groups;
 mod keys;
+mod mail;
 mod revocations;
 mod roles;
 mod search;
@@ -33,6 +34,7 @@ pub use self::consents::Consents;
 pub use self::factors::Factors;
 pub use self::groups::Groups;
 pub use self::keys::Keys;
+pub use self::mail::{MailLinks, Outbox};
 pub use self::revocations::{Revocations, target_columns};
 pub use self::roles::Roles;
 pub use self::search::SearchError;
@@ -267,6 +269,16 @@ impl Db {
     /// The audit trail.
     pub fn audit(&self) -> AuditLog<'_> {
         AuditLog(self)
+    }
+
+    /// Mail waiting to be sent, and what was sent.
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox(self)
+    }
+
+    /// The links mails carry.
+    pub fn mail_links(&self) -> MailLinks<'_> {
+        MailLinks(self)
     }
 
     /// Runs a statement that needs no model (tests use it to reach into the database).

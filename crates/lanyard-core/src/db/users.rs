@@ -30,6 +30,8 @@ impl Users<'_> {
             created_at: Set(user.created_at.as_millis()),
             updated_at: Set(user.updated_at.as_millis()),
             external_id: Set(user.external_id.clone()),
+            email_verified: Set(user.email_verified),
+            pending_email: Set(user.pending_email.clone()),
         }
         .insert(&self.0.conn)
         .await
@@ -45,6 +47,20 @@ impl Users<'_> {
             .await
             .map_err(unavailable)?;
         Ok(found.map(user_from))
+    }
+
+    /// Up to ten users whose address is `email` (letter case aside), in username order.
+    pub async fn with_email(&self, email: &str) -> Result<Vec<User>, DbError> {
+        let found = users::Entity::find()
+            .filter(
+                Expr::expr(Func::lower(Expr::col(users::Column::Email))).eq(email.to_lowercase()),
+            )
+            .order_by_asc(users::Column::UsernameKey)
+            .paginate(&self.0.conn, 10)
+            .fetch_page(0)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.into_iter().map(user_from).collect())
     }
 
     /// The user with this `sub`.
@@ -93,7 +109,8 @@ impl Users<'_> {
         Ok(found.into_iter().map(user_from).collect())
     }
 
-    /// Writes the user's username, email, display name and external id, if the record is
+    /// Writes the user's username, email (verified or not, and the one waiting to be),
+    /// display name and external id, if the record is
     /// still as `seen` (its `updated_at`); returns false when it changed meanwhile (or is
     /// gone). `Conflict` if the username is taken.
     pub async fn update_profile(&self, user: &User, seen: Timestamp) -> Result<bool, DbError> {
@@ -111,6 +128,14 @@ impl Users<'_> {
             .col_expr(
                 users::Column::ExternalId,
                 Expr::value(user.external_id.clone()),
+            )
+            .col_expr(
+                users::Column::EmailVerified,
+                Expr::value(user.email_verified),
+            )
+            .col_expr(
+                users::Column::PendingEmail,
+                Expr::value(user.pending_email.clone()),
             )
             .col_expr(
                 users::Column::UpdatedAt,
@@ -174,6 +199,7 @@ impl Users<'_> {
             .await
             .map_err(unavailable)?;
         self.0.factors().remove_all(sub).await?;
+        self.0.mail_links().forget(sub).await?;
         let result = users::Entity::delete_by_id(sub.to_owned())
             .exec(&self.0.conn)
             .await
@@ -234,5 +260,7 @@ pub(super) fn user_from(m: users::Model) -> User {
         created_at: Timestamp::from_millis(m.created_at),
         updated_at: Timestamp::from_millis(m.updated_at),
         external_id: m.external_id,
+        email_verified: m.email_verified,
+        pending_email: m.pending_email,
     }
 }

@@ -1,6 +1,6 @@
 //! The records Lanyard keeps, as the services see them (the `db` module maps them to and
 //! from SQL): people, applications, what people allowed applications, signing keys, the
-//! durable revocation record, the audit trail, groups and roles. Each checks what it may hold.
+//! durable revocation record, the audit trail, groups and roles, mail and its links. Each checks what it may hold.
 
 mod access;
 mod audit;
@@ -8,6 +8,7 @@ mod client;
 mod consent;
 mod factor;
 mod key;
+mod mail;
 pub mod redirect_uri;
 mod refresh;
 mod revocation;
@@ -22,6 +23,7 @@ pub use client::{Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
 pub use consent::Consent;
 pub use factor::{Acr, Factor, FactorKind, MAX_FACTOR_NAME, RECOVERY_CODES, amr_with, factor_name};
 pub use key::StoredKey;
+pub use mail::{LinkPurpose, MailLink, MailStatus, NewMail, OutgoingMail};
 pub use redirect_uri::RedirectUri;
 pub use refresh::RefreshPayload;
 pub use revocation::RecordedRevocation;

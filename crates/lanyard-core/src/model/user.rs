@@ -27,6 +27,12 @@ pub struct User {
     pub updated_at: Timestamp,
     /// The id a provisioning system (SCIM's `externalId`) knows the person by.
     pub external_id: Option<String>,
+    /// Whether `email` was shown to be the person's: a link sent to it was followed (or an
+    /// operator said so). Any change of `email` makes it false again.
+    pub email_verified: bool,
+    /// An address the person asked to change to, kept apart until a link sent to it is
+    /// followed (`email` stays what it was meanwhile).
+    pub pending_email: Option<String>,
 }
 
 impl fmt::Debug for User {
@@ -36,6 +42,28 @@ impl fmt::Debug for User {
             .field("username", &self.username)
             .field("disabled", &self.disabled)
             .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// Sets the address; a different one (letter case aside) is not verified, and an address
+    /// waiting to be verified is dropped.
+    pub fn set_email(&mut self, email: Option<String>) {
+        let same = match (&self.email, &email) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.email_verified = false;
+            self.pending_email = None;
+        }
+        self.email = email;
+    }
+
+    /// The name to greet the person by: the display name, else the username.
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.username)
     }
 }
 

@@ -105,6 +105,8 @@ pub async fn create(state: &Core, body: &Value, actor: &str) -> Result<Value, Sc
         created_at: now,
         updated_at: now,
         external_id: fields.external_id,
+        email_verified: false,
+        pending_email: None,
     };
     let result = state
         .db
@@ -116,6 +118,17 @@ pub async fn create(state: &Core, body: &Value, actor: &str) -> Result<Value, Sc
         .record(actor, "user.create", &fields.username, &result)
         .await;
     result?;
+    // A person the HR system made without a password learns of their account by mail, when
+    // the deployment says so (`scim_invite`). A mail that cannot be queued does not undo the
+    // provisioning: the operator can invite them again.
+    if state.config.mail.scim_invite
+        && user.password_hash.is_empty()
+        && user.email.is_some()
+        && !user.disabled
+        && let Err(e) = crate::email::send_invitation(state, &user, actor).await
+    {
+        tracing::warn!(error = %e, sub = %user.sub, "could not invite a person SCIM made");
+    }
     Ok(to_json(&base(state), &user, &[]))
 }
 
@@ -262,7 +275,7 @@ async fn store(
     let mut user = current;
     user.username = fields.username;
     user.display_name = fields.display_name;
-    user.email = fields.email;
+    user.set_email(fields.email);
     user.external_id = fields.external_id;
     user.updated_at = state
         .clock

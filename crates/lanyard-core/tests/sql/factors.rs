@@ -132,6 +132,8 @@ pub(crate) async fn recovery_codes_are_single_use(db: Db) {
             created_at: at(1),
             updated_at: at(1),
             external_id: None,
+            email_verified: false,
+            pending_email: None,
         })
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod audit;
 mod clients;
 mod factors;
 mod keys;
+mod mail;
 mod migrations;
 mod revocations;
 mod users;
@@ -94,4 +95,6 @@ sql_suite!(
     access::groups_read_back_with_unique_names_in_any_case,
     access::members_change_in_one_step_and_move_the_version,
     access::roles_are_held_directly_or_through_groups,
+    mail::a_mail_is_sealed_while_it_waits_and_wiped_once_sent,
+    mail::a_link_is_taken_once_before_it_expires,
 );

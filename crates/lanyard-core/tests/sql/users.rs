@@ -16,12 +16,15 @@ pub(crate) fn user(sub: &str, username: &str, email: Option<&str>) -> User {
         created_at: Timestamp::from_millis(1_700_000_000_123),
         updated_at: Timestamp::from_millis(1_700_000_000_456),
         external_id: Some(format!("hr-{username}")),
+        email_verified: email.is_some(),
+        pending_email: None,
     }
 }
 
 pub(crate) async fn a_user_reads_back_as_written(db: Db) {
     let alice = User {
         disabled: true,
+        pending_email: Some("alice@new.example.com".to_owned()),
         ..user("sub-alice", "Alice", Some("alice@example.com"))
     };
     db.users().insert(&alice).await.unwrap();

@@ -65,6 +65,12 @@ pub(crate) async fn page(
                 Some("passkey-added") => {
                     Some("Your passkey was added. Next time, sign in with it.")
                 }
+                Some("welcome") => Some(
+                    "Welcome! Your password is set and you are signed in. Add a passkey below (your new password confirms it) to sign in without typing a password.",
+                ),
+                Some("email-sent") => Some(
+                    "We mailed you a link. Your address changes (or is confirmed) once you follow it.",
+                ),
                 _ => None,
             };
             render(&state, &headers, &session, notice, None, StatusCode::OK).await
@@ -146,6 +152,9 @@ async fn render(
             username: &user.username,
             name: user.display_name.as_deref().unwrap_or("(not set)"),
             email: user.email.as_deref().unwrap_or("(not set)"),
+            has_email: user.email.is_some(),
+            email_verified: user.email_verified,
+            pending_email: user.pending_email.as_deref(),
             notice,
             error,
             csrf: &csrf,
@@ -629,6 +638,48 @@ async fn refused(
         StatusCode::BAD_REQUEST,
     )
     .await
+}
+
+/// `POST /account/email`: `email` (the new address) and `password`. The address waits until
+/// the link mailed to it is followed; the old one is told.
+pub(crate) async fn change_email(
+    State(state): State<AppState>,
+    ClientIp(client_at): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, session, user) = match confirmed_form(&state, client_at.ip, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let new = form.get("email").unwrap_or("");
+    match lanyard_core::email::change_email(&state, &user.sub, new, &user.sub).await {
+        Ok(_) => back("email-sent"),
+        Err(ServiceError::Field { message, .. } | ServiceError::Invalid(message)) => {
+            let message = format!("{message}. Nothing was changed.");
+            refused(&state, &headers, &session, &message).await
+        }
+        Err(_) => pages::unavailable(),
+    }
+}
+
+/// `POST /account/email/verify`: a new link to confirm the address on file.
+pub(crate) async fn send_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, session) = match signed_in_form(&state, &headers, &body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    match lanyard_core::email::send_verification(&state, &session.sub, &session.sub).await {
+        Ok(_) => back("email-sent"),
+        Err(ServiceError::Field { message, .. }) => {
+            refused(&state, &headers, &session, &message).await
+        }
+        Err(_) => pages::unavailable(),
+    }
 }
 
 /// `POST /account/mfa/remove`: `factor` and `password`.

@@ -7,6 +7,7 @@ mod authorize;
 mod consent;
 mod cookies;
 mod discovery;
+mod email;
 mod feed;
 mod forms;
 mod forwarded;
@@ -69,6 +70,8 @@ pub async fn serve_split(
 ) -> std::io::Result<()> {
     let app =
         router(state.clone(), ops.is_none()).into_make_service_with_connect_info::<SocketAddr>();
+    // Mail queued on any node is sent by every serving node's sender (one at a time each).
+    lanyard_core::mail::spawn_sender(&state);
     if let Some(ops) = ops {
         let mut stopped = state.web().stopping.subscribe();
         let routes = ops_router(state.clone());
@@ -247,6 +250,18 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/account/passkeys/options", post(account::passkey_options))
         .route("/account/passkeys", post(account::add_passkey))
         .route("/account/mfa/recovery", post(account::new_recovery_codes))
+        .route("/account/email", post(account::change_email))
+        .route("/account/email/verify", post(account::send_verification))
+        .route(
+            "/signin/forgot",
+            get(email::forgot_page).post(email::forgot_request),
+        )
+        .route("/reset-password", get(email::reset_page).post(email::reset))
+        .route(
+            "/invitation",
+            get(email::invitation_page).post(email::accept),
+        )
+        .route("/verify-email", get(email::verify_page).post(email::verify))
         .route(
             paths::END_SESSION,
             get(logout::end_session).post(logout::end_session),

@@ -85,6 +85,10 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) username: &'a str,
     pub(crate) name: &'a str,
     pub(crate) email: &'a str,
+    pub(crate) has_email: bool,
+    pub(crate) email_verified: bool,
+    /// An address waiting for its link to be followed.
+    pub(crate) pending_email: Option<&'a str>,
     pub(crate) notice: Option<&'a str>,
     pub(crate) error: Option<&'a str>,
     pub(crate) csrf: &'a str,
@@ -153,6 +157,53 @@ struct SignedOutPage<'a> {
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
+    /// Where to go next: (address, words).
+    link: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub(crate) struct ForgotPage<'a> {
+    /// The request was taken: "Check your mail".
+    pub(crate) sent: bool,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    /// How long a reset link works, in words.
+    pub(crate) valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "set_password.html")]
+pub(crate) struct SetPasswordPage<'a> {
+    pub(crate) heading: &'a str,
+    pub(crate) lead: &'a str,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) csrf: &'a str,
+    /// Where the form goes (`/reset-password`, `/invitation`).
+    pub(crate) action: &'a str,
+    /// The link's token, carried to the POST.
+    pub(crate) token: &'a str,
+    /// For password managers: whose password this is.
+    pub(crate) username: &'a str,
+    pub(crate) submit: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub(crate) struct VerifyEmailPage<'a> {
+    pub(crate) address: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "done.html")]
+struct DonePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: &'a str,
+    link_label: &'a str,
 }
 
 #[derive(Template)]
@@ -249,7 +300,38 @@ pub(crate) fn account(page: &AccountPage<'_>, status: StatusCode, extra: HeaderM
 
 /// An error page: what happened, what to do next.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message }, Scripts::None)
+    let page = ErrorPage {
+        title,
+        message,
+        link: None,
+    };
+    render(status, &page, Scripts::None)
+}
+
+/// An error page with a way on: `link` is (address, words).
+pub(crate) fn error_with_link(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link: (&str, &str),
+) -> Response {
+    let page = ErrorPage {
+        title,
+        message,
+        link: Some(link),
+    };
+    render(status, &page, Scripts::None)
+}
+
+/// Something was done: what, and where to go next (`link`: address, words).
+pub(crate) fn done(title: &str, message: &str, link: (&str, &str), extra: HeaderMap) -> Response {
+    let page = DonePage {
+        title,
+        message,
+        link: link.0,
+        link_label: link.1,
+    };
+    form(&page, extra)
 }
 
 /// The page for a person whose session is gone: 401, and the challenge every 401 must carry

@@ -117,8 +117,9 @@ pub fn claims_for(user: &User, scope: &Scope) -> Map<String, Value> {
         && let Some(email) = &user.email
     {
         out.insert("email".to_owned(), json!(email));
-        // Lanyard does not verify addresses itself (yet): say so.
-        out.insert("email_verified".to_owned(), json!(false));
+        // True only once a link mailed to this very address was followed (or an operator
+        // said so); a changed address starts unverified.
+        out.insert("email_verified".to_owned(), json!(user.email_verified));
     }
     out
 }

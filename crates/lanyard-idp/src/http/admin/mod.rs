@@ -10,6 +10,7 @@ mod factors;
 mod groups;
 mod keys;
 mod locks;
+mod mail;
 mod query;
 mod revocations;
 mod roles;
@@ -120,6 +121,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::set_password))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
+        .routes(routes!(mail::invite))
+        .routes(routes!(mail::reinvite))
+        .routes(routes!(mail::send_reset))
+        .routes(routes!(mail::send_verification))
+        .routes(routes!(mail::list))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end))
         .routes(routes!(factors::list, factors::reset))

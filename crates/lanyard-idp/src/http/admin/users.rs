@@ -157,9 +157,12 @@ pub(crate) struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     display_name: Option<Option<String>>,
+    /// Whether the address is known to be the person's. A changed `email` is not, unless
+    /// this says so in the same request.
+    email_verified: Option<bool>,
 }
 
-/// Changes a user's email or display name.
+/// Changes a user's email or display name, or whether the address is verified.
 #[utoipa::path(
     patch,
     path = "/users/{sub}",
@@ -183,6 +186,7 @@ pub(crate) async fn update(
     let change = ProfileChange {
         email: body.email,
         display_name: body.display_name,
+        email_verified: body.email_verified,
     };
     let user = users::update(&state, &sub, change, &admin.actor()).await?;
     Ok(Json(UserView::from(&user)))

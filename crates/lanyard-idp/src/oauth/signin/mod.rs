@@ -253,7 +253,7 @@ pub async fn start_session(
 pub fn paused(wait: Duration) -> SignInOutcome {
     SignInOutcome::Refused {
         message: format!(
-            "Too many failed sign-in attempts. For your security, wait {} before trying again. If you have forgotten your password, ask your administrator to reset it.",
+            "Too many failed sign-in attempts. For your security, wait {} before trying again. If you have forgotten your password, use \"Forgot your password?\" below.",
             lockout::wait_text(wait)
         ),
         retry_after: Some(wait),
