@@ -197,10 +197,7 @@ pub async fn invite(
 pub async fn send_invitation(core: &Core, user: &User, actor: &str) -> Result<Sent, ServiceError> {
     let result = async {
         let to = user.email.clone().ok_or_else(|| {
-            ServiceError::field(
-                "email",
-                "the person has no address to send an invitation to",
-            )
+            ServiceError::Conflict("the person has no address to send an invitation to".to_owned())
         })?;
         send_link(core, user, &to, LinkPurpose::Invitation).await
     }
@@ -214,10 +211,7 @@ pub async fn send_invitation(core: &Core, user: &User, actor: &str) -> Result<Se
 pub async fn reinvite(core: &Core, sub: &str, actor: &str) -> Result<Sent, ServiceError> {
     let user = users::get(core, sub).await?;
     let email = user.email.clone().ok_or_else(|| {
-        ServiceError::field(
-            "email",
-            "the person has no address to send an invitation to",
-        )
+        ServiceError::Conflict("the person has no address to send an invitation to".to_owned())
     })?;
     invite(
         core,
@@ -297,7 +291,7 @@ pub async fn send_reset(core: &Core, sub: &str, actor: &str) -> Result<Sent, Ser
     let result = async {
         let user = users::get(core, sub).await?;
         let to = user.email.clone().ok_or_else(|| {
-            ServiceError::field("email", "the person has no address to send a link to")
+            ServiceError::Conflict("the person has no address to send a link to".to_owned())
         })?;
         send_link(core, &user, &to, LinkPurpose::PasswordReset).await
     }
@@ -480,7 +474,7 @@ pub async fn send_verification(core: &Core, sub: &str, actor: &str) -> Result<Se
         let to = user
             .email
             .clone()
-            .ok_or_else(|| ServiceError::field("email", "there is no address to verify"))?;
+            .ok_or_else(|| ServiceError::Conflict("there is no address to verify".to_owned()))?;
         send_link(core, &user, &to, LinkPurpose::VerifyEmail).await
     }
     .await;

@@ -675,7 +675,7 @@ pub(crate) async fn send_verification(
     };
     match lanyard_core::email::send_verification(&state, &session.sub, &session.sub).await {
         Ok(_) => back("email-sent"),
-        Err(ServiceError::Field { message, .. }) => {
+        Err(ServiceError::Field { message, .. } | ServiceError::Conflict(message)) => {
             refused(&state, &headers, &session, &message).await
         }
         Err(_) => pages::unavailable(),

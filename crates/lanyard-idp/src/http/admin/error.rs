@@ -101,6 +101,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|e| AdminError(ServiceError::Invalid(e.body_text())))?;
+        // Every body of this API is an object (serde would read a struct from an array too).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(AdminError(ServiceError::field(
+                "body",
+                "send a JSON object ({...})",
+            )));
+        }
         let value = lanyard_core::error::from_json(&bytes)?;
         Ok(Body(value))
     }

@@ -58,8 +58,11 @@ pub(crate) struct CreateGroup {
         pattern = r"^[^\s\u0000-\u001f\u007f-\u009f\ufeff](?:[^\u0000-\u001f\u007f-\u009f\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\ufeff])?$"
     )]
     name: String,
-    /// What it is for.
-    #[schema(max_length = 500)]
+    /// What it is for (line breaks allowed, no other control characters).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     description: Option<String>,
 }
 
@@ -173,7 +176,7 @@ pub(crate) struct UpdateGroup {
     name: Option<String>,
     /// A new description, or null to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable, max_length = 500)]
+    #[schema(value_type = Option<String>, nullable, max_length = 500, pattern = r"^[^\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
     description: Option<Option<String>>,
 }
 

@@ -113,7 +113,7 @@ pub(crate) async fn invite(
     params(("sub" = String, Path, description = "The user's sub")),
     responses(
         (status = 202, description = "Queued", body = MailSent),
-        (status = 409, description = "They have a password already", body = super::ApiError),
+        (status = 409, description = "They have a password already, or no address", body = super::ApiError),
         Refusals,
         Unknown,
     ),
@@ -137,6 +137,7 @@ pub(crate) async fn reinvite(
     params(("sub" = String, Path, description = "The user's sub")),
     responses(
         (status = 202, description = "Queued", body = MailSent),
+        (status = 409, description = "The person has no address", body = super::ApiError),
         Refusals,
         Unknown,
     ),
@@ -159,6 +160,7 @@ pub(crate) async fn send_reset(
     params(("sub" = String, Path, description = "The user's sub")),
     responses(
         (status = 202, description = "Queued", body = MailSent),
+        (status = 409, description = "The person has no address", body = super::ApiError),
         Refusals,
         Unknown,
     ),

@@ -9,8 +9,9 @@ use lanyard_core::ServiceError;
 use super::error::AdminError;
 use crate::params::Params;
 
-/// The query string of an admin request.
-pub(crate) struct Query(Params);
+/// The query string of an admin request, and the names given without a value (which a
+/// number cannot be).
+pub(crate) struct Query(Params, Vec<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = AdminError;
@@ -19,14 +20,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
             .await
             .unwrap_or(RawQuery(None));
-        let params = Params::parse(raw.unwrap_or_default().as_bytes())
+        let params = Params::parse(raw.as_deref().unwrap_or_default().as_bytes())
             .map_err(|e| ServiceError::field("query", e.to_string()))?;
         if let Some(name) = params.duplicated() {
             return Err(
                 ServiceError::field(name, format!("{name} is given more than once")).into(),
             );
         }
-        Ok(Self(params))
+        let raw = raw.unwrap_or_default();
+        let empty = raw
+            .split('&')
+            .filter_map(|pair| match pair.split_once('=') {
+                Some((name, "")) => Some(name),
+                None if !pair.is_empty() => Some(pair),
+                _ => None,
+            })
+            .map(|name| {
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        Ok(Self(params, empty))
     }
 }
 
@@ -42,8 +57,12 @@ impl Query {
         name: &str,
         range: std::ops::RangeInclusive<i64>,
     ) -> Result<Option<i64>, ServiceError> {
-        self.0
-            .get(name)
+        let given = if self.1.iter().any(|n| n == name) {
+            Some("")
+        } else {
+            self.0.get(name)
+        };
+        given
             .map(|raw| {
                 raw.parse::<i64>()
                     .ok()

@@ -59,8 +59,11 @@ pub(crate) struct CreateRole {
     /// Printable ASCII without spaces, quotes or backslashes, such as `billing:admin`.
     #[schema(min_length = 1, max_length = 100, pattern = r#"^[!#-\[\]-~]+$"#)]
     name: String,
-    /// What the role allows.
-    #[schema(max_length = 500)]
+    /// What the role allows (line breaks allowed, no other control characters).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     description: Option<String>,
 }
 
