@@ -540,3 +540,63 @@ async fn the_admin_api_manages_groups_and_roles_and_refuses_bad_input() {
     }
     server.stop().await;
 }
+
+/// Issue 23: the admin API makes and unmakes operators (the role `operator` of the built-in
+/// `lanyard-console` client, made when first needed), lists them, and a person's access shows
+/// the role; an unknown person is a 404.
+#[tokio::test]
+async fn operators_are_made_and_unmade_through_the_admin_api() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let olga = server.user("olga", "correct horse battery staple").await;
+    let token = crate::admin::admin_token(&server).await;
+    let call = |method: reqwest::Method, path: String| {
+        let (server, token) = (&server, &token);
+        async move { crate::admin::admin(server, token, method, &path, None).await }
+    };
+    let listed: serde_json::Value = call(reqwest::Method::GET, "/operators".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, serde_json::json!({ "people": [], "groups": [] }));
+    let r = call(reqwest::Method::PUT, format!("/operators/{}", olga.sub)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["added"], true);
+    let again: serde_json::Value = call(reqwest::Method::PUT, format!("/operators/{}", olga.sub))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["added"], false);
+    let listed: serde_json::Value = call(reqwest::Method::GET, "/operators".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["people"][0]["username"], "olga", "{listed}");
+    assert!(
+        lanyard_core::operators::is_operator(&server.state, &olga.sub)
+            .await
+            .unwrap()
+    );
+    let access = call(reqwest::Method::GET, format!("/users/{}/access", olga.sub))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        access.contains("lanyard-console") && access.contains("operator"),
+        "{access}"
+    );
+    let r = call(reqwest::Method::PUT, "/operators/no-such-sub".into()).await;
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    let r = call(reqwest::Method::DELETE, format!("/operators/{}", olga.sub)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert!(
+        !lanyard_core::operators::is_operator(&server.state, &olga.sub)
+            .await
+            .unwrap()
+    );
+    let r = call(reqwest::Method::DELETE, format!("/operators/{}", olga.sub)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+}

@@ -18,7 +18,8 @@
 //!   [`session`] (the sign-in session's status and how people recognise it), then [`revoke`] (revoking a user, session,
 //!   client or token), [`users`], [`clients`], [`sessions`], [`keys`], [`locks`],
 //!   [`consents`], [`factors`], [`passkeys`], [`access`] (groups and app roles),
-//!   [`email`] (invitations, password reset, verified addresses), with
+//!   [`email`] (invitations, password reset, verified addresses), then [`operators`] (who
+//!   may use the console), with
 //!   [`error`], the error they share.
 //! - [`health`] (readiness) and [`start`] (building a [`Core`](context::Core)); with the
 //!   feature `testing`, `testing`: throwaway SQLite and PostgreSQL databases for tests.
@@ -43,6 +44,7 @@ pub mod mail;
 pub mod mailer;
 pub mod metrics;
 pub mod model;
+pub mod operators;
 pub mod outbound;
 pub mod passkeys;
 pub mod recent;

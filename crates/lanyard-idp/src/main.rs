@@ -65,6 +65,26 @@ enum Command {
     /// The roles an application defines, and who holds them (the `roles` claim).
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Operators: the people who may run Lanyard from its console (the role `operator` of
+    /// the built-in client `lanyard-console`).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Make someone an operator.
+    Add {
+        /// Their username.
+        username: String,
+    },
+    /// Take the operator role from someone (their console tokens are refused at once).
+    Remove {
+        /// Their username.
+        username: String,
+    },
+    /// Who the operators are (people, and groups that hold the role).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -643,8 +663,47 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             flush_audit(&state).await;
             result
         }
+        Command::Operator(command) => {
+            let state = AppState::build(config).await.map_err(other)?;
+            let result = operator(&state, command).await;
+            flush_audit(&state).await;
+            result
+        }
         Command::Serve { demo } => serve(config, demo).await,
     }
+}
+
+/// `lanyard operator ...`.
+async fn operator(state: &AppState, command: OperatorCommand) -> Result<(), Failure> {
+    use lanyard_core::operators;
+    match command {
+        OperatorCommand::Add { username } => {
+            let user = lanyard_core::users::by_username(state, &username).await?;
+            if operators::add(state, &user.sub, CLI_ACTOR).await? {
+                println!("{} is an operator", user.username);
+            } else {
+                println!("{} was an operator already", user.username);
+            }
+        }
+        OperatorCommand::Remove { username } => {
+            let user = lanyard_core::users::by_username(state, &username).await?;
+            operators::remove(state, &user.sub, CLI_ACTOR).await?;
+            println!("{} is no longer an operator", user.username);
+        }
+        OperatorCommand::List => {
+            let (people, groups) = operators::list(state, CLI_ACTOR).await?;
+            if people.is_empty() && groups.is_empty() {
+                println!("no operators yet: lanyard operator add USERNAME");
+            }
+            for user in people {
+                println!("{}\t{}", user.username, user.sub);
+            }
+            for group in groups {
+                println!("group {group}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `lanyard group ...`: groups are named by name and people by username, as people know them.

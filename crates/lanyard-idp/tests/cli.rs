@@ -1121,3 +1121,60 @@ fn invitations_and_reset_links_from_the_command_line() {
     assert_eq!(audited.iter().filter(|e| e.outcome == "success").count(), 1);
     assert_eq!(audited[0].actor, "cli");
 }
+
+/// Issue 23: `lanyard operator add|remove|list USERNAME`: the built-in console client and its
+/// `operator` role are made when first needed; adding twice says so; removing someone who is
+/// not an operator, or an unknown username, is refused.
+#[test]
+fn operators_from_the_command_line() {
+    let home = Home::new();
+    let out = home.run(
+        &["user", "add", "olga", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = home.run(&["operator", "list"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no operators yet"),
+        "{}",
+        stdout(&out)
+    );
+    let out = home.run(&["operator", "add", "olga"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "olga is an operator\n");
+    let out = home.run(&["operator", "add", "olga"], None);
+    assert_eq!(stdout(&out), "olga was an operator already\n");
+    let out = home.run(&["operator", "list"], None);
+    assert!(stdout(&out).starts_with("olga\t"), "{}", stdout(&out));
+    let console = inspect(&home, async |db| {
+        db.clients().get("lanyard-console").await.unwrap().unwrap()
+    });
+    assert!(console.settings.public && console.settings.require_mfa);
+    assert_eq!(
+        console.settings.redirect_uris,
+        ["http://localhost:8080/console/callback"]
+    );
+    let out = home.run(&["operator", "remove", "olga"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "olga is no longer an operator\n");
+    assert_refused(
+        &home.run(&["operator", "remove", "olga"], None),
+        "does not hold role",
+    );
+    assert_refused(&home.run(&["operator", "add", "nobody"], None), "no user");
+    // A new issuer moves the console's addresses with it.
+    let out = home.run_env(
+        &["operator", "list"],
+        None,
+        &[("LANYARD_ISSUER", "https://sso.example.com")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let console = inspect(&home, async |db| {
+        db.clients().get("lanyard-console").await.unwrap().unwrap()
+    });
+    assert_eq!(
+        console.settings.redirect_uris,
+        ["https://sso.example.com/console/callback"]
+    );
+}

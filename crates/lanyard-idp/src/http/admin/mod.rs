@@ -11,6 +11,7 @@ mod groups;
 mod keys;
 mod locks;
 mod mail;
+mod operators;
 mod query;
 mod revocations;
 mod roles;
@@ -126,6 +127,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(mail::send_reset))
         .routes(routes!(mail::send_verification))
         .routes(routes!(mail::list))
+        .routes(routes!(operators::list))
+        .routes(routes!(operators::add, operators::remove))
         .routes(routes!(sessions::list, sessions::end_all))
         .routes(routes!(sessions::end))
         .routes(routes!(factors::list, factors::reset))
