@@ -417,3 +417,28 @@ async fn a_users_sessions_are_listed_and_ended_one_or_all() {
 
     server.stop().await;
 }
+
+/// A number parameter sent without a value (`limit=`) is a 400 naming it, and a body that is
+/// a JSON array rather than an object is a 400 (serde would read a struct from an array).
+#[tokio::test]
+async fn an_empty_number_and_an_array_body_are_refused() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let token = crate::admin::admin_token(&server).await;
+    let r = crate::admin::admin(&server, &token, reqwest::Method::GET, "/users?limit=", None).await;
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "limit", "{body}");
+    let alice = server.user("alice", "correct horse battery staple").await;
+    let path = format!("/users/{}", alice.sub);
+    let r = crate::admin::admin(
+        &server,
+        &token,
+        reqwest::Method::PATCH,
+        &path,
+        Some(serde_json::json!([null, null])),
+    )
+    .await;
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "body", "{body}");
+}

@@ -691,7 +691,7 @@ async fn operator(state: &AppState, command: OperatorCommand) -> Result<(), Fail
             println!("{} is no longer an operator", user.username);
         }
         OperatorCommand::List => {
-            let (people, groups) = operators::list(state, CLI_ACTOR).await?;
+            let (people, groups) = operators::list(state).await?;
             if people.is_empty() && groups.is_empty() {
                 println!("no operators yet: lanyard operator add USERNAME");
             }

@@ -28,6 +28,8 @@ pub enum ParamsError {
 pub struct Params {
     values: HashMap<String, String>,
     duplicated: BTreeSet<String>,
+    /// Names sent without a value (treated as omitted, RFC 6749 §3.1).
+    empty: BTreeSet<String>,
 }
 
 impl Params {
@@ -47,6 +49,7 @@ impl Params {
             let name = decode(name)?;
             let value = decode(value)?;
             if value.is_empty() {
+                params.empty.insert(name);
                 continue;
             }
             if params.values.contains_key(&name) {
@@ -62,6 +65,7 @@ impl Params {
     /// both counts as sent twice.
     pub fn merge(mut self, other: Params) -> Self {
         self.duplicated.extend(other.duplicated);
+        self.empty.extend(other.empty);
         for (name, value) in other.values {
             match self.values.entry(name) {
                 Entry::Occupied(e) => {
@@ -78,6 +82,11 @@ impl Params {
     /// The value of `name`, if sent once or more with a non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
+    }
+
+    /// Whether `name` was sent without a value (and so counts as omitted).
+    pub fn is_empty_value(&self, name: &str) -> bool {
+        self.empty.contains(name)
     }
 
     /// A parameter sent more than once (the first by name), for an error message.

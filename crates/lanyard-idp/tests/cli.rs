@@ -1165,7 +1165,7 @@ fn operators_from_the_command_line() {
     assert_refused(&home.run(&["operator", "add", "nobody"], None), "no user");
     // A new issuer moves the console's addresses with it.
     let out = home.run_env(
-        &["operator", "list"],
+        &["operator", "add", "olga"],
         None,
         &[("LANYARD_ISSUER", "https://sso.example.com")],
     );

@@ -9,9 +9,8 @@ use lanyard_core::ServiceError;
 use super::error::AdminError;
 use crate::params::Params;
 
-/// The query string of an admin request, and the names given without a value (which a
-/// number cannot be).
-pub(crate) struct Query(Params, Vec<String>);
+/// The query string of an admin request.
+pub(crate) struct Query(Params);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = AdminError;
@@ -20,28 +19,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
             .await
             .unwrap_or(RawQuery(None));
-        let params = Params::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        let params = Params::parse(raw.unwrap_or_default().as_bytes())
             .map_err(|e| ServiceError::field("query", e.to_string()))?;
         if let Some(name) = params.duplicated() {
             return Err(
                 ServiceError::field(name, format!("{name} is given more than once")).into(),
             );
         }
-        let raw = raw.unwrap_or_default();
-        let empty = raw
-            .split('&')
-            .filter_map(|pair| match pair.split_once('=') {
-                Some((name, "")) => Some(name),
-                None if !pair.is_empty() => Some(pair),
-                _ => None,
-            })
-            .map(|name| {
-                percent_encoding::percent_decode_str(name)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        Ok(Self(params, empty))
+        Ok(Self(params))
     }
 }
 
@@ -57,7 +42,9 @@ impl Query {
         name: &str,
         range: std::ops::RangeInclusive<i64>,
     ) -> Result<Option<i64>, ServiceError> {
-        let given = if self.1.iter().any(|n| n == name) {
+        // A number given without a value is no number (the protocol endpoints take such a
+        // parameter as omitted; the admin API is stricter).
+        let given = if self.0.is_empty_value(name) {
             Some("")
         } else {
             self.0.get(name)
