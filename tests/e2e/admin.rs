@@ -122,7 +122,7 @@ pub(crate) async fn assert_api_error(
     body
 }
 
-async fn userinfo(server: &TestServer, token: &str) -> StatusCode {
+pub(crate) async fn userinfo(server: &TestServer, token: &str) -> StatusCode {
     crate::revoke::userinfo(server, token).await.status()
 }
 

@@ -318,3 +318,67 @@ async fn a_deleted_clients_tokens_are_refused_everywhere() {
     assert_refused_everywhere(&server, &mail, &tokens).await;
     server.stop().await;
 }
+
+/// A client turned off (`disabled`, the console's "Turn off"): what it holds is revoked,
+/// nobody can sign in to it and the token endpoint refuses it (`invalid_client`, told only
+/// once it authenticated); turned on again, it works, and what it held stays revoked.
+#[tokio::test]
+async fn a_disabled_client_gets_nothing_until_it_is_enabled() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let token = admin_token(&server).await;
+    let body = json!({ "client_id": "mail", "redirect_uris": ["https://mail.example/cb"] });
+    let mail = register(&server, &token, body).await;
+    let tokens = offline_tokens(&server, &mail, "alice").await;
+    let patch = |disabled: bool| {
+        let (server, token) = (&server, &token);
+        async move {
+            let body = json!({ "disabled": disabled });
+            admin(server, token, Method::PATCH, "/clients/mail", Some(body)).await
+        }
+    };
+    let changed = json_of(patch(true).await, StatusCode::OK).await;
+    assert_eq!(changed["disabled"], true, "{changed}");
+
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        crate::admin::userinfo(&server, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let r = token_request(&server, &mail, &refresh).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_description"], "this client is disabled");
+    // A wrong secret learns nothing about it.
+    let wrong = TestClient {
+        secret: Some("not the secret at all, but long enough".into()),
+        ..mail.clone()
+    };
+    let r = token_request(&server, &wrong, &refresh).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_description"], "client authentication failed");
+    // Sign-in to it ends on a page saying so.
+    let url = crate::support::authorize_url(&server, &mail, &[]);
+    let r = crate::support::Browser::new().get(&url).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("This application is turned off")
+    );
+
+    // On again: new tokens, and the old ones stay refused.
+    let changed = json_of(patch(false).await, StatusCode::OK).await;
+    assert_eq!(changed["disabled"], false);
+    let r = token_request(&server, &mail, &refresh).await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let fresh = offline_tokens(&server, &mail, "alice").await;
+    assert!(fresh["access_token"].is_string());
+    server.stop().await;
+}

@@ -134,7 +134,7 @@ pub(crate) async fn on_redis(server: &TestServer, name: &'static str) -> App {
 
 /// A second connection to the server's Redis (one, a cluster, or through Sentinel), as a
 /// separate app process would have.
-async fn redis_source(server: &TestServer) -> Arc<dyn TokenStore> {
+pub(crate) async fn redis_source(server: &TestServer) -> Arc<dyn TokenStore> {
     let config = &server.state.config;
     let mut redis = RedisConfig::new(config.redis_url.clone().unwrap());
     redis.topology = config.redis_topology;
@@ -744,6 +744,15 @@ async fn the_playground_gives_one_sign_in_for_both_apps() {
         page.contains("need the role <code>billing:admin</code>"),
         "{page}"
     );
+    // The demo user is an operator: the printed console asks them for a second factor (they
+    // have none yet, so to set one up); the viewer is told the console is not for them.
+    assert_eq!(running.console, format!("{}/console", running.issuer));
+    let (steps, page) = browse(&browser, &running.console).await;
+    assert_eq!(steps.last().unwrap().0, StatusCode::OK, "{steps:?}");
+    assert!(page.contains("Set up two-step verification"), "{page}");
+    let (steps, page) = browse(&viewer, &running.console).await;
+    assert_eq!(steps.last().unwrap().0, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("You are not an operator"), "{page}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -19,7 +19,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// chromedriver on a free port, in a process group of its own: on drop the whole group goes,
 /// the Chromium it started included, even when a failing test never closed its session.
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     url: String,
 }
@@ -35,7 +35,7 @@ impl Drop for Driver {
 
 /// Starts chromedriver and a headless Chromium session in it. Fails, saying how to install
 /// them, when they are missing (never skips).
-async fn browser() -> (Driver, Client) {
+pub(crate) async fn browser() -> (Driver, Client) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -57,6 +57,12 @@ async fn browser() -> (Driver, Client) {
         process,
         url: format!("http://127.0.0.1:{port}"),
     };
+    let client = session(&driver).await;
+    (driver, client)
+}
+
+/// Another Chromium session in `driver`: a second person's browser, with cookies of its own.
+pub(crate) async fn session(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -78,7 +84,7 @@ async fn browser() -> (Driver, Client) {
             .connect(&driver.url)
             .await;
         match connected {
-            Ok(client) => return (driver, client),
+            Ok(client) => return client,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
                 // chromedriver is a process of its own, starting: ask again shortly.
@@ -90,7 +96,7 @@ async fn browser() -> (Driver, Client) {
 }
 
 /// Saves what the browser shows as `docs/screenshots/<name>.png`.
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
@@ -100,7 +106,7 @@ async fn screenshot(client: &Client, name: &str) {
 
 /// The page's visible text, read in one step (a page that navigates between finding the
 /// body and reading it would leave a stale element).
-async fn text(client: &Client) -> String {
+pub(crate) async fn text(client: &Client) -> String {
     let text = client
         .execute(
             "return document.body ? document.body.innerText : ''",
@@ -114,7 +120,7 @@ async fn text(client: &Client) -> String {
 /// What a screen reader, keyboard or low-vision user would miss on the page: visible form
 /// fields without a label, buttons without a name, a page without a language, and text whose
 /// contrast with its background is below WCAG 2.1 AA (4.5:1, or 3:1 for large text).
-async fn accessibility_gaps(client: &Client) -> Vec<String> {
+pub(crate) async fn accessibility_gaps(client: &Client) -> Vec<String> {
     let script = r#"
         const gaps = [];
         // Any CSS colour (rgb(), color(srgb ...), color-mix results) as sRGB bytes + alpha.
@@ -175,7 +181,7 @@ async fn accessibility_gaps(client: &Client) -> Vec<String> {
 }
 
 /// Clicks the element `css` selects.
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -185,11 +191,16 @@ async fn click(client: &Client, css: &str) {
         .unwrap();
 }
 
-/// Signs in on the sign-in page the browser shows.
+/// Signs alice in on the sign-in page the browser shows.
 async fn sign_in(client: &Client, password: &str, remember: bool) {
-    let username = client.find(Locator::Id("username")).await.unwrap();
-    username.clear().await.unwrap();
-    username.send_keys("alice").await.unwrap();
+    sign_in_as(client, "alice", password, remember).await;
+}
+
+/// Signs `username` in on the sign-in page the browser shows.
+pub(crate) async fn sign_in_as(client: &Client, username: &str, password: &str, remember: bool) {
+    let field = client.find(Locator::Id("username")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(username).await.unwrap();
     client
         .find(Locator::Id("password"))
         .await
@@ -204,7 +215,7 @@ async fn sign_in(client: &Client, password: &str, remember: bool) {
 }
 
 /// Waits (up to 10 s) until the page's text contains `what`.
-async fn wait_for_text(client: &Client, what: &str) -> String {
+pub(crate) async fn wait_for_text(client: &Client, what: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let body = text(client).await;
@@ -494,7 +505,7 @@ async fn virtual_authenticator(client: &Client) {
 }
 
 /// Light or dark, as the person's system would ask (through Chrome's DevTools protocol).
-async fn color_scheme(client: &Client, scheme: &str) {
+pub(crate) async fn color_scheme(client: &Client, scheme: &str) {
     client
         .issue_cmd(Extension {
             path: "goog/cdp/execute".into(),
@@ -508,7 +519,7 @@ async fn color_scheme(client: &Client, scheme: &str) {
 }
 
 /// Screenshots of the page shown, light and dark: `<name>.png` and `<name>-dark.png`.
-async fn screenshots(client: &Client, name: &str) {
+pub(crate) async fn screenshots(client: &Client, name: &str) {
     screenshot(client, name).await;
     color_scheme(client, "dark").await;
     screenshot(client, &format!("{name}-dark")).await;
@@ -524,7 +535,7 @@ async fn sign_out(client: &Client, issuer: &str) {
 }
 
 /// Waits (up to 10 s) until the browser's address starts with `prefix`.
-async fn wait_for_url(client: &Client, prefix: &str) -> String {
+pub(crate) async fn wait_for_url(client: &Client, prefix: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap().to_string();

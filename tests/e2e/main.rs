@@ -16,6 +16,7 @@ mod authorize;
 mod browser;
 mod conformance;
 mod consent;
+mod console;
 mod discovery;
 mod docs;
 mod faults;

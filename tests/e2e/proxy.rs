@@ -27,13 +27,22 @@ struct Nginx {
     dir: PathBuf,
 }
 
+/// A free port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Nginx {
     fn start(upstream: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_at(upstream, free_port(), "")
+    }
+
+    /// [`Nginx::start`] on `port`, with `rules` (nginx directives) in its one location.
+    fn start_at(upstream: &str, port: u16, rules: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "lanyard-nginx-{}",
             lanyard_core::crypto::random_token(6).replace(['-', '_'], "x")
@@ -49,7 +58,7 @@ impl Nginx {
                  proxy_pass {upstream};\n      proxy_http_version 1.1;\n\
                  proxy_set_header Host $http_host;\n\
                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                 proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n  }}\n}}\n"
+                 proxy_set_header X-Forwarded-Proto $scheme;\n      {rules}\n    }}\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let binary = ["nginx", "/usr/sbin/nginx"]
@@ -281,5 +290,59 @@ async fn a_hundred_failures_from_one_address_never_lock_the_owner_out_elsewhere(
         "the owner is never locked out"
     );
     drop(nginx);
+    server.stop().await;
+}
+
+/// The console behind nginx: browsers reach it at the public address (nginx), and the node
+/// reaches its own discovery, keys and token endpoint over loopback, never through the public
+/// address (here nginx refuses the node's own address, 127.0.0.1, as a firewall or a split
+/// DNS might keep a node from its public name).
+#[tokio::test]
+async fn behind_nginx_the_console_reaches_its_node_without_the_public_address() {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.issuer.clone_from(&public);
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let olivia = server.user("olivia", PASSWORD).await;
+    server.user("bob", PASSWORD).await;
+    lanyard_core::operators::add(&server.state, &olivia.sub, "test")
+        .await
+        .unwrap();
+    let nginx = Nginx::start_at(&server.issuer, port, "deny 127.0.0.1;");
+    assert_eq!(nginx.base, public);
+    let node = reqwest::get(format!("{public}/.well-known/openid-configuration"))
+        .await
+        .unwrap();
+    assert_eq!(
+        node.status(),
+        StatusCode::FORBIDDEN,
+        "127.0.0.1 is kept out"
+    );
+
+    // Bob, through nginx from his own address: sign-in, the code exchanged by the node with
+    // itself, and the console's answer (he is no operator).
+    let bob = browser_from("127.0.0.2", &[]);
+    let (steps, page) = crate::apps::browse(&bob, &format!("{public}/console/people")).await;
+    assert!(
+        page.contains("<strong>Lanyard console</strong>"),
+        "{steps:?} {page}"
+    );
+    let answer = bob.sign_in_at(&public, &page, "bob", PASSWORD, false).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{public}/console/callback?")),
+        "{location}"
+    );
+    let (steps, page) = crate::apps::browse(&bob, &location).await;
+    assert_eq!(
+        steps.last().unwrap().0,
+        StatusCode::FORBIDDEN,
+        "{steps:?} {page}"
+    );
+    assert!(page.contains("You are not an operator"), "{page}");
     server.stop().await;
 }

@@ -112,6 +112,7 @@ pub async fn update(
     let result = async {
         let mut client = get(state, client_id).await?;
         let seen = client.updated_at;
+        let was_disabled = client.settings.disabled;
         client.settings = patched(&client.settings, patch)?;
         client.validate()?;
         client.updated_at = state.clock.now().max(seen.plus(Duration::from_millis(1)));
@@ -119,6 +120,13 @@ pub async fn update(
             return Err(ServiceError::Conflict(
                 "the client changed while this update was made; read it again and retry".to_owned(),
             ));
+        }
+        if client.settings.disabled && !was_disabled {
+            // Off: what it holds goes, and so does whatever a node's copy of the row (up to
+            // a second old) lets it get meanwhile.
+            revoke::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
+            revoke::revoke_beyond_copies(state, Target::ClientId(client_id.to_owned()), actor)
+                .await?;
         }
         Ok(client)
     }

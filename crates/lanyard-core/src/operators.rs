@@ -27,11 +27,14 @@ fn console_settings(core: &Core) -> ClientSettings {
         public: true,
         redirect_uris: vec![core.config.url("/console/callback")],
         post_logout_redirect_uris: vec![core.config.url("/console/")],
-        grant_types: vec![GrantType::AuthorizationCode],
+        // First party: its refresh tokens are bound to the operator's sign-in session.
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".to_owned(), "profile".to_owned()],
         first_party: true,
-        // Operators can end anyone's access: two factors, once people have them.
-        require_mfa: true,
+        // Operators can end anyone's access, so the console asks them for two factors (a
+        // step-up, RFC 9470) once it knows they are operators: a person who is not one is told
+        // so straight after the password, not first made to set up a factor.
+        require_mfa: false,
         groups_claim: false,
         ..ClientSettings::new(CONSOLE_CLIENT)
     }
@@ -52,10 +55,16 @@ pub async fn ensure_console(core: &Core, actor: &str) -> Result<(), ServiceError
                 Err(e) => return Err(e),
             }
         }
-        Some(client) if client.settings.redirect_uris != wanted.redirect_uris => {
+        Some(client)
+            if client.settings.redirect_uris != wanted.redirect_uris
+                || client.settings.grant_types != wanted.grant_types
+                || client.settings.require_mfa != wanted.require_mfa =>
+        {
             let change = serde_json::json!({
                 "redirect_uris": wanted.redirect_uris,
                 "post_logout_redirect_uris": wanted.post_logout_redirect_uris,
+                "grant_types": wanted.grant_types,
+                "require_mfa": wanted.require_mfa,
             });
             crate::clients::update(core, CONSOLE_CLIENT, &change, actor).await?;
         }

@@ -120,6 +120,10 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 running.viewer.0, running.viewer.1
             );
             println!(
+                "\n  Console:           {}   (the demo user is an operator; it asks them to set\n                     up an authenticator app first: operators sign in with two factors)",
+                running.console
+            );
+            println!(
                 "\n  Mail (\"Forgot your password?\" on the sign-in page) has no SMTP relay here: each mail\n  is a file in {} and its link is in the log.",
                 running.outbox.display()
             );

@@ -4,7 +4,8 @@
 //!
 //! The demo user is in the group Finance, which holds billing's role `billing:admin`; a
 //! second user, `viewer`, holds nothing: billing's `/invoices` shows one the invoices and
-//! the other a 403.
+//! the other a 403. The demo user is also an operator: the console at `/console` is theirs
+//! (it asks them to set up an authenticator app first: operators sign in with two factors).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -57,6 +58,8 @@ pub struct Running {
     pub viewer: (String, String),
     /// Where Lanyard's mail goes (no relay here): one `.eml` file per mail.
     pub outbox: std::path::PathBuf,
+    /// The operators' console (the demo user is an operator).
+    pub console: String,
 }
 
 /// Why the playground could not start.
@@ -146,7 +149,15 @@ pub async fn start(ports: Ports, dir: &Path) -> Result<Running, PlaygroundError>
     let viewer = seed_access(&state)
         .await
         .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
+    // The demo user runs the playground's Lanyard from its console too.
+    let demo = lanyard_core::users::by_username(&state, "demo")
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
+    lanyard_core::operators::add(&state, &demo.sub, "playground")
+        .await
+        .map_err(|e| PlaygroundError::Lanyard(e.to_string()))?;
     Ok(Running {
+        console: format!("{issuer}/console"),
         issuer,
         apps,
         username: "demo".into(),

@@ -27,6 +27,12 @@ pub struct Web {
     /// Turns true when the server begins to shut down: long-lived responses (the revocation
     /// feed's streams) end, so that the graceful shutdown does not wait on them forever.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Where this node listens (set when it starts serving): the console reaches its own
+    /// node's token endpoint there rather than through the public address.
+    pub listening: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The console's sign-in (`lanyard-rp`), made at its first use: discovery needs the
+    /// node to be serving.
+    pub console: tokio::sync::OnceCell<lanyard_rp::signin::WebSignIn>,
 }
 
 impl Deref for AppState {
@@ -57,6 +63,8 @@ impl AppState {
         let web = Web {
             discovery: discovery::metadata(&core.config),
             stopping: tokio::sync::watch::Sender::new(false),
+            listening: std::sync::OnceLock::new(),
+            console: tokio::sync::OnceCell::new(),
         };
         Self {
             core,

@@ -1150,7 +1150,17 @@ fn operators_from_the_command_line() {
     let console = inspect(&home, async |db| {
         db.clients().get("lanyard-console").await.unwrap().unwrap()
     });
-    assert!(console.settings.public && console.settings.require_mfa);
+    // Public, first party with session-bound refresh tokens; two factors are the console's
+    // own step-up once it knows the person is an operator (docs/console.md), not the client's.
+    assert!(console.settings.public && console.settings.first_party);
+    assert!(!console.settings.require_mfa);
+    assert_eq!(
+        console.settings.grant_types,
+        [
+            lanyard_core::model::GrantType::AuthorizationCode,
+            lanyard_core::model::GrantType::RefreshToken
+        ]
+    );
     assert_eq!(
         console.settings.redirect_uris,
         ["http://localhost:8080/console/callback"]

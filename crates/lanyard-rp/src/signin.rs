@@ -27,7 +27,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessToken, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, JsonWebKeySet, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
@@ -57,8 +57,16 @@ pub struct SignInConfig {
     /// Its secret (confidential apps).
     pub client_secret: Option<String>,
     /// Where the app is reached, e.g. `https://wiki.example.com`; the redirect URI is this
-    /// plus `/callback`.
+    /// plus `/callback`. It may have a path (`https://id.example.com/console`): the routes are
+    /// then nested there ([`WebSignIn::routes`] under that path), and every address this
+    /// module sends a browser to (`/login`, back after signing out) is under it.
     pub base_url: String,
+    /// Where this app reaches the issuer's server-to-server endpoints (discovery, keys,
+    /// token, UserInfo) when the public address is not reachable from where it runs: an app
+    /// beside Lanyard in a cluster, or Lanyard's own console calling its node. Browsers are
+    /// still sent to the public address, and the metadata and tokens must still name
+    /// `issuer`. Default: none (the issuer's address).
+    pub backchannel_url: Option<String>,
     /// Names the cookies (`<app>_session`, `<app>_signin`), so apps on one host do not clash.
     pub app_name: String,
     /// Scopes to ask for.
@@ -76,6 +84,7 @@ impl std::fmt::Debug for SignInConfig {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("base_url", &self.base_url)
+            .field("backchannel_url", &self.backchannel_url)
             .field("app_name", &self.app_name)
             .finish_non_exhaustive()
     }
@@ -95,6 +104,7 @@ impl SignInConfig {
             client_id: client_id.to_owned(),
             client_secret,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            backchannel_url: None,
             app_name: app_name.to_owned(),
             scopes: ["openid", "profile", "email", "offline_access"]
                 .map(str::to_owned)
@@ -118,6 +128,8 @@ pub struct SignedIn {
     /// How strongly they signed in (the ID token's `acr`).
     pub acr: Option<String>,
     session: String,
+    /// The app's path (see [`SignInConfig::base_url`]).
+    mount: String,
 }
 
 impl SignedIn {
@@ -128,7 +140,13 @@ impl SignedIn {
         if crate::guard::acr_satisfies(self.acr.as_deref(), acr) {
             Ok(())
         } else {
-            Err(SignInFirst::step_up(here, Some(acr), None))
+            Err(SignInFirst::login(
+                &self.mount,
+                here,
+                false,
+                Some(acr),
+                None,
+            ))
         }
     }
 }
@@ -221,6 +239,9 @@ pub enum SignInError {
 
 struct Inner {
     config: SignInConfig,
+    /// The path the app's routes are under (`""` at the root; see
+    /// [`SignInConfig::base_url`]).
+    mount: String,
     /// Replaced when the issuer's keys rotate (the client holds the JWKS it was built with).
     client: std::sync::RwLock<OidcClient>,
     /// When the issuer was last rediscovered for an ID token no known key verified: at
@@ -290,21 +311,26 @@ async fn build_client(
     config: &SignInConfig,
     http: &openidconnect::reqwest::Client,
 ) -> Result<(OidcClient, Option<String>, crate::keys::KeySet), SignInError> {
-    let issuer =
-        IssuerUrl::new(config.issuer.clone()).map_err(|e| SignInError::Issuer(e.to_string()))?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+    let issuer = |e: String| SignInError::Issuer(e);
+    let doc = crate::discovery::document(&config.issuer, config.backchannel_url.as_deref())
         .await
-        .map_err(|e| SignInError::Issuer(e.to_string()))?;
+        .map_err(issuer)?;
+    let end_session = doc
+        .get("end_session_endpoint")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let metadata: CoreProviderMetadata =
+        serde_json::from_value(doc).map_err(|e| issuer(e.to_string()))?;
+    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+        .await
+        .map_err(|e| issuer(format!("{}: {e}", metadata.jwks_uri().as_str())))?;
+    let metadata = metadata.set_jwks(jwks);
     let redirect = RedirectUrl::new(format!("{}/callback", config.base_url))
-        .map_err(|e| SignInError::Issuer(e.to_string()))?;
-    let end_session = crate::Discovery::fetch(&config.issuer)
-        .await
-        .map_err(SignInError::Issuer)?
-        .end_session_endpoint;
+        .map_err(|e| issuer(e.to_string()))?;
     let keys = serde_json::to_string(metadata.jwks())
         .map_err(|e| e.to_string())
         .and_then(|json| crate::keys::KeySet::from_jwks(&json))
-        .map_err(SignInError::Issuer)?;
+        .map_err(issuer)?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id.clone()),
@@ -312,6 +338,13 @@ async fn build_client(
     )
     .set_redirect_uri(redirect);
     Ok((client, end_session, keys))
+}
+
+/// The path of `base_url` (`""` for an app at the root of its host).
+fn mount_of(base_url: &str) -> String {
+    url::Url::parse(base_url)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }
 
 impl WebSignIn {
@@ -334,6 +367,7 @@ impl WebSignIn {
         aws_lc_rs::rand::fill(&mut key).map_err(|_| SignInError::Issuer("no randomness".into()))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                mount: mount_of(&config.base_url),
                 config,
                 client: std::sync::RwLock::new(client),
                 discovered: Mutex::new(None),
@@ -515,6 +549,7 @@ impl WebSignIn {
             access_token: session.access_token,
             acr: session.acr,
             session: id,
+            mount: self.inner.mount.clone(),
         })
     }
 
@@ -607,6 +642,13 @@ impl WebSignIn {
         sessions.insert(id, session);
     }
 
+    /// To this app's sign-in, then back to `path` (see [`SignInFirst::to`]), for an app whose
+    /// routes are under a path ([`SignInConfig::base_url`]). An app whose own check refuses a
+    /// signed-in person's token answers with this.
+    pub fn sign_in_first(&self, path: &str, ended: bool) -> SignInFirst {
+        SignInFirst::login(&self.inner.mount, path, ended, None, None)
+    }
+
     /// Ends every app session of this process (tests; an admin's "sign everyone out").
     pub fn clear_sessions(&self) {
         self.sessions().clear();
@@ -630,10 +672,7 @@ where
     let return_to = safe_return_to(q.return_to.as_deref());
     if q.expired.is_some() {
         // Say what happened before sending the person away.
-        let target = format!(
-            "/login?return_to={}",
-            percent_encoding::utf8_percent_encode(&return_to, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let target = SignInFirst::login(&signin.inner.mount, &return_to, false, None, None).0;
         return page(
             StatusCode::OK,
             "Your session has ended",
@@ -697,7 +736,11 @@ async fn callback<S>(
 where
     WebSignIn: FromRef<S>,
 {
-    let retry = r#"<p><a href="/login">Try signing in again</a>.</p>"#;
+    let retry = format!(
+        r#"<p><a href="{}/login">Try signing in again</a>.</p>"#,
+        html_escape(&signin.inner.mount)
+    );
+    let retry = retry.as_str();
     let Some(pending) = cookie(&headers, &signin.signin_cookie()).and_then(|c| signin.open(c))
     else {
         return page(
@@ -860,8 +903,9 @@ where
         StatusCode::OK,
         "Sign out?",
         &format!(
-            r#"<p>Sign out of {}? You will also be signed out of the sign-in service.</p><form method="post" action="/logout"><button type="submit">Sign out</button></form><p><a href="/">Stay signed in</a></p>"#,
-            html_escape(&signin.inner.config.app_name)
+            r#"<p>Sign out of {}? You will also be signed out of the sign-in service.</p><form method="post" action="{m}/logout"><button type="submit">Sign out</button></form><p><a href="{m}/">Stay signed in</a></p>"#,
+            html_escape(&signin.inner.config.app_name),
+            m = html_escape(&signin.inner.mount)
         ),
     )
 }
@@ -893,7 +937,7 @@ fn logout_target(
     config: &SignInConfig,
 ) -> String {
     let Some(mut url) = end_session.and_then(|e| url::Url::parse(e).ok()) else {
-        return "/".to_owned();
+        return format!("{}/", mount_of(&config.base_url));
     };
     {
         let mut query = url.query_pairs_mut();
@@ -980,13 +1024,7 @@ impl SignInFirst {
     ///
     /// [`ClientError::SignInAgain`]: crate::client::ClientError::SignInAgain
     pub fn to(path: &str, ended: bool) -> Self {
-        let encoded = percent_encoding::utf8_percent_encode(
-            &safe_return_to(Some(path)),
-            percent_encoding::NON_ALPHANUMERIC,
-        )
-        .to_string();
-        let expired = if ended { "&expired=1" } else { "" };
-        Self(format!("/login?return_to={encoded}{expired}"))
+        Self::login("", path, ended, None, None)
     }
 
     /// To a new sign-in that asks the issuer for `acr_values` and/or `max_age` (a step-up,
@@ -995,10 +1033,28 @@ impl SignInFirst {
     ///
     /// [`ClientError::StepUp`]: crate::client::ClientError::StepUp
     pub fn step_up(path: &str, acr_values: Option<&str>, max_age: Option<u64>) -> Self {
+        Self::login("", path, false, acr_values, max_age)
+    }
+
+    /// `{mount}/login` with what it should do (see [`to`](Self::to) and
+    /// [`step_up`](Self::step_up)), for an app whose routes are under `mount`.
+    fn login(
+        mount: &str,
+        path: &str,
+        ended: bool,
+        acr_values: Option<&str>,
+        max_age: Option<u64>,
+    ) -> Self {
         let enc = |v: &str| {
             percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
-        let mut to = format!("/login?return_to={}", enc(&safe_return_to(Some(path))));
+        let mut to = format!(
+            "{mount}/login?return_to={}",
+            enc(&safe_return_to(Some(path)))
+        );
+        if ended {
+            to.push_str("&expired=1");
+        }
         if let Some(acr) = acr_values {
             to.push_str(&format!("&acr_values={}", enc(acr)));
         }
@@ -1032,8 +1088,14 @@ where
         match signin.signed_in(&parts.headers).await {
             Ok(user) => Ok(user),
             Err(had_session) => {
-                let here = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                Err(SignInFirst::to(here, had_session))
+                // Nested routes see their own part of the path; the browser needs all of it.
+                let uri = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(&parts.uri, |o| &o.0);
+                let here = uri.path_and_query().map_or("/", |p| p.as_str());
+                let mount = &signin.inner.mount;
+                Err(SignInFirst::login(mount, here, had_session, None, None))
             }
         }
     }

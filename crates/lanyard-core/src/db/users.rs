@@ -72,6 +72,23 @@ impl Users<'_> {
         Ok(found.map(user_from))
     }
 
+    /// The usernames of those of `subs` who exist, by `sub`, in one query (pages that show
+    /// many events or sessions name people by it).
+    pub async fn usernames(
+        &self,
+        subs: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, DbError> {
+        if subs.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let found = users::Entity::find()
+            .filter(users::Column::Sub.is_in(subs.iter().cloned()))
+            .all(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.into_iter().map(|u| (u.sub, u.username)).collect())
+    }
+
     /// [`Users::by_sub`] as read at most a second ago on this node (writes
     /// through this node are seen at once), for the endpoints that ask on every request.
     pub async fn recent(&self, sub: &str) -> Result<Option<User>, DbError> {

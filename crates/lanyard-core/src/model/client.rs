@@ -165,6 +165,12 @@ pub struct ClientSettings {
     #[schema(default = true)]
     #[arg(long = "no-groups-claim", action = clap::ArgAction::SetFalse)]
     pub groups_claim: bool,
+    /// Turned off: nobody can sign in to it and it gets no tokens (its authorization
+    /// requests end on a page saying so; the token endpoint answers `invalid_client`).
+    /// Turning it off revokes every token it holds; turning it on again gives none back.
+    #[serde(default)]
+    #[arg(long)]
+    pub disabled: bool,
 }
 
 /// A setting that is on unless turned off.
@@ -208,6 +214,7 @@ impl ClientSettings {
             require_mfa: false,
             roles_claim: true,
             groups_claim: true,
+            disabled: false,
         }
     }
 

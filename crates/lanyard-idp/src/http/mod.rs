@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod authorize;
 mod consent;
+mod console;
 mod cookies;
 mod discovery;
 mod email;
@@ -68,6 +69,9 @@ pub async fn serve_split(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(at) = listener.local_addr() {
+        let _ = state.web().listening.set(at);
+    }
     let app =
         router(state.clone(), ops.is_none()).into_make_service_with_connect_info::<SocketAddr>();
     // Mail queued on any node is sent by every serving node's sender (one at a time each).
@@ -267,6 +271,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             get(logout::end_session).post(logout::end_session),
         )
         .route("/assets/lanyard.css", get(discovery::stylesheet))
+        .route("/assets/console.css", get(console::stylesheet))
+        .route("/assets/console.js", get(console::script))
         .route(paths::SESSION_STATUS, get(session::status))
         .route(paths::SESSION_EXTEND, post(session::extend))
         .route(paths::SESSION_WARNING_JS, get(session::warning_script))
@@ -283,6 +289,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     routes
         .nest(admin::PREFIX, admin::router())
         .nest(scim::PREFIX, scim::router())
+        .route("/console/", get(console::home))
+        .nest(console::PREFIX, console::router())
         .route_layer(middleware::from_fn(record_metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

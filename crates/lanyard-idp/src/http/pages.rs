@@ -298,6 +298,14 @@ pub(crate) fn account(page: &AccountPage<'_>, status: StatusCode, extra: HeaderM
     response
 }
 
+/// A console page (`http/console/`): it runs the console's own script (confirmations, the
+/// audit trail's live tail).
+pub(crate) fn console(page: &impl Template, status: StatusCode, extra: HeaderMap) -> Response {
+    let mut response = render(status, page, Scripts::Own);
+    response.headers_mut().extend(extra);
+    response
+}
+
 /// An error page: what happened, what to do next.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response {
     let page = ErrorPage {

@@ -82,6 +82,12 @@ pub fn validate(
     issuer: &str,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let (_, requested) = identify(params)?;
+    if client.settings.disabled {
+        return Err(AuthorizeError::page(
+            "This application is turned off",
+            "Its administrators turned sign-in to it off, so you cannot sign in to it now. Go back, or ask them if you need it.",
+        ));
+    }
     let Some(redirect_uri) = RedirectUri::matching(&client.redirect_uris, requested) else {
         return Err(AuthorizeError::page(
             "This sign-in link is not allowed",

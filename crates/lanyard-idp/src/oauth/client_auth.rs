@@ -178,10 +178,15 @@ pub fn authenticate(
     let failed = || TokenError::invalid_client("client authentication failed");
     let client = client.ok_or_else(failed)?;
     match (&presented.secret, &client.secret_hash) {
-        (Some(secret), Some(stored)) if keys.verify_client_secret(secret, stored) => Ok(()),
-        (None, None) if client.public => Ok(()),
-        _ => Err(failed()),
+        (Some(secret), Some(stored)) if keys.verify_client_secret(secret, stored) => {}
+        (None, None) if client.public => {}
+        _ => return Err(failed()),
     }
+    // Told only to the client itself, once it has proved who it is.
+    if client.settings.disabled {
+        return Err(TokenError::invalid_client("this client is disabled"));
+    }
+    Ok(())
 }
 
 /// [`authenticate`], counting wrong secrets: each one presented for a registered client is
