@@ -451,6 +451,15 @@ async fn the_console_tells_who_may_not_use_it_and_why() {
     lanyard_core::operators::add(state, &olivia.sub, "test")
         .await
         .unwrap();
+    // Made under an issuer the deployment has since left: the console's addresses follow the
+    // node's issuer when it starts, or nobody could sign in to it.
+    let moved = serde_json::json!({
+        "redirect_uris": ["https://old.example/console/callback"],
+        "post_logout_redirect_uris": ["https://old.example/console/"],
+    });
+    lanyard_core::clients::update(state, "lanyard-console", &moved, "test")
+        .await
+        .unwrap();
     // An anonymous visitor is sent to sign in, and would come back to the page asked for.
     let r = Browser::new().get(&server.url("/console/people?q=a")).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -478,6 +487,10 @@ async fn the_console_tells_who_may_not_use_it_and_why() {
     let (browser, status, page) = console_sign_in(&server, "olivia").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Find a person"), "{page}");
+    // People are found by name too.
+    let (_, _, found) = follow(&browser, &server.url("/console/people?q=olivia+ex")).await;
+    assert!(found.contains("olivia@example.com"), "{found}");
+    assert!(!found.contains("bob@example.com"), "{found}");
 
     // A form without its CSRF token does nothing.
     let bob = lanyard_core::users::by_username(state, "bob")

@@ -96,7 +96,7 @@ impl Users<'_> {
     }
 
     /// Up to `limit` users in username order, after the username `after` (exclusive), whose
-    /// username or email contains `search` (case-insensitively).
+    /// username, email or display name contains `search` (case-insensitively).
     pub async fn list(
         &self,
         search: Option<&str>,
@@ -114,6 +114,10 @@ impl Users<'_> {
                     .add(Expr::col(users::Column::UsernameKey).like(like(&pattern)))
                     .add(
                         Expr::expr(Func::lower(Expr::col(users::Column::Email)))
+                            .like(like(&pattern)),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(users::Column::DisplayName)))
                             .like(like(&pattern)),
                     ),
             );

@@ -101,7 +101,7 @@ const PAGE: PageSize = PageSize {
     path = "/users",
     tag = "users",
     params(
-        ("search" = Option<String>, Query, description = "Only users whose username or email contains this (case-insensitively)"),
+        ("search" = Option<String>, Query, description = "Only users whose username, email or display name contains this (case-insensitively)"),
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "Users per page (default 50)"),
     ),

@@ -82,7 +82,15 @@ pub(super) async fn script() -> Response {
 async fn sign_in(state: &AppState) -> Result<WebSignIn, Response> {
     if state.web().console.get().is_none() {
         match state.db.clients().get(CONSOLE_CLIENT).await {
-            Ok(Some(_)) => {}
+            // Made under another issuer (the deployment moved)? Its addresses follow.
+            Ok(Some(_)) => {
+                if lanyard_core::operators::ensure_console(state, "system")
+                    .await
+                    .is_err()
+                {
+                    return Err(unavailable());
+                }
+            }
             Ok(None) => return Err(no_operators()),
             Err(_) => return Err(unavailable()),
         }
