@@ -1,5 +1,6 @@
-//! The docs stay true: every test that `docs/security.md` names exists, so its tables of
-//! conformance modules and attacks cannot point at a test that was renamed or removed.
+//! The docs stay true: every test that `docs/security.md` and `docs/protocols.md` name exists,
+//! so their tables cannot point at a test that was renamed or removed; and the discovery
+//! document advertises exactly what `docs/protocols.md` lists.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,18 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_test_named_in_the_security_doc_exists() {
+    tests_named_exist("docs/security.md", 100);
+}
+
+#[test]
+fn every_test_named_in_the_protocol_table_exists() {
+    tests_named_exist("docs/protocols.md", 30);
+}
+
+/// Fails naming each test `doc` names (at least `at_least` of them) that no source defines.
+fn tests_named_exist(doc_path: &str, at_least: usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let doc = std::fs::read_to_string(root.join("docs/security.md")).unwrap();
+    let doc = std::fs::read_to_string(root.join(doc_path)).unwrap();
     let mut files = Vec::new();
     for dir in ["crates", "tests"] {
         sources(&root.join(dir), &mut files);
@@ -36,8 +47,8 @@ fn every_test_named_in_the_security_doc_exists() {
         .filter(|s| s.contains("::") && !s.contains([' ', '<']))
         .collect();
     assert!(
-        named.len() > 100,
-        "the doc names its tests: {}",
+        named.len() > at_least,
+        "{doc_path} names its tests: {}",
         named.len()
     );
     let missing: Vec<&str> = named
@@ -51,6 +62,49 @@ fn every_test_named_in_the_security_doc_exists() {
         .collect();
     assert!(
         missing.is_empty(),
-        "docs/security.md names tests that do not exist: {missing:?}"
+        "{doc_path} names tests that do not exist: {missing:?}"
     );
+}
+
+/// `docs/protocols.md`'s last section lists each `*_supported` member of the discovery
+/// document with its values; the live document has exactly those.
+#[tokio::test]
+async fn discovery_advertises_what_this_table_says() {
+    use crate::support::{Db, Store, TestServer};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let doc = std::fs::read_to_string(root.join("docs/protocols.md")).unwrap();
+    let section = doc
+        .split("## What discovery advertises")
+        .nth(1)
+        .expect("the section");
+    let listed: std::collections::BTreeMap<String, String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("- `"))
+        .filter_map(|l| l.split_once("`: "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let metadata: serde_json::Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = |v: &serde_json::Value| match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| format!("`{}`", i.as_str().unwrap()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => format!("`{other}`"),
+    };
+    let advertised: std::collections::BTreeMap<String, String> = metadata
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with("_supported"))
+        .map(|(k, v)| (k.clone(), shown(v)))
+        .collect();
+    assert_eq!(listed, advertised, "docs/protocols.md against discovery");
+    server.stop().await;
 }

@@ -69,7 +69,7 @@ pub(super) async fn stylesheet() -> Response {
     )
 }
 
-/// `GET /assets/console.js`: confirmation of dangerous forms, the audit trail's live tail.
+/// `GET /assets/console.js`: the audit trail's live tail (every page works without it).
 pub(super) async fn script() -> Response {
     super::reply::asset(
         "text/javascript; charset=utf-8",
