@@ -563,6 +563,62 @@ async fn the_console_tells_who_may_not_use_it_and_why() {
     .await;
     let tail: serde_json::Value = serde_json::from_str(&tail).unwrap();
     assert_eq!(tail[0]["target"], "bob", "{tail}");
+    // A page holds 100 events, newest first; "Older events" goes on from the last one shown.
+    let filler: Vec<_> = (0..150)
+        .map(|_| lanyard_core::model::AuditEvent::new(state.clock.now(), "filler", "test.filler"))
+        .collect();
+    state.db.audit().insert(&filler).await.unwrap();
+    let (_, _, first) = follow(&browser, &server.url("/console/audit?action=test.filler")).await;
+    assert_eq!(first.matches("<td>test.filler</td>").count(), 100);
+    let older = first
+        .split("<a href=\"")
+        .filter_map(|a| a.split('"').next())
+        .find(|href| href.contains("before="))
+        .expect("a link to older events")
+        .replace("&#38;", "&");
+    let (_, _, second) = follow(&browser, &server.url(&older)).await;
+    assert_eq!(second.matches("<td>test.filler</td>").count(), 50);
+    assert!(!second.contains("Older events"), "the last page");
+
+    // Revocations: an access token revoked by its jti from the revocations page (asked
+    // first) is in force, and listed.
+    let jti = "a-leaked-token-id";
+    let form = [
+        ("csrf", csrf.clone()),
+        ("kind", "jti".to_owned()),
+        ("value", jti.to_owned()),
+    ];
+    let url = server.url("/console/revocations/revoke");
+    let (_, _, asked) = post(&browser, &url, &form).await;
+    assert!(asked.contains("Revoke it?"), "{asked}");
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirmed", "yes".to_owned()));
+    let (status, _, listed) = post(&browser, &url, &confirmed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        listed.contains("Revoked: every app following Lanyard refuses it"),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!("<code>{jti}</code>")), "{listed}");
+
+    // Keys: a leaked key removed, asked first; the key list loses it.
+    let before = lanyard_core::keys::list(state).await.unwrap();
+    let kid = before[0].kid.clone();
+    let url = server.url("/console/keys/remove");
+    let form = [("csrf", csrf.clone()), ("kid", kid.clone())];
+    let (_, _, asked) = post(&browser, &url, &form).await;
+    assert!(asked.contains("Remove this signing key?"), "{asked}");
+    assert_eq!(
+        lanyard_core::keys::list(state).await.unwrap().len(),
+        before.len()
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirmed", "yes".to_owned()));
+    let (status, _, page) = post(&browser, &url, &confirmed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("The key was removed"), "{page}");
+    let after = lanyard_core::keys::list(state).await.unwrap();
+    assert!(after.iter().all(|k| k.kid != kid), "{after:?}");
 
     // Taken off the operators, her console token is refused at once (and its refresh): she
     // is sent to sign in again, and then told she is not an operator.
