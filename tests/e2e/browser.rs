@@ -3,8 +3,8 @@
 //! at one, and see the first ask to sign in again (told over the back channel) and a third,
 //! which is not told, have its next API call refused and ask to sign in again, coming back
 //! to the page; then Lanyard's own pages (sign-in with an error, consent, account, an error
-//! page), each saved as a screenshot in `docs/screenshots/` so reviewers see what people
-//! see.
+//! page), each saved as a screenshot (in `target/tmp/screenshots`, and with
+//! `LANYARD_SCREENSHOTS=docs` in `docs/screenshots/`) so reviewers see what people see.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -95,13 +95,21 @@ pub(crate) async fn session(driver: &Driver) -> Client {
     }
 }
 
-/// Saves what the browser shows as `docs/screenshots/<name>.png`.
+/// Saves what the browser shows as `<name>.png` in the build's scratch folder
+/// (`target/tmp/screenshots`): a test run changes no tracked file. With
+/// `LANYARD_SCREENSHOTS=docs`, also as `docs/screenshots/<name>.png`, to refresh the docs'
+/// pictures on purpose.
 pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")];
+    if std::env::var("LANYARD_SCREENSHOTS").as_deref() == Ok("docs") {
+        dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+    }
 }
 
 /// The page's visible text, read in one step (a page that navigates between finding the
