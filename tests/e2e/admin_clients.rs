@@ -354,7 +354,16 @@ async fn a_disabled_client_gets_nothing_until_it_is_enabled() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["error_description"], "this client is disabled");
-    // A wrong secret learns nothing about it.
+    // Its right secret is not counted as a guess (no brute-force alert for a retrying job).
+    let secret_key = lanyard_core::lockout::Key::ClientSecret("mail".into());
+    let counted = || async {
+        lanyard_core::lockout::status(&server.state, &secret_key)
+            .await
+            .unwrap()
+            .0
+    };
+    assert_eq!(counted().await, 0);
+    // A wrong secret learns nothing about it, and is counted.
     let wrong = TestClient {
         secret: Some("not the secret at all, but long enough".into()),
         ..mail.clone()
@@ -362,6 +371,7 @@ async fn a_disabled_client_gets_nothing_until_it_is_enabled() {
     let r = token_request(&server, &wrong, &refresh).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error_description"], "client authentication failed");
+    assert_eq!(counted().await, 1);
     // Sign-in to it ends on a page saying so.
     let url = crate::support::authorize_url(&server, &mail, &[]);
     let r = crate::support::Browser::new().get(&url).await;

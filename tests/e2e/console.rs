@@ -562,7 +562,8 @@ async fn the_console_tells_who_may_not_use_it_and_why() {
     )
     .await;
     let tail: serde_json::Value = serde_json::from_str(&tail).unwrap();
-    assert_eq!(tail[0]["target"], "bob", "{tail}");
+    assert_eq!(tail["events"][0]["target"], "bob", "{tail}");
+    assert_eq!(tail["complete"], true, "{tail}");
     // A page holds 100 events, newest first; "Older events" goes on from the last one shown.
     let filler: Vec<_> = (0..150)
         .map(|_| lanyard_core::model::AuditEvent::new(state.clock.now(), "filler", "test.filler"))
@@ -579,6 +580,36 @@ async fn the_console_tells_who_may_not_use_it_and_why() {
     let (_, _, second) = follow(&browser, &server.url(&older)).await;
     assert_eq!(second.matches("<td>test.filler</td>").count(), 50);
     assert!(!second.contains("Older events"), "the last page");
+
+    // Nobody can lock the operators out from the console: the operator role of the console
+    // cannot be deleted, nor its last holder taken away.
+    let role = server.url("/console/apps/lanyard-console/roles/operator");
+    let (status, _, page) = post(
+        &browser,
+        &format!("{role}/delete"),
+        &[("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    let holder = format!("user:{}", olivia.sub);
+    let form = [("csrf", csrf.clone()), ("holder", holder)];
+    let (status, _, page) = post(&browser, &format!("{role}/take"), &form).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("last holder of the operator role"), "{page}");
+    assert!(
+        lanyard_core::operators::is_operator(state, &olivia.sub)
+            .await
+            .unwrap()
+    );
+    // The live tail of a browser without a console session: a 401 the script can read.
+    let r = Browser::new()
+        .get(&server.url("/console/audit/tail?after=0"))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "signed_out"
+    );
 
     // Revocations: an access token revoked by its jti from the revocations page (asked
     // first) is in force, and listed.

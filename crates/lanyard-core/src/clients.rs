@@ -116,15 +116,20 @@ pub async fn update(
         client.settings = patched(&client.settings, patch)?;
         client.validate()?;
         client.updated_at = state.clock.now().max(seen.plus(Duration::from_millis(1)));
+        let turning_off = client.settings.disabled && !was_disabled;
+        if turning_off {
+            // Off: what it holds goes first, so that a failure leaves it on (and a retry
+            // revokes), as deleting does.
+            revoke::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
+        }
         if !state.db.clients().update(&client, seen).await? {
             return Err(ServiceError::Conflict(
                 "the client changed while this update was made; read it again and retry".to_owned(),
             ));
         }
-        if client.settings.disabled && !was_disabled {
-            // Off: what it holds goes, and so does whatever a node's copy of the row (up to
-            // a second old) lets it get meanwhile.
-            revoke::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
+        if turning_off {
+            // ... and so does whatever a node's copy of the row (up to a second old) let it
+            // get meanwhile.
             revoke::revoke_beyond_copies(state, Target::ClientId(client_id.to_owned()), actor)
                 .await?;
         }

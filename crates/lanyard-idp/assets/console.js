@@ -18,6 +18,11 @@
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
+      if (response.status === 401) {
+        status.textContent = "Your console session ended. Reload the page to sign in again.";
+        stop();
+        return;
+      }
       if (!response.ok) {
         status.textContent = response.status === 503
           ? "Lanyard is briefly unavailable; still trying."
@@ -25,8 +30,8 @@
         if (response.status !== 503) stop();
         return;
       }
-      const events = await response.json();
-      for (const e of events) {
+      const answer = await response.json();
+      for (const e of answer.events) {
         const row = document.createElement("tr");
         row.dataset.id = String(e.id);
         row.className = "fresh";
@@ -39,7 +44,8 @@
         after = Math.max(after, e.id);
         added += 1;
       }
-      status.textContent = "Following new events: " + added + " so far.";
+      status.textContent = "Following new events: " + added + " so far." +
+        (answer.complete ? "" : " More came at once than fit here: reload the page to see them all.");
     } catch (err) {
       status.textContent = "Lanyard could not be reached; still trying.";
     }

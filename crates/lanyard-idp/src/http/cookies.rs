@@ -136,7 +136,9 @@ pub(crate) fn csrf_for_form(config: &Config, headers: &HeaderMap) -> (String, Op
 /// another site can make the browser post a form, but cannot read or set this cookie).
 pub(crate) fn csrf_matches(config: &Config, headers: &HeaderMap, field: Option<&str>) -> bool {
     match (csrf(config, headers), field) {
-        (Some(cookie), Some(field)) => same_secret(&cookie, field),
+        // Only a token of the shape we make: an empty cookie planted by a sibling host
+        // (plain http has no `__Host-` prefix) must not match an empty field.
+        (Some(cookie), Some(field)) if cookie.len() == 43 => same_secret(&cookie, field),
         _ => false,
     }
 }

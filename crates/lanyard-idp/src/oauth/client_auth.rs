@@ -178,15 +178,10 @@ pub fn authenticate(
     let failed = || TokenError::invalid_client("client authentication failed");
     let client = client.ok_or_else(failed)?;
     match (&presented.secret, &client.secret_hash) {
-        (Some(secret), Some(stored)) if keys.verify_client_secret(secret, stored) => {}
-        (None, None) if client.public => {}
-        _ => return Err(failed()),
+        (Some(secret), Some(stored)) if keys.verify_client_secret(secret, stored) => Ok(()),
+        (None, None) if client.public => Ok(()),
+        _ => Err(failed()),
     }
-    // Told only to the client itself, once it has proved who it is.
-    if client.settings.disabled {
-        return Err(TokenError::invalid_client("this client is disabled"));
-    }
-    Ok(())
 }
 
 /// [`authenticate`], counting wrong secrets: each one presented for a registered client is
@@ -213,7 +208,13 @@ pub async fn authenticate_counted(
             tracing::warn!(error = %e, "client authentication: a failure could not be counted");
         }
     }
-    checked
+    checked?;
+    // Said only once the client proved who it is (a public client has only its id, which is
+    // not secret); a right secret is not counted as a guess.
+    if client.is_some_and(|c| c.settings.disabled) {
+        return Err(TokenError::invalid_client("this client is disabled"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

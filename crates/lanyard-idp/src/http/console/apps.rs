@@ -14,7 +14,7 @@ use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::clients::{self, NewClient};
 use lanyard_core::model::{ClientSettings, GrantType, Holder};
-use lanyard_core::operators::CONSOLE_CLIENT;
+use lanyard_core::operators::{CONSOLE_CLIENT, OPERATOR_ROLE};
 use lanyard_core::session::utc;
 use lanyard_core::{ServiceError, access};
 
@@ -577,6 +577,14 @@ async fn take(
                 Some(("group", group)) => Holder::Group(group.to_owned()),
                 _ => return Err(ServiceError::field("holder", "name who holds the role")),
             };
+            if cid == CONSOLE_CLIENT
+                && role == OPERATOR_ROLE
+                && access::holders(&core, &cid, &role).await?.len() <= 1
+            {
+                return Err(ServiceError::Conflict(
+                    "this is the last holder of the operator role: make someone else an operator first, or nobody could use the console".to_owned(),
+                ));
+            }
             access::revoke_role(&core, &cid, &role, &holder, &actor)
                 .await
                 .map(|_| "taken")
@@ -594,6 +602,12 @@ async fn delete_role(
     body: Bytes,
 ) -> Response {
     let path = app_path(&id);
+    if id == CONSOLE_CLIENT && role == OPERATOR_ROLE {
+        let e = ServiceError::Conflict(
+            "the operator role cannot be deleted: nobody could use the console".to_owned(),
+        );
+        return op.refused(e, &path);
+    }
     let question = (
         "Delete this role?",
         "Everyone who holds it loses it: their tokens that carried it are refused within a second.",

@@ -111,8 +111,18 @@ struct TailEvent {
 }
 
 /// `GET /console/audit/tail?after=ID` (and the page's filters): the events newer than `ID`,
-/// oldest first, as JSON for the live tail.
-async fn tail(State(state): State<AppState>, _op: Operator, RawQuery(raw): RawQuery) -> Response {
+/// oldest first, as JSON for the live tail: `{"events": [...], "complete": bool}`, not
+/// complete when more than a page of events came since `ID` (the page then says to reload).
+/// A session that ended is a 401 here, not the redirect a page gets: the script says so.
+async fn tail(
+    State(state): State<AppState>,
+    op: Result<Operator, Response>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if op.is_err() {
+        let body = serde_json::json!({ "error": "signed_out" });
+        return (axum::http::StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
     let q = query(raw.as_deref());
     let after = q
         .get("after")
@@ -121,6 +131,9 @@ async fn tail(State(state): State<AppState>, _op: Operator, RawQuery(raw): RawQu
     let filter = filter_of(&state, &q).await;
     match state.db.audit().query(&filter, None, Some(PAGE)).await {
         Ok(rows) => {
+            // A full page whose oldest event is still newer than `after`: some were skipped.
+            let complete =
+                (rows.len() as u64) < PAGE || rows.last().is_some_and(|(id, _)| *id <= after);
             let fresh: Vec<_> = rows
                 .into_iter()
                 .rev()
@@ -138,9 +151,10 @@ async fn tail(State(state): State<AppState>, _op: Operator, RawQuery(raw): RawQu
                     outcome: row.outcome,
                 })
                 .collect();
+            let body = serde_json::json!({ "events": events, "complete": complete });
             (
                 [(axum::http::header::CACHE_CONTROL, "no-store")],
-                Json(events),
+                Json(body),
             )
                 .into_response()
         }

@@ -308,6 +308,10 @@ impl FromRequestParts<AppState> for Operator {
             }
             Err(_) => return Err(unavailable()),
         };
+        if user.disabled {
+            // Disabling revokes their tokens too; this holds even if that failed.
+            return Err(signin.sign_in_first(&here, true).into_response());
+        }
         if !claims.roles.iter().any(|r| r == OPERATOR_ROLE) {
             return Err(forbidden(&user));
         }
@@ -338,11 +342,15 @@ async fn live_claims(
         Err(LiveError::Unavailable(_)) => return Err(unavailable()),
         Err(LiveError::Invalid(_)) => {}
     }
-    let renewed = signin
-        .tokens_for(signed)
-        .renew(&signed.access_token)
-        .await
-        .map_err(|_| signin.sign_in_first(here, true).into_response())?;
+    let renewed = match signin.tokens_for(signed).renew(&signed.access_token).await {
+        Ok(renewed) => renewed,
+        // Refused: only signing in again helps.
+        Err(lanyard_rp::client::ClientError::SignInAgain { .. }) => {
+            return Err(signin.sign_in_first(here, true).into_response());
+        }
+        // The node could not be asked (briefly): not a reason to sign in again.
+        Err(_) => return Err(unavailable()),
+    };
     match revocation::live_access_token(state, &renewed).await {
         Ok(claims) => Ok(claims),
         Err(LiveError::Unavailable(_)) => Err(unavailable()),

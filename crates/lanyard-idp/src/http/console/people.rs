@@ -394,9 +394,10 @@ async fn act(
         "mail-invitation" => email::reinvite(&state, &sub, &actor)
             .await
             .map(|_| "invitation"),
-        _ => email::send_reset(&state, &sub, &actor)
+        "mail-reset" => email::send_reset(&state, &sub, &actor)
             .await
             .map(|_| "reset"),
+        _ => Err(ServiceError::NotFound(format!("no action {action:?}"))),
     };
     match done_what {
         Ok(what) => done(&path, what),
