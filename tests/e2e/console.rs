@@ -14,7 +14,7 @@ use lanyard_store::{Clock, SystemClock};
 use reqwest::StatusCode;
 use totp_rs::{Algorithm, Builder};
 
-use crate::apps::{on_redis, redis_source, refused_within_a_second};
+use crate::apps::{browse, on_redis, redis_source, refused_within_a_second};
 use crate::browser::{
     browser, click, screenshots, session, sign_in_as, text, wait_for_text, wait_for_url,
 };
@@ -350,20 +350,12 @@ async fn an_operator_runs_lanyard_from_the_console_in_a_real_browser() {
     server.stop().await;
 }
 
-/// Follows redirects from `url` in `browser`, returning the last answer's status and page.
+/// Follows redirects from `url` in `browser` ([`browse`]): the last answer's status, address
+/// and page.
 async fn follow(browser: &Browser, url: &str) -> (StatusCode, String, String) {
-    let mut url = url::Url::parse(url).unwrap();
-    for _ in 0..12 {
-        let response = browser.get(url.as_str()).await;
-        let status = response.status();
-        match response.headers().get("location") {
-            Some(location) if status.is_redirection() => {
-                url = url.join(location.to_str().unwrap()).unwrap();
-            }
-            _ => return (status, url.to_string(), response.text().await.unwrap()),
-        }
-    }
-    panic!("too many redirects at {url}");
+    let (mut steps, page) = browse(browser, url).await;
+    let (status, at) = steps.pop().expect("at least one answer");
+    (status, at, page)
 }
 
 /// Posts `form` to `url` and follows where it leads.
