@@ -713,3 +713,74 @@ async fn a_forgotten_password_is_reset_in_a_real_browser() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// A TV asks to sign in (RFC 8628): in Chromium the person opens `/device`, signs in, is
+/// brought back, types the code as people do (lower case, no dash), sees the app and what it
+/// asks, and approves; the TV's next poll gets its tokens. The pages, light and dark, have
+/// no accessibility gaps.
+#[tokio::test]
+async fn a_person_approves_a_device_in_the_browser() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    server.user("alice", PASSWORD).await;
+    let tv = server
+        .client(ClientSpec {
+            id: "tv",
+            public: true,
+            grants: &["urn:ietf:params:oauth:grant-type:device_code"],
+            scopes: &["openid", "profile"],
+            first_party: true,
+        })
+        .await;
+    let http = reqwest::Client::new();
+    let device: serde_json::Value = http
+        .post(server.url("/device_authorization"))
+        .form(&[("client_id", tv.id.as_str()), ("scope", "openid profile")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = device["user_code"].as_str().unwrap();
+    let (_driver, client) = browser().await;
+    client
+        .goto(device["verification_uri"].as_str().unwrap())
+        .await
+        .unwrap();
+    wait_for_text(&client, "to connect your device").await;
+    sign_in(&client, PASSWORD, false).await;
+    wait_for_text(&client, "Connect a device").await;
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "device-code").await;
+    let field = client.find(Locator::Id("user_code")).await.unwrap();
+    field
+        .send_keys(&user_code.replace('-', "").to_lowercase())
+        .await
+        .unwrap();
+    click(&client, "form[action='/device'] button[type=submit]").await;
+    let page = wait_for_text(&client, "Approve this device?").await;
+    assert!(
+        page.contains("The tv app") && page.contains(user_code),
+        "{page}"
+    );
+    assert!(page.contains("See your name and username"), "{page}");
+    assert_eq!(accessibility_gaps(&client).await, Vec::<String>::new());
+    screenshots(&client, "device-approve").await;
+    click(&client, "button[value=approve]").await;
+    wait_for_text(&client, "Device approved").await;
+    let r = http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device["device_code"].as_str().unwrap()),
+            ("client_id", tv.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let tokens: serde_json::Value = r.json().await.unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    client.close().await.unwrap();
+    server.stop().await;
+}

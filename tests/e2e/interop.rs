@@ -432,8 +432,20 @@ fn require_authlib() {
 
 /// Runs a client script against `server` as `app`, signing in as alice; what it saw.
 async fn run_client(program: &str, script: &str, server: &TestServer, app: &App) -> Value {
+    run_client_with(program, script, server, app, &[]).await
+}
+
+/// [`run_client`] with more environment variables.
+async fn run_client_with(
+    program: &str,
+    script: &str,
+    server: &TestServer,
+    app: &App,
+    env: &[(&str, &str)],
+) -> Value {
     let script = interop_dir().join(script);
     let mut command = tokio::process::Command::new(program);
+    command.envs(env.iter().copied());
     command
         .arg(&script)
         .env("ISSUER", &server.issuer)
@@ -544,5 +556,116 @@ async fn authlib_python_completes_every_endpoint() {
     let seen = run_client("python3", "python/flow.py", &server, &wiki).await;
     assert_saw_everything(&seen, "authlib", &alice.sub, &wiki);
     assert_eq!(seen["at_hash_verified"], true, "{seen}");
+    server.stop().await;
+}
+
+/// openid-client's device authorization grant (RFC 8628): `tests/interop/node/device.mjs`
+/// starts a device sign-in from discovery, polls while the person approves over HTTP, and
+/// validates the ID token it gets; a second device is denied and its poll ends with
+/// `access_denied`.
+#[tokio::test]
+async fn openid_client_npm_signs_a_device_in() {
+    require_openid_client();
+    // A one-second interval: the library waits it before every poll.
+    let server = TestServer::start_with(Db::Sqlite, Store::Redis, |c| {
+        c.lifetimes.device_poll = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let alice = server.user("alice", PASSWORD).await;
+    let tv = server
+        .client(crate::support::ClientSpec {
+            id: "tv",
+            public: true,
+            grants: &[
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "refresh_token",
+            ],
+            scopes: &["openid", "profile"],
+            first_party: true,
+        })
+        .await;
+    let app = App {
+        client: tv,
+        post_logout_redirect_uri: String::new(),
+    };
+    let seen = run_client("node", "node/device.mjs", &server, &app).await;
+    let expected = json!({
+        "library": "openid-client",
+        "device_authorization_endpoint": server.url("/device_authorization"),
+        "user_code_shape": true,
+        "interval": 1,
+        "sub": alice.sub,
+        "id_token_aud": "tv",
+        "scope": "openid profile",
+        "has_refresh_token": true,
+        "refreshed_sub": alice.sub,
+        "denied": "access_denied",
+    });
+    assert_eq!(seen, expected);
+    server.stop().await;
+}
+
+/// openid-client authenticating with `private_key_jwt` (RFC 7523): the script makes an ES256
+/// key pair (`--make-key`), the public key is registered, and the library signs a fresh
+/// assertion for its `client_credentials` grant and for introspection:
+/// `tests/interop/node/private_key_jwt.mjs`.
+#[tokio::test]
+async fn openid_client_npm_authenticates_with_private_key_jwt() {
+    require_openid_client();
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let made = std::process::Command::new("node")
+        .arg(interop_dir().join("node/private_key_jwt.mjs"))
+        .arg("--make-key")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let keys: Value = serde_json::from_slice(&made.stdout).unwrap();
+    add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        NewClient {
+            settings: ClientSettings {
+                grant_types: vec![GrantType::ClientCredentials],
+                scopes: vec!["reports".to_owned()],
+                token_endpoint_auth_method: Some(lanyard_core::model::AuthMethod::PrivateKeyJwt),
+                jwks: Some(json!({ "keys": [keys["public"]] })),
+                ..ClientSettings::new("reports")
+            },
+            secret: None,
+        },
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    let app = App {
+        client: TestClient {
+            id: "reports".to_owned(),
+            secret: None,
+            redirect_uri: String::new(),
+        },
+        post_logout_redirect_uri: String::new(),
+    };
+    let private = keys["private"].to_string();
+    let seen = run_client_with(
+        "node",
+        "node/private_key_jwt.mjs",
+        &server,
+        &app,
+        &[("PRIVATE_JWK", private.as_str())],
+    )
+    .await;
+    assert_eq!(seen["advertised"], true, "{seen}");
+    assert!(
+        seen["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+        "{seen}"
+    );
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["introspected_client_id"], "reports", "{seen}");
     server.stop().await;
 }

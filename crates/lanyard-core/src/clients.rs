@@ -34,13 +34,13 @@ pub async fn add_client(
 ) -> Result<(Client, Option<String>), ServiceError> {
     let settings = new.settings.with_defaults();
     let (secret, shown) = match new.secret {
-        Some(_) if settings.public => {
+        Some(_) if !settings.has_secret() => {
             return Err(ServiceError::field(
                 "secret",
-                "a public client has no secret; leave it out",
+                "a public or private_key_jwt client has no secret; leave it out",
             ));
         }
-        None if settings.public => (None, None),
+        None if !settings.has_secret() => (None, None),
         Some(s) if s.chars().count() < MIN_GIVEN_SECRET => {
             return Err(ServiceError::field(
                 "secret",

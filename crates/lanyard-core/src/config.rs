@@ -483,6 +483,10 @@ pub struct Lifetimes {
     pub remember_me_idle: Duration,
     /// Lifetime of a session whose user ticked "remember me".
     pub remember_me_max: Duration,
+    /// How long a device's request (RFC 8628) waits for the person to approve it.
+    pub device_code: Duration,
+    /// The least time between a device's polls (RFC 8628 §3.2 `interval`).
+    pub device_poll: Duration,
 }
 
 impl Default for Lifetimes {
@@ -499,6 +503,8 @@ impl Default for Lifetimes {
             session_max: Duration::from_secs(12 * HOUR),
             remember_me_idle: Duration::from_secs(7 * DAY),
             remember_me_max: Duration::from_secs(30 * 24 * 3600),
+            device_code: Duration::from_secs(10 * MIN),
+            device_poll: Duration::from_secs(5),
         }
     }
 }
@@ -614,6 +620,8 @@ pub struct RawConfig {
     session_lifetime_secs: Option<u64>,
     remember_me_idle_timeout_secs: Option<u64>,
     remember_me_lifetime_secs: Option<u64>,
+    device_code_lifetime_secs: Option<u64>,
+    device_poll_interval_secs: Option<u64>,
     key_rotation_secs: Option<u64>,
     key_publish_secs: Option<u64>,
     access_token_alg: Option<String>,
@@ -642,7 +650,7 @@ pub struct RawConfig {
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 41] = [
+const KEYS: [&str; 43] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -659,6 +667,8 @@ const KEYS: [&str; 41] = [
     "session_lifetime_secs",
     "remember_me_idle_timeout_secs",
     "remember_me_lifetime_secs",
+    "device_code_lifetime_secs",
+    "device_poll_interval_secs",
     "key_rotation_secs",
     "key_publish_secs",
     "access_token_alg",
@@ -743,6 +753,8 @@ impl RawConfig {
                 "session_lifetime_secs" => self.session_lifetime_secs = secs()?,
                 "remember_me_idle_timeout_secs" => self.remember_me_idle_timeout_secs = secs()?,
                 "remember_me_lifetime_secs" => self.remember_me_lifetime_secs = secs()?,
+                "device_code_lifetime_secs" => self.device_code_lifetime_secs = secs()?,
+                "device_poll_interval_secs" => self.device_poll_interval_secs = secs()?,
                 "key_rotation_secs" => self.key_rotation_secs = secs()?,
                 "key_publish_secs" => self.key_publish_secs = secs()?,
                 "access_token_alg" => self.access_token_alg = Some(value.clone()),
@@ -881,6 +893,18 @@ impl RawConfig {
                 l.remember_me_max,
                 "remember_me_lifetime_secs",
                 YEAR,
+            )?,
+            device_code: secs(
+                self.device_code_lifetime_secs,
+                l.device_code,
+                "device_code_lifetime_secs",
+                Duration::from_secs(1800),
+            )?,
+            device_poll: secs(
+                self.device_poll_interval_secs,
+                l.device_poll,
+                "device_poll_interval_secs",
+                Duration::from_secs(60),
             )?,
         };
         let publish = secs(
@@ -1410,6 +1434,14 @@ mod documented {
             (
                 "remember_me_lifetime_secs",
                 l.remember_me_max.as_secs().to_string(),
+            ),
+            (
+                "device_code_lifetime_secs",
+                l.device_code.as_secs().to_string(),
+            ),
+            (
+                "device_poll_interval_secs",
+                l.device_poll.as_secs().to_string(),
             ),
             (
                 "backchannel_logout_timeout_secs",

@@ -36,6 +36,8 @@ pub struct Parts {
     pub passwords: Passwords,
     /// The audit trail.
     pub audit: Audit,
+    /// The keys of clients that publish them (`private_key_jwt`).
+    pub client_keys: crate::tokens::assertion::ClientKeys,
     /// How mail leaves this node.
     pub mailer: crate::mailer::Mailer,
     /// The time.

@@ -49,7 +49,14 @@ pub enum Key {
     /// Reset mails sent to one person (by `sub`): [`MAIL_REQUESTS_PER_ACCOUNT`] an hour;
     /// more requests are answered alike and send nothing.
     MailRequestAccount(String),
+    /// Codes one person (by `sub`) typed at the device page, right or wrong, counted before
+    /// each is looked up: a few free, then waits, and from [`DEVICE_CODES_PER_HOUR`] the
+    /// rest of the hour (a guesser finds nothing in 20^8 codes).
+    DeviceCodeEntry(String),
 }
+
+/// Device codes one person may enter in an hour.
+pub const DEVICE_CODES_PER_HOUR: u32 = 30;
 
 /// "Forgot your password?" requests one address may make in an hour.
 pub const MAIL_REQUESTS_PER_ADDRESS: u32 = 10;
@@ -85,6 +92,7 @@ impl Key {
             Self::ClientSecret(id) => format!("client:{id}"),
             Self::MailRequestIp(ip) => format!("mail:ip:{ip}"),
             Self::MailRequestAccount(sub) => format!("mail:sub:{sub}"),
+            Self::DeviceCodeEntry(sub) => format!("device:{{sub:{sub}}}"),
         }
     }
 
@@ -97,6 +105,7 @@ impl Key {
             Self::ClientSecret(id) => format!("client_id:{id}"),
             Self::MailRequestIp(ip) => format!("mail requests ip:{ip}"),
             Self::MailRequestAccount(sub) => format!("mail requests sub:{sub}"),
+            Self::DeviceCodeEntry(sub) => format!("device codes sub:{sub}"),
         }
     }
 
@@ -123,6 +132,7 @@ impl Key {
                 window: HOUR,
                 steps: vec![(MAIL_REQUESTS_PER_ACCOUNT, HOUR)],
             },
+            Self::DeviceCodeEntry(_) => ThrottlePolicy::growing(5, DEVICE_CODES_PER_HOUR, HOUR),
         }
     }
 

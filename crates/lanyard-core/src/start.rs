@@ -76,6 +76,7 @@ impl Core {
         }
         let mailer = crate::mailer::Mailer::new(&config)?;
         let core = Core::new(Parts {
+            client_keys: tokens::assertion::ClientKeys::new(&config.outbound_allow),
             mailer,
             server_keys,
             passwords: Passwords::new()?,

@@ -313,10 +313,14 @@ enum ClientCommand {
     Add {
         /// What the client is: the same settings the admin API takes.
         #[command(flatten)]
-        settings: ClientSettings,
+        settings: Box<ClientSettings>,
         /// Read the client secret (at least 32 characters) from one line of standard input.
         #[arg(long, conflicts_with = "public")]
         secret_stdin: bool,
+        /// The client's public keys, a JWK Set in this file (for
+        /// `--token-endpoint-auth-method private_key_jwt`).
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -501,9 +505,18 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Client(ClientCommand::Add {
-            settings,
+            mut settings,
             secret_stdin,
+            jwks_file,
         }) => {
+            if let Some(path) = jwks_file {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Failure::BadInput(format!("cannot read {}: {e}", path.display()))
+                })?;
+                settings.jwks = Some(serde_json::from_str(&text).map_err(|e| {
+                    Failure::BadInput(format!("{} is not JSON: {e}", path.display()))
+                })?);
+            }
             let secret = if secret_stdin {
                 Some(read_line("client secret")?)
             } else {
@@ -514,12 +527,17 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let keys = lanyard_core::start::load_server_keys(&db, now)
                 .await
                 .map_err(other)?;
-            let new = NewClient { settings, secret };
+            let new = NewClient {
+                settings: *settings,
+                secret,
+            };
             let (client, shown) = add_client(&db, &keys, new, now).await?;
             let kind = if client.public {
                 "public"
-            } else {
+            } else if client.has_secret() {
                 "confidential"
+            } else {
+                "private_key_jwt"
             };
             println!("added {kind} client {}", client.client_id);
             if let Some(secret) = shown {

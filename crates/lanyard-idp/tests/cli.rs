@@ -200,6 +200,91 @@ fn add_clients() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("secret"));
 
+    // A TV or command-line tool (RFC 8628): public, the device grant, no redirect URI.
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "tv",
+            "--public",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "--grant-type",
+            "refresh_token",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let grants = inspect(&home, async |db| {
+        db.clients()
+            .get("tv")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_types
+            .clone()
+    });
+    assert_eq!(
+        grants,
+        [
+            lanyard_core::model::GrantType::DeviceCode,
+            lanyard_core::model::GrantType::RefreshToken
+        ]
+    );
+
+    // A service without a secret (RFC 7523): its public keys from a file; no secret made.
+    let jwks = home.dir.join("reports.jwks");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"r1"}]}"#,
+    )
+    .unwrap();
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "reports",
+            "--grant-type",
+            "client_credentials",
+            "--token-endpoint-auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added private_key_jwt client reports"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("secret"), "{}", stdout(&out));
+    let (secret, keys) = inspect(&home, async |db| {
+        let c = db.clients().get("reports").await.unwrap().unwrap();
+        (c.secret_hash.clone(), c.jwks.clone())
+    });
+    assert!(secret.is_none());
+    assert_eq!(keys.unwrap()["keys"][0]["kid"], "r1");
+    std::fs::write(&jwks, r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap();
+    assert_refused(
+        &home.run(
+            &[
+                "client",
+                "add",
+                "leaky",
+                "--grant-type",
+                "client_credentials",
+                "--token-endpoint-auth-method",
+                "private_key_jwt",
+                "--jwks-file",
+                jwks.to_str().unwrap(),
+            ],
+            None,
+        ),
+        "public keys only",
+    );
+
     let out = home.run(
         &[
             "client",

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`store`](TokenStore): the trait, and [`Subscription`] for the event stream.
+//! - [`device`]: device authorization grants (RFC 8628) and their polling rule.
 //! - `codes`, `sessions`, `refresh`, `revocation`: the records, their rules, and the
 //!   in-memory [`RevocationSet`] that relying parties reuse for their mirror.
 //! - `ids`: identifiers and secrets; secrets redact themselves and are stored as hashes.
@@ -25,6 +26,7 @@
 
 mod codes;
 mod config;
+pub mod device;
 mod error;
 mod ids;
 mod memory;
@@ -43,6 +45,7 @@ mod time;
 
 pub use codes::{CodeGrant, Issuance, RedeemedCode, Redemption};
 pub use config::StoreConfig;
+pub use device::{DeviceCode, DeviceDecision, DevicePoll, NewDeviceGrant, PendingDevice, UserCode};
 pub use error::StoreError;
 pub use ids::{AuthorizationCode, FamilyId, GrantId, RefreshToken, SessionId};
 pub use memory::MemoryStore;

@@ -12,15 +12,17 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::codes::CodeRecord;
+use crate::device::{DeviceCode, DeviceRecord, DeviceState};
 use crate::ids::{SessionId, secret_hash};
 use crate::refresh::{Decision, FamilyState, Minted, reopen_successor};
 use crate::store::oldest_first;
 use crate::{
-    AccessTokenRef, Attempt, AuthorizationCode, Clock, CodeGrant, Cursor, Family, FamilyId, Feed,
-    IssuedRefresh, NewFamily, NewSession, RedeemedCode, Redemption, RefreshInfo, RefreshToken,
-    Revocation, RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot,
-    StoreConfig, StoreError, Subscription, SystemClock, Target, Throttle, ThrottlePolicy,
-    Timestamp, TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, Attempt, AuthorizationCode, Clock, CodeGrant, Cursor, DeviceDecision,
+    DevicePoll, Family, FamilyId, Feed, IssuedRefresh, NewDeviceGrant, NewFamily, NewSession,
+    PendingDevice, RedeemedCode, Redemption, RefreshInfo, RefreshToken, Revocation,
+    RevocationEvent, RevocationSet, RevokedFamily, Rotation, Session, Snapshot, StoreConfig,
+    StoreError, Subscription, SystemClock, Target, Throttle, ThrottlePolicy, Timestamp, TokenFacts,
+    TokenStore, UserCode, Verdict,
 };
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -58,6 +60,10 @@ struct State {
     throttles: HashMap<String, (Throttle, Timestamp)>,
     /// Single-use values (`put_once`), with their expiry.
     once: HashMap<String, (String, Timestamp)>,
+    /// Keys claimed once (`claim_once`), by hash, with when they are forgotten.
+    claimed: HashMap<String, Timestamp>,
+    /// Device grants by user code, with when they are forgotten.
+    devices: HashMap<UserCode, (DeviceRecord, Timestamp)>,
     next_sweep: Timestamp,
 }
 
@@ -181,6 +187,8 @@ impl State {
         self.revocations.prune(now);
         self.throttles.retain(|_, e| forget_at(e) > now);
         self.once.retain(|_, (_, expires)| *expires > now);
+        self.devices.retain(|_, (_, kept_until)| *kept_until > now);
+        self.claimed.retain(|_, until| *until > now);
     }
 
     /// The live counter of `key`, dropping it if it is over.
@@ -387,6 +395,78 @@ impl TokenStore for MemoryStore {
         })
     }
 
+    async fn put_device(&self, new: &NewDeviceGrant) -> Result<Option<DeviceCode>, StoreError> {
+        let now = self.now();
+        let mut state = self.state(now);
+        if state
+            .devices
+            .get(&new.user_code)
+            .is_some_and(|(_, kept_until)| *kept_until > now)
+        {
+            return Ok(None);
+        }
+        let code = DeviceCode::generate(&new.user_code);
+        let expires_at = now.plus(new.lifetime);
+        let record = DeviceRecord {
+            code_hash: secret_hash(code.secret()),
+            client_id: new.client_id.clone(),
+            expires_at,
+            interval: new.interval,
+            last_poll: None,
+            payload: new.payload.clone(),
+            state: DeviceState::Pending,
+        };
+        let kept_until = expires_at.plus(self.inner.config.redeemed_code_retention);
+        state
+            .devices
+            .insert(new.user_code.clone(), (record, kept_until));
+        Ok(Some(code))
+    }
+
+    async fn pending_device(&self, user_code: &str) -> Result<Option<PendingDevice>, StoreError> {
+        let Some(user_code) = UserCode::parse(user_code) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let state = self.state(now);
+        Ok(state
+            .devices
+            .get(&user_code)
+            .and_then(|(record, _)| record.pending(now)))
+    }
+
+    async fn decide_device(
+        &self,
+        user_code: &str,
+        decision: &DeviceDecision,
+    ) -> Result<bool, StoreError> {
+        let Some(user_code) = UserCode::parse(user_code) else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let mut state = self.state(now);
+        Ok(state
+            .devices
+            .get_mut(&user_code)
+            .is_some_and(|(record, _)| record.decide(now, decision)))
+    }
+
+    async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+    ) -> Result<DevicePoll, StoreError> {
+        let Some(user_code) = DeviceCode::user_code_of(device_code) else {
+            return Ok(DevicePoll::NotFound);
+        };
+        let now = self.now();
+        let mut state = self.state(now);
+        Ok(match state.devices.get_mut(&user_code) {
+            Some((record, _)) => record.poll(now, &secret_hash(device_code), client_id),
+            None => DevicePoll::NotFound,
+        })
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
         let now = self.now();
         let session = Session::start(SessionId::generate(), new, now);
@@ -467,6 +547,17 @@ impl TokenStore for MemoryStore {
             .remove(id)
             .filter(|(_, expires)| *expires > now)
             .map(|(value, _)| value))
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut state = self.state(now);
+        let hash = secret_hash(key);
+        if state.claimed.get(&hash).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        state.claimed.insert(hash, now.plus(ttl));
+        Ok(true)
     }
 
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {

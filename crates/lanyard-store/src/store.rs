@@ -6,10 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessTokenRef, Attempt, AuthorizationCode, CodeGrant, Cursor, Family, FamilyId, Feed,
-    IssuedRefresh, NewFamily, NewSession, Redemption, RefreshInfo, Revocation, RevocationEvent,
-    RevokedFamily, Rotation, Session, Snapshot, StoreConfig, StoreError, Target, Throttle,
-    ThrottlePolicy, Timestamp, TokenFacts, Verdict,
+    AccessTokenRef, Attempt, AuthorizationCode, CodeGrant, Cursor, DeviceCode, DeviceDecision,
+    DevicePoll, Family, FamilyId, Feed, IssuedRefresh, NewDeviceGrant, NewFamily, NewSession,
+    PendingDevice, Redemption, RefreshInfo, Revocation, RevocationEvent, RevokedFamily, Rotation,
+    Session, Snapshot, StoreConfig, StoreError, Target, Throttle, ThrottlePolicy, Timestamp,
+    TokenFacts, Verdict,
 };
 
 /// Short-lived security state: codes, SSO sessions, refresh families, revocation lists.
@@ -56,6 +57,33 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     async fn peek_code(&self, code: &str, client_id: &str)
     -> Result<Option<CodeGrant>, StoreError>;
 
+    // --- Device authorization grants (RFC 8628; see [the rule](crate::device)) ---
+
+    /// Records a device's request under its user code, for its lifetime plus
+    /// `redeemed_code_retention` (so a late poll hears `expired_token`), and returns the
+    /// device code. `None` if the user code is in use: generate another and try again.
+    async fn put_device(&self, new: &NewDeviceGrant) -> Result<Option<DeviceCode>, StoreError>;
+
+    /// The request behind a user code the person typed (any case, dashes and spaces
+    /// ignored), if it is live and waits for a decision.
+    async fn pending_device(&self, user_code: &str) -> Result<Option<PendingDevice>, StoreError>;
+
+    /// Records the person's decision on a live pending request. Of any number of calls
+    /// exactly one gets `true`; a request decided, expired or unknown gets `false`.
+    async fn decide_device(
+        &self,
+        user_code: &str,
+        decision: &DeviceDecision,
+    ) -> Result<bool, StoreError>;
+
+    /// A poll by the authenticated client `client_id` with a device code (see [the
+    /// rule](crate::device)).
+    async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+    ) -> Result<DevicePoll, StoreError>;
+
     // --- SSO sessions ---
 
     /// Starts a session with a fresh `sid`.
@@ -91,6 +119,12 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The value [`put_once`](Self::put_once) kept under `id`, if it is there and not
     /// expired; gone afterwards, however many callers ask at once.
     async fn take_once(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records `key` for `ttl` unless it is recorded already: `true` for the one call that
+    /// recorded it, `false` for every other while it lasts, however many ask at once. What
+    /// may be used once (a client assertion's `jti`, RFC 7523 §3) is claimed here; `key` is
+    /// kept only as a hash.
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 
     /// Ends a session and every refresh family bound to it; returns the session as it was,
     /// so the caller can notify its clients. `None` if it was not live.

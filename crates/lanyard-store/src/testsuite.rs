@@ -53,6 +53,13 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $harness;
             ping_answers_with_the_backends_clock,
             code_redeems_once_and_remembers_the_issuance,
+            device_grant_is_pending_then_approved_once,
+            polling_too_fast_slows_down_for_good,
+            a_device_request_is_decided_once,
+            a_denied_device_hears_so_on_every_poll,
+            a_device_grant_expires,
+            device_codes_of_others_and_garbage_are_not_found,
+            a_key_is_claimed_once_until_its_ttl_ends,
             another_clients_attempt_leaves_the_code_alone,
             unknown_and_malformed_codes_are_not_found,
             code_expires_after_its_ttl,
@@ -225,6 +232,263 @@ fn rotated(r: Rotation) -> String {
         Rotation::Rotated { token, .. } => token.secret().to_owned(),
         other => panic!("expected Rotated, got {other:?}"),
     }
+}
+
+// ---------------------------------------------------------------- device grants
+
+fn device_request(client: &str, lifetime: Duration, interval: Duration) -> crate::NewDeviceGrant {
+    crate::NewDeviceGrant {
+        client_id: client.to_owned(),
+        user_code: crate::UserCode::generate(),
+        lifetime,
+        interval,
+        payload: json!({"scope": ["openid"]}),
+    }
+}
+
+async fn put_device(store: &dyn TokenStore, new: &crate::NewDeviceGrant) -> String {
+    let code = store
+        .put_device(new)
+        .await
+        .unwrap()
+        .expect("a fresh user code");
+    code.secret().to_owned()
+}
+
+pub async fn device_grant_is_pending_then_approved_once(h: &dyn Harness) {
+    use crate::{DeviceDecision, DevicePoll};
+    let store = h.store(config()).await;
+    let new = device_request("tv", 60 * SECOND, Duration::ZERO);
+    let device = put_device(&*store, &new).await;
+    assert!(
+        device.starts_with(new.user_code.as_str()),
+        "the device code names its user code"
+    );
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::Pending
+    );
+    // The person types the code as they see it, in any case.
+    let typed = new.user_code.display().to_lowercase();
+    let pending = store
+        .pending_device(&typed)
+        .await
+        .unwrap()
+        .expect("pending");
+    assert_eq!(pending.client_id, "tv");
+    assert_eq!(pending.payload, new.payload);
+    assert_eq!(pending.expires_at, h.now().plus(60 * SECOND));
+    let g = grant("tv");
+    assert!(
+        store
+            .decide_device(&typed, &DeviceDecision::Approve(g.clone()))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.pending_device(&typed).await.unwrap(), None, "decided");
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::Approved(g)
+    );
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::NotFound,
+        "the tokens are taken once"
+    );
+}
+
+pub async fn polling_too_fast_slows_down_for_good(h: &dyn Harness) {
+    use crate::DevicePoll;
+    let store = h.store(config()).await;
+    let device = put_device(&*store, &device_request("tv", 60 * SECOND, ms(500))).await;
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::Pending
+    );
+    h.advance(ms(450)).await;
+    // 450 ms after the last poll, with 500 ms asked: within the fifth allowed for jitter.
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::Pending
+    );
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::SlowDown {
+            interval: ms(5_500)
+        }
+    );
+    h.advance(ms(600)).await;
+    // Slowed down for good: 600 ms is too soon for the new interval, which grows again.
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::SlowDown {
+            interval: ms(10_500)
+        }
+    );
+}
+
+pub async fn a_device_request_is_decided_once(h: &dyn Harness) {
+    use crate::{DeviceDecision, DevicePoll};
+    let store = h.store(config()).await;
+    let new = device_request("tv", 60 * SECOND, Duration::ZERO);
+    let device = put_device(&*store, &new).await;
+    let code = new.user_code.as_str().to_owned();
+    let mut racers = JoinSet::new();
+    for i in 0..8 {
+        let (store, code) = (store.clone(), code.clone());
+        racers.spawn(async move {
+            let decision = if i % 2 == 0 {
+                DeviceDecision::Approve(grant("tv"))
+            } else {
+                DeviceDecision::Deny
+            };
+            store.decide_device(&code, &decision).await.unwrap()
+        });
+    }
+    let won = racers.join_all().await.into_iter().filter(|w| *w).count();
+    assert_eq!(won, 1, "exactly one decision stands");
+    assert!(
+        !store
+            .decide_device(&code, &DeviceDecision::Deny)
+            .await
+            .unwrap(),
+        "a decided request cannot be decided again"
+    );
+    let first = store.poll_device(&device, "tv").await.unwrap();
+    assert!(
+        matches!(first, DevicePoll::Approved(_) | DevicePoll::Denied),
+        "{first:?}"
+    );
+}
+
+pub async fn a_denied_device_hears_so_on_every_poll(h: &dyn Harness) {
+    use crate::{DeviceDecision, DevicePoll};
+    let store = h.store(config()).await;
+    let new = device_request("tv", 60 * SECOND, Duration::ZERO);
+    let device = put_device(&*store, &new).await;
+    assert!(
+        store
+            .decide_device(new.user_code.as_str(), &DeviceDecision::Deny)
+            .await
+            .unwrap()
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            store.poll_device(&device, "tv").await.unwrap(),
+            DevicePoll::Denied
+        );
+    }
+    assert!(
+        !store
+            .decide_device(
+                new.user_code.as_str(),
+                &DeviceDecision::Approve(grant("tv"))
+            )
+            .await
+            .unwrap(),
+        "a denial is not overturned"
+    );
+}
+
+pub async fn a_device_grant_expires(h: &dyn Harness) {
+    use crate::{DeviceDecision, DevicePoll};
+    let store = h.store(config()).await;
+    let pending = device_request("tv", SECOND, Duration::ZERO);
+    let approved = device_request("tv", SECOND, Duration::ZERO);
+    let pending_code = put_device(&*store, &pending).await;
+    let approved_code = put_device(&*store, &approved).await;
+    assert!(
+        store
+            .decide_device(
+                approved.user_code.as_str(),
+                &DeviceDecision::Approve(grant("tv"))
+            )
+            .await
+            .unwrap()
+    );
+    h.advance(SECOND + MARGIN).await;
+    let code = pending.user_code.as_str();
+    assert_eq!(store.pending_device(code).await.unwrap(), None);
+    assert!(
+        !store
+            .decide_device(code, &DeviceDecision::Approve(grant("tv")))
+            .await
+            .unwrap(),
+        "too late to approve"
+    );
+    assert_eq!(
+        store.poll_device(&pending_code, "tv").await.unwrap(),
+        DevicePoll::Expired
+    );
+    assert_eq!(
+        store.poll_device(&approved_code, "tv").await.unwrap(),
+        DevicePoll::Expired,
+        "tokens not collected in time are not handed out"
+    );
+}
+
+pub async fn device_codes_of_others_and_garbage_are_not_found(h: &dyn Harness) {
+    use crate::{DeviceDecision, DevicePoll};
+    let store = h.store(config()).await;
+    let new = device_request("tv", 60 * SECOND, Duration::ZERO);
+    let device = put_device(&*store, &new).await;
+    assert_eq!(
+        store
+            .put_device(&new)
+            .await
+            .unwrap()
+            .map(|c| c.secret().to_owned()),
+        None,
+        "a user code in use is refused"
+    );
+    assert_eq!(
+        store.poll_device(&device, "another").await.unwrap(),
+        DevicePoll::NotFound,
+        "another client's device code"
+    );
+    let (user, _) = device.split_once('.').unwrap();
+    let forged = format!("{user}.{}", "A".repeat(43));
+    for garbage in [forged.as_str(), user, "", "BCDFGHJK.x", "not a code"] {
+        assert_eq!(
+            store.poll_device(garbage, "tv").await.unwrap(),
+            DevicePoll::NotFound,
+            "{garbage}"
+        );
+    }
+    for typed in ["", "AAAA-AAAA", "BCDF"] {
+        assert_eq!(store.pending_device(typed).await.unwrap(), None);
+        assert!(
+            !store
+                .decide_device(typed, &DeviceDecision::Deny)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        store.poll_device(&device, "tv").await.unwrap(),
+        DevicePoll::Pending,
+        "what others tried left the grant alone"
+    );
+}
+
+pub async fn a_key_is_claimed_once_until_its_ttl_ends(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mut racers = JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        racers.spawn(async move { store.claim_once("jti:wiki:abc", SECOND).await.unwrap() });
+    }
+    let won = racers.join_all().await.into_iter().filter(|w| *w).count();
+    assert_eq!(won, 1, "exactly one claim stands");
+    assert!(
+        store.claim_once("jti:wiki:abd", SECOND).await.unwrap(),
+        "another key is its own"
+    );
+    h.expire(SECOND + MARGIN).await;
+    assert!(
+        store.claim_once("jti:wiki:abc", SECOND).await.unwrap(),
+        "forgotten after its ttl"
+    );
 }
 
 // ---------------------------------------------------------------- codes

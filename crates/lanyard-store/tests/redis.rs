@@ -306,7 +306,8 @@ fn grant() -> CodeGrant {
     }
 }
 
-/// Codes and refresh tokens are kept only as hashes; every key is under the prefix.
+/// Codes, refresh tokens, device and user codes are kept only as hashes; every key is under
+/// the prefix.
 #[tokio::test]
 async fn secrets_are_not_at_rest() {
     let url = redis_url();
@@ -335,14 +336,33 @@ async fn secrets_are_not_at_rest() {
     else {
         panic!("rotation failed");
     };
+    let user_code = lanyard_store::UserCode::generate();
+    let device = store
+        .put_device(&lanyard_store::NewDeviceGrant {
+            client_id: "tv".into(),
+            user_code: user_code.clone(),
+            lifetime: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            payload: serde_json::json!({}),
+        })
+        .await
+        .unwrap()
+        .unwrap();
     let dump = dump_prefix(&url, &prefix);
-    assert!(dump.len() >= 5, "{dump:?}");
+    assert!(dump.len() >= 6, "{dump:?}");
+    for (key, value) in &dump {
+        assert!(
+            !key.contains(user_code.as_str()) && !value.contains(user_code.as_str()),
+            "a user code is stored in {key}"
+        );
+    }
     let secret_of = |t: &str| t.split_once('.').map(|(_, s)| s.to_owned()).unwrap();
     let secrets = [
         code.secret().to_owned(),
         redeemed.secret().to_owned(),
         secret_of(&t1),
         secret_of(t2.secret()),
+        secret_of(device.secret()),
     ];
     // Each secret as issued (base64url), as hex of its bytes, and as raw bytes.
     let mut forms = Vec::new();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Invalid;
 use super::redirect_uri;
 
-/// The grant types Lanyard implements (RFC 6749 §4.1, §6, §4.4). Implicit and password
+/// The grant types Lanyard implements (RFC 6749 §4.1, §6, §4.4; RFC 8628). Implicit and password
 /// grants are not offered (RFC 9700 §2.1.2, §2.4).
 #[derive(
     Debug,
@@ -34,6 +34,10 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials`: the client acting for itself (§4.4).
     ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:device_code`: a device without a browser, approved
+    /// by the person at `{issuer}/device` (RFC 8628).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -43,14 +47,16 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
     /// Every grant type, for discovery.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
     ];
 }
 
@@ -60,7 +66,58 @@ impl FromStr for GrantType {
         Self::ALL
             .into_iter()
             .find(|g| g.as_str() == s)
-            .ok_or_else(|| format!("unknown grant type {s:?} (known: authorization_code, refresh_token, client_credentials)"))
+            .ok_or_else(|| format!("unknown grant type {s:?} (known: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code)"))
+    }
+}
+
+/// How a client proves who it is at the token, revocation and introspection endpoints
+/// (RFC 6749 §2.3, OIDC Core §9, RFC 7523).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A secret, in HTTP Basic (`client_secret_post`, in the body, is accepted too).
+    ClientSecretBasic,
+    /// A secret, in the body (HTTP Basic is accepted too).
+    ClientSecretPost,
+    /// A JWT the client signs with one of its keys (`jwks` or `jwks_uri`); no secret.
+    PrivateKeyJwt,
+    /// Nothing but the `client_id`: a public client.
+    None,
+}
+
+impl AuthMethod {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    /// Whether a secret is how the client authenticates.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            Self::ClientSecretBasic,
+            Self::ClientSecretPost,
+            Self::PrivateKeyJwt,
+            Self::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown authentication method {s:?} (known: client_secret_basic, client_secret_post, private_key_jwt, none)"
+            )
+        })
     }
 }
 
@@ -165,12 +222,57 @@ pub struct ClientSettings {
     #[schema(default = true)]
     #[arg(long = "no-groups-claim", action = clap::ArgAction::SetFalse)]
     pub groups_claim: bool,
+    /// How it authenticates at the token endpoint: `client_secret_basic` or
+    /// `client_secret_post` (a secret; either is accepted), `private_key_jwt` (a JWT signed
+    /// with one of its keys, `jwks` or `jwks_uri`; it has no secret), or `none` (a public
+    /// client). Default: `none` for a public client, a secret otherwise.
+    #[serde(default)]
+    #[arg(long, value_name = "METHOD")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Its public keys, as a JWK Set (RFC 7517): what its `private_key_jwt` assertions are
+    /// checked with. On the command line, `--jwks-file FILE`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    #[arg(skip)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where its public keys are published (a JWK Set): fetched when first needed, kept five
+    /// minutes, and fetched again for a key id not seen yet. https, or http on a loopback
+    /// address; internal addresses only with `outbound_allow`.
+    #[serde(default)]
+    #[arg(long, value_name = "URI")]
+    pub jwks_uri: Option<String>,
     /// Turned off: nobody can sign in to it and it gets no tokens (its authorization
     /// requests end on a page saying so; the token endpoint answers `invalid_client`).
     /// Turning it off revokes every token it holds; turning it on again gives none back.
     #[serde(default)]
     #[arg(long)]
     pub disabled: bool,
+}
+
+/// A JWK Set (RFC 7517 §5) of public keys only, each one able to verify signatures.
+fn check_public_jwks(jwks: &serde_json::Value) -> Result<(), String> {
+    let keys = jwks
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or_else(|| "a JWK Set is an object with \"keys\": [...]".to_owned())?;
+    if keys.is_empty() {
+        return Err("the JWK Set has no keys".to_owned());
+    }
+    for key in keys {
+        if let Some(private) = ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .into_iter()
+            .find(|member| key.get(member).is_some())
+        {
+            return Err(format!(
+                "a key holds private or secret material (\"{private}\"); register public keys only"
+            ));
+        }
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(key.clone()).map_err(|e| format!("a key is not a JWK: {e}"))?;
+        jsonwebtoken::DecodingKey::from_jwk(&jwk)
+            .map_err(|e| format!("a key cannot verify signatures: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A setting that is on unless turned off.
@@ -214,6 +316,9 @@ impl ClientSettings {
             require_mfa: false,
             roles_claim: true,
             groups_claim: true,
+            token_endpoint_auth_method: None,
+            jwks: None,
+            jwks_uri: None,
             disabled: false,
         }
     }
@@ -235,6 +340,21 @@ impl ClientSettings {
                 .to_vec();
         }
         self
+    }
+
+    /// How it authenticates: as registered, else `none` for a public client and a secret
+    /// for any other.
+    pub fn auth_method(&self) -> AuthMethod {
+        match self.token_endpoint_auth_method {
+            Some(method) => method,
+            None if self.public => AuthMethod::None,
+            None => AuthMethod::ClientSecretBasic,
+        }
+    }
+
+    /// Whether it is given a secret: a confidential client that does not sign assertions.
+    pub fn has_secret(&self) -> bool {
+        self.auth_method().uses_secret()
     }
 
     /// Whether the client may use `grant`.
@@ -315,6 +435,41 @@ impl ClientSettings {
                 "a public client cannot use client_credentials (it has no secret)".to_owned(),
             );
         }
+        match (self.auth_method(), self.public) {
+            (AuthMethod::None, false) => {
+                return invalid(
+                    "token_endpoint_auth_method",
+                    "none is for public clients; a confidential client uses a secret or private_key_jwt".to_owned(),
+                );
+            }
+            (method, true) if method != AuthMethod::None => {
+                return invalid(
+                    "token_endpoint_auth_method",
+                    format!(
+                        "a public client authenticates with none, not {}",
+                        method.as_str()
+                    ),
+                );
+            }
+            (AuthMethod::PrivateKeyJwt, _) if self.jwks.is_some() == self.jwks_uri.is_some() => {
+                return invalid(
+                    "jwks",
+                    "private_key_jwt needs the client's keys: jwks or jwks_uri, one of them"
+                        .to_owned(),
+                );
+            }
+            _ => {}
+        }
+        if let Some(jwks) = &self.jwks {
+            check_public_jwks(jwks).or_else(|e| invalid("jwks", e))?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            redirect_uri::validate_registration(uri)
+                .or_else(|e| invalid("jwks_uri", format!("{uri}: {e}")))?;
+            if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                return invalid("jwks_uri", format!("{uri}: an https address"));
+            }
+        }
         if self.allows(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return invalid(
                 "redirect_uris",
@@ -379,7 +534,7 @@ impl ClientSettings {
 pub struct Client {
     /// What the operator chose.
     pub settings: ClientSettings,
-    /// Keyed hash of the secret (confidential clients); `None` exactly when `public`.
+    /// Keyed hash of the secret; `None` for a public or `private_key_jwt` client.
     pub secret_hash: Option<String>,
     /// When the record was created.
     pub created_at: Timestamp,
@@ -405,14 +560,14 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Checks the client before it is stored: its settings, and a secret exactly when it is
-    /// not public.
+    /// Checks the client before it is stored: its settings, and a secret exactly when it
+    /// authenticates with one (not public, not `private_key_jwt`).
     pub fn validate(&self) -> Result<(), Invalid> {
         self.settings.validate()?;
-        if self.public == self.secret_hash.is_some() {
+        if self.has_secret() != self.secret_hash.is_some() {
             return Err(Invalid {
                 field: "public",
-                message: "a client is either public or has a secret".to_owned(),
+                message: "a client has a secret exactly when it authenticates with one (not public, not private_key_jwt)".to_owned(),
             });
         }
         Ok(())

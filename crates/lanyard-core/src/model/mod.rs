@@ -19,7 +19,7 @@ pub use access::{
     check_group_name, check_role_name,
 };
 pub use audit::{AuditEvent, AuditFilter, FAILURE, REVOKED, SUCCESS};
-pub use client::{Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
+pub use client::{AuthMethod, Client, ClientSettings, GrantType, MAX_REFRESH_TOKEN_LIFETIME};
 pub use consent::Consent;
 pub use factor::{Acr, Factor, FactorKind, MAX_FACTOR_NAME, RECOVERY_CODES, amr_with, factor_name};
 pub use key::StoredKey;

@@ -12,6 +12,7 @@
 //! the same keys, by `kid`, with the algorithm the key was made for: the algorithm never comes
 //! from the token.
 
+pub mod assertion;
 mod claims;
 mod keys;
 pub mod rotation;

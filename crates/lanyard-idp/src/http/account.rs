@@ -30,7 +30,10 @@ use lanyard_core::session::{device, utc};
 const ACCOUNT: &str = "/account";
 
 /// The browser's live session; `Err(true)`: it had one that ended.
-async fn current(state: &AppState, headers: &HeaderMap) -> Result<Result<Session, bool>, Response> {
+pub(super) async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Result<Session, bool>, Response> {
     let Some(sid) = cookies::session_sid(&state.config, &state.server_keys, headers) else {
         return Ok(Err(false));
     };
@@ -189,13 +192,34 @@ pub(super) fn sign_in_page(
     username: &str,
     status: StatusCode,
 ) -> Response {
+    sign_in_for(
+        state,
+        headers,
+        "to your account",
+        message,
+        username,
+        status,
+        HeaderMap::new(),
+    )
+}
+
+/// The account sign-in page, saying what it is for (`lead`), with `extra` headers.
+pub(super) fn sign_in_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    lead: &str,
+    message: Option<&str>,
+    username: &str,
+    status: StatusCode,
+    mut extra: HeaderMap,
+) -> Response {
     let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
-    let mut extra = HeaderMap::new();
     if let Some(set) = set {
-        extra.insert(header::SET_COOKIE, set);
+        extra.append(header::SET_COOKIE, set);
     }
     let mut response = pages::scripted_form(
         &pages::AccountSignInPage {
+            lead,
             message,
             csrf: &csrf,
             username,
@@ -212,13 +236,30 @@ async fn signed_in_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, Session), Response> {
+    form_in_session(
+        state,
+        headers,
+        body,
+        "Nothing was changed. Open your account page and sign in again.",
+    )
+    .await
+}
+
+/// [`checked_form`] from a person with a live session; without one, a 401 page saying
+/// `what_next`.
+pub(super) async fn form_in_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    what_next: &str,
+) -> Result<(Params, Session), Response> {
     let form = checked_form(state, headers, body).map_err(|r| *r)?;
     match current(state, headers).await? {
         Ok(session) => Ok((form, session)),
         Err(_) => Err(pages::unauthorized(
             &state.config,
             "Your session has expired",
-            "Nothing was changed. Open your account page and sign in again.",
+            what_next,
         )),
     }
 }
@@ -261,7 +302,7 @@ pub(crate) async fn signin(
     {
         Ok(Ok(session)) => {
             let remember_for = remember_me.then_some(state.config.lifetimes.remember_me_max);
-            let mut response = Redirect::to(ACCOUNT).into_response();
+            let mut response = cookies::after_sign_in(&state.config, &state.server_keys, &headers);
             let h = response.headers_mut();
             h.append(
                 header::SET_COOKIE,
@@ -295,7 +336,9 @@ pub(crate) async fn signin(
             &username,
             StatusCode::OK,
         ),
-        Ok(Err(SignInOutcome::SignedIn { .. })) => Redirect::to(ACCOUNT).into_response(),
+        Ok(Err(SignInOutcome::SignedIn { .. })) => {
+            cookies::after_sign_in(&state.config, &state.server_keys, &headers)
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -1,4 +1,5 @@
-//! The SSO session cookie and the sign-in form's CSRF cookie.
+//! The SSO session cookie, the sign-in form's CSRF cookie, and where to go after a sign-in
+//! no app asked for.
 //!
 //! The session cookie carries the `sid` with a MAC (`crypto::ServerKeys::seal_cookie`): a
 //! `sid` alone is not a secret (every app sees it in its tokens), so the cookie must be
@@ -9,12 +10,14 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use lanyard_core::config::Config;
 use lanyard_core::crypto::{ServerKeys, random_token, same_secret};
 
 const SESSION: &str = "lanyard_session";
 const CSRF: &str = "lanyard_csrf";
+const NEXT: &str = "lanyard_next";
 
 /// The SSO session cookie's name in this deployment.
 pub(crate) fn session_name(config: &Config) -> String {
@@ -119,6 +122,61 @@ pub(crate) fn clear_session(config: &Config) -> HeaderValue {
     set_cookie(config, SESSION, "", "Lax", Some(Duration::ZERO))
 }
 
+/// `Set-Cookie` for the page to go to after a sign-in that no app asked for (the account
+/// sign-in, from the device page): a path of ours, sealed so that no sibling site can plant
+/// one, kept for `ttl`.
+pub(crate) fn set_next(
+    config: &Config,
+    keys: &ServerKeys,
+    path: &str,
+    ttl: Duration,
+) -> HeaderValue {
+    set_cookie(
+        config,
+        NEXT,
+        &keys.seal_cookie("next", path),
+        "Lax",
+        Some(ttl),
+    )
+}
+
+/// The page to go to after the account sign-in: the sealed path in the request, if it is
+/// one of ours (an absolute path, never `//host`), else the account page; with the
+/// `Set-Cookie` that forgets it.
+pub(crate) fn take_next(
+    config: &Config,
+    keys: &ServerKeys,
+    headers: &HeaderMap,
+) -> (String, Option<HeaderValue>) {
+    let Some(sealed) = read(headers, &name(config, NEXT)) else {
+        return ("/account".to_owned(), None);
+    };
+    let clear = set_cookie(config, NEXT, "", "Lax", Some(Duration::ZERO));
+    match keys.open_cookie("next", sealed) {
+        Some(path) if is_local_path(path) => (path.to_owned(), Some(clear)),
+        _ => ("/account".to_owned(), Some(clear)),
+    }
+}
+
+/// Where a sign-in that no app asked for goes: the page that sent the person to sign in
+/// (the device page), else the account page; the redirect forgets it.
+pub(crate) fn after_sign_in(config: &Config, keys: &ServerKeys, headers: &HeaderMap) -> Response {
+    let (next, forget) = take_next(config, keys, headers);
+    let mut response = Redirect::to(&next).into_response();
+    if let Some(forget) = forget {
+        response.headers_mut().append(header::SET_COOKIE, forget);
+    }
+    response
+}
+
+/// An absolute path on this host: `/x`, never `//host` or `/\host`, no scheme.
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The CSRF token for a form: the browser's own if it has one (so two open tabs both work),
 /// else a new one with the `Set-Cookie` that gives it to the browser.
 pub(crate) fn csrf_for_form(config: &Config, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
@@ -186,6 +244,44 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, forged);
         assert_eq!(session_sid(&config, &keys, &headers), None);
+    }
+
+    #[test]
+    fn the_next_page_is_a_sealed_local_path() {
+        let config = Config::default();
+        let keys = ServerKeys::new(b"p", b"c");
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&format!("lanyard_next={value}")).unwrap(),
+            );
+            take_next(&config, &keys, &headers)
+        };
+        let set = set_next(
+            &config,
+            &keys,
+            "/device?user_code=BCDF-GHJK",
+            Duration::from_secs(60),
+        );
+        let value = set.to_str().unwrap().split(';').next().unwrap();
+        let (path, clear) = with(value.trim_start_matches("lanyard_next="));
+        assert_eq!(path, "/device?user_code=BCDF-GHJK");
+        assert!(clear.unwrap().to_str().unwrap().contains("Max-Age=0"));
+        // Planted (unsealed), or sealed but leaving the site: the account page instead.
+        assert_eq!(with("/device").0, "/account");
+        for away in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\\\evil.example",
+        ] {
+            let sealed = keys.seal_cookie("next", away);
+            assert_eq!(with(&sealed).0, "/account", "{away}");
+        }
+        assert_eq!(
+            take_next(&config, &keys, &HeaderMap::new()),
+            ("/account".to_owned(), None)
+        );
     }
 
     #[test]

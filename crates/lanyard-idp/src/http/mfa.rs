@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lanyard_store::Session;
@@ -21,9 +21,6 @@ use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::factors::{self, TotpSetup};
 use lanyard_core::model::FactorKind;
-
-/// Where the account page lives.
-const ACCOUNT: &str = "/account";
 
 /// The second-step page for `pending` (`message`: why the last try failed).
 pub(super) async fn second_step(
@@ -272,14 +269,23 @@ pub(crate) async fn enrol(
     let code = step.form.get("code").unwrap_or("");
     match mfa::complete_enrolment(&state, &target, &step.pending, &seed, code, &browser).await {
         Ok(Ok((session, codes))) => {
+            let mut forget_next = None;
             let (continue_to, continue_name) = match &step.request {
                 Some((params, request)) => (
                     format!("/authorize?{}", super::forms::form_urlencoded(params)),
                     request.client.name.clone(),
                 ),
-                None => (ACCOUNT.to_owned(), String::new()),
+                None => {
+                    let (next, forget) =
+                        cookies::take_next(&state.config, &state.server_keys, &headers);
+                    forget_next = forget;
+                    (next, String::new())
+                }
             };
             let mut extra = HeaderMap::new();
+            if let Some(forget) = forget_next {
+                extra.append(header::SET_COOKIE, forget);
+            }
             if step.pending.sid.is_none() {
                 extra.append(header::SET_COOKIE, cookies::for_session(&state, &session));
             }
@@ -318,8 +324,10 @@ async fn signed_in(
             Err(e) => e.into_response(),
         },
         None => {
-            let mut response = Redirect::to(ACCOUNT).into_response();
-            response.headers_mut().extend(extra);
+            let mut response = cookies::after_sign_in(&state.config, &state.server_keys, headers);
+            for (name, value) in &extra {
+                response.headers_mut().append(name, value.clone());
+            }
             response
         }
     }

@@ -7,6 +7,7 @@ mod authorize;
 mod consent;
 mod console;
 mod cookies;
+mod device;
 mod discovery;
 mod email;
 mod feed;
@@ -222,6 +223,9 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route(paths::OAUTH_METADATA, get(discovery::metadata))
         .route(paths::JWKS, get(discovery::jwks))
         .route(paths::TOKEN, post(token::token))
+        .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(paths::DEVICE, get(device::page).post(device::enter))
+        .route("/device/decide", post(device::decide))
         .route(paths::REVOCATION, post(revoke::revocation))
         .route(paths::INTROSPECTION, post(revoke::introspection))
         .route(

@@ -130,8 +130,32 @@ pub(crate) struct AppRow {
 }
 
 #[derive(Template)]
+#[template(path = "device.html")]
+pub(crate) struct DevicePage<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) csrf: &'a str,
+    /// The request to approve or deny; `None`: ask for the code.
+    pub(crate) waiting: Option<DeviceRow>,
+    /// Why the code typed was not taken.
+    pub(crate) error: Option<&'a str>,
+    /// What was typed, to correct it.
+    pub(crate) typed: &'a str,
+}
+
+/// A device's request, as the device page shows it.
+pub(crate) struct DeviceRow {
+    pub(crate) client_name: String,
+    pub(crate) user_code: String,
+    pub(crate) scopes: Vec<String>,
+    /// The company's own app (no consent to withdraw afterwards).
+    pub(crate) first_party: bool,
+}
+
+#[derive(Template)]
 #[template(path = "account_signin.html")]
 pub(crate) struct AccountSignInPage<'a> {
+    /// What the sign-in is for, under the heading.
+    pub(crate) lead: &'a str,
     pub(crate) message: Option<&'a str>,
     pub(crate) csrf: &'a str,
     pub(crate) username: &'a str,

@@ -6,7 +6,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use lanyard_store::Session;
 
 use super::forms::{AUTHORIZATION_REQUEST, browser, carried_request, checked_form};
@@ -154,8 +154,10 @@ pub(crate) async fn sign_in(
             }
         }
         None => {
-            let mut response = Redirect::to("/account").into_response();
-            response.headers_mut().extend(extra);
+            let mut response = cookies::after_sign_in(&state.config, &state.server_keys, &headers);
+            for (name, value) in &extra {
+                response.headers_mut().append(name, value.clone());
+            }
             response
         }
     }

@@ -117,7 +117,11 @@ impl IntoResponse for TokenError {
             | TokenErrorCode::UnauthorizedClient
             | TokenErrorCode::UnsupportedGrantType
             | TokenErrorCode::InvalidScope
-            | TokenErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
+            | TokenErrorCode::InvalidTarget
+            | TokenErrorCode::AuthorizationPending
+            | TokenErrorCode::SlowDown
+            | TokenErrorCode::AccessDenied
+            | TokenErrorCode::ExpiredToken => StatusCode::BAD_REQUEST,
         };
         let body = Json(
             serde_json::json!({ "error": self.code.as_str(), "error_description": self.description }),

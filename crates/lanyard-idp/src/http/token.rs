@@ -11,7 +11,9 @@ use super::forms::is_form;
 use super::reply::no_store;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
-use crate::oauth::grants::{self, authorization_code, client_credentials, refresh_token};
+use crate::oauth::grants::{
+    self, authorization_code, client_credentials, device_code, refresh_token,
+};
 use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::model::{Client, GrantType};
@@ -41,6 +43,7 @@ async fn respond(
         GrantType::AuthorizationCode => authorization_code::exchange(state, &client, &params).await,
         GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
         GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
+        GrantType::DeviceCode => device_code::poll(state, &client, &params).await,
     }?;
     lanyard_core::metrics::token_issued(grant.as_str());
     Ok(issued)

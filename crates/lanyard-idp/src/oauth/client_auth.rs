@@ -1,5 +1,8 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
-//! `client_secret_post`, or `none` for public clients. Exactly one method per request.
+//! `client_secret_post`, `private_key_jwt` (RFC 7523, OIDC Core §9; the assertion is checked
+//! by `lanyard_core::tokens::assertion` and its `jti` claimed once in the token store), or
+//! `none` for public clients. Exactly one method per request; a client authenticates only the
+//! way it is registered for.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -10,7 +13,8 @@ use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::crypto::ServerKeys;
 use lanyard_core::lockout::{self, Key};
-use lanyard_core::model::Client;
+use lanyard_core::model::{AuthMethod, Client};
+use lanyard_core::tokens::assertion::{self, AssertionError, JWT_BEARER};
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub enum Method {
     Post,
     /// Only `client_id` (public clients).
     None,
+    /// `client_assertion` (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 /// The credentials a request presents.
@@ -29,6 +35,7 @@ pub struct Presented {
     /// Which client.
     pub client_id: String,
     secret: Option<String>,
+    assertion: Option<String>,
     /// How.
     pub method: Method,
 }
@@ -50,6 +57,34 @@ pub fn presented(
 ) -> Result<Presented, TokenError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion_type = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(TokenError::invalid_request(
+                "use one client authentication method, not a secret and client_assertion together",
+            ));
+        }
+        if assertion_type != Some(JWT_BEARER) {
+            return Err(TokenError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let assertion =
+            assertion.ok_or_else(|| TokenError::invalid_request("client_assertion is missing"))?;
+        let client_id = match body_id {
+            Some(id) => id.to_owned(),
+            None => assertion::named_client(assertion).ok_or_else(|| {
+                TokenError::invalid_client("client_assertion names no client (sub)")
+            })?,
+        };
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            assertion: Some(assertion.to_owned()),
+            method: Method::PrivateKeyJwt,
+        });
+    }
     match basic {
         Some((id, secret)) => {
             if body_secret.is_some() {
@@ -65,6 +100,7 @@ pub fn presented(
             Ok(Presented {
                 client_id: id,
                 secret: Some(secret),
+                assertion: None,
                 method: Method::Basic,
             })
         }
@@ -72,11 +108,13 @@ pub fn presented(
             (Some(id), Some(secret)) => Ok(Presented {
                 client_id: id.to_owned(),
                 secret: Some(secret.to_owned()),
+                assertion: None,
                 method: Method::Post,
             }),
             (Some(id), None) => Ok(Presented {
                 client_id: id.to_owned(),
                 secret: None,
+                assertion: None,
                 method: Method::None,
             }),
             (None, _) => Err(TokenError::invalid_client(
@@ -168,8 +206,10 @@ pub fn basic_credentials(authorization: &[&[u8]]) -> Result<Option<(String, Stri
     Ok(Some((id, unescape(secret)?)))
 }
 
-/// Checks the credentials against the registered client. Every failure reads the same, so
-/// the endpoint does not tell which client ids exist.
+/// Checks a secret (or its absence, for a public client) against the registered client.
+/// Every failure reads the same, so the endpoint does not tell which client ids exist. A
+/// `private_key_jwt` client has no secret, so nothing but its assertion gets it in
+/// ([`authenticate_counted`] checks that).
 pub fn authenticate(
     presented: &Presented,
     client: Option<&Client>,
@@ -198,7 +238,10 @@ pub async fn authenticate_counted(
     presented: &Presented,
     client: Option<&Client>,
 ) -> Result<(), TokenError> {
-    let checked = authenticate(presented, client, &state.server_keys);
+    let checked = match &presented.assertion {
+        Some(assertion) => verify_assertion(state, client, assertion).await,
+        None => authenticate(presented, client, &state.server_keys),
+    };
     if checked.is_err()
         && presented.secret.is_some()
         && let Some(client) = client
@@ -213,6 +256,51 @@ pub async fn authenticate_counted(
     // not secret); a right secret is not counted as a guess.
     if client.is_some_and(|c| c.settings.disabled) {
         return Err(TokenError::invalid_client("this client is disabled"));
+    }
+    Ok(())
+}
+
+/// A `private_key_jwt` client's assertion (module docs of `tokens::assertion`): checked
+/// with its keys, then its `jti` claimed once until the assertion has expired, so a replay is
+/// refused on every node.
+async fn verify_assertion(
+    state: &Core,
+    client: Option<&Client>,
+    assertion: &str,
+) -> Result<(), TokenError> {
+    let failed = || TokenError::invalid_client("client authentication failed");
+    let client = client
+        .filter(|c| c.auth_method() == AuthMethod::PrivateKeyJwt)
+        .ok_or_else(failed)?;
+    let now = state.clock.now();
+    let asserted = state
+        .client_keys
+        .verify(client, assertion, &state.config.issuer, now)
+        .await
+        .map_err(|e| match e {
+            AssertionError::Unverified => failed(),
+            AssertionError::Invalid(why) => {
+                TokenError::invalid_client(format!("client authentication failed: {why}"))
+            }
+            AssertionError::Keys(why) => {
+                tracing::warn!(client_id = %client.client_id, error = %why, "a client's keys could not be fetched");
+                TokenError::invalid_client(format!(
+                    "client authentication failed: the client's keys could not be fetched from its jwks_uri ({why})"
+                ))
+            }
+        })?;
+    let until = asserted
+        .exp
+        .saturating_add(i64::try_from(assertion::LEEWAY.as_secs()).unwrap_or(60));
+    let ttl = std::time::Duration::from_secs(
+        u64::try_from(until.saturating_sub(now.as_secs())).unwrap_or(0),
+    )
+    .max(std::time::Duration::from_secs(1));
+    let key = format!("assertion:{}:{}", client.client_id, asserted.jti);
+    if !state.store.claim_once(&key, ttl).await? {
+        return Err(TokenError::invalid_client(
+            "client authentication failed: this client_assertion was used before (its jti)",
+        ));
     }
     Ok(())
 }

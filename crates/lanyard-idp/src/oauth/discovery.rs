@@ -4,6 +4,7 @@ use serde_json::json;
 
 use lanyard_core::config::Config;
 use lanyard_core::model::{Acr, GrantType};
+use lanyard_core::tokens::assertion;
 
 /// The endpoint paths, relative to the issuer.
 pub mod paths {
@@ -25,6 +26,10 @@ pub mod paths {
     pub const SESSION_WARNING_JS: &str = "/session/warning.js";
     /// Token endpoint.
     pub const TOKEN: &str = "/token";
+    /// Device authorization endpoint (RFC 8628 §3.1).
+    pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+    /// Where a person approves a device (RFC 8628 §3.3 `verification_uri`).
+    pub const DEVICE: &str = "/device";
     /// Revocation endpoint (RFC 7009).
     pub const REVOCATION: &str = "/revoke";
     /// Introspection endpoint (RFC 7662).
@@ -56,11 +61,14 @@ pub fn metadata(config: &Config) -> String {
         "issuer": config.issuer,
         "authorization_endpoint": config.url(paths::AUTHORIZE),
         "token_endpoint": config.url(paths::TOKEN),
+        "device_authorization_endpoint": config.url(paths::DEVICE_AUTHORIZATION),
         "userinfo_endpoint": config.url(paths::USERINFO),
         "revocation_endpoint": config.url(paths::REVOCATION),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion::algorithm_names(),
         "introspection_endpoint": config.url(paths::INTROSPECTION),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion::algorithm_names(),
         "lanyard_revocation_snapshot_endpoint": config.url(paths::REVOCATION_SNAPSHOT),
         "lanyard_revocation_events_endpoint": config.url(paths::REVOCATION_EVENTS),
         "end_session_endpoint": config.url(paths::END_SESSION),
@@ -73,7 +81,8 @@ pub fn metadata(config: &Config) -> String {
         "grant_types_supported": grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion::algorithm_names(),
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "claims_supported": [

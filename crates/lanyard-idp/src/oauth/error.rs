@@ -64,7 +64,7 @@ impl From<DbError> for AuthorizeError {
 }
 
 /// The `error` codes of the token endpoint and the endpoints that authenticate clients the
-/// same way (RFC 6749 §5.2, RFC 8707 §2, RFC 7009 §2.2.1, RFC 7662 §2.3).
+/// same way (RFC 6749 §5.2, RFC 8707 §2, RFC 7009 §2.2.1, RFC 7662 §2.3, RFC 8628 §3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenErrorCode {
     /// `invalid_request`: missing, repeated or malformed parameter.
@@ -81,6 +81,14 @@ pub enum TokenErrorCode {
     InvalidScope,
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     InvalidTarget,
+    /// `authorization_pending` (RFC 8628 §3.5): the person has not decided yet; poll again.
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628 §3.5): still pending, and polled too soon.
+    SlowDown,
+    /// `access_denied` (RFC 8628 §3.5): the person denied the device.
+    AccessDenied,
+    /// `expired_token` (RFC 8628 §3.5): the device code expired; start again.
+    ExpiredToken,
     /// `server_error` (500): something of ours is broken; retrying will not help.
     ServerError,
     /// `temporarily_unavailable` (503): a dependency is down; retry later.
@@ -98,6 +106,10 @@ impl TokenErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -148,6 +160,10 @@ impl TokenError {
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     pub fn invalid_target(d: impl Into<String>) -> Self {
         Self::new(TokenErrorCode::InvalidTarget, d)
+    }
+    /// One of the device grant's answers to a poll (RFC 8628 §3.5).
+    pub fn device(code: TokenErrorCode, d: impl Into<String>) -> Self {
+        Self::new(code, d)
     }
     /// `server_error` (500): something of ours is broken (a corrupt record); retrying will not
     /// help, and the details are in our logs, not in the answer.

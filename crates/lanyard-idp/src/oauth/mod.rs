@@ -8,6 +8,7 @@ pub mod checks;
 pub mod client_auth;
 pub mod code;
 pub mod consent;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grants;

@@ -10,6 +10,8 @@
 //! | `{c:<client id>}` | `fams`: the client's families by deadline                     |
 //! | `{rev}`           | `epoch`, `seq`, `events` (stream), `drop`, `jti`, `sid`, `sub`, `cli`, `grt` |
 //! | none              | `bf:<sha256 of the key>`: a failed-attempt counter (usernames and IPs are not kept in the clear) |
+//! | none              | `dev:<sha256 of the user code>`: a device grant (RFC 8628), found by the user code and by the device code that starts with it |
+//! | none              | `seen:<sha256 of the key>`: a key claimed once (`claim_once`: a client assertion's `jti`), until its ttl ends |
 //! | none              | `once:<sha256 of the id>`: a single-use value (`put_once`), with its deadline |
 
 use crate::revocation::Kind;
@@ -57,6 +59,20 @@ impl Keys {
 
     /// A counter's key: its name hashed (names hold usernames and addresses); a name with a
     /// `{tag}` keeps a tag of its own, so the counters of one group share a slot.
+    /// A key claimed once (`claim_once`), hashed.
+    pub(super) fn claimed(&self, key: &str) -> String {
+        format!("{}seen:{}", self.prefix, crate::ids::secret_hash(key))
+    }
+
+    /// A device grant's key: its user code, hashed.
+    pub(super) fn device(&self, user_code: &crate::UserCode) -> String {
+        format!(
+            "{}dev:{}",
+            self.prefix,
+            crate::ids::secret_hash(user_code.as_str())
+        )
+    }
+
     /// A single-use value's key (`put_once`): its id, hashed (ids are bearer secrets).
     pub(super) fn once(&self, id: &str) -> String {
         format!("{}once:{}", self.prefix, crate::ids::secret_hash(id))

@@ -659,6 +659,119 @@ impl TokenStore for RedisStore {
         }
     }
 
+    async fn put_device(
+        &self,
+        new: &crate::NewDeviceGrant,
+    ) -> Result<Option<crate::DeviceCode>, StoreError> {
+        let code = crate::DeviceCode::generate(&new.user_code);
+        let expires_at = self.now().plus(new.lifetime);
+        let keep = new.lifetime + self.inner.config.redeemed_code_retention;
+        let mut cmd = evalsha(
+            &scripts::DEVICE_PUT,
+            &[self.inner.keys.device(&new.user_code)],
+        );
+        cmd.arg(secret_hash(code.secret()))
+            .arg(&new.client_id)
+            .arg(expires_at.as_millis())
+            .arg(duration_millis(new.interval))
+            .arg(to_json(&new.payload)?)
+            .arg(duration_millis(keep).max(1));
+        let stored: i64 = self.eval(cmd).await?;
+        Ok((stored == 1).then_some(code))
+    }
+
+    async fn pending_device(
+        &self,
+        user_code: &str,
+    ) -> Result<Option<crate::PendingDevice>, StoreError> {
+        let Some(user_code) = crate::UserCode::parse(user_code) else {
+            return Ok(None);
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
+            .arg(self.inner.keys.device(&user_code))
+            .arg("s")
+            .arg("x")
+            .arg("c")
+            .arg("r");
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let ((state, expires, client, payload),): (Fields,) = self.run(&pipe).await?;
+        let (Some(state), Some(expires), Some(client_id), Some(payload)) =
+            (state, expires, client, payload)
+        else {
+            return Ok(None);
+        };
+        let expires_at = parse_ms(&expires, "device grant")?;
+        if state != "p" || self.now() >= expires_at {
+            return Ok(None);
+        }
+        Ok(Some(crate::PendingDevice {
+            client_id,
+            payload: from_json(&payload, "device grant")?,
+            expires_at,
+        }))
+    }
+
+    async fn decide_device(
+        &self,
+        user_code: &str,
+        decision: &crate::DeviceDecision,
+    ) -> Result<bool, StoreError> {
+        let Some(user_code) = crate::UserCode::parse(user_code) else {
+            return Ok(false);
+        };
+        let mut cmd = evalsha(
+            &scripts::DEVICE_DECIDE,
+            &[self.inner.keys.device(&user_code)],
+        );
+        cmd.arg(self.now().as_millis());
+        match decision {
+            crate::DeviceDecision::Approve(grant) => cmd.arg("a").arg(to_json(grant)?),
+            crate::DeviceDecision::Deny => cmd.arg("d").arg(""),
+        };
+        let decided: i64 = self.eval(cmd).await?;
+        Ok(decided == 1)
+    }
+
+    async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+    ) -> Result<crate::DevicePoll, StoreError> {
+        use crate::DevicePoll;
+        let Some(user_code) = crate::DeviceCode::user_code_of(device_code) else {
+            return Ok(DevicePoll::NotFound);
+        };
+        let mut cmd = evalsha(&scripts::DEVICE_POLL, &[self.inner.keys.device(&user_code)]);
+        cmd.arg(self.now().as_millis())
+            .arg(secret_hash(device_code))
+            .arg(client_id);
+        let reply: Vec<String> = self.eval(cmd).await?;
+        match reply.as_slice() {
+            [status] if status == "none" => Ok(DevicePoll::NotFound),
+            [status] if status == "expired" => Ok(DevicePoll::Expired),
+            [status] if status == "denied" => Ok(DevicePoll::Denied),
+            [status] if status == "pending" => Ok(DevicePoll::Pending),
+            [status, grant] if status == "approved" => {
+                Ok(DevicePoll::Approved(from_json(grant, "device grant")?))
+            }
+            [status, interval] if status == "slow_down" => {
+                let ms = interval
+                    .parse::<u64>()
+                    .map_err(|_| StoreError::corrupt("device grant", "interval"))?;
+                Ok(DevicePoll::SlowDown {
+                    interval: Duration::from_millis(ms),
+                })
+            }
+            _ => Err(StoreError::corrupt("device grant", "unexpected reply")),
+        }
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
         let now = self.now();
         let session = Session::start(SessionId::generate(), new, now);
@@ -780,6 +893,18 @@ impl TokenStore for RedisStore {
             .ok_or_else(|| StoreError::corrupt("single-use value", "no deadline"))?;
         let deadline = parse_ms(deadline, "single-use value")?;
         Ok((self.now() < deadline).then(|| value.to_owned()))
+    }
+
+    async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.inner.keys.claimed(key))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(duration_millis(ttl).max(1));
+        let (set,): (Option<String>,) = self.run(&pipe).await?;
+        Ok(set.is_some())
     }
 
     async fn end_session(&self, sid: &str) -> Result<Option<Session>, StoreError> {

@@ -73,6 +73,72 @@ return {'none'}
     )
 });
 
+/// Records a device grant unless its user code is in use. KEYS: device.
+/// ARGV: device code hash, client id, expires at, interval ms, payload JSON, keep ms.
+/// Returns 1, or 0 when the user code is taken.
+pub(super) static DEVICE_PUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2], 'x', ARGV[3], 'i', ARGV[4], 'r', ARGV[5], 's', 'p')
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+",
+    )
+});
+
+/// The person's decision on a pending, live grant. KEYS: device.
+/// ARGV: now, 'a' (approve) or 'd' (deny), the approved grant's JSON or ''.
+/// Returns 1 if decided now, else 0.
+pub(super) static DEVICE_DECIDE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local r = redis.call('HMGET', KEYS[1], 's', 'x')
+if not r[1] then return 0 end
+if r[1] ~= 'p' or num(ARGV[1], 'now') >= num(r[2], 'device grant') then return 0 end
+if ARGV[2] == 'a' then
+  redis.call('HSET', KEYS[1], 's', 'a', 'g', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 's', 'd')
+end
+return 1
+",
+    )
+});
+
+/// A device's poll: the rule of `device.rs` (the least gap is the stored interval less a
+/// fifth). KEYS: device. ARGV: now, device code hash, client id.
+/// Returns {'none'} | {'expired'} | {'denied'} | {'approved', grant JSON} | {'pending'} |
+/// {'slow_down', new interval ms}.
+pub(super) static DEVICE_POLL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local r = redis.call('HMGET', KEYS[1], 'h', 'c', 'x', 'i', 'l', 's', 'g')
+if not r[1] then return {'none'} end
+if r[1] ~= ARGV[2] or r[2] ~= ARGV[3] or r[6] == 't' then return {'none'} end
+local now = num(ARGV[1], 'now')
+if now >= num(r[3], 'device grant') then return {'expired'} end
+if r[6] == 'd' then return {'denied'} end
+if r[6] == 'a' then
+  if not r[7] then return redis.error_reply('LANYARD_CORRUPT device grant') end
+  redis.call('HSET', KEYS[1], 's', 't')
+  redis.call('HDEL', KEYS[1], 'g')
+  return {'approved', r[7]}
+end
+if r[6] ~= 'p' then return redis.error_reply('LANYARD_CORRUPT device grant') end
+local i = num(r[4], 'device grant')
+local soon = r[5] and (now - num(r[5], 'device grant') < i - math.floor(i / 5))
+if soon then
+  i = i + 5000
+  redis.call('HSET', KEYS[1], 'i', fmt(i), 'l', fmt(now))
+  return {'slow_down', fmt(i)}
+end
+redis.call('HSET', KEYS[1], 'l', fmt(now))
+return {'pending'}
+",
+    )
+});
+
 /// Starts a session. KEYS: session. ARGV: session JSON, idle deadline, absolute deadline,
 /// idle timeout ms, now.
 pub(super) static SESSION_CREATE: LazyLock<Script> = LazyLock::new(|| {
@@ -426,11 +492,14 @@ return redis.call('GET', KEYS[2]) or '0'
 });
 
 /// Every script, for loading them again after Redis forgot them (`NOSCRIPT`).
-pub(super) fn all() -> [&'static Script; 17] {
+pub(super) fn all() -> [&'static Script; 20] {
     [
         &INDEX_ADD,
         &CODE_PUT,
         &CODE_REDEEM,
+        &DEVICE_PUT,
+        &DEVICE_DECIDE,
+        &DEVICE_POLL,
         &SESSION_CREATE,
         &SESSION_READ,
         &SESSION_END,

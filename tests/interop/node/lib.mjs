@@ -1,0 +1,91 @@
+// Helpers the openid-client scripts share: environment, checks, and a browser scripted over
+// HTTP (cookies kept, redirects not followed) that reads the forms of Lanyard's pages.
+
+import * as client from 'openid-client';
+
+export function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+export function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+/** A browser that keeps cookies and never follows redirects. */
+export class Browser {
+  cookies = new Map();
+
+  async request(url, init = {}) {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size > 0) {
+      headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    }
+    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attributes.some((a) => /^\s*max-age\s*=\s*0\s*$/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return response;
+  }
+
+  get(url) {
+    return this.request(url);
+  }
+
+  postForm(url, fields) {
+    return this.request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+}
+
+function htmlUnescape(text) {
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|amp|lt|gt|quot|apos);/gi, (_, entity) => {
+    const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[entity.toLowerCase()];
+    if (named) return named;
+    return String.fromCodePoint(
+      entity[1].toLowerCase() === 'x' ? parseInt(entity.slice(2), 16) : parseInt(entity.slice(1), 10),
+    );
+  });
+}
+
+/** The value of the form field `name` in an HTML page. */
+export function formValue(page, name) {
+  for (const [tag] of page.matchAll(/<input\b[^>]*>/gi)) {
+    const attributes = Object.fromEntries(
+      [...tag.matchAll(/([a-z_-]+)="([^"]*)"/gi)].map(([, k, v]) => [k.toLowerCase(), v]),
+    );
+    if (attributes.name === name) return htmlUnescape(attributes.value ?? '');
+  }
+  throw new Error(`no field ${name} in the page:\n${page}`);
+}
+
+export function location(response, what) {
+  check(
+    response.status === 302 || response.status === 303,
+    `${what}: expected a redirect, got ${response.status}`,
+  );
+  const to = response.headers.get('location');
+  check(to, `${what}: a redirect without Location`);
+  return new URL(to);
+}
+
+/** The error code of a failed token-endpoint call, or fails if it did not fail. */
+export async function oauthError(promise, what) {
+  try {
+    await promise;
+  } catch (e) {
+    if (e instanceof client.ResponseBodyError) return e.error;
+    throw e;
+  }
+  throw new Error(`${what} succeeded`);
+}
