@@ -669,3 +669,25 @@ async fn openid_client_npm_authenticates_with_private_key_jwt() {
     assert_eq!(seen["introspected_client_id"], "reports", "{seen}");
     server.stop().await;
 }
+
+/// openid-client's pushed authorization requests (RFC 9126): `buildAuthorizationUrlWithPAR`
+/// pushes the request, the front channel carries only `client_id` and `request_uri`, and the
+/// code flow completes with the library's own checks: `tests/interop/node/par.mjs`.
+#[tokio::test]
+async fn openid_client_npm_pushes_its_authorization_request() {
+    require_openid_client();
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = register(&server, "wiki", false).await;
+    let seen = run_client("node", "node/par.mjs", &server, &wiki).await;
+    assert_eq!(
+        seen,
+        json!({
+            "library": "openid-client",
+            "front_channel": ["client_id", "request_uri"],
+            "sub": alice.sub,
+            "reused_status": 400,
+        })
+    );
+    server.stop().await;
+}

@@ -32,6 +32,7 @@ mod mail;
 mod mfa;
 mod nodes;
 mod operations;
+mod par;
 mod passkeys;
 mod private_key_jwt;
 mod proxy;

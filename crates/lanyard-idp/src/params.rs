@@ -103,6 +103,34 @@ impl Params {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// The parameters as a form body, names in order (`a=1&b=2`): what [`Params::parse`]
+    /// reads back as the same parameters.
+    pub fn encoded(&self) -> String {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let mut pairs: Vec<(&str, &str)> = self.iter().collect();
+        pairs.sort_unstable();
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, NON_ALPHANUMERIC),
+                    utf8_percent_encode(v, NON_ALPHANUMERIC)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// These parameters without `names`, and with `name` set to `value`.
+    #[must_use]
+    pub fn edited(&self, without: &[&str], name: &str, value: &str) -> Self {
+        let mut edited = self.clone();
+        edited.values.retain(|k, _| !without.contains(&k.as_str()));
+        edited.values.insert(name.to_owned(), value.to_owned());
+        edited
+    }
 }
 
 fn decode(raw: &[u8]) -> Result<String, ParamsError> {

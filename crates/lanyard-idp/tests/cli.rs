@@ -232,6 +232,23 @@ fn add_clients() {
         ]
     );
 
+    // A bank's app that must push its authorization requests (RFC 9126).
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "bank",
+            "--redirect-uri",
+            "https://bank.example.com/cb",
+            "--require-par",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(inspect(&home, async |db| {
+        db.clients().get("bank").await.unwrap().unwrap().require_par
+    }));
+
     // A service without a secret (RFC 7523): its public keys from a file; no secret made.
     let jwks = home.dir.join("reports.jwks");
     std::fs::write(

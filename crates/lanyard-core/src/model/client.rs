@@ -222,6 +222,11 @@ pub struct ClientSettings {
     #[schema(default = true)]
     #[arg(long = "no-groups-claim", action = clap::ArgAction::SetFalse)]
     pub groups_claim: bool,
+    /// Its authorization requests must be pushed first (RFC 9126, `POST /par`): one sent
+    /// straight to `/authorize` is refused (`invalid_request`).
+    #[serde(default)]
+    #[arg(long)]
+    pub require_par: bool,
     /// How it authenticates at the token endpoint: `client_secret_basic` or
     /// `client_secret_post` (a secret; either is accepted), `private_key_jwt` (a JWT signed
     /// with one of its keys, `jwks` or `jwks_uri`; it has no secret), or `none` (a public
@@ -316,6 +321,7 @@ impl ClientSettings {
             require_mfa: false,
             roles_claim: true,
             groups_claim: true,
+            require_par: false,
             token_endpoint_auth_method: None,
             jwks: None,
             jwks_uri: None,

@@ -1,4 +1,5 @@
-//! `GET|POST /authorize` and `POST /signin`.
+//! `GET|POST /authorize` (a pushed request's `request_uri` too), `POST /par`, and
+//! `POST /signin`.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -10,6 +11,7 @@ use super::forwarded::ClientIp;
 use super::{cookies, pages, reply};
 use crate::oauth::authorize::{self, AfterSignIn, Next};
 use crate::oauth::error::AuthorizeError;
+use crate::oauth::par;
 use crate::oauth::request::AuthorizationRequest;
 use crate::oauth::signin::mfa::{self, Pending};
 use crate::oauth::signin::{Credentials, SignInOutcome, sign_in, unmet};
@@ -28,10 +30,26 @@ pub(crate) async fn authorize(
         Ok(p) => p,
         Err(response) => return *response,
     };
+    // A pushed request (RFC 9126) comes as its request_uri: the request is the one pushed.
+    let pushed = params.get("request_uri").is_some();
+    let params = match par::resolve(&state, params).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let request = match load(&state, &params).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if par::required_but_missing(&request.client, pushed) {
+        return AuthorizeError::Redirect {
+            to: request.reply.clone(),
+            code: "invalid_request",
+            description:
+                "this application must push its authorization requests first (PAR, RFC 9126)"
+                    .to_owned(),
+        }
+        .into_response();
+    }
     match continue_request(&state, &headers, &request).await {
         Ok(Continue::Answered(response)) => response,
         Ok(Continue::Consent(session)) => {
@@ -57,6 +75,30 @@ pub(crate) async fn authorize(
             request.login_hint.as_deref().unwrap_or(""),
             false,
         ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /par` (RFC 9126): a client pushes its authorization request, authenticated as at
+/// the token endpoint; 201 with the `request_uri`.
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let pushed = async {
+        let (client, params, _) =
+            super::token::client_request(&state, &headers, query.as_deref(), &body).await?;
+        par::push(&state, client, &params).await
+    };
+    match pushed.await {
+        Ok(answer) => (
+            axum::http::StatusCode::CREATED,
+            super::reply::no_store(),
+            axum::Json(answer),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

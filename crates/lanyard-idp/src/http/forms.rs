@@ -73,20 +73,7 @@ pub(super) async fn load(
 }
 
 pub(super) fn form_urlencoded(params: &Params) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let mut pairs: Vec<(&str, &str)> = params.iter().collect();
-    pairs.sort();
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    params.encoded()
 }
 
 /// A form of ours, checked: a form body, one value per field, and the double-submit CSRF

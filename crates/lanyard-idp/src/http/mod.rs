@@ -225,6 +225,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route(paths::TOKEN, post(token::token))
         .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
         .route(paths::DEVICE, get(device::page).post(device::enter))
+        .route(paths::PAR, post(authorize::push))
         .route("/device/decide", post(device::decide))
         .route(paths::REVOCATION, post(revoke::revocation))
         .route(paths::INTROSPECTION, post(revoke::introspection))

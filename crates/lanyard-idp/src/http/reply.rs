@@ -118,6 +118,7 @@ impl IntoResponse for TokenError {
             | TokenErrorCode::UnsupportedGrantType
             | TokenErrorCode::InvalidScope
             | TokenErrorCode::InvalidTarget
+            | TokenErrorCode::UnsupportedResponseType
             | TokenErrorCode::AuthorizationPending
             | TokenErrorCode::SlowDown
             | TokenErrorCode::AccessDenied

@@ -26,6 +26,8 @@ pub mod paths {
     pub const SESSION_WARNING_JS: &str = "/session/warning.js";
     /// Token endpoint.
     pub const TOKEN: &str = "/token";
+    /// Pushed authorization request endpoint (RFC 9126 §2).
+    pub const PAR: &str = "/par";
     /// Device authorization endpoint (RFC 8628 §3.1).
     pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
     /// Where a person approves a device (RFC 8628 §3.3 `verification_uri`).
@@ -60,6 +62,8 @@ pub fn metadata(config: &Config) -> String {
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": config.url(paths::AUTHORIZE),
+        "pushed_authorization_request_endpoint": config.url(paths::PAR),
+        "require_pushed_authorization_requests": false,
         "token_endpoint": config.url(paths::TOKEN),
         "device_authorization_endpoint": config.url(paths::DEVICE_AUTHORIZATION),
         "userinfo_endpoint": config.url(paths::USERINFO),

@@ -81,6 +81,8 @@ pub enum TokenErrorCode {
     InvalidScope,
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     InvalidTarget,
+    /// `unsupported_response_type` (a pushed authorization request, RFC 9126 §2.3).
+    UnsupportedResponseType,
     /// `authorization_pending` (RFC 8628 §3.5): the person has not decided yet; poll again.
     AuthorizationPending,
     /// `slow_down` (RFC 8628 §3.5): still pending, and polled too soon.
@@ -106,6 +108,7 @@ impl TokenErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedResponseType => "unsupported_response_type",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::AccessDenied => "access_denied",
@@ -160,6 +163,19 @@ impl TokenError {
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     pub fn invalid_target(d: impl Into<String>) -> Self {
         Self::new(TokenErrorCode::InvalidTarget, d)
+    }
+    /// A pushed authorization request refused (RFC 9126 §2.3) with the error the
+    /// authorization endpoint would have sent the client (`invalid_scope`,
+    /// `unsupported_response_type`, ...); codes this type has no name for read as
+    /// `invalid_request`.
+    pub fn pushed(code: &str, d: impl Into<String>) -> Self {
+        let code = match code {
+            "invalid_scope" => TokenErrorCode::InvalidScope,
+            "unauthorized_client" => TokenErrorCode::UnauthorizedClient,
+            "unsupported_response_type" => TokenErrorCode::UnsupportedResponseType,
+            _ => TokenErrorCode::InvalidRequest,
+        };
+        Self::new(code, d)
     }
     /// One of the device grant's answers to a poll (RFC 8628 §3.5).
     pub fn device(code: TokenErrorCode, d: impl Into<String>) -> Self {

@@ -15,6 +15,7 @@ pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
+pub mod par;
 pub mod reply;
 pub mod request;
 pub mod revoke;
