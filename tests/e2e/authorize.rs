@@ -142,7 +142,8 @@ async fn errors_after_the_client_is_known_go_back_to_it() {
         ),
         (&wiki, vec![("prompt", "none login")], "invalid_request"),
         (&wiki, vec![("max_age", "soon")], "invalid_request"),
-        (&wiki, vec![("request", "eyJ...")], "request_not_supported"),
+        // Not a JWT, and the client has no keys for request objects anyway.
+        (&wiki, vec![("request", "eyJ...")], "invalid_request_object"),
         (
             &wiki,
             vec![("request_uri", "https://x/r")],

@@ -697,21 +697,24 @@ async fn oidcc_request_uri_unsigned() {
 
 #[tokio::test]
 async fn oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported() {
+    // Request objects must be signed (`none` is not among
+    // `request_object_signing_alg_values_supported`): an unsigned one is refused.
     let op = Op::start().await;
     let object = "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.";
     let answer = op.authorize(&Browser::new(), &[("request", object)]).await;
-    assert_eq!(error_redirect(&op, &answer).0, "request_not_supported");
+    assert_eq!(error_redirect(&op, &answer).0, "invalid_request_object");
     op.stop().await;
 }
 
 #[tokio::test]
 async fn oidcc_ensure_request_object_with_redirect_uri() {
-    // Request objects are not supported: refused before anything in one is trusted.
+    // An unsigned object naming another redirect URI: refused, and the error goes to the
+    // registered URI beside it, never to the one inside (nothing in it is trusted).
     let op = Op::start().await;
     let object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS8ifQ.";
     let answer = op.authorize(&Browser::new(), &[("request", object)]).await;
     let (error, _) = error_redirect(&op, &answer);
-    assert_eq!(error, "request_not_supported");
+    assert_eq!(error, "invalid_request_object");
     op.stop().await;
 }
 

@@ -25,6 +25,7 @@ mod feed;
 mod flow;
 mod interop;
 mod introspect;
+mod jar;
 mod keys;
 mod lockout;
 mod logout;

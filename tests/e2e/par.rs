@@ -171,16 +171,12 @@ async fn a_request_uri_is_short_lived_and_its_clients_alone() {
         ))
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Not one Lanyard issued: nothing is fetched from it (request objects by reference are
+    // not offered); without a redirect URI beside it, a page.
     let r = browser
         .get(&front(&server, "crm", "https://evil.example/request.jwt"))
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("not one this sign-in service issued")
-    );
     server.stop().await;
 }
 

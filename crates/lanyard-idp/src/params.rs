@@ -104,6 +104,19 @@ impl Params {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Parameters given as name–value pairs (an empty value counts as omitted).
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut params = Params::default();
+        for (name, value) in pairs {
+            if value.is_empty() {
+                params.empty.insert(name);
+            } else {
+                params.values.insert(name, value);
+            }
+        }
+        params
+    }
+
     /// The parameters as a form body, names in order (`a=1&b=2`): what [`Params::parse`]
     /// reads back as the same parameters.
     pub fn encoded(&self) -> String {

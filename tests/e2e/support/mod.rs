@@ -291,6 +291,22 @@ impl TestServer {
         }
     }
 
+    /// Changes the settings of the registered client `client_id` as `change` says.
+    pub(crate) async fn change_client(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(&mut lanyard_core::model::ClientSettings),
+    ) {
+        let clients = self.state.db.clients();
+        let mut client = clients.get(client_id).await.unwrap().unwrap();
+        let seen = client.updated_at;
+        change(&mut client.settings);
+        assert!(
+            clients.update(&client, seen).await.unwrap(),
+            "changed meanwhile"
+        );
+    }
+
     /// The token store, for reaching into it.
     pub(crate) fn store(&self) -> Arc<dyn TokenStore> {
         self.state.store.clone()

@@ -89,3 +89,49 @@ export async function oauthError(promise, what) {
   }
   throw new Error(`${what} succeeded`);
 }
+
+/** A new ES256 key pair as JWKs: `{private, public}` (the public one with `use` and `alg`). */
+export async function makeEs256Key() {
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ]);
+  const kid = `interop-${Date.now()}`;
+  const privateJwk = { ...(await crypto.subtle.exportKey('jwk', pair.privateKey)), kid };
+  const { d, key_ops, ext, ...rest } = privateJwk;
+  return { private: privateJwk, public: { ...rest, use: 'sig', alg: 'ES256' } };
+}
+
+/** The private ES256 key in the environment's PRIVATE_JWK, as openid-client takes it. */
+export async function privateKeyFromEnv() {
+  const jwk = JSON.parse(env('PRIVATE_JWK'));
+  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+  ]);
+  return { key, kid: jwk.kid };
+}
+
+/**
+ * The person signs in at the authorization URL `url` (scripted over HTTP: the sign-in page's
+ * form with USERNAME and PASSWORD), and the library takes the callback: state, iss, the code
+ * with the PKCE verifier, and the ID token's nonce. The token response.
+ */
+export async function signInAndRedeem(config, url, { codeVerifier, state, nonce }) {
+  const issuer = env('ISSUER');
+  const browser = new Browser();
+  const page = await browser.get(url);
+  check(page.status === 200, `the sign-in page: ${page.status}`);
+  const html = await page.text();
+  const signedIn = await browser.postForm(new URL('signin', `${issuer}/`), {
+    csrf: formValue(html, 'csrf'),
+    authorization_request: formValue(html, 'authorization_request'),
+    username: env('USERNAME'),
+    password: env('PASSWORD'),
+  });
+  return client.authorizationCodeGrant(config, location(signedIn, 'sign-in'), {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+}

@@ -7,7 +7,7 @@
 // and PASSWORD set. Prints one JSON line of what it saw.
 
 import * as client from 'openid-client';
-import { Browser, check, env, formValue, location } from './lib.mjs';
+import { Browser, env, signInAndRedeem } from './lib.mjs';
 
 async function main() {
   const issuer = env('ISSUER');
@@ -34,23 +34,7 @@ async function main() {
     library: 'openid-client',
     front_channel: [...url.searchParams.keys()].sort(),
   };
-  const browser = new Browser();
-  const page = await browser.get(url);
-  check(page.status === 200, `the sign-in page: ${page.status}`);
-  const html = await page.text();
-  const signedIn = await browser.postForm(new URL('signin', `${issuer}/`), {
-    csrf: formValue(html, 'csrf'),
-    authorization_request: formValue(html, 'authorization_request'),
-    username: env('USERNAME'),
-    password: env('PASSWORD'),
-  });
-  const callback = location(signedIn, 'sign-in');
-  const tokens = await client.authorizationCodeGrant(config, callback, {
-    pkceCodeVerifier: codeVerifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
-  });
+  const tokens = await signInAndRedeem(config, url, { codeVerifier, state, nonce });
   seen.sub = tokens.claims().sub;
   // The request_uri was used: the same URL again is refused.
   const again = await new Browser().get(url);

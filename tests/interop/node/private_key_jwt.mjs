@@ -7,29 +7,14 @@
 // ISSUER, CLIENT_ID and PRIVATE_JWK set; prints one JSON line of what it saw.
 
 import * as client from 'openid-client';
-import { env } from './lib.mjs';
-
-async function makeKey() {
-  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ]);
-  const kid = `interop-${Date.now()}`;
-  const privateJwk = { ...(await crypto.subtle.exportKey('jwk', pair.privateKey)), kid };
-  const { d, key_ops, ext, ...rest } = privateJwk;
-  console.log(JSON.stringify({ private: privateJwk, public: { ...rest, use: 'sig', alg: 'ES256' } }));
-}
+import { env, makeEs256Key, privateKeyFromEnv } from './lib.mjs';
 
 async function main() {
-  const jwk = JSON.parse(env('PRIVATE_JWK'));
-  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
-    'sign',
-  ]);
   const config = await client.discovery(
     new URL(env('ISSUER')),
     env('CLIENT_ID'),
     undefined,
-    client.PrivateKeyJwt({ key, kid: jwk.kid }),
+    client.PrivateKeyJwt(await privateKeyFromEnv()),
     { execute: [client.allowInsecureRequests] },
   );
   const metadata = config.serverMetadata();
@@ -45,7 +30,10 @@ async function main() {
   console.log(JSON.stringify(seen));
 }
 
-(process.argv.includes('--make-key') ? makeKey() : main()).catch((e) => {
+const run = process.argv.includes('--make-key')
+  ? async () => console.log(JSON.stringify(await makeEs256Key()))
+  : main;
+run().catch((e) => {
   console.error(e);
   process.exit(1);
 });

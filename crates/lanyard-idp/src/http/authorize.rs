@@ -13,6 +13,7 @@ use crate::oauth::authorize::{self, AfterSignIn, Next};
 use crate::oauth::error::AuthorizeError;
 use crate::oauth::par;
 use crate::oauth::request::AuthorizationRequest;
+use crate::oauth::request_object;
 use crate::oauth::signin::mfa::{self, Pending};
 use crate::oauth::signin::{Credentials, SignInOutcome, sign_in, unmet};
 use crate::params::Params;
@@ -31,9 +32,21 @@ pub(crate) async fn authorize(
         Err(response) => return *response,
     };
     // A pushed request (RFC 9126) comes as its request_uri: the request is the one pushed.
-    let pushed = params.get("request_uri").is_some();
+    let pushed = params
+        .get("request_uri")
+        .is_some_and(|u| u.starts_with(par::REQUEST_URI_PREFIX));
     let params = match par::resolve(&state, params).await {
         Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    // A signed request object (RFC 9101): the request is its claims.
+    let params = match request_object::resolve(&state, params.clone()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(refused)) => {
+            return request_object::refusal(&state, &params, refused)
+                .await
+                .into_response();
+        }
         Err(e) => return e.into_response(),
     };
     let request = match load(&state, &params).await {

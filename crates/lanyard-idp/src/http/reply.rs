@@ -119,6 +119,7 @@ impl IntoResponse for TokenError {
             | TokenErrorCode::InvalidScope
             | TokenErrorCode::InvalidTarget
             | TokenErrorCode::UnsupportedResponseType
+            | TokenErrorCode::InvalidRequestObject
             | TokenErrorCode::AuthorizationPending
             | TokenErrorCode::SlowDown
             | TokenErrorCode::AccessDenied

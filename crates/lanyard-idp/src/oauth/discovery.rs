@@ -98,7 +98,8 @@ pub fn metadata(config: &Config) -> String {
         "claims_locales_supported": ["en"],
         "claims_parameter_supported": true,
         "acr_values_supported": Acr::ALL.map(Acr::as_str),
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": assertion::algorithm_names(),
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     })

@@ -81,6 +81,9 @@ pub enum TokenErrorCode {
     InvalidScope,
     /// `invalid_target` (RFC 8707 §2): the `resource` is not one Lanyard issues tokens for.
     InvalidTarget,
+    /// `invalid_request_object` (RFC 9101 §6.3): a pushed request object that is not
+    /// signed as it must be.
+    InvalidRequestObject,
     /// `unsupported_response_type` (a pushed authorization request, RFC 9126 §2.3).
     UnsupportedResponseType,
     /// `authorization_pending` (RFC 8628 §3.5): the person has not decided yet; poll again.
@@ -109,6 +112,7 @@ impl TokenErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidRequestObject => "invalid_request_object",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::AccessDenied => "access_denied",
@@ -173,6 +177,7 @@ impl TokenError {
             "invalid_scope" => TokenErrorCode::InvalidScope,
             "unauthorized_client" => TokenErrorCode::UnauthorizedClient,
             "unsupported_response_type" => TokenErrorCode::UnsupportedResponseType,
+            "invalid_request_object" => TokenErrorCode::InvalidRequestObject,
             _ => TokenErrorCode::InvalidRequest,
         };
         Self::new(code, d)

@@ -18,6 +18,7 @@ pub mod logout;
 pub mod par;
 pub mod reply;
 pub mod request;
+pub mod request_object;
 pub mod revoke;
 pub mod signin;
 pub mod userinfo;
