@@ -612,6 +612,21 @@ async fn openid_client_npm_signs_a_device_in() {
 #[tokio::test]
 async fn openid_client_npm_authenticates_with_private_key_jwt() {
     require_openid_client();
+    assertion_client("node", "node/private_key_jwt.mjs", "openid-client").await;
+}
+
+/// Authlib authenticating with `private_key_jwt` (its `PrivateKeyJWT`, given the issuer as
+/// `aud`): `tests/interop/python/private_key_jwt.py`.
+#[tokio::test]
+async fn authlib_python_authenticates_with_private_key_jwt() {
+    require_openid_client();
+    require_authlib();
+    assertion_client("python3", "python/private_key_jwt.py", "authlib").await;
+}
+
+/// Registers `reports` for `private_key_jwt` with a fresh key's public half, runs `script`
+/// with the private half, and checks it got and introspected a `client_credentials` token.
+async fn assertion_client(program: &str, script: &str, library: &str) {
     let server = TestServer::start(Db::Sqlite, Store::Memory).await;
     let keys = node_key_pair();
     add_client(
@@ -641,13 +656,14 @@ async fn openid_client_npm_authenticates_with_private_key_jwt() {
     };
     let private = keys["private"].to_string();
     let seen = run_client_with(
-        "node",
-        "node/private_key_jwt.mjs",
+        program,
+        script,
         &server,
         &app,
         &[("PRIVATE_JWK", private.as_str())],
     )
     .await;
+    assert_eq!(seen["library"], library, "{seen}");
     assert_eq!(seen["advertised"], true, "{seen}");
     assert!(
         seen["token_type"]
@@ -657,28 +673,6 @@ async fn openid_client_npm_authenticates_with_private_key_jwt() {
     );
     assert_eq!(seen["active"], true, "{seen}");
     assert_eq!(seen["introspected_client_id"], "reports", "{seen}");
-    server.stop().await;
-}
-
-/// openid-client's pushed authorization requests (RFC 9126): `buildAuthorizationUrlWithPAR`
-/// pushes the request, the front channel carries only `client_id` and `request_uri`, and the
-/// code flow completes with the library's own checks: `tests/interop/node/par.mjs`.
-#[tokio::test]
-async fn openid_client_npm_pushes_its_authorization_request() {
-    require_openid_client();
-    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
-    let alice = server.user("alice", PASSWORD).await;
-    let wiki = register(&server, "wiki", false).await;
-    let seen = run_client("node", "node/par.mjs", &server, &wiki).await;
-    assert_eq!(
-        seen,
-        json!({
-            "library": "openid-client",
-            "front_channel": ["client_id", "request_uri"],
-            "sub": alice.sub,
-            "reused_status": 400,
-        })
-    );
     server.stop().await;
 }
 
@@ -726,6 +720,28 @@ async fn openid_client_npm_signs_its_authorization_request() {
             "library": "openid-client",
             "front_channel": ["client_id", "request"],
             "sub": alice.sub,
+        })
+    );
+    server.stop().await;
+}
+
+/// openid-client's pushed authorization requests (RFC 9126): `buildAuthorizationUrlWithPAR`
+/// pushes the request, the front channel carries only `client_id` and `request_uri`, and the
+/// code flow completes with the library's own checks: `tests/interop/node/par.mjs`.
+#[tokio::test]
+async fn openid_client_npm_pushes_its_authorization_request() {
+    require_openid_client();
+    let server = TestServer::start(Db::Sqlite, Store::Redis).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = register(&server, "wiki", false).await;
+    let seen = run_client("node", "node/par.mjs", &server, &wiki).await;
+    assert_eq!(
+        seen,
+        json!({
+            "library": "openid-client",
+            "front_channel": ["client_id", "request_uri"],
+            "sub": alice.sub,
+            "reused_status": 400,
         })
     );
     server.stop().await;

@@ -248,7 +248,7 @@ async fn assertions_that_must_be_refused_are() {
     )
     .await;
     refused(
-        grant(&server, &key.sign(&with(&|c| c["exp"] = json!(now + 3600)))).await,
+        grant(&server, &key.sign(&with(&|c| c["exp"] = json!(now + 7200)))).await,
         "too far ahead",
     )
     .await;

@@ -121,6 +121,9 @@ pub struct Config {
     pub outbound_allow: Vec<Network>,
     /// How mail is sent, and how long its links work (see `mail`).
     pub mail: MailPolicy,
+    /// How far ahead a client assertion's `exp` may be (`private_key_jwt`). Default an
+    /// hour; at most an hour.
+    pub client_assertion_max_lifetime: Duration,
 }
 
 /// How Lanyard sends mail, and how long the links in it work.
@@ -532,6 +535,7 @@ impl Default for Config {
             outbound_allow: Vec::new(),
             mail: MailPolicy::default(),
             revocation_leeway: Duration::from_secs(60),
+            client_assertion_max_lifetime: Duration::from_secs(3600),
             master_key_file: None,
             master_key: None,
         }
@@ -647,10 +651,11 @@ pub struct RawConfig {
     password_reset_lifetime_secs: Option<u64>,
     email_verification_lifetime_secs: Option<u64>,
     scim_invite: Option<bool>,
+    client_assertion_max_lifetime_secs: Option<u64>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 43] = [
+const KEYS: [&str; 44] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -694,6 +699,7 @@ const KEYS: [&str; 43] = [
     "password_reset_lifetime_secs",
     "email_verification_lifetime_secs",
     "scim_invite",
+    "client_assertion_max_lifetime_secs",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -779,6 +785,9 @@ impl RawConfig {
                 "mail_from" => self.mail_from = Some(value.clone()),
                 "mail_folder" => self.mail_folder = Some(value.clone()),
                 "invitation_lifetime_secs" => self.invitation_lifetime_secs = secs()?,
+                "client_assertion_max_lifetime_secs" => {
+                    self.client_assertion_max_lifetime_secs = secs()?
+                }
                 "password_reset_lifetime_secs" => self.password_reset_lifetime_secs = secs()?,
                 "email_verification_lifetime_secs" => {
                     self.email_verification_lifetime_secs = secs()?;
@@ -1028,7 +1037,14 @@ impl RawConfig {
             )?,
             scim_invite: self.scim_invite.unwrap_or(dm.scim_invite),
         };
+        let client_assertion_max_lifetime = secs(
+            self.client_assertion_max_lifetime_secs,
+            d.client_assertion_max_lifetime,
+            "client_assertion_max_lifetime_secs",
+            Duration::from_secs(3600),
+        )?;
         Ok(Config {
+            client_assertion_max_lifetime,
             mail,
             issuer,
             listen,
@@ -1506,6 +1522,10 @@ mod documented {
                 c.mail.verification_lifetime.as_secs().to_string(),
             ),
             ("scim_invite", c.mail.scim_invite.to_string()),
+            (
+                "client_assertion_max_lifetime_secs",
+                c.client_assertion_max_lifetime.as_secs().to_string(),
+            ),
         ];
         let count = rows.len();
         for (key, default) in rows {

@@ -76,7 +76,10 @@ impl Core {
         }
         let mailer = crate::mailer::Mailer::new(&config)?;
         let core = Core::new(Parts {
-            client_keys: tokens::assertion::ClientKeys::new(&config.outbound_allow),
+            client_keys: tokens::assertion::ClientKeys::new(
+                &config.outbound_allow,
+                config.client_assertion_max_lifetime,
+            ),
             mailer,
             server_keys,
             passwords: Passwords::new()?,

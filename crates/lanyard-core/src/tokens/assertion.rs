@@ -6,8 +6,9 @@
 //! PS256/384/512, ES256/384, EdDSA; never HMAC or `none`) by a key of the client's (by `kid`
 //! when the header names one); `iss` and `sub` the client id; `aud` **the issuer** (as
 //! draft-ietf-oauth-rfc7523bis asks, so that an assertion made for one server is useless at
-//! another, and not the endpoint's URL); `exp` in the future and at most [`MAX_LIFETIME`]
-//! ahead; a `jti`, which the caller claims once in the token store until `exp` has passed.
+//! another, and not the endpoint's URL); `exp` in the future and at most
+//! `client_assertion_max_lifetime_secs` ahead (an hour by default, as Okta allows and as
+//! Authlib makes them; a deployment may ask for less); a `jti`, which the caller claims once in the token store until `exp` has passed.
 //! The clock may be off by [`LEEWAY`] either way.
 //!
 //! Published keys are fetched through the outbound guard (`outbound`: no internal address
@@ -46,8 +47,6 @@ pub const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-/// How far ahead an assertion's `exp` may be.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(300);
 /// How far the client's clock may be off.
 pub const LEEWAY: Duration = Duration::from_secs(60);
 /// How long fetched keys are used.
@@ -109,6 +108,8 @@ pub fn named_client(assertion: &str) -> Option<String> {
 
 /// The keys of clients that publish them, and the HTTP client that fetches them.
 pub struct ClientKeys {
+    /// How far ahead an assertion's `exp` may be.
+    max_lifetime: Duration,
     http: reqwest::Client,
     allow: Vec<Network>,
     fetched: Mutex<HashMap<String, Fetched>>,
@@ -128,9 +129,11 @@ struct Fetched {
 }
 
 impl ClientKeys {
-    /// Keys fetched through the outbound guard, with `allow` as its exceptions.
-    pub fn new(allow: &[Network]) -> Self {
+    /// Keys fetched through the outbound guard, with `allow` as its exceptions; assertions
+    /// living at most `max_lifetime`.
+    pub fn new(allow: &[Network], max_lifetime: Duration) -> Self {
         Self {
+            max_lifetime,
             http: outbound::client(allow, "Lanyard", Duration::from_secs(5)),
             allow: allow.to_vec(),
             fetched: Mutex::new(HashMap::new()),
@@ -162,7 +165,7 @@ impl ClientKeys {
         }
         let now_secs = now.as_secs();
         let leeway = i64::try_from(LEEWAY.as_secs()).unwrap_or(60);
-        let longest = i64::try_from(MAX_LIFETIME.as_secs()).unwrap_or(300);
+        let longest = i64::try_from(self.max_lifetime.as_secs()).unwrap_or(3600);
         if claims.exp > now_secs + longest + leeway {
             return Err(AssertionError::Invalid(format!(
                 "client_assertion's exp is too far ahead: at most {} minutes",
