@@ -91,32 +91,17 @@ make_venv() {
   python3 -m venv "$1" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$1"; }
 }
 
-setup_tests() {
-  step "what the tests need"
+# The independent clients the interop and SCIM tests run (tests/interop/), pinned: openid-client
+# on Node.js 20+ as tests/interop/node/package-lock.json locks it; Authlib as
+# tests/interop/python/requirements.txt pins it, in a virtual environment first on PATH ($tools_venv:
+# a stock Debian refuses `pip install` outside one); scim2-tester in one of its own (its pydantic
+# pins stay apart). `tests/interop/run` calls this alone; `setup_tests` with everything else.
+setup_interop() {
   local venvs="$CARGO_TARGET_DIR/venvs"
   mkdir -p "$venvs"
-  # The admin API's documented curl commands are run by the tests.
-  command -v curl >/dev/null && command -v jq >/dev/null || apt_install curl jq
-  # operations.md's backup and restore commands are run by the tests too.
-  command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || apt_install postgresql-client
-  command -v sqlite3 >/dev/null || apt_install sqlite3
-  # Lanyard behind a real reverse proxy is tested with Debian's nginx (the test starts its own).
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
-  # The sign-in pages are tested in a real browser: Debian's Chromium and its WebDriver.
-  command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver
-  # Schemathesis checks the admin API's OpenAPI document against the running API (a test).
-  # It and Authlib (below) go into a virtual environment of their own, first on PATH: a stock
-  # Debian refuses `pip install` outside one.
-  SCHEMATHESIS_VERSION=4.32.5
   tools_venv="$venvs/tools"
   make_venv "$tools_venv"
   export PATH="$tools_venv/bin:$PATH"
-  if ! st --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
-    step "pip install schemathesis==$SCHEMATHESIS_VERSION (into $tools_venv)"
-    "$tools_venv/bin/python" -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
-  fi
-  # Independent OpenID Connect clients run the whole flow against Lanyard (tests/e2e/interop.rs):
-  # openid-client on Node.js 20+, exactly as tests/interop/node/package-lock.json locks it...
   command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
   node_major=$(node -p 'process.versions.node.split(".")[0]')
   if [ "$node_major" -lt 20 ]; then
@@ -135,13 +120,10 @@ setup_tests() {
     step "npm ci --prefix tests/interop/node"
     npm ci --prefix tests/interop/node --no-audit --no-fund
   fi
-  # ...and Authlib with the versions tests/interop/python/requirements.txt pins.
   if ! python3 tests/interop/python/flow.py --check-requirements 2>/dev/null; then
     step "pip install -r tests/interop/python/requirements.txt (into $tools_venv)"
     "$tools_venv/bin/python" -m pip install -q -r tests/interop/python/requirements.txt
   fi
-  # ...and the SCIM conformance checker (scim2-tester), pinned in tests/interop/scim/, in a
-  # virtual environment of its own (its pydantic pins stay apart).
   scim_venv="$venvs/scim"
   if ! "$scim_venv/bin/python" tests/interop/scim/check.py --check-requirements 2>/dev/null; then
     step "pip install -r tests/interop/scim/requirements.txt (into $scim_venv)"
@@ -149,7 +131,32 @@ setup_tests() {
     "$scim_venv/bin/python" -m pip install -q -r tests/interop/scim/requirements.txt
   fi
   export LANYARD_SCIM_PYTHON="$scim_venv/bin/python"
-  # ...and the SMTP sink the mail tests send to (aiosmtpd, tests/interop/smtp/sink.py), the same way.
+}
+
+setup_tests() {
+  step "what the tests need"
+  local venvs="$CARGO_TARGET_DIR/venvs"
+  mkdir -p "$venvs"
+  # The admin API's documented curl commands are run by the tests.
+  command -v curl >/dev/null && command -v jq >/dev/null || apt_install curl jq
+  # operations.md's backup and restore commands are run by the tests too.
+  command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || apt_install postgresql-client
+  command -v sqlite3 >/dev/null || apt_install sqlite3
+  # Lanyard behind a real reverse proxy is tested with Debian's nginx (the test starts its own).
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+  # The sign-in pages are tested in a real browser: Debian's Chromium and its WebDriver.
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver
+  # The independent clients (tests/interop/), with Authlib's virtual environment first on PATH.
+  setup_interop
+  # Schemathesis checks the admin API's OpenAPI document against the running API (a test),
+  # from the same virtual environment as Authlib.
+  SCHEMATHESIS_VERSION=4.32.5
+  if ! st --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+    step "pip install schemathesis==$SCHEMATHESIS_VERSION (into $tools_venv)"
+    "$tools_venv/bin/python" -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  # The SMTP sink the mail tests send to (aiosmtpd, tests/interop/smtp/sink.py), in a virtual
+  # environment of its own.
   smtp_venv="$venvs/smtp"
   if ! "$smtp_venv/bin/python" tests/interop/smtp/sink.py --check-requirements 2>/dev/null; then
     step "pip install -r tests/interop/smtp/requirements.txt (into $smtp_venv)"

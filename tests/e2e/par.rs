@@ -156,6 +156,17 @@ async fn a_request_uri_is_short_lived_and_its_clients_alone() {
     let r = browser.get(&front(&server, "crm", &uri)).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("another application"));
+    // A pushed request and a request object at once: refused, and the pushed one not spent.
+    let fresh = pushed(&server, &wiki, &[]).await;
+    let both = format!(
+        "{}&request=eyJhbGciOiJub25lIn0.e30.",
+        front(&server, "wiki", &fresh)
+    );
+    let r = browser.get(&both).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("both a pushed request"));
+    let r = browser.get(&front(&server, "wiki", &fresh)).await;
+    assert_eq!(r.status(), StatusCode::OK, "the sign-in page: still usable");
     // A minute later it is gone.
     let late = pushed(&server, &crm, &[]).await;
     clock.advance(Duration::from_secs(61));

@@ -103,6 +103,11 @@ pub async fn resolve(state: &Core, params: Params) -> Result<Params, AuthorizeEr
     let client_id = params
         .get("client_id")
         .ok_or_else(|| broken("The request does not say which application it is for."))?;
+    if params.get("request").is_some() {
+        return Err(broken(
+            "It holds both a pushed request and a request object (request with request_uri).",
+        ));
+    }
     let id = &uri[REQUEST_URI_PREFIX.len()..];
     let Some(encoded) = state.store.take_once(id).await? else {
         return Err(AuthorizeError::page(
