@@ -151,11 +151,13 @@ async fn a_request_uri_is_short_lived_and_its_clients_alone() {
     let wiki = server.client(ClientSpec::web("wiki")).await;
     let crm = server.client(ClientSpec::web("crm")).await;
     let browser = Browser::new();
-    // Another client's request_uri: not taken for this one.
+    // Another client's request_uri: not taken for this one, nor spent by its attempt.
     let uri = pushed(&server, &wiki, &[]).await;
     let r = browser.get(&front(&server, "crm", &uri)).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("another application"));
+    let r = Browser::new().get(&front(&server, "wiki", &uri)).await;
+    assert_eq!(r.status(), StatusCode::OK, "still its own client's");
     // A pushed request and a request object at once: refused, and the pushed one not spent.
     let fresh = pushed(&server, &wiki, &[]).await;
     let both = format!(

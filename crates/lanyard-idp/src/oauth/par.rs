@@ -54,7 +54,8 @@ pub async fn push(state: &Core, client: Client, params: &Params) -> Result<Pushe
             "client_id differs from the authenticated client",
         ));
     }
-    let kept = params.edited(&CLIENT_AUTHENTICATION, "client_id", &client.client_id);
+    let client_id = client.client_id.clone();
+    let kept = params.edited(&CLIENT_AUTHENTICATION, "client_id", &client_id);
     // A signed request object (RFC 9101) pushed: the request is its claims.
     let kept = match request_object::resolve(state, kept).await {
         Ok(Ok(kept)) => kept,
@@ -66,7 +67,7 @@ pub async fn push(state: &Core, client: Client, params: &Params) -> Result<Pushe
     }
     let id = state.store.put_once(&kept.encoded(), LIFETIME).await?;
     Ok(Pushed {
-        request_uri: format!("{REQUEST_URI_PREFIX}{id}"),
+        request_uri: format!("{REQUEST_URI_PREFIX}{}.{id}", client_tag(&client_id)),
         expires_in: LIFETIME.as_secs(),
     })
 }
@@ -108,7 +109,16 @@ pub async fn resolve(state: &Core, params: Params) -> Result<Params, AuthorizeEr
             "It holds both a pushed request and a request object (request with request_uri).",
         ));
     }
-    let id = &uri[REQUEST_URI_PREFIX.len()..];
+    // The client the request_uri was made for is checked before it is taken, so another
+    // application's attempt cannot spend it.
+    let Some((tag, id)) = uri[REQUEST_URI_PREFIX.len()..].split_once('.') else {
+        return Err(broken(
+            "Its request_uri is not one this sign-in service issued.",
+        ));
+    };
+    if tag != client_tag(client_id) {
+        return Err(broken("It was made for another application."));
+    }
     let Some(encoded) = state.store.take_once(id).await? else {
         return Err(AuthorizeError::page(
             "This sign-in link has expired",
@@ -121,6 +131,12 @@ pub async fn resolve(state: &Core, params: Params) -> Result<Params, AuthorizeEr
         return Err(broken("It was made for another application."));
     }
     Ok(pushed)
+}
+
+/// The client a `request_uri` is for, as it names it: the client id in base64url (no `.`).
+fn client_tag(client_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(client_id.as_bytes())
 }
 
 /// Whether `client` must push its requests and this one was not pushed.
