@@ -16,6 +16,9 @@
     missing_docs
 )]
 
+mod common;
+use common::cpu;
+
 #[path = "../e2e/support/passkey.rs"]
 #[allow(dead_code)]
 mod passkey;
@@ -37,19 +40,6 @@ const TASKS: usize = 16;
 const USERS_PER_TASK: usize = 4;
 const SECONDS: u64 = 10;
 const PASSWORD: &str = "correct horse battery staple";
-
-/// The process's CPU time so far (user + system).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
 
 /// The value of the form field `name` in `page`.
 fn field(page: &str, name: &str) -> String {

@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use super::forms::{browser, form_urlencoded, load, read_params, refusal_status, submitted};
+use super::forms::{browser, load, read_params, refusal_status, submitted};
 use super::forwarded::ClientIp;
 use super::{cookies, pages, reply};
 use crate::oauth::authorize::{self, AfterSignIn, Next};
@@ -212,7 +212,7 @@ fn show_sign_in(
     remember_me: bool,
 ) -> Response {
     let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
-    let encoded: String = form_urlencoded(params);
+    let encoded: String = params.encoded();
     let mut extra = HeaderMap::new();
     if let Some(set) = set {
         extra.insert(header::SET_COOKIE, set);
@@ -238,7 +238,7 @@ async fn second_step(
     request: &AuthorizationRequest,
     params: &Params,
 ) -> Response {
-    let encoded = form_urlencoded(params);
+    let encoded = params.encoded();
     super::mfa::second_step(
         state,
         headers,

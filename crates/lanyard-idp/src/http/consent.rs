@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use lanyard_core::consents;
 use lanyard_store::Session;
 
-use super::forms::{form_urlencoded, submitted};
+use super::forms::submitted;
 use super::{cookies, pages, reply};
 use crate::oauth::authorize::{self, AfterSignIn};
 use crate::oauth::consent;
@@ -56,7 +56,7 @@ pub(super) async fn show(
                 .collect(),
             resources,
             csrf: &csrf,
-            authorization_request: &form_urlencoded(params),
+            authorization_request: &params.encoded(),
         },
         extra,
     )

@@ -21,6 +21,7 @@ use crate::oauth::consent::describe;
 use crate::oauth::device::{self, Waiting};
 use crate::oauth::discovery::paths;
 use crate::oauth::error::AuthorizeError;
+use crate::oauth::request::least_acr;
 use crate::params::Params;
 use crate::state::AppState;
 use lanyard_core::lockout::{self, Key};
@@ -62,7 +63,7 @@ pub(crate) async fn page(
     };
     match typed {
         Some(typed) => look_up(&state, &headers, &session, &typed).await,
-        None => code_form(&state, &headers, &session, None, "", StatusCode::OK).await,
+        None => code_form(&state, &headers, &session, None, "").await,
     }
 }
 
@@ -110,22 +111,14 @@ pub(crate) async fn decide(
     let waiting = match counted_find(&state, &session, typed).await {
         Ok(Found::Waiting(w)) => w,
         Ok(Found::Nothing) => {
-            return code_form(
-                &state,
-                &headers,
-                &session,
-                Some(GONE),
-                typed,
-                StatusCode::OK,
-            )
-            .await;
+            return code_form(&state, &headers, &session, Some(GONE), typed).await;
         }
         Ok(Found::Blocked(wait)) => {
             return blocked(&state, &headers, &session, typed, wait).await;
         }
         Err(e) => return e.into_response(),
     };
-    if approve && Acr::of(&session.amr) < device::required_acr(&state, &waiting.client) {
+    if approve && Acr::of(&session.amr) < least_acr(&waiting.client, &state.config) {
         return too_weak(&waiting);
     }
     let decided = if approve {
@@ -152,17 +145,7 @@ pub(crate) async fn decide(
             ("/account", "Open your account"),
             HeaderMap::new(),
         ),
-        Ok(false) => {
-            code_form(
-                &state,
-                &headers,
-                &session,
-                Some(GONE),
-                typed,
-                StatusCode::OK,
-            )
-            .await
-        }
+        Ok(false) => code_form(&state, &headers, &session, Some(GONE), typed).await,
         Err(e) => e.into_response(),
     }
 }
@@ -201,9 +184,7 @@ async fn look_up(
 ) -> Response {
     match counted_find(state, session, typed).await {
         Ok(Found::Waiting(waiting)) => confirm(state, headers, session, &waiting).await,
-        Ok(Found::Nothing) => {
-            code_form(state, headers, session, Some(GONE), typed, StatusCode::OK).await
-        }
+        Ok(Found::Nothing) => code_form(state, headers, session, Some(GONE), typed).await,
         Ok(Found::Blocked(wait)) => blocked(state, headers, session, typed, wait).await,
         Err(e) => e.into_response(),
     }
@@ -220,15 +201,7 @@ async fn blocked(
         "Too many codes were entered. Wait {} and try again.",
         lockout::wait_text(wait)
     );
-    let mut page = code_form(
-        state,
-        headers,
-        session,
-        Some(&message),
-        typed,
-        StatusCode::OK,
-    )
-    .await;
+    let mut page = code_form(state, headers, session, Some(&message), typed).await;
     refusal_status(&mut page, Some(wait), false);
     page
 }
@@ -272,14 +245,13 @@ async fn code_form(
     session: &Session,
     error: Option<&str>,
     typed: &str,
-    status: StatusCode,
 ) -> Response {
     let username = match username(state, session).await {
         Ok(u) => u,
         Err(response) => return response,
     };
     let typed: String = typed.chars().take(20).collect();
-    render(state, headers, &username, None, error, &typed, status)
+    render(state, headers, &username, None, error, &typed)
 }
 
 /// The request, to approve or deny.
@@ -299,15 +271,7 @@ async fn confirm(
         scopes: waiting.scope.iter().map(|s| describe(s)).collect(),
         first_party: waiting.client.first_party,
     };
-    render(
-        state,
-        headers,
-        &username,
-        Some(row),
-        None,
-        "",
-        StatusCode::OK,
-    )
+    render(state, headers, &username, Some(row), None, "")
 }
 
 fn render(
@@ -317,14 +281,13 @@ fn render(
     waiting: Option<pages::DeviceRow>,
     error: Option<&str>,
     typed: &str,
-    status: StatusCode,
 ) -> Response {
     let (csrf, set) = cookies::csrf_for_form(&state.config, headers);
     let mut extra = HeaderMap::new();
     if let Some(set) = set {
         extra.insert(header::SET_COOKIE, set);
     }
-    let mut response = pages::form(
+    pages::form(
         &pages::DevicePage {
             username,
             csrf: &csrf,
@@ -333,9 +296,7 @@ fn render(
             typed,
         },
         extra,
-    );
-    *response.status_mut() = status;
-    response
+    )
 }
 
 async fn username(state: &AppState, session: &Session) -> Result<String, Response> {

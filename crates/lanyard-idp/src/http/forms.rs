@@ -72,10 +72,6 @@ pub(super) async fn load(
     authorize::validate(params, client, &state.config.issuer)
 }
 
-pub(super) fn form_urlencoded(params: &Params) -> String {
-    params.encoded()
-}
-
 /// A form of ours, checked: a form body, one value per field, and the double-submit CSRF
 /// token (the cookie's value in the `csrf` field). Refused with a page otherwise.
 pub(super) fn checked_form(

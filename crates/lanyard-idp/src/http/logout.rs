@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::forms::{form_urlencoded, read_params};
+use super::forms::read_params;
 use super::{cookies, pages, reply};
 use crate::oauth::logout::{self, Next};
 use crate::oauth::reply::ResponseMode;
@@ -80,7 +80,7 @@ pub(crate) async fn end_session(
             &pages::LogoutPage {
                 client_name: request.client.as_ref().map(|c| c.name.as_str()),
                 csrf: &csrf,
-                logout_request: &form_urlencoded(&params),
+                logout_request: &params.encoded(),
             },
             extra,
         );

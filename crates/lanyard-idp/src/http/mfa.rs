@@ -272,7 +272,7 @@ pub(crate) async fn enrol(
             let mut forget_next = None;
             let (continue_to, continue_name) = match &step.request {
                 Some((params, request)) => (
-                    format!("/authorize?{}", super::forms::form_urlencoded(params)),
+                    format!("/authorize?{}", params.encoded()),
                     request.client.name.clone(),
                 ),
                 None => {

@@ -24,7 +24,7 @@ use crate::params::Params;
 use lanyard_core::Core;
 use lanyard_core::config::MAX_CLIENT_TOKEN_LIFETIME;
 use lanyard_core::crypto::random_token;
-use lanyard_core::model::{Acr, Client, GrantType};
+use lanyard_core::model::{Client, GrantType};
 
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Serialize)]
@@ -155,16 +155,6 @@ async fn waiting(
             client,
             scope: request.scope,
         }))
-}
-
-/// The strength a sign-in must have to approve `client`'s device: two factors when the
-/// client is registered with `require_mfa` or the deployment requires them.
-pub fn required_acr(state: &Core, client: &Client) -> Acr {
-    if client.require_mfa || state.config.mfa_required {
-        Acr::Mfa
-    } else {
-        Acr::Pwd
-    }
 }
 
 /// The person of `session` approves `waiting`. `false`: it was decided (or expired) meanwhile.

@@ -36,7 +36,17 @@ impl AuthorizationRequest {
     /// The strength this sign-in needs: what the app asked for, and two factors when the
     /// client is registered with `require_mfa` or the deployment requires them for everyone.
     pub fn required_acr(&self, config: &Config) -> Acr {
-        let mfa = (self.client.require_mfa || config.mfa_required).then_some(Acr::Mfa);
-        self.acr.max(mfa).unwrap_or(Acr::Pwd)
+        let least = least_acr(&self.client, config);
+        self.acr.map_or(least, |asked| asked.max(least))
+    }
+}
+
+/// The least strength any sign-in for `client` needs, whatever it asks: two factors when it
+/// is registered with `require_mfa` or the deployment requires them for everyone.
+pub fn least_acr(client: &Client, config: &Config) -> Acr {
+    if client.require_mfa || config.mfa_required {
+        Acr::Mfa
+    } else {
+        Acr::Pwd
     }
 }
