@@ -132,6 +132,8 @@ async fn run(label: &str, config: Config) -> Run {
                 sid: None,
                 sub: "alice",
                 client_id: "wiki",
+                origin: None,
+                act: None,
                 iat: now,
                 exp: Timestamp::from_secs(now.as_secs() + 600),
             };

@@ -48,7 +48,8 @@ async fn discovery_names_every_endpoint_under_the_exact_issuer() {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(

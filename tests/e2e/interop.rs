@@ -676,6 +676,51 @@ async fn assertion_client(program: &str, script: &str, library: &str) {
     server.stop().await;
 }
 
+/// openid-client's generic grant request carrying a token exchange (RFC 8693): an API
+/// exchanges the person's token it received for one meant for the next API, and is refused
+/// an audience its policy does not name: `tests/interop/node/token_exchange.mjs`.
+#[tokio::test]
+async fn openid_client_npm_exchanges_a_token() {
+    require_openid_client();
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let shop = register(&server, "shop", false).await;
+    server.allow_resources("shop", &["orders"]).await;
+    let orders = register(&server, "orders", false).await;
+    register(&server, "stock", false).await;
+    register(&server, "ledger", false).await;
+    crate::token_exchange::may_exchange(&server, "orders", &["stock"]).await;
+    let tokens =
+        crate::token_exchange::token_meant_for(&server, &shop.client, "alice", "orders").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    let seen = run_client_with(
+        "node",
+        "node/token_exchange.mjs",
+        &server,
+        &orders,
+        &[
+            ("SUBJECT_TOKEN", subject),
+            ("AUDIENCE", "stock"),
+            ("FORBIDDEN_AUDIENCE", "ledger"),
+        ],
+    )
+    .await;
+    assert_eq!(seen["library"], "openid-client", "{seen}");
+    assert_eq!(seen["advertised"], true, "{seen}");
+    assert_eq!(
+        seen["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(seen["token_type"], "bearer", "openid-client lower-cases it");
+    assert_eq!(seen["refresh_token"], Value::Null);
+    assert_eq!(seen["forbidden"], "invalid_target", "{seen}");
+    let (_, claims) = crate::support::decode_jwt(seen["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], alice.sub.as_str());
+    assert_eq!(claims["aud"], json!(["stock"]));
+    assert_eq!(claims["act"], json!({ "sub": "orders" }));
+    server.stop().await;
+}
+
 /// A new ES256 key pair made by the node scripts (`private_key_jwt.mjs --make-key`):
 /// `{private, public}` JWKs.
 fn node_key_pair() -> Value {

@@ -44,4 +44,5 @@ mod scim;
 mod sessions;
 mod smtp_sink;
 mod token;
+mod token_exchange;
 mod userinfo;

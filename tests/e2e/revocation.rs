@@ -129,6 +129,8 @@ async fn a_revocation_survives_a_restart_of_the_embedded_store() {
         sid: None,
         sub: "alice",
         client_id: "wiki",
+        origin: None,
+        act: None,
         iat: Timestamp::from_secs(now.as_secs() - 5),
         exp: Timestamp::from_secs(now.as_secs() + 300),
     };

@@ -270,10 +270,14 @@ async fn bad_requests_get_the_rfc_error_never_a_500() {
         ("password", "unsupported_grant_type"),
         ("implicit", "unsupported_grant_type"),
         (
-            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "unsupported_grant_type",
         ),
         // Implemented, but not registered for this client.
+        (
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "unauthorized_client",
+        ),
         (
             "urn:ietf:params:oauth:grant-type:device_code",
             "unauthorized_client",

@@ -5,7 +5,8 @@
 //! - `/` and `/profile`: pages for the signed-in person (anonymous visitors are sent to
 //!   sign in and brought back). `/profile` calls `/api/me` with the person's access token
 //!   through `lanyard_rp::client::ServiceClient`.
-//! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`, `exp`).
+//! - `/api/me`: bearer-protected JSON (`sub`, `scope`, `client_id`, `exp`; `act` when another
+//!   API calls on the person's behalf).
 //! - `/api/reports`: needs the scope `reports:read` (403 otherwise).
 //! - `/payouts` and `/api/payouts`: need a two-factor sign-in (`urn:lanyard:acr:mfa`). The
 //!   API answers a weaker token 401 `insufficient_user_authentication` with `acr_values`
@@ -368,9 +369,14 @@ async fn api_invoices(
 
 async fn me(auth: Authenticated) -> Json<serde_json::Value> {
     let c = &auth.principal.claims;
-    Json(serde_json::json!({
+    let mut me = serde_json::json!({
         "sub": c.sub, "scope": c.scope, "client_id": c.client_id, "exp": c.exp,
-    }))
+    });
+    // Another API calling on the person's behalf (token exchange): who acts.
+    if let Some(act) = &c.act {
+        me["act"] = serde_json::json!(act);
+    }
+    Json(me)
 }
 
 async fn reports(auth: Authenticated) -> Result<Json<serde_json::Value>, Refused> {

@@ -232,6 +232,42 @@ fn add_clients() {
         ]
     );
 
+    // An API that calls two others on the caller's behalf (RFC 8693); a public client may not.
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "orders",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "--exchange-audience",
+            "stock",
+            "--exchange-audience",
+            "ledger",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (grants, audiences) = inspect(&home, async |db| {
+        let c = db.clients().get("orders").await.unwrap().unwrap();
+        (c.grant_types.clone(), c.exchange_audiences.clone())
+    });
+    assert_eq!(grants, [lanyard_core::model::GrantType::TokenExchange]);
+    assert_eq!(audiences, ["stock", "ledger"]);
+    let out = home.run(
+        &[
+            "client",
+            "add",
+            "spa",
+            "--public",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("token exchange"), "{}", stderr(&out));
+
     // A bank's app that must push its authorization requests (RFC 9126).
     let out = home.run(
         &[

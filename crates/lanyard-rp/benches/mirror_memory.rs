@@ -69,6 +69,8 @@ fn main() {
             sid: Some("sid"),
             sub: "sub",
             client_id: "wiki",
+            origin: None,
+            act: None,
             iat: now,
             exp: now.plus(Duration::from_secs(600)),
         }

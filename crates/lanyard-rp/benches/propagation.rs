@@ -83,6 +83,8 @@ fn main() {
             sid: None,
             sub: "alice",
             client_id: "wiki",
+            origin: None,
+            act: None,
             iat: now,
             exp: Timestamp::from_secs(now.as_secs() + 600),
         };

@@ -101,37 +101,87 @@ impl ClientCredentials {
         if let Some(r) = &self.resource {
             form.push(("resource", r));
         }
-        let response = self
-            .http
-            .post(&self.token_endpoint)
-            .basic_auth(
-                percent_encode(&self.client_id),
-                Some(percent_encode(&self.client_secret)),
-            )
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| ClientError::Token(e.to_string()))?;
-        let status = response.status();
-        let body: serde_json::Value = serde_json::from_slice(
-            &response
-                .bytes()
-                .await
-                .map_err(|e| ClientError::Token(e.to_string()))?,
+        request_token(
+            &self.http,
+            &self.token_endpoint,
+            (&self.client_id, &self.client_secret),
+            &form,
         )
-        .map_err(|e| ClientError::Token(e.to_string()))?;
-        let token = body["access_token"].as_str().ok_or_else(|| {
-            ClientError::Token(format!(
-                "{status}: {}",
-                body["error"].as_str().unwrap_or("no access_token")
-            ))
-        })?;
-        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(60));
-        Ok((
-            token.to_owned(),
-            Instant::now() + lifetime.saturating_sub(Duration::from_secs(30)),
-        ))
+        .await
+        .map_err(|refusal| ClientError::Token(refusal.to_string()))
     }
+}
+
+/// Why the token endpoint gave no token.
+#[derive(Debug)]
+enum Refusal {
+    /// It could not be asked, or its answer could not be read.
+    Unreachable(String),
+    /// It answered an RFC 6749 §5.2 error.
+    Refused {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unreachable(e) => f.write_str(e),
+            Refusal::Refused {
+                status,
+                error,
+                description,
+            } => {
+                write!(f, "{status}: {error}")?;
+                if let Some(d) = description {
+                    write!(f, " ({d})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Asks `token_endpoint` for an access token with `form`, authenticating with HTTP Basic;
+/// the token and when to stop using it (30 s before it expires).
+async fn request_token(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    (client_id, client_secret): (&str, &str),
+    form: &[(&str, &str)],
+) -> Result<(String, Instant), Refusal> {
+    let unreachable = |e: &dyn std::fmt::Display| Refusal::Unreachable(e.to_string());
+    let response = http
+        .post(token_endpoint)
+        .basic_auth(
+            percent_encode(client_id),
+            Some(percent_encode(client_secret)),
+        )
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let status = response.status();
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.map_err(|e| unreachable(&e))?)
+            .map_err(|e| unreachable(&e))?;
+    let Some(token) = body["access_token"].as_str() else {
+        return Err(Refusal::Refused {
+            status: status.as_u16(),
+            error: body["error"]
+                .as_str()
+                .unwrap_or("no access_token")
+                .to_owned(),
+            description: body["error_description"].as_str().map(str::to_owned),
+        });
+    };
+    let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(60));
+    Ok((
+        token.to_owned(),
+        Instant::now() + lifetime.saturating_sub(Duration::from_secs(30)),
+    ))
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-urlencoded inside Basic.
@@ -164,6 +214,161 @@ impl TokenSource for ClientCredentials {
         let fresh = self.fetch().await?;
         *cached = Some(fresh.clone());
         Ok(fresh.0)
+    }
+}
+
+/// Tokens for calling one downstream API on behalf of the people who call this one, by
+/// token exchange (RFC 8693): the caller's access token (meant for this API) is exchanged
+/// for one meant for `audience`, which carries the person and names this API in `act`.
+/// Exchanged tokens are cached per caller token until 30 s before they expire (at most
+/// 10,000 at once).
+///
+/// ```no_run
+/// # async fn f(caller_token: &str) -> Result<(), lanyard_rp::client::ClientError> {
+/// use std::sync::Arc;
+/// use lanyard_rp::client::TokenExchange;
+/// let stock = Arc::new(TokenExchange::new(
+///     "https://sso.example.com/token", "orders", "orders-secret", "stock",
+/// ));
+/// let answer = stock
+///     .on_behalf_of(caller_token)
+///     .send(|http| http.get("https://stock.example.com/api/items"))
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// If Lanyard refuses the caller's token (revoked, expired, its person disabled), the call
+/// fails with [`ClientError::SignInAgain`]: answer the caller `401 invalid_token`.
+pub struct TokenExchange {
+    token_endpoint: String,
+    client_id: String,
+    client_secret: String,
+    audience: String,
+    http: reqwest::Client,
+    cached: std::sync::Mutex<std::collections::HashMap<[u8; 32], (String, Instant)>>,
+}
+
+/// How many exchanged tokens a [`TokenExchange`] keeps.
+const EXCHANGE_CACHE: usize = 10_000;
+
+impl std::fmt::Debug for TokenExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchange")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenExchange {
+    /// Exchanges at `token_endpoint` as this client (a secret, HTTP Basic) for tokens meant
+    /// for the API whose client id is `audience` (one of this client's exchange audiences).
+    pub fn new(token_endpoint: &str, client_id: &str, client_secret: &str, audience: &str) -> Self {
+        Self {
+            token_endpoint: token_endpoint.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            audience: audience.to_owned(),
+            http: crate::http_client(),
+            cached: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// A client that calls the downstream API on behalf of the person whose access token
+    /// (`caller_token`, as this API received it) is given.
+    pub fn on_behalf_of(self: &Arc<Self>, caller_token: &str) -> ServiceClient {
+        // One HTTP client (its connections, its TLS set-up) serves every caller.
+        ServiceClient {
+            http: self.http.clone(),
+            tokens: Arc::new(OnBehalfOf {
+                exchange: self.clone(),
+                caller_token: caller_token.to_owned(),
+            }),
+        }
+    }
+
+    fn key(caller_token: &str) -> [u8; 32] {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, caller_token.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(digest.as_ref());
+        key
+    }
+
+    fn cached(&self, caller_token: &str, not: Option<&str>) -> Option<String> {
+        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .get(&Self::key(caller_token))
+            .filter(|(token, until)| Instant::now() < *until && Some(token.as_str()) != not)
+            .map(|(token, _)| token.clone())
+    }
+
+    async fn exchange(&self, caller_token: &str) -> Result<String, ClientError> {
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", caller_token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", &self.audience),
+        ];
+        let (token, until) = request_token(
+            &self.http,
+            &self.token_endpoint,
+            (&self.client_id, &self.client_secret),
+            &form,
+        )
+        .await
+        .map_err(|refusal| match refusal {
+            // The caller's token itself was refused: their sign-in has ended.
+            Refusal::Refused {
+                status: 400,
+                error,
+                description,
+            } if error == "invalid_request" || error == "invalid_grant" => {
+                ClientError::SignInAgain {
+                    reason: description.unwrap_or(error),
+                }
+            }
+            other => ClientError::Token(other.to_string()),
+        })?;
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.len() >= EXCHANGE_CACHE {
+            let now = Instant::now();
+            cached.retain(|_, (_, until)| now < *until);
+            if cached.len() >= EXCHANGE_CACHE {
+                cached.clear();
+            }
+        }
+        cached.insert(Self::key(caller_token), (token.clone(), until));
+        Ok(token)
+    }
+}
+
+/// One caller's tokens from a [`TokenExchange`].
+struct OnBehalfOf {
+    exchange: Arc<TokenExchange>,
+    caller_token: String,
+}
+
+#[async_trait]
+impl TokenSource for OnBehalfOf {
+    async fn token(&self) -> Result<String, ClientError> {
+        match self.exchange.cached(&self.caller_token, None) {
+            Some(token) => Ok(token),
+            None => self.exchange.exchange(&self.caller_token).await,
+        }
+    }
+
+    async fn renew(&self, refused: &str) -> Result<String, ClientError> {
+        match self.exchange.cached(&self.caller_token, Some(refused)) {
+            Some(token) => Ok(token),
+            None => self.exchange.exchange(&self.caller_token).await,
+        }
     }
 }
 

@@ -279,6 +279,8 @@ impl Guard {
             sid: claims.sid.as_deref(),
             sub: &claims.sub,
             client_id: &claims.client_id,
+            origin: claims.origin.as_ref(),
+            act: claims.act.as_ref(),
             iat: Timestamp::from_secs(claims.iat),
             exp: Timestamp::from_secs(claims.exp),
         };

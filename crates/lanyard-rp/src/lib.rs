@@ -11,7 +11,8 @@
 //! - [`HttpSource`] (`feed`): the mirror's source over HTTP (Lanyard's revocation feed), for
 //!   apps that cannot reach Lanyard's Redis; [`StoreSource`] follows the store directly.
 //! - `client`: [`client::ServiceClient`] calls other APIs with a bearer token (from
-//!   `client_credentials` or the signed-in user) and retries once on `invalid_token`.
+//!   `client_credentials`, the signed-in user, or [`client::TokenExchange`]: on behalf of the
+//!   person who called this API, RFC 8693) and retries once on `invalid_token`.
 //! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
 //!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back; it
 //!   receives back-channel logout tokens (validated by `logout`) and ends the app's sessions.

@@ -32,8 +32,16 @@ pub struct Claims {
     pub nbf: Option<i64>,
     /// Token id.
     pub jti: String,
-    /// The client the token was issued to.
+    /// The client the token was issued to (for an exchanged token: the API that exchanged
+    /// it, calling on the person's behalf).
     pub client_id: String,
+    /// An exchanged token (RFC 8693): the client acting on the person's behalf, and the
+    /// actors before it. `None` when the person (or a client for itself) is the caller.
+    #[serde(default)]
+    pub act: Option<lanyard_store::Actor>,
+    /// An exchanged token: the person's first token, which revocation also judges it by.
+    #[serde(default)]
+    pub origin: Option<lanyard_store::Origin>,
     /// Space-delimited scope.
     #[serde(default)]
     pub scope: String,

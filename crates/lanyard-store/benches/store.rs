@@ -78,6 +78,8 @@ fn fine_token(now: Timestamp) -> TokenFacts<'static> {
         sid: Some("a-live-session"),
         sub: "alice",
         client_id: "wiki",
+        origin: None,
+        act: None,
         iat: now,
         exp: now.plus(Duration::from_secs(600)),
     }

@@ -53,8 +53,8 @@ pub use memory::MemoryStore;
 pub use redis::{RedisConfig, RedisStore, RedisTopology};
 pub use refresh::{Family, IssuedRefresh, NewFamily, RefreshInfo, RevokedFamily, Rotation};
 pub use revocation::{
-    AccessTokenRef, Cursor, Feed, Revocation, RevocationEvent, RevocationSet, RevokedBy, Snapshot,
-    Target, TokenFacts, Verdict,
+    AccessTokenRef, Actor, Cursor, Feed, Origin, Revocation, RevocationEvent, RevocationSet,
+    RevokedBy, Snapshot, Target, TokenFacts, Verdict,
 };
 pub use sessions::{NewSession, Session};
 pub use store::{Subscription, TokenStore};

@@ -121,11 +121,6 @@ impl Kind {
         Kind::Kid,
     ];
 
-    /// The lists that judge tokens (every one but `kid`): what a check reads.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) const JUDGED: [Kind; 5] =
-        [Kind::Jti, Kind::Sid, Kind::Sub, Kind::ClientId, Kind::Grant];
-
     /// Short name used in Redis keys and stream fields.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn code(self) -> &'static str {
@@ -144,20 +139,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// The key under which a token is found in this list (`""` for a token without `sid`).
-    pub(crate) fn key<'a>(self, facts: &TokenFacts<'a>) -> std::borrow::Cow<'a, str> {
-        match self {
-            Kind::Jti => facts.jti.into(),
-            Kind::Sid => facts.sid.unwrap_or("").into(),
-            Kind::Sub => facts.sub.into(),
-            Kind::ClientId => facts.client_id.into(),
-            Kind::Grant => grant_key(facts.sub, facts.client_id).into(),
-            // Judges no token (see the module docs).
-            Kind::Kid => "".into(),
-        }
-    }
-
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Kind::Jti => 0,
             Kind::Sid => 1,
@@ -202,6 +184,36 @@ impl Revocation {
     }
 }
 
+/// The `act` claim of an exchanged token (RFC 8693 §4.1): the client acting on the person's
+/// behalf (`sub`, a client id), and the one that acted before it (`act`, nested for a chain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The acting client's id.
+    pub sub: String,
+    /// The actor before it, if the token it exchanged was itself exchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+/// Where an exchanged token's authority began: the person's first token, which was issued
+/// to `client_id` and carried `jti` (the `origin` claim). Revoking that token (or the
+/// refresh family that produced it), or the person's grant at that client, revokes every
+/// token exchanged from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The client the first token was issued to.
+    pub client_id: String,
+    /// The first token's `jti`.
+    pub jti: String,
+}
+
+impl Actor {
+    /// The actors' client ids, the current one first.
+    pub fn chain(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(Some(self), |a| a.act.as_deref()).map(|a| a.sub.as_str())
+    }
+}
+
 /// The facts of an access token that revocation is judged on.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenFacts<'a> {
@@ -213,10 +225,60 @@ pub struct TokenFacts<'a> {
     pub sub: &'a str,
     /// `client_id`.
     pub client_id: &'a str,
+    /// For an exchanged token (RFC 8693): the person's first token (the `origin` claim).
+    pub origin: Option<&'a Origin>,
+    /// For an exchanged token: its `act` claim.
+    pub act: Option<&'a Actor>,
     /// `iat`.
     pub iat: Timestamp,
     /// `exp`.
     pub exp: Timestamp,
+}
+
+impl<'a> TokenFacts<'a> {
+    /// The clients through which the token holds the person's authority: its own client,
+    /// and for an exchanged token the origin client and every actor of the chain. Revoking
+    /// any of them (its client watermark, or its grant for this person) revokes the token.
+    pub fn clients(&self) -> impl Iterator<Item = &'a str> {
+        std::iter::once(self.client_id)
+            .chain(self.origin.map(|o| o.client_id.as_str()))
+            .chain(self.act.into_iter().flat_map(Actor::chain))
+    }
+
+    /// Every (list, key) the token is judged on: what a backend reads before it judges.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn lookups(&self) -> Vec<(Kind, String)> {
+        let mut keys = vec![(Kind::Jti, self.jti), (Kind::Sub, self.sub)]
+            .into_iter()
+            .chain(self.origin.map(|o| (Kind::Jti, o.jti.as_str())))
+            .chain(self.sid.map(|sid| (Kind::Sid, sid)))
+            .map(|(kind, key)| (kind, key.to_owned()))
+            .collect::<Vec<_>>();
+        for client in self.clients() {
+            keys.push((Kind::ClientId, client.to_owned()));
+            keys.push((Kind::Grant, grant_key(self.sub, client)));
+        }
+        keys
+    }
+}
+
+/// A key looked up in one list. A grant key is only built if the list is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key<'k> {
+    /// A jti, sid, sub or client id.
+    Plain(&'k str),
+    /// The grant of `sub` at `client`.
+    Grant { sub: &'k str, client: &'k str },
+}
+
+impl Key<'_> {
+    /// The key as the list holds it.
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        match *self {
+            Key::Plain(key) => key.into(),
+            Key::Grant { sub, client } => grant_key(sub, client).into(),
+        }
+    }
 }
 
 /// The answer of a revocation check.
@@ -234,6 +296,8 @@ pub enum Verdict {
 pub enum RevokedBy {
     /// The token itself, by `jti`.
     Token,
+    /// The token it was exchanged from (RFC 8693), by that token's `jti`.
+    Origin,
     /// Its SSO session, by `sid`.
     Session,
     /// Its subject's watermark.
@@ -253,6 +317,7 @@ impl RevokedBy {
     pub fn description(self) -> &'static str {
         match self {
             RevokedBy::Token => "the access token has been revoked",
+            RevokedBy::Origin => "the access token this one was exchanged from has been revoked",
             RevokedBy::Session => "the sign-in session of this access token has ended",
             RevokedBy::Subject => "access for this user has been revoked; sign in again",
             RevokedBy::Client => "access for this application has been revoked",
@@ -267,32 +332,51 @@ impl RevokedBy {
 }
 
 /// The one rule, shared by every backend and every mirror. `lookup` returns the entry of
-/// the token's key (see [`Kind::key`]) in a list, if any; entries past their `until` are
-/// ignored.
+/// a key in a list, if any (the keys are those of [`TokenFacts::lookups`]); entries past
+/// their `until` are ignored. An exchanged token is judged on every client of its chain
+/// ([`TokenFacts::clients`]).
 pub(crate) fn judge(
     facts: &TokenFacts<'_>,
     now: Timestamp,
     max_lifetime: Duration,
-    lookup: impl Fn(Kind) -> Option<Entry>,
+    lookup: impl Fn(Kind, Key<'_>) -> Option<Entry>,
 ) -> Verdict {
-    let find = |kind| lookup(kind).filter(|e| e.until > now);
-    let watermark = |kind| find(kind).is_some_and(|e: Entry| facts.iat <= e.at);
+    let find = |kind, key| lookup(kind, key).filter(|e| e.until > now);
+    let watermark = |kind, key| find(kind, key).is_some_and(|e: Entry| facts.iat <= e.at);
     if facts.exp > facts.iat.plus(max_lifetime) {
         return Verdict::Revoked(RevokedBy::LifetimeNotCovered);
     }
-    if find(Kind::Jti).is_some() {
+    if find(Kind::Jti, Key::Plain(facts.jti)).is_some() {
         return Verdict::Revoked(RevokedBy::Token);
     }
-    if facts.sid.is_some() && find(Kind::Sid).is_some() {
+    if facts
+        .origin
+        .is_some_and(|o| find(Kind::Jti, Key::Plain(&o.jti)).is_some())
+    {
+        return Verdict::Revoked(RevokedBy::Origin);
+    }
+    if facts
+        .sid
+        .is_some_and(|sid| find(Kind::Sid, Key::Plain(sid)).is_some())
+    {
         return Verdict::Revoked(RevokedBy::Session);
     }
-    if watermark(Kind::Sub) {
+    if watermark(Kind::Sub, Key::Plain(facts.sub)) {
         return Verdict::Revoked(RevokedBy::Subject);
     }
-    if watermark(Kind::ClientId) {
+    if facts
+        .clients()
+        .any(|c| watermark(Kind::ClientId, Key::Plain(c)))
+    {
         return Verdict::Revoked(RevokedBy::Client);
     }
-    if watermark(Kind::Grant) {
+    if facts.clients().any(|client| {
+        let key = Key::Grant {
+            sub: facts.sub,
+            client,
+        };
+        watermark(Kind::Grant, key)
+    }) {
         return Verdict::Revoked(RevokedBy::Grant);
     }
     Verdict::NotRevoked
@@ -350,13 +434,13 @@ impl RevocationSet {
 
     /// Judges a token (see the module docs).
     pub fn check(&self, facts: &TokenFacts<'_>, now: Timestamp, max_lifetime: Duration) -> Verdict {
-        judge(facts, now, max_lifetime, |kind| {
-            // An empty list needs no key (the grant key is built, the others are borrowed).
+        judge(facts, now, max_lifetime, |kind, key| {
+            // An empty list needs no key (a grant key is built, the others are borrowed).
             let list = &self.lists[kind.index()];
             if list.is_empty() {
                 return None;
             }
-            list.get(kind.key(facts).as_ref()).copied()
+            list.get(key.text().as_ref()).copied()
         })
     }
 
@@ -476,6 +560,8 @@ mod tests {
             sid: Some("s1"),
             sub: "u1",
             client_id: "c1",
+            origin: None,
+            act: None,
             iat: Timestamp::from_secs(iat),
             exp: Timestamp::from_secs(iat + 600),
         }
@@ -525,6 +611,61 @@ mod tests {
         };
         assert_eq!(set.check(&other_client, now, HOUR), Verdict::NotRevoked);
         assert_eq!(set.check(&other_user, now, HOUR), Verdict::NotRevoked);
+    }
+
+    #[test]
+    fn an_exchanged_token_is_revoked_with_every_client_of_its_chain() {
+        // c3 exchanged a token c2 had exchanged, from the person's token at web.
+        let chain = Actor {
+            sub: "c3".into(),
+            act: Some(Box::new(Actor {
+                sub: "c2".into(),
+                act: None,
+            })),
+        };
+        let origin = Origin {
+            client_id: "web".into(),
+            jti: "j0".into(),
+        };
+        let exchanged = TokenFacts {
+            client_id: "c3",
+            origin: Some(&origin),
+            act: Some(&chain),
+            ..facts(1_000)
+        };
+        assert_eq!(
+            exchanged.clients().collect::<Vec<_>>(),
+            ["c3", "web", "c3", "c2"]
+        );
+        let now = Timestamp::from_secs(1_001);
+        for client in ["web", "c2", "c3"] {
+            let mut set = RevocationSet::new();
+            set.apply(&entry(Target::grant("u1", client), 1_000));
+            assert_eq!(
+                set.check(&exchanged, now, HOUR),
+                Verdict::Revoked(RevokedBy::Grant),
+                "the grant at {client}"
+            );
+            let mut set = RevocationSet::new();
+            set.apply(&entry(Target::ClientId(client.into()), 1_000));
+            assert_eq!(
+                set.check(&exchanged, now, HOUR),
+                Verdict::Revoked(RevokedBy::Client),
+                "the client {client}"
+            );
+        }
+        // Another person's grant at the same clients, or a client outside the chain: not it.
+        let mut set = RevocationSet::new();
+        set.apply(&entry(Target::grant("u2", "web"), 1_000));
+        set.apply(&entry(Target::ClientId("c4".into()), 1_000));
+        set.apply(&entry(Target::Jti("j9".into()), 1_600));
+        assert_eq!(set.check(&exchanged, now, HOUR), Verdict::NotRevoked);
+        // The person's first token revoked (alone, or with its refresh family).
+        set.apply(&entry(Target::Jti("j0".into()), 1_600));
+        assert_eq!(
+            set.check(&exchanged, now, HOUR),
+            Verdict::Revoked(RevokedBy::Origin)
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::{
-    AccessTokenRef, Attempt, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance, NewFamily,
-    NewSession, Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig, StoreError, Target,
-    ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
+    AccessTokenRef, Actor, Attempt, CodeGrant, Cursor, FamilyId, Feed, GrantId, Issuance,
+    NewFamily, NewSession, Origin, Redemption, RevocationEvent, RevokedBy, Rotation, StoreConfig,
+    StoreError, Target, ThrottlePolicy, Timestamp, TokenFacts, TokenStore, Verdict,
 };
 
 /// What a backend provides to the suite.
@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             listings_are_oldest_first,
             revoke_by_jti,
             revoke_by_sid,
+            exchanged_token_chain,
             subject_watermark,
             client_watermark,
             grant_watermark,
@@ -1538,6 +1539,8 @@ struct Token {
     sid: Option<String>,
     sub: String,
     client_id: String,
+    origin: Option<Origin>,
+    act: Option<Actor>,
     iat: Timestamp,
     exp: Timestamp,
 }
@@ -1549,6 +1552,8 @@ impl Token {
             sid: Some("sid-1".to_owned()),
             sub: "alice".to_owned(),
             client_id: "wiki".to_owned(),
+            origin: None,
+            act: None,
             iat: Timestamp::from_secs(iat.as_secs()),
             exp: Timestamp::from_secs(iat.as_secs() + 600),
         }
@@ -1560,6 +1565,8 @@ impl Token {
             sid: self.sid.as_deref(),
             sub: &self.sub,
             client_id: &self.client_id,
+            origin: self.origin.as_ref(),
+            act: self.act.as_ref(),
             iat: self.iat,
             exp: self.exp,
         }
@@ -1679,6 +1686,78 @@ pub async fn grant_watermark(h: &dyn Harness) {
             .iter()
             .any(|r| r.target == Target::grant("carol", "crm")),
         "the snapshot carries the grant list: {listed:?}"
+    );
+}
+
+/// A token exchanged twice (RFC 8693: `orders` and then `stock` acting for the person who
+/// signed in to `shop`) dies with the person's grant at any client of the chain, and with
+/// any of those clients; the same person's token at another client does not. (The nodes
+/// share one state, so each round uses clients of its own.)
+pub async fn exchanged_token_chain(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let mark = h.now();
+    let exchanged = |round: usize| {
+        let mut t = Token::issued_at(mark.minus(60 * SECOND));
+        t.sub = "carol".into();
+        t.client_id = format!("stock{round}");
+        t.origin = Some(Origin {
+            client_id: format!("shop{round}"),
+            jti: format!("first{round}"),
+        });
+        t.act = Some(Actor {
+            sub: format!("stock{round}"),
+            act: Some(Box::new(Actor {
+                sub: format!("orders{round}"),
+                act: None,
+            })),
+        });
+        t
+    };
+    let mut elsewhere = Token::issued_at(mark.minus(60 * SECOND));
+    elsewhere.sub = "carol".into();
+    for (round, client) in ["shop", "orders", "stock"].into_iter().enumerate() {
+        let (grant, whole) = (2 * round, 2 * round + 1);
+        store
+            .revoke(Target::grant("carol", &format!("{client}{grant}")), mark)
+            .await
+            .unwrap();
+        assert_eq!(
+            verdict(store.as_ref(), &exchanged(grant)).await,
+            Verdict::Revoked(RevokedBy::Grant),
+            "carol's grant at {client}"
+        );
+        store
+            .revoke(Target::ClientId(format!("{client}{whole}")), mark)
+            .await
+            .unwrap();
+        assert_eq!(
+            verdict(store.as_ref(), &exchanged(whole)).await,
+            Verdict::Revoked(RevokedBy::Client),
+            "the client {client}"
+        );
+    }
+    assert_eq!(
+        verdict(store.as_ref(), &elsewhere).await,
+        Verdict::NotRevoked
+    );
+    store
+        .revoke(Target::grant("dave", "shop6"), mark)
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict(store.as_ref(), &exchanged(6)).await,
+        Verdict::NotRevoked
+    );
+    // The person's first token revoked (alone, or with its refresh family): every token
+    // exchanged from it is refused.
+    let first = exchanged(6);
+    store
+        .revoke(Target::Jti("first6".into()), first.exp)
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict(store.as_ref(), &first).await,
+        Verdict::Revoked(RevokedBy::Origin)
     );
 }
 

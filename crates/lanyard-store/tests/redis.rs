@@ -31,6 +31,8 @@ fn facts<'a>(jti: &'a str, sub: &'a str) -> TokenFacts<'a> {
         sid: None,
         sub,
         client_id: "wiki",
+        origin: None,
+        act: None,
         iat: now,
         exp: now.plus(Duration::from_secs(600)),
     }

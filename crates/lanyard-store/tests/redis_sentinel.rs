@@ -55,6 +55,8 @@ async fn after_a_failover_the_store_follows_the_new_master() {
         sid: None,
         sub: "alice",
         client_id: "wiki",
+        origin: None,
+        act: None,
         iat: now.minus(Duration::from_secs(60)),
         exp: now.plus(Duration::from_secs(540)),
     };

@@ -628,6 +628,8 @@ pub(crate) async fn expired_access_token(
                 iat: now - 720,
                 jti: "expired".into(),
                 client_id: client_id.to_owned(),
+                origin: None,
+                act: None,
                 scope: "openid".into(),
                 sid: None,
                 auth_time: None,
@@ -704,6 +706,18 @@ pub(crate) async fn code_flow(
     username: &str,
     password: &str,
 ) -> Value {
+    code_flow_for(server, browser, client, scope, (username, password), None).await
+}
+
+/// [`code_flow`], the code redeemed for a token meant for `resource` (RFC 8707) when given.
+pub(crate) async fn code_flow_for(
+    server: &TestServer,
+    browser: &Browser,
+    client: &TestClient,
+    scope: &str,
+    (username, password): (&str, &str),
+    resource: Option<&str>,
+) -> Value {
     let (challenge, verifier) = pkce();
     let code = authorize_with_sign_in(
         server,
@@ -718,17 +732,14 @@ pub(crate) async fn code_flow(
         password,
     )
     .await;
-    let response = token_request(
-        server,
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &client.redirect_uri),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", &client.redirect_uri),
+        ("code_verifier", &verifier),
+    ];
+    form.extend(resource.map(|r| ("resource", r)));
+    let response = token_request(server, client, &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }

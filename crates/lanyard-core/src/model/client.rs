@@ -38,6 +38,11 @@ pub enum GrantType {
     /// by the person at `{issuer}/device` (RFC 8628).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`: an API exchanges an access token it
+    /// received for one meant for another API, acting on the person's behalf (RFC 8693), for
+    /// the audiences of its `exchange_audiences`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
@@ -48,15 +53,17 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
     /// Every grant type, for discovery.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::DeviceCode,
+        Self::TokenExchange,
     ];
 }
 
@@ -66,7 +73,7 @@ impl FromStr for GrantType {
         Self::ALL
             .into_iter()
             .find(|g| g.as_str() == s)
-            .ok_or_else(|| format!("unknown grant type {s:?} (known: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code)"))
+            .ok_or_else(|| format!("unknown grant type {s:?} (known: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange)"))
     }
 }
 
@@ -203,6 +210,13 @@ pub struct ClientSettings {
     #[schema(value_type = Vec<String>)]
     #[arg(long = "resource", value_name = "CLIENT_ID")]
     pub resources: Vec<String>,
+    /// The other registered clients (APIs) it may get access tokens for by token exchange
+    /// (RFC 8693), acting on behalf of the person whose token it received; none by default.
+    /// Needs the grant type `urn:ietf:params:oauth:grant-type:token-exchange`.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    #[arg(long = "exchange-audience", value_name = "CLIENT_ID")]
+    pub exchange_audiences: Vec<String>,
     /// Every sign-in for this app takes two factors (`urn:lanyard:acr:mfa`): a person with
     /// only a password is asked for a second factor, or to set one up.
     #[serde(default)]
@@ -318,6 +332,7 @@ impl ClientSettings {
             id_token_lifetime: None,
             refresh_token_lifetime: None,
             resources: Vec::new(),
+            exchange_audiences: Vec::new(),
             require_mfa: false,
             roles_claim: true,
             groups_claim: true,
@@ -403,6 +418,12 @@ impl ClientSettings {
                 format!("{bad:?} is not a client id (a resource is another registered client)"),
             );
         }
+        if let Some(bad) = self.exchange_audiences.iter().find(|r| !is_client_id(r)) {
+            return invalid(
+                "exchange_audiences",
+                format!("{bad:?} is not a client id (an audience is another registered client)"),
+            );
+        }
         if !is_client_id(&self.client_id) {
             return invalid(
                 "client_id",
@@ -439,6 +460,12 @@ impl ClientSettings {
             return invalid(
                 "grant_types",
                 "a public client cannot use client_credentials (it has no secret)".to_owned(),
+            );
+        }
+        if self.public && self.allows(GrantType::TokenExchange) {
+            return invalid(
+                "grant_types",
+                "a public client cannot use token exchange: only an API that can authenticate may act on a person's behalf".to_owned(),
             );
         }
         match (self.auth_method(), self.public) {

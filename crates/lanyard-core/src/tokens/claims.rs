@@ -20,6 +20,15 @@ pub struct AccessClaims {
     pub jti: String,
     /// The client the token was issued to.
     pub client_id: String,
+    /// For a token got by token exchange (RFC 8693): the person's first token (its client
+    /// and `jti`), so that revoking it, or the person's grant at that client, revokes this
+    /// one too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<lanyard_store::Origin>,
+    /// For a token got by token exchange: the client acting on the person's behalf, and the
+    /// actors before it (RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<lanyard_store::Actor>,
     /// Space-delimited scope.
     pub scope: String,
     /// The SSO session, when a user signed in.
@@ -56,6 +65,8 @@ impl AccessClaims {
             sid: self.sid.as_deref(),
             sub: &self.sub,
             client_id: &self.client_id,
+            origin: self.origin.as_ref(),
+            act: self.act.as_ref(),
             iat: lanyard_store::Timestamp::from_secs(self.iat),
             exp: lanyard_store::Timestamp::from_secs(self.exp),
         }

@@ -634,6 +634,8 @@ mod tests {
             iat: now,
             jti: "jti-1".to_owned(),
             client_id: "wiki".to_owned(),
+            origin: None,
+            act: None,
             scope: "openid".to_owned(),
             sid: None,
             auth_time: None,

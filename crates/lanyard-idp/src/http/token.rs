@@ -12,7 +12,7 @@ use super::reply::no_store;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
 use crate::oauth::grants::{
-    self, authorization_code, client_credentials, device_code, refresh_token,
+    self, authorization_code, client_credentials, device_code, refresh_token, token_exchange,
 };
 use crate::params::Params;
 use crate::state::AppState;
@@ -44,6 +44,7 @@ async fn respond(
         GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
         GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
         GrantType::DeviceCode => device_code::poll(state, &client, &params).await,
+        GrantType::TokenExchange => token_exchange::exchange(state, &client, &params).await,
     }?;
     lanyard_core::metrics::token_issued(grant.as_str());
     Ok(issued)

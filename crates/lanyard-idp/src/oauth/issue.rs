@@ -31,6 +31,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// The granted scope.
     pub scope: String,
+    /// Token exchange only: what `access_token` is (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Who and what a set of tokens is for.
@@ -55,6 +58,19 @@ pub struct Grant<'a> {
     pub audience: Vec<String>,
     /// What the person holds (see [`held`]); nothing for a client acting for itself.
     pub held: Held,
+    /// For token exchange (RFC 8693): the client acts on someone's behalf.
+    pub delegation: Option<Delegation>,
+}
+
+/// A token issued by token exchange: on whose authority, and for how long at most.
+#[derive(Debug, Clone)]
+pub struct Delegation {
+    /// The `act` claim: the exchanging client, and the actors before it.
+    pub act: lanyard_store::Actor,
+    /// The person's first token.
+    pub origin: lanyard_store::Origin,
+    /// The subject token's expiry: the new token never outlives it.
+    pub not_after: Timestamp,
 }
 
 /// The roles and groups a person holds, as their tokens will carry them.
@@ -105,7 +121,10 @@ pub async fn mint(
     grant: Grant<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, TokenError> {
-    let lifetime = access_token_lifetime(state, grant.client);
+    let mut lifetime = access_token_lifetime(state, grant.client);
+    if let Some(d) = &grant.delegation {
+        lifetime = lifetime.min(now.until(d.not_after));
+    }
     let issuer = &state.config.issuer;
     // Groups only with the scope actually granted (a refresh may have narrowed it).
     let groups = if grant.scope.contains("groups") {
@@ -121,6 +140,8 @@ pub async fn mint(
         iat: now.as_secs(),
         jti: grant.jti.clone(),
         client_id: grant.client.client_id.clone(),
+        origin: grant.delegation.as_ref().map(|d| d.origin.clone()),
+        act: grant.delegation.as_ref().map(|d| d.act.clone()),
         scope: grant.scope.to_wire(),
         sid: grant.sid.map(str::to_owned),
         auth_time: grant.auth_time,
@@ -134,7 +155,8 @@ pub async fn mint(
     };
     let scope = access.scope.clone();
     let access_token = state.keys.sign(ACCESS_TOKEN_TYP, &access).await?;
-    let id_token = if grant.scope.contains("openid") {
+    // An exchanged token acts for a person who signed in elsewhere: no ID token (RFC 8693).
+    let id_token = if grant.scope.contains("openid") && grant.delegation.is_none() {
         let id_lifetime = grant
             .client
             .id_token_ttl()
@@ -172,6 +194,7 @@ pub async fn mint(
         id_token,
         refresh_token: None,
         scope,
+        issued_token_type: None,
     })
 }
 

@@ -1106,18 +1106,20 @@ impl TokenStore for RedisStore {
     async fn check(&self, facts: &TokenFacts<'_>) -> Result<Verdict, StoreError> {
         let keys = self.inner.keys.revocation();
         let (epoch, lists) = (&keys[0], &keys[4..]);
+        let lookups = facts.lookups();
         let mut pipe = redis::pipe();
-        // MULTI/EXEC: one consistent view of the epoch and the lists.
+        // MULTI/EXEC: one consistent view of the epoch and the lists. `kid` entries judge no
+        // token: not read here.
         pipe.atomic().cmd("GET").arg(epoch);
-        // `kid` entries judge no token: not read here.
-        for (list, kind) in lists.iter().zip(Kind::ALL) {
-            if Kind::JUDGED.contains(&kind) {
-                pipe.cmd("HGET").arg(list).arg(kind.key(facts).as_ref());
-            }
+        for (kind, key) in &lookups {
+            let list = lists
+                .get(kind.index())
+                .ok_or_else(|| StoreError::corrupt("revocation lists", "one list missing"))?;
+            pipe.cmd("HGET").arg(list).arg(key);
         }
         let (epoch, found): (Option<String>, Vec<Option<String>>) = {
             let mut reply: Vec<Option<String>> = self.run(&pipe).await?;
-            if reply.len() != 1 + Kind::JUDGED.len() {
+            if reply.len() != 1 + lookups.len() {
                 return Err(StoreError::corrupt("revocation lists", "short reply"));
             }
             let epoch = reply.remove(0);
@@ -1127,18 +1129,21 @@ impl TokenStore for RedisStore {
             return Err(StoreError::RevocationStateLost);
         }
         let mut entries = Vec::with_capacity(found.len());
-        for (kind, value) in Kind::JUDGED.into_iter().zip(&found) {
-            entries.push((kind, value.as_deref().map(decode_entry).transpose()?));
+        for ((kind, key), value) in lookups.iter().zip(&found) {
+            if let Some(value) = value {
+                entries.push((*kind, key.as_str(), decode_entry(value)?));
+            }
         }
         Ok(judge(
             facts,
             self.now(),
             self.inner.config.max_access_token_lifetime,
-            |kind| {
+            |kind, key| {
+                let key = key.text();
                 entries
                     .iter()
-                    .find(|(k, _)| *k == kind)
-                    .and_then(|(_, e)| *e)
+                    .find(|(k, text, _)| *k == kind && *text == key)
+                    .map(|(_, _, e)| *e)
             },
         ))
     }

@@ -175,6 +175,7 @@ pub async fn exchange(
             jti,
             audience,
             held,
+            delegation: None,
         },
         now,
     )

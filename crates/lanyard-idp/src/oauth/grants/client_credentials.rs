@@ -66,6 +66,7 @@ pub async fn grant(
             jti: random_token(16),
             audience: audience(state, client, params).await?,
             held: Held::default(),
+            delegation: None,
         },
         state.clock.now(),
     )

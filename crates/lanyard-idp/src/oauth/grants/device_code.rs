@@ -137,6 +137,7 @@ pub async fn poll(
             jti,
             audience,
             held,
+            delegation: None,
         },
         now,
     )

@@ -1,10 +1,11 @@
-//! One file per grant type (RFC 6749 §4.1.3, §6, §4.4; RFC 8628 §3.4). Each takes an authenticated client
+//! One file per grant type (RFC 6749 §4.1.3, §6, §4.4; RFC 8628 §3.4; RFC 8693 §2.1). Each takes an authenticated client
 //! and the request parameters and answers a token response or an RFC 6749 §5.2 error.
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::oauth::error::TokenError;
 use crate::params::Params;
@@ -18,7 +19,7 @@ pub fn grant_type(params: &Params) -> Result<GrantType, TokenError> {
         .ok_or_else(|| TokenError::invalid_request("grant_type is missing"))?;
     name.parse().map_err(|_| {
         TokenError::unsupported_grant_type(format!(
-            "grant_type {name} is not supported (use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code)"
+            "grant_type {name} is not supported (use authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange)"
         ))
     })
 }

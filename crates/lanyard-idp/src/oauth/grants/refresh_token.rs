@@ -131,6 +131,7 @@ pub async fn refresh(
             jti,
             audience,
             held,
+            delegation: None,
         },
         now,
     )
