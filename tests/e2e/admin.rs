@@ -15,7 +15,7 @@ use crate::support::{
 const PASSWORD: &str = "correct horse battery staple";
 
 /// Registers the operators' client: `ops`, client_credentials, scope `lanyard:admin`.
-async fn ops_client(server: &TestServer) -> TestClient {
+pub(crate) async fn ops_client(server: &TestServer) -> TestClient {
     server
         .client(ClientSpec {
             id: "ops",

@@ -721,6 +721,53 @@ async fn openid_client_npm_exchanges_a_token() {
     server.stop().await;
 }
 
+/// openid-client with DPoP (RFC 9449), against a Lanyard that requires server nonces: its
+/// `client_credentials` token bound to the library's own key, the admin API called with
+/// `fetchProtectedResource`, the token refused as Bearer: `tests/interop/node/dpop.mjs`.
+#[tokio::test]
+async fn openid_client_npm_binds_its_tokens_with_dpop() {
+    require_openid_client();
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| c.dpop_nonce = true).await;
+    let (client, secret) = add_client(
+        &server.state.db,
+        &server.state.server_keys,
+        NewClient {
+            settings: ClientSettings {
+                grant_types: vec![GrantType::ClientCredentials],
+                scopes: vec!["lanyard:admin".to_owned()],
+                require_dpop: true,
+                ..ClientSettings::new("ops")
+            },
+            secret: None,
+        },
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    let ops = App {
+        client: TestClient {
+            id: client.settings.client_id,
+            secret,
+            redirect_uri: String::new(),
+        },
+        post_logout_redirect_uri: String::new(),
+    };
+    let api = server.url("/admin/v1/users");
+    let seen = run_client_with("node", "node/dpop.mjs", &server, &ops, &[("API_URL", &api)]).await;
+    assert_eq!(
+        seen,
+        json!({
+            "library": "openid-client",
+            "advertised": true,
+            "token_type": "dpop",
+            "api_status": 200,
+            "as_bearer_status": 401,
+            "as_bearer_challenge": "DPoP",
+        })
+    );
+    server.stop().await;
+}
+
 /// A new ES256 key pair made by the node scripts (`private_key_jwt.mjs --make-key`):
 /// `{private, public}` JWKs.
 fn node_key_pair() -> Value {

@@ -20,6 +20,7 @@ mod console;
 mod device;
 mod discovery;
 mod docs;
+mod dpop;
 mod faults;
 mod feed;
 mod flow;

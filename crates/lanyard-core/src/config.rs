@@ -124,6 +124,9 @@ pub struct Config {
     /// How far ahead a client assertion's `exp` may be (`private_key_jwt`). Default an
     /// hour; at most an hour.
     pub client_assertion_max_lifetime: Duration,
+    /// Every DPoP proof must carry a nonce Lanyard gave out (RFC 9449 §8): proofs made in
+    /// advance stop working within two minutes. Default false (`dpop_nonce`).
+    pub dpop_nonce: bool,
 }
 
 /// How Lanyard sends mail, and how long the links in it work.
@@ -536,6 +539,7 @@ impl Default for Config {
             mail: MailPolicy::default(),
             revocation_leeway: Duration::from_secs(60),
             client_assertion_max_lifetime: Duration::from_secs(3600),
+            dpop_nonce: false,
             master_key_file: None,
             master_key: None,
         }
@@ -652,10 +656,11 @@ pub struct RawConfig {
     email_verification_lifetime_secs: Option<u64>,
     scim_invite: Option<bool>,
     client_assertion_max_lifetime_secs: Option<u64>,
+    dpop_nonce: Option<bool>,
 }
 
 /// Every key, for the environment overlay.
-const KEYS: [&str; 44] = [
+const KEYS: [&str; 45] = [
     "issuer",
     "listen",
     "ops_listen",
@@ -700,6 +705,7 @@ const KEYS: [&str; 44] = [
     "email_verification_lifetime_secs",
     "scim_invite",
     "client_assertion_max_lifetime_secs",
+    "dpop_nonce",
 ];
 
 /// Every environment variable the configuration reads (`LANYARD_<KEY>` for each key),
@@ -741,6 +747,11 @@ impl RawConfig {
                     .parse::<u64>()
                     .map(Some)
                     .map_err(|_| bad(format!("{var}={value:?} is not a number")))
+            };
+            let flag = || match value.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(bad(format!("{var}={value:?}: use true or false"))),
             };
             match key {
                 "issuer" => self.issuer = Some(value.clone()),
@@ -792,13 +803,8 @@ impl RawConfig {
                 "email_verification_lifetime_secs" => {
                     self.email_verification_lifetime_secs = secs()?;
                 }
-                "scim_invite" => {
-                    self.scim_invite = Some(match value.trim() {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        _ => return Err(bad(format!("{var}={value:?}: use true or false"))),
-                    });
-                }
+                "scim_invite" => self.scim_invite = Some(flag()?),
+                "dpop_nonce" => self.dpop_nonce = Some(flag()?),
                 _ => {}
             }
         }
@@ -1045,6 +1051,7 @@ impl RawConfig {
         )?;
         Ok(Config {
             client_assertion_max_lifetime,
+            dpop_nonce: self.dpop_nonce.unwrap_or(d.dpop_nonce),
             mail,
             issuer,
             listen,
@@ -1526,6 +1533,7 @@ mod documented {
                 "client_assertion_max_lifetime_secs",
                 c.client_assertion_max_lifetime.as_secs().to_string(),
             ),
+            ("dpop_nonce", c.dpop_nonce.to_string()),
         ];
         let count = rows.len();
         for (key, default) in rows {

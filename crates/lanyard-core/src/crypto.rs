@@ -286,6 +286,13 @@ impl ServerKeys {
         URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
+    /// The DPoP nonce of time window `window` (RFC 9449 §8): the same on every node, not
+    /// guessable ahead.
+    pub fn dpop_nonce(&self, window: i64) -> String {
+        let tag = hmac::sign(&self.cookie, format!("dpop-nonce\0{window}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
+    }
+
     /// `value.MAC`: a cookie value the browser cannot forge. `purpose` separates cookies.
     pub fn seal_cookie(&self, purpose: &str, value: &str) -> String {
         let tag = hmac::sign(&self.cookie, format!("{purpose}\0{value}").as_bytes());

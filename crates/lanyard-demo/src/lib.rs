@@ -106,6 +106,8 @@ pub async fn app(
     let mut guard_config = GuardConfig::new(&config.issuer, &config.client_id);
     guard_config.realm = config.name.clone();
     guard_config.staleness_bound = config.staleness_bound;
+    // DPoP proofs name the URL the app is reached at.
+    guard_config.public_url = Some(config.base_url.clone());
     let guard = Guard::connect_with_clock(guard_config, source, config.clock.clone()).await?;
     let signin = WebSignIn::discover(SignInConfig {
         clock: config.clock.clone(),

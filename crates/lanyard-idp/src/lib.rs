@@ -10,10 +10,13 @@
 //!   prompt), `grants/` (one file per grant), `authorize`, `signin`, `consent`, `logout`,
 //!   `client_auth`, `userinfo`, `introspect`, `revoke`, `discovery`, and the error types.
 //! - [`params`]: form and query parameters, read strictly (both surfaces use it).
+//! - [`dpop`]: DPoP proofs at Lanyard's endpoints (RFC 9449), for the protocol endpoints
+//!   and the admin API alike.
 //!
 //! Everything below the protocol — records, SQL, keys, revocation, audit, sessions,
 //! lockout — is `lanyard-core`; `docs/architecture.md` has the layers and their rules.
 
+pub mod dpop;
 mod http;
 pub mod oauth;
 pub mod params;

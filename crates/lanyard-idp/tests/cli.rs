@@ -277,12 +277,14 @@ fn add_clients() {
             "--redirect-uri",
             "https://bank.example.com/cb",
             "--require-par",
+            "--require-dpop",
         ],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(inspect(&home, async |db| {
-        db.clients().get("bank").await.unwrap().unwrap().require_par
+        let bank = db.clients().get("bank").await.unwrap().unwrap();
+        bank.require_par && bank.require_dpop
     }));
 
     // A service without a secret (RFC 7523): its public keys from a file; no secret made.

@@ -112,7 +112,10 @@ where
                 realm,
             });
         }
-        match guard.authenticate(&parts.headers, parts.uri.query()).await {
+        match guard
+            .authenticate_request(&parts.method, &parts.uri, &parts.headers)
+            .await
+        {
             Ok(principal) => Ok(Self { principal, realm }),
             Err(denial) => Err(Refused::new(&denial, &realm)),
         }

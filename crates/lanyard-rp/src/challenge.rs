@@ -16,6 +16,12 @@ pub enum Denial {
     InvalidRequest(&'static str),
     /// Expired, revoked, forged, not for this API: 401 `invalid_token` saying which.
     InvalidToken(String),
+    /// [`Denial::InvalidToken`] for a request that used (or should have used) the `DPoP`
+    /// scheme: the challenge is `DPoP` (RFC 9449 §7.1).
+    InvalidDpopToken(String),
+    /// The DPoP proof is missing, malformed, replayed, or by another key than the token's:
+    /// 401 `invalid_dpop_proof` with a `DPoP` challenge (RFC 9449 §7.1).
+    InvalidDpopProof(String),
     /// Valid, but without the scope the route needs: 403 `insufficient_scope`.
     InsufficientScope(String),
     /// Valid, but the person holds none of these roles: 403 `insufficient_scope` (RFC 6750
@@ -44,9 +50,11 @@ impl Denial {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NoToken | Self::InvalidToken(_) | Self::InsufficientUserAuthentication { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::NoToken
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
                 StatusCode::FORBIDDEN
@@ -60,7 +68,8 @@ impl Denial {
         match self {
             Self::NoToken => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::InvalidToken(_) => Some("invalid_token"),
+            Self::InvalidToken(_) | Self::InvalidDpopToken(_) => Some("invalid_token"),
+            Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
                 Some("insufficient_scope")
             }
@@ -74,7 +83,9 @@ impl Denial {
         match self {
             Self::NoToken => "an access token is required".to_owned(),
             Self::InvalidRequest(d) => (*d).to_owned(),
-            Self::InvalidToken(d) => d.clone(),
+            Self::InvalidToken(d) | Self::InvalidDpopToken(d) | Self::InvalidDpopProof(d) => {
+                d.clone()
+            }
             Self::InsufficientScope(scope) => format!("the access token lacks the scope {scope}"),
             Self::MissingRole(roles) => match roles.as_slice() {
                 [one] => format!("this needs the role {one}, which you do not hold"),
@@ -102,7 +113,11 @@ impl Denial {
 
     /// The whole response, for `realm`.
     pub fn to_response(&self, realm: &str) -> Response<String> {
-        let mut challenge = format!(r#"Bearer realm="{}""#, quote(realm));
+        let scheme = match self {
+            Self::InvalidDpopToken(_) | Self::InvalidDpopProof(_) => "DPoP",
+            _ => "Bearer",
+        };
+        let mut challenge = format!(r#"{scheme} realm="{}""#, quote(realm));
         if let Some(error) = self
             .error()
             .filter(|_| !matches!(self, Self::Unavailable(_)))
@@ -114,6 +129,12 @@ impl Denial {
         }
         if let Self::InsufficientScope(scope) = self {
             challenge.push_str(&format!(r#", scope="{}""#, quote(scope)));
+        }
+        if scheme == "DPoP" {
+            challenge.push_str(&format!(
+                r#", algs="{}""#,
+                crate::dpop::ALGORITHMS.join(" ")
+            ));
         }
         if let Self::InsufficientUserAuthentication {
             acr_values,
@@ -127,17 +148,22 @@ impl Denial {
                 challenge.push_str(&format!(r#", max_age="{secs}""#));
             }
         }
-        let mut body = serde_json::json!({
-            "error": self.error(),
-            "error_description": self.description(),
-        });
+        // No `null` members: a field that does not apply is left out.
+        let mut body = serde_json::json!({ "error_description": self.description() });
+        if let Some(error) = self.error() {
+            body["error"] = serde_json::json!(error);
+        }
         if let Self::InsufficientUserAuthentication {
             acr_values,
             max_age,
         } = self
         {
-            body["acr_values"] = serde_json::json!(acr_values);
-            body["max_age"] = serde_json::json!(max_age);
+            if let Some(acr) = acr_values {
+                body["acr_values"] = serde_json::json!(acr);
+            }
+            if let Some(secs) = max_age {
+                body["max_age"] = serde_json::json!(secs);
+            }
         }
         if let Self::MissingRole(roles) = self {
             body["missing_roles"] = serde_json::json!(roles);

@@ -12,6 +12,8 @@ use openidconnect::reqwest;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::dpop::DpopKey;
+
 /// Why a call could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -60,6 +62,7 @@ pub struct ClientCredentials {
     client_secret: String,
     scope: Option<String>,
     resource: Option<String>,
+    dpop: Option<Arc<DpopKey>>,
     http: reqwest::Client,
     cached: Mutex<Option<(String, Instant)>>,
 }
@@ -88,9 +91,19 @@ impl ClientCredentials {
             client_secret: client_secret.to_owned(),
             scope: scope.map(str::to_owned),
             resource: resource.map(str::to_owned),
+            dpop: None,
             http: crate::http_client(),
             cached: Mutex::new(None),
         }
+    }
+
+    /// Asks for tokens bound to `key` (RFC 9449 §5): each token request carries a proof by
+    /// it. Send them with a [`ServiceClient`] made [`with_dpop`](ServiceClient::with_dpop)
+    /// the same key.
+    #[must_use]
+    pub fn with_dpop(mut self, key: Arc<DpopKey>) -> Self {
+        self.dpop = Some(key);
+        self
     }
 
     async fn fetch(&self) -> Result<(String, Instant), ClientError> {
@@ -106,6 +119,7 @@ impl ClientCredentials {
             &self.token_endpoint,
             (&self.client_id, &self.client_secret),
             &form,
+            self.dpop.as_deref(),
         )
         .await
         .map_err(|refusal| ClientError::Token(refusal.to_string()))
@@ -144,29 +158,49 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Asks `token_endpoint` for an access token with `form`, authenticating with HTTP Basic;
+/// Asks `token_endpoint` for an access token with `form`, authenticating with HTTP Basic
+/// (with a DPoP proof by `dpop`, and once more with the server's nonce if it asks for one);
 /// the token and when to stop using it (30 s before it expires).
 async fn request_token(
     http: &reqwest::Client,
     token_endpoint: &str,
     (client_id, client_secret): (&str, &str),
     form: &[(&str, &str)],
+    dpop: Option<&DpopKey>,
 ) -> Result<(String, Instant), Refusal> {
     let unreachable = |e: &dyn std::fmt::Display| Refusal::Unreachable(e.to_string());
-    let response = http
-        .post(token_endpoint)
-        .basic_auth(
-            percent_encode(client_id),
-            Some(percent_encode(client_secret)),
-        )
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let status = response.status();
-    let body: serde_json::Value =
-        serde_json::from_slice(&response.bytes().await.map_err(|e| unreachable(&e))?)
-            .map_err(|e| unreachable(&e))?;
+    let mut nonce: Option<String> = None;
+    let (status, body) = loop {
+        let mut request = http
+            .post(token_endpoint)
+            .basic_auth(
+                percent_encode(client_id),
+                Some(percent_encode(client_secret)),
+            )
+            .form(form);
+        if let Some(key) = dpop {
+            let proof = key.proof("POST", token_endpoint, None, nonce.as_deref(), unix_now());
+            request = request.header("dpop", proof);
+        }
+        let response = request.send().await.map_err(|e| unreachable(&e))?;
+        let status = response.status();
+        let given = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.map_err(|e| unreachable(&e))?)
+                .map_err(|e| unreachable(&e))?;
+        match given {
+            Some(given)
+                if dpop.is_some() && nonce.is_none() && body["error"] == "use_dpop_nonce" =>
+            {
+                nonce = Some(given);
+            }
+            _ => break (status, body),
+        }
+    };
     let Some(token) = body["access_token"].as_str() else {
         return Err(Refusal::Refused {
             status: status.as_u16(),
@@ -285,6 +319,7 @@ impl TokenExchange {
                 exchange: self.clone(),
                 caller_token: caller_token.to_owned(),
             }),
+            dpop: None,
         }
     }
 
@@ -321,6 +356,7 @@ impl TokenExchange {
             &self.token_endpoint,
             (&self.client_id, &self.client_secret),
             &form,
+            None,
         )
         .await
         .map_err(|refusal| match refusal {
@@ -377,6 +413,7 @@ impl TokenSource for OnBehalfOf {
 pub struct ServiceClient {
     http: reqwest::Client,
     tokens: Arc<dyn TokenSource>,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl std::fmt::Debug for ServiceClient {
@@ -391,6 +428,69 @@ impl ServiceClient {
         Self {
             http: crate::http_client(),
             tokens,
+            dpop: None,
+        }
+    }
+
+    /// Sends its tokens with the `DPoP` scheme and a fresh proof by `key` for each request
+    /// (RFC 9449 §7.1): for tokens bound to `key` (a [`ClientCredentials`] made
+    /// [`with_dpop`](ClientCredentials::with_dpop) the same key).
+    #[must_use]
+    pub fn with_dpop(mut self, key: Arc<DpopKey>) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// Sends one request with `token`: as `Bearer`, or with a DPoP proof (and, asked for
+    /// one, again once with the API's nonce).
+    async fn attempt(
+        &self,
+        build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let failed = |e: reqwest::Error| ClientError::Request(e.to_string());
+        let Some(key) = &self.dpop else {
+            return build(&self.http)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(failed);
+        };
+        let mut nonce: Option<String> = None;
+        loop {
+            let request = build(&self.http).build().map_err(failed)?;
+            let proof = key.proof(
+                request.method().as_str(),
+                request.url().as_str(),
+                Some(token),
+                nonce.as_deref(),
+                unix_now(),
+            );
+            let mut request = request;
+            let headers = request.headers_mut();
+            for (name, value) in [
+                (
+                    reqwest::header::AUTHORIZATION.as_str(),
+                    format!("DPoP {token}"),
+                ),
+                ("dpop", proof),
+            ] {
+                let value = reqwest::header::HeaderValue::from_str(&value)
+                    .map_err(|e| ClientError::Request(e.to_string()))?;
+                headers.insert(name, value);
+            }
+            let response = self.http.execute(request).await.map_err(failed)?;
+            let asked = response.status() == reqwest::StatusCode::UNAUTHORIZED
+                && challenge_param(first_challenges(&response), "dpop", "error").as_deref()
+                    == Some("use_dpop_nonce");
+            match response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(given) if asked && nonce.is_none() => nonce = Some(given.to_owned()),
+                _ => return Ok(response),
+            }
         }
     }
 
@@ -400,11 +500,7 @@ impl ServiceClient {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
         let token = self.tokens.token().await?;
-        let first = build(&self.http)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .map_err(|e| ClientError::Request(e.to_string()))?;
+        let first = self.attempt(&build, &token).await?;
         if first.status() == reqwest::StatusCode::UNAUTHORIZED
             && bearer_error(first_challenges(&first)).as_deref()
                 == Some("insufficient_user_authentication")
@@ -426,18 +522,25 @@ impl ServiceClient {
             }
             other => other?,
         };
-        build(&self.http)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .map_err(|e| ClientError::Request(e.to_string()))
+        self.attempt(&build, &token).await
     }
 }
 
-/// A 401 whose challenge says the token itself was bad (not missing, not insufficient).
+/// A 401 whose challenge (`Bearer` or `DPoP`) says the token itself was bad (not missing,
+/// not insufficient).
 fn refused_token(response: &reqwest::Response) -> bool {
     response.status() == reqwest::StatusCode::UNAUTHORIZED
-        && bearer_error(first_challenges(response)).as_deref() == Some("invalid_token")
+        && ["bearer", "dpop"].iter().any(|scheme| {
+            challenge_param(first_challenges(response), scheme, "error").as_deref()
+                == Some("invalid_token")
+        })
+}
+
+/// Seconds since the Unix epoch, for proofs' `iat`.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn first_challenges(response: &reqwest::Response) -> impl Iterator<Item = &str> {
@@ -458,6 +561,16 @@ pub fn bearer_error<'a>(values: impl Iterator<Item = &'a str>) -> Option<String>
 /// The parameter `wanted` (`error`, `error_description`, `scope`, ...) of the `Bearer`
 /// challenge, read as [`bearer_error`] reads `error`.
 pub fn bearer_param<'a>(values: impl Iterator<Item = &'a str>, wanted: &str) -> Option<String> {
+    challenge_param(values, "bearer", wanted)
+}
+
+/// The parameter `wanted` of the challenge of `scheme` (`Bearer`, `DPoP`), read as
+/// [`bearer_error`] reads `error`.
+pub fn challenge_param<'a>(
+    values: impl Iterator<Item = &'a str>,
+    scheme: &str,
+    wanted: &str,
+) -> Option<String> {
     for value in values {
         let mut rest = value;
         let mut in_bearer = false;
@@ -471,7 +584,7 @@ pub fn bearer_param<'a>(values: impl Iterator<Item = &'a str>, wanted: &str) -> 
             rest = rest[end..].trim_start_matches([' ', '\t']);
             let Some(after) = rest.strip_prefix('=') else {
                 // A token not followed by `=`: the next challenge's scheme.
-                in_bearer = name.eq_ignore_ascii_case("bearer");
+                in_bearer = name.eq_ignore_ascii_case(scheme);
                 continue;
             };
             let (param, tail) = param_value(after.trim_start_matches([' ', '\t']));

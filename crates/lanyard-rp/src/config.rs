@@ -33,6 +33,14 @@ pub struct GuardConfig {
     /// a token living longer is refused, since the revocation lists could not cover it.
     /// Default 1 hour.
     pub max_token_lifetime: Duration,
+    /// This API's origin as its clients address it (`https://api.example.com`): what a
+    /// DPoP proof's `htu` must name (RFC 9449 §4.3), with the request's path. Unset, the
+    /// request's `Host` header is taken, with `http` or `https`: set it for an API behind a
+    /// proxy, so a proof made for another host is never taken.
+    pub public_url: Option<String>,
+    /// How many DPoP proofs' `jti`s the guard remembers to refuse a replay (each for about
+    /// a minute). Default 100,000.
+    pub dpop_replay_capacity: usize,
 }
 
 impl GuardConfig {
@@ -49,6 +57,8 @@ impl GuardConfig {
             staleness_bound: Duration::from_secs(10),
             fail_open: false,
             max_token_lifetime: Duration::from_secs(3600),
+            public_url: None,
+            dpop_replay_capacity: 100_000,
         }
     }
 

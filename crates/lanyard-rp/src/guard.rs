@@ -9,6 +9,7 @@ use http::{HeaderMap, header};
 use lanyard_store::{Clock, SystemClock, Timestamp, TokenFacts, Verdict};
 
 use crate::challenge::Denial;
+use crate::dpop::{self, ReplayCache};
 use crate::keys::{JwksSource, KeyCache};
 use crate::mirror::{Mirror, RevocationSource};
 use crate::validate::{self, Claims};
@@ -127,6 +128,7 @@ pub struct Guard {
     keys: Arc<KeyCache>,
     mirror: Mirror,
     clock: Arc<dyn Clock>,
+    replays: Arc<ReplayCache>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -215,6 +217,7 @@ impl Guard {
         config.validate().map_err(GuardError::Config)?;
         refetch_on_withdrawal(&mirror, &keys);
         Ok(Self {
+            replays: Arc::new(ReplayCache::new(config.dpop_replay_capacity)),
             config: Arc::new(config),
             keys,
             mirror,
@@ -238,14 +241,108 @@ impl Guard {
     }
 
     /// Checks the request's credentials: `headers`, and `query` (only read when query tokens
-    /// are allowed, and then only to refuse two tokens at once).
+    /// are allowed, and then only to refuse two tokens at once). Bearer tokens only: a
+    /// DPoP-bound token needs the request's method and URL, [`Guard::authenticate_request`].
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Principal, Denial> {
         let token = bearer_token(headers, query, self.config.allow_query_token)?;
-        self.verify(&token).await
+        let principal = self.verify(&token).await?;
+        if principal.claims.cnf.is_some() {
+            return Err(bound_as_bearer());
+        }
+        Ok(principal)
+    }
+
+    /// Checks a request's credentials: a `Bearer` token, or a DPoP-bound token sent with
+    /// the `DPoP` scheme and a proof for this request (RFC 9449 §7.1): the proof's
+    /// signature, `typ`, `htm` and `htu` (against `public_url`, or the `Host` header), its
+    /// `iat` within a minute, `ath` the token's hash, its `jti` never seen before, and its
+    /// key the one the token's `cnf.jkt` names.
+    pub async fn authenticate_request(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Result<Principal, Denial> {
+        let (token, dpop) = access_token(headers, uri.query(), self.config.allow_query_token)?;
+        let principal = self.verify(&token).await.map_err(|denial| match denial {
+            Denial::InvalidToken(d) if dpop => Denial::InvalidDpopToken(d),
+            other => other,
+        })?;
+        let Some(cnf) = &principal.claims.cnf else {
+            if dpop {
+                return Err(Denial::InvalidDpopToken(
+                    "this access token is not bound to a key: send it as Bearer".to_owned(),
+                ));
+            }
+            return Ok(principal);
+        };
+        if !dpop {
+            return Err(bound_as_bearer());
+        }
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(Denial::InvalidDpopProof(
+                "send exactly one DPoP proof with a DPoP-bound token".to_owned(),
+            ));
+        };
+        let proof = proof.to_str().unwrap_or("");
+        let now = self.clock.now().as_secs();
+        let mut refusal = None;
+        for url in self.urls(uri, headers) {
+            let expected = dpop::Expected {
+                method: method.as_str(),
+                url: &url,
+                access_token: Some(&token),
+                now,
+            };
+            match dpop::verify(proof, &expected) {
+                Ok(proof) => {
+                    if proof.jkt != cnf.jkt {
+                        return Err(Denial::InvalidDpopProof(
+                            "the DPoP proof is signed by another key than the one the token is bound to"
+                                .to_owned(),
+                        ));
+                    }
+                    if !self.replays.first_use(&proof, now) {
+                        return Err(Denial::InvalidDpopProof(
+                            "this DPoP proof was used before: make a fresh proof for each request"
+                                .to_owned(),
+                        ));
+                    }
+                    return Ok(principal);
+                }
+                Err(e) => refusal = Some(e.0),
+            }
+        }
+        Err(Denial::InvalidDpopProof(refusal.unwrap_or_else(|| {
+            "the request's URL cannot be known (no Host header)".to_owned()
+        })))
+    }
+
+    /// The URLs this request may have been addressed as: `public_url` and its path, or the
+    /// `Host` header's with either scheme.
+    fn urls(&self, uri: &http::Uri, headers: &HeaderMap) -> Vec<String> {
+        let path = uri.path();
+        if let Some(base) = &self.config.public_url {
+            return vec![format!("{}{path}", base.trim_end_matches('/'))];
+        }
+        let host = uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+        host.map(|host| {
+            vec![
+                format!("https://{host}{path}"),
+                format!("http://{host}{path}"),
+            ]
+        })
+        .unwrap_or_default()
     }
 
     /// Checks one access token.
@@ -317,13 +414,35 @@ fn refetch_on_withdrawal(mirror: &Mirror, keys: &Arc<KeyCache>) {
     });
 }
 
+/// A DPoP-bound token sent as a bearer token (RFC 9449 §7.1).
+fn bound_as_bearer() -> Denial {
+    Denial::InvalidDpopToken(
+        "this access token is bound to a key (DPoP): send it with the DPoP scheme and a proof, not as Bearer"
+            .to_owned(),
+    )
+}
+
 /// The one bearer token of a request (RFC 6750 §2.1, §2.3). The form-body method (§2.2) is
-/// not read: it needs the body, which belongs to the handler.
+/// not read: it needs the body, which belongs to the handler. A token sent with the `DPoP`
+/// scheme is not a bearer token (no token).
 pub fn bearer_token(
     headers: &HeaderMap,
     query: Option<&str>,
     allow_query: bool,
 ) -> Result<String, Denial> {
+    match access_token(headers, query, allow_query)? {
+        (token, false) => Ok(token),
+        (_, true) => Err(Denial::NoToken),
+    }
+}
+
+/// The one access token of a request, sent as `Bearer` (RFC 6750 §2.1, §2.3) or with the
+/// `DPoP` scheme (RFC 9449 §7.1, then `true` beside it).
+pub fn access_token(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    allow_query: bool,
+) -> Result<(String, bool), Denial> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let from_header = match values.next() {
         None => None,
@@ -335,7 +454,10 @@ pub fn bearer_token(
                 .to_str()
                 .map_err(|_| Denial::InvalidRequest("the Authorization header is not valid"))?;
             match text.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer")
+                        || scheme.eq_ignore_ascii_case("dpop") =>
+                {
                     let token = token.trim();
                     let b64token = !token.is_empty()
                         && token
@@ -347,10 +469,15 @@ pub fn bearer_token(
                             "the Bearer credentials are malformed",
                         ));
                     }
-                    Some(token.to_owned())
+                    Some((token.to_owned(), scheme.eq_ignore_ascii_case("dpop")))
                 }
                 // Another scheme (Basic, ...): not our credentials.
-                _ if !text.to_ascii_lowercase().starts_with("bearer") => None,
+                _ if !["bearer", "dpop"]
+                    .iter()
+                    .any(|s| text.to_ascii_lowercase().starts_with(s)) =>
+                {
+                    None
+                }
                 _ => {
                     return Err(Denial::InvalidRequest(
                         "the Bearer credentials are malformed",
@@ -363,7 +490,7 @@ pub fn bearer_token(
     match (from_header, from_query) {
         (Some(_), Some(_)) => Err(Denial::InvalidRequest("send the access token one way only")),
         (Some(token), None) => Ok(token),
-        (None, Some(token)) if allow_query => Ok(token),
+        (None, Some(token)) if allow_query => Ok((token, false)),
         (None, Some(_)) => Err(Denial::InvalidRequest(
             "send the access token in the Authorization header, not the URL",
         )),

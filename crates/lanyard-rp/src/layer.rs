@@ -62,7 +62,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             match guard
-                .authenticate(request.headers(), request.uri().query())
+                .authenticate_request(request.method(), request.uri(), request.headers())
                 .await
             {
                 Ok(principal) => {

@@ -42,6 +42,10 @@ pub struct Claims {
     /// An exchanged token: the person's first token, which revocation also judges it by.
     #[serde(default)]
     pub origin: Option<lanyard_store::Origin>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.1): `{"jkt": thumbprint}`. The
+    /// guard takes such a token only with a proof signed by that key.
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
     /// Space-delimited scope.
     #[serde(default)]
     pub scope: String,
@@ -64,6 +68,13 @@ pub struct Claims {
     /// The names of the user's groups, when the token was granted the `groups` scope.
     #[serde(default)]
     pub groups: Vec<String>,
+}
+
+/// The `cnf` claim (RFC 7800, RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint of the key.
+    pub jkt: String,
 }
 
 impl Claims {

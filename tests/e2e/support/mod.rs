@@ -630,6 +630,7 @@ pub(crate) async fn expired_access_token(
                 client_id: client_id.to_owned(),
                 origin: None,
                 act: None,
+                cnf: None,
                 scope: "openid".into(),
                 sid: None,
                 auth_time: None,

@@ -9,6 +9,17 @@ export function env(name) {
   return value;
 }
 
+/** The client of CLIENT_ID and CLIENT_SECRET (HTTP Basic), from the issuer's discovery. */
+export function discoverWithSecret() {
+  return client.discovery(
+    new URL(env('ISSUER')),
+    env('CLIENT_ID'),
+    undefined,
+    client.ClientSecretBasic(env('CLIENT_SECRET')),
+    { execute: [client.allowInsecureRequests] },
+  );
+}
+
 export function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }

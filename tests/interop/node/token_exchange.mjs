@@ -8,19 +8,13 @@
 // among it, for the test to check at the downstream API).
 
 import * as client from 'openid-client';
-import { env } from './lib.mjs';
+import { discoverWithSecret, env } from './lib.mjs';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
 async function main() {
-  const config = await client.discovery(
-    new URL(env('ISSUER')),
-    env('CLIENT_ID'),
-    undefined,
-    client.ClientSecretBasic(env('CLIENT_SECRET')),
-    { execute: [client.allowInsecureRequests] },
-  );
+  const config = await discoverWithSecret();
   const seen = {
     library: 'openid-client',
     advertised: config.serverMetadata().grant_types_supported.includes(GRANT),

@@ -241,6 +241,11 @@ pub struct ClientSettings {
     #[serde(default)]
     #[arg(long)]
     pub require_par: bool,
+    /// Its tokens must be bound to a key by DPoP (RFC 9449): a token request without a
+    /// proof is refused (`invalid_dpop_proof`).
+    #[serde(default)]
+    #[arg(long)]
+    pub require_dpop: bool,
     /// How it authenticates at the token endpoint: `client_secret_basic` or
     /// `client_secret_post` (a secret; either is accepted), `private_key_jwt` (a JWT signed
     /// with one of its keys, `jwks` or `jwks_uri`; it has no secret), or `none` (a public
@@ -337,6 +342,7 @@ impl ClientSettings {
             roles_claim: true,
             groups_claim: true,
             require_par: false,
+            require_dpop: false,
             token_endpoint_auth_method: None,
             jwks: None,
             jwks_uri: None,

@@ -14,6 +14,10 @@ pub struct RefreshPayload {
     /// as they outlive the session, but revoking the session by admin revokes them).
     #[serde(default)]
     pub sid: Option<String>,
+    /// A public client's family bound to a DPoP key (RFC 9449 §5): its thumbprint. Every
+    /// refresh must come with a proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl RefreshPayload {

@@ -29,6 +29,10 @@ pub struct AccessClaims {
     /// actors before it (RFC 8693 §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<lanyard_store::Actor>,
+    /// The key the token is bound to (RFC 9449 §6: DPoP), if any: only a request with a
+    /// proof signed by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Space-delimited scope.
     pub scope: String,
     /// The SSO session, when a user signed in.
@@ -50,6 +54,13 @@ pub struct AccessClaims {
     /// §2.2.3.1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint of the key (RFC 7638).
+    pub jkt: String,
 }
 
 impl AccessClaims {

@@ -29,7 +29,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 
-pub use self::claims::{AccessClaims, BACKCHANNEL_LOGOUT_EVENT, IdClaims, LogoutClaims};
+pub use self::claims::{
+    AccessClaims, BACKCHANNEL_LOGOUT_EVENT, Confirmation, IdClaims, LogoutClaims,
+};
 pub use self::keys::{KeyError, load_or_create};
 pub use crate::config::SigningAlg;
 
@@ -636,6 +638,7 @@ mod tests {
             client_id: "wiki".to_owned(),
             origin: None,
             act: None,
+            cnf: None,
             scope: "openid".to_owned(),
             sid: None,
             auth_time: None,

@@ -123,7 +123,9 @@ impl IntoResponse for TokenError {
             | TokenErrorCode::AuthorizationPending
             | TokenErrorCode::SlowDown
             | TokenErrorCode::AccessDenied
-            | TokenErrorCode::ExpiredToken => StatusCode::BAD_REQUEST,
+            | TokenErrorCode::ExpiredToken
+            | TokenErrorCode::InvalidDpopProof
+            | TokenErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
         };
         let body = Json(
             serde_json::json!({ "error": self.code.as_str(), "error_description": self.description }),
@@ -174,6 +176,42 @@ pub(crate) fn bearer_error(
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+/// A refusal of a token sent with the `DPoP` scheme, or of its proof (RFC 9449 §7.1): 401
+/// with a `DPoP` challenge naming the algorithms proofs may use, and with nonces required,
+/// the nonce to use next.
+pub(crate) fn dpop_error(
+    state: &crate::state::AppState,
+    error: &str,
+    description: &str,
+) -> Response {
+    let challenge = format!(
+        r#"DPoP realm="lanyard", error="{error}", error_description="{}", algs="{}""#,
+        description.replace(['"', '\\'], "'"),
+        lanyard_rp::dpop::ALGORITHMS.join(" ")
+    );
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = (StatusCode::UNAUTHORIZED, no_store(), Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(nonce) = crate::dpop::nonce(state)
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        headers.insert("dpop-nonce", value);
+    }
+    response
+}
+
+/// Every `DPoP` header's value (one is expected; an unreadable one reads as empty).
+pub(crate) fn dpop_proofs(headers: &axum::http::HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect()
 }
 
 /// A ceremony as the script wants it.

@@ -86,13 +86,21 @@ impl FromRequestParts<AppState> for Caller {
             }
             response
         };
-        let token = match bearer_header(&parts.headers) {
+        let (token, dpop_scheme) = match bearer_header(&parts.headers) {
             Ok(Some(token)) => token,
             Ok(None) => return Err(refuse(401, None, "an access token is required")),
             Err(description) => return Err(refuse(400, Some("invalid_request"), description)),
         };
-        match authorize_for(state, &token, SCIM_SCOPE).await {
+        let presented = super::admin::auth::presented(state, parts, &token, dpop_scheme);
+        match authorize_for(state, &presented, SCIM_SCOPE).await {
             Ok(client_id) => Ok(Self { client_id }),
+            Err(
+                refused @ (AdminAuthError::InvalidDpopProof(_)
+                | AdminAuthError::InvalidDpopToken(_)
+                | AdminAuthError::UseDpopNonce),
+            ) => Err(super::admin::auth::refusal(
+                state, refused, true, SCIM_SCOPE,
+            )),
             Err(AdminAuthError::InvalidToken(d)) => Err(refuse(401, Some("invalid_token"), &d)),
             Err(AdminAuthError::InsufficientScope(d)) => {
                 Err(refuse(403, Some("insufficient_scope"), &d))

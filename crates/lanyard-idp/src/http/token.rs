@@ -4,11 +4,12 @@ use axum::Json;
 use axum::body::Bytes;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::forms::is_form;
 use super::reply::no_store;
+use crate::dpop::DpopError;
 use crate::oauth::client_auth;
 use crate::oauth::error::TokenError;
 use crate::oauth::grants::{
@@ -25,9 +26,37 @@ pub(crate) async fn token(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    match respond(&state, &headers, query.as_deref(), &body).await {
+    let mut response = match respond(&state, &headers, query.as_deref(), &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(e) => e.into_response(),
+    };
+    // With nonces required, every answer carries the one to use next (RFC 9449 §8).
+    if let Some(nonce) = crate::dpop::nonce(&state)
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
+}
+
+/// The DPoP proof sent with a token request (RFC 9449 §5), checked; its key's thumbprint.
+/// A client that must use DPoP (`require_dpop`) gets nothing without one.
+async fn dpop_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<String>, TokenError> {
+    let proofs = super::reply::dpop_proofs(headers);
+    let url = state.config.url(super::paths::TOKEN);
+    match crate::dpop::check(state, &proofs, "POST", &url, None).await {
+        Ok(Some(proof)) => Ok(Some(proof.jkt)),
+        Ok(None) if client.require_dpop => Err(TokenError::invalid_dpop_proof(
+            "this client must send a DPoP proof (RFC 9449) with every token request",
+        )),
+        Ok(None) => Ok(None),
+        Err(DpopError::Invalid(why)) => Err(TokenError::invalid_dpop_proof(why)),
+        Err(DpopError::UseNonce) => Err(TokenError::use_dpop_nonce()),
+        Err(DpopError::Unavailable(e)) => Err(e.into()),
     }
 }
 
@@ -39,12 +68,18 @@ async fn respond(
 ) -> Result<crate::oauth::issue::TokenResponse, TokenError> {
     let (client, params, _) = client_request(state, headers, query, body).await?;
     let grant = grants::grant_type(&params)?;
+    let jkt = dpop_key(state, headers, &client).await?;
+    let jkt = jkt.as_deref();
     let issued = match grant {
-        GrantType::AuthorizationCode => authorization_code::exchange(state, &client, &params).await,
-        GrantType::RefreshToken => refresh_token::refresh(state, &client, &params).await,
-        GrantType::ClientCredentials => client_credentials::grant(state, &client, &params).await,
-        GrantType::DeviceCode => device_code::poll(state, &client, &params).await,
-        GrantType::TokenExchange => token_exchange::exchange(state, &client, &params).await,
+        GrantType::AuthorizationCode => {
+            authorization_code::exchange(state, &client, &params, jkt).await
+        }
+        GrantType::RefreshToken => refresh_token::refresh(state, &client, &params, jkt).await,
+        GrantType::ClientCredentials => {
+            client_credentials::grant(state, &client, &params, jkt).await
+        }
+        GrantType::DeviceCode => device_code::poll(state, &client, &params, jkt).await,
+        GrantType::TokenExchange => token_exchange::exchange(state, &client, &params, jkt).await,
     }?;
     lanyard_core::metrics::token_issued(grant.as_str());
     Ok(issued)

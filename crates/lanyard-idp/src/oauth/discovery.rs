@@ -88,6 +88,7 @@ pub fn metadata(config: &Config) -> String {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": assertion::algorithm_names(),
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": lanyard_rp::dpop::ALGORITHMS,
         "scopes_supported": ["openid", "profile", "email", "offline_access", "groups"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr", "at_hash",

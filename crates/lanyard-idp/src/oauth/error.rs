@@ -94,6 +94,11 @@ pub enum TokenErrorCode {
     AccessDenied,
     /// `expired_token` (RFC 8628 §3.5): the device code expired; start again.
     ExpiredToken,
+    /// `invalid_dpop_proof` (RFC 9449 §5): the DPoP proof is missing where required,
+    /// malformed, replayed, or for another key.
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §8): send the proof again with the nonce in `DPoP-Nonce`.
+    UseDpopNonce,
     /// `server_error` (500): something of ours is broken; retrying will not help.
     ServerError,
     /// `temporarily_unavailable` (503): a dependency is down; retry later.
@@ -117,6 +122,8 @@ impl TokenErrorCode {
             Self::SlowDown => "slow_down",
             Self::AccessDenied => "access_denied",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -185,6 +192,17 @@ impl TokenError {
     /// One of the device grant's answers to a poll (RFC 8628 §3.5).
     pub fn device(code: TokenErrorCode, d: impl Into<String>) -> Self {
         Self::new(code, d)
+    }
+    /// `invalid_dpop_proof` (RFC 9449 §5).
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new(TokenErrorCode::InvalidDpopProof, d)
+    }
+    /// `use_dpop_nonce` (RFC 9449 §8): the answer carries the nonce to use.
+    pub fn use_dpop_nonce() -> Self {
+        Self::new(
+            TokenErrorCode::UseDpopNonce,
+            "send the DPoP proof again with the nonce in the DPoP-Nonce header",
+        )
     }
     /// `server_error` (500): something of ours is broken (a corrupt record); retrying will not
     /// help, and the details are in our logs, not in the answer.

@@ -70,7 +70,7 @@ async fn access_token(state: &Core, client: &Client, token: &str) -> Result<Valu
         "active": true,
         "scope": claims.scope,
         "client_id": claims.client_id,
-        "token_type": "Bearer",
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "exp": claims.exp,
         "iat": claims.iat,
         "nbf": claims.iat,
@@ -81,6 +81,13 @@ async fn access_token(state: &Core, client: &Client, token: &str) -> Result<Valu
     });
     if let Some(username) = username {
         answer["username"] = json!(username);
+    }
+    // RFC 9449 §6.2: the key a bound token needs, for the resource server to check.
+    if let Some(cnf) = &claims.cnf {
+        answer["cnf"] = json!({ "jkt": cnf.jkt });
+    }
+    if let Some(act) = &claims.act {
+        answer["act"] = json!(act);
     }
     if let Some(sid) = claims.sid {
         answer["sid"] = json!(sid);

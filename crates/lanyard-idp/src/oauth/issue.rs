@@ -19,7 +19,7 @@ use lanyard_core::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP, IdClaim
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to a key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -58,6 +58,8 @@ pub struct Grant<'a> {
     pub audience: Vec<String>,
     /// What the person holds (see [`held`]); nothing for a client acting for itself.
     pub held: Held,
+    /// The thumbprint of the DPoP key the access token is bound to (RFC 9449), if any.
+    pub jkt: Option<String>,
     /// For token exchange (RFC 8693): the client acts on someone's behalf.
     pub delegation: Option<Delegation>,
 }
@@ -142,6 +144,10 @@ pub async fn mint(
         client_id: grant.client.client_id.clone(),
         origin: grant.delegation.as_ref().map(|d| d.origin.clone()),
         act: grant.delegation.as_ref().map(|d| d.act.clone()),
+        cnf: grant
+            .jkt
+            .clone()
+            .map(|jkt| lanyard_core::tokens::Confirmation { jkt }),
         scope: grant.scope.to_wire(),
         sid: grant.sid.map(str::to_owned),
         auth_time: grant.auth_time,
@@ -189,7 +195,11 @@ pub async fn mint(
     state.audit.record(event).await;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: if grant.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         expires_in: lifetime.as_secs(),
         id_token,
         refresh_token: None,

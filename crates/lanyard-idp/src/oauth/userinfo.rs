@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::dpop::{Presented, SenderError, check_sender};
 use crate::oauth::checks::scope::Scope;
 use lanyard_core::Core;
 use lanyard_core::model::User;
@@ -14,13 +15,20 @@ pub enum UserinfoError {
     InvalidToken(String),
     /// 403 `insufficient_scope`: the token lacks `openid`.
     InsufficientScope,
+    /// 401 `invalid_token` with a `DPoP` challenge: the token was sent with the wrong
+    /// scheme for its binding (RFC 9449 §7.1).
+    InvalidDpopToken(String),
+    /// 401 `invalid_dpop_proof` (RFC 9449 §7.1), with this description.
+    InvalidDpopProof(String),
+    /// 401 `use_dpop_nonce` (RFC 9449 §8).
+    UseDpopNonce,
     /// 503: the store or database is down; the token was not judged.
     Unavailable,
 }
 
-/// The claims for the bearer of `token`.
-pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError> {
-    let claims = match lanyard_core::revocation::live_access_token(state, token).await {
+/// The claims for the holder of the token `presented`.
+pub async fn userinfo(state: &Core, presented: &Presented<'_>) -> Result<Value, UserinfoError> {
+    let claims = match lanyard_core::revocation::live_access_token(state, presented.token).await {
         Ok(claims) => claims,
         Err(LiveError::Invalid(description)) => {
             return Err(UserinfoError::InvalidToken(description));
@@ -30,6 +38,16 @@ pub async fn userinfo(state: &Core, token: &str) -> Result<Value, UserinfoError>
             return Err(UserinfoError::Unavailable);
         }
     };
+    match check_sender(state, claims.cnf.as_ref(), presented).await {
+        Ok(()) => {}
+        Err(SenderError::InvalidToken(d)) => return Err(UserinfoError::InvalidDpopToken(d)),
+        Err(SenderError::InvalidProof(d)) => return Err(UserinfoError::InvalidDpopProof(d)),
+        Err(SenderError::UseNonce) => return Err(UserinfoError::UseDpopNonce),
+        Err(SenderError::Unavailable(e)) => {
+            tracing::error!(error = %e, "DPoP replay check failed");
+            return Err(UserinfoError::Unavailable);
+        }
+    }
     let scope = Scope::parse(&claims.scope).unwrap_or_default();
     if !scope.contains("openid") {
         return Err(UserinfoError::InsufficientScope);

@@ -14,7 +14,8 @@ use lanyard_core::{Core, ServiceError};
 
 use super::error::AdminError;
 
-use crate::http::reply::bearer_error;
+use crate::dpop::{Presented, SenderError, check_sender};
+use crate::http::reply::{bearer_error, dpop_error, dpop_proofs};
 use crate::http::userinfo::bearer_header;
 use crate::state::AppState;
 
@@ -36,7 +37,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let token = match bearer_header(&parts.headers) {
+        let (token, dpop_scheme) = match bearer_header(&parts.headers) {
             Ok(Some(token)) => token,
             Ok(None) => return Err(bearer_error(StatusCode::UNAUTHORIZED, None, None, None)),
             Err(description) => {
@@ -48,23 +49,72 @@ impl FromRequestParts<AppState> for Admin {
                 ));
             }
         };
-        match authorize(state, &token).await {
+        let presented = presented(state, parts, &token, dpop_scheme);
+        match authorize(state, &presented).await {
             Ok(client_id) => Ok(Admin { client_id }),
-            Err(AdminAuthError::InvalidToken(description)) => Err(bearer_error(
-                StatusCode::UNAUTHORIZED,
-                Some("invalid_token"),
-                Some(&description),
-                None,
-            )),
-            Err(AdminAuthError::InsufficientScope(description)) => Err(bearer_error(
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                Some(&description),
-                Some(ADMIN_SCOPE),
-            )),
-            Err(AdminAuthError::Unavailable(detail)) => {
-                Err(AdminError(ServiceError::Unavailable(detail)).into_response())
-            }
+            Err(refused) => Err(refusal(state, refused, dpop_scheme, ADMIN_SCOPE)),
+        }
+    }
+}
+
+/// The token as the request presented it, for [`authorize_for`].
+pub(crate) fn presented<'a>(
+    state: &AppState,
+    parts: &'a Parts,
+    token: &'a str,
+    dpop_scheme: bool,
+) -> Presented<'a> {
+    Presented {
+        token,
+        dpop_scheme,
+        proofs: dpop_proofs(&parts.headers),
+        method: parts.method.as_str(),
+        // Under a nested router the URI lost its prefix; the original has it.
+        url: state.config.url(
+            parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map_or(parts.uri.path(), |o| o.0.path()),
+        ),
+    }
+}
+
+/// The answer to a refused call (RFC 6750 §3, RFC 9449 §7.1).
+pub(crate) fn refusal(
+    state: &AppState,
+    refused: AdminAuthError,
+    dpop_scheme: bool,
+    scope: &str,
+) -> Response {
+    match refused {
+        AdminAuthError::InvalidToken(description) if dpop_scheme => {
+            dpop_error(state, "invalid_token", &description)
+        }
+        AdminAuthError::InvalidDpopToken(description) => {
+            dpop_error(state, "invalid_token", &description)
+        }
+        AdminAuthError::InvalidDpopProof(description) => {
+            dpop_error(state, "invalid_dpop_proof", &description)
+        }
+        AdminAuthError::UseDpopNonce => dpop_error(
+            state,
+            "use_dpop_nonce",
+            "send the DPoP proof again with the nonce in the DPoP-Nonce header",
+        ),
+        AdminAuthError::InvalidToken(description) => bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            Some(&description),
+            None,
+        ),
+        AdminAuthError::InsufficientScope(description) => bearer_error(
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            Some(&description),
+            Some(scope),
+        ),
+        AdminAuthError::Unavailable(detail) => {
+            AdminError(ServiceError::Unavailable(detail)).into_response()
         }
     }
 }
@@ -79,27 +129,45 @@ pub(crate) enum AdminAuthError {
     InvalidToken(String),
     /// 403 `insufficient_scope`, with this description.
     InsufficientScope(String),
+    /// 401 `invalid_token` with a `DPoP` challenge: the token was sent with the wrong
+    /// scheme for its binding (RFC 9449 §7.1).
+    InvalidDpopToken(String),
+    /// 401 `invalid_dpop_proof` (RFC 9449 §7.1), with this description.
+    InvalidDpopProof(String),
+    /// 401 `use_dpop_nonce`.
+    UseDpopNonce,
     /// 503: the token could not be judged.
     Unavailable(String),
 }
 
-/// The admin client behind `token`.
-pub(crate) async fn authorize(state: &Core, token: &str) -> Result<String, AdminAuthError> {
-    authorize_for(state, token, ADMIN_SCOPE).await
+/// The admin client behind the token `presented`.
+pub(crate) async fn authorize(
+    state: &Core,
+    presented: &Presented<'_>,
+) -> Result<String, AdminAuthError> {
+    authorize_for(state, presented, ADMIN_SCOPE).await
 }
 
 /// The client behind `token`, a live `client_credentials` token for `scope` (`lanyard:admin`
 /// for the admin API, `lanyard:scim` for SCIM) of a client that still holds that scope.
 pub(crate) async fn authorize_for(
     state: &Core,
-    token: &str,
+    presented: &Presented<'_>,
     scope: &str,
 ) -> Result<String, AdminAuthError> {
-    let claims = revocation::live_access_token(state, token)
+    let claims = revocation::live_access_token(state, presented.token)
         .await
         .map_err(|e| match e {
             LiveError::Invalid(d) => AdminAuthError::InvalidToken(d),
             LiveError::Unavailable(e) => AdminAuthError::Unavailable(e.to_string()),
+        })?;
+    check_sender(state, claims.cnf.as_ref(), presented)
+        .await
+        .map_err(|e| match e {
+            SenderError::InvalidToken(d) => AdminAuthError::InvalidDpopToken(d),
+            SenderError::InvalidProof(d) => AdminAuthError::InvalidDpopProof(d),
+            SenderError::UseNonce => AdminAuthError::UseDpopNonce,
+            SenderError::Unavailable(e) => AdminAuthError::Unavailable(e.to_string()),
         })?;
     if !claims.has_scope(scope) {
         return Err(AdminAuthError::InsufficientScope(format!(

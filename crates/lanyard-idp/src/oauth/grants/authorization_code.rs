@@ -23,6 +23,7 @@ pub async fn exchange(
     state: &Core,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(TokenError::unauthorized_client(
@@ -137,6 +138,8 @@ pub async fn exchange(
                         auth_time: payload.auth_time,
                         amr: payload.amr.clone(),
                         sid: sid.clone(),
+                        // A public client's refresh tokens are bound to its DPoP key.
+                        jkt: jkt.filter(|_| client.public).map(str::to_owned),
                     })
                     .unwrap_or_default(),
                     access_token: grant.issuance.access_token.clone(),
@@ -175,6 +178,7 @@ pub async fn exchange(
             jti,
             audience,
             held,
+            jkt: jkt.map(str::to_owned),
             delegation: None,
         },
         now,

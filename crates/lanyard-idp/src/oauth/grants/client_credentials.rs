@@ -17,6 +17,7 @@ pub async fn grant(
     state: &Core,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     if client.public || !client.allows(GrantType::ClientCredentials) {
         return Err(TokenError::unauthorized_client(
@@ -66,6 +67,7 @@ pub async fn grant(
             jti: random_token(16),
             audience: audience(state, client, params).await?,
             held: Held::default(),
+            jkt: jkt.map(str::to_owned),
             delegation: None,
         },
         state.clock.now(),

@@ -18,6 +18,7 @@ pub async fn poll(
     state: &Core,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     if !client.allows(GrantType::DeviceCode) {
         return Err(TokenError::unauthorized_client(
@@ -108,6 +109,8 @@ pub async fn poll(
                         auth_time: approved.auth_time,
                         amr: approved.amr.clone(),
                         sid: None,
+                        // A public client's refresh tokens are bound to its DPoP key.
+                        jkt: jkt.filter(|_| client.public).map(str::to_owned),
                     })
                     .unwrap_or_default(),
                     access_token: grant.issuance.access_token.clone(),
@@ -137,6 +140,7 @@ pub async fn poll(
             jti,
             audience,
             held,
+            jkt: jkt.map(str::to_owned),
             delegation: None,
         },
         now,

@@ -20,6 +20,7 @@ pub async fn refresh(
     state: &Core,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     if !client.allows(GrantType::RefreshToken) {
         return Err(TokenError::unauthorized_client(
@@ -52,6 +53,27 @@ pub async fn refresh(
         }
         None => None,
     };
+    // A family bound to a DPoP key (a public client's, RFC 9449 §5) refreshes only with a
+    // proof by that key; checked before rotating, so a refused request spends nothing.
+    if let Some(family) = &known {
+        let bound = serde_json::from_value::<RefreshPayload>(family.payload.clone())
+            .ok()
+            .and_then(|p| p.jkt);
+        match (bound, jkt) {
+            (Some(bound), Some(jkt)) if bound == jkt => {}
+            (Some(_), Some(_)) => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the refresh token is bound to another DPoP key",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof signed by it",
+                ));
+            }
+            (None, _) => {}
+        }
+    }
     // A narrower scope may be asked for, never a wider one (§6). Checked before rotating, so
     // a refused request leaves the token as it was.
     let narrowed = match params.get("scope") {
@@ -131,6 +153,7 @@ pub async fn refresh(
             jti,
             audience,
             held,
+            jkt: jkt.map(str::to_owned),
             delegation: None,
         },
         now,

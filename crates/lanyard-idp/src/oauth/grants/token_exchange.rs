@@ -46,6 +46,7 @@ pub async fn exchange(
     state: &Core,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     if client.public || !client.allows(GrantType::TokenExchange) {
         return Err(TokenError::unauthorized_client(
@@ -117,6 +118,7 @@ pub async fn exchange(
             jti: jti.clone(),
             audience,
             held,
+            jkt: jkt.map(str::to_owned),
             delegation: Some(Delegation {
                 act,
                 origin,
