@@ -98,6 +98,23 @@ class BenchMapAdapter {
   }
 }
 
+// ---- client authentication scenario (BENCH_CLIENT_JWKS) -----------------------------
+// For tests/benches/client_auth.rs with PEER_ISSUER: a client `bench-jwt` authenticating
+// with private_key_jwt (its public keys given as a JWK Set in BENCH_CLIENT_JWKS), and DPoP
+// turned on (no nonces, as Lanyard's default). Off unless asked for, so the other
+// scenarios run the provider exactly as before.
+const CLIENT_JWKS = process.env.BENCH_CLIENT_JWKS ? JSON.parse(process.env.BENCH_CLIENT_JWKS) : null;
+const extraClients = CLIENT_JWKS ? [{
+  client_id: 'bench-jwt',
+  token_endpoint_auth_method: 'private_key_jwt',
+  token_endpoint_auth_signing_alg: 'ES256',
+  jwks: CLIENT_JWKS,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  scope: RESOURCE_SCOPES,
+}] : [];
+
 // ---- provider ---------------------------------------------------------------------
 const configuration = {
   adapter: BenchMapAdapter,
@@ -110,7 +127,7 @@ const configuration = {
     response_types: ['code'],
     redirect_uris: ['http://127.0.0.1:4000/cb'],
     scope: `openid offline_access ${RESOURCE_SCOPES}`,
-  }],
+  }, ...extraClients],
   scopes: ['openid', 'offline_access', ...RESOURCE_SCOPES.split(' ')],
   cookies: { keys: ['bench-cookie-key-not-secret-0123456789'] },
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
@@ -120,6 +137,7 @@ const configuration = {
     clientCredentials: { enabled: true },
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true },
+    ...(CLIENT_JWKS ? { dPoP: { enabled: true } } : {}),
     resourceIndicators: {
       enabled: true,
       defaultResource: async (_ctx, _client, oneOf) => oneOf ?? RESOURCE,

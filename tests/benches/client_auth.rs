@@ -2,12 +2,19 @@
 //! on its embedded defaults (SQLite, in-process store) in this process, `TASKS` clients
 //! asking for `client_credentials` tokens over HTTP as fast as they can for `SECONDS`, each
 //! authenticating with its secret (HTTP Basic) or with a fresh ES256 or EdDSA assertion it
-//! signs itself (a new `jti` each time). The three alternate, twice. Prints tokens per second
+//! signs itself (a new `jti` each time), or with its secret and a fresh ES256 DPoP proof
+//! (RFC 9449: the token bound to the client's key). The four alternate, twice. Prints tokens per second
 //! and the process's CPU time per token (server and clients: a client's ES256 signature is
 //! tens of microseconds of it).
 //!
 //! `cargo bench -p lanyard-e2e --bench client_auth`. Figures are recorded in
 //! `docs/performance.md`.
+//!
+//! With `PEER_DIR` (where `bench/run` installs oidc-provider with `bench/peer/provider.mjs`,
+//! `~/.cache/lanyard-peers/oidc-provider`), the same callers then run against the peer
+//! started with `BENCH_CLIENT_JWKS` (a `private_key_jwt` client and DPoP turned on): its
+//! `bench` client with a secret, with ES256 assertions, and with a secret and DPoP proofs
+//! (the peer's EdDSA client authentication is not set up).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -49,20 +56,30 @@ enum How {
     Secret,
     Es256,
     EdDsa,
+    Dpop,
 }
+
+/// The four ways, in the order they run.
+const HOWS: [How; 4] = [How::Secret, How::Es256, How::EdDsa, How::Dpop];
 
 /// A client's way to authenticate.
 enum Credential {
     Secret(String),
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
+    /// A secret, and a key that signs a DPoP proof for each request.
+    Dpop(String, lanyard_rp::dpop::DpopKey),
 }
 
 struct Caller {
     http: reqwest::Client,
     issuer: String,
+    /// Where tokens are asked for (`{issuer}/token`).
+    token_endpoint: String,
     client_id: String,
     credential: Credential,
+    /// Extra form fields (the peer's `scope`).
+    extra: Vec<(&'static str, &'static str)>,
     n: u64,
 }
 
@@ -89,26 +106,34 @@ impl Caller {
                 .as_ref()
                 .to_vec(),
             Credential::EdDsa(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
-            Credential::Secret(_) => unreachable!(),
+            Credential::Secret(_) | Credential::Dpop(..) => unreachable!(),
         };
         format!("{input}.{}", b64(&signature))
     }
 
     async fn token(&mut self) {
-        let url = format!("{}/token", self.issuer);
+        let url = self.token_endpoint.clone();
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(self.extra.iter().copied());
         let request = match &self.credential {
             Credential::Secret(secret) => self
                 .http
                 .post(url)
                 .basic_auth(&self.client_id, Some(secret))
-                .form(&[("grant_type", "client_credentials")]),
+                .form(&form),
+            Credential::Dpop(secret, key) => {
+                let proof = key.proof("POST", &url, None, None, SystemClock.now().as_secs());
+                self.http
+                    .post(url)
+                    .basic_auth(&self.client_id, Some(secret))
+                    .header("DPoP", proof)
+                    .form(&form)
+            }
             _ => {
                 let assertion = self.assertion();
-                self.http.post(url).form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_assertion_type", JWT_BEARER),
-                    ("client_assertion", assertion.as_str()),
-                ])
+                form.push(("client_assertion_type", JWT_BEARER));
+                form.push(("client_assertion", assertion.as_str()));
+                self.http.post(url).form(&form)
             }
         };
         let r = request.send().await.unwrap();
@@ -116,11 +141,15 @@ impl Caller {
     }
 }
 
-async fn load(callers: &mut Vec<Caller>, how: How) -> (f64, Duration) {
+async fn load(
+    callers: &mut Vec<Caller>,
+    how: How,
+    cpu_of: &dyn Fn() -> Duration,
+) -> (f64, Duration) {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
-    let cpu_before = cpu();
+    let cpu_before = cpu_of();
     let mut tasks = tokio::task::JoinSet::new();
     let (mine, others): (Vec<Caller>, Vec<Caller>) =
         callers.drain(..).partition(|c| c.how() == how);
@@ -138,7 +167,7 @@ async fn load(callers: &mut Vec<Caller>, how: How) -> (f64, Duration) {
     callers.extend(tasks.join_all().await);
     let elapsed = started.elapsed();
     let count = done.load(Ordering::Relaxed);
-    let cpu_each = (cpu() - cpu_before) / u32::try_from(count.max(1)).unwrap();
+    let cpu_each = (cpu_of() - cpu_before) / u32::try_from(count.max(1)).unwrap();
     (count as f64 / elapsed.as_secs_f64(), cpu_each)
 }
 
@@ -148,6 +177,7 @@ impl Caller {
             Credential::Secret(_) => How::Secret,
             Credential::Es256(_) => How::Es256,
             Credential::EdDsa(_) => How::EdDsa,
+            Credential::Dpop(..) => How::Dpop,
         }
     }
 }
@@ -172,10 +202,10 @@ fn main() {
         let state = AppState::build(config).await.unwrap();
         let mut callers = Vec::new();
         for t in 0..TASKS {
-            for how in [How::Secret, How::Es256, How::EdDsa] {
+            for how in HOWS {
                 let client_id = format!("{how:?}-{t}").to_lowercase();
                 let (credential, jwk) = match how {
-                    How::Secret => (None, None),
+                    How::Secret | How::Dpop => (None, None),
                     How::Es256 => {
                         let pkcs8 = EcdsaKeyPair::generate_pkcs8(
                             &ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -219,8 +249,16 @@ fn main() {
                 callers.push(Caller {
                     http: reqwest::Client::new(),
                     issuer: issuer.clone(),
+                    token_endpoint: format!("{issuer}/token"),
+                    extra: Vec::new(),
                     client_id,
-                    credential: credential.unwrap_or_else(|| Credential::Secret(secret.unwrap())),
+                    credential: credential.unwrap_or_else(|| match how {
+                        How::Dpop => Credential::Dpop(
+                            secret.unwrap(),
+                            lanyard_rp::dpop::DpopKey::generate().unwrap(),
+                        ),
+                        _ => Credential::Secret(secret.unwrap()),
+                    }),
                     n: 0,
                 });
             }
@@ -229,28 +267,121 @@ fn main() {
         let server = tokio::spawn(lanyard_idp::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
-        for how in [How::Secret, How::Es256, How::EdDsa] {
-            load(&mut callers, how).await; // warm-up
-        }
         println!(
-            "{TASKS} clients, {SECONDS} s per run, client_credentials tokens (RS256 access tokens)"
+            "Lanyard: {TASKS} clients, {SECONDS} s per run, client_credentials tokens (RS256 access tokens)"
         );
-        for pass in 1..=2 {
-            for how in [How::Secret, How::Es256, How::EdDsa] {
-                let (rate, cpu_each) = load(&mut callers, how).await;
-                println!(
-                    "pass {pass}: {:<28} {rate:>8.0} tokens/s   {:>6} µs CPU per token",
-                    match how {
-                        How::Secret => "client_secret_basic",
-                        How::Es256 => "private_key_jwt (ES256)",
-                        How::EdDsa => "private_key_jwt (EdDSA)",
-                    },
-                    cpu_each.as_micros()
-                );
-            }
-        }
+        measure(&mut callers, &HOWS, &cpu).await;
         let _ = stop.send(());
         server.await.unwrap().unwrap();
         std::fs::remove_dir_all(&dir).ok();
+        if let Ok(peer_dir) = std::env::var("PEER_DIR") {
+            peer(&peer_dir).await;
+        }
     });
+}
+
+/// Warms up, then runs each way twice, printing tokens per second and the CPU time per
+/// token that `cpu_of` reads.
+async fn measure(callers: &mut Vec<Caller>, hows: &[How], cpu_of: &dyn Fn() -> Duration) {
+    for how in hows {
+        load(callers, *how, cpu_of).await; // warm-up
+    }
+    for pass in 1..=2 {
+        for how in hows {
+            let (rate, cpu_each) = load(callers, *how, cpu_of).await;
+            println!(
+                "pass {pass}: {:<28} {rate:>8.0} tokens/s   {:>6} µs CPU per token",
+                match how {
+                    How::Secret => "client_secret_basic",
+                    How::Es256 => "private_key_jwt (ES256)",
+                    How::EdDsa => "private_key_jwt (EdDSA)",
+                    How::Dpop => "secret + DPoP proof (ES256)",
+                },
+                cpu_each.as_micros()
+            );
+        }
+    }
+}
+
+/// The same callers against oidc-provider (see the module docs); CPU per token is the
+/// peer process's.
+async fn peer(peer_dir: &str) {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    let public = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "x": b64(&public[1..33]), "y": b64(&public[33..65])});
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new("node")
+        .arg(format!("{peer_dir}/provider.mjs"))
+        .current_dir(peer_dir)
+        .env("PORT", port.to_string())
+        .env("AT_FORMAT", "jwt")
+        .env("NODE_ENV", "production")
+        .env("BENCH_CLIENT_JWKS", json!({ "keys": [jwk] }).to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node and the peer (bench/run installs it into PEER_DIR)");
+    let pid = child.id().unwrap();
+    let http = reqwest::Client::new();
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let ready = Instant::now() + Duration::from_secs(20);
+    while http.get(&discovery).send().await.is_err() {
+        assert!(Instant::now() < ready, "the peer did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metadata: serde_json::Value = http
+        .get(&discovery)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token_endpoint = metadata["token_endpoint"].as_str().unwrap().to_owned();
+    let mut callers = Vec::new();
+    for _ in 0..TASKS {
+        for how in [How::Secret, How::Es256, How::Dpop] {
+            let key =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+            let (client_id, credential) = match how {
+                How::Secret => ("bench", Credential::Secret("bench-secret".to_owned())),
+                How::Es256 => ("bench-jwt", Credential::Es256(key)),
+                _ => (
+                    "bench",
+                    Credential::Dpop(
+                        "bench-secret".to_owned(),
+                        lanyard_rp::dpop::DpopKey::generate().unwrap(),
+                    ),
+                ),
+            };
+            callers.push(Caller {
+                http: reqwest::Client::new(),
+                issuer: issuer.clone(),
+                token_endpoint: token_endpoint.clone(),
+                client_id: client_id.to_owned(),
+                credential,
+                extra: vec![("scope", "api:read")],
+                n: 0,
+            });
+        }
+    }
+    println!("oidc-provider (peer, JWT access tokens RS256): {TASKS} clients, {SECONDS} s per run");
+    let peer_cpu = move || common::process_cpu(&pid.to_string());
+    measure(
+        &mut callers,
+        &[How::Secret, How::Es256, How::Dpop],
+        &peer_cpu,
+    )
+    .await;
+    child.kill().await.ok();
 }

@@ -190,9 +190,24 @@ async fn an_api_calls_the_next_on_the_persons_behalf() {
     assert_eq!(seen["act"], json!({ "sub": "orders" }));
     assert_eq!(seen["client_id"], "orders");
 
-    // stock calls ledger in turn: the actors nest, the origin stays.
+    // stock calls ledger in turn (its policy set through the admin API): the actors nest,
+    // the origin stays.
     let ledger = app_on(&server, "ledger").await;
-    may_exchange(&server, "stock", &["ledger"]).await;
+    let admin_token = admin_token(&server).await;
+    let r = admin(
+        &server,
+        &admin_token,
+        reqwest::Method::PATCH,
+        "/clients/stock",
+        Some(json!({
+            "grant_types": ["authorization_code", "refresh_token", EXCHANGE],
+            "exchange_audiences": ["ledger"],
+        })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["exchange_audiences"], json!(["ledger"]));
     let second = exchanged(exchange(&server, &apis.stock.client, token, "ledger").await).await;
     let (_, claims) = decode_jwt(&second);
     assert_eq!(

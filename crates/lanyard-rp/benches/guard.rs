@@ -3,6 +3,8 @@
 //! `cargo bench -p lanyard-rp --bench guard`. Figures are recorded in `docs/performance.md`.
 //! The mirror holds `LIST_SIZE` revocation entries of every kind while the guard checks a
 //! token none of them covers (the common case: every entry is looked at, none matches).
+//! `request_*`: a whole request's check, a bearer token against a DPoP-bound one with a
+//! fresh ES256 proof (RFC 9449; the proof is made outside the measured time).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 
 const ISSUER: &str = "https://sso.example.com";
 const LIST_SIZE: usize = 10_000;
+const API: &str = "https://wiki.example.com";
 
 struct StaticJwks(String);
 
@@ -66,6 +69,16 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let decoding = DecodingKey::from_rsa_components(&n, &e).unwrap();
+    let dpop_key = lanyard_rp::dpop::DpopKey::generate().unwrap();
+    let mut bound_claims = claims.clone();
+    bound_claims["jti"] = json!("a-bound-token");
+    bound_claims["cnf"] = json!({ "jkt": dpop_key.thumbprint() });
+    let bound = jsonwebtoken::encode(
+        &header,
+        &bound_claims,
+        &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
 
     let guard = rt.block_on(async {
         let store: Arc<dyn TokenStore> =
@@ -80,7 +93,8 @@ fn bench(c: &mut Criterion) {
             };
             store.revoke(target, at).await.unwrap();
         }
-        let config = GuardConfig::new(ISSUER, "wiki");
+        let mut config = GuardConfig::new(ISSUER, "wiki");
+        config.public_url = Some(API.to_owned());
         let keys = KeyCache::load(Box::new(StaticJwks(jwks)), config.jwks_cooldown)
             .await
             .unwrap();
@@ -120,6 +134,54 @@ fn bench(c: &mut Criterion) {
     group.bench_function("guard_verify_with_revocation_check", |b| {
         b.to_async(&rt)
             .iter(|| async { guard.verify(&token).await.unwrap() });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("request");
+    let uri: http::Uri = format!("{API}/api/me").parse().unwrap();
+    let headers = |scheme: &str, token: &str, proof: Option<String>| {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("{scheme} {token}").parse().unwrap(),
+        );
+        if let Some(p) = proof {
+            h.insert("dpop", p.parse().unwrap());
+        }
+        h
+    };
+    let bearer = headers("Bearer", &token, None);
+    group.bench_function("bearer", |b| {
+        b.to_async(&rt).iter(|| async {
+            guard
+                .authenticate_request(&http::Method::GET, &uri, &bearer)
+                .await
+                .unwrap()
+        });
+    });
+    group.bench_function("dpop_es256_proof", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let proof = dpop_key.proof(
+                    "GET",
+                    &uri.to_string(),
+                    Some(&bound),
+                    None,
+                    SystemClock.now().as_secs(),
+                );
+                headers("DPoP", &bound, Some(proof))
+            },
+            |h| {
+                let (guard, uri) = (&guard, &uri);
+                async move {
+                    guard
+                        .authenticate_request(&http::Method::GET, uri, &h)
+                        .await
+                        .unwrap()
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        );
     });
     group.finish();
 }

@@ -245,6 +245,41 @@ mod tests {
     }
 
     #[test]
+    fn bodies_carry_no_null_members() {
+        for denial in [
+            Denial::NoToken,
+            Denial::InvalidToken("x".into()),
+            Denial::InsufficientUserAuthentication {
+                acr_values: None,
+                max_age: Some(60),
+            },
+            Denial::Unavailable(Duration::from_secs(1)),
+        ] {
+            let body = denial.to_response("wiki").into_body();
+            assert!(!body.contains("null"), "{body}");
+        }
+        let none: serde_json::Value =
+            serde_json::from_str(Denial::NoToken.to_response("wiki").body()).unwrap_or_default();
+        assert!(none.get("error").is_none(), "{none}");
+        assert_eq!(none["error_description"], "an access token is required");
+    }
+
+    #[test]
+    fn dpop_refusals_challenge_with_the_dpop_scheme() {
+        let proof = Denial::InvalidDpopProof("the DPoP proof was used before".into());
+        assert_eq!(proof.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&proof),
+            format!(
+                r#"DPoP realm="wiki", error="invalid_dpop_proof", error_description="the DPoP proof was used before", algs="{}""#,
+                crate::dpop::ALGORITHMS.join(" ")
+            )
+        );
+        let bound = Denial::InvalidDpopToken("bound".into());
+        assert!(challenge(&bound).starts_with(r#"DPoP realm="wiki", error="invalid_token""#));
+    }
+
+    #[test]
     fn a_missing_role_or_group_is_403_naming_it_never_401() {
         let role = Denial::MissingRole(vec!["billing:admin".into()]);
         let response = role.to_response("billing");

@@ -165,9 +165,11 @@ pub(crate) fn bearer_error(
     if let Some(s) = scope {
         challenge.push_str(&format!(r#", scope="{s}""#));
     }
-    let body = match error {
-        Some(e) => serde_json::json!({ "error": e, "error_description": description }),
-        None => serde_json::json!({ "error_description": "an access token is required" }),
+    // No `null` members: what does not apply is left out.
+    let body = match (error, description) {
+        (Some(e), Some(d)) => serde_json::json!({ "error": e, "error_description": d }),
+        (Some(e), None) => serde_json::json!({ "error": e }),
+        (None, _) => serde_json::json!({ "error_description": "an access token is required" }),
     };
     let mut response = (status, no_store(), Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
