@@ -47,6 +47,12 @@ const TASKS: usize = 16;
 const SECONDS: u64 = 10;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    u64::from_le_bytes(bytes)
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -80,6 +86,8 @@ struct Caller {
     credential: Credential,
     /// Extra form fields (the peer's `scope`).
     extra: Vec<(&'static str, &'static str)>,
+    /// With `n`, makes each assertion's `jti` unique, also among callers sharing a client.
+    nonce: u64,
     n: u64,
 }
 
@@ -93,7 +101,7 @@ impl Caller {
         };
         let header = json!({"alg": alg, "typ": "JWT"});
         let claims = json!({"iss": self.client_id, "sub": self.client_id, "aud": self.issuer,
-                            "iat": now, "exp": now + 60, "jti": format!("{}-{}-{now}", self.client_id, self.n)});
+                            "iat": now, "exp": now + 60, "jti": format!("{}-{}-{}", self.client_id, self.n, self.nonce)});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -137,7 +145,15 @@ impl Caller {
             }
         };
         let r = request.send().await.unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        let status = r.status();
+        assert_eq!(
+            status,
+            200,
+            "{} at {}: {}",
+            self.client_id,
+            self.token_endpoint,
+            r.text().await.unwrap_or_default()
+        );
     }
 }
 
@@ -251,6 +267,7 @@ fn main() {
                     issuer: issuer.clone(),
                     token_endpoint: format!("{issuer}/token"),
                     extra: Vec::new(),
+                    nonce: random_u64(),
                     client_id,
                     credential: credential.unwrap_or_else(|| match how {
                         How::Dpop => Credential::Dpop(
@@ -371,6 +388,7 @@ async fn peer(peer_dir: &str) {
                 client_id: client_id.to_owned(),
                 credential,
                 extra: vec![("scope", "api:read")],
+                nonce: random_u64(),
                 n: 0,
             });
         }
