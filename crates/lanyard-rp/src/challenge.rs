@@ -22,6 +22,9 @@ pub enum Denial {
     /// The DPoP proof is missing, malformed, replayed, or by another key than the token's:
     /// 401 `invalid_dpop_proof` with a `DPoP` challenge (RFC 9449 §7.1).
     InvalidDpopProof(String),
+    /// The DPoP proof lacks the API's current nonce: 401 `use_dpop_nonce`, the nonce to use
+    /// in `DPoP-Nonce` (RFC 9449 §9).
+    UseDpopNonce(String),
     /// Valid, but without the scope the route needs: 403 `insufficient_scope`.
     InsufficientScope(String),
     /// Valid, but the person holds none of these roles: 403 `insufficient_scope` (RFC 6750
@@ -54,6 +57,7 @@ impl Denial {
             | Self::InvalidToken(_)
             | Self::InvalidDpopToken(_)
             | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce(_)
             | Self::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
@@ -70,6 +74,7 @@ impl Denial {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) | Self::InvalidDpopToken(_) => Some("invalid_token"),
             Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce(_) => Some("use_dpop_nonce"),
             Self::InsufficientScope(_) | Self::MissingRole(_) | Self::MissingGroup(_) => {
                 Some("insufficient_scope")
             }
@@ -108,13 +113,16 @@ impl Denial {
                 (None, None) => "this needs a new sign-in".to_owned(),
             },
             Self::Unavailable(_) => "access cannot be checked right now; retry shortly".to_owned(),
+            Self::UseDpopNonce(_) => {
+                "send the DPoP proof again with the nonce in the DPoP-Nonce header".to_owned()
+            }
         }
     }
 
     /// The whole response, for `realm`.
     pub fn to_response(&self, realm: &str) -> Response<String> {
         let scheme = match self {
-            Self::InvalidDpopToken(_) | Self::InvalidDpopProof(_) => "DPoP",
+            Self::InvalidDpopToken(_) | Self::InvalidDpopProof(_) | Self::UseDpopNonce(_) => "DPoP",
             _ => "Bearer",
         };
         let mut challenge = format!(r#"{scheme} realm="{}""#, quote(realm));
@@ -185,6 +193,11 @@ impl Denial {
             }
         } else if let Ok(v) = HeaderValue::from_str(&challenge) {
             headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Self::UseDpopNonce(nonce) = self
+            && let Ok(v) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", v);
         }
         response
     }

@@ -41,6 +41,13 @@ pub struct GuardConfig {
     /// How many DPoP proofs' `jti`s the guard remembers to refuse a replay (each for about
     /// a minute). Default 100,000.
     pub dpop_replay_capacity: usize,
+    /// Require every DPoP proof to carry a nonce this API gave out (RFC 9449 §9): a proof
+    /// without one, or with an old one, is answered 401 `use_dpop_nonce` with a fresh nonce
+    /// in `DPoP-Nonce`. Nonces change every minute; the last two are taken. Default off.
+    pub dpop_nonce: bool,
+    /// The secret nonces are derived from: give every instance of one API the same (at least
+    /// 32 bytes), so a nonce one gave out is taken by all. Unset: a random secret per guard.
+    pub dpop_nonce_secret: Option<Vec<u8>>,
 }
 
 impl GuardConfig {
@@ -59,11 +66,20 @@ impl GuardConfig {
             max_token_lifetime: Duration::from_secs(3600),
             public_url: None,
             dpop_replay_capacity: 100_000,
+            dpop_nonce: false,
+            dpop_nonce_secret: None,
         }
     }
 
     /// Refuses settings that would weaken the checks.
     pub fn validate(&self) -> Result<(), String> {
+        if self
+            .dpop_nonce_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < 32)
+        {
+            return Err("dpop_nonce_secret must be at least 32 bytes".to_owned());
+        }
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err("issuer and audience must be set".to_owned());
         }

@@ -605,3 +605,78 @@ async fn a_guard_grants_no_more_leeway_than_the_issuer_keeps_revocations() {
     assert_eq!(f.guard.mirror().status().entries, 0, "the entry has gone");
     assert!(invalid(f.guard.verify(&token).await).contains("expired"));
 }
+
+/// With `dpop_nonce`, a DPoP proof must carry a nonce this API gave out (RFC 9449 §9): the
+/// first is answered `use_dpop_nonce` with one in `DPoP-Nonce`; every instance given the
+/// same secret takes it.
+#[tokio::test]
+async fn an_api_can_ask_for_dpop_nonces() {
+    let secret = vec![7u8; 32];
+    let tweak = |c: &mut GuardConfig| {
+        c.public_url = Some("https://wiki.example.com".into());
+        c.dpop_nonce = true;
+        c.dpop_nonce_secret = Some(secret.clone());
+        // The clock moves two minutes below; the mirror hears nothing meanwhile.
+        c.staleness_bound = Duration::from_secs(300);
+    };
+    let f = fixture_with(tweak).await;
+    let other_instance = fixture_with(tweak).await;
+    let key = lanyard_rp::dpop::DpopKey::generate().unwrap();
+    let mut bound = claims();
+    bound["cnf"] = json!({ "jkt": key.thumbprint() });
+    let token = sign(&bound);
+    let url = "https://wiki.example.com/api/me";
+    let uri: http::Uri = url.parse().unwrap();
+    let request = |nonce: Option<&str>| {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("DPoP {token}").parse().unwrap(),
+        );
+        let proof = key.proof("GET", url, Some(&token), nonce, NOW);
+        h.insert("dpop", proof.parse().unwrap());
+        h
+    };
+    let nonce = match f
+        .guard
+        .authenticate_request(&http::Method::GET, &uri, &request(None))
+        .await
+    {
+        Err(Denial::UseDpopNonce(nonce)) => nonce,
+        other => panic!("expected use_dpop_nonce, got {other:?}"),
+    };
+    let answer = Denial::UseDpopNonce(nonce.clone()).to_response("wiki");
+    assert_eq!(answer.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.headers()["dpop-nonce"], nonce.as_str());
+    assert!(
+        answer.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(r#"DPoP realm="wiki", error="use_dpop_nonce""#)
+    );
+    assert!(matches!(
+        f.guard
+            .authenticate_request(&http::Method::GET, &uri, &request(Some("made-up")))
+            .await,
+        Err(Denial::UseDpopNonce(_))
+    ));
+    for guard in [&f.guard, &other_instance.guard] {
+        let principal = guard
+            .authenticate_request(&http::Method::GET, &uri, &request(Some(&nonce)))
+            .await
+            .unwrap();
+        assert_eq!(principal.claims.sub, "alice-sub");
+    }
+    // Two minutes on, the nonce is stale.
+    f.clock.advance(Duration::from_secs(121));
+    let stale = f
+        .guard
+        .authenticate_request(&http::Method::GET, &uri, &{
+            let mut h = request(None);
+            let proof = key.proof("GET", url, Some(&token), Some(&nonce), NOW + 121);
+            h.insert("dpop", proof.parse().unwrap());
+            h
+        })
+        .await;
+    assert!(matches!(stale, Err(Denial::UseDpopNonce(_))), "{stale:?}");
+}
