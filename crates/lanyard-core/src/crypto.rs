@@ -286,11 +286,12 @@ impl ServerKeys {
         URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
-    /// The DPoP nonce of time window `window` (RFC 9449 §8): the same on every node, not
-    /// guessable ahead.
-    pub fn dpop_nonce(&self, window: i64) -> String {
-        let tag = hmac::sign(&self.cookie, format!("dpop-nonce\0{window}").as_bytes());
-        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
+    /// The secret DPoP nonces are derived from (RFC 9449 §8): the same on every node, kept
+    /// nowhere, not guessable from the nonces.
+    pub fn dpop_nonce_secret(&self) -> [u8; 32] {
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(hmac::sign(&self.cookie, b"dpop-nonce-secret").as_ref());
+        secret
     }
 
     /// `value.MAC`: a cookie value the browser cannot forge. `purpose` separates cookies.

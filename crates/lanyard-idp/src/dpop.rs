@@ -13,9 +13,6 @@ use lanyard_store::StoreError;
 
 use lanyard_core::Core;
 
-/// A nonce lives for one window, and the one before it is still taken.
-const NONCE_WINDOW_SECS: i64 = 60;
-
 /// Why a proof was not taken.
 #[derive(Debug)]
 pub enum DpopError {
@@ -29,10 +26,15 @@ pub enum DpopError {
 
 /// The nonce to send in `DPoP-Nonce`, when nonces are required.
 pub fn nonce(state: &Core) -> Option<String> {
-    state.config.dpop_nonce.then(|| {
-        let window = state.clock.now().as_secs().div_euclid(NONCE_WINDOW_SECS);
-        state.server_keys.dpop_nonce(window)
-    })
+    state
+        .config
+        .dpop_nonce
+        .then(|| nonces(state).current(state.clock.now().as_secs()))
+}
+
+/// Lanyard's nonces: the same on every node (from the server keys).
+fn nonces(state: &Core) -> dpop::Nonces {
+    dpop::Nonces::new(&state.server_keys.dpop_nonce_secret())
 }
 
 /// Checks the proofs sent with a request (`proofs`: every `DPoP` header's value) for a
@@ -62,16 +64,13 @@ pub async fn check(
         now,
     };
     let proof = dpop::verify(proof, &expected).map_err(|e| DpopError::Invalid(e.0))?;
-    if state.config.dpop_nonce {
-        let window = now.div_euclid(NONCE_WINDOW_SECS);
-        let fresh = proof.nonce.as_deref().is_some_and(|n| {
-            [window, window - 1]
-                .into_iter()
-                .any(|w| lanyard_core::crypto::same_secret(n, &state.server_keys.dpop_nonce(w)))
-        });
-        if !fresh {
-            return Err(DpopError::UseNonce);
-        }
+    if state.config.dpop_nonce
+        && !proof
+            .nonce
+            .as_deref()
+            .is_some_and(|n| nonces(state).is_fresh(n, now))
+    {
+        return Err(DpopError::UseNonce);
     }
     // Kept as long as the proof could be taken; keyed by key and jti (hashed by the store).
     let ttl = Duration::from_secs(

@@ -209,6 +209,56 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, text.as_bytes())))
 }
 
+/// Server nonces (RFC 9449 §8 at an authorization server, §9 at a resource server): one per
+/// minute, derived from a secret, so every instance holding the secret gives out and takes
+/// the same ones; this minute's and the last minute's are taken.
+pub struct Nonces(aws_lc_rs::hmac::Key);
+
+impl std::fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Nonces([redacted])")
+    }
+}
+
+impl Nonces {
+    /// Nonces derived from `secret` (give every instance the same, at least 32 bytes).
+    pub fn new(secret: &[u8]) -> Self {
+        Self(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            secret,
+        ))
+    }
+
+    /// Nonces from a random secret: for one instance alone.
+    pub fn random() -> Result<Self, String> {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness for DPoP nonces")?;
+        Ok(Self::new(&secret))
+    }
+
+    /// The nonce to give out at `now` (seconds).
+    pub fn current(&self, now: i64) -> String {
+        self.of_window(now.div_euclid(60))
+    }
+
+    /// Whether `nonce` is this minute's or the last one's.
+    pub fn is_fresh(&self, nonce: &str, now: i64) -> bool {
+        let window = now.div_euclid(60);
+        [window, window - 1].into_iter().any(|w| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                nonce.as_bytes(),
+                self.of_window(w).as_bytes(),
+            )
+            .is_ok()
+        })
+    }
+
+    fn of_window(&self, window: i64) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.0, format!("dpop-nonce\0{window}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
+    }
+}
+
 /// The `jti`s of proofs already taken, each kept until its proof is too old to be taken
 /// again; bounded (a full cache forgets its oldest entries, which can then only be replayed
 /// within the same minute, and says so in the log).

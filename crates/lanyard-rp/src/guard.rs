@@ -129,7 +129,7 @@ pub struct Guard {
     mirror: Mirror,
     clock: Arc<dyn Clock>,
     replays: Arc<ReplayCache>,
-    nonces: Arc<aws_lc_rs::hmac::Key>,
+    nonces: Arc<dpop::Nonces>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -217,20 +217,12 @@ impl Guard {
     ) -> Result<Self, GuardError> {
         config.validate().map_err(GuardError::Config)?;
         refetch_on_withdrawal(&mirror, &keys);
-        let secret = match &config.dpop_nonce_secret {
-            Some(secret) => secret.clone(),
-            None => {
-                let mut random = vec![0u8; 32];
-                aws_lc_rs::rand::fill(&mut random)
-                    .map_err(|_| GuardError::Config("no randomness for DPoP nonces".to_owned()))?;
-                random
-            }
+        let nonces = match &config.dpop_nonce_secret {
+            Some(secret) => dpop::Nonces::new(secret),
+            None => dpop::Nonces::random().map_err(GuardError::Config)?,
         };
         Ok(Self {
-            nonces: Arc::new(aws_lc_rs::hmac::Key::new(
-                aws_lc_rs::hmac::HMAC_SHA256,
-                &secret,
-            )),
+            nonces: Arc::new(nonces),
             replays: Arc::new(ReplayCache::new(config.dpop_replay_capacity)),
             config: Arc::new(config),
             keys,
@@ -325,7 +317,7 @@ impl Guard {
                         && !proof
                             .nonce
                             .as_deref()
-                            .is_some_and(|n| self.nonce_is_fresh(n, now))
+                            .is_some_and(|n| self.nonces.is_fresh(n, now))
                     {
                         return Err(Denial::UseDpopNonce(self.nonce(now)));
                     }
@@ -347,23 +339,7 @@ impl Guard {
 
     /// The nonce of the minute `now` is in (RFC 9449 §9).
     pub fn nonce(&self, now: i64) -> String {
-        let window = now.div_euclid(60);
-        let tag = aws_lc_rs::hmac::sign(&self.nonces, format!("dpop-nonce\0{window}").as_bytes());
-        base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            &tag.as_ref()[..18],
-        )
-    }
-
-    /// Whether `nonce` is this minute's or the last one's.
-    fn nonce_is_fresh(&self, nonce: &str, now: i64) -> bool {
-        [now, now - 60].into_iter().any(|t| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(
-                nonce.as_bytes(),
-                self.nonce(t).as_bytes(),
-            )
-            .is_ok()
-        })
+        self.nonces.current(now)
     }
 
     /// The URLs this request may have been addressed as: `public_url` and its path, or the

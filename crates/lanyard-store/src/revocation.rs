@@ -240,23 +240,31 @@ impl<'a> TokenFacts<'a> {
     /// and for an exchanged token the origin client and every actor of the chain. Revoking
     /// any of them (its client watermark, or its grant for this person) revokes the token.
     pub fn clients(&self) -> impl Iterator<Item = &'a str> {
-        std::iter::once(self.client_id)
+        let own = self.client_id;
+        // The current actor is the token's own client: not judged twice.
+        std::iter::once(own)
             .chain(self.origin.map(|o| o.client_id.as_str()))
-            .chain(self.act.into_iter().flat_map(Actor::chain))
+            .chain(
+                self.act
+                    .into_iter()
+                    .flat_map(Actor::chain)
+                    .filter(move |c| *c != own),
+            )
     }
 
     /// Every (list, key) the token is judged on: what a backend reads before it judges.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn lookups(&self) -> Vec<(Kind, String)> {
-        let mut keys = vec![(Kind::Jti, self.jti), (Kind::Sub, self.sub)]
-            .into_iter()
-            .chain(self.origin.map(|o| (Kind::Jti, o.jti.as_str())))
-            .chain(self.sid.map(|sid| (Kind::Sid, sid)))
-            .map(|(kind, key)| (kind, key.to_owned()))
-            .collect::<Vec<_>>();
+    pub(crate) fn lookups(&self) -> Vec<(Kind, std::borrow::Cow<'a, str>)> {
+        let mut keys: Vec<(Kind, std::borrow::Cow<'a, str>)> =
+            [(Kind::Jti, self.jti), (Kind::Sub, self.sub)]
+                .into_iter()
+                .chain(self.origin.map(|o| (Kind::Jti, o.jti.as_str())))
+                .chain(self.sid.map(|sid| (Kind::Sid, sid)))
+                .map(|(kind, key)| (kind, key.into()))
+                .collect();
         for client in self.clients() {
-            keys.push((Kind::ClientId, client.to_owned()));
-            keys.push((Kind::Grant, grant_key(self.sub, client)));
+            keys.push((Kind::ClientId, client.into()));
+            keys.push((Kind::Grant, grant_key(self.sub, client).into()));
         }
         keys
     }
@@ -633,10 +641,7 @@ mod tests {
             act: Some(&chain),
             ..facts(1_000)
         };
-        assert_eq!(
-            exchanged.clients().collect::<Vec<_>>(),
-            ["c3", "web", "c3", "c2"]
-        );
+        assert_eq!(exchanged.clients().collect::<Vec<_>>(), ["c3", "web", "c2"]);
         let now = Timestamp::from_secs(1_001);
         for client in ["web", "c2", "c3"] {
             let mut set = RevocationSet::new();

@@ -47,7 +47,12 @@ async fn dpop_key(
     client: &Client,
 ) -> Result<Option<String>, TokenError> {
     let proofs = super::reply::dpop_proofs(headers);
-    let url = state.config.url(super::paths::TOKEN);
+    // Most token requests carry no proof: no URL is built for them.
+    let url = if proofs.is_empty() {
+        String::new()
+    } else {
+        state.config.url(super::paths::TOKEN)
+    };
     match crate::dpop::check(state, &proofs, "POST", &url, None).await {
         Ok(Some(proof)) => Ok(Some(proof.jkt)),
         Ok(None) if client.require_dpop => Err(TokenError::invalid_dpop_proof(

@@ -1131,7 +1131,7 @@ impl TokenStore for RedisStore {
         let mut entries = Vec::with_capacity(found.len());
         for ((kind, key), value) in lookups.iter().zip(&found) {
             if let Some(value) = value {
-                entries.push((*kind, key.as_str(), decode_entry(value)?));
+                entries.push((*kind, key.as_ref(), decode_entry(value)?));
             }
         }
         Ok(judge(
