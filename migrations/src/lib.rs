@@ -16,6 +16,7 @@ mod m0004_client_settings;
 mod m0005_factors;
 mod m0006_groups_roles;
 mod m0007_mail;
+mod m0008_signals;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_factors::Migration),
             Box::new(m0006_groups_roles::Migration),
             Box::new(m0007_mail::Migration),
+            Box::new(m0008_signals::Migration),
         ]
     }
 }

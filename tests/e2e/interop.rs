@@ -36,7 +36,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::support::{Browser, Db, Store, TestClient, TestServer, redirect_params};
+use crate::support::{Browser, ClientSpec, Db, Store, TestClient, TestServer, redirect_params};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -855,4 +855,81 @@ async fn openid_client_npm_pushes_its_authorization_request() {
         })
     );
     server.stop().await;
+}
+
+/// An independent Shared Signals receiver (`tests/interop/python/ssf_receiver.py`: requests
+/// and joserfc, written from SSF 1.0 and RFCs 8417, 8935 and 8936) follows Lanyard from its
+/// metadata alone: a stream, a verification round trip, then alice's session ending and her
+/// account disabled, each SET verified against the JWKS, in order.
+async fn an_independent_ssf_receiver_follows(mode: &str) {
+    use tokio::io::AsyncBufReadExt;
+    require_authlib();
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let saas = crate::ssf::receiver(&server, "saas-tool").await;
+    let mut child = tokio::process::Command::new("python3")
+        .arg(interop_dir().join("python/ssf_receiver.py"))
+        .env("ISSUER", &server.issuer)
+        .env("CLIENT_ID", &saas.id)
+        .env("CLIENT_SECRET", saas.secret.as_deref().unwrap())
+        .env("MODE", mode)
+        .env("COUNT", "2")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+            .await
+            .expect("the receiver said nothing in time")
+            .unwrap()
+            .expect("the receiver ended early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let ready = next().await;
+    assert!(ready["ready"].is_string(), "{ready}");
+    let sid = crate::ssf::alice_signs_in(&server, &wiki).await;
+    lanyard_core::users::disable(&server.state, &alice.sub, "admin:test")
+        .await
+        .unwrap();
+    let done = loop {
+        let line = next().await;
+        if line.get("done").is_some() {
+            break line;
+        }
+    };
+    assert_eq!(done["done"], true, "{done}");
+    assert_eq!(done["refused"], json!([]), "{done}");
+    let events = done["events"].as_array().unwrap();
+    assert_eq!(
+        events[0]["type"],
+        "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+    );
+    assert_eq!(events[0]["sub_id"]["session"]["id"], sid.as_str());
+    assert_eq!(events[0]["sub_id"]["user"]["sub"], alice.sub.as_str());
+    assert_eq!(
+        events[1]["type"],
+        "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+    );
+    assert_eq!(
+        events[1]["sub_id"],
+        json!({ "format": "iss_sub", "iss": server.issuer, "sub": alice.sub })
+    );
+    assert!(child.wait().await.unwrap().success());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_independent_ssf_receiver_takes_pushed_events() {
+    an_independent_ssf_receiver_follows("push").await;
+}
+
+#[tokio::test]
+async fn an_independent_ssf_receiver_polls_events() {
+    an_independent_ssf_receiver_follows("poll").await;
 }

@@ -44,6 +44,7 @@ mod revoke;
 mod scim;
 mod sessions;
 mod smtp_sink;
+mod ssf;
 mod token;
 mod token_exchange;
 mod userinfo;

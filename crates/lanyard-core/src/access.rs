@@ -25,6 +25,7 @@ use crate::model::{
     Client, Group, Holder, Role, User, check_description, check_group_name, check_role_name,
 };
 use crate::revocation;
+use crate::signals::{self, Signal};
 
 /// A group to add.
 #[derive(Debug, Clone, Default)]
@@ -245,6 +246,7 @@ pub async fn change_members(
             return Err(e);
         }
     };
+    claims_changed(state, &added, actor).await;
     let withdrawn = if removed.is_empty() {
         Ok(Withdrawn::default())
     } else {
@@ -368,6 +370,21 @@ pub async fn grant_role(
         .result(&result)
         .detail(serde_json::json!({ holder.kind(): holder.id() }));
     state.audit.record(event).await;
+    if let Ok(true) = result {
+        let people = match holder {
+            Holder::User(sub) => Ok(vec![sub.clone()]),
+            Holder::Group(id) => state
+                .db
+                .groups()
+                .members(id)
+                .await
+                .map(|users| users.into_iter().map(|u| u.sub).collect()),
+        };
+        match people {
+            Ok(people) => claims_changed(state, &people, actor).await,
+            Err(e) => tracing::warn!(error = %e, "could not tell receivers of a granted role"),
+        }
+    }
     result
 }
 
@@ -590,6 +607,15 @@ async fn affected_clients(
 
 /// Revokes the access tokens that `people` hold at the affected apps (see
 /// [`affected_clients`]): one `grant` watermark per person and app.
+/// Tells Shared Signals receivers that what tokens say about `people` changed.
+async fn claims_changed(state: &Core, people: &[String], actor: &str) {
+    let signals = people
+        .iter()
+        .map(|sub| Signal::ClaimsChange { sub: sub.clone() })
+        .collect();
+    signals::emit(state, signals, actor).await;
+}
+
 async fn withdraw(
     state: &Core,
     people: &[String],
@@ -630,6 +656,7 @@ async fn withdraw(
     let revocations = task
         .await
         .map_err(|e| ServiceError::Unavailable(format!("revoking stopped: {e}")))??;
+    claims_changed(state, people, actor).await;
     Ok(Withdrawn {
         people: people.len(),
         clients,

@@ -42,6 +42,9 @@ pub struct Parts {
     pub mailer: crate::mailer::Mailer,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Rung (counted up) whenever this node puts events in the outbox: the pusher and
+    /// waiting polls look then.
+    pub outbox_bell: tokio::sync::watch::Sender<u64>,
     /// Held while the store's revocation lists are rebuilt from the record.
     pub(crate) restoring: tokio::sync::Mutex<()>,
     /// How many revocations were recorded that the store could not take; while this is

@@ -18,6 +18,7 @@ use crate::lockout::{self, Key};
 use crate::mail::{self, Message, Notice};
 use crate::model::{LinkPurpose, MailLink, User, check_display_name, check_email, check_username};
 use crate::revoke::{self, Subject};
+use crate::signals::{self, Change, Credential};
 use crate::users;
 
 /// A mail with a link, queued.
@@ -394,6 +395,14 @@ pub async fn reset_password(core: &Core, token: &str, password: &str) -> Result<
         .await;
     let user = result?;
     mail::notify(core, &user, Notice::PasswordChanged { reset: true }).await;
+    signals::credential_changed(
+        core,
+        &user.sub,
+        Credential::Password,
+        Change::Update,
+        &actor,
+    )
+    .await;
     Ok(user)
 }
 
@@ -418,7 +427,16 @@ pub async fn accept_invitation(
     .await;
     core.record(&actor, "invitation.accept", &user.sub, &result)
         .await;
-    Ok(result?)
+    let user = result?;
+    signals::credential_changed(
+        core,
+        &user.sub,
+        Credential::Password,
+        Change::Create,
+        &actor,
+    )
+    .await;
+    Ok(user)
 }
 
 /// The person `sub` asks to use `new_email`: it waits as `pending_email` (the old address

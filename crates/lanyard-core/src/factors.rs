@@ -13,6 +13,7 @@ use crate::error::ServiceError;
 use crate::mail::Notice;
 use crate::model::{Factor, FactorKind, RECOVERY_CODES, factor_name};
 use crate::revoke::{self, Outcome, Subject};
+use crate::signals::{self, Change, Credential, Signal};
 
 /// Seconds per time step.
 const STEP: u64 = 30;
@@ -151,6 +152,7 @@ pub async fn enrol_totp(
     state.audit.record(event).await;
     let what = format!("An authenticator app ({name})");
     crate::mail::notify_sub(state, sub, Notice::FactorAdded { what }).await;
+    signals::credential_changed(state, sub, Credential::App, Change::Create, sub).await;
     Ok(Some(factor))
 }
 
@@ -293,6 +295,8 @@ pub async fn remove(state: &Core, sub: &str, id: &str, actor: &str) -> Result<()
         _ => format!("The authenticator app {}", factor.name),
     };
     crate::mail::notify_sub(state, sub, Notice::FactorRemoved { what }).await;
+    let credential = Credential::of(factor.kind);
+    signals::credential_changed(state, sub, credential, Change::Delete, actor).await;
     Ok(())
 }
 
@@ -301,6 +305,15 @@ pub async fn remove(state: &Core, sub: &str, id: &str, actor: &str) -> Result<()
 /// reset` and the admin API.
 pub async fn reset(state: &Core, sub: &str, actor: &str) -> Result<Outcome, ServiceError> {
     crate::users::get(state, sub).await?;
+    let mut kinds: Vec<Credential> = state
+        .db
+        .factors()
+        .of_user(sub)
+        .await?
+        .iter()
+        .map(|f| Credential::of(f.kind))
+        .collect();
+    kinds.dedup();
     let removed = state.db.factors().remove_all(sub).await?;
     let outcome =
         revoke::revoke_as(state, Subject::Sub(sub.to_owned()), actor, "mfa.reset").await?;
@@ -313,6 +326,15 @@ pub async fn reset(state: &Core, sub: &str, actor: &str) -> Result<Outcome, Serv
         let what = "Every passkey, authenticator app and recovery code".to_owned();
         crate::mail::notify_sub(state, sub, Notice::FactorRemoved { what }).await;
     }
+    let signals = kinds
+        .into_iter()
+        .map(|credential| Signal::CredentialChange {
+            sub: sub.to_owned(),
+            credential,
+            change: Change::Delete,
+        })
+        .collect();
+    signals::emit(state, signals, actor).await;
     Ok(outcome)
 }
 

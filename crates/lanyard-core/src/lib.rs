@@ -15,7 +15,8 @@
 //! - [`Core`](context::Core) (`context`): the parts every service works with.
 //! - Services: [`revocation`] (durable revoking and checking), [`lockout`] (brute-force
 //!   protection), [`logout`] (back-channel logout), [`mail`] (the outbox and its sender),
-//!   [`session`] (the sign-in session's status and how people recognise it), then [`revoke`] (revoking a user, session,
+//!   [`session`] (the sign-in session's status and how people recognise it), [`signals`]
+//!   (Shared Signals streams and the event outbox), then [`revoke`] (revoking a user, session,
 //!   client or token), [`users`], [`clients`], [`sessions`], [`keys`], [`locks`],
 //!   [`consents`], [`factors`], [`passkeys`], [`access`] (groups and app roles),
 //!   [`email`] (invitations, password reset, verified addresses), then [`operators`] (who
@@ -54,6 +55,7 @@ pub mod scim;
 pub mod scim_filter;
 pub mod session;
 pub mod sessions;
+pub mod signals;
 pub mod start;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -41,6 +41,13 @@ pub const FEED_LAG_SECONDS: &str = "lanyard_revocation_feed_lag_seconds";
 pub const MAIL_QUEUED: &str = "lanyard_mail_queued_total";
 /// Attempts to send a mail, by kind and outcome (`sent`, `retry`, `failed`).
 pub const MAIL_ATTEMPTS: &str = "lanyard_mail_attempts_total";
+/// Events put in the outbox (Shared Signals events and back-channel logouts).
+pub const EVENTS_QUEUED: &str = "lanyard_events_queued_total";
+/// Attempts to deliver an event, by channel kind and outcome (`delivered`, `retry`,
+/// `failed`).
+pub const EVENT_DELIVERIES: &str = "lanyard_event_deliveries_total";
+/// Events that could not be put in the outbox (the database refused).
+pub const EVENTS_LOST: &str = "lanyard_events_lost_total";
 
 /// Latency buckets, in seconds: from a Redis round trip to a slow argon2 sign-in.
 const BUCKETS: &[f64] = &[
@@ -96,6 +103,12 @@ fn describe() {
         MAIL_ATTEMPTS,
         "attempts to send a mail, by kind and outcome (sent, retry, failed: given up)"
     );
+    describe_counter!(EVENTS_QUEUED, "events put in the outbox");
+    describe_counter!(
+        EVENT_DELIVERIES,
+        "attempts to deliver an event, by channel kind and outcome (delivered, retry, failed: given up)"
+    );
+    describe_counter!(EVENTS_LOST, "events that could not be put in the outbox");
     describe_gauge!(
         FEED_SUBSCRIBERS,
         "apps following the HTTP revocation feed now"
@@ -136,6 +149,21 @@ pub fn client_auth_failure() {
 /// A mail put in the outbox.
 pub fn mail_queued(kind: &'static str) {
     counter!(MAIL_QUEUED, "kind" => kind).increment(1);
+}
+
+/// `n` events put in the outbox.
+pub fn signals_queued(n: usize) {
+    counter!(EVENTS_QUEUED).increment(n as u64);
+}
+
+/// `n` events that could not be put in the outbox.
+pub fn signal_lost(n: usize) {
+    counter!(EVENTS_LOST).increment(n as u64);
+}
+
+/// An attempt to deliver an event on a channel of `kind`, and how it went.
+pub fn event_delivery(kind: &'static str, outcome: &'static str) {
+    counter!(EVENT_DELIVERIES, "kind" => kind, "outcome" => outcome).increment(1);
 }
 
 /// An attempt to send a mail of `kind`, and how it went.

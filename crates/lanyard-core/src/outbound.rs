@@ -127,6 +127,23 @@ pub fn client(allow: &[Network], user_agent: &str, timeout: Duration) -> reqwest
         .unwrap_or_default()
 }
 
+/// Why a call failed, for the audit trail and the logs: without the URL (it may carry
+/// credentials of the receiver's), with every cause (the resolver's refusal is one).
+pub fn describe(e: reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", timeout.as_secs_f64());
+    }
+    let e = e.without_url();
+    let mut why = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        why.push_str(": ");
+        why.push_str(&c.to_string());
+        cause = c.source();
+    }
+    why
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

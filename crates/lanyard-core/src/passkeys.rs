@@ -203,6 +203,14 @@ pub async fn finish_registration(
     state.audit.record(event).await;
     let what = format!("A passkey named {name}");
     crate::mail::notify(state, user, crate::mail::Notice::FactorAdded { what }).await;
+    crate::signals::credential_changed(
+        state,
+        &user.sub,
+        crate::signals::Credential::Passkey,
+        crate::signals::Change::Create,
+        &user.sub,
+    )
+    .await;
     Ok(factor)
 }
 

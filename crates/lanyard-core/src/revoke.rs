@@ -10,6 +10,7 @@ use crate::Core;
 use crate::error::ServiceError;
 use crate::model::RefreshPayload;
 use crate::revocation;
+use crate::signals::{self, Signal};
 
 /// What to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +88,7 @@ impl Subject {
 
 /// Revokes `subject` on behalf of `actor` (for example `admin:ops`, `cli`), and records it
 /// in the audit trail, success or failure. The apps of every session it ends are told
-/// (back-channel logout, in the background).
+/// (back-channel logout, in the background), and so are Shared Signals receivers.
 pub async fn revoke(state: &Core, subject: Subject, actor: &str) -> Result<Outcome, ServiceError> {
     revoke_as(state, subject, actor, "admin.revoke").await
 }
@@ -119,7 +120,16 @@ pub async fn revoke_as(
     let target = format!("{kind}:{value}");
     let mut result = revoke_subject(state, subject.clone(), actor).await;
     if let Ok(done) = &mut result {
-        crate::logout::notify(state, std::mem::take(&mut done.ended));
+        let ended = std::mem::take(&mut done.ended);
+        let signals = ended
+            .iter()
+            .map(|s| Signal::SessionRevoked {
+                sub: s.sub.clone(),
+                sid: s.sid.to_string(),
+            })
+            .collect();
+        crate::logout::notify(state, ended).await;
+        signals::emit(state, signals, actor).await;
     }
     let mut event = state.event(actor, action).target(target).result(&result);
     if let Ok(done) = &result {

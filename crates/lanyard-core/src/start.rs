@@ -87,6 +87,7 @@ impl Core {
             store,
             keys: LiveKeys::new(keys),
             audit,
+            outbox_bell: tokio::sync::watch::Sender::new(0),
             restoring: tokio::sync::Mutex::new(()),
             unlisted: AtomicU64::new(0),
             restored_through: AtomicU64::new(0),

@@ -12,6 +12,7 @@ use crate::error::ServiceError;
 use crate::mail::Notice;
 use crate::model::{User, check_display_name, check_email, check_password, check_username};
 use crate::revoke::{self, Outcome, Subject};
+use crate::signals::{self, Change, Credential, Signal};
 
 /// A user to add.
 pub struct NewUser {
@@ -227,6 +228,7 @@ pub async fn set_password(
     state.record(actor, "user.password", sub, &result).await;
     if let Ok(user) = &result {
         crate::mail::notify(state, user, Notice::PasswordChanged { reset: false }).await;
+        signals::credential_changed(state, sub, Credential::Password, Change::Update, actor).await;
     }
     result.map(|_| ())
 }
@@ -282,6 +284,12 @@ pub async fn disable(
     }
     .await;
     state.record(actor, "user.disable", sub, &result).await;
+    if result.is_ok() {
+        let disabled = Signal::AccountDisabled {
+            sub: sub.to_owned(),
+        };
+        signals::emit(state, vec![disabled], actor).await;
+    }
     result
 }
 
@@ -320,6 +328,12 @@ pub async fn enable(state: &Core, sub: &str, actor: &str) -> Result<User, Servic
     }
     .await;
     state.record(actor, "user.enable", sub, &result).await;
+    if result.is_ok() {
+        let enabled = Signal::AccountEnabled {
+            sub: sub.to_owned(),
+        };
+        signals::emit(state, vec![enabled], actor).await;
+    }
     result
 }
 
@@ -327,11 +341,48 @@ pub async fn enable(state: &Core, sub: &str, actor: &str) -> Result<User, Servic
 /// is never given to anyone else; the audit trail keeps what they did.
 pub async fn delete(state: &Core, sub: &str, actor: &str) -> Result<Outcome, ServiceError> {
     let result = async {
-        let (_, outcome) = disable(state, sub, actor).await?;
+        let (user, outcome) = disable(state, sub, actor).await?;
         state.db.users().delete(sub).await?;
-        Ok(outcome)
+        Ok::<_, ServiceError>((user, outcome))
     }
     .await;
     state.record(actor, "user.delete", sub, &result).await;
-    result
+    let (user, outcome) = result?;
+    let purged = Signal::AccountPurged {
+        user: Box::new(user),
+    };
+    signals::emit(state, vec![purged], actor).await;
+    Ok(outcome)
+}
+
+/// Records that a credential of `sub` is known to be compromised and tells Shared Signals
+/// receivers (RISC `credential-compromise`). It changes nothing else: reset the password or
+/// the factors, or revoke the user, as well.
+pub async fn mark_compromised(
+    state: &Core,
+    sub: &str,
+    credential: Credential,
+    reason: Option<&str>,
+    actor: &str,
+) -> Result<(), ServiceError> {
+    let result = async {
+        get(state, sub).await?;
+        if reason.is_some_and(|r| r.chars().count() > 500) {
+            return Err(ServiceError::Invalid(
+                "reason must be at most 500 characters".to_owned(),
+            ));
+        }
+        Ok(credential)
+    }
+    .await;
+    state
+        .record(actor, "user.credential_compromise", sub, &result)
+        .await;
+    let compromised = Signal::CredentialCompromise {
+        sub: sub.to_owned(),
+        credential: result?,
+        reason: reason.map(str::to_owned),
+    };
+    signals::emit(state, vec![compromised], actor).await;
+    Ok(())
 }

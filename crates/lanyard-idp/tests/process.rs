@@ -24,6 +24,8 @@ struct Lanyard {
     /// The operators' listener (`LANYARD_OPS_LISTEN`).
     ops: String,
     logs: Arc<Mutex<Vec<String>>>,
+    /// More environment for `serve`.
+    env: Vec<(String, String)>,
 }
 
 impl Lanyard {
@@ -41,6 +43,11 @@ impl Lanyard {
 
     /// A node on a free port with user alice and client wiki; returns it and wiki's secret.
     fn start() -> (Self, String) {
+        Self::start_with(&[], &[])
+    }
+
+    /// [`Lanyard::start`], wiki registered with `client_args` too, the server run with `env`.
+    fn start_with(client_args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
         let dir = std::env::temp_dir().join(format!(
             "lanyard-process-{}-{}",
             std::process::id(),
@@ -75,17 +82,16 @@ impl Lanyard {
             &["user", "add", "alice", "--password-stdin"],
             Some(&format!("{PASSWORD}\n")),
         );
-        let added = run(
-            &[
-                "client",
-                "add",
-                "wiki",
-                "--first-party",
-                "--redirect-uri",
-                REDIRECT,
-            ],
-            None,
-        );
+        let mut args = vec![
+            "client",
+            "add",
+            "wiki",
+            "--first-party",
+            "--redirect-uri",
+            REDIRECT,
+        ];
+        args.extend_from_slice(client_args);
+        let added = run(&args, None);
         let secret = added
             .split("store it now): ")
             .nth(1)
@@ -101,35 +107,52 @@ impl Lanyard {
         };
         let port = free_port();
         let ops_port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut child = Self::command(&dir)
+        let mut node = Self {
+            dir,
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            ops: format!("http://127.0.0.1:{ops_port}"),
+            logs: Arc::new(Mutex::new(Vec::new())),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        node.serve();
+        (node, secret)
+    }
+
+    /// Runs `lanyard serve` on this node's directory and ports.
+    fn serve(&mut self) {
+        let mut child = Self::command(&self.dir)
             .arg("serve")
-            .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LANYARD_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
-            .env("LANYARD_ISSUER", &base)
+            .env("LANYARD_LISTEN", self.base.trim_start_matches("http://"))
+            .env("LANYARD_OPS_LISTEN", self.ops.trim_start_matches("http://"))
+            .env("LANYARD_ISSUER", &self.base)
             .env("LANYARD_LOG_FORMAT", "json")
             .env("LANYARD_SHUTDOWN_GRACE_SECS", "5")
             .env("RUST_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
-        let sink = logs.clone();
+        let sink = self.logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        let node = Self {
-            dir,
-            child: Some(child),
-            base,
-            ops: format!("http://127.0.0.1:{ops_port}"),
-            logs,
-        };
-        (node, secret)
+        self.child = Some(child);
+    }
+
+    /// `kill -9`, then the same node started again.
+    fn kill_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        self.serve();
     }
 
     fn url(&self, path: &str) -> String {
@@ -506,4 +529,191 @@ async fn sigterm_refuses_new_connections_and_finishes_the_request_in_flight() {
         started.elapsed() < Duration::from_secs(6),
         "exited within the 5 s grace"
     );
+}
+
+/// Issue 25: a back-channel logout owed when its node is killed (`kill -9`) while the app's
+/// endpoint is down is delivered once the node runs again and the app is back; the admin
+/// API shows it waiting, then delivered.
+#[tokio::test]
+async fn a_back_channel_logout_survives_kill_9_while_the_app_is_down() {
+    // The app's endpoint: a port reserved now, listened on only later.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let uri = format!("http://{app_addr}/backchannel-logout");
+    let (mut node, secret) = Lanyard::start_with(
+        &["--backchannel-logout-uri", &uri],
+        &[
+            ("LANYARD_OUTBOUND_ALLOW", "127.0.0.0/8"),
+            ("LANYARD_BACKCHANNEL_LOGOUT_ATTEMPTS", "10"),
+        ],
+    );
+    let ops_secret = {
+        let out = Lanyard::command(&node.dir)
+            .args([
+                "client",
+                "add",
+                "ops",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "lanyard:admin",
+            ])
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split("store it now): ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    ready(&node, &browser).await;
+    let authorize = format!(
+        "{}?client_id=wiki&redirect_uri={}&response_type=code&scope=openid&state=st&nonce=n",
+        node.url("/authorize"),
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let page = common::text_at(&browser, &authorize).await;
+    let signed_in = browser
+        .post(node.url("/signin"))
+        .form(&common::signin_form(&page, "alice", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let code = location_param(&signed_in, "code").unwrap();
+    let http = reqwest::Client::new();
+    let tokens: Value = http
+        .post(node.url("/token"))
+        .basic_auth("wiki", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let logout = browser
+        .get(format!("{}?id_token_hint={id_token}", node.url("/logout")))
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_success());
+
+    // Where wiki's deliveries stand, as the admin API says.
+    let wiki_channel = |node_url: String| {
+        let (http, ops_secret) = (http.clone(), ops_secret.clone());
+        async move {
+            let token: Value = http
+                .post(format!("{node_url}/token"))
+                .basic_auth("ops", Some(&ops_secret))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "lanyard:admin"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let channels: Value = http
+                .get(format!("{node_url}/admin/v1/signals/deliveries"))
+                .bearer_auth(token["access_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            channels
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["channel"] == "backchannel wiki")
+                .cloned()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let channel = wiki_channel(node.base.clone()).await;
+        if let Some(c) = &channel
+            && c["attempts"].as_u64() >= Some(1)
+        {
+            assert_eq!(c["pending"], 1, "{c}");
+            assert_eq!(c["kind"], "backchannel");
+            assert!(c["last_error"].is_string(), "{c}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt seen: {channel:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The node is killed; the app comes back; the node starts again.
+    node.kill_and_restart();
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/backchannel-logout",
+        axum::routing::post(
+            move |form: axum::extract::Form<std::collections::HashMap<String, String>>| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push(form.0["logout_token"].clone());
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind(app_addr).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    ready(&node, &browser).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never delivered: {:?}",
+            wiki_channel(node.base.clone()).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tokens = received.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let claims = {
+        use base64::Engine;
+        let payload = tokens[0].split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let id_claims = {
+        use base64::Engine;
+        let payload = id_token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert_eq!(claims["aud"], "wiki");
+    let channel = wiki_channel(node.base.clone()).await.unwrap();
+    assert_eq!(channel["pending"], 0, "{channel}");
+    assert!(channel["last_delivered_at"].as_i64().is_some());
 }

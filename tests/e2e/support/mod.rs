@@ -307,6 +307,13 @@ impl TestServer {
         );
     }
 
+    /// Makes `other` (a node of this deployment) the one that removes the shared database
+    /// and Redis keys when it stops: this one can stop first (a node leaving).
+    pub(crate) fn hand_data_to(&mut self, other: &mut TestServer) {
+        other.cleanup = self.cleanup.take();
+        other.redis_prefix = self.redis_prefix.take();
+    }
+
     /// The token store, for reaching into it.
     pub(crate) fn store(&self) -> Arc<dyn TokenStore> {
         self.state.store.clone()

@@ -329,3 +329,95 @@ pub(super) mod mail_links {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod ssf_streams {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ssf_streams")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) stream_id: String,
+        pub(crate) client_id: String,
+        pub(crate) config: String,
+        pub(crate) authorization_header: Option<Vec<u8>>,
+        pub(crate) status: String,
+        pub(crate) reason: Option<String>,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+        pub(crate) verified_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod ssf_subjects {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ssf_subjects")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) stream_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) subject_key: String,
+        pub(crate) subject: String,
+        pub(crate) included: bool,
+        pub(crate) added_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod event_outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_outbox")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key)]
+        pub(crate) seq: i64,
+        pub(crate) channel: String,
+        pub(crate) jti: String,
+        pub(crate) payload: String,
+        pub(crate) created_at: i64,
+        pub(crate) attempts: i32,
+        pub(crate) done_at: Option<i64>,
+        pub(crate) outcome: Option<String>,
+        pub(crate) last_error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod event_channels {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_channels")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) channel: String,
+        pub(crate) kind: String,
+        pub(crate) active: bool,
+        pub(crate) next_attempt_at: Option<i64>,
+        pub(crate) attempts: i32,
+        pub(crate) claimed_until: Option<i64>,
+        pub(crate) last_error: Option<String>,
+        pub(crate) last_delivered_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

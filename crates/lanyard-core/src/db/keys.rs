@@ -3,8 +3,8 @@
 //! client-secret pepper and the cookie MAC key). Both are sealed at rest under the master key
 //! (`crypto::MasterKey`), each with its row's name as associated data; [`Keys::reseal`]
 //! seals what an older Lanyard stored in the clear and moves everything to a new master key
-//! (the one-time-code seeds of `factors.rs` and the bodies of mails waiting in the outbox
-//! included).
+//! (the one-time-code seeds of `factors.rs`, the bodies of mails waiting in the outbox and
+//! the `Authorization` values of Shared Signals push endpoints included).
 
 use lanyard_store::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -13,7 +13,7 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
-use super::entities::{factors, server_keys, signing_keys};
+use super::entities::{factors, server_keys, signing_keys, ssf_streams};
 use super::factors::factor_name;
 use super::{Db, DbError, conflict_or_unavailable, unavailable};
 use crate::crypto::MasterKey;
@@ -145,6 +145,29 @@ impl Keys<'_> {
                 outbox
                     .set_body(&txn, &id, master.seal(&name, &plain))
                     .await?;
+                changed += 1;
+            }
+        }
+        for row in ssf_streams::Entity::find()
+            .filter(ssf_streams::Column::AuthorizationHeader.is_not_null())
+            .all(&txn)
+            .await
+            .map_err(unavailable)?
+        {
+            let name = super::signals::header_name(&row.stream_id);
+            let Some(stored) = &row.authorization_header else {
+                continue;
+            };
+            if let Some(plain) = unseal(&name, stored)? {
+                ssf_streams::Entity::update_many()
+                    .col_expr(
+                        ssf_streams::Column::AuthorizationHeader,
+                        Expr::value(master.seal(&name, &plain)),
+                    )
+                    .filter(ssf_streams::Column::StreamId.eq(row.stream_id.as_str()))
+                    .exec(&txn)
+                    .await
+                    .map_err(unavailable)?;
                 changed += 1;
             }
         }

@@ -1,7 +1,8 @@
 //! The SQL database, through sea-orm: the only module that knows sea-orm. One file per
 //! record kind, each a narrow view of the [`Db`] ([`Db::users`], [`Db::clients`],
 //! [`Db::consents`], [`Db::factors`], [`Db::groups`], [`Db::roles`], [`Db::keys`],
-//! [`Db::revocations`], [`Db::audit`], [`Db::outbox`], [`Db::mail_links`]) that reads and
+//! [`Db::revocations`], [`Db::audit`], [`Db::outbox`], [`Db::mail_links`], [`Db::streams`],
+//! [`Db::events`]) that reads and
 //! writes the types of `model`. `crates/lanyard-core/tests/sql/` runs one suite of them on
 //! SQLite and on PostgreSQL.
 //!
@@ -19,6 +20,7 @@ mod mail;
 mod revocations;
 mod roles;
 mod search;
+mod signals;
 mod users;
 
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub use self::mail::{MailLinks, Outbox};
 pub use self::revocations::{Revocations, target_columns};
 pub use self::roles::Roles;
 pub use self::search::SearchError;
+pub use self::signals::{Events, Streams};
 pub use self::users::Users;
 use crate::crypto::MasterKey;
 use crate::model::{Client, User};
@@ -279,6 +282,16 @@ impl Db {
     /// The links mails carry.
     pub fn mail_links(&self) -> MailLinks<'_> {
         MailLinks(self)
+    }
+
+    /// Shared Signals streams and the subjects their receivers named.
+    pub fn streams(&self) -> Streams<'_> {
+        Streams(self)
+    }
+
+    /// The event outbox: what waits to leave, channel by channel.
+    pub fn events(&self) -> Events<'_> {
+        Events(self)
     }
 
     /// Runs a statement that needs no model (tests use it to reach into the database).

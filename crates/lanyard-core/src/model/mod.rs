@@ -1,6 +1,6 @@
 //! The records Lanyard keeps, as the services see them (the `db` module maps them to and
 //! from SQL): people, applications, what people allowed applications, signing keys, the
-//! durable revocation record, the audit trail, groups and roles, mail and its links. Each checks what it may hold.
+//! durable revocation record, the audit trail, groups and roles, mail and its links, Shared Signals streams and the event outbox. Each checks what it may hold.
 
 mod access;
 mod audit;
@@ -12,6 +12,7 @@ mod mail;
 pub mod redirect_uri;
 mod refresh;
 mod revocation;
+mod signals;
 mod user;
 
 pub use access::{
@@ -27,6 +28,10 @@ pub use mail::{LinkPurpose, MailLink, MailStatus, NewMail, OutgoingMail};
 pub use redirect_uri::RedirectUri;
 pub use refresh::RefreshPayload;
 pub use revocation::RecordedRevocation;
+pub use signals::{
+    Channel, ChannelKind, ChannelState, DefaultSubjects, DeliveryMethod, NewEvent, OutboxEvent,
+    Stream, StreamConfig, StreamStatus, SubjectRule,
+};
 pub use user::{
     MAX_DISPLAY_NAME, MAX_EMAIL, MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, SPACE_OR_CONTROL, User,
     check_display_name, check_email, check_password, check_username, is_common_password,

@@ -11,6 +11,7 @@ mod keys;
 mod mail;
 mod migrations;
 mod revocations;
+mod signals;
 mod users;
 
 use std::future::Future;
@@ -97,4 +98,6 @@ sql_suite!(
     access::roles_are_held_directly_or_through_groups,
     mail::a_mail_is_sealed_while_it_waits_and_wiped_once_sent,
     mail::a_link_is_taken_once_before_it_expires,
+    signals::streams_read_back_with_their_secret_sealed,
+    signals::the_outbox_keeps_order_and_one_holder_per_channel,
 );

@@ -22,6 +22,7 @@ mod reply;
 mod revoke;
 mod scim;
 mod session;
+mod ssf;
 mod token;
 mod userinfo;
 
@@ -77,6 +78,7 @@ pub async fn serve_split(
         router(state.clone(), ops.is_none()).into_make_service_with_connect_info::<SocketAddr>();
     // Mail queued on any node is sent by every serving node's sender (one at a time each).
     lanyard_core::mail::spawn_sender(&state);
+    lanyard_core::signals::spawn_pusher(&state);
     if let Some(ops) = ops {
         let mut stopped = state.web().stopping.subscribe();
         let routes = ops_router(state.clone());
@@ -294,6 +296,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     routes
         .nest(admin::PREFIX, admin::router())
         .nest(scim::PREFIX, scim::router())
+        .merge(ssf::router())
         .route("/console/", get(console::home))
         .nest(console::PREFIX, console::router())
         .route_layer(middleware::from_fn(record_metrics))

@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use super::admin::auth::{AdminAuthError, authorize_for};
-use super::userinfo::bearer_header;
+use super::admin::auth::scoped_caller;
 use crate::state::AppState;
 use lanyard_core::scim::{self, Resource, ScimError, schema};
 
@@ -65,51 +64,15 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let refuse = |status: u16, error: Option<&str>, detail: &str| {
-            let mut challenge = r#"Bearer realm="lanyard""#.to_owned();
-            if let Some(e) = error {
-                challenge.push_str(&format!(
-                    r#", error="{e}", error_description="{}""#,
-                    detail.replace(['"', '\\'], "'")
-                ));
-            }
-            if status == 403 {
-                challenge.push_str(&format!(r#", scope="{SCIM_SCOPE}""#));
-            }
-            let mut response = reply(ScimError {
+        let body = |status: u16, detail: &str| {
+            reply(ScimError {
                 status,
                 scim_type: None,
                 detail: detail.to_owned(),
-            });
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
-            response
+            })
         };
-        let (token, dpop_scheme) = match bearer_header(&parts.headers) {
-            Ok(Some(token)) => token,
-            Ok(None) => return Err(refuse(401, None, "an access token is required")),
-            Err(description) => return Err(refuse(400, Some("invalid_request"), description)),
-        };
-        let presented = super::admin::auth::presented(state, parts, &token, dpop_scheme);
-        match authorize_for(state, &presented, SCIM_SCOPE).await {
-            Ok(client_id) => Ok(Self { client_id }),
-            Err(
-                refused @ (AdminAuthError::InvalidDpopProof(_)
-                | AdminAuthError::InvalidDpopToken(_)
-                | AdminAuthError::UseDpopNonce),
-            ) => Err(super::admin::auth::refusal(
-                state, refused, true, SCIM_SCOPE,
-            )),
-            Err(AdminAuthError::InvalidToken(d)) => Err(refuse(401, Some("invalid_token"), &d)),
-            Err(AdminAuthError::InsufficientScope(d)) => {
-                Err(refuse(403, Some("insufficient_scope"), &d))
-            }
-            Err(AdminAuthError::Unavailable(d)) => {
-                tracing::error!(error = %d, "SCIM authorisation could not be checked");
-                Err(reply(lanyard_core::ServiceError::Unavailable(d).into()))
-            }
-        }
+        let client_id = scoped_caller(parts, state, SCIM_SCOPE, body).await?;
+        Ok(Self { client_id })
     }
 }
 

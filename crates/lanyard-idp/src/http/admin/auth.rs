@@ -5,8 +5,8 @@
 //! client that still holds that scope and still exists.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use lanyard_core::revocation::{self, LiveError};
@@ -53,6 +53,61 @@ impl FromRequestParts<AppState> for Admin {
         match authorize(state, &presented).await {
             Ok(client_id) => Ok(Admin { client_id }),
             Err(refused) => Err(refusal(state, refused, dpop_scheme, ADMIN_SCOPE)),
+        }
+    }
+}
+
+/// The client behind a request to an API of its own scope (SCIM: `lanyard:scim`, Shared
+/// Signals: `lanyard:ssf`), or the refusal as RFC 6750 §3 says: the challenge in
+/// `WWW-Authenticate`, the body in the API's own format, written by `body(status, detail)`.
+pub(crate) async fn scoped_caller(
+    parts: &Parts,
+    state: &AppState,
+    scope: &str,
+    body: impl Fn(u16, &str) -> Response,
+) -> Result<String, Response> {
+    let refuse = |status: u16, error: Option<&str>, detail: &str| {
+        let mut challenge = r#"Bearer realm="lanyard""#.to_owned();
+        if let Some(e) = error {
+            challenge.push_str(&format!(
+                r#", error="{e}", error_description="{}""#,
+                detail.replace(['"', '\\'], "'")
+            ));
+        }
+        if status == 403 {
+            challenge.push_str(&format!(r#", scope="{scope}""#));
+        }
+        let mut response = body(status, detail);
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        response
+    };
+    let (token, dpop_scheme) = match bearer_header(&parts.headers) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Err(refuse(401, None, "an access token is required")),
+        Err(description) => return Err(refuse(400, Some("invalid_request"), description)),
+    };
+    let presented = presented(state, parts, &token, dpop_scheme);
+    match authorize_for(state, &presented, scope).await {
+        Ok(client_id) => Ok(client_id),
+        Err(
+            refused @ (AdminAuthError::InvalidDpopProof(_)
+            | AdminAuthError::InvalidDpopToken(_)
+            | AdminAuthError::UseDpopNonce),
+        ) => Err(refusal(state, refused, true, scope)),
+        Err(AdminAuthError::InvalidToken(d)) => Err(refuse(401, Some("invalid_token"), &d)),
+        Err(AdminAuthError::InsufficientScope(d)) => {
+            Err(refuse(403, Some("insufficient_scope"), &d))
+        }
+        Err(AdminAuthError::Unavailable(d)) => {
+            tracing::error!(error = %d, %scope, "a caller's token could not be checked");
+            let mut response = body(503, &format!("try again shortly ({d})"));
+            response
+                .headers_mut()
+                .entry(header::RETRY_AFTER)
+                .or_insert(HeaderValue::from_static("5"));
+            Err(response)
         }
     }
 }

@@ -16,6 +16,7 @@ mod query;
 mod revocations;
 mod roles;
 mod sessions;
+mod signals;
 mod users;
 
 use axum::Json;
@@ -90,6 +91,7 @@ pub(crate) struct Unknown(ApiError);
         (name = "keys", description = "Signing keys and their rotation"),
         (name = "locks", description = "Brute-force locks on usernames, IPs and clients"),
         (name = "audit", description = "The audit trail"),
+        (name = "signals", description = "Shared Signals streams, the event outbox's deliveries, compromised credentials"),
     )
 )]
 struct ApiDoc;
@@ -151,6 +153,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(locks::lift_ip))
         .routes(routes!(locks::lift_client))
         .routes(routes!(audit::list))
+        .routes(routes!(signals::streams))
+        .routes(routes!(signals::deliveries))
+        .routes(routes!(signals::credential_compromise))
 }
 
 /// The admin routes, to be nested at [`PREFIX`], with `/openapi.json` describing them.
