@@ -121,7 +121,7 @@ async fn poll(
     assert_eq!(r.headers()["content-type"], "application/json");
     let text = r.text().await.unwrap();
     // The SETs in the order the object lists them (the order they happened).
-    let body: InOrder = serde_json::from_str(&text).unwrap();
+    let body: lanyard_rp::signals::PollAnswer = serde_json::from_str(&text).unwrap();
     body.sets
         .0
         .into_iter()
@@ -131,39 +131,6 @@ async fn poll(
             (jti, header, claims)
         })
         .collect()
-}
-
-/// A poll's answer, its `sets` read in the order written.
-#[derive(serde::Deserialize)]
-struct InOrder {
-    sets: Pairs,
-    #[serde(rename = "moreAvailable")]
-    _more: bool,
-}
-
-struct Pairs(Vec<(String, String)>);
-
-impl<'de> serde::Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of SETs")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Pairs, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry::<String, String>()? {
-                    pairs.push(pair);
-                }
-                Ok(Pairs(pairs))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
 }
 
 /// Polls until `count` events came (acknowledging each), at most 10 s: the claims, in order.
@@ -1193,4 +1160,365 @@ async fn a_push_endpoint_inside_the_network_is_not_called_unless_allowed() {
         "{delivery}"
     );
     server.stop().await;
+}
+
+// --- lanyard-rp as a receiver (issue 25 part 2) -------------------------------------------
+
+use lanyard_rp::client::{ClientCredentials, ClientError, TokenSource};
+use lanyard_rp::mirror::Mirror;
+use lanyard_rp::signals::{Delivery, ReceiverConfig, SecurityEvent, SsfReceiver};
+use lanyard_store::{Clock, RevokedBy, SystemClock, Timestamp, TokenFacts, Verdict};
+
+/// A mirror following `receiver`, ready.
+async fn mirror_of(receiver: &SsfReceiver, bound: Duration) -> Mirror {
+    let mirror = Mirror::follow(
+        receiver.source(),
+        bound,
+        Duration::from_secs(3600),
+        Arc::new(SystemClock),
+    );
+    assert!(
+        mirror.ready(Duration::from_secs(20)).await,
+        "the mirror never got its first snapshot"
+    );
+    mirror
+}
+
+/// What the mirror says of a token of `sub` in session `sid`, issued a minute ago.
+fn judged(
+    mirror: &Mirror,
+    sub: &str,
+    sid: Option<&str>,
+) -> Result<Verdict, lanyard_rp::mirror::Stale> {
+    let now = SystemClock.now();
+    mirror.check(&TokenFacts {
+        jti: "some-token",
+        sid,
+        sub,
+        client_id: "wiki",
+        origin: None,
+        act: None,
+        iat: Timestamp::from_secs(now.as_secs() - 60),
+        exp: Timestamp::from_secs(now.as_secs() + 240),
+    })
+}
+
+/// Waits (up to 10 s) for the mirror to refuse that token, and says how.
+async fn refused_soon(mirror: &Mirror, sub: &str, sid: Option<&str>) -> RevokedBy {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Verdict::Revoked(by)) = judged(mirror, sub, sid) {
+            return by;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never refused: {:?}",
+            judged(mirror, sub, sid)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The next event the receiver hears (10 s at most).
+async fn heard(events: &mut tokio::sync::broadcast::Receiver<SecurityEvent>) -> SecurityEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("no event within 10 s")
+        .unwrap()
+}
+
+fn credentials(server: &TestServer, client: &TestClient) -> Arc<dyn TokenSource> {
+    Arc::new(ClientCredentials::new(
+        &server.url("/token"),
+        &client.id,
+        client.secret.as_deref().unwrap(),
+        Some("lanyard:ssf"),
+        None,
+    ))
+}
+
+/// An app follows Lanyard through SSF by polling: alice's session ended by an admin reaches
+/// its mirror (her token of that session refused) and its event stream within seconds.
+#[tokio::test]
+async fn lanyard_rp_follows_lanyard_by_polling() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let app = receiver(&server, "saas-tool").await;
+    let config = ReceiverConfig::new(
+        &server.state.config.issuer,
+        "saas-tool",
+        Delivery::Poll {
+            every: Duration::from_millis(200),
+        },
+    );
+    let rx = SsfReceiver::connect(config, credentials(&server, &app))
+        .await
+        .unwrap();
+    let mut events = rx.events();
+    let mirror = mirror_of(&rx, Duration::from_secs(10)).await;
+    let sid = alice_signs_in(&server, &wiki).await;
+    assert_eq!(
+        judged(&mirror, &alice.sub, Some(&sid)),
+        Ok(Verdict::NotRevoked)
+    );
+
+    let admin_token = admin_token(&server).await;
+    let r = admin(
+        &server,
+        &admin_token,
+        Method::DELETE,
+        &format!("/users/{}/sessions/{sid}", alice.sub),
+        None,
+    )
+    .await;
+    assert!(r.status().is_success());
+    assert_eq!(
+        refused_soon(&mirror, &alice.sub, Some(&sid)).await,
+        RevokedBy::Session
+    );
+    assert_eq!(
+        heard(&mut events).await,
+        SecurityEvent::SessionRevoked {
+            sub: Some(alice.sub.clone()),
+            sid: sid.clone()
+        }
+    );
+    // Another session of hers is not touched.
+    assert_eq!(
+        judged(&mirror, &alice.sub, Some("another-session")),
+        Ok(Verdict::NotRevoked)
+    );
+    // Acknowledged: Lanyard holds nothing for the stream any more.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = admin(&server, &admin_token, Method::GET, "/signals/streams", None).await;
+        let streams: Value = r.json().await.unwrap();
+        if streams[0]["delivery"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{streams}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rx.delete().await.unwrap();
+    server.stop().await;
+}
+
+/// An app follows Lanyard through SSF by push at a route it mounts: a verification round
+/// trip proves the stream alive, then alice's account disabled reaches its mirror (every
+/// token of hers issued before refused) and its web sessions.
+#[tokio::test]
+async fn lanyard_rp_follows_lanyard_by_push() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let app = receiver(&server, "saas-tool").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint_url = format!("http://{}/ssf/events", listener.local_addr().unwrap());
+    let config = ReceiverConfig::new(
+        &server.state.config.issuer,
+        "saas-tool",
+        Delivery::Push {
+            endpoint_url,
+            heartbeat: Duration::from_secs(10),
+        },
+    );
+    let rx = SsfReceiver::connect(config, credentials(&server, &app))
+        .await
+        .unwrap();
+    let routes = axum::Router::new()
+        .route(
+            "/ssf/events",
+            axum::routing::post(lanyard_rp::signals::receive),
+        )
+        .with_state(rx.clone());
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let mut events = rx.events();
+    let mirror = mirror_of(&rx, Duration::from_secs(30)).await;
+    assert!(rx.is_fresh(), "the verification came back");
+    assert_eq!(judged(&mirror, &alice.sub, None), Ok(Verdict::NotRevoked));
+
+    lanyard_core::users::disable(&server.state, &alice.sub, "admin:test")
+        .await
+        .unwrap();
+    assert_eq!(
+        refused_soon(&mirror, &alice.sub, None).await,
+        RevokedBy::Subject
+    );
+    assert_eq!(
+        heard(&mut events).await,
+        SecurityEvent::AccountDisabled {
+            sub: alice.sub.clone()
+        }
+    );
+
+    // A push that is not from the transmitter is refused as RFC 8935 says.
+    let r = reqwest::Client::new()
+        .post(rx_endpoint(&rx, &server).await)
+        .header("content-type", "application/secevent+jwt")
+        .header("authorization", "Bearer guessed")
+        .body("x.y.z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["err"], "authentication_failed");
+    server.stop().await;
+}
+
+/// The push endpoint of `rx`'s stream, as Lanyard has it.
+async fn rx_endpoint(rx: &SsfReceiver, server: &TestServer) -> String {
+    let stream = server
+        .state
+        .db
+        .streams()
+        .get(rx.stream_id())
+        .await
+        .unwrap()
+        .unwrap();
+    stream.config.endpoint_url.unwrap()
+}
+
+struct Fixed(&'static str);
+
+#[async_trait::async_trait]
+impl TokenSource for Fixed {
+    async fn token(&self) -> Result<String, ClientError> {
+        Ok(self.0.to_owned())
+    }
+    async fn renew(&self, _: &str) -> Result<String, ClientError> {
+        Ok(self.0.to_owned())
+    }
+}
+
+/// A transmitter that is not Lanyard (`tests/interop/python/ssf_transmitter.py`: joserfc and
+/// the standard library): lanyard-rp receives its events by poll and by push, feeds them to
+/// the mirror, and once the transmitter is gone the mirror goes stale (fails closed) rather
+/// than answering "not revoked".
+#[tokio::test]
+async fn lanyard_rp_follows_a_transmitter_that_is_not_lanyard() {
+    use tokio::io::AsyncBufReadExt;
+    let python = std::env::var("LANYARD_TOOLS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python/ssf_transmitter.py");
+    let mut child = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("TOKEN", "transmitter-test-token")
+        .env("AUDIENCE", "app")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python} cannot run the independent transmitter ({e}): it needs joserfc, pinned in tests/interop/python/requirements.txt (bash tests/interop/run installs it)"));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the transmitter did not start")
+        .unwrap()
+        .unwrap_or_else(|| {
+            panic!("the transmitter ended at once: is joserfc installed? (bash tests/interop/run)")
+        });
+    let ready: Value = serde_json::from_str(&first).unwrap();
+    let issuer = ready["ready"].as_str().unwrap().to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let emit = |body: Value| {
+        let issuer = issuer.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{issuer}/test/emit"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    let user = |sub: &str| json!({ "format": "iss_sub", "iss": issuer, "sub": sub });
+
+    // By poll.
+    let polled = SsfReceiver::connect(
+        ReceiverConfig::new(
+            &issuer,
+            "app",
+            Delivery::Poll {
+                every: Duration::from_millis(200),
+            },
+        ),
+        Arc::new(Fixed("transmitter-test-token")),
+    )
+    .await
+    .unwrap();
+    let mut polled_events = polled.events();
+    let mirror = mirror_of(&polled, Duration::from_secs(3)).await;
+    // By push.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint_url = format!("http://{}/events", listener.local_addr().unwrap());
+    let routes_for = |rx: SsfReceiver| {
+        axum::Router::new()
+            .route("/events", axum::routing::post(lanyard_rp::signals::receive))
+            .with_state(rx)
+    };
+    let pushed = SsfReceiver::connect(
+        ReceiverConfig::new(
+            &issuer,
+            "app",
+            Delivery::Push {
+                endpoint_url,
+                heartbeat: Duration::from_secs(1),
+            },
+        ),
+        Arc::new(Fixed("transmitter-test-token")),
+    )
+    .await
+    .unwrap();
+    let routes = routes_for(pushed.clone());
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let mut pushed_events = pushed.events();
+    let pushed_mirror = mirror_of(&pushed, Duration::from_secs(10)).await;
+
+    emit(json!({
+        "type": lanyard_rp::signals::SESSION_REVOKED,
+        "event": { "initiating_entity": "admin" },
+        "sub_id": { "format": "complex", "user": user("u-1"), "session": { "format": "opaque", "id": "s-1" } },
+    }))
+    .await;
+    emit(json!({ "type": lanyard_rp::signals::ACCOUNT_DISABLED, "sub_id": user("u-2") })).await;
+    for events in [&mut polled_events, &mut pushed_events] {
+        assert_eq!(
+            heard(events).await,
+            SecurityEvent::SessionRevoked {
+                sub: Some("u-1".to_owned()),
+                sid: "s-1".to_owned()
+            }
+        );
+        assert_eq!(
+            heard(events).await,
+            SecurityEvent::AccountDisabled {
+                sub: "u-2".to_owned()
+            }
+        );
+    }
+    for mirror in [&mirror, &pushed_mirror] {
+        assert_eq!(
+            refused_soon(mirror, "u-1", Some("s-1")).await,
+            RevokedBy::Session
+        );
+        assert_eq!(refused_soon(mirror, "u-2", None).await, RevokedBy::Subject);
+        assert_eq!(judged(mirror, "u-3", Some("s-3")), Ok(Verdict::NotRevoked));
+    }
+
+    // The transmitter goes away: the polled mirror cannot tell any more, and says so.
+    child.kill().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while judged(&mirror, "u-3", Some("s-3")).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror kept answering without its transmitter"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What it knew still counts.
+    assert_eq!(
+        judged(&mirror, "u-1", Some("s-1")),
+        Ok(Verdict::Revoked(RevokedBy::Session))
+    );
 }

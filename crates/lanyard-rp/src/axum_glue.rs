@@ -121,3 +121,33 @@ where
         }
     }
 }
+
+/// The route an app mounts for push delivery (`axum` feature): `POST` with the SET as the
+/// body; 202, or 400 with RFC 8935's `{"err", "description"}`.
+pub async fn receive_signals(
+    axum::extract::State(receiver): axum::extract::State<crate::signals::SsfReceiver>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = |name: axum::http::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header(axum::http::header::AUTHORIZATION);
+    let content_type = header(axum::http::header::CONTENT_TYPE);
+    match receiver
+        .accept_push(authorization.as_deref(), content_type.as_deref(), &body)
+        .await
+    {
+        Ok(()) => axum::http::StatusCode::ACCEPTED.into_response(),
+        Err(e) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            [(axum::http::header::CONTENT_LANGUAGE, "en")],
+            axum::Json(e.body()),
+        )
+            .into_response(),
+    }
+}

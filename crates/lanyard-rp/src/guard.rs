@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use http::{HeaderMap, header};
 use lanyard_store::{Clock, SystemClock, Timestamp, TokenFacts, Verdict};
 
 use crate::challenge::Denial;
 use crate::dpop::{self, ReplayCache};
-use crate::keys::{JwksSource, KeyCache};
+use crate::keys::{HttpJwks, KeyCache};
 use crate::mirror::{Mirror, RevocationSource};
 use crate::validate::{self, Claims};
 use crate::{Discovery, GuardConfig};
@@ -139,27 +138,6 @@ impl std::fmt::Debug for Guard {
             .field("audience", &self.config.audience)
             .field("mirror", &self.mirror)
             .finish_non_exhaustive()
-    }
-}
-
-struct HttpJwks {
-    http: openidconnect::reqwest::Client,
-    uri: String,
-}
-
-#[async_trait]
-impl JwksSource for HttpJwks {
-    async fn fetch(&self) -> Result<String, String> {
-        let response = self
-            .http
-            .get(&self.uri)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("{} answered {}", self.uri, response.status()));
-        }
-        response.text().await.map_err(|e| e.to_string())
     }
 }
 

@@ -117,6 +117,28 @@ pub trait JwksSource: Send + Sync + 'static {
     async fn fetch(&self) -> Result<String, String>;
 }
 
+/// The issuer's JWKS at `uri`, over HTTP.
+pub(crate) struct HttpJwks {
+    pub(crate) http: openidconnect::reqwest::Client,
+    pub(crate) uri: String,
+}
+
+#[async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        let response = self
+            .http
+            .get(&self.uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", self.uri, response.status()));
+        }
+        response.text().await.map_err(|e| e.to_string())
+    }
+}
+
 /// A cached key set with a refetch policy.
 pub struct KeyCache {
     current: RwLock<Arc<KeySet>>,

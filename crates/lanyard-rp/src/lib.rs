@@ -16,6 +16,9 @@
 //! - `signin` (feature `axum`): sign-in for web apps with the `openidconnect` crate, and the
 //!   [`signin::SignedIn`] extractor that sends anonymous visitors to sign in and back; it
 //!   receives back-channel logout tokens (validated by `logout`) and ends the app's sessions.
+//! - `signals`: [`signals::SsfReceiver`], a Shared Signals (SSF 1.0) receiver: the app
+//!   follows Lanyard, or any SSF transmitter, by push or poll; what it hears feeds the
+//!   mirror ([`signals::SsfReceiver::source`]) and the app's web sessions.
 //!
 //! # An API and a web app in one (features `axum`, `redis`)
 //!
@@ -74,6 +77,7 @@ pub mod keys;
 mod layer;
 pub mod logout;
 pub mod mirror;
+pub mod signals;
 #[cfg(feature = "axum")]
 pub mod signin;
 pub mod validate;

@@ -653,6 +653,36 @@ impl WebSignIn {
     pub fn clear_sessions(&self) {
         self.sessions().clear();
     }
+
+    /// Ends the app sessions begun in the SSO session `sid`, or (without one) every session
+    /// of the person `sub`: what a Shared Signals event said ended
+    /// ([`crate::signals::SecurityEvent`]). Returns how many ended.
+    pub fn end_sessions(&self, sub: Option<&str>, sid: Option<&str>) -> usize {
+        let mut sessions = self.sessions();
+        let before = sessions.len();
+        sessions.retain(|_, s| {
+            let person = sub.is_none_or(|sub| sub == s.sub);
+            let ended = match sid {
+                Some(sid) => person && s.sid.as_deref() == Some(sid),
+                None => sub.is_some() && person,
+            };
+            !ended
+        });
+        before - sessions.len()
+    }
+
+    /// Ends app sessions as `event` says (a session revoked, an account disabled); returns how
+    /// many ended.
+    pub fn apply(&self, event: &crate::signals::SecurityEvent) -> usize {
+        use crate::signals::SecurityEvent;
+        match event {
+            SecurityEvent::SessionRevoked { sub, sid } => {
+                self.end_sessions(sub.as_deref(), Some(sid))
+            }
+            SecurityEvent::AccountDisabled { sub } => self.end_sessions(Some(sub), None),
+            SecurityEvent::Other { .. } => 0,
+        }
+    }
 }
 
 #[derive(Deserialize)]
