@@ -72,7 +72,20 @@ pub(crate) async fn start_app_at(
     bound: Duration,
     clock: Arc<dyn Clock>,
 ) -> App {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_app_bound(server, name, source, bound, clock, "127.0.0.1").await
+}
+
+/// [`start_app_at`] listening on `ip` (another loopback address than Lanyard's is another
+/// site to a browser).
+pub(crate) async fn start_app_bound(
+    server: &TestServer,
+    name: &'static str,
+    source: Arc<dyn lanyard_rp::RevocationSource>,
+    bound: Duration,
+    clock: Arc<dyn Clock>,
+    ip: &str,
+) -> App {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let (client, secret) = lanyard_core::clients::add_client(

@@ -784,3 +784,97 @@ async fn a_person_approves_a_device_in_the_browser() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// Issue 25: the session-expiry warning on an app on another site than Lanyard's (the app at
+/// 127.0.0.2, Lanyard at 127.0.0.1: Lanyard's cookie never reaches the app's pages). The
+/// app serves the status and "Stay signed in" from its own origin and asks Lanyard server to
+/// server: the warning shows before the idle timeout, "Stay signed in" extends the Lanyard
+/// session, and ignoring it ends in the sign-in page, after which the person is back on the
+/// page they were on. Real time passes: the browser's timers are real (20 s idle timeout).
+#[tokio::test]
+async fn the_timeout_warning_works_on_an_app_on_another_site() {
+    let server = TestServer::start_with(Db::Sqlite, Store::Memory, |c| {
+        c.lifetimes.session_idle = Duration::from_secs(20);
+    })
+    .await;
+    let alice = server.user("alice", PASSWORD).await;
+    let wiki = crate::apps::start_app_bound(
+        &server,
+        "wiki",
+        std::sync::Arc::new(lanyard_rp::StoreSource(server.store())),
+        Duration::from_secs(10),
+        server.state.clock.clone(),
+        "127.0.0.2",
+    )
+    .await;
+    assert!(wiki.base.starts_with("http://127.0.0.2:"), "{}", wiki.base);
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!("{}/profile", wiki.base))
+        .await
+        .unwrap();
+    wait_for_text(&client, "to continue to The wiki app").await;
+    sign_in(&client, PASSWORD, false).await;
+    wait_for_text(&client, "Your profile at wiki").await;
+
+    // The warning, from the app's own origin (20 s left is within the 2 minutes' warning).
+    wait_for_text(&client, "because you have been inactive").await;
+    let sessions = server.store().user_sessions(&alice.sub).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let sid = sessions[0].sid.to_string();
+    let before = sessions[0].idle_deadline;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    click(&client, "#lanyard-session-warning-action").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = server
+            .store()
+            .session(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .idle_deadline;
+        if now > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Stay signed in did not extend the Lanyard session"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ignored: the session ends, the page says so, and "Sign in again" comes back here.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if text(&client).await.contains("Your session has ended") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the end was never announced: {}",
+            text(&client).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    screenshot(&client, "session-ended-cross-site").await;
+    click(&client, "#lanyard-session-warning-action").await;
+    wait_for_text(&client, "to continue to The wiki app").await;
+    sign_in(&client, PASSWORD, false).await;
+    wait_for_text(&client, "Your profile at wiki").await;
+    assert_eq!(
+        client.current_url().await.unwrap().as_str(),
+        format!("{}/profile", wiki.base),
+        "back on the page they were on"
+    );
+    // Another site's page may not keep the session alive through the app.
+    let r = reqwest::Client::new()
+        .post(format!("{}/session/extend", wiki.base))
+        .header("origin", "http://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    client.close().await.unwrap();
+    server.stop().await;
+}

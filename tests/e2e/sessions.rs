@@ -310,3 +310,86 @@ async fn origin_null_is_never_an_apps_page() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     server.stop().await;
 }
+
+/// Issue 25: an app on another site reads and extends its person's session server to server,
+/// with its own credentials (`/session/app-status`, `/session/app-extend`): a session it
+/// signed no one in through is not active to it; a public client, no `sid` or bad
+/// credentials are refused as at the token endpoint.
+#[tokio::test]
+async fn an_app_asks_for_its_sessions_status_server_to_server() {
+    let clock = ManualClock::new(SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    server.user("alice", PASSWORD).await;
+    let wiki = server.client(ClientSpec::web("wiki")).await;
+    let billing = server.client(ClientSpec::web("billing")).await;
+    let browser = Browser::new();
+    let tokens =
+        crate::support::code_flow(&server, &browser, &wiki, "openid", "alice", PASSWORD).await;
+    let (_, id_token) = crate::support::decode_jwt(tokens["id_token"].as_str().unwrap());
+    let sid = id_token["sid"].as_str().unwrap().to_owned();
+    let ask = |client: &crate::support::TestClient,
+               path: &'static str,
+               form: Vec<(&'static str, String)>| {
+        let (id, secret, url) = (client.id.clone(), client.secret.clone(), server.url(path));
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, secret)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = ask(&wiki, "/session/app-status", vec![("sid", sid.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["active"], true, "{body}");
+    let left = body["expires_in"].as_i64().unwrap();
+    // Not billing's: it signed no one in through this session.
+    let (_, body) = ask(&billing, "/session/app-status", vec![("sid", sid.clone())]).await;
+    assert_eq!(body, serde_json::json!({ "active": false }));
+    // "Stay signed in" from wiki's server: the idle timeout starts again.
+    clock.advance(10 * MINUTE);
+    let (_, body) = ask(&wiki, "/session/app-status", vec![("sid", sid.clone())]).await;
+    assert_eq!(body["expires_in"].as_i64().unwrap(), left - 600);
+    let (status, body) = ask(&wiki, "/session/app-extend", vec![("sid", sid.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["expires_in"].as_i64().unwrap(), left);
+    // Refusals, as the token endpoint's.
+    let (status, body) = ask(&wiki, "/session/app-status", vec![]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let r = reqwest::Client::new()
+        .post(server.url("/session/app-status"))
+        .basic_auth("wiki", Some("not the secret"))
+        .form(&[("sid", sid.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let spa = server
+        .client(ClientSpec {
+            id: "spa",
+            public: true,
+            grants: &["authorization_code"],
+            scopes: &["openid"],
+            first_party: true,
+        })
+        .await;
+    let (status, body) = ask(
+        &spa,
+        "/session/app-status",
+        vec![("client_id", "spa".to_owned()), ("sid", sid.clone())],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{body}"
+    );
+    server.stop().await;
+}

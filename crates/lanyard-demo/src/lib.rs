@@ -150,7 +150,8 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A page of the app at `path`, with Lanyard's session-timeout warning (docs/sessions.md).
+/// A page of the app at `path`, with Lanyard's session-timeout warning (docs/sessions.md),
+/// asking this app's own `/session` endpoints (`lanyard-rp`), so it works on any site.
 fn page(state: &AppState, title: &str, path: &str, body: &str) -> Html<String> {
     let login = format!(
         "/login?return_to={}",
@@ -158,7 +159,7 @@ fn page(state: &AppState, title: &str, path: &str, body: &str) -> Html<String> {
     );
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-         <script src=\"{issuer}/session/warning.js\" data-client-id=\"{client}\" data-login-url=\"{login}\" defer></script>\
+         <script src=\"{issuer}/session/warning.js\" data-client-id=\"{client}\" data-login-url=\"{login}\" data-session-url=\"/session\" defer></script>\
          </head><body><main>{body}</main></body></html>",
         title = escape(title),
         issuer = escape(&state.issuer),

@@ -6,6 +6,10 @@
  * data-client-id   your client id (required unless the page is Lanyard's own)
  * data-warn-before seconds of warning before the session ends (default 120)
  * data-login-url   where "Sign in again" goes once it has ended (default: this page)
+ * data-session-url the app's own status and "stay signed in" endpoints, `<url>/status` and
+ *                  `<url>/extend` (lanyard-rp serves them at `/session`): for an app on
+ *                  another site than Lanyard's, where Lanyard's cookie cannot reach; the app
+ *                  asks Lanyard server to server. Default: Lanyard's own, with its cookie.
  *
  * It asks /session/status (which is not activity), shows a banner N seconds before the
  * session ends, and "Stay signed in" posts /session/extend. window.LanyardSession.check()
@@ -18,6 +22,10 @@
   var issuer = new URL(script.src).origin;
   var data = script.dataset;
   var query = data.clientId ? "?client_id=" + encodeURIComponent(data.clientId) : "";
+  var own = data.sessionUrl;
+  var statusUrl = own ? own + "/status" : issuer + "/session/status" + query;
+  var extendUrl = own ? own + "/extend" : issuer + "/session/extend" + query;
+  var credentials = own ? "same-origin" : "include";
   var warnBefore = Number(data.warnBefore) > 0 ? Number(data.warnBefore) : 120;
   var loginUrl = data.loginUrl || window.location.href;
   var timer = null;
@@ -78,7 +86,7 @@
   }
 
   function check() {
-    fetch(issuer + "/session/status" + query, { credentials: "include", cache: "no-store" })
+    fetch(statusUrl, { credentials: credentials, cache: "no-store" })
       .then(function (r) {
         if (!r.ok) throw new Error("status " + r.status);
         return r.json();
@@ -116,7 +124,7 @@
   }
 
   function extend() {
-    fetch(issuer + "/session/extend" + query, { method: "POST", credentials: "include" })
+    fetch(extendUrl, { method: "POST", credentials: credentials })
       .then(check, check);
   }
 

@@ -219,7 +219,7 @@ async fn request_token(
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-urlencoded inside Basic.
-fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -482,6 +482,8 @@ impl WebSignIn {
             .route("/callback", get(callback::<S>))
             .route("/logout", get(confirm_logout::<S>).post(logout::<S>))
             .route("/backchannel-logout", post(backchannel_logout::<S>))
+            .route("/session/status", get(session_status))
+            .route("/session/extend", post(session_extend))
     }
 
     /// Takes a logout token from the issuer (Back-Channel Logout 1.0 §2.6) and ends the app
@@ -649,6 +651,50 @@ impl WebSignIn {
         SignInFirst::login(&self.inner.mount, path, ended, None, None)
     }
 
+    /// What Lanyard says of the sign-in session behind this request's app session, asked
+    /// server to server with the app's credentials (`extend`: "stay signed in"); not active
+    /// when there is no app session, it has no `sid`, or the app has no secret.
+    async fn issuer_session(
+        &self,
+        headers: &HeaderMap,
+        extend: bool,
+    ) -> Result<serde_json::Value, String> {
+        let inactive = serde_json::json!({ "active": false });
+        let Some(id) = cookie(headers, &self.session_cookie()) else {
+            return Ok(inactive);
+        };
+        let Some(sid) = self.session(id).and_then(|s| s.sid) else {
+            return Ok(inactive);
+        };
+        let config = &self.inner.config;
+        let Some(secret) = &config.client_secret else {
+            return Ok(inactive);
+        };
+        let base = config
+            .backchannel_url
+            .as_deref()
+            .unwrap_or(&config.issuer)
+            .trim_end_matches('/');
+        let path = if extend { "app-extend" } else { "app-status" };
+        let response = self
+            .inner
+            .http
+            .post(format!("{base}/session/{path}"))
+            .basic_auth(
+                crate::client::percent_encode(&config.client_id),
+                Some(crate::client::percent_encode(secret)),
+            )
+            .form(&[("sid", sid.as_str())])
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("the issuer answered {}", response.status()));
+        }
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+
     /// Ends every app session of this process (tests; an admin's "sign everyone out").
     pub fn clear_sessions(&self) {
         self.sessions().clear();
@@ -681,6 +727,51 @@ impl WebSignIn {
             }
             SecurityEvent::AccountDisabled { sub } => self.end_sessions(Some(sub), None),
             SecurityEvent::Other { .. } => 0,
+        }
+    }
+}
+
+/// `GET {mount}/session/status`: how long the person's Lanyard session has left, for the
+/// timeout warning on this app's own pages (`warning.js` with `data-session-url`), from the
+/// app's origin: an app on another site than Lanyard's, where Lanyard's cookie cannot reach,
+/// shows the warning too. Not activity.
+async fn session_status(State(signin): State<WebSignIn>, headers: HeaderMap) -> Response {
+    session_answer(signin.issuer_session(&headers, false).await)
+}
+
+/// `POST {mount}/session/extend`: "Stay signed in", from this app's own pages only (the
+/// request's `Origin`, when sent, must be the app's).
+async fn session_extend(State(signin): State<WebSignIn>, headers: HeaderMap) -> Response {
+    let own = url::Url::parse(&signin.inner.config.base_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|s| s != "same-origin");
+    if origin.is_some_and(|o| o != own) || cross_site {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({ "error": "invalid_request", "error_description": "only this app's own pages may extend the session" })),
+        )
+            .into_response();
+    }
+    session_answer(signin.issuer_session(&headers, true).await)
+}
+
+fn session_answer(result: Result<serde_json::Value, String>) -> Response {
+    match result {
+        Ok(status) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(status)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the sign-in session's status could not be had from the issuer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, "no-store"), (header::RETRY_AFTER, "5")],
+                axum::Json(serde_json::json!({ "error": "temporarily_unavailable", "error_description": "the sign-in service could not be reached; try again in a moment" })),
+            )
+                .into_response()
         }
     }
 }

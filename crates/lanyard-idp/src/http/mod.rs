@@ -282,6 +282,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/assets/console.js", get(console::script))
         .route(paths::SESSION_STATUS, get(session::status))
         .route(paths::SESSION_EXTEND, post(session::extend))
+        .route(paths::SESSION_APP_STATUS, post(session::app_status))
+        .route(paths::SESSION_APP_EXTEND, post(session::app_extend))
         .route(paths::SESSION_WARNING_JS, get(session::warning_script))
         .merge(for_apps)
         .route(paths::REVOCATION_SNAPSHOT, get(feed::snapshot))

@@ -124,6 +124,76 @@ pub(crate) async fn extend(
     answer(&Status::of(session.as_ref(), state.clock.now()), origin)
 }
 
+/// A session's status for one of its apps, server to server: the app authenticates as at
+/// the token endpoint (a confidential client) and names the session (`sid`, from its ID
+/// token). A session the app did not sign anyone in through is, to it, not active. An app
+/// on another site than Lanyard's serves the timeout warning from its own origin this way
+/// (`lanyard-rp`), where Lanyard's cookie cannot reach.
+pub(crate) async fn app_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    for_app(&state, &headers, query.as_deref(), &body, false).await
+}
+
+/// "Stay signed in" for one of a session's apps, server to server (as [`app_status`]): counts
+/// as activity.
+pub(crate) async fn app_extend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    for_app(&state, &headers, query.as_deref(), &body, true).await
+}
+
+async fn for_app(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+    touch: bool,
+) -> Response {
+    let (client, params, method) =
+        match super::token::client_request(state, headers, query, body).await {
+            Ok(found) => found,
+            Err(e) => return e.into_response(),
+        };
+    if method == crate::oauth::client_auth::Method::None {
+        return crate::oauth::error::TokenError::invalid_client(
+            "a session's status is told to an app that authenticates with its own credentials",
+        )
+        .into_response();
+    }
+    let Some(sid) = params.get("sid") else {
+        return crate::oauth::error::TokenError::invalid_request("sid is required").into_response();
+    };
+    let client_id = &client.settings.client_id;
+    let found = match state.store.session(sid).await {
+        Ok(found) => found,
+        Err(_) => return unavailable(),
+    };
+    // Only a session this app signed someone in through is its business.
+    let Some(session) = found.filter(|s| s.clients.iter().any(|c| c == client_id)) else {
+        return answer(&Status::of(None, state.clock.now()), None);
+    };
+    let session = if touch {
+        match state
+            .store
+            .touch_session(&session.sid.to_string(), None)
+            .await
+        {
+            Ok(s) => s,
+            Err(_) => return unavailable(),
+        }
+    } else {
+        Some(session)
+    };
+    answer(&Status::of(session.as_ref(), state.clock.now()), None)
+}
+
 /// The warning script.
 pub(crate) async fn warning_script() -> Response {
     super::reply::asset("text/javascript; charset=utf-8", WARNING_JS)

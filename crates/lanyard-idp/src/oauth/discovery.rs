@@ -22,6 +22,10 @@ pub mod paths {
     pub const SESSION_STATUS: &str = "/session/status";
     /// "Stay signed in".
     pub const SESSION_EXTEND: &str = "/session/extend";
+    /// A session's status, asked by one of its apps server to server (its own credentials).
+    pub const SESSION_APP_STATUS: &str = "/session/app-status";
+    /// "Stay signed in", asked by one of a session's apps server to server.
+    pub const SESSION_APP_EXTEND: &str = "/session/app-extend";
     /// The timeout-warning script apps include.
     pub const SESSION_WARNING_JS: &str = "/session/warning.js";
     /// Token endpoint.
