@@ -11,7 +11,7 @@ use crate::support::{Browser, ClientSpec, Db, Store, TestServer, code_flow, form
 const PASSWORD: &str = "correct horse battery staple";
 
 /// Signs alice in at the account page in a new browser; returns the browser.
-async fn at_account(server: &TestServer, password: &str, remember: bool) -> Browser {
+pub(crate) async fn at_account(server: &TestServer, password: &str, remember: bool) -> Browser {
     let browser = Browser::new();
     let page = browser.get(&server.url("/account")).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -44,7 +44,7 @@ async fn account_page(server: &TestServer, browser: &Browser) -> String {
 }
 
 /// Posts an account form with the page's CSRF token and `fields`.
-async fn post(
+pub(crate) async fn post(
     server: &TestServer,
     browser: &Browser,
     path: &str,

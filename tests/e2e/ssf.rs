@@ -1522,3 +1522,126 @@ async fn lanyard_rp_follows_a_transmitter_that_is_not_lanyard() {
         Ok(Verdict::Revoked(RevokedBy::Session))
     );
 }
+
+/// The rest of the paths: the account page (a password changed, the other sessions
+/// ended, by the person), a reset link (sessions ended, the password changed), and SCIM
+/// `active: false` each produce their events.
+#[tokio::test]
+async fn the_account_page_a_reset_link_and_scim_produce_their_events() {
+    let server = TestServer::start(Db::Sqlite, Store::Memory).await;
+    let alice = server.user("alice", PASSWORD).await;
+    let saas = receiver(&server, "saas-tool").await;
+    let token = ssf_token(&server, &saas).await;
+    let config = create(&server, &token, json!({ "events_requested": ALL_EVENTS })).await;
+    let kinds = |events: &[Value]| {
+        let mut kinds: Vec<(String, String)> = events
+            .iter()
+            .map(|e| {
+                let t = event_type(e);
+                let who = e["events"][t.as_str()]["initiating_entity"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned();
+                (t, who)
+            })
+            .collect();
+        kinds.sort();
+        kinds
+    };
+
+    // The account page: a new password, the other session ended.
+    let here = crate::account::at_account(&server, PASSWORD, false).await;
+    let _elsewhere = crate::account::at_account(&server, PASSWORD, false).await;
+    let new = "a much longer passphrase now";
+    let r = crate::account::post(
+        &server,
+        &here,
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", new),
+            ("confirm", new),
+            ("end_others", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let events = poll_events(&server, &token, &config, 2).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            (SESSION_REVOKED.to_owned(), "user".to_owned()),
+            (CREDENTIAL_CHANGE.to_owned(), "user".to_owned()),
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+
+    // A reset link: every session ended (the account page's), the password changed.
+    lanyard_core::email::send_reset(&server.state, &alice.sub, "admin:test")
+        .await
+        .unwrap();
+    let folder = server.state.config.mail.folder.clone().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let link_token = loop {
+        let found = std::fs::read_dir(&folder).ok().and_then(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                // Quoted-printable: soft line breaks out, `=3D` back to `=`.
+                .map(|mail| {
+                    mail.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "=")
+                })
+                .find_map(|mail| {
+                    let at = mail.find("/reset-password?token=")? + "/reset-password?token=".len();
+                    Some(
+                        mail[at..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                            .collect::<String>(),
+                    )
+                })
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reset mail in {}",
+            folder.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    lanyard_core::email::reset_password(&server.state, &link_token, "yet another long passphrase")
+        .await
+        .unwrap();
+    let events = poll_events(&server, &token, &config, 2).await;
+    let types: Vec<String> = events.iter().map(event_type).collect();
+    assert_eq!(types, [SESSION_REVOKED, CREDENTIAL_CHANGE]);
+    assert_eq!(
+        events[1]["events"][CREDENTIAL_CHANGE]["initiating_entity"],
+        "user"
+    );
+
+    // SCIM `active: false`: disabled, by an administrator.
+    let scim_token = crate::scim::scim_token(&server).await;
+    let (status, _, body) = crate::scim::scim(
+        &server,
+        &scim_token,
+        Method::PATCH,
+        &format!("/Users/{}", alice.sub),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "path": "active", "value": false }],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = poll_events(&server, &token, &config, 1).await;
+    assert_eq!(event_type(&events[0]), DISABLED);
+    assert_eq!(events[0]["sub_id"], iss_sub(&server, &alice.sub));
+    server.stop().await;
+}
