@@ -1360,9 +1360,35 @@ async fn lanyard_rp_follows_lanyard_by_push() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["err"], "authentication_failed");
+
+    // Deleting the receiver's client deletes its stream: an id registered again later
+    // inherits nothing.
+    lanyard_core::clients::delete(&server.state, "saas-tool", "admin:test")
+        .await
+        .unwrap();
+    assert!(
+        server
+            .state
+            .db
+            .streams()
+            .of_client("saas-tool")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        server
+            .state
+            .db
+            .streams()
+            .get(rx.stream_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
     server.stop().await;
 }
 

@@ -210,7 +210,8 @@ pub async fn rotate_secret(
 }
 
 /// Deletes the client after revoking every token issued to it (as a revocation by
-/// `client_id`). Its id may be registered again later; tokens issued before stay refused.
+/// `client_id`), with its Shared Signals streams. Its id may be registered again later;
+/// tokens issued before stay refused.
 ///
 /// Other nodes may still hold the client for up to a second (`recent.rs`) and issue it a
 /// token meanwhile; the watermark is therefore moved that far past the deletion, so such a
@@ -220,6 +221,11 @@ pub async fn delete(state: &Core, client_id: &str, actor: &str) -> Result<Outcom
     let result = async {
         let mut outcome =
             revoke::revoke(state, Subject::ClientId(client_id.to_owned()), actor).await?;
+        // Its Shared Signals streams go with it (and their waiting events): a client
+        // registered later under the same id must not inherit them.
+        for stream in state.db.streams().of_client(client_id).await? {
+            state.db.streams().delete(&stream.stream_id).await?;
+        }
         state.db.clients().delete(client_id).await?;
         let entry =
             revoke::revoke_beyond_copies(state, Target::ClientId(client_id.to_owned()), actor)

@@ -118,6 +118,9 @@ impl Resolve for Guarded {
 pub fn client(allow: &[Network], user_agent: &str, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Never through a proxy from the environment: the proxy would resolve the name, and
+        // the guard below would never see the address.
+        .no_proxy()
         .dns_resolver(Arc::new(Guarded {
             allow: allow.to_vec(),
         }))

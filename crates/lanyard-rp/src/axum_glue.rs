@@ -143,11 +143,22 @@ pub async fn receive_signals(
         .await
     {
         Ok(()) => axum::http::StatusCode::ACCEPTED.into_response(),
-        Err(e) => (
-            axum::http::StatusCode::BAD_REQUEST,
-            [(axum::http::header::CONTENT_LANGUAGE, "en")],
-            axum::Json(e.body()),
-        )
-            .into_response(),
+        Err(e) => {
+            let status = axum::http::StatusCode::from_u16(e.status)
+                .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+            let mut response = (
+                status,
+                [(axum::http::header::CONTENT_LANGUAGE, "en")],
+                axum::Json(e.body()),
+            )
+                .into_response();
+            if e.is_temporary() {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+            }
+            response
+        }
     }
 }

@@ -149,11 +149,16 @@ pub enum ReceiverError {
     Transmitter(String),
 }
 
-/// Why a pushed SET was refused: RFC 8935 §2.3's `err` and a description, answered with 400.
+/// Why a pushed SET was not taken: RFC 8935 §2.3's `err` and a description, and the status
+/// to answer: 400 (refused for good: the transmitter moves on), 401 (not the stream's
+/// `Authorization`), or 503 (not now — the transmitter's keys or clock cannot be checked
+/// yet — send it again later; a poll neither acknowledges it nor reports it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRejection {
+    /// 400, 401 or 503.
+    pub status: u16,
     /// `authentication_failed`, `invalid_request`, `invalid_key`, `invalid_issuer`,
-    /// `invalid_audience`.
+    /// `invalid_audience`, `invalid_state`, `temporarily_unavailable`.
     pub err: &'static str,
     /// For the transmitter's operators.
     pub description: String,
@@ -162,9 +167,22 @@ pub struct PushRejection {
 impl PushRejection {
     fn new(err: &'static str, description: impl Into<String>) -> Self {
         Self {
+            status: 400,
             err,
             description: description.into(),
         }
+    }
+
+    fn later(description: impl Into<String>) -> Self {
+        Self {
+            status: 503,
+            ..Self::new("temporarily_unavailable", description)
+        }
+    }
+
+    /// Whether the SET should come again later rather than be given up.
+    pub fn is_temporary(&self) -> bool {
+        self.status == 503
     }
 
     /// The 400 answer's JSON body.
@@ -190,8 +208,8 @@ struct Inner {
     alive_at: AtomicI64,
     /// How long a proof counts.
     fresh_for: Duration,
-    /// The `state` of the verification asked for last.
-    pending_state: Mutex<Option<String>>,
+    /// The `state` of the verification asked for last, and when it was asked.
+    pending_state: Mutex<Option<(String, Timestamp)>>,
     seen: Mutex<HashMap<String, i64>>,
 }
 
@@ -234,10 +252,7 @@ impl SsfReceiver {
         let bad = |e: String| ReceiverError::Transmitter(e);
         let http = crate::http_client();
         let metadata: Value = http
-            .get(format!(
-                "{}/.well-known/ssf-configuration",
-                config.transmitter
-            ))
+            .get(well_known(&config.transmitter).map_err(bad)?)
             .send()
             .await
             .map_err(|e| bad(e.to_string()))?
@@ -291,6 +306,25 @@ impl SsfReceiver {
             .as_str()
             .ok_or_else(|| bad(format!("it made no stream: {stream}")))?
             .to_owned();
+        // SSF 1.0 §8.1.1.1: the stream is the issuer's; and only what `events_delivered`
+        // names will come (a stream without revocations would still look alive).
+        if stream["iss"].as_str() != Some(config.transmitter.as_str()) {
+            return Err(bad(format!(
+                "the stream names the issuer {}",
+                stream["iss"]
+            )));
+        }
+        let delivered: Vec<&str> = stream["events_delivered"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if let Some(missing) = config
+            .events
+            .iter()
+            .find(|e| !delivered.contains(&e.as_str()))
+        {
+            return Err(bad(format!("the stream will not deliver {missing}")));
+        }
         let poll_url = match config.delivery {
             Delivery::Poll { .. } => {
                 if stream["delivery"]["method"] != POLL {
@@ -384,10 +418,13 @@ impl SsfReceiver {
         if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
             .is_err()
         {
-            return Err(PushRejection::new(
-                "authentication_failed",
-                "the Authorization header is not the one this stream was given",
-            ));
+            return Err(PushRejection {
+                status: 401,
+                ..PushRejection::new(
+                    "authentication_failed",
+                    "the Authorization header is not the one this stream was given",
+                )
+            });
         }
         let media = content_type
             .unwrap_or_default()
@@ -413,17 +450,23 @@ impl SsfReceiver {
                     let mut errs: Vec<(String, PushRejection)> = Vec::new();
                     loop {
                         let Some(inner) = weak.upgrade() else { return };
+                        let mut again = false;
                         match inner.poll_once(&ack, &errs).await {
-                            Ok((taken, refused)) => {
-                                ack = taken;
-                                errs = refused;
+                            Ok(polled) => {
+                                again = polled.again
+                                    && (!polled.taken.is_empty() || !polled.refused.is_empty());
+                                ack = polled.taken;
+                                errs = polled.refused;
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "Shared Signals: a poll failed; trying again");
                             }
                         }
                         drop(inner);
-                        tokio::time::sleep(every).await;
+                        // More waiting (and progress made): at once; else after `every`.
+                        if !again {
+                            tokio::time::sleep(every).await;
+                        }
                     }
                 });
             }
@@ -492,6 +535,14 @@ async fn call_text(
     Err(format!("{url} refused the token twice"))
 }
 
+/// What one poll did: the SETs to acknowledge next, those refused, and whether to poll again
+/// at once (more waited).
+struct Polled {
+    taken: Vec<String>,
+    refused: Vec<(String, PushRejection)>,
+    again: bool,
+}
+
 /// A poll's answer (RFC 8936 §2.4), its SETs read in the order the object lists them.
 #[derive(Debug, serde::Deserialize)]
 pub struct PollAnswer {
@@ -554,14 +605,15 @@ impl Inner {
         }
     }
 
-    fn alive(&self) {
+    fn alive_since(&self, at: Timestamp) {
         self.alive_at
-            .store(self.now().as_millis().max(1), Ordering::Release);
+            .fetch_max(at.as_millis().max(1), Ordering::AcqRel);
     }
 
     async fn ask_verification(&self) -> Result<(), String> {
         let state = random(12);
-        *self.pending_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
+        *self.pending_state.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((state.clone(), self.now()));
         let url = self.metadata["verification_endpoint"]
             .as_str()
             .ok_or("the transmitter has no verification endpoint")?;
@@ -576,8 +628,9 @@ impl Inner {
         &self,
         ack: &[String],
         errs: &[(String, PushRejection)],
-    ) -> Result<(Vec<String>, Vec<(String, PushRejection)>), String> {
+    ) -> Result<Polled, String> {
         let url = self.poll_url.as_deref().ok_or("not a polled stream")?;
+        let asked_at = self.now();
         let set_errs: serde_json::Map<String, Value> = errs
             .iter()
             .map(|(jti, e)| (jti.clone(), e.body()))
@@ -588,19 +641,33 @@ impl Inner {
         // In the order the object lists them: the order they happened.
         let answer: PollAnswer =
             serde_json::from_str(&text).map_err(|e| format!("the poll's answer: {e}"))?;
-        self.alive();
         let mut taken = Vec::new();
         let mut refused = Vec::new();
+        let mut complete = !answer.more_available;
         for (jti, set) in answer.sets.0 {
             match self.take(&set).await {
                 Ok(()) => taken.push(jti),
+                Err(e) if e.is_temporary() => {
+                    // Not now: neither taken nor refused; it and the later ones come again.
+                    tracing::warn!(%jti, description = %e.description, "Shared Signals: an event could not be checked yet");
+                    complete = false;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(%jti, err = e.err, description = %e.description, "Shared Signals: an event was refused");
                     refused.push((jti, e));
                 }
             }
         }
-        Ok((taken, refused))
+        // Current as of when it asked, only once everything waiting then was taken.
+        if complete {
+            self.alive_since(asked_at);
+        }
+        Ok(Polled {
+            taken,
+            refused,
+            again: !complete,
+        })
     }
 
     /// Verifies one SET and acts on it.
@@ -614,8 +681,10 @@ impl Inner {
         let kid = header
             .kid
             .ok_or_else(|| PushRejection::new("invalid_key", "the SET names no key (kid)"))?;
+        // An unknown key may be one not fetched yet (a rotation, a JWKS outage, the refetch
+        // cooldown): later, never a refusal that would make the transmitter drop a revocation.
         let key = self.keys.key(&kid).await.ok_or_else(|| {
-            PushRejection::new("invalid_key", "the SET is signed with an unknown key")
+            PushRejection::later("the SET is signed with a key this app cannot find yet")
         })?;
         let mut validation = Validation::new(key.alg);
         validation.set_issuer(&[&self.config.transmitter]);
@@ -644,9 +713,9 @@ impl Inner {
             .claims;
         let now = self.now().as_secs();
         if claims.iat > now + 60 {
-            return Err(PushRejection::new(
-                "invalid_request",
-                "the SET was issued in the future",
+            // Clocks apart: later, when they agree, rather than lose the event.
+            return Err(PushRejection::later(
+                "the SET was issued in the future by this app's clock",
             ));
         }
         if claims.sub.is_some() || claims.exp.is_some() {
@@ -678,14 +747,30 @@ impl Inner {
         let heard = match event_type.as_str() {
             VERIFICATION => {
                 let mut pending = self.pending_state.lock().unwrap_or_else(|p| p.into_inner());
-                if pending.is_some() && pending.as_deref() == event["state"].as_str() {
-                    *pending = None;
-                    drop(pending);
-                    self.alive();
-                }
+                let asked = pending
+                    .as_ref()
+                    .filter(|(state, _)| Some(state.as_str()) == event["state"].as_str())
+                    .map(|(_, at)| *at);
+                let Some(asked) = asked else {
+                    return Err(PushRejection::new(
+                        "invalid_state",
+                        "this verification's state is not the one asked for last",
+                    ));
+                };
+                *pending = None;
+                drop(pending);
+                // What was queued before the request came first (Lanyard queues a
+                // verification behind the stream's events: docs/signals.md).
+                self.alive_since(asked);
                 return Ok(());
             }
-            SESSION_REVOKED => match sub_id["session"]["id"].as_str() {
+            // The session in a complex subject, or the subject itself when it is an opaque
+            // session id (CAEP 1.0's own example).
+            SESSION_REVOKED => match sub_id["session"]["id"].as_str().or_else(|| {
+                (sub_id["format"] == "opaque")
+                    .then(|| sub_id["id"].as_str())
+                    .flatten()
+            }) {
                 Some(sid) => SecurityEvent::SessionRevoked {
                     sub: person(&sub_id["user"], &self.config.transmitter),
                     sid: sid.to_owned(),
@@ -742,6 +827,17 @@ impl Inner {
     }
 }
 
+/// Where the metadata of the transmitter `issuer` is: `/.well-known/ssf-configuration`
+/// between the host and the issuer's path (SSF 1.0 §7.2).
+fn well_known(issuer: &str) -> Result<String, String> {
+    let url = url::Url::parse(issuer).map_err(|e| format!("{issuer}: {e}"))?;
+    let path = url.path().trim_end_matches('/');
+    Ok(format!(
+        "{}/.well-known/ssf-configuration{path}",
+        url.origin().ascii_serialization()
+    ))
+}
+
 /// The `sub` of an `iss_sub` identifier of `issuer`.
 fn person(id: &Value, issuer: &str) -> Option<String> {
     (id["format"] == "iss_sub" && id["iss"].as_str() == Some(issuer))
@@ -793,6 +889,7 @@ impl RevocationSource for Source {
             inner: Arc::downgrade(&inner),
             cursor: from.clone(),
             grew,
+            proof_seen: 0,
         }))
     }
 }
@@ -801,6 +898,8 @@ struct Follow {
     inner: std::sync::Weak<Inner>,
     cursor: Cursor,
     grew: tokio::sync::watch::Receiver<u64>,
+    /// The last proof of the stream (`alive_at`) this follower passed on as "current".
+    proof_seen: i64,
 }
 
 impl Follow {
@@ -834,20 +933,26 @@ impl Subscription for Follow {
                 self.cursor = last.cursor.clone();
                 return Ok(Feed::Events(events));
             }
-            let fresh = inner.fresh();
             drop(inner);
             if tokio::time::timeout_at(deadline, self.grew.changed())
                 .await
                 .is_err()
             {
-                // Nothing new: "you are current" only while the stream is proven alive.
-                return if fresh {
-                    Ok(Feed::Events(Vec::new()))
-                } else {
-                    Err(StoreError::Unavailable(
-                        "no proof from the Shared Signals transmitter lately".to_owned(),
-                    ))
-                };
+                // Nothing new: "you are current" only on a proof of the stream newer than the
+                // last one passed on, so the mirror's staleness bound counts from the
+                // transmitter's last word, not from this wait.
+                let inner = self
+                    .inner
+                    .upgrade()
+                    .ok_or_else(|| StoreError::Unavailable("the receiver is gone".to_owned()))?;
+                let proof = inner.alive_at.load(Ordering::Acquire);
+                if inner.fresh() && proof > self.proof_seen {
+                    self.proof_seen = proof;
+                    return Ok(Feed::Events(Vec::new()));
+                }
+                return Err(StoreError::Unavailable(
+                    "no new proof from the Shared Signals transmitter".to_owned(),
+                ));
             }
         }
     }
@@ -855,3 +960,20 @@ impl Subscription for Follow {
 
 #[cfg(feature = "axum")]
 pub use crate::axum_glue::receive_signals as receive;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metadata_is_between_the_host_and_the_issuers_path() {
+        assert_eq!(
+            well_known("https://tr.example.com").unwrap(),
+            "https://tr.example.com/.well-known/ssf-configuration"
+        );
+        assert_eq!(
+            well_known("https://tr.example.com/issuer1/").unwrap(),
+            "https://tr.example.com/.well-known/ssf-configuration/issuer1"
+        );
+    }
+}

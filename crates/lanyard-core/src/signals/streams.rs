@@ -243,6 +243,7 @@ fn receiver_supplied(
                         SignalError::invalid("delivery.endpoint_url is required for push delivery")
                     })?;
                     check_endpoint(core, url)?;
+                    let same_endpoint = config.endpoint_url.as_deref() == Some(url);
                     config.endpoint_url = Some(url.to_owned());
                     *header = match string_member(delivery, "authorization_header")? {
                         Some(h) if h.len() > MAX_HEADER || h.chars().any(char::is_control) => {
@@ -251,6 +252,9 @@ fn receiver_supplied(
                             ));
                         }
                         Some(h) => Some(h.to_owned()),
+                        // Never shown, so a read-modify-PATCH cannot send it back: kept while
+                        // the endpoint stays (a PUT, which replaces, removes it).
+                        None if !replace && same_endpoint => header.take(),
                         None => None,
                     };
                 }
