@@ -1300,7 +1300,52 @@ async fn lanyard_rp_follows_lanyard_by_polling() {
         assert!(Instant::now() < deadline, "{streams}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    rx.delete().await.unwrap();
+
+    // The app goes away; alice is disabled meanwhile; the app starts again: it takes over its
+    // stream (no second one), and what waited there comes.
+    drop(events);
+    drop(mirror);
+    drop(rx);
+    lanyard_core::users::disable(&server.state, &alice.sub, "admin:test")
+        .await
+        .unwrap();
+    let config = ReceiverConfig::new(
+        &server.state.config.issuer,
+        "saas-tool",
+        Delivery::Poll {
+            every: Duration::from_millis(200),
+        },
+    );
+    let again = SsfReceiver::connect(config, credentials(&server, &app))
+        .await
+        .unwrap();
+    assert_eq!(
+        server
+            .state
+            .db
+            .streams()
+            .of_client("saas-tool")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mirror = mirror_of(&again, Duration::from_secs(10)).await;
+    assert_eq!(
+        refused_soon(&mirror, &alice.sub, None).await,
+        RevokedBy::Subject
+    );
+    again.delete().await.unwrap();
+    assert!(
+        server
+            .state
+            .db
+            .streams()
+            .of_client("saas-tool")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     server.stop().await;
 }
 

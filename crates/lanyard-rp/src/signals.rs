@@ -88,6 +88,11 @@ pub struct ReceiverConfig {
     /// The longest life of the access tokens the app accepts: how long a revocation entry is
     /// kept (default one hour).
     pub max_token_lifetime: Duration,
+    /// The stream's `description`, by which a restarted app finds and takes over the stream
+    /// it made before (default `lanyard-rp for <audience>`). Replicas of one app that each
+    /// keep a mirror give each its own (the host name, say): a stream's events go to
+    /// whoever takes them, once.
+    pub stream_name: String,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -111,6 +116,7 @@ impl ReceiverConfig {
             delivery,
             events: vec![SESSION_REVOKED.to_owned(), ACCOUNT_DISABLED.to_owned()],
             max_token_lifetime: Duration::from_secs(3600),
+            stream_name: format!("lanyard-rp for {audience}"),
             clock: Arc::new(SystemClock),
         }
     }
@@ -280,7 +286,8 @@ impl SsfReceiver {
         )
         .await
         .map_err(bad)?;
-        let mut body = json!({ "events_requested": config.events, "description": format!("lanyard-rp for {}", config.audience) });
+        let mut body =
+            json!({ "events_requested": config.events, "description": config.stream_name });
         let (push_secret, fresh_for) = match &config.delivery {
             Delivery::Poll { every } => (None, (*every * 3).max(Duration::from_secs(3))),
             Delivery::Push {
@@ -299,9 +306,33 @@ impl SsfReceiver {
         let endpoint = metadata["configuration_endpoint"]
             .as_str()
             .ok_or_else(|| bad("its metadata has no configuration_endpoint".to_owned()))?;
-        let stream = call(&http, &tokens, "POST", endpoint, Some(&body))
+        // The stream this app made before (it restarted, or another replica runs): taken
+        // over, so what waited in it while the app was away comes now, and restarts do not
+        // pile up streams. Else a new one.
+        let description = body["description"].clone();
+        let earlier = call(&http, &tokens, "GET", endpoint, None)
             .await
-            .map_err(bad)?;
+            .ok()
+            .and_then(|list| {
+                list.as_array()?
+                    .iter()
+                    .find(|s| s["description"] == description)
+                    .and_then(|s| s["stream_id"].as_str().map(str::to_owned))
+            });
+        let stream = match earlier {
+            Some(id) => {
+                body["stream_id"] = json!(id);
+                if body.get("delivery").is_none() {
+                    body["delivery"] = json!({ "method": POLL });
+                }
+                call(&http, &tokens, "PATCH", endpoint, Some(&body))
+                    .await
+                    .map_err(bad)?
+            }
+            None => call(&http, &tokens, "POST", endpoint, Some(&body))
+                .await
+                .map_err(bad)?,
+        };
         let stream_id = stream["stream_id"]
             .as_str()
             .ok_or_else(|| bad(format!("it made no stream: {stream}")))?
