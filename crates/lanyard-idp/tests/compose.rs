@@ -348,14 +348,6 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The playground as `docker compose up` runs it, as plain processes: migrate and seed (twice,
 /// as a second `up` does), Lanyard until its health check passes, then the two demo apps. A
 /// person signs in at the wiki, is back on the page they asked for, whose API call works;
@@ -382,7 +374,18 @@ fn the_compose_services_run_as_plain_processes() {
         redis_url: std::env::var("LANYARD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
         prefix: format!("compose-{}:", lanyard_core::crypto::random_token(6)),
-        ports: [8080, 8081, 8082, 8090].map(|p| (p, free_port())).to_vec(),
+        // Four different ports: held together while picked (one at a time, the system may
+        // hand the same free port out twice, and then two services share one).
+        ports: {
+            let held: Vec<std::net::TcpListener> = (0..4)
+                .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+                .collect();
+            [8080, 8081, 8082, 8090]
+                .into_iter()
+                .zip(&held)
+                .map(|(p, l)| (p, l.local_addr().unwrap().port()))
+                .collect()
+        },
     };
 
     for step in ["migrate", "seed", "seed"] {
