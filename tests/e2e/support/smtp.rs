@@ -60,6 +60,9 @@ pub(crate) struct SmtpSink {
     root: PathBuf,
     /// The server, while it runs.
     child: Option<Child>,
+    /// While it is stopped: its port, bound but not listening, so no other test's server
+    /// takes it meanwhile (a client is still refused, as by a relay that is down).
+    reserved: Option<tokio::net::TcpSocket>,
 }
 
 impl SmtpSink {
@@ -84,6 +87,7 @@ impl SmtpSink {
             python,
             root,
             child: None,
+            reserved: None,
         };
         sink.spawn().await;
         sink
@@ -116,11 +120,17 @@ impl SmtpSink {
         {
             child.kill().await.unwrap();
         }
+        self.reserved = tokio::net::TcpSocket::new_v4().ok().and_then(|socket| {
+            socket.set_reuseaddr(true).ok()?;
+            socket.bind(([127, 0, 0, 1], self.port).into()).ok()?;
+            Some(socket)
+        });
     }
 
     /// Starts the server again (stopping it first if it runs), on the same port and folder.
     pub(crate) async fn restart(&mut self) {
         self.stop().await;
+        self.reserved = None;
         self.spawn().await;
     }
 
