@@ -154,6 +154,26 @@ async fn poll_events(server: &TestServer, token: &str, config: &Value, count: us
     got
 }
 
+/// Where stream `stream_id`'s deliveries stand, as the admin API says.
+async fn delivery_of(server: &TestServer, admin_token: &str, stream_id: &str) -> Value {
+    let r = admin(
+        server,
+        admin_token,
+        Method::GET,
+        "/signals/deliveries",
+        None,
+    )
+    .await;
+    let channels: Value = r.json().await.unwrap();
+    channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == format!("ssf {stream_id}"))
+        .unwrap_or_else(|| panic!("no channel for {stream_id}: {channels}"))
+        .clone()
+}
+
 fn event_type(claims: &Value) -> String {
     let events = claims["events"].as_object().unwrap();
     assert_eq!(events.len(), 1, "one event per SET: {claims}");
@@ -289,22 +309,7 @@ async fn an_admin_ending_alices_session_reaches_a_polled_stream_as_a_signed_sess
     assert!(poll(&server, &token, &config, &[], false).await.is_empty());
 
     // Operators see where the stream stands.
-    let r = admin(
-        &server,
-        &admin_token,
-        Method::GET,
-        "/signals/deliveries",
-        None,
-    )
-    .await;
-    let channels: Value = r.json().await.unwrap();
-    let channel = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel"] == format!("ssf {stream_id}"))
-        .unwrap()
-        .clone();
+    let channel = delivery_of(&server, &admin_token, stream_id).await;
     assert_eq!(channel["kind"], "ssf-poll");
     assert_eq!(channel["pending"], 0);
     assert!(channel["last_delivered_at"].as_i64().is_some());
@@ -561,22 +566,7 @@ async fn a_pushed_event_survives_a_failure_and_a_node_stopping_and_arrives_once(
     assert_eq!(header["typ"], "secevent+jwt");
     assert_eq!(event_type(&claims), DISABLED);
     assert_eq!(claims["sub_id"], iss_sub(&second, &alice.sub));
-    let r = admin(
-        &second,
-        &admin_token,
-        Method::GET,
-        "/signals/deliveries",
-        None,
-    )
-    .await;
-    let channels: Value = r.json().await.unwrap();
-    let channel = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel"] == format!("ssf {stream_id}"))
-        .unwrap()
-        .clone();
+    let channel = delivery_of(&second, &admin_token, &stream_id).await;
     assert_eq!(channel["pending"], 0, "{channel}");
     assert_eq!(channel["attempts"], 0);
     assert!(channel["last_delivered_at"].as_i64().is_some());
