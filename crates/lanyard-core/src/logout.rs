@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::Core;
 use crate::crypto::random_token;
-use crate::model::{Channel, ChannelKind, NewEvent};
+use crate::model::{Channel, NewEvent};
 
 /// Queues a logout token for each app of `sessions` that has a back-channel logout URI. A
 /// failure (the database) is logged and audited, never returned: the sessions are over
@@ -50,7 +50,7 @@ pub async fn notify(state: &Core, sessions: Vec<Session>) {
         return;
     }
     let now = state.clock.now();
-    if let Err(e) = crate::signals::queue(state, &events, ChannelKind::Backchannel, now).await {
+    if let Err(e) = crate::signals::queue(state, &events, now).await {
         crate::metrics::signal_lost(events.len());
         for event in &events {
             if let Channel::Backchannel(client_id) = &event.channel {

@@ -166,6 +166,11 @@ pub fn event_delivery(kind: &'static str, outcome: &'static str) {
     counter!(EVENT_DELIVERIES, "kind" => kind, "outcome" => outcome).increment(1);
 }
 
+/// `n` events of streams given up because no receiver took them within a day (kind `ssf`).
+pub fn stream_events_expired(n: u64) {
+    counter!(EVENT_DELIVERIES, "kind" => "ssf", "outcome" => "failed").increment(n);
+}
+
 /// An attempt to send a mail of `kind`, and how it went.
 pub fn mail_sent(kind: &str, outcome: &'static str) {
     counter!(MAIL_ATTEMPTS, "kind" => kind.to_owned(), "outcome" => outcome).increment(1);

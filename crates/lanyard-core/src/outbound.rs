@@ -40,7 +40,7 @@ pub fn allowed(ip: IpAddr, allow: &[Network]) -> bool {
 fn internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => internal_v4(v4),
             None => internal_v6(v6),
         },
@@ -59,13 +59,52 @@ fn internal_v4(ip: Ipv4Addr) -> bool {
         || a == 0
 }
 
+/// The IPv4 address an IPv6 one reaches through a translator or tunnel, which is what must be
+/// judged: IPv4-mapped and IPv4-compatible (`::ffff:a.b.c.d`, `::a.b.c.d`), NAT64's
+/// well-known prefix (`64:ff9b::/96`, RFC 6052), 6to4 (`2002::/16`, RFC 3056) and Teredo's
+/// client (`2001::/32`, RFC 4380: the last 32 bits, inverted).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if ip.is_loopback() || ip.is_unspecified() {
+        return None;
+    }
+    if let Some(v4) = ip.to_ipv4() {
+        return Some(v4); // ::ffff:a.b.c.d and ::a.b.c.d
+    }
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        [0x2001, 0, .., hi, lo] => Some(v4(!hi, !lo)),
+        _ => None,
+    }
+}
+
 fn internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, ..] = ip.segments();
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
         || (first & 0xffc0) == 0xfe80 // fe80::/10, link-local
+        || (first & 0xffc0) == 0xfec0 // fec0::/10, site-local (deprecated, still routed inside)
+        || (first == 0x64 && second == 0xff9b) // 64:ff9b::/16 beyond /96: NAT64 for local use (RFC 8215)
+}
+
+/// Reads `response`'s body up to `limit` bytes: `Ok(None)` when it is longer (what a server
+/// sends never fills Lanyard's memory).
+pub async fn read_limited(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body))
 }
 
 /// Why a call to `url` may not be made before any name is resolved: a host written as an
@@ -173,10 +212,26 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "fec0::1",
         ] {
             assert!(!allowed(ip(refused), &[]), "{refused}");
         }
-        for public in ["192.0.2.1", "8.8.8.8", "100.128.0.1", "2001:db8::1"] {
+        for public in [
+            "192.0.2.1",
+            "8.8.8.8",
+            "100.128.0.1",
+            "2001:db8::1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(allowed(ip(public), &[]), "{public}");
         }
         let allow = loopback();

@@ -40,7 +40,7 @@ pub use self::mail::{MailLinks, Outbox};
 pub use self::revocations::{Revocations, target_columns};
 pub use self::roles::Roles;
 pub use self::search::SearchError;
-pub use self::signals::{Events, Streams};
+pub use self::signals::{Events, Hold, Streams};
 pub use self::users::Users;
 use crate::crypto::MasterKey;
 use crate::model::{Client, User};

@@ -332,29 +332,52 @@ async fn finish_pending(
     Ok(done.rows_affected)
 }
 
+/// A node's hold on a channel ([`Events::claim`]): the `claimed_until` it wrote, which no
+/// other holder's can equal, so only the node that holds it can renew, release or finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold(i64);
+
+impl Hold {
+    /// A new hold from `now` for `hold`, never equal to `other` (the one it replaces). The
+    /// random milliseconds make two nodes' holds differ even when taken in the same one.
+    fn new(now: Timestamp, hold: Duration, other: Option<Hold>) -> Hold {
+        use rand::RngExt;
+        let jitter: i64 = rand::rng().random_range(0..1000);
+        let until = now.plus(hold).as_millis() + jitter;
+        Hold(if Some(Hold(until)) == other {
+            until + 1
+        } else {
+            until
+        })
+    }
+
+    /// Until when it holds.
+    pub fn until(self) -> Timestamp {
+        Timestamp::from_millis(self.0)
+    }
+}
+
 impl Events<'_> {
-    /// Queues `events`, in this order, in one insert. A channel that does not exist yet (an
-    /// app's first back-channel logout) is made, as `kind`.
-    pub async fn enqueue(
-        &self,
-        events: &[NewEvent],
-        kind_of_new: ChannelKind,
-        now: Timestamp,
-    ) -> Result<(), DbError> {
+    /// Queues `events`, in this order, in one transaction. An app's back-channel channel is
+    /// made at its first logout; an event for a stream that no longer exists (deleted
+    /// meanwhile) is not queued.
+    ///
+    /// The channels' rows are locked first, in one order: two transactions queueing for one
+    /// channel then commit in the order their events were numbered, so a reader never sees a
+    /// later event of a channel before an earlier one commits.
+    pub async fn enqueue(&self, events: &[NewEvent], now: Timestamp) -> Result<(), DbError> {
         if events.is_empty() {
             return Ok(());
         }
-        let txn = self.0.conn.begin().await.map_err(unavailable)?;
-        if kind_of_new == ChannelKind::Backchannel {
-            let mut seen = std::collections::HashSet::new();
-            for event in events {
-                let key = event.channel.key();
-                if !seen.insert(key.clone()) {
-                    continue;
-                }
+        let mut keys: Vec<String> = events.iter().map(|e| e.channel.key()).collect();
+        keys.sort();
+        keys.dedup();
+        let txn = self.0.begin_write().await?;
+        for key in &keys {
+            if matches!(Channel::parse(key), Some(Channel::Backchannel(_))) {
                 event_channels::Entity::insert(event_channels::ActiveModel {
-                    channel: Set(key),
-                    kind: Set(kind_of_new.as_str().to_owned()),
+                    channel: Set(key.clone()),
+                    kind: Set(ChannelKind::Backchannel.as_str().to_owned()),
                     active: Set(true),
                     next_attempt_at: Set(None),
                     attempts: Set(0),
@@ -363,26 +386,46 @@ impl Events<'_> {
                     last_delivered_at: Set(None),
                 })
                 .on_conflict_do_nothing()
-                .exec(&txn)
+                .exec_without_returning(&txn)
                 .await
                 .map_err(unavailable)?;
             }
         }
-        let rows = events.iter().map(|event| event_outbox::ActiveModel {
-            channel: Set(event.channel.key()),
-            jti: Set(event.jti.clone()),
-            payload: Set(event.payload.to_string()),
-            created_at: Set(now.as_millis()),
-            attempts: Set(0),
-            done_at: Set(None),
-            outcome: Set(None),
-            last_error: Set(None),
-            ..Default::default()
-        });
-        event_outbox::Entity::insert_many(rows)
-            .exec(&txn)
+        // `FOR UPDATE` after `ORDER BY`: locked in key order (no two transactions wait on
+        // each other); SQLite has no row locks, but one writer at a time does the same.
+        let existing: std::collections::HashSet<String> = event_channels::Entity::find()
+            .select_only()
+            .column(event_channels::Column::Channel)
+            .filter(event_channels::Column::Channel.is_in(keys))
+            .order_by_asc(event_channels::Column::Channel)
+            .lock_exclusive()
+            .into_tuple::<String>()
+            .all(&txn)
             .await
-            .map_err(conflict_or_unavailable("an event with this jti"))?;
+            .map_err(unavailable)?
+            .into_iter()
+            .collect();
+        let rows: Vec<_> = events
+            .iter()
+            .filter(|event| existing.contains(&event.channel.key()))
+            .map(|event| event_outbox::ActiveModel {
+                channel: Set(event.channel.key()),
+                jti: Set(event.jti.clone()),
+                payload: Set(event.payload.to_string()),
+                created_at: Set(now.as_millis()),
+                attempts: Set(0),
+                done_at: Set(None),
+                outcome: Set(None),
+                last_error: Set(None),
+                ..Default::default()
+            })
+            .collect();
+        if !rows.is_empty() {
+            event_outbox::Entity::insert_many(rows)
+                .exec(&txn)
+                .await
+                .map_err(conflict_or_unavailable("an event with this jti"))?;
+        }
         txn.commit().await.map_err(unavailable)
     }
 
@@ -454,34 +497,20 @@ impl Events<'_> {
     }
 
     /// Channels that are pushed, active, due at `now`, held by no node, and have pending
-    /// events (at most `limit`).
+    /// events: at most `limit`, in random order (no channel waits behind others that are
+    /// always due).
     pub async fn due_channels(&self, now: Timestamp, limit: u64) -> Result<Vec<Channel>, DbError> {
-        let pending: Vec<String> = event_outbox::Entity::find()
-            .select_only()
+        let pending = sea_orm::sea_query::Query::select()
             .column(event_outbox::Column::Channel)
-            .distinct()
-            .filter(event_outbox::Column::DoneAt.is_null())
-            .limit(1000)
-            .into_tuple()
-            .all(&self.0.conn)
-            .await
-            .map_err(unavailable)?;
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now_ms = now.as_millis();
+            .from(event_outbox::Entity)
+            .and_where(event_outbox::Column::DoneAt.is_null())
+            .to_owned();
         let due: Vec<String> = event_channels::Entity::find()
             .select_only()
             .column(event_channels::Column::Channel)
-            .filter(event_channels::Column::Channel.is_in(pending))
-            .filter(event_channels::Column::Kind.ne(ChannelKind::SsfPoll.as_str()))
-            .filter(event_channels::Column::Active.eq(true))
-            .filter(free(now_ms))
-            .filter(
-                Condition::any()
-                    .add(event_channels::Column::NextAttemptAt.is_null())
-                    .add(event_channels::Column::NextAttemptAt.lte(now_ms)),
-            )
+            .filter(deliverable(now.as_millis()))
+            .filter(event_channels::Column::Channel.in_subquery(pending))
+            .order_by(Expr::cust("RANDOM()"), sea_orm::Order::Asc)
             .limit(limit)
             .into_tuple()
             .all(&self.0.conn)
@@ -490,34 +519,61 @@ impl Events<'_> {
         Ok(due.iter().filter_map(|c| Channel::parse(c)).collect())
     }
 
-    /// Takes `channel` for `hold` if no node holds it; returns whether this caller has it.
+    /// Takes `channel` for `hold` if it is deliverable now (pushed, active, due) and no node
+    /// holds it; returns this caller's hold, or `None` when it has not got it.
     pub async fn claim(
         &self,
         channel: &Channel,
         now: Timestamp,
         hold: Duration,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Option<Hold>, DbError> {
+        let mine = Hold::new(now, hold, None);
         let claimed = event_channels::Entity::update_many()
-            .col_expr(
-                event_channels::Column::ClaimedUntil,
-                Expr::value(now.plus(hold).as_millis()),
-            )
+            .col_expr(event_channels::Column::ClaimedUntil, Expr::value(mine.0))
             .filter(event_channels::Column::Channel.eq(channel.key()))
-            .filter(free(now.as_millis()))
+            .filter(deliverable(now.as_millis()))
             .exec(&self.0.conn)
             .await
             .map_err(unavailable)?;
-        Ok(claimed.rows_affected > 0)
+        Ok((claimed.rows_affected > 0).then_some(mine))
     }
 
-    /// Lets another node take `channel` now.
-    pub async fn release(&self, channel: &Channel) -> Result<(), DbError> {
+    /// Extends this caller's `held` hold on `channel` to `hold` from `now`, if it still has it
+    /// and the channel is still pushed and active (not paused, not switched to polling);
+    /// returns whether it goes on holding it.
+    pub async fn renew(
+        &self,
+        channel: &Channel,
+        held: &mut Hold,
+        now: Timestamp,
+        hold: Duration,
+    ) -> Result<bool, DbError> {
+        let next = Hold::new(now, hold, Some(*held));
+        let renewed = event_channels::Entity::update_many()
+            .col_expr(event_channels::Column::ClaimedUntil, Expr::value(next.0))
+            .filter(event_channels::Column::Channel.eq(channel.key()))
+            .filter(event_channels::Column::ClaimedUntil.eq(held.0))
+            .filter(event_channels::Column::Kind.ne(ChannelKind::SsfPoll.as_str()))
+            .filter(event_channels::Column::Active.eq(true))
+            .exec(&self.0.conn)
+            .await
+            .map_err(unavailable)?;
+        if renewed.rows_affected == 0 {
+            return Ok(false);
+        }
+        *held = next;
+        Ok(true)
+    }
+
+    /// Lets another node take `channel` now, if this caller still holds it.
+    pub async fn release(&self, channel: &Channel, held: Hold) -> Result<(), DbError> {
         event_channels::Entity::update_many()
             .col_expr(
                 event_channels::Column::ClaimedUntil,
                 Expr::value(None::<i64>),
             )
             .filter(event_channels::Column::Channel.eq(channel.key()))
+            .filter(event_channels::Column::ClaimedUntil.eq(held.0))
             .exec(&self.0.conn)
             .await
             .map_err(unavailable)?;
@@ -525,31 +581,21 @@ impl Events<'_> {
     }
 
     /// Event `seq` of `channel` reached it (`delivered`) or will never (`failed`, with
-    /// `error`): the next one is due at once.
+    /// `error`): the next one is due at once. Only the holder `held` records it; returns
+    /// false (and records nothing) when the caller's hold ran out and it no longer holds the
+    /// channel — the event stays pending, and the new holder sends it again.
     pub async fn finished(
         &self,
         channel: &Channel,
+        held: Hold,
         seq: i64,
         outcome: &str,
         error: Option<&str>,
         now: Timestamp,
-    ) -> Result<(), DbError> {
-        let txn = self.0.conn.begin().await.map_err(unavailable)?;
-        event_outbox::Entity::update_many()
-            .col_expr(event_outbox::Column::DoneAt, Expr::value(now.as_millis()))
-            .col_expr(event_outbox::Column::Outcome, Expr::value(outcome))
-            .col_expr(
-                event_outbox::Column::LastError,
-                Expr::value(error.map(str::to_owned)),
-            )
-            .col_expr(
-                event_outbox::Column::Attempts,
-                Expr::col(event_outbox::Column::Attempts).add(1),
-            )
-            .filter(event_outbox::Column::Seq.eq(seq))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
+    ) -> Result<bool, DbError> {
+        let txn = self.0.begin_write().await?;
+        // The channel first, then its event (as everywhere: no two transactions wait on
+        // each other).
         let mut update = event_channels::Entity::update_many()
             .col_expr(event_channels::Column::Attempts, Expr::value(0))
             .col_expr(
@@ -566,24 +612,54 @@ impl Events<'_> {
                 Expr::value(now.as_millis()),
             );
         }
-        update
-            .filter(event_channels::Column::Channel.eq(channel.key()))
+        if !update_if_held(&txn, update, channel, held).await? {
+            return Ok(false);
+        }
+        event_outbox::Entity::update_many()
+            .col_expr(event_outbox::Column::DoneAt, Expr::value(now.as_millis()))
+            .col_expr(event_outbox::Column::Outcome, Expr::value(outcome))
+            .col_expr(
+                event_outbox::Column::LastError,
+                Expr::value(error.map(str::to_owned)),
+            )
+            .col_expr(
+                event_outbox::Column::Attempts,
+                Expr::col(event_outbox::Column::Attempts).add(1),
+            )
+            .filter(event_outbox::Column::Seq.eq(seq))
+            .filter(event_outbox::Column::DoneAt.is_null())
             .exec(&txn)
             .await
             .map_err(unavailable)?;
-        txn.commit().await.map_err(unavailable)
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     /// Event `seq` of `channel` could not be delivered now: it and every later one of the
-    /// channel wait until `next`.
+    /// channel wait until `next`. Only the holder `held` records it (false when it no longer
+    /// holds the channel).
     pub async fn retry_at(
         &self,
         channel: &Channel,
+        held: Hold,
         seq: i64,
         next: Timestamp,
         error: &str,
-    ) -> Result<(), DbError> {
-        let txn = self.0.conn.begin().await.map_err(unavailable)?;
+    ) -> Result<bool, DbError> {
+        let txn = self.0.begin_write().await?;
+        let update = event_channels::Entity::update_many()
+            .col_expr(
+                event_channels::Column::NextAttemptAt,
+                Expr::value(next.as_millis()),
+            )
+            .col_expr(
+                event_channels::Column::Attempts,
+                Expr::col(event_channels::Column::Attempts).add(1),
+            )
+            .col_expr(event_channels::Column::LastError, Expr::value(error));
+        if !update_if_held(&txn, update, channel, held).await? {
+            return Ok(false);
+        }
         event_outbox::Entity::update_many()
             .col_expr(event_outbox::Column::LastError, Expr::value(error))
             .col_expr(
@@ -594,21 +670,37 @@ impl Events<'_> {
             .exec(&txn)
             .await
             .map_err(unavailable)?;
-        event_channels::Entity::update_many()
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Gives up the events of streams (polled or pushed) still pending since before
+    /// `before`: a receiver that has not acknowledged or taken them by then (a poller gone
+    /// for good, a stream paused and forgotten) does not hold them forever. Returns how many.
+    pub async fn expire_stream_events(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, DbError> {
+        let streams = sea_orm::sea_query::Query::select()
+            .column(event_channels::Column::Channel)
+            .from(event_channels::Entity)
+            .and_where(event_channels::Column::Kind.ne(ChannelKind::Backchannel.as_str()))
+            .to_owned();
+        let expired = event_outbox::Entity::update_many()
+            .col_expr(event_outbox::Column::DoneAt, Expr::value(now.as_millis()))
+            .col_expr(event_outbox::Column::Outcome, Expr::value("failed"))
             .col_expr(
-                event_channels::Column::NextAttemptAt,
-                Expr::value(next.as_millis()),
+                event_outbox::Column::LastError,
+                Expr::value("not taken by the receiver within a day"),
             )
-            .col_expr(
-                event_channels::Column::Attempts,
-                Expr::col(event_channels::Column::Attempts).add(1),
-            )
-            .col_expr(event_channels::Column::LastError, Expr::value(error))
-            .filter(event_channels::Column::Channel.eq(channel.key()))
-            .exec(&txn)
+            .filter(event_outbox::Column::DoneAt.is_null())
+            .filter(event_outbox::Column::CreatedAt.lt(before.as_millis()))
+            .filter(event_outbox::Column::Channel.in_subquery(streams))
+            .exec(&self.0.conn)
             .await
             .map_err(unavailable)?;
-        txn.commit().await.map_err(unavailable)
+        Ok(expired.rows_affected)
     }
 
     /// Where every channel stands, optionally only `channels`.
@@ -684,8 +776,36 @@ impl Events<'_> {
     }
 }
 
-fn free(now_ms: i64) -> Condition {
-    Condition::any()
-        .add(event_channels::Column::ClaimedUntil.is_null())
-        .add(event_channels::Column::ClaimedUntil.lte(now_ms))
+/// Applies `update` to `channel`'s row if `held` is still the hold on it; returns whether it
+/// was (nothing changed otherwise).
+async fn update_if_held(
+    txn: &sea_orm::DatabaseTransaction,
+    update: sea_orm::UpdateMany<event_channels::Entity>,
+    channel: &Channel,
+    held: Hold,
+) -> Result<bool, DbError> {
+    let updated = update
+        .filter(event_channels::Column::Channel.eq(channel.key()))
+        .filter(event_channels::Column::ClaimedUntil.eq(held.0))
+        .exec(txn)
+        .await
+        .map_err(unavailable)?;
+    Ok(updated.rows_affected > 0)
+}
+
+/// A channel a node may take at `now_ms`: pushed, active, due, and held by no node.
+fn deliverable(now_ms: i64) -> Condition {
+    Condition::all()
+        .add(event_channels::Column::Kind.ne(ChannelKind::SsfPoll.as_str()))
+        .add(event_channels::Column::Active.eq(true))
+        .add(
+            Condition::any()
+                .add(event_channels::Column::ClaimedUntil.is_null())
+                .add(event_channels::Column::ClaimedUntil.lte(now_ms)),
+        )
+        .add(
+            Condition::any()
+                .add(event_channels::Column::NextAttemptAt.is_null())
+                .add(event_channels::Column::NextAttemptAt.lte(now_ms)),
+        )
 }

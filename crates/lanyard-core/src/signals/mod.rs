@@ -31,7 +31,7 @@ pub use self::streams::{
     update, verify,
 };
 use crate::Core;
-use crate::model::{Channel, ChannelKind, DefaultSubjects, NewEvent, Stream, User};
+use crate::model::{Channel, DefaultSubjects, NewEvent, Stream, User};
 
 /// The kind of credential an event is about (CAEP `credential_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
@@ -269,7 +269,7 @@ async fn try_emit(core: &Core, signals: &[Signal], actor: &str) -> Result<(), cr
             });
         }
     }
-    queue(core, &events, ChannelKind::SsfPush, now).await
+    queue(core, &events, now).await
 }
 
 /// The keys a person's subject rules are stored under.
@@ -285,13 +285,12 @@ fn subject_keys(sub: &str, person: Option<&User>) -> Vec<String> {
 pub(crate) async fn queue(
     core: &Core,
     events: &[NewEvent],
-    kind_of_new: ChannelKind,
     now: Timestamp,
 ) -> Result<(), crate::db::DbError> {
     if events.is_empty() {
         return Ok(());
     }
-    core.db.events().enqueue(events, kind_of_new, now).await?;
+    core.db.events().enqueue(events, now).await?;
     crate::metrics::signals_queued(events.len());
     core.outbox_bell.send_modify(|n| *n = n.wrapping_add(1));
     Ok(())

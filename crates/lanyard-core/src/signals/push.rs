@@ -17,13 +17,16 @@ use serde_json::json;
 use super::set::SET_TYP;
 use crate::Core;
 use crate::context::WeakCore;
-use crate::db::DbError;
+use crate::db::{DbError, Hold};
 use crate::model::{Channel, ChannelKind, OutboxEvent, StreamStatus};
 use crate::outbound;
 use crate::tokens::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_TYP, LogoutClaims};
 
-/// How long a node holds a channel it took (one that dies holding it frees it after this).
+/// How long a node holds a channel it took, at least (one that dies holding it frees it
+/// after this); renewed before each event, and never shorter than two attempts' timeout.
 const HOLD: Duration = Duration::from_secs(60);
+/// How long one pass delivers a channel before it lets it go for others.
+const PASS: Duration = Duration::from_secs(30);
 /// How many events of one channel a pass delivers before it lets the channel go.
 const BATCH: u64 = 50;
 /// How many channels a node delivers at once.
@@ -38,6 +41,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Events done (delivered, acknowledged, given up) are kept this long, then deleted.
 const KEEP_DONE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most of a receiver's error answer that is read.
+const ERROR_BODY: usize = 4096;
 /// A logout token's life (Back-Channel Logout §2.4 recommends at most two minutes).
 const LOGOUT_TOKEN_LIFETIME: Duration = Duration::from_secs(120);
 
@@ -109,17 +114,22 @@ pub async fn deliver_due(core: &Core) -> Result<usize, DbError> {
     }
 }
 
+/// How long this node holds a channel: [`HOLD`], or longer when an attempt may take longer.
+fn hold(core: &Core) -> Duration {
+    HOLD.max(core.config.logout.backchannel_timeout.saturating_mul(2))
+}
+
 async fn deliver_channel(core: &Core, channel: Channel) -> Result<usize, DbError> {
-    if !core
+    let Some(mut held) = core
         .db
         .events()
-        .claim(&channel, core.clock.now(), HOLD)
+        .claim(&channel, core.clock.now(), hold(core))
         .await?
-    {
-        return Ok(0); // another node took it first
-    }
-    let result = deliver_held(core, &channel).await;
-    let released = core.db.events().release(&channel).await;
+    else {
+        return Ok(0); // another node took it first, or it is no longer due
+    };
+    let result = deliver_held(core, &channel, &mut held).await;
+    let released = core.db.events().release(&channel, held).await;
     let n = result?;
     released?;
     Ok(n)
@@ -155,7 +165,10 @@ async fn target(core: &Core, channel: &Channel) -> Result<Target, DbError> {
     })
 }
 
-async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> {
+/// Delivers `channel`'s pending events in order while this node holds it (`held`, renewed
+/// before each event: a pass that stops holding it — its hold ran out, or the stream was
+/// paused or switched to polling — stops at once, and what it did not record is sent again).
+async fn deliver_held(core: &Core, channel: &Channel, held: &mut Hold) -> Result<usize, DbError> {
     let events = core.db.events().pending(channel, BATCH).await?;
     if events.is_empty() {
         return Ok(0);
@@ -174,19 +187,28 @@ async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> 
     let mut delivered = 0;
     let began = tokio::time::Instant::now();
     for event in events {
-        if began.elapsed() > HOLD / 2 {
-            // Let the channel go well before the hold runs out (another node may take it
-            // then); the next pass goes on.
+        if began.elapsed() > PASS {
+            // Let the channel go for others; the next pass goes on.
+            return Ok(delivered);
+        }
+        let events = core.db.events();
+        if matches!(target, Target::Wait)
+            || !events
+                .renew(channel, held, core.clock.now(), hold(core))
+                .await?
+        {
             return Ok(delivered);
         }
         let attempt = match &target {
             Target::Wait => return Ok(delivered),
             Target::Gone(why) => {
                 let now = core.clock.now();
-                core.db
-                    .events()
-                    .finished(channel, event.seq, "dropped", Some(why), now)
-                    .await?;
+                if !events
+                    .finished(channel, *held, event.seq, "dropped", Some(why), now)
+                    .await?
+                {
+                    return Ok(delivered);
+                }
                 crate::metrics::event_delivery(kind, "failed");
                 continue;
             }
@@ -201,10 +223,13 @@ async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> 
         let tries = event.attempts + 1;
         match attempt {
             Attempt::Delivered(status) => {
-                core.db
-                    .events()
-                    .finished(channel, event.seq, "delivered", None, now)
-                    .await?;
+                if !events
+                    .finished(channel, *held, event.seq, "delivered", None, now)
+                    .await?
+                {
+                    // Taken over meanwhile: the new holder sends it again (at least once).
+                    return Ok(delivered);
+                }
                 crate::metrics::event_delivery(kind, "delivered");
                 delivered += 1;
                 if let Target::Backchannel { client_id, .. } = &target {
@@ -220,7 +245,9 @@ async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> 
             }
             Attempt::Refused(why) => {
                 tracing::warn!(channel = %channel.key(), jti = %event.jti, error = %why, "an event was refused by its receiver");
-                give_up(core, channel, &target, &event, &why).await?;
+                if !give_up(core, channel, *held, &target, &event, &why).await? {
+                    return Ok(delivered);
+                }
             }
             Attempt::Failed(why) => {
                 let (give_up_now, wait) = match &target {
@@ -238,14 +265,18 @@ async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> 
                 };
                 if give_up_now {
                     tracing::warn!(channel = %channel.key(), jti = %event.jti, attempts = tries, error = %why, "an event could not be delivered; giving up on it");
-                    give_up(core, channel, &target, &event, &why).await?;
+                    if !give_up(core, channel, *held, &target, &event, &why).await? {
+                        return Ok(delivered);
+                    }
                     continue;
                 }
                 tracing::warn!(channel = %channel.key(), attempts = tries, error = %why, retry_in_ms = wait.as_millis() as u64, "an event could not be delivered yet; it and the channel's later ones wait");
-                core.db
-                    .events()
-                    .retry_at(channel, event.seq, now.plus(wait), &why)
-                    .await?;
+                if !events
+                    .retry_at(channel, *held, event.seq, now.plus(wait), &why)
+                    .await?
+                {
+                    return Ok(delivered);
+                }
                 crate::metrics::event_delivery(kind, "retry");
                 if wait < TICK {
                     // Sooner than the next look: ring when it is due.
@@ -263,25 +294,30 @@ async fn deliver_held(core: &Core, channel: &Channel) -> Result<usize, DbError> 
 }
 
 /// Marks `event` failed for good (the receiver refused it, or it was tried long enough); an
-/// app's logout is audited so.
+/// app's logout is audited so. False when this node no longer holds the channel.
 async fn give_up(
     core: &Core,
     channel: &Channel,
+    held: Hold,
     target: &Target,
     event: &OutboxEvent,
     why: &str,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let now = core.clock.now();
-    core.db
+    if !core
+        .db
         .events()
-        .finished(channel, event.seq, "failed", Some(why), now)
-        .await?;
+        .finished(channel, held, event.seq, "failed", Some(why), now)
+        .await?
+    {
+        return Ok(false);
+    }
     crate::metrics::event_delivery(kind(channel).as_str(), "failed");
     if let Target::Backchannel { client_id, .. } = target {
         let detail = json!({ "attempts": event.attempts + 1, "error": why });
         record_logout(core, client_id, event, "failure", detail).await;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// RFC 8935: the SET, signed now, posted as `application/secevent+jwt`.
@@ -309,13 +345,19 @@ async fn push_set(
         request = request.header(reqwest::header::AUTHORIZATION, value);
     }
     match request.send().await {
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status();
             if status.is_success() {
                 Attempt::Delivered(status.as_u16())
             } else if status == 400 {
-                // RFC 8935 §2.3: the receiver says why, as {"err", "description"}.
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                // RFC 8935 §2.3: the receiver says why, as {"err", "description"} (read up to
+                // a few kilobytes: it goes into the stream's `last_error`).
+                let body: serde_json::Value = outbound::read_limited(&mut response, ERROR_BODY)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
                 let err = body["err"].as_str().unwrap_or("unknown");
                 let description = body["description"].as_str().unwrap_or("");
                 Attempt::Refused(
@@ -426,7 +468,24 @@ pub fn spawn_pusher(core: &Core) -> tokio::task::JoinHandle<()> {
                 at.until(now) >= Duration::from_secs(3600)
             }) {
                 last_prune = Some(now);
-                if let Err(e) = core.db.events().prune(now.minus(KEEP_DONE)).await {
+                let events = core.db.events();
+                match events
+                    .expire_stream_events(now.minus(GIVE_UP_AFTER), now)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(
+                            events = n,
+                            "events no receiver took within a day were given up"
+                        );
+                        crate::metrics::stream_events_expired(n);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "old pending events could not be given up")
+                    }
+                }
+                if let Err(e) = events.prune(now.minus(KEEP_DONE)).await {
                     tracing::warn!(error = %e, "old events could not be deleted from the outbox");
                 }
             }

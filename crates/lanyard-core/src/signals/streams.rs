@@ -18,8 +18,8 @@ use crate::Core;
 use crate::crypto::random_token;
 use crate::db::DbError;
 use crate::model::{
-    Channel, ChannelKind, DefaultSubjects, DeliveryMethod, NewEvent, Stream, StreamConfig,
-    StreamStatus, SubjectRule,
+    Channel, DefaultSubjects, DeliveryMethod, NewEvent, Stream, StreamConfig, StreamStatus,
+    SubjectRule,
 };
 
 /// How many streams one receiver may have.
@@ -730,7 +730,7 @@ pub async fn verify(core: &Core, client_id: &str, body: &Value) -> Result<(), Si
             jti: claims.jti,
             payload: claims.value,
         };
-        super::queue(core, &[queued], ChannelKind::SsfPush, now).await?;
+        super::queue(core, &[queued], now).await?;
         Ok(())
     }
     .await;

@@ -348,17 +348,10 @@ impl ClientKeys {
                 response.status()
             )));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = outbound::read_limited(&mut response, MAX_JWKS_BYTES)
             .await
             .map_err(|e| AssertionError::Keys(e.without_url().to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(AssertionError::Keys("its JWK Set is too large".into()));
-            }
-        }
+            .ok_or_else(|| AssertionError::Keys("its JWK Set is too large".into()))?;
         serde_json::from_slice(&body)
             .map_err(|_| AssertionError::Keys("it did not answer a JWK Set".into()))
     }

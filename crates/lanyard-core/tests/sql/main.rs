@@ -42,6 +42,10 @@ macro_rules! sql_suite {
             async fn client_rows_keep_their_settings_as_one_document() {
                 crate::migrations::client_rows_keep_their_settings_as_one_document("sqlite").await;
             }
+            #[tokio::test]
+            async fn queueing_waits_for_an_earlier_writer_of_the_channel() {
+                crate::signals::queueing_waits_for_an_earlier_writer_of_the_channel("sqlite").await;
+            }
             $(
                 #[tokio::test]
                 async fn $test() {
@@ -53,6 +57,10 @@ macro_rules! sql_suite {
             #[tokio::test]
             async fn client_rows_keep_their_settings_as_one_document() {
                 crate::migrations::client_rows_keep_their_settings_as_one_document("postgres").await;
+            }
+            #[tokio::test]
+            async fn queueing_waits_for_an_earlier_writer_of_the_channel() {
+                crate::signals::queueing_waits_for_an_earlier_writer_of_the_channel("postgres").await;
             }
             $(
                 #[tokio::test]
@@ -100,4 +108,5 @@ sql_suite!(
     mail::a_link_is_taken_once_before_it_expires,
     signals::streams_read_back_with_their_secret_sealed,
     signals::the_outbox_keeps_order_and_one_holder_per_channel,
+    signals::the_outbox_takes_only_what_can_be_delivered,
 );

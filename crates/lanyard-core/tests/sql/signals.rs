@@ -8,9 +8,10 @@ use std::time::Duration;
 use lanyard_core::crypto::MasterKey;
 use lanyard_core::db::Db;
 use lanyard_core::model::{
-    Channel, ChannelKind, DefaultSubjects, DeliveryMethod, NewEvent, Stream, StreamConfig,
-    StreamStatus, SubjectRule,
+    Channel, DefaultSubjects, DeliveryMethod, NewEvent, Stream, StreamConfig, StreamStatus,
+    SubjectRule,
 };
+use lanyard_core::testing::TestDatabase;
 use lanyard_store::Timestamp;
 use serde_json::json;
 
@@ -117,7 +118,7 @@ pub(crate) async fn streams_read_back_with_their_secret_sealed(db: Db) {
 
     let channel = Channel::Stream("s1".to_owned());
     db.events()
-        .enqueue(&[event(&channel, "j1")], ChannelKind::SsfPush, at(4_000))
+        .enqueue(&[event(&channel, "j1")], at(4_000))
         .await
         .unwrap();
     assert!(streams.delete("s1").await.unwrap());
@@ -140,7 +141,6 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
     events
         .enqueue(
             &[event(&app, "a1"), event(&app, "a2"), event(&app, "a3")],
-            ChannelKind::Backchannel,
             at(1_000),
         )
         .await
@@ -159,24 +159,78 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
 
     // One holder at a time, until the hold runs out.
     let hold = Duration::from_secs(60);
-    assert!(events.claim(&app, at(1_000), hold).await.unwrap());
-    assert!(!events.claim(&app, at(2_000), hold).await.unwrap());
+    let mut stale = events.claim(&app, at(1_000), hold).await.unwrap().unwrap();
+    assert!(stale.until() >= at(61_000) && stale.until() < at(62_000));
+    assert!(events.claim(&app, at(2_000), hold).await.unwrap().is_none());
     assert!(
         events.due_channels(at(2_000), 10).await.unwrap().is_empty(),
         "held"
     );
+    let mut held = events
+        .claim(&app, at(62_001), hold)
+        .await
+        .unwrap()
+        .expect("a dead holder's claim runs out");
+
+    // The holder whose hold ran out can no longer record anything, nor free the channel:
+    // the new holder alone delivers it.
+    let first = events.pending(&app, 1).await.unwrap().remove(0);
     assert!(
-        events.claim(&app, at(61_001), hold).await.unwrap(),
-        "a dead holder's claim runs out"
+        !events
+            .renew(&app, &mut stale, at(62_002), hold)
+            .await
+            .unwrap()
     );
+    assert!(
+        !events
+            .finished(&app, stale, first.seq, "delivered", None, at(62_002))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !events
+            .retry_at(&app, stale, first.seq, at(90_000), "late")
+            .await
+            .unwrap()
+    );
+    events.release(&app, stale).await.unwrap();
+    assert!(
+        events
+            .claim(&app, at(62_003), hold)
+            .await
+            .unwrap()
+            .is_none(),
+        "still held by the new holder"
+    );
+    assert_eq!(
+        jtis(events.pending(&app, 10).await.unwrap()),
+        ["a1", "a2", "a3"]
+    );
+    let before = held;
+    assert!(
+        events
+            .renew(&app, &mut held, at(63_000), hold)
+            .await
+            .unwrap()
+    );
+    assert_ne!(held, before);
 
     // The first fails: the channel waits, then the first is tried again.
-    let first = events.pending(&app, 1).await.unwrap().remove(0);
-    events
-        .retry_at(&app, first.seq, at(70_000), "the app answered 503")
-        .await
-        .unwrap();
-    events.release(&app).await.unwrap();
+    assert!(
+        events
+            .retry_at(&app, held, first.seq, at(70_000), "the app answered 503")
+            .await
+            .unwrap()
+    );
+    events.release(&app, held).await.unwrap();
+    assert!(
+        events
+            .claim(&app, at(69_999), hold)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due before its time"
+    );
     assert!(
         events
             .due_channels(at(69_999), 10)
@@ -201,10 +255,14 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
     assert_eq!(state.last_error.as_deref(), Some("the app answered 503"));
     assert_eq!(state.next_attempt_at, Some(70));
 
-    events
-        .finished(&app, again.seq, "delivered", None, at(71_000))
-        .await
-        .unwrap();
+    let held = events.claim(&app, at(70_000), hold).await.unwrap().unwrap();
+    assert!(
+        events
+            .finished(&app, held, again.seq, "delivered", None, at(71_000))
+            .await
+            .unwrap()
+    );
+    events.release(&app, held).await.unwrap();
     let state = &events
         .states(Some(std::slice::from_ref(&app)))
         .await
@@ -230,11 +288,7 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
         .await
         .unwrap();
     events
-        .enqueue(
-            &[event(&polled, "p1"), event(&polled, "p2")],
-            ChannelKind::SsfPush,
-            at(72_000),
-        )
+        .enqueue(&[event(&polled, "p1"), event(&polled, "p2")], at(72_000))
         .await
         .unwrap();
     assert_eq!(
@@ -258,7 +312,7 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
     // A jti is unique.
     assert!(
         events
-            .enqueue(&[event(&app, "a3")], ChannelKind::Backchannel, at(74_000))
+            .enqueue(&[event(&app, "a3")], at(74_000))
             .await
             .is_err()
     );
@@ -267,4 +321,143 @@ pub(crate) async fn the_outbox_keeps_order_and_one_holder_per_channel(db: Db) {
     assert_eq!(events.prune(at(72_000)).await.unwrap(), 1, "a1");
     assert_eq!(events.prune(at(80_000)).await.unwrap(), 1, "p1");
     assert_eq!(events.history(&app).await.unwrap().len(), 2);
+}
+
+/// Only what can be delivered is queued or taken: an event for a stream deleted meanwhile is
+/// not queued; a paused stream is not taken, and its holder stops at the next event; stream
+/// events nobody took within a day are given up, an app's logouts are not.
+pub(crate) async fn the_outbox_takes_only_what_can_be_delivered(db: Db) {
+    let events = db.events();
+    let hold = Duration::from_secs(60);
+    let gone = Channel::Stream("gone".to_owned());
+    events
+        .enqueue(&[event(&gone, "g1")], at(1_000))
+        .await
+        .unwrap();
+    assert!(events.history(&gone).await.unwrap().is_empty());
+
+    let pushed = Channel::Stream("s".to_owned());
+    let mut s = stream("s", "saas", None);
+    db.streams().create(&s).await.unwrap();
+    let app = Channel::Backchannel("wiki".to_owned());
+    events
+        .enqueue(
+            &[event(&pushed, "s1"), event(&gone, "g2"), event(&app, "w1")],
+            at(2_000),
+        )
+        .await
+        .unwrap();
+    assert!(
+        events.history(&gone).await.unwrap().is_empty(),
+        "no channel is made for a stream"
+    );
+    let mut due = events.due_channels(at(2_000), 10).await.unwrap();
+    due.sort_by_key(Channel::key);
+    assert_eq!(due, vec![app.clone(), pushed.clone()]);
+
+    let mut held = events
+        .claim(&pushed, at(2_000), hold)
+        .await
+        .unwrap()
+        .unwrap();
+    s.status = StreamStatus::Paused;
+    assert!(db.streams().save(&s, at(2_500)).await.unwrap());
+    assert!(
+        !events
+            .renew(&pushed, &mut held, at(3_000), hold)
+            .await
+            .unwrap(),
+        "a paused stream's holder stops"
+    );
+    events.release(&pushed, held).await.unwrap();
+    assert!(
+        events
+            .claim(&pushed, at(3_000), hold)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        events.due_channels(at(3_000), 10).await.unwrap(),
+        vec![app.clone()]
+    );
+
+    let day = 24 * 3600 * 1000;
+    assert_eq!(
+        events
+            .expire_stream_events(at(2_000), at(day))
+            .await
+            .unwrap(),
+        0,
+        "not older than the limit"
+    );
+    assert_eq!(
+        events
+            .expire_stream_events(at(2_001), at(day + 2_001))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        events.history(&pushed).await.unwrap(),
+        vec![("s1".to_owned(), Some("failed".to_owned()))]
+    );
+    assert_eq!(
+        events.history(&app).await.unwrap(),
+        vec![("w1".to_owned(), None)]
+    );
+}
+
+/// On PostgreSQL, events of one channel are numbered in the order they commit: a writer
+/// queueing for a channel waits for another transaction that holds it (on SQLite, for any
+/// writer), so a reader never sees a later event before an earlier one commits.
+pub(crate) async fn queueing_waits_for_an_earlier_writer_of_the_channel(kind: &str) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let database = match kind {
+        "sqlite" => TestDatabase::sqlite("lanyard-sql"),
+        _ => TestDatabase::postgres("lanyard_sql").await,
+    };
+    let db = database.open().await;
+    db.streams()
+        .create(&stream("s", "saas", None))
+        .await
+        .unwrap();
+    let app = Channel::Stream("s".to_owned());
+    db.events()
+        .enqueue(&[event(&app, "a1")], at(1_000))
+        .await
+        .unwrap();
+
+    // Another transaction holds the channel, as an enqueue does between its lock and its
+    // commit, and has queued an event.
+    let raw = sea_orm::Database::connect(&database.url).await.unwrap();
+    let txn = raw.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE event_channels SET channel = channel WHERE channel = 'ssf s'")
+        .await
+        .unwrap();
+    txn.execute_unprepared(
+        "INSERT INTO event_outbox (channel, jti, payload, created_at, attempts) \
+         VALUES ('ssf s', 'a2', '{}', 2000, 0)",
+    )
+    .await
+    .unwrap();
+
+    let later = tokio::spawn({
+        let db = db.clone();
+        let app = app.clone();
+        async move { db.events().enqueue(&[event(&app, "a3")], at(3_000)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !later.is_finished(),
+        "a writer for the channel waits for the transaction holding it"
+    );
+    txn.commit().await.unwrap();
+    later.await.unwrap().unwrap();
+    let pending = db.events().pending(&app, 10).await.unwrap();
+    let jtis: Vec<_> = pending.iter().map(|e| e.jti.as_str()).collect();
+    assert_eq!(jtis, ["a1", "a2", "a3"], "numbered in commit order");
+    raw.close().await.unwrap();
+    drop(db);
+    database.remove().await;
 }
