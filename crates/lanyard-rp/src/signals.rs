@@ -31,8 +31,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jsonwebtoken::Validation;
 use lanyard_store::{
-    Clock, Cursor, Feed, Revocation, RevocationEvent, Snapshot, StoreError, Subscription,
-    SystemClock, Target, Timestamp,
+    Clock, Cursor, Feed, Revocation, RevocationEvent, RevocationSet, Snapshot, StoreError,
+    Subscription, SystemClock, Target, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -50,6 +50,10 @@ pub const ACCOUNT_DISABLED: &str =
 pub const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const PUSH: &str = "urn:ietf:rfc:8935";
 const POLL: &str = "urn:ietf:rfc:8936";
+/// How long after an account is disabled a transmitter may still sign a token for it (one
+/// of its nodes acting on its copy of the account): an `account-disabled` watermark is set
+/// this far past the event's `iat`.
+const ISSUING_LAG: Duration = Duration::from_secs(2);
 /// How many events the mirror's subscribers may fall behind before they take a snapshot.
 const LOG: usize = 10_000;
 
@@ -222,7 +226,48 @@ struct Inner {
 struct Log {
     epoch: String,
     first_seq: u64,
+    /// The last [`LOG`] revocations, for followers that fell behind less than that.
     entries: Vec<RevocationEvent>,
+    /// Every revocation still in force, however many arrived: what a snapshot holds.
+    in_force: RevocationSet,
+}
+
+impl Log {
+    fn new() -> Self {
+        Log {
+            epoch: random(9),
+            first_seq: 1,
+            entries: Vec::new(),
+            in_force: RevocationSet::new(),
+        }
+    }
+
+    /// Adds a revocation heard, at the next position.
+    fn push(&mut self, revocation: Revocation) {
+        let cursor = Cursor {
+            epoch: self.epoch.clone(),
+            seq: self.first_seq + self.entries.len() as u64,
+        };
+        self.in_force.apply(&revocation);
+        let at = revocation.at;
+        self.entries.push(RevocationEvent { cursor, revocation });
+        if self.entries.len() > LOG {
+            let drop = self.entries.len() - LOG;
+            self.entries.drain(..drop);
+            self.first_seq += drop as u64;
+            self.in_force.prune(at);
+        }
+    }
+
+    /// The position of the last revocation heard, and every one still in force at `now`.
+    fn snapshot(&mut self, now: Timestamp) -> (Cursor, Vec<Revocation>) {
+        self.in_force.prune(now);
+        let cursor = Cursor {
+            epoch: self.epoch.clone(),
+            seq: self.first_seq + self.entries.len() as u64 - 1,
+        };
+        (cursor, self.in_force.iter().collect())
+    }
 }
 
 /// A Shared Signals receiver for one app; cloning shares it. Its tasks stop when the last
@@ -379,11 +424,7 @@ impl SsfReceiver {
                 poll_url,
                 push_secret,
                 keys,
-                log: Mutex::new(Log {
-                    epoch: random(9),
-                    first_seq: 1,
-                    entries: Vec::new(),
-                }),
+                log: Mutex::new(Log::new()),
                 grew: tokio::sync::watch::Sender::new(0),
                 events: tokio::sync::broadcast::channel(1024).0,
                 alive_at: AtomicI64::new(0),
@@ -822,11 +863,24 @@ impl Inner {
             _ => SecurityEvent::Other { event_type, sub_id },
         };
         let target = match &heard {
-            SecurityEvent::SessionRevoked { sid, .. } => Some(Target::Sid(sid.clone())),
-            SecurityEvent::AccountDisabled { sub } => Some(Target::Sub(sub.clone())),
-            SecurityEvent::Other { .. } => None,
+            SecurityEvent::SessionRevoked { sid, .. } => Some((Target::Sid(sid.clone()), at)),
+            // Tokens issued at or before the watermark are refused. A transmitter with several
+            // nodes may sign a token for the person a moment after the account was disabled
+            // (Lanyard's nodes trust their copy of a person for a second): the watermark is
+            // set past that, as Lanyard's own feed does.
+            SecurityEvent::AccountDisabled { sub } => {
+                Some((Target::Sub(sub.clone()), at.plus(ISSUING_LAG)))
+            }
+            SecurityEvent::Other { event_type, sub_id } => {
+                if [SESSION_REVOKED, ACCOUNT_DISABLED].contains(&event_type.as_str()) {
+                    // Taken (the transmitter must not send it again), but it revokes nothing
+                    // here: say so, since the tokens it meant stay valid until they expire.
+                    tracing::warn!(%event_type, subject = %sub_id, "Shared Signals: a revocation names a subject this receiver cannot match (not a session, nor an iss_sub of its transmitter); nothing was revoked");
+                }
+                None
+            }
         };
-        if let Some(target) = target {
+        if let Some((target, at)) = target {
             self.record(target, at);
         }
         let _ = self.events.send(heard);
@@ -841,19 +895,10 @@ impl Inner {
                 .plus(self.config.max_token_lifetime)
                 .plus(Duration::from_secs(60)),
         };
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let seq = log.first_seq + log.entries.len() as u64;
-        let cursor = Cursor {
-            epoch: log.epoch.clone(),
-            seq,
-        };
-        log.entries.push(RevocationEvent { cursor, revocation });
-        if log.entries.len() > LOG {
-            let drop = log.entries.len() - LOG;
-            log.entries.drain(..drop);
-            log.first_seq += drop as u64;
-        }
-        drop(log);
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(revocation);
         self.grew.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
@@ -896,19 +941,14 @@ impl RevocationSource for Source {
                 "the Shared Signals stream has not been proven alive yet".to_owned(),
             ));
         }
-        let log = inner.log.lock().unwrap_or_else(|p| p.into_inner());
-        let now = inner.now();
+        let (cursor, revocations) = inner
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot(inner.now());
         Ok(Snapshot {
-            cursor: Cursor {
-                epoch: log.epoch.clone(),
-                seq: log.first_seq + log.entries.len() as u64 - 1,
-            },
-            revocations: log
-                .entries
-                .iter()
-                .map(|e| e.revocation.clone())
-                .filter(|r| r.until > now)
-                .collect(),
+            cursor,
+            revocations,
             leeway_secs: 60,
         })
     }
@@ -1006,5 +1046,35 @@ mod tests {
             well_known("https://tr.example.com/issuer1/").unwrap(),
             "https://tr.example.com/.well-known/ssf-configuration/issuer1"
         );
+    }
+
+    /// A snapshot holds every revocation still in force, not only the last [`LOG`] the
+    /// followers' log keeps; expired ones drop out.
+    #[test]
+    fn a_snapshot_holds_every_revocation_in_force_however_many_came_since() {
+        let hour = Duration::from_secs(3600);
+        let at = |s: i64| Timestamp::from_secs(1_000_000 + s);
+        let revocation = |target: Target, at: Timestamp| Revocation {
+            target,
+            at,
+            until: at.plus(hour),
+        };
+        let mut log = Log::new();
+        log.push(revocation(Target::Sub("alice".to_owned()), at(0)));
+        for i in 0..LOG + 5 {
+            log.push(revocation(Target::Sid(format!("s{i}")), at(1)));
+        }
+        assert_eq!(log.entries.len(), LOG, "the followers' log is capped");
+        let (cursor, in_force) = log.snapshot(at(2));
+        assert_eq!(cursor.seq, (LOG + 6) as u64);
+        assert_eq!(in_force.len(), LOG + 6);
+        assert!(
+            in_force
+                .iter()
+                .any(|r| r.target == Target::Sub("alice".to_owned())),
+            "the first one is still in force"
+        );
+        let (_, later) = log.snapshot(at(0).plus(hour).plus(Duration::from_millis(500)));
+        assert_eq!(later.len(), LOG + 5, "alice's ran out");
     }
 }
