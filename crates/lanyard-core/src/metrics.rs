@@ -54,6 +54,9 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// How often histogram samples are drained into their buckets.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process's recorder, installed on first use. If the embedding program installed a
 /// recorder of its own, Lanyard's metrics go there and `/metrics` shows none of them.
 pub fn handle() -> &'static PrometheusHandle {
@@ -68,6 +71,22 @@ pub fn handle() -> &'static PrometheusHandle {
             .install_recorder()
             .unwrap_or_else(|_| builder().build_recorder().handle());
         describe();
+        // A histogram keeps every sample until it is drained into its buckets, which
+        // `install_recorder` leaves to the caller: without this, a node nobody scrapes grew by
+        // tens of MiB per hundred thousand requests (issue 26).
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the metrics upkeep thread could not start; histograms are drained only when /metrics is read");
+        }
         handle
     })
 }
