@@ -1,6 +1,7 @@
 // Minimal panva/oidc-provider (9.x) instance used as a performance peer.
 // Adapted from ../shared/peers/oidc-provider/provider.mjs for Lanyard's bench runner
-// (crates/lanyard-bench): refresh tokens rotate, and BENCH_MINT_PORT serves a minting route.
+// (crates/lanyard-bench): refresh tokens rotate, and BENCH_MINT_PORT serves a minting route
+// (tokens, and a signed-in browser session for the SSO and code-exchange scenarios).
 //
 // Environment:
 //   PORT        listen port on 127.0.0.1 (default 3000); issuer is http://127.0.0.1:PORT
@@ -11,7 +12,8 @@
 //               there when missing, so restarts keep the same key; without it a fresh
 //               key is generated in memory on every start.
 //   NODE_ENV    run with NODE_ENV=production for measurements.
-//   BENCH_MINT_PORT  a loopback port for POST /mint?kind=refresh|access&n=N (see below).
+//   BENCH_MINT_PORT  a loopback port for POST /mint?kind=refresh|access&n=N and
+//               POST /mint?kind=session (see below).
 //
 // Storage is an in-process Map adapter (no network round trip), i.e. the most
 // favourable storage oidc-provider can have. The package's own MemoryAdapter keeps
@@ -176,16 +178,25 @@ const provider = new Provider(ISSUER, configuration);
 // tokens for introspection and userinfo. Same models, grants and adapter as a sign-in
 // would use, so the endpoints under load do their full work. Served on a port of its own,
 // on loopback, so that the provider's request path is exactly the unadapted one.
+//
+// `kind=session` makes what a browser holds after the bench user signed in and consented
+// to the bench client: a Session (logged in as the user, its authorization for `bench`
+// pointing at a saved Grant for `openid offline_access` and the resource's scopes) and the
+// provider's session cookie for it, signed with `cookies.keys` by the provider's own cookie
+// code (koa's `ctx.cookies`). The answer is `{"cookie": "_session=...; _session.sig=..."}`,
+// a Cookie header value: /auth with it finds the session and the grant (the default
+// `loadExistingGrant`), so it answers with a code at once, with no interaction.
 if (process.env.BENCH_MINT_PORT) {
+  const ACCOUNT = 'bench-user';
   const mint = async (kind, n) => {
     const client = await provider.Client.find('bench');
     const tokens = [];
     for (let i = 0; i < n; i += 1) {
-      const grant = new provider.Grant({ accountId: 'bench-user', clientId: 'bench' });
+      const grant = new provider.Grant({ accountId: ACCOUNT, clientId: 'bench' });
       grant.addOIDCScope('openid offline_access');
       grant.addResourceScope(RESOURCE, 'api:read');
       const grantId = await grant.save();
-      const common = { accountId: 'bench-user', client, grantId, gty: 'authorization_code' };
+      const common = { accountId: ACCOUNT, client, grantId, gty: 'authorization_code' };
       if (kind === 'refresh') {
         const authTime = Math.floor(Date.now() / 1000);
         tokens.push(await new provider.RefreshToken({
@@ -197,19 +208,36 @@ if (process.env.BENCH_MINT_PORT) {
     }
     return tokens;
   };
+  const session = async (req, res) => {
+    const grant = new provider.Grant({ accountId: ACCOUNT, clientId: 'bench' });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope(RESOURCE, RESOURCE_SCOPES);
+    const grantId = await grant.save();
+    const browser = new provider.Session();
+    browser.loginAccount({ accountId: ACCOUNT });
+    browser.grantIdFor('bench', grantId);
+    browser.ensureClientContainer('bench');
+    await browser.save(configuration.ttl.Session);
+    // The provider's cookie code, with its keys: `_session` and its `_session.sig`.
+    provider.createContext(req, res).cookies.set(provider.cookieName('session'), browser.id, { signed: true });
+    let set = res.getHeader('set-cookie') ?? [];
+    if (typeof set === 'string') set = [set];
+    res.removeHeader('set-cookie');
+    return { cookie: set.map((c) => c.split(';')[0]).join('; ') };
+  };
   createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const kind = url.searchParams.get('kind');
     const n = Math.min(Number(url.searchParams.get('n')) || 1, 100_000);
-    if (req.method !== 'POST' || url.pathname !== '/mint' || !['refresh', 'access'].includes(kind)) {
+    if (req.method !== 'POST' || url.pathname !== '/mint' || !['refresh', 'access', 'session'].includes(kind)) {
       res.writeHead(400, { 'content-type': 'application/json' });
-      res.end('{"error":"POST /mint?kind=refresh|access&n=N"}');
+      res.end('{"error":"POST /mint?kind=refresh|access&n=N or POST /mint?kind=session"}');
       return;
     }
     try {
-      const tokens = await mint(kind, n);
+      const answer = kind === 'session' ? await session(req, res) : await mint(kind, n);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(tokens));
+      res.end(JSON.stringify(answer));
     } catch (err) {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: String(err) }));

@@ -1,6 +1,7 @@
 //! The physical limits the servers' figures are compared against, measured in the same run:
 //! signing per core with the access-token algorithm (RSA-2048, P-256 or Ed25519; OpenSSL and
-//! the signer Lanyard uses), a bare RS256 verification, and a Redis round trip on loopback.
+//! the signer Lanyard uses), a bare RS256 verification, a Redis round trip on loopback, and
+//! (with the sign-in scenario) the password hashes the cores can do.
 
 use std::time::{Duration, Instant};
 
@@ -176,6 +177,106 @@ fn verify_cost() -> anyhow::Result<f64> {
     Ok(start.elapsed().as_secs_f64() * 1e6 / n as f64)
 }
 
+/// What a sign-in cannot go faster than: one argon2id verification each, with Lanyard's own
+/// hasher (`lanyard_core::crypto::Passwords`: its parameters, on the blocking pool, at most
+/// one per core at a time).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct PasswordHashes {
+    /// The parameters, as the stored hash names them: `argon2id v=19 m=19456,t=2,p=1`.
+    pub(crate) params: String,
+    /// Verifications per second, one at a time.
+    pub(crate) per_s_one_core: f64,
+    /// Verifications per second with every core busy: the sign-ins' limit.
+    pub(crate) per_s_all_cores: f64,
+    /// This process's CPU time per verification with every core busy, milliseconds: less
+    /// sensitive to other work on the machine than the rates (`cores` × 1000 / this is what
+    /// idle cores would do).
+    pub(crate) cpu_ms_per_hash: f64,
+    pub(crate) cores: usize,
+}
+
+/// Measures [`PasswordHashes`] (about 6 s): 3 s one at a time, 3 s with a verification
+/// waiting for each core.
+pub(crate) async fn password_hashes() -> anyhow::Result<PasswordHashes> {
+    println!("== password hashes (argon2id, Lanyard's hasher)");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let passwords = lanyard_core::crypto::Passwords::new()
+        .context("Lanyard's password hasher did not start")?;
+    let hash = passwords
+        .hash("a bench user's long password 7f3c")
+        .await
+        .context("hashing a password")?;
+    let params = argon2_params(&hash);
+    let time = Duration::from_secs(3);
+    let hz = crate::servers::clock_ticks_per_second().await?;
+    let (per_s_one_core, _) = verify_rate(&passwords, &hash, 1, time).await?;
+    let before = own_cpu_ticks()?;
+    let (per_s_all_cores, n) = verify_rate(&passwords, &hash, cores, time).await?;
+    let cpu_s = (own_cpu_ticks()? - before) as f64 / hz;
+    Ok(PasswordHashes {
+        params,
+        per_s_one_core,
+        per_s_all_cores,
+        cpu_ms_per_hash: cpu_s * 1e3 / n.max(1) as f64,
+        cores,
+    })
+}
+
+/// This process's CPU time so far (user + system, every thread), in clock ticks.
+fn own_cpu_ticks() -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // After the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc/self/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let utime: u64 = fields.get(11).context("utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// Verifications of `hash` by `tasks` tasks at once, each one after the other, for `time`:
+/// (per second, how many).
+async fn verify_rate(
+    passwords: &lanyard_core::crypto::Passwords,
+    hash: &str,
+    tasks: usize,
+    time: Duration,
+) -> anyhow::Result<(f64, u64)> {
+    let start = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (passwords, hash) = (passwords.clone(), hash.to_owned());
+        running.spawn(async move {
+            let mut n = 0u64;
+            while start.elapsed() < time {
+                let right = passwords
+                    .verify("a bench user's long password 7f3c", Some(&hash))
+                    .await?;
+                anyhow::ensure!(right, "the password did not verify against its own hash");
+                n += 1;
+            }
+            anyhow::Ok(n)
+        });
+    }
+    let mut n = 0;
+    while let Some(done) = running.join_next().await {
+        n += done??;
+    }
+    Ok((n as f64 / start.elapsed().as_secs_f64(), n))
+}
+
+/// `argon2id v=19 m=19456,t=2,p=1` from a PHC string `$argon2id$v=19$m=19456,t=2,p=1$...`.
+fn argon2_params(phc: &str) -> String {
+    phc.split('$')
+        .filter(|part| !part.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Median and 99th percentile of 20,000 back-to-back `PING`s, microseconds.
 async fn redis_rtt(url: &str) -> anyhow::Result<(f64, f64)> {
     let mut conn = redis::Client::open(url)?
@@ -203,6 +304,14 @@ mod tests {
         let ec = "                              sign    verify    sign/s verify/s\n 256 bits ecdsa (nistp256)   0.0000s   0.0001s  38164.3  12613.9\n";
         assert_eq!(parse_openssl_speed(ec), Some((38164.3, 12613.9)));
         assert_eq!(parse_openssl_speed("openssl: unknown algorithm"), None);
+    }
+
+    #[test]
+    fn names_the_argon2_parameters_of_a_hash() {
+        assert_eq!(
+            argon2_params("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            "argon2id v=19 m=19456,t=2,p=1"
+        );
     }
 
     #[test]

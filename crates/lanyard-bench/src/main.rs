@@ -2,9 +2,12 @@
 //!
 //! Both servers get the same requests from the same load generator (wrk), with the same
 //! concurrency and duration, in alternating runs (A B A B) so drift hits both alike. The
-//! runner measures each server process's CPU time per request and peak memory, the
-//! physical limits the figures are compared against (RSA signing per core, a bare RS256
-//! verification, a Redis round trip), prints a table, and writes it as JSON and as a chart.
+//! scenarios are single endpoints, and whole flows (single sign-on, the code exchange, fresh
+//! sign-ins: Lanyard's alone), counted in flows too. The runner measures each server
+//! process's CPU time per request (per flow) and peak memory, the physical limits the
+//! figures are compared against (RSA signing per core, a bare RS256 verification, a Redis
+//! round trip, the password hashes per second), prints a table, and writes it as JSON and as
+//! a chart.
 //! `bench/run` builds everything and starts it; `docs/performance.md` shows the output.
 #![allow(
     clippy::print_stdout,
@@ -24,6 +27,7 @@ use clap::Parser;
 
 use crate::report::{Measured, Run};
 use crate::servers::{Backends, Side};
+use crate::wrk::Outcome;
 
 /// Lanyard against panva's oidc-provider: the same load, one machine, one run.
 #[derive(Debug, Parser)]
@@ -71,7 +75,8 @@ struct Args {
     /// What both sides sign access tokens with (ID tokens: RS256 on both).
     #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
     access_token_alg: String,
-    /// Skip the physical references (openssl, signer, verifier, Redis).
+    /// Skip the physical references (openssl, signer, verifier, Redis). The password-hash
+    /// reference of the `signin` scenario is measured with that scenario all the same.
     #[arg(long)]
     skip_limits: bool,
 }
@@ -93,16 +98,31 @@ pub(crate) enum Scenario {
     Introspect,
     /// `GET` userinfo with a valid user access token.
     Userinfo,
+    /// Single sign-on into another app: `GET /authorize` with the session cookie of a person
+    /// already signed in, a redirect with a code, the code exchanged at the token endpoint
+    /// (`authorization_code`, PKCE; an RS256 ID token and an access token back). Measured
+    /// in flows as well as requests.
+    Sso,
+    /// The code exchange alone: `POST /token` with codes made right before each run by
+    /// authorize requests with a session cookie.
+    Code,
+    /// Fresh sign-ins, Lanyard only (the peer has no password sign-in in this set-up): the
+    /// sign-in form posted with the right password (64 users in turn), a redirect with a
+    /// code, the code exchanged; compared with the argon2id hashes the cores can do.
+    Signin,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 9] = [
         Scenario::Discovery,
         Scenario::Jwks,
         Scenario::Token,
         Scenario::Refresh,
         Scenario::Introspect,
         Scenario::Userinfo,
+        Scenario::Sso,
+        Scenario::Code,
+        Scenario::Signin,
     ];
 
     /// The name in tables, JSON and the chart.
@@ -114,9 +134,34 @@ impl Scenario {
             Scenario::Refresh => "token (refresh_token)",
             Scenario::Introspect => "introspection",
             Scenario::Userinfo => "userinfo",
+            Scenario::Sso => "sso flow (authorize + token)",
+            Scenario::Code => "code exchange",
+            Scenario::Signin => "sign-in (password + token)",
         }
     }
+
+    /// Whether the peer runs it too.
+    pub(crate) fn has_peer(self) -> bool {
+        self != Scenario::Signin
+    }
+
+    /// Whether it is counted in whole flows (a token answer with an ID token each) too.
+    pub(crate) fn is_flow(self) -> bool {
+        matches!(self, Scenario::Sso | Scenario::Code | Scenario::Signin)
+    }
 }
+
+/// Codes a side is guessed to exchange per second, for the first warm-up of the `code`
+/// scenario (doubled while the warm-up runs out of codes).
+const CODE_GUESS_PER_S: f64 = 1_000.0;
+/// The codes made for a run of the `code` scenario: the warm-up's rate times the run's
+/// duration, times this.
+const CODE_OVERPROVISION: f64 = 1.5;
+/// How many times a run of the `code` scenario that ran out of codes is made again.
+const CODE_RETRIES: usize = 2;
+/// Codes live 60 s at both sides: a run of the `code` scenario must end well before, pool
+/// making included.
+const CODE_MAX_DURATION_S: u64 = 40;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -126,6 +171,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.runs == 0 || args.conns.is_empty() || args.duration == 0 || args.lanyard_nodes == 0 {
         bail!("--runs, --conns, --duration and --lanyard-nodes must be at least 1");
+    }
+    if args.scenarios.contains(&Scenario::Code) && args.duration > CODE_MAX_DURATION_S {
+        bail!(
+            "the code scenario spends codes made before each run, which live 60 s: give --duration {CODE_MAX_DURATION_S} or less"
+        );
     }
     if args.lanyard_nodes > 1 && (args.database == "sqlite" || args.store == "memory") {
         bail!(
@@ -174,36 +224,60 @@ async fn measure(
         println!("== {}", scenario.name());
         // Fresh processes per scenario: a store that grew in one scenario (refresh tokens,
         // the peer's in-process map) must not slow the next.
-        let sides = [
+        let mut sides = vec![
             Side::start_lanyard(
                 lanyard,
                 backends,
                 args.lanyard_nodes,
                 &args.access_token_alg,
+                scenario,
             )
             .await?,
-            Side::start_peer(&args.peer_dir, &args.access_token_alg).await?,
         ];
+        if scenario.has_peer() {
+            sides.push(Side::start_peer(&args.peer_dir, &args.access_token_alg).await?);
+        }
         let mut idle_rss = Vec::new();
         for side in &sides {
             side.prepare(scenario).await?;
             idle_rss.push(side.rss_kib()?);
         }
+        // Codes to make before each run, per side (the `code` scenario only).
+        let mut codes = Vec::new();
         for side in &sides {
-            let loads = side.loads(scenario, args.threads, 16).await?;
-            wrk::run_all(&loads, Duration::from_secs(args.warmup)).await?;
+            codes.push(warm_up(side, scenario, args).await?);
         }
         let mut runs: Vec<Run> = Vec::new();
         for round in 0..args.runs {
             for &conns in &args.conns {
-                for side in &sides {
-                    // Stateful scenarios spend tokens: each run gets its own.
-                    let loads = side.loads(scenario, args.threads, conns).await?;
-                    let before = side.cpu_ticks()?;
-                    let result = wrk::run_all(&loads, Duration::from_secs(args.duration)).await?;
-                    let cpu = (side.cpu_ticks()? - before) as f64 / hz;
-                    let run = Run::new(side.name(), conns, round, &result, cpu);
-                    println!("{}", run.line());
+                for (side, codes) in sides.iter().zip(&mut codes) {
+                    let mut retries = 0;
+                    let run = loop {
+                        // Stateful scenarios spend tokens: each run gets its own.
+                        let loads = side.loads(scenario, args.threads, conns, *codes).await?;
+                        let before = side.cpu_ticks()?;
+                        let result =
+                            wrk::run_all(&loads, Duration::from_secs(args.duration)).await?;
+                        let cpu = (side.cpu_ticks()? - before) as f64 / hz;
+                        let run = Run::new(side.name(), conns, round, &result, cpu);
+                        println!("{}", run.line());
+                        // The code exchange alone: a run that ran out of codes measured
+                        // something else at its end; it is made again with twice the codes.
+                        if result.dry == 0 || retries == CODE_RETRIES {
+                            // The next run's codes follow the rate this one reached.
+                            if scenario == Scenario::Code {
+                                *codes = (*codes).max(codes_for(run.rps, args.duration));
+                            }
+                            break run;
+                        }
+                        retries += 1;
+                        *codes *= 2;
+                        println!(
+                            "   {:<14} c={conns} run {}: ran out of codes, again with {codes}",
+                            side.name(),
+                            round + 1
+                        );
+                    };
                     runs.push(run);
                 }
             }
@@ -220,6 +294,51 @@ async fn measure(
         for side in sides {
             side.stop().await;
         }
+        // The sign-ins' reference, with no server running: what the cores hash.
+        if scenario == Scenario::Signin {
+            report.password_hashes = Some(limits::password_hashes().await?);
+        }
     }
     Ok(report)
+}
+
+/// The warm-up of `scenario` on `side`: `--warmup` seconds of its load at 16 connections.
+/// For the `code` scenario, also how many codes each measured run needs: the warm-up runs
+/// with a pool of codes of a guessed size, doubled until it lasts the warm-up, and the rate
+/// it measured sizes the runs' pools (`CODE_OVERPROVISION`). 0 for the other scenarios.
+async fn warm_up(side: &Side, scenario: Scenario, args: &Args) -> anyhow::Result<usize> {
+    let warmup = Duration::from_secs(args.warmup);
+    if scenario != Scenario::Code {
+        let loads = side.loads(scenario, args.threads, 16, 0).await?;
+        wrk::run_all(&loads, warmup).await?;
+        return Ok(0);
+    }
+    let seconds = args.warmup.max(1) as f64;
+    let mut pool = (CODE_GUESS_PER_S * seconds) as usize;
+    for _ in 0..4 {
+        let loads = side.loads(scenario, args.threads, 16, pool).await?;
+        let result: Outcome = wrk::run_all(&loads, warmup).await?;
+        if result.dry == 0 {
+            let rate = result.flows.unwrap_or(0) as f64 * 1e6 / result.duration_us.max(1) as f64;
+            let codes = codes_for(rate, args.duration);
+            println!(
+                "   {:<14} warm-up: {rate:.0} codes exchanged/s, {codes} codes made before each run",
+                side.name()
+            );
+            return Ok(codes);
+        }
+        pool *= 2;
+    }
+    bail!(
+        "{}: the warm-up of the code exchange spent {} codes in under {} s, four times over",
+        side.name(),
+        pool / 2,
+        args.warmup
+    )
+}
+
+/// The codes a run of `duration` seconds of the `code` scenario needs at `rate` exchanges
+/// per second, overprovisioned.
+fn codes_for(rate: f64, duration: u64) -> usize {
+    ((rate * duration as f64 * CODE_OVERPROVISION).ceil() as usize).max(100)
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::limits::Limits;
+use crate::limits::{Limits, PasswordHashes};
 use crate::wrk::Outcome;
 use crate::{Args, Scenario};
 
@@ -27,6 +27,11 @@ pub(crate) struct Run {
     pub(crate) requests: u64,
     /// Server CPU time (every thread) during the run, seconds.
     pub(crate) cpu_s: f64,
+    /// Flows completed (a token answer with an ID token each); `None` for the scenarios of
+    /// single requests.
+    pub(crate) flows: Option<u64>,
+    /// Requests sent when no code was left (the code exchange alone): its pool was too small.
+    pub(crate) dry: u64,
 }
 
 impl Run {
@@ -47,6 +52,8 @@ impl Run {
             errors: outcome.errors(),
             requests: outcome.requests,
             cpu_s,
+            flows: outcome.flows,
+            dry: outcome.dry,
         }
     }
 
@@ -54,9 +61,20 @@ impl Run {
         self.cpu_s * 1e6 / self.requests.max(1) as f64
     }
 
+    /// Flows per second, for the flow scenarios.
+    fn flows_per_s(&self) -> Option<f64> {
+        let seconds = self.requests as f64 / self.rps.max(1e-9);
+        self.flows.map(|f| f as f64 / seconds.max(1e-9))
+    }
+
+    /// Server CPU time per completed flow, microseconds, for the flow scenarios.
+    fn cpu_us_per_flow(&self) -> Option<f64> {
+        self.flows.map(|f| self.cpu_s * 1e6 / f.max(1) as f64)
+    }
+
     /// A progress line.
     pub(crate) fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "   {:<14} c={:<3} run {}: {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  {:>5.0} µs CPU/req  {} errors",
             self.side,
             self.conns,
@@ -66,7 +84,17 @@ impl Run {
             self.p99_ms,
             self.cpu_us_per_request(),
             self.errors
-        )
+        );
+        if let (Some(fps), Some(cpu)) = (self.flows_per_s(), self.cpu_us_per_flow()) {
+            line.push_str(&format!("  {fps:>7.0} flows/s  {cpu:>5.0} µs CPU/flow"));
+        }
+        if self.dry > 0 {
+            line.push_str(&format!(
+                "  ({} requests found no code left: the pool was too small)",
+                self.dry
+            ));
+        }
+        line
     }
 }
 
@@ -89,6 +117,11 @@ pub(crate) struct Measured {
     pub(crate) idle_rss_mib: f64,
     /// The most resident memory the process had in the scenario, MiB.
     pub(crate) peak_rss_mib: f64,
+    /// Completed flows per second (a token answer with an ID token each), for the flow
+    /// scenarios (`sso`, `code`, `signin`).
+    pub(crate) flows_per_s: Option<f64>,
+    /// Server CPU time per completed flow, microseconds, for the flow scenarios.
+    pub(crate) cpu_us_per_flow: Option<f64>,
     pub(crate) runs: Vec<Run>,
 }
 
@@ -129,6 +162,12 @@ impl Measured {
                     errors: mine.iter().map(|r| r.errors).sum(),
                     idle_rss_mib: idle_kib as f64 / 1024.0,
                     peak_rss_mib: peak_kib as f64 / 1024.0,
+                    flows_per_s: scenario
+                        .is_flow()
+                        .then(|| median(mine.iter().filter_map(Run::flows_per_s))),
+                    cpu_us_per_flow: scenario
+                        .is_flow()
+                        .then(|| median(mine.iter().filter_map(Run::cpu_us_per_flow))),
                     runs: mine,
                 }
             })
@@ -179,6 +218,9 @@ pub(crate) struct Report {
     pub(crate) setting: Setting,
     pub(crate) results: Vec<Measured>,
     pub(crate) limits: Option<Limits>,
+    /// The password hashes the cores can do: measured with the `signin` scenario (with or
+    /// without the other limits).
+    pub(crate) password_hashes: Option<PasswordHashes>,
 }
 
 impl Report {
@@ -219,6 +261,7 @@ impl Report {
             },
             results: Vec::new(),
             limits: None,
+            password_hashes: None,
         }
     }
 
@@ -266,31 +309,67 @@ impl Report {
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for (scenario, conns) in self.pairs() {
-            let (Some(a), Some(b)) = (
-                self.find(scenario, LANYARD, conns),
-                self.find(scenario, PEER, conns),
-            ) else {
+            let Some(a) = self.find(scenario, LANYARD, conns) else {
                 continue;
             };
+            // A scenario the peer does not run (`signin`) shows "—" on its side.
+            let b = self.find(scenario, PEER, conns);
+            let peer = |f: &dyn Fn(&Measured) -> String| b.map_or_else(|| "—".to_owned(), f);
             println!(
-                "| {} | {} | {:.0} | {:.0} | **{:.2}×** | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {} / {} |",
+                "| {} | {} | {:.0} | {} | {} | {:.2} / {:.2} | {} | {:.0} | {} | {:.0} | {} | {:.0} / {} | {} / {} |",
                 scenario.name(),
                 conns,
                 a.rps,
-                b.rps,
-                a.rps / b.rps.max(1e-9),
+                peer(&|b| format!("{:.0}", b.rps)),
+                peer(&|b| format!("**{:.2}×**", a.rps / b.rps.max(1e-9))),
                 a.p50_ms,
                 a.p99_ms,
-                b.p50_ms,
-                b.p99_ms,
+                peer(&|b| format!("{:.2} / {:.2}", b.p50_ms, b.p99_ms)),
                 a.cpu_us_per_request,
-                b.cpu_us_per_request,
+                peer(&|b| format!("{:.0}", b.cpu_us_per_request)),
                 a.cpu_percent,
-                b.cpu_percent,
+                peer(&|b| format!("{:.0}", b.cpu_percent)),
                 a.peak_rss_mib,
-                b.peak_rss_mib,
+                peer(&|b| format!("{:.0}", b.peak_rss_mib)),
                 a.errors,
-                b.errors
+                peer(&|b| b.errors.to_string()),
+            );
+        }
+        let flows: Vec<(Scenario, usize)> = self
+            .pairs()
+            .into_iter()
+            .filter(|(scenario, _)| scenario.is_flow())
+            .collect();
+        if !flows.is_empty() {
+            println!(
+                "\nWhole flows (a token answer with an ID token each):\n\n| flow | conns | Lanyard flows/s | peer flows/s | Lanyard/peer | Lanyard CPU µs/flow | peer CPU µs/flow | of the password-hash limit |"
+            );
+            println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        }
+        for (scenario, conns) in flows {
+            let Some(a) = self.find(scenario, LANYARD, conns) else {
+                continue;
+            };
+            let b = self.find(scenario, PEER, conns);
+            let peer = |f: &dyn Fn(&Measured) -> String| b.map_or_else(|| "—".to_owned(), f);
+            let fps = |m: &Measured| m.flows_per_s.unwrap_or_default();
+            let cpu = |m: &Measured| m.cpu_us_per_flow.unwrap_or_default();
+            let of_limit = match (scenario, &self.password_hashes) {
+                (Scenario::Signin, Some(h)) => {
+                    format!("{:.0}%", 100.0 * fps(a) / h.per_s_all_cores.max(1e-9))
+                }
+                _ => "—".to_owned(),
+            };
+            println!(
+                "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} |",
+                scenario.name(),
+                conns,
+                fps(a),
+                peer(&|b| format!("{:.0}", fps(b))),
+                peer(&|b| format!("**{:.2}×**", fps(a) / fps(b).max(1e-9))),
+                cpu(a),
+                peer(&|b| format!("{:.0}", cpu(b))),
+                of_limit,
             );
         }
         let idle: Vec<String> = [LANYARD, PEER]
@@ -328,24 +407,66 @@ impl Report {
                 println!("- Redis PING round trip: p50 {p50:.0} µs, p99 {p99:.0} µs");
             }
         }
-        println!("\nTargets (issue 9):");
+        if let Some(h) = &self.password_hashes {
+            println!(
+                "\nPassword hashes on this machine (Lanyard's hasher, {}): {:.0}/s on one core ({:.1} ms), {:.0}/s on {} cores; {:.1} ms of CPU each ({:.0}/s on {} idle cores)",
+                h.params,
+                h.per_s_one_core,
+                1e3 / h.per_s_one_core.max(1e-9),
+                h.per_s_all_cores,
+                h.cores,
+                h.cpu_ms_per_hash,
+                h.cores as f64 * 1e3 / h.cpu_ms_per_hash.max(1e-9),
+                h.cores
+            );
+        }
+        println!("\nTargets (issue 9; issue 26 for the flows):");
         for line in self.verdicts() {
             println!("- {line}");
         }
     }
 
-    /// Each target of issue 9 this run can judge, with its figures.
+    /// Each target of issue 9 (and of issue 26 for the flows) this run can judge, with its
+    /// figures.
     pub(crate) fn verdicts(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let judge = |met: bool| if met { "met" } else { "MISSED" };
         for (scenario, conns) in self.pairs() {
+            // Sign-ins are measured against the password hashes the cores can do.
+            if scenario == Scenario::Signin {
+                if let (Some(a), Some(h)) =
+                    (self.find(scenario, LANYARD, conns), &self.password_hashes)
+                {
+                    let fps = a.flows_per_s.unwrap_or_default();
+                    let share = fps / h.per_s_all_cores.max(1e-9);
+                    // The same from CPU times, which other work on the machine moves less:
+                    // the share of a sign-in's CPU that is its password hash.
+                    let cpu_ms = a.cpu_us_per_flow.unwrap_or_default() / 1e3;
+                    lines.push(format!(
+                        "{} c={conns}: {fps:.0} sign-ins/s, {:.0}% of the password hashes {} cores do ({:.0}/s, {}), target 90%: {}; by CPU time: {cpu_ms:.1} ms per sign-in, {:.1} ms of it the hash ({:.0}%)",
+                        scenario.name(),
+                        100.0 * share,
+                        h.cores,
+                        h.per_s_all_cores,
+                        h.params,
+                        judge(share >= 0.9),
+                        h.cpu_ms_per_hash,
+                        100.0 * h.cpu_ms_per_hash / cpu_ms.max(1e-9),
+                    ));
+                }
+                continue;
+            }
             let (Some(a), Some(b)) = (
                 self.find(scenario, LANYARD, conns),
                 self.find(scenario, PEER, conns),
             ) else {
                 continue;
             };
-            let ratio = a.rps / b.rps.max(1e-9);
+            // Flows are compared in flows, the rest in requests.
+            let ratio = match (a.flows_per_s, b.flows_per_s) {
+                (Some(x), Some(y)) => x / y.max(1e-9),
+                _ => a.rps / b.rps.max(1e-9),
+            };
             let (want, extra) = match scenario {
                 Scenario::Discovery | Scenario::Jwks => (3.0, String::new()),
                 Scenario::Introspect | Scenario::Userinfo => (2.0, String::new()),
@@ -378,8 +499,9 @@ impl Report {
                     }
                     (if rs256 { 1.5 } else { 3.0 }, extra)
                 }
+                Scenario::Sso => (2.0, " (flows/s; issue 26)".to_owned()),
                 // No target of its own; shown for completeness.
-                Scenario::Refresh => (0.0, String::new()),
+                Scenario::Refresh | Scenario::Code | Scenario::Signin => (0.0, String::new()),
             };
             if want > 0.0 {
                 lines.push(format!(
@@ -434,12 +556,15 @@ pub(crate) fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into()))
         .map_err(|_| anyhow::anyhow!("DejaVu Sans did not load"))?;
     let conns = report.results.iter().map(|m| m.conns).max().unwrap_or(0);
-    let rows: Vec<(Scenario, &Measured, &Measured)> = report
+    // A scenario the peer does not run (`signin`) has Lanyard's bar alone.
+    let rows: Vec<(Scenario, &Measured, Option<&Measured>)> = report
         .pairs()
         .into_iter()
         .filter(|(_, c)| *c == conns)
-        .filter_map(|(s, c)| Some((s, report.find(s, LANYARD, c)?, report.find(s, PEER, c)?)))
+        .filter_map(|(s, c)| Some((s, report.find(s, LANYARD, c)?, report.find(s, PEER, c))))
         .collect();
+    // The flows of several requests are charted in flows per second.
+    let per_second = |m: &Measured| m.flows_per_s.unwrap_or(m.rps);
     let root = BitMapBackend::new(path, (1500, 620)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
@@ -459,9 +584,12 @@ pub(crate) fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     let names: Vec<&'static str> = rows.iter().map(|r| short(r.0)).collect();
     panel(
         &left,
-        "requests per second (log scale; more is better)",
+        "requests per second; flows for sso, sign-in (log scale; more is better)",
         &names,
-        &rows.iter().map(|r| (r.1.rps, r.2.rps)).collect::<Vec<_>>(),
+        &rows
+            .iter()
+            .map(|r| (per_second(r.1), r.2.map_or(f64::NAN, per_second)))
+            .collect::<Vec<_>>(),
         true,
     )?;
     panel(
@@ -470,7 +598,7 @@ pub(crate) fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
         &names,
         &rows
             .iter()
-            .map(|r| (r.1.p99_ms, r.2.p99_ms))
+            .map(|r| (r.1.p99_ms, r.2.map_or(f64::NAN, |m| m.p99_ms)))
             .collect::<Vec<_>>(),
         false,
     )?;
@@ -486,6 +614,9 @@ fn short(s: Scenario) -> &'static str {
         Scenario::Refresh => "refresh",
         Scenario::Introspect => "introspect",
         Scenario::Userinfo => "userinfo",
+        Scenario::Sso => "sso flow",
+        Scenario::Code => "code exch.",
+        Scenario::Signin => "sign-in",
     }
 }
 
@@ -566,13 +697,16 @@ where
     ];
     for (k, (name, colour, from, to)) in series.into_iter().enumerate() {
         chart
-            .draw_series(values.iter().enumerate().map(|(i, v)| {
+            .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
                 let value = if k == 0 { v.0 } else { v.1 };
+                // No bar for a side that did not run the scenario (NaN).
                 let x = i as f64;
-                Rectangle::new(
-                    [(x + from + 0.02, bottom), (x + to - 0.02, value)],
-                    colour.filled(),
-                )
+                value.is_finite().then(|| {
+                    Rectangle::new(
+                        [(x + from + 0.02, bottom), (x + to - 0.02, value)],
+                        colour.filled(),
+                    )
+                })
             }))?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
@@ -602,6 +736,9 @@ mod tests {
             p50_us: 1_000,
             p99_us,
             max_us: p99_us,
+            flows: None,
+            unexpected: 0,
+            dry: 0,
         };
         Run::new(side, conns, 0, &outcome, 5.0)
     }
@@ -627,5 +764,22 @@ mod tests {
         // 5 s of CPU over 10 s per run: half a core.
         assert!((m.cpu_percent - 50.0).abs() < 1e-6, "{}", m.cpu_percent);
         assert_eq!(median([4.0, 1.0].into_iter()), 2.5);
+        assert_eq!(m.flows_per_s, None, "jwks is no flow");
+    }
+
+    #[test]
+    fn flows_are_counted_per_second_and_per_cpu() {
+        // 2,000 requests in 10 s, 1,000 of them completing a flow, 5 s of server CPU.
+        let mut flow = run(LANYARD, 16, 200.0, 3_000);
+        flow.flows = Some(1_000);
+        let measured = Measured::of(Scenario::Sso, LANYARD, &[flow], 10_240, 20_480);
+        let m = &measured[0];
+        assert_eq!(m.rps, 200.0);
+        assert!((m.flows_per_s.unwrap() - 100.0).abs() < 1e-6);
+        assert!((m.cpu_us_per_flow.unwrap() - 5_000.0).abs() < 1e-6);
+        assert!(
+            !run(PEER, 16, 1.0, 1).line().contains("flows/s"),
+            "no flows in the line of a single-request scenario"
+        );
     }
 }

@@ -3,17 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use reqwest::cookie::CookieStore as _;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::{Child, Command};
 
 use crate::Scenario;
-use crate::wrk::Load;
+use crate::wrk::{Body, Flow, Load, Step};
 
 /// The peer's registered client (`bench/peer/provider.mjs`).
 const PEER_SECRET: &str = "bench-secret";
@@ -24,6 +26,18 @@ const PASSWORD: &str = "a bench user's long password 7f3c";
 const REDIRECT_URI: &str = "http://127.0.0.1:4000/cb";
 /// Both sides answer `client_credentials` with a JWT access token for this scope.
 const CLIENT_CREDENTIALS: &str = "grant_type=client_credentials&scope=api%3Aread";
+/// The PKCE verifier of every authorization request of the flows (its S256 challenge goes
+/// with each): one fixed pair is enough, the server checks it all the same.
+const PKCE_VERIFIER: &str = "lanyard-bench-fixed-pkce-verifier-0123456789-abcdefghij";
+/// Users the `signin` scenario signs in as, in turn (`bench0` ...): attempts are counted per
+/// username before the password is checked, so one username signing in many times at once
+/// would be throttled as a guesser.
+const SIGNIN_USERS: usize = 64;
+/// The sign-in lockout thresholds of the `signin` scenario (as `bench/signin` sets them).
+const SIGNIN_LOCKOUT_THRESHOLD: &str = "1000";
+/// Making the codes of one run of the `code` scenario should not take longer: codes live
+/// 60 s at both sides.
+const CODE_MAKING_WARN: Duration = Duration::from_secs(30);
 
 /// Lanyard's database and token store for the whole run; each scenario's Lanyard gets a
 /// fresh database file or schema-less fresh database and a fresh key prefix.
@@ -186,8 +200,17 @@ pub(crate) struct Side {
     basic: String,
     /// Cookies (Lanyard's SSO session) and no redirects followed.
     http: reqwest::Client,
+    /// `http`'s cookies.
+    jar: Arc<reqwest::cookie::Jar>,
+    /// No cookies of its own (the flows send theirs, as wrk does) and no redirects followed.
+    bare: reqwest::Client,
     /// A user's access token, for introspection and userinfo.
     user_token: tokio::sync::OnceCell<String>,
+    /// The `Cookie` header of a browser in which the bench user is signed in.
+    session_cookie: tokio::sync::OnceCell<String>,
+    /// Lanyard's sign-in form for the `signin` scenario: the CSRF cookie and the form
+    /// without the username's number.
+    signin_form: tokio::sync::OnceCell<(String, String)>,
     /// The peer's minting route (`bench/peer/provider.mjs`), on a port of its own.
     mint: Option<String>,
 }
@@ -202,13 +225,15 @@ struct Node {
 
 impl Side {
     /// Starts `nodes` Lanyard processes on one fresh database and store prefix, with a
-    /// client and a user. They share the issuer (the first node's URL), as nodes behind a
+    /// client and a user (for `signin`, [`SIGNIN_USERS`] more, and the sign-in lockout
+    /// thresholds raised). They share the issuer (the first node's URL), as nodes behind a
     /// load balancer do.
     pub(crate) async fn start_lanyard(
         binary: &Path,
         backends: &Backends,
         nodes: usize,
         access_token_alg: &str,
+        scenario: Scenario,
     ) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
@@ -217,6 +242,12 @@ impl Side {
             );
         }
         let (database, store) = backends.fresh().await?;
+        // PostgreSQL wants a master key kept apart from the database (SQLite makes its own
+        // beside the file).
+        let master_key = match &backends.postgres {
+            Some(_) => Some(master_key_file(binary, &backends.work).await?),
+            None => None,
+        };
         let ports = (0..nodes.max(1))
             .map(|_| free_port())
             .collect::<Result<Vec<_>, _>>()?;
@@ -233,6 +264,17 @@ impl Side {
             if let Some((url, prefix)) = &store {
                 cmd.env("LANYARD_REDIS_URL", url)
                     .env("LANYARD_REDIS_PREFIX", prefix);
+            }
+            if let Some(file) = &master_key {
+                cmd.env("LANYARD_MASTER_KEY_FILE", file)
+                    .env_remove("LANYARD_MASTER_KEY");
+            }
+            if scenario == Scenario::Signin {
+                cmd.env("LANYARD_SIGNIN_LOCKOUT_THRESHOLD", SIGNIN_LOCKOUT_THRESHOLD)
+                    .env(
+                        "LANYARD_SIGNIN_IP_LOCKOUT_THRESHOLD",
+                        SIGNIN_LOCKOUT_THRESHOLD,
+                    );
             }
         };
         let mut client = Command::new(binary);
@@ -263,6 +305,16 @@ impl Side {
         user.args(["user", "add", USERNAME, "--password-stdin"]);
         env(&mut user);
         feed(user, PASSWORD).await?;
+        if scenario == Scenario::Signin {
+            for n in 0..SIGNIN_USERS {
+                let mut user = Command::new(binary);
+                user.args(["user", "add", &format!("{USERNAME}{n}"), "--password-stdin"]);
+                env(&mut user);
+                feed(user, PASSWORD)
+                    .await
+                    .with_context(|| format!("adding the sign-in scenario's user {n}"))?;
+            }
+        }
 
         let mut children = Vec::new();
         for port in &ports {
@@ -335,8 +387,12 @@ impl Side {
         issuer: String,
         secret: &str,
     ) -> anyhow::Result<Self> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let bare = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let mut nodes = Vec::new();
@@ -366,7 +422,11 @@ impl Side {
             discovery,
             basic: format!("Basic {}", STANDARD.encode(format!("bench:{secret}"))),
             http,
+            jar,
+            bare,
             user_token: tokio::sync::OnceCell::new(),
+            session_cookie: tokio::sync::OnceCell::new(),
+            signin_form: tokio::sync::OnceCell::new(),
             mint: None,
         })
     }
@@ -386,17 +446,27 @@ impl Side {
             .with_context(|| format!("{} publishes no {field}", self.name()))
     }
 
-    /// Makes sure the scenario's request really succeeds before it is measured.
+    /// Makes sure the scenario's request (a flow: its every step) really succeeds before it
+    /// is measured.
     pub(crate) async fn prepare(&self, scenario: Scenario) -> anyhow::Result<()> {
-        let load = self.load_for(scenario, 1, 1).await?;
+        let load = self
+            .load_for(scenario, 1, 1, 1)
+            .await
+            .with_context(|| format!("{} cannot prepare {}", self.name(), scenario.name()))?;
         let mut request = self.http.request(load.method.clone(), &load.url);
         for (name, value) in &load.headers {
             request = request.header(*name, value);
         }
         let body = match &load.body {
-            crate::wrk::Body::Fixed(body) => body.clone(),
-            crate::wrk::Body::Refresh(tokens) => {
+            Body::Fixed(body) => body.clone(),
+            Body::Refresh(tokens) => {
                 format!("grant_type=refresh_token&refresh_token={}", tokens[0])
+            }
+            Body::Flow(flow) => {
+                return self
+                    .check_flow(&load.url, flow)
+                    .await
+                    .with_context(|| format!("{} {}", self.name(), scenario.name()));
             }
         };
         if !body.is_empty() {
@@ -416,19 +486,22 @@ impl Side {
 
     /// The load of `scenario` spread over this side's processes: `conns` connections and
     /// `threads` wrk threads in all, each process getting its share, each with its own tokens
-    /// where the scenario spends them.
+    /// where the scenario spends them; `codes`: the codes to make beforehand for the `code`
+    /// scenario, in all.
     pub(crate) async fn loads(
         &self,
         scenario: Scenario,
         threads: usize,
         conns: usize,
+        codes: usize,
     ) -> anyhow::Result<Vec<Load>> {
         let n = self.nodes.len();
         let mut loads = Vec::with_capacity(n);
         for (i, node) in self.nodes.iter().enumerate() {
+            let codes = codes / n + usize::from(i < codes % n);
             let conns = conns / n + usize::from(i < conns % n);
             let threads = (threads / n).max(1).min(conns.max(1));
-            let mut load = self.load_for(scenario, threads, conns).await?;
+            let mut load = self.load_for(scenario, threads, conns, codes).await?;
             load.threads = threads;
             load.conns = conns;
             load.url = load.url.replacen(&self.issuer, &node.base, 1);
@@ -437,12 +510,14 @@ impl Side {
         Ok(loads)
     }
 
-    /// The requests of `scenario`, with tokens for `conns` connections where it spends them.
+    /// The requests of `scenario`, with tokens for `conns` connections where it spends them
+    /// (`codes` codes for the `code` scenario).
     pub(crate) async fn load_for(
         &self,
         scenario: Scenario,
         threads: usize,
         conns: usize,
+        codes: usize,
     ) -> anyhow::Result<Load> {
         let form = (
             "Content-Type",
@@ -478,7 +553,222 @@ impl Side {
                 ));
                 load
             }
+            Scenario::Sso => {
+                let start = Step {
+                    method: reqwest::Method::GET,
+                    url: self.authorize_url()?,
+                    headers: vec![("Cookie", self.session_cookie().await?)],
+                    body: String::new(),
+                    numbered: 0,
+                };
+                self.flow(Some(start), Vec::new())?
+            }
+            Scenario::Code => {
+                let codes = self.make_codes(codes).await?;
+                self.flow(None, codes)?
+            }
+            Scenario::Signin => {
+                if self.kind != Kind::Lanyard {
+                    bail!("the peer has no password sign-in in this set-up");
+                }
+                let (cookie, body) = self.signin_form().await?;
+                let start = Step {
+                    method: reqwest::Method::POST,
+                    url: format!("{}/signin", self.issuer),
+                    headers: vec![form, ("Cookie", cookie)],
+                    body,
+                    numbered: SIGNIN_USERS,
+                };
+                self.flow(Some(start), Vec::new())?
+            }
         })
+    }
+
+    /// A flow ending at the token endpoint with `authorization_code`.
+    fn flow(&self, start: Option<Step>, codes: Vec<String>) -> anyhow::Result<Load> {
+        let token_form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("code_verifier", PKCE_VERIFIER)
+            .append_pair("code", "")
+            .finish();
+        Ok(Load::flow(
+            self.endpoint("token_endpoint")?,
+            Flow {
+                start,
+                token_headers: vec![
+                    (
+                        "Content-Type",
+                        "application/x-www-form-urlencoded".to_owned(),
+                    ),
+                    ("Authorization", self.basic.clone()),
+                ],
+                token_form,
+                codes,
+            },
+        ))
+    }
+
+    /// The flows' authorization request: the bench client, `openid`, PKCE (S256 of
+    /// [`PKCE_VERIFIER`]).
+    fn authorize_url(&self) -> anyhow::Result<String> {
+        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            PKCE_VERIFIER.as_bytes(),
+        ));
+        let mut url = url::Url::parse(&self.endpoint("authorization_endpoint")?)?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", "bench")
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("scope", "openid")
+            .append_pair("state", "bench")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.into())
+    }
+
+    /// A browser's `Cookie` header with the bench user signed in. Lanyard: a real sign-in
+    /// (its session cookie as the sign-in form's answer set it). The peer, which has no
+    /// sign-in pages in this set-up: a session and a grant made by its minting route with
+    /// its own models, and the provider's signed session cookie for them.
+    async fn session_cookie(&self) -> anyhow::Result<String> {
+        self.session_cookie
+            .get_or_try_init(|| async {
+                match self.kind {
+                    Kind::Lanyard => {
+                        self.sign_in_and_redeem().await?;
+                        let issuer = url::Url::parse(&self.issuer)?;
+                        let cookies = self
+                            .jar
+                            .cookies(&issuer)
+                            .context("no session cookie after signing in")?;
+                        Ok(cookies.to_str()?.to_owned())
+                    }
+                    Kind::Peer => {
+                        let answer: Value =
+                            self.peer_mint_call("kind=session").await?.json().await?;
+                        answer["cookie"]
+                            .as_str()
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned)
+                            .with_context(|| format!("the peer made no session cookie: {answer}"))
+                    }
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Lanyard's sign-in form as a browser gets it from `GET /authorize` without a session:
+    /// (the CSRF cookie, the form's body up to the username's number).
+    async fn signin_form(&self) -> anyhow::Result<(String, String)> {
+        self.signin_form
+            .get_or_try_init(|| async {
+                let answer = self.bare.get(self.authorize_url()?).send().await?;
+                let status = answer.status();
+                let cookie = answer
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|c| c.to_str().ok()?.split(';').next().map(str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let page = answer.text().await?;
+                if status != reqwest::StatusCode::OK || cookie.is_empty() {
+                    bail!("no sign-in page with a CSRF cookie: {status} {page}");
+                }
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("csrf", &form_value(&page, "csrf")?)
+                    .append_pair(
+                        "authorization_request",
+                        &form_value(&page, "authorization_request")?,
+                    )
+                    .append_pair("password", PASSWORD)
+                    .append_pair("username", USERNAME)
+                    .finish();
+                Ok((cookie, body))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `n` authorization codes from authorize requests with the session cookie, made at once
+    /// on many connections (codes live a minute), oldest first.
+    async fn make_codes(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        let url = self.authorize_url()?;
+        let cookie = self.session_cookie().await?;
+        let workers = n.clamp(1, 32);
+        let started = Instant::now();
+        let mut making = tokio::task::JoinSet::new();
+        for w in 0..workers {
+            let count = n / workers + usize::from(w < n % workers);
+            let (http, url, cookie) = (self.bare.clone(), url.clone(), cookie.clone());
+            making.spawn(async move {
+                let mut codes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let answer = http.get(&url).header("Cookie", &cookie).send().await?;
+                    codes.push((Instant::now(), code_in(answer).await?));
+                }
+                anyhow::Ok(codes)
+            });
+        }
+        let mut codes = Vec::with_capacity(n);
+        while let Some(made) = making.join_next().await {
+            codes.extend(made??);
+        }
+        codes.sort_by_key(|(at, _)| *at);
+        let took = started.elapsed();
+        if n > 1 {
+            println!(
+                "   {:<14} made {n} codes in {:.1} s",
+                self.name(),
+                took.as_secs_f64()
+            );
+        }
+        if took > CODE_MAKING_WARN {
+            println!(
+                "   warning: making the codes took {:.0} s and codes live 60 s: some may expire in the run (a shorter --duration needs fewer)",
+                took.as_secs_f64()
+            );
+        }
+        Ok(codes.into_iter().map(|(_, code)| code).collect())
+    }
+
+    /// One flow as the wrk script runs it: its first step (or the first code made), then the
+    /// code exchanged; an ID token must come back.
+    async fn check_flow(&self, token_url: &str, flow: &Flow) -> anyhow::Result<()> {
+        let code = match &flow.start {
+            Some(step) => {
+                let mut request = self.bare.request(step.method.clone(), &step.url);
+                for (name, value) in &step.headers {
+                    request = request.header(*name, value);
+                }
+                let mut body = step.body.clone();
+                if step.numbered > 0 {
+                    body.push('0');
+                }
+                if !body.is_empty() {
+                    request = request.body(body);
+                }
+                code_in(request.send().await?).await?
+            }
+            None => flow.codes.first().context("no code was made")?.clone(),
+        };
+        let mut request = self.bare.post(token_url);
+        for (name, value) in &flow.token_headers {
+            request = request.header(*name, value);
+        }
+        let answer = request
+            .body(format!("{}{code}", flow.token_form))
+            .send()
+            .await?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if !status.is_success() || !text.contains("\"id_token\"") {
+            bail!("the code exchange answered {status} without an ID token: {text}");
+        }
+        Ok(())
     }
 
     async fn user_token(&self) -> anyhow::Result<String> {
@@ -519,17 +809,22 @@ impl Side {
     /// The peer makes tokens with its own models (`POST /mint`): it has no sign-in pages in
     /// this set-up.
     async fn peer_mint(&self, kind: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let answer = self.peer_mint_call(&format!("kind={kind}&n={n}")).await?;
+        let tokens: Vec<String> = answer.json().await?;
+        if tokens.len() != n {
+            bail!("the peer minted {} tokens, not {n}", tokens.len());
+        }
+        Ok(tokens)
+    }
+
+    /// `POST` to the peer's minting route with `query`; its answer, successful.
+    async fn peer_mint_call(&self, query: &str) -> anyhow::Result<reqwest::Response> {
         let mint = self.mint.as_deref().context("only the peer mints")?;
         // The route listens once the provider does; it answers at the first try but for a
         // slow start.
         let mut answer = None;
         for _ in 0..50 {
-            match self
-                .http
-                .post(format!("{mint}?kind={kind}&n={n}"))
-                .send()
-                .await
-            {
+            match self.http.post(format!("{mint}?{query}")).send().await {
                 Ok(a) => {
                     answer = Some(a);
                     break;
@@ -539,13 +834,13 @@ impl Side {
         }
         let answer = answer.context("the peer's minting route does not answer")?;
         if !answer.status().is_success() {
-            bail!("the peer did not mint tokens: {}", answer.status());
+            let status = answer.status();
+            bail!(
+                "the peer's minting route ({query}) answered {status}: {} (is bench/peer/provider.mjs in the peer's folder the current one? bench/run copies it)",
+                answer.text().await.unwrap_or_default()
+            );
         }
-        let tokens: Vec<String> = answer.json().await?;
-        if tokens.len() != n {
-            bail!("the peer minted {} tokens, not {n}", tokens.len());
-        }
-        Ok(tokens)
+        Ok(answer)
     }
 
     /// Lanyard's code flow as a browser runs it: authorize (the sign-in page the first
@@ -672,6 +967,34 @@ impl Side {
     }
 }
 
+/// A new master key (`lanyard keys master-key`) in a file of `work` readable by its owner
+/// only, as Lanyard wants it.
+async fn master_key_file(binary: &Path, work: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let out = Command::new(binary)
+        .args(["keys", "master-key"])
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!(
+            "lanyard keys master-key: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let path = work.join("master.key");
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(&out.stdout))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// Writes `line` to the command's standard input and checks it succeeded.
 async fn feed(mut command: Command, line: &str) -> anyhow::Result<()> {
     let mut child = command
@@ -687,6 +1010,36 @@ async fn feed(mut command: Command, line: &str) -> anyhow::Result<()> {
         bail!("lanyard: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
+}
+
+/// The code in the `Location` of a redirect, as it stands there (form-encoded: the token
+/// request's form takes it so, as the wrk script does), or an error saying what came instead.
+async fn code_in(answer: reqwest::Response) -> anyhow::Result<String> {
+    let status = answer.status();
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned);
+    match location.as_deref().and_then(code_of) {
+        Some(code) if status.is_redirection() => Ok(code.to_owned()),
+        _ => bail!(
+            "expected a redirect with a code, got {status} {}{}",
+            location.map_or_else(String::new, |l| format!("to {l} ")),
+            answer.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// The `code` parameter of a redirect's URL, undecoded (what the script's
+/// `[?&]code=([^&#]+)` takes).
+fn code_of(location: &str) -> Option<&str> {
+    let query = location.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("code="))
+        .filter(|code| !code.is_empty())
 }
 
 /// The value of the hidden field `name` in an HTML form.
@@ -732,6 +1085,20 @@ mod tests {
             "a=1&b='2'&c=<&bogus"
         );
         assert!(form_value(page, "csrf").is_err());
+    }
+
+    #[test]
+    fn the_code_is_taken_from_a_redirect_as_it_stands() {
+        assert_eq!(
+            code_of("http://127.0.0.1:4000/cb?state=s&code=a%2Bb&iss=x"),
+            Some("a%2Bb")
+        );
+        assert_eq!(code_of("http://127.0.0.1:4000/cb?code=c1#frag"), Some("c1"));
+        assert_eq!(
+            code_of("http://127.0.0.1:4000/cb?error=login_required"),
+            None
+        );
+        assert_eq!(code_of("http://127.0.0.1:4000/cb?xcode=1"), None);
     }
 
     #[test]
