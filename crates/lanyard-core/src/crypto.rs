@@ -9,7 +9,6 @@ use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use tokio::sync::Semaphore;
 
 /// `n` bytes from the CSPRNG, base64url.
 pub fn random_token(bytes: usize) -> String {
@@ -130,11 +129,15 @@ impl MasterKey {
 
 /// Hashes and verifies passwords with argon2id (OWASP parameters: m=19 MiB, t=2, p=1).
 ///
-/// Each hash takes ~14 ms of one core, so hashing runs on the blocking pool, at most one per
-/// core at a time; a request beyond that waits its turn instead of starving the runtime.
+/// Each hash takes ~14–23 ms of one core, so hashing runs on threads of its own, one per
+/// core; a request beyond that waits its turn instead of starving the runtime. Their number
+/// is fixed because each keeps the 19 MiB of its last hash (the allocator holds a freed block
+/// that large for the thread's next use): on Tokio's blocking pool, which grows to hundreds
+/// of threads, sign-ins under load held 420–944 MiB (issue 26's `bench/run --scenarios
+/// signin`); on these, cores × 19 MiB.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    threads: Arc<HashThreads>,
     /// argon2 verifications run so far (unknown users included): tests read it to check that
     /// every sign-in does the same work.
     verified: Arc<AtomicU64>,
@@ -155,9 +158,54 @@ pub enum PasswordError {
     /// The hasher failed (should not happen with sane input).
     #[error("password hashing failed: {0}")]
     Hash(String),
-    /// The blocking pool is gone (shutting down).
+    /// The hashing threads are gone (shutting down), or a hash panicked.
     #[error("password hashing was interrupted")]
     Interrupted,
+}
+
+/// A job for the hashing threads.
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The threads that run argon2, one per core, fed through one queue; they end when the last
+/// [`Passwords`] is dropped.
+struct HashThreads {
+    jobs: std::sync::mpsc::Sender<HashJob>,
+}
+
+impl HashThreads {
+    fn start(count: usize) -> Result<Self, PasswordError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..count {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(job) = job else { return };
+                        // A panic ends the job (its caller hears "interrupted"), not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(format!("no hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on a hashing thread when one is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| PasswordError::Interrupted)?;
+        result.await.map_err(|_| PasswordError::Interrupted)
+    }
 }
 
 impl Passwords {
@@ -166,7 +214,7 @@ impl Passwords {
         let dummy = hash_now(&random_token(16))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            threads: Arc::new(HashThreads::start(cores)?),
             verified: Arc::new(AtomicU64::new(0)),
             dummy: dummy.into(),
         })
@@ -179,15 +227,8 @@ impl Passwords {
 
     /// An argon2id PHC string for `password`, salted.
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Interrupted)?;
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(|_| PasswordError::Interrupted)?
+        self.threads.run(move || hash_now(&password)).await?
     }
 
     /// Whether `password` matches `stored`; with `None` (no such user) or an empty hash (a
@@ -199,23 +240,19 @@ impl Passwords {
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
         let stored = stored.filter(|h| !h.is_empty());
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Interrupted)?;
         let known = stored.is_some();
         let hash = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
         let password = password.to_owned();
         let verified = self.verified.clone();
-        let matched = tokio::task::spawn_blocking(move || {
-            verified.fetch_add(1, Ordering::Relaxed);
-            Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .map_err(|_| PasswordError::Interrupted)?;
+        let matched = self
+            .threads
+            .run(move || {
+                verified.fetch_add(1, Ordering::Relaxed);
+                Argon2::default()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok()
+            })
+            .await?;
         Ok(known && matched)
     }
 }
@@ -373,6 +410,48 @@ mod tests {
         for bad in ["", "short", &"A".repeat(44)] {
             assert!(MasterKey::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// However many hashes are asked for at once, they run on the fixed hashing threads,
+    /// as many at a time as there are threads; a panicking job does not take its thread.
+    #[tokio::test]
+    async fn hashes_run_on_the_fixed_threads_only() {
+        use std::sync::atomic::AtomicUsize;
+        let threads = Arc::new(HashThreads::start(2).unwrap());
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs: Vec<_> = (0..16)
+            .map(|_| {
+                let (threads, running, most) = (threads.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    threads
+                        .run(move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            std::thread::current().name().map(str::to_owned)
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut names = std::collections::BTreeSet::new();
+        for job in jobs {
+            names.insert(job.await.unwrap().unwrap_or_default());
+        }
+        assert!(
+            names.iter().all(|n| n == "argon2-0" || n == "argon2-1"),
+            "{names:?}"
+        );
+        assert!(most.load(Ordering::SeqCst) <= 2);
+
+        let one = HashThreads::start(1).unwrap();
+        assert!(matches!(
+            one.run(|| panic!("a bad hash")).await,
+            Err(PasswordError::Interrupted)
+        ));
+        assert_eq!(one.run(|| 7).await.unwrap(), 7, "the thread lives on");
     }
 
     #[tokio::test]
