@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, PasswordHasher as _};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -248,13 +248,52 @@ impl Passwords {
             .threads
             .run(move || {
                 verified.fetch_add(1, Ordering::Relaxed);
-                Argon2::default()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok()
+                HASH_MEMORY.with_borrow_mut(|memory| verify_in(memory, &password, &hash))
             })
             .await?;
         Ok(known && matched)
     }
+}
+
+thread_local! {
+    /// A hashing thread's argon2 memory (19 MiB with Lanyard's parameters), kept for its
+    /// next verification rather than allocated and freed each time.
+    static HASH_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches the PHC string `stored`, computed in `memory` (grown to what
+/// the stored parameters need, and kept). What `Argon2::verify_password` does, without its
+/// allocation per call; compared in constant time.
+fn verify_in(memory: &mut Vec<argon2::Block>, password: &str, stored: &str) -> bool {
+    use argon2::{Algorithm, Params, PasswordHash, Version};
+    let Ok(phc) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(phc.algorithm.as_str());
+    let version = phc
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&phc))
+    else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::new());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut computed,
+            &mut memory[..blocks],
+        )
+        .is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&computed, expected.as_ref()).is_ok()
 }
 
 fn hash_now(password: &str) -> Result<String, PasswordError> {
@@ -452,6 +491,58 @@ mod tests {
             Err(PasswordError::Interrupted)
         ));
         assert_eq!(one.run(|| 7).await.unwrap(), 7, "the thread lives on");
+    }
+
+    /// The verification in kept memory agrees with argon2's own, for Lanyard's hashes and
+    /// for hashes made with other parameters, variants and versions; and keeps its memory.
+    #[test]
+    fn verifying_in_kept_memory_agrees_with_argon2() {
+        use argon2::{Algorithm, Params, PasswordHasher, PasswordVerifier, Version};
+        let others = [
+            Argon2::new(
+                Algorithm::Argon2i,
+                Version::V0x13,
+                Params::new(4096, 3, 1, None).unwrap(),
+            ),
+            Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x10,
+                Params::new(8192, 1, 2, Some(16)).unwrap(),
+            ),
+        ];
+        let mut stored = vec![hash_now("right").unwrap()];
+        for argon in &others {
+            let salt = random_token(16);
+            stored.push(
+                argon
+                    .hash_password_with_salt(b"right", salt.as_bytes())
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let mut memory = Vec::new();
+        for hash in &stored {
+            for password in ["right", "wrong", ""] {
+                let theirs = Argon2::default()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok();
+                assert_eq!(
+                    verify_in(&mut memory, password, hash),
+                    theirs,
+                    "{hash} {password}"
+                );
+                assert_eq!(theirs, password == "right");
+            }
+        }
+        assert_eq!(memory.len(), 19_456, "grown to the largest need, kept");
+        for malformed in [
+            "",
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "not a hash",
+            &stored[0][..20],
+        ] {
+            assert!(!verify_in(&mut memory, "right", malformed), "{malformed}");
+        }
     }
 
     #[tokio::test]
