@@ -20,9 +20,6 @@ use lanyard_store::{Clock, SystemClock, Timestamp};
 /// How long a copy is used.
 pub const RECENT: Duration = Duration::from_secs(1);
 
-/// Misses of keys that hash alike wait for one another (see [`Recent::get_or`]).
-const STRIPES: usize = 64;
-
 /// More entries than this and the map starts over (a bound, not an LRU: the hot set of a
 /// company's clients and active users is far smaller).
 const MAX_ENTRIES: usize = 100_000;
@@ -43,10 +40,6 @@ pub struct Recent<T> {
     /// what it read after the write dropped the old copy.
     generation: AtomicU64,
     clock: Arc<dyn Clock>,
-    /// One read at a time per key (by stripe): when a hot copy runs out, the requests that
-    /// find it gone wait for one read instead of each asking the database (a burst of
-    /// identical queries that would also open every pooled connection at once).
-    reading: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl<T> Default for Recent<T> {
@@ -62,7 +55,6 @@ impl<T> Recent<T> {
             entries: RwLock::default(),
             generation: AtomicU64::new(0),
             clock,
-            reading: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 }
@@ -101,8 +93,7 @@ impl<T: Clone> Recent<T> {
         entries.insert(key.to_owned(), (ticket.at, value));
     }
 
-    /// The copy of `key`, or what `read` finds (kept when found). `read` runs only on a miss,
-    /// and only one caller at a time reads a key: the others wait and take its copy.
+    /// The copy of `key`, or what `read` finds (kept when found). `read` runs only on a miss.
     pub async fn get_or<E>(
         &self,
         key: &str,
@@ -110,10 +101,6 @@ impl<T: Clone> Recent<T> {
     ) -> Result<Option<T>, E> {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
-        }
-        let _turn = self.reading[stripe(key)].lock().await;
-        if let Some(value) = self.get(key) {
-            return Ok(Some(value)); // read by the caller this one waited for
         }
         let ticket = self.ticket();
         let found = read.await?;
@@ -129,13 +116,6 @@ impl<T: Clone> Recent<T> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(key);
     }
-}
-
-/// Which of the [`STRIPES`] a key's reads queue on.
-fn stripe(key: &str) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-    usize::try_from(hash % STRIPES as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -170,34 +150,5 @@ mod tests {
         recent.put("c", 3, g);
         clock.set(Timestamp::from_secs(999));
         assert_eq!(recent.get("c"), None);
-    }
-
-    /// Many requests missing one key at once make one read; the others take its copy.
-    #[tokio::test]
-    async fn concurrent_misses_of_one_key_make_one_read() {
-        let recent = Arc::new(Recent::<u32>::default());
-        let reads = Arc::new(AtomicU64::new(0));
-        let (open, gate) = tokio::sync::watch::channel(false);
-        let callers: Vec<_> = (0..32)
-            .map(|_| {
-                let (recent, reads, mut gate) = (recent.clone(), reads.clone(), gate.clone());
-                tokio::spawn(async move {
-                    recent
-                        .get_or("client", async {
-                            reads.fetch_add(1, Ordering::SeqCst);
-                            // Held until every caller has missed and queued.
-                            let _ = gate.wait_for(|open| *open).await;
-                            Ok::<_, ()>(Some(7))
-                        })
-                        .await
-                })
-            })
-            .collect();
-        tokio::task::yield_now().await;
-        open.send_replace(true);
-        for caller in callers {
-            assert_eq!(caller.await.unwrap(), Ok(Some(7)));
-        }
-        assert_eq!(reads.load(Ordering::SeqCst), 1);
     }
 }
