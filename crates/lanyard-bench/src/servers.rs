@@ -612,20 +612,26 @@ impl Side {
     /// The flows' authorization request: the bench client, `openid`, PKCE (S256 of
     /// [`PKCE_VERIFIER`]).
     fn authorize_url(&self) -> anyhow::Result<String> {
+        Ok(self.authorize(PKCE_VERIFIER, "openid")?.into())
+    }
+
+    /// An authorization request of the bench client for `scope`, with PKCE (S256 of
+    /// `verifier`).
+    fn authorize(&self, verifier: &str, scope: &str) -> anyhow::Result<url::Url> {
         let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
-            PKCE_VERIFIER.as_bytes(),
+            verifier.as_bytes(),
         ));
         let mut url = url::Url::parse(&self.endpoint("authorization_endpoint")?)?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", "bench")
             .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("scope", "openid")
+            .append_pair("scope", scope)
             .append_pair("state", "bench")
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
-        Ok(url.into())
+        Ok(url)
     }
 
     /// A browser's `Cookie` header with the bench user signed in. Lanyard: a real sign-in
@@ -847,20 +853,7 @@ impl Side {
     /// time, single sign-on after), then the code exchanged at the token endpoint.
     async fn sign_in_and_redeem(&self) -> anyhow::Result<Value> {
         let verifier = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
-        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            verifier.as_bytes(),
-        ));
-        let mut authorize = url::Url::parse(&self.endpoint("authorization_endpoint")?)?;
-        authorize
-            .query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", "bench")
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("scope", "openid offline_access")
-            .append_pair("state", "bench")
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
+        let authorize = self.authorize(&verifier, "openid offline_access")?;
         let mut answer = self.http.get(authorize).send().await?;
         if answer.status() == reqwest::StatusCode::OK {
             let page = answer.text().await?;
