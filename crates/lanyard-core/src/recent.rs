@@ -12,13 +12,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use lanyard_store::{Clock, SystemClock, Timestamp};
+use tokio::sync::watch;
 
 /// How long a copy is used.
 pub const RECENT: Duration = Duration::from_secs(1);
+
+/// What a read in progress hands to the misses that wait for it: `None` until it is done.
+type Outcome<T, E> = Option<Result<Option<T>, E>>;
 
 /// More entries than this and the map starts over (a bound, not an LRU: the hot set of a
 /// company's clients and active users is far smaller).
@@ -32,34 +36,39 @@ pub struct Ticket {
     at: Timestamp,
 }
 
-/// Copies of rows by key, each for at most [`RECENT`] on the clock it was made with.
+/// Copies of rows by key, each for at most [`RECENT`] on the clock it was made with. `E` is
+/// what a read fails with (see [`Recent::get_or`]).
 #[derive(Debug)]
-pub struct Recent<T> {
+pub struct Recent<T, E = crate::db::DbError> {
     entries: RwLock<HashMap<String, (Timestamp, T)>>,
+    /// The reads under way, by key: a miss of a key being read waits for that read's outcome
+    /// (found, not found or failed) instead of asking again.
+    reading: ReadsUnderWay<T, E>,
     /// Bumped by every [`Recent::forget`]: a read that began before a write must not store
     /// what it read after the write dropped the old copy.
     generation: AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
-impl<T> Default for Recent<T> {
+impl<T, E> Default for Recent<T, E> {
     fn default() -> Self {
         Self::new(Arc::new(SystemClock))
     }
 }
 
-impl<T> Recent<T> {
+impl<T, E> Recent<T, E> {
     /// Copies aged on `clock` (the server's, so a test moves it rather than sleep).
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             entries: RwLock::default(),
+            reading: Mutex::default(),
             generation: AtomicU64::new(0),
             clock,
         }
     }
 }
 
-impl<T: Clone> Recent<T> {
+impl<T: Clone, E: Clone> Recent<T, E> {
     /// The copy of `key`, if one younger than [`RECENT`] is kept.
     pub fn get(&self, key: &str) -> Option<T> {
         let now = self.clock.now();
@@ -93,8 +102,12 @@ impl<T: Clone> Recent<T> {
         entries.insert(key.to_owned(), (ticket.at, value));
     }
 
-    /// The copy of `key`, or what `read` finds (kept when found). `read` runs only on a miss.
-    pub async fn get_or<E>(
+    /// The copy of `key`, or what `read` finds (kept when found). `read` runs only on a miss,
+    /// and only for the first of the misses of a key that come together: when a hot copy runs
+    /// out, the requests in flight share one read and its outcome, failure included (a burst
+    /// of identical queries would also open every pooled connection at once, and during an
+    /// outage the waiters must fail with the reader, not retry one after another).
+    pub async fn get_or(
         &self,
         key: &str,
         read: impl Future<Output = Result<Option<T>, E>>,
@@ -102,6 +115,44 @@ impl<T: Clone> Recent<T> {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
         }
+        let publish = {
+            let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+            match reading.get(key) {
+                Some(under_way) => Err(under_way.clone()),
+                None => {
+                    let (publish, outcome) = watch::channel(None);
+                    reading.insert(key.to_owned(), outcome);
+                    Ok(publish)
+                }
+            }
+        };
+        let publish = match publish {
+            Ok(publish) => publish,
+            Err(mut outcome) => {
+                if let Ok(done) = outcome.wait_for(Option::is_some).await
+                    && let Some(outcome) = done.clone()
+                {
+                    return outcome;
+                }
+                // The reader was dropped (its request went away): read alone.
+                return self.read_and_keep(key, read).await;
+            }
+        };
+        // Takes this read off the list however it ends, cancelled included.
+        let _done = ReadUnderWay {
+            reading: &self.reading,
+            key,
+        };
+        let outcome = self.read_and_keep(key, read).await;
+        publish.send_replace(Some(outcome.clone()));
+        outcome
+    }
+
+    async fn read_and_keep(
+        &self,
+        key: &str,
+        read: impl Future<Output = Result<Option<T>, E>>,
+    ) -> Result<Option<T>, E> {
         let ticket = self.ticket();
         let found = read.await?;
         if let Some(value) = &found {
@@ -118,6 +169,21 @@ impl<T: Clone> Recent<T> {
     }
 }
 
+/// Removes a key from [`Recent`]'s reads under way when its reader ends.
+struct ReadUnderWay<'a, T, E> {
+    reading: &'a ReadsUnderWay<T, E>,
+    key: &'a str,
+}
+
+type ReadsUnderWay<T, E> = Mutex<HashMap<String, watch::Receiver<Outcome<T, E>>>>;
+
+impl<T, E> Drop for ReadUnderWay<'_, T, E> {
+    fn drop(&mut self) {
+        let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        reading.remove(self.key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use lanyard_store::ManualClock;
@@ -127,7 +193,7 @@ mod tests {
     #[test]
     fn a_copy_is_served_until_it_is_forgotten_or_too_old() {
         let clock = ManualClock::new(Timestamp::from_secs(1_000));
-        let recent = Recent::new(Arc::new(clock.clone()));
+        let recent = Recent::<u32>::new(Arc::new(clock.clone()));
         let g = recent.ticket();
         recent.put("c", 1, g);
         assert_eq!(recent.get("c"), Some(1));
@@ -150,5 +216,79 @@ mod tests {
         recent.put("c", 3, g);
         clock.set(Timestamp::from_secs(999));
         assert_eq!(recent.get("c"), None);
+    }
+
+    /// Misses of one key that come together make one read and share its outcome: what it
+    /// found, and its failure too (each waiter failing at once, not reading in turn).
+    #[tokio::test]
+    async fn misses_that_come_together_share_one_read_and_its_failure() {
+        for fails in [false, true] {
+            let recent = Arc::new(Recent::<u32, String>::default());
+            let reads = Arc::new(AtomicU64::new(0));
+            let (open, gate) = watch::channel(false);
+            let callers: Vec<_> = (0..32)
+                .map(|_| {
+                    let (recent, reads, mut gate) = (recent.clone(), reads.clone(), gate.clone());
+                    tokio::spawn(async move {
+                        recent
+                            .get_or("client", async {
+                                reads.fetch_add(1, Ordering::SeqCst);
+                                // Held until every caller has missed and is waiting.
+                                let _ = gate.wait_for(|open| *open).await;
+                                if fails {
+                                    Err("down".to_owned())
+                                } else {
+                                    Ok(Some(7))
+                                }
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            while recent.reading.lock().unwrap().is_empty() {
+                tokio::task::yield_now().await;
+            }
+            // Every caller has run to its first wait (this runtime runs one task at a time, in
+            // turn).
+            for _ in 0..64 {
+                tokio::task::yield_now().await;
+            }
+            open.send_replace(true);
+            for caller in callers {
+                let want = if fails {
+                    Err("down".to_owned())
+                } else {
+                    Ok(Some(7))
+                };
+                assert_eq!(caller.await.unwrap(), want);
+            }
+            assert_eq!(reads.load(Ordering::SeqCst), 1, "fails: {fails}");
+            assert!(recent.reading.lock().unwrap().is_empty());
+        }
+    }
+
+    /// A reader that goes away (its request dropped) does not leave the others waiting.
+    #[tokio::test]
+    async fn a_dropped_reader_leaves_the_others_to_read() {
+        let recent = Arc::new(Recent::<u32, String>::default());
+        let reader = {
+            let recent = recent.clone();
+            tokio::spawn(async move { recent.get_or("k", std::future::pending()).await })
+        };
+        while recent.reading.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let waiter = {
+            let recent = recent.clone();
+            tokio::spawn(async move { recent.get_or("k", async { Ok(Some(3)) }).await })
+        };
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished(), "the waiter waits for the reader");
+        reader.abort();
+        assert_eq!(waiter.await.unwrap(), Ok(Some(3)));
+        assert_eq!(recent.get("k"), Some(3));
+        assert!(recent.reading.lock().unwrap().is_empty());
     }
 }

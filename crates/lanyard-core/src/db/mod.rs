@@ -47,7 +47,7 @@ use crate::model::{Client, User};
 use crate::recent::Recent;
 
 /// Why the database could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     /// The database cannot be reached or failed; callers answer 503.
     #[error("database unavailable: {0}")]
