@@ -133,10 +133,12 @@ impl AppView {
         if let Some(known) = self.seen.get(owner) {
             return Ok(*known);
         }
+        // The copy every node keeps for a second: a revocation of an app goes to every
+        // follower at once, and they would otherwise all ask the database together.
         let shows = state
             .db
             .clients()
-            .get(owner)
+            .recent(owner)
             .await?
             .is_some_and(|c| c.resources.contains(&self.reader));
         self.seen.insert(owner.to_owned(), shows);

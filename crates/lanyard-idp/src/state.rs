@@ -33,6 +33,9 @@ pub struct Web {
     /// The console's sign-in (`lanyard-rp`), made at its first use: discovery needs the
     /// node to be serving.
     pub console: tokio::sync::OnceCell<lanyard_rp::signin::WebSignIn>,
+    /// The revocation feed's followers share one subscription to the store (on Redis, one
+    /// connection for all of them instead of one each).
+    pub feed: lanyard_store::Fanout,
 }
 
 impl Deref for AppState {
@@ -65,6 +68,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             listening: std::sync::OnceLock::new(),
             console: tokio::sync::OnceCell::new(),
+            feed: lanyard_store::Fanout::new(core.store.clone(), crate::http::feed::HEARTBEAT),
         };
         Self {
             core,

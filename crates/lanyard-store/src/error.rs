@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 /// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend cannot be reached (connection refused, dropped, or still reconnecting).

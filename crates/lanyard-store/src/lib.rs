@@ -14,6 +14,8 @@
 //!   in-memory [`RevocationSet`] that relying parties reuse for their mirror.
 //! - `ids`: identifiers and secrets; secrets redact themselves and are stored as hashes.
 //! - `time`: [`Timestamp`] and the injected [`Clock`].
+//! - `fanout`: [`Fanout`], one subscription to the events shared by many followers (a
+//!   node's revocation feed).
 //! - `memory`: [`MemoryStore`]. `redis` (feature `redis`, on by default): `RedisStore`
 //!   (keys, Lua scripts, subscriptions).
 //!
@@ -28,6 +30,7 @@ mod codes;
 mod config;
 pub mod device;
 mod error;
+mod fanout;
 mod ids;
 mod memory;
 #[cfg(feature = "redis")]
@@ -47,6 +50,7 @@ pub use codes::{CodeGrant, Issuance, RedeemedCode, Redemption};
 pub use config::StoreConfig;
 pub use device::{DeviceCode, DeviceDecision, DevicePoll, NewDeviceGrant, PendingDevice, UserCode};
 pub use error::StoreError;
+pub use fanout::Fanout;
 pub use ids::{AuthorizationCode, FamilyId, GrantId, RefreshToken, SessionId};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]

@@ -114,6 +114,10 @@ macro_rules! conformance_suite {
             reseed_starts_a_new_epoch,
             waiting_subscriber_is_woken_by_a_revocation,
             subscriber_ahead_of_the_stream_resnapshots,
+            shared_feed_gives_every_follower_every_event,
+            shared_feed_says_nothing_new_only_after_the_store_did,
+            shared_feed_follower_left_behind_reads_alone_then_rejoins,
+            shared_feed_passes_on_resnapshot,
             out_of_range_times_are_clamped_alike,
             two_nodes_see_each_other,
             failures_block_as_the_policy_says,
@@ -2002,6 +2006,155 @@ pub async fn subscriber_ahead_of_the_stream_resnapshots(h: &dyn Harness) {
     };
     let mut sub = store.subscribe(&ahead).await.unwrap();
     assert_eq!(sub.next(ms(100)).await.unwrap(), Feed::Resnapshot);
+}
+
+/// The leader's wait in the shared-feed tests.
+const SHARED_WAIT: Duration = Duration::from_millis(300);
+
+/// A follower's next answer that is not "nothing new" (one such answer may come first: the
+/// leader's wait can end just before the change the test makes).
+async fn past_a_heartbeat(follower: &mut Box<dyn crate::Subscription>) -> Feed {
+    let answer = follower.next(5 * SECOND).await.unwrap();
+    if answer == Feed::Events(Vec::new()) {
+        return follower.next(5 * SECOND).await.unwrap();
+    }
+    answer
+}
+
+/// Many followers of one [`Fanout`](crate::Fanout) at the same cursor: one reading of the
+/// store, every event to each, in order.
+pub async fn shared_feed_gives_every_follower_every_event(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
+    let snap = store.snapshot().await.unwrap();
+    let mut followers = Vec::new();
+    for _ in 0..50 {
+        followers.push(fanout.subscribe(&snap.cursor).await.unwrap());
+    }
+    assert_eq!(fanout.followers(), 50);
+    let mut sent = Vec::new();
+    for jti in ["j1", "j2", "j3"] {
+        sent.push(
+            store
+                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    for follower in &mut followers {
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            got.extend(events(follower, 5 * SECOND).await);
+        }
+        assert_eq!(got, sent);
+        assert_eq!(follower.cursor(), &sent[2].cursor);
+    }
+    // A follower that joins later, from the middle, gets the rest.
+    let mut late = fanout.subscribe(&sent[0].cursor).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(events(&mut late, 5 * SECOND).await);
+    }
+    assert_eq!(got, sent[1..]);
+    assert_eq!(fanout.followers(), 51);
+    drop(followers);
+    assert_eq!(fanout.followers(), 1);
+}
+
+/// An empty answer (a feed's heartbeat) means the store answered "nothing new" since the
+/// follower's last answer: a revocation made before that is never skipped by it.
+pub async fn shared_feed_says_nothing_new_only_after_the_store_did(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
+    let snap = store.snapshot().await.unwrap();
+    let mut follower = fanout.subscribe(&snap.cursor).await.unwrap();
+    let sent = store
+        .revoke(Target::Sid("s".into()), h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&mut follower, 5 * SECOND).await,
+        std::slice::from_ref(&sent)
+    );
+    // Nothing more: an empty answer comes, after the leader's wait, not an error.
+    assert!(events(&mut follower, 5 * SECOND).await.is_empty());
+    assert_eq!(follower.cursor(), &sent.cursor);
+    // A new follower at the head hears "nothing new" only from an answer after it joined,
+    // so a revocation between its snapshot and that answer reaches it.
+    let mut second = fanout.subscribe(&sent.cursor).await.unwrap();
+    let next = store
+        .revoke(Target::Sid("t".into()), h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        past_a_heartbeat(&mut second).await,
+        Feed::Events(vec![next])
+    );
+}
+
+/// A follower too far behind for the ring reads the store on its own, gets every event,
+/// and joins the shared reading again once it has caught up.
+pub async fn shared_feed_follower_left_behind_reads_alone_then_rejoins(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
+    let snap = store.snapshot().await.unwrap();
+    // Neither reads while the ring fills past their cursor: both are left behind.
+    let mut slow = fanout.subscribe(&snap.cursor).await.unwrap();
+    let mut fast = fanout.subscribe(&snap.cursor).await.unwrap();
+    let total = crate::fanout::RING + 20;
+    let mut last = None;
+    for i in 0..total {
+        last = Some(
+            store
+                .revoke(Target::Jti(format!("j{i}")), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    let mut got = 0;
+    while fast.cursor() != &last.cursor {
+        got += events(&mut fast, 5 * SECOND).await.len();
+    }
+    assert_eq!(got, total);
+    let mut seen = Vec::new();
+    while slow.cursor() != &last.cursor {
+        seen.extend(seqs(&events(&mut slow, 5 * SECOND).await));
+    }
+    let want: Vec<u64> = (snap.cursor.seq + 1..=last.cursor.seq).collect();
+    assert_eq!(seen, want, "every event, in order, none twice");
+    assert_eq!(fanout.followers(), 2, "both read through the ring again");
+    // A follower that starts behind the ring also reads alone and is not counted.
+    let old = fanout.subscribe(&snap.cursor).await.unwrap();
+    assert_eq!(fanout.followers(), 2);
+    drop(old);
+}
+
+/// The store's "take a new snapshot" reaches every follower; one that subscribes from the
+/// new snapshot is served again.
+pub async fn shared_feed_passes_on_resnapshot(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
+    let old = store.snapshot().await.unwrap();
+    let mut a = fanout.subscribe(&old.cursor).await.unwrap();
+    let mut b = fanout.subscribe(&old.cursor).await.unwrap();
+    let cursor = store.reseed(Vec::new()).await.unwrap();
+    for follower in [&mut a, &mut b] {
+        assert_eq!(past_a_heartbeat(follower).await, Feed::Resnapshot);
+    }
+    // Ahead of the stream: the store's own answer, through the shared feed.
+    let ahead = Cursor {
+        seq: cursor.seq + 5,
+        ..cursor.clone()
+    };
+    let mut c = fanout.subscribe(&ahead).await.unwrap();
+    let mut fresh = fanout.subscribe(&cursor).await.unwrap();
+    assert_eq!(past_a_heartbeat(&mut c).await, Feed::Resnapshot);
+    let e = store
+        .revoke(Target::Sid("after".into()), h.now())
+        .await
+        .unwrap();
+    assert_eq!(past_a_heartbeat(&mut fresh).await, Feed::Events(vec![e]));
 }
 
 pub async fn out_of_range_times_are_clamped_alike(h: &dyn Harness) {
