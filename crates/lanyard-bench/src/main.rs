@@ -14,6 +14,7 @@
     reason = "a command-line tool whose output is its table"
 )]
 
+mod fanout;
 mod limits;
 mod report;
 mod servers;
@@ -75,6 +76,9 @@ struct Args {
     /// What both sides sign access tokens with (ID tokens: RS256 on both).
     #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
     access_token_alg: String,
+    /// Apps following the revocation feed in the `fanout` scenario.
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
     /// Skip the physical references (openssl, signer, verifier, Redis). The password-hash
     /// reference of the `signin` scenario is measured with that scenario all the same.
     #[arg(long)]
@@ -110,10 +114,13 @@ pub(crate) enum Scenario {
     /// sign-in form posted with the right password (64 users in turn), a redirect with a
     /// code, the code exchanged; compared with the argon2id hashes the cores can do.
     Signin,
+    /// Lanyard only: `--subscribers` apps follow one node's revocation feed (Server-Sent
+    /// Events); revocations through the admin API are timed to each of them.
+    Fanout,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 9] = [
+    const ALL: [Scenario; 10] = [
         Scenario::Discovery,
         Scenario::Jwks,
         Scenario::Token,
@@ -123,6 +130,7 @@ impl Scenario {
         Scenario::Sso,
         Scenario::Code,
         Scenario::Signin,
+        Scenario::Fanout,
     ];
 
     /// The name in tables, JSON and the chart.
@@ -137,12 +145,13 @@ impl Scenario {
             Scenario::Sso => "sso flow (authorize + token)",
             Scenario::Code => "code exchange",
             Scenario::Signin => "sign-in (password + token)",
+            Scenario::Fanout => "revocation feed fan-out",
         }
     }
 
     /// Whether the peer runs it too.
     pub(crate) fn has_peer(self) -> bool {
-        self != Scenario::Signin
+        !matches!(self, Scenario::Signin | Scenario::Fanout)
     }
 
     /// Whether it is counted in whole flows (a token answer with an ID token each) too.
@@ -236,6 +245,15 @@ async fn measure(
         ];
         if scenario.has_peer() {
             sides.push(Side::start_peer(&args.peer_dir, &args.access_token_alg).await?);
+        }
+        if scenario == Scenario::Fanout {
+            let side = sides.remove(0);
+            let measured = fanout::measure(&side, args.subscribers, backends.redis(), hz).await;
+            side.stop().await;
+            let measured = measured?;
+            println!("   {}", measured.line());
+            report.fanout = Some(measured);
+            continue;
         }
         let mut idle_rss = Vec::new();
         for side in &sides {

@@ -22,6 +22,8 @@ const PEER_SECRET: &str = "bench-secret";
 /// Lanyard asks for at least 32 characters.
 const LANYARD_SECRET: &str = "bench-secret-bench-secret-bench-secret-0000";
 const USERNAME: &str = "bench";
+/// The admin client of the `fanout` scenario, which revokes through the admin API.
+const OPS_CLIENT: &str = "bench-ops";
 const PASSWORD: &str = "a bench user's long password 7f3c";
 const REDIRECT_URI: &str = "http://127.0.0.1:4000/cb";
 /// Both sides answer `client_credentials` with a JWT access token for this scope.
@@ -53,6 +55,11 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
+    /// The Redis server's URL (`None`: the in-process store).
+    pub(crate) fn redis(&self) -> Option<&str> {
+        self.redis.as_deref()
+    }
+
     /// Checks that the services named exist before anything is measured.
     pub(crate) async fn prepare(database: &str, store: &str) -> anyhow::Result<Self> {
         let postgres = match database {
@@ -301,6 +308,21 @@ impl Side {
         ]);
         env(&mut client);
         feed(client, LANYARD_SECRET).await?;
+        if scenario == Scenario::Fanout {
+            let mut ops = Command::new(binary);
+            ops.args([
+                "client",
+                "add",
+                OPS_CLIENT,
+                "--secret-stdin",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "lanyard:admin",
+            ]);
+            env(&mut ops);
+            feed(ops, LANYARD_SECRET).await?;
+        }
         let mut user = Command::new(binary);
         user.args(["user", "add", USERNAME, "--password-stdin"]);
         env(&mut user);
@@ -581,6 +603,7 @@ impl Side {
                 };
                 self.flow(Some(start), Vec::new())?
             }
+            Scenario::Fanout => bail!("the fanout scenario is not a load of requests"),
         })
     }
 
@@ -927,6 +950,69 @@ impl Side {
             ticks += utime + stime;
         }
         Ok(ticks)
+    }
+
+    /// `127.0.0.1:<port>` of the first process.
+    pub(crate) fn host(&self) -> &str {
+        self.nodes[0]
+            .base
+            .strip_prefix("http://")
+            .unwrap_or(&self.nodes[0].base)
+    }
+
+    /// The registered client's `Authorization` header value.
+    pub(crate) fn basic(&self) -> &str {
+        &self.basic
+    }
+
+    /// The revocation feed's snapshot, as the registered client reads it.
+    pub(crate) async fn feed_snapshot(&self) -> anyhow::Result<Value> {
+        let url = self.endpoint("lanyard_revocation_snapshot_endpoint")?;
+        let answer = self
+            .bare
+            .get(&url)
+            .header("authorization", &self.basic)
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("the feed's snapshot: {}", answer.status());
+        }
+        Ok(answer.json().await?)
+    }
+
+    /// An admin access token (`lanyard:admin`) of the `fanout` scenario's admin client.
+    pub(crate) async fn admin_token(&self) -> anyhow::Result<String> {
+        let answer = self
+            .bare
+            .post(self.endpoint("token_endpoint")?)
+            .basic_auth(OPS_CLIENT, Some(LANYARD_SECRET))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "lanyard:admin"),
+            ])
+            .send()
+            .await?;
+        let status = answer.status();
+        let body: Value = answer.json().await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no admin token: {status} {body}"))
+    }
+
+    /// Revokes an access token by `jti` through the admin API.
+    pub(crate) async fn revoke_jti(&self, token: &str, jti: &str) -> anyhow::Result<()> {
+        let answer = self
+            .bare
+            .post(format!("{}/admin/v1/revocations", self.nodes[0].base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "jti": jti }))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("the admin API refused the revocation: {}", answer.status());
+        }
+        Ok(())
     }
 
     /// Resident memory now, KiB, of every process together.
