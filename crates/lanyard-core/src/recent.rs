@@ -39,7 +39,7 @@ pub struct Ticket {
 /// Copies of rows by key, each for at most [`RECENT`] on the clock it was made with. `E` is
 /// what a read fails with (see [`Recent::get_or`]).
 #[derive(Debug)]
-pub struct Recent<T, E = crate::db::DbError> {
+pub struct Recent<T, E> {
     entries: RwLock<HashMap<String, (Timestamp, T)>>,
     /// The reads under way, by key: a miss of a key being read waits for that read's outcome
     /// (found, not found or failed) instead of asking again.
@@ -112,36 +112,39 @@ impl<T: Clone, E: Clone> Recent<T, E> {
         key: &str,
         read: impl Future<Output = Result<Option<T>, E>>,
     ) -> Result<Option<T>, E> {
-        if let Some(value) = self.get(key) {
-            return Ok(Some(value));
-        }
-        let publish = {
-            let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
-            match reading.get(key) {
-                Some(under_way) => Err(under_way.clone()),
-                None => {
-                    let (publish, outcome) = watch::channel(None);
-                    reading.insert(key.to_owned(), outcome);
-                    Ok(publish)
-                }
+        let (publish, mine) = loop {
+            if let Some(value) = self.get(key) {
+                return Ok(Some(value));
             }
-        };
-        let publish = match publish {
-            Ok(publish) => publish,
-            Err(mut outcome) => {
-                if let Ok(done) = outcome.wait_for(Option::is_some).await
-                    && let Some(outcome) = done.clone()
-                {
-                    return outcome;
+            let under_way = {
+                let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+                match reading.get(key) {
+                    Some(under_way) => Err(under_way.clone()),
+                    None => {
+                        let (publish, outcome) = watch::channel(None);
+                        reading.insert(key.to_owned(), outcome.clone());
+                        Ok((publish, outcome))
+                    }
                 }
-                // The reader was dropped (its request went away): read alone.
-                return self.read_and_keep(key, read).await;
+            };
+            match under_way {
+                Ok(reader) => break reader,
+                Err(mut outcome) => {
+                    if let Ok(done) = outcome.wait_for(Option::is_some).await
+                        && let Some(outcome) = done.clone()
+                    {
+                        return outcome;
+                    }
+                    // The reader was dropped (its request went away): look again, and one
+                    // of the waiters becomes the reader.
+                }
             }
         };
         // Takes this read off the list however it ends, cancelled included.
         let _done = ReadUnderWay {
             reading: &self.reading,
             key,
+            mine,
         };
         let outcome = self.read_and_keep(key, read).await;
         publish.send_replace(Some(outcome.clone()));
@@ -161,18 +164,24 @@ impl<T: Clone, E: Clone> Recent<T, E> {
         Ok(found)
     }
 
-    /// Drops the copy of `key`: it was written.
+    /// Drops the copy of `key`: it was written. A read of it under way is no longer shared:
+    /// a miss after the write reads again, so this node never serves its own stale write.
     pub fn forget(&self, key: &str) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(key);
+        // Locked in this order (entries, then reads) here only.
+        let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        reading.remove(key);
     }
 }
 
-/// Removes a key from [`Recent`]'s reads under way when its reader ends.
+/// Removes a key from [`Recent`]'s reads under way when its reader ends (unless a write
+/// already did, and another read of it is under way now).
 struct ReadUnderWay<'a, T, E> {
     reading: &'a ReadsUnderWay<T, E>,
     key: &'a str,
+    mine: watch::Receiver<Outcome<T, E>>,
 }
 
 type ReadsUnderWay<T, E> = Mutex<HashMap<String, watch::Receiver<Outcome<T, E>>>>;
@@ -180,7 +189,12 @@ type ReadsUnderWay<T, E> = Mutex<HashMap<String, watch::Receiver<Outcome<T, E>>>
 impl<T, E> Drop for ReadUnderWay<'_, T, E> {
     fn drop(&mut self) {
         let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
-        reading.remove(self.key);
+        if reading
+            .get(self.key)
+            .is_some_and(|under_way| under_way.same_channel(&self.mine))
+        {
+            reading.remove(self.key);
+        }
     }
 }
 
@@ -193,7 +207,7 @@ mod tests {
     #[test]
     fn a_copy_is_served_until_it_is_forgotten_or_too_old() {
         let clock = ManualClock::new(Timestamp::from_secs(1_000));
-        let recent = Recent::<u32>::new(Arc::new(clock.clone()));
+        let recent = Recent::<u32, ()>::new(Arc::new(clock.clone()));
         let g = recent.ticket();
         recent.put("c", 1, g);
         assert_eq!(recent.get("c"), Some(1));
@@ -265,6 +279,35 @@ mod tests {
             assert_eq!(reads.load(Ordering::SeqCst), 1, "fails: {fails}");
             assert!(recent.reading.lock().unwrap().is_empty());
         }
+    }
+
+    /// A miss that comes after a write of the key does not take a read that began before it.
+    #[tokio::test]
+    async fn a_miss_after_a_write_does_not_share_a_read_from_before_it() {
+        let recent = Arc::new(Recent::<u32, String>::default());
+        let (open, gate) = watch::channel(false);
+        let before = {
+            let (recent, mut gate) = (recent.clone(), gate.clone());
+            tokio::spawn(async move {
+                recent
+                    .get_or("k", async {
+                        let _ = gate.wait_for(|open| *open).await;
+                        Ok(Some(1))
+                    })
+                    .await
+            })
+        };
+        while recent.reading.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        recent.forget("k");
+        let after = recent.get_or("k", async { Ok(Some(2)) }).await;
+        assert_eq!(after, Ok(Some(2)), "read again, after the write");
+        open.send_replace(true);
+        assert_eq!(before.await.unwrap(), Ok(Some(1)));
+        // The old read kept nothing (the write came after it began), and left no entry.
+        assert_eq!(recent.get("k"), Some(2));
+        assert!(recent.reading.lock().unwrap().is_empty());
     }
 
     /// A reader that goes away (its request dropped) does not leave the others waiting.

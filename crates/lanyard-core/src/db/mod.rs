@@ -87,8 +87,8 @@ pub struct Db {
     conn: DatabaseConnection,
     /// Clients and users as recently read, for the endpoints that read them on every
     /// request (`Clients::recent`, `Users::recent`); shared by this node's clones.
-    recent_clients: Arc<Recent<Client>>,
-    recent_users: Arc<Recent<User>>,
+    recent_clients: Arc<Recent<Client, DbError>>,
+    recent_users: Arc<Recent<User, DbError>>,
     /// Seals the signing keys and server secrets at rest (`keys.rs`); `None`: they are
     /// stored as they are (tests of the SQL layer; Lanyard itself always sets one).
     master: Option<Arc<MasterKey>>,
