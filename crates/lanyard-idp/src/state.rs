@@ -12,6 +12,10 @@ use lanyard_store::{Clock, SystemClock, TokenStore};
 
 use crate::oauth::discovery;
 
+/// How often the revocation feed's streams hear from the store at the latest: each store
+/// answer ("nothing new" included) becomes a heartbeat on every stream (`http/feed.rs`).
+pub const FEED_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The shared state.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -68,7 +72,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             listening: std::sync::OnceLock::new(),
             console: tokio::sync::OnceCell::new(),
-            feed: lanyard_store::Fanout::new(core.store.clone(), crate::http::feed::HEARTBEAT),
+            feed: lanyard_store::Fanout::new(core.store.clone(), FEED_HEARTBEAT),
         };
         Self {
             core,

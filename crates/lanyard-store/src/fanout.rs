@@ -6,13 +6,17 @@
 //! connections (past Redis's default `maxclients`) and 10,000 copies of every event read.
 //! A `Fanout` reads the store once (its *leader*, a task that runs while anyone follows)
 //! and keeps the last [`RING`] events; a follower whose cursor lies in that range is served
-//! from it, and one outside it (older than the ring, another epoch, ahead of the leader)
-//! gets a subscription of its own until it has caught up.
+//! from it, one just ahead of it waits for the leader to get there (the first app back after
+//! a restart may have started the leader further back), and one outside it (older than the
+//! ring, another epoch) gets a subscription of its own until it has caught up.
 //!
 //! The promises of [`Subscription`] hold for each follower: events in order from its
-//! cursor, `Events([])` only once the store has answered "nothing new" since the follower's
-//! last answer (so a feed's heartbeat stays true), [`Feed::Resnapshot`] when the store says
-//! so, and the store's error when it fails (the follower's stream ends and reconnects).
+//! cursor, `Events([])` only once the store has answered "nothing new" to the leader since
+//! the follower's last answer (so a feed's heartbeat stays true; what each answer was is
+//! recorded with a serial number under the state's lock, the watch channel only wakes),
+//! [`Feed::Resnapshot`] when the store says so, and the store's error when it fails (the
+//! follower's stream ends and reconnects). A leader that is no longer the current one (it
+//! stopped, or a new one started) changes nothing, and its followers join the next.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -53,8 +57,9 @@ impl std::fmt::Debug for Fanout {
 
 struct Shared {
     state: Mutex<State>,
-    /// Bumped after every answer of the store to the leader (events, nothing new, failure).
-    answers: watch::Sender<u64>,
+    /// Wakes the followers after each answer of the store to the leader. Only a wake-up:
+    /// what the answer was is read from the state, under its lock.
+    wake: watch::Sender<()>,
 }
 
 impl Shared {
@@ -66,21 +71,49 @@ impl Shared {
 struct State {
     /// A leader is reading the store.
     following: bool,
-    /// Followers served from the ring (the leader stops when there are none).
+    /// Which leader: each start is a new one, and a leader that is no longer the current one
+    /// changes nothing.
+    generation: u64,
+    /// Followers of the current leader served from the ring (it stops when there are none).
     followers: usize,
     /// The leader's cursor: the ring holds the events after `base` up to `head.seq`.
     head: Cursor,
     base: u64,
     ring: VecDeque<RevocationEvent>,
-    /// The store's last answer to the leader, when it was not events.
+    /// Counts the store's answers to the leader; `last` is what the latest one was.
+    serial: u64,
     last: Last,
+    /// How the previous leader ended, for its followers that had not looked yet.
+    ended: Option<(u64, Last)>,
 }
 
+/// What an answer of the store to the leader was, beyond the events it put in the ring.
 #[derive(Clone)]
 enum Last {
-    Fine,
+    /// Events, or none yet (a leader that has not heard from the store).
+    Events,
+    /// Nothing new: the only answer that lets a follower at the head say so.
+    Quiet,
     Failed(StoreError),
     Resnapshot,
+}
+
+/// Where a cursor stands against the ring.
+enum Place {
+    Within,
+    /// Same epoch, past what the leader has read (it started further back, or lags).
+    Ahead,
+    Outside,
+}
+
+fn place(state: &State, cursor: &Cursor) -> Place {
+    if cursor.epoch != state.head.epoch || cursor.seq < state.base {
+        Place::Outside
+    } else if cursor.seq > state.head.seq {
+        Place::Ahead
+    } else {
+        Place::Within
+    }
 }
 
 impl Fanout {
@@ -92,6 +125,7 @@ impl Fanout {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     following: false,
+                    generation: 0,
                     followers: 0,
                     head: Cursor {
                         epoch: String::new(),
@@ -99,9 +133,11 @@ impl Fanout {
                     },
                     base: 0,
                     ring: VecDeque::new(),
-                    last: Last::Fine,
+                    serial: 0,
+                    last: Last::Events,
+                    ended: None,
                 }),
-                answers: watch::Sender::new(0),
+                wake: watch::Sender::new(()),
             }),
             wait,
         }
@@ -112,13 +148,12 @@ impl Fanout {
         let mut follower = Follower {
             fanout: self.clone(),
             cursor: from.clone(),
-            answers: self.shared.answers.subscribe(),
-            joined: false,
+            wake: self.shared.wake.subscribe(),
+            joined: None,
+            seen: 0,
             own: None,
         };
-        if !follower.join() {
-            follower.own = Some(self.store.subscribe(from).await?);
-        }
+        follower.ready().await?;
         Ok(Box::new(follower))
     }
 
@@ -127,121 +162,175 @@ impl Fanout {
         self.shared.lock().followers
     }
 
-    /// Starts the leader at `from` (the state is locked and no leader runs).
+    /// Starts a new leader at `from` (the state is locked and no leader runs).
     fn lead(&self, state: &mut State, from: &Cursor) {
         state.following = true;
+        state.generation += 1;
+        state.followers = 0;
         state.head = from.clone();
         state.base = from.seq;
         state.ring.clear();
-        state.last = Last::Fine;
+        state.last = Last::Events;
         let store = self.store.clone();
         let shared = Arc::downgrade(&self.shared);
         let from = from.clone();
         let wait = self.wait;
+        let generation = state.generation;
         tokio::spawn(async move {
             // Subscribing is lazy on every backend (Redis connects on the first read).
             let sub = store.subscribe(&from).await;
-            leader(sub, shared, wait).await;
+            let mut lead = Lead { shared, generation };
+            match sub {
+                Ok(sub) => lead.follow(sub, wait).await,
+                Err(e) => lead.end(Last::Failed(e)),
+            }
         });
     }
 }
 
-/// Reads the store for the followers until none is left or the store says "resnapshot".
-async fn leader(
-    sub: Result<Box<dyn Subscription>, StoreError>,
+/// The leader task: reads the store for the followers until none is left or the store says
+/// "resnapshot". Whatever ends it (a panic included), it hands over when dropped.
+struct Lead {
     shared: Weak<Shared>,
-    wait: Duration,
-) {
-    let mut sub = match sub {
-        Ok(sub) => Some(sub),
-        Err(e) => {
-            if let Some(shared) = shared.upgrade() {
+    generation: u64,
+}
+
+impl Lead {
+    async fn follow(&mut self, mut sub: Box<dyn Subscription>, wait: Duration) {
+        loop {
+            let answer = sub.next(wait).await;
+            let Some(shared) = self.shared.upgrade() else {
+                return;
+            };
+            let retry = {
                 let mut state = shared.lock();
-                state.last = Last::Failed(e);
-                state.following = false;
-                drop(state);
-                shared.answers.send_modify(|n| *n += 1);
+                if state.generation != self.generation || !state.following {
+                    return;
+                }
+                state.serial += 1;
+                let retry = answer.is_err();
+                match answer {
+                    Ok(Feed::Events(events)) if events.is_empty() => state.last = Last::Quiet,
+                    Ok(Feed::Events(events)) => {
+                        state.ring.extend(events);
+                        while state.ring.len() > RING {
+                            if let Some(dropped) = state.ring.pop_front() {
+                                state.base = dropped.cursor.seq;
+                            }
+                        }
+                        state.head = sub.cursor().clone();
+                        state.last = Last::Events;
+                    }
+                    Ok(Feed::Resnapshot) => {
+                        // Every follower's cursor is on the old line: they all take a new
+                        // snapshot, and the next one to subscribe starts a new leader.
+                        drop(state);
+                        self.end(Last::Resnapshot);
+                        return;
+                    }
+                    Err(e) => state.last = Last::Failed(e),
+                }
+                if state.followers == 0 {
+                    drop(state);
+                    self.end(Last::Events);
+                    return;
+                }
+                retry
+            };
+            shared.wake.send_replace(());
+            drop(shared);
+            if retry {
+                tokio::time::sleep(RETRY).await;
             }
-            None
         }
-    };
-    while let Some(current) = sub.as_mut() {
-        let answer = current.next(wait).await;
-        let Some(shared) = shared.upgrade() else {
+    }
+
+    /// Stops being the leader (if it still is), saying how it ended.
+    fn end(&mut self, how: Last) {
+        let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        let failed = {
+        {
             let mut state = shared.lock();
-            let failed = answer.is_err();
-            match answer {
-                Ok(Feed::Events(events)) => {
-                    state.ring.extend(events);
-                    while state.ring.len() > RING {
-                        if let Some(dropped) = state.ring.pop_front() {
-                            state.base = dropped.cursor.seq;
-                        }
-                    }
-                    state.head = current.cursor().clone();
-                    state.last = Last::Fine;
-                }
-                Ok(Feed::Resnapshot) => {
-                    // Every follower's cursor is on the old line: they all take a new
-                    // snapshot, and the next one to subscribe starts a new leader.
-                    state.last = Last::Resnapshot;
-                    state.ring.clear();
-                    state.following = false;
-                    sub = None;
-                }
-                Err(e) => state.last = Last::Failed(e),
+            if state.generation != self.generation || !state.following {
+                return;
             }
-            if state.followers == 0 && state.following {
-                state.following = false;
-                sub = None;
-            }
-            failed
-        };
-        shared.answers.send_modify(|n| *n += 1);
-        drop(shared);
-        if failed && sub.is_some() {
-            tokio::time::sleep(RETRY).await;
+            state.following = false;
+            state.serial += 1;
+            state.ended = Some((self.generation, how));
         }
+        shared.wake.send_replace(());
     }
 }
 
-/// One follower: served from the [`Fanout`]'s ring while its cursor lies within it,
-/// otherwise from a subscription of its own.
+impl Drop for Lead {
+    fn drop(&mut self) {
+        self.end(Last::Failed(StoreError::Unavailable(
+            "the revocation feed's reader stopped".to_owned(),
+        )));
+    }
+}
+
+/// One follower: served from the [`Fanout`]'s ring while its cursor lies within it (or just
+/// ahead of it), otherwise from a subscription of its own.
 struct Follower {
     fanout: Fanout,
     cursor: Cursor,
-    /// The answers counter as this follower last looked at it.
-    answers: watch::Receiver<u64>,
-    /// Counted among the fanout's followers.
-    joined: bool,
+    wake: watch::Receiver<()>,
+    /// The leader it is counted by (its generation).
+    joined: Option<u64>,
+    /// The serial of the last answer it took into account.
+    seen: u64,
     own: Option<Box<dyn Subscription>>,
 }
 
 impl Follower {
-    /// Counts this follower in if the ring covers its cursor (starting the leader at its
+    /// Counts this follower in if the ring can serve its cursor (starting a leader at its
     /// cursor when none runs). False when it must read on its own.
     fn join(&mut self) -> bool {
         let mut state = self.fanout.shared.lock();
         if !state.following {
             self.fanout.lead(&mut state, &self.cursor);
-        } else if !covers(&state, &self.cursor) {
+        } else if matches!(place(&state, &self.cursor), Place::Outside) {
             return false;
         }
         state.followers += 1;
-        self.joined = true;
+        self.joined = Some(state.generation);
         // Only answers from now on count for this follower.
-        self.answers.mark_unchanged();
+        self.seen = state.serial;
+        self.wake.mark_unchanged();
         true
     }
 
     fn leave(&mut self) {
-        if self.joined {
-            self.fanout.shared.lock().followers -= 1;
-            self.joined = false;
+        if let Some(generation) = self.joined.take() {
+            let mut state = self.fanout.shared.lock();
+            if state.generation == generation {
+                state.followers -= 1;
+            }
         }
+    }
+
+    /// Joined, or with a subscription of its own.
+    async fn ready(&mut self) -> Result<(), StoreError> {
+        if self.joined.is_none() && self.own.is_none() && !self.join() {
+            self.own = Some(self.fanout.store.subscribe(&self.cursor).await?);
+        }
+        Ok(())
+    }
+
+    /// One read of its own subscription; caught up with the ring (or no leader runs: one
+    /// starts at this cursor), it gives the subscription back and follows the leader again.
+    async fn read_alone(&mut self, wait: Duration) -> Result<Feed, StoreError> {
+        let Some(own) = self.own.as_mut() else {
+            return Err(StoreError::InvalidRequest("no subscription of its own"));
+        };
+        let feed = own.next(wait).await?;
+        self.cursor = own.cursor().clone();
+        if feed != Feed::Resnapshot && self.join() {
+            self.own = None;
+        }
+        Ok(feed)
     }
 }
 
@@ -251,18 +340,10 @@ impl Drop for Follower {
     }
 }
 
-/// Whether the ring can serve a follower at `cursor`.
-fn covers(state: &State, cursor: &Cursor) -> bool {
-    cursor.epoch == state.head.epoch && state.base <= cursor.seq && cursor.seq <= state.head.seq
-}
-
-/// What the ring has for a follower at `cursor`: `None` when it no longer covers it.
-fn from_ring(state: &State, cursor: &Cursor) -> Option<Vec<RevocationEvent>> {
-    if !covers(state, cursor) {
-        return None;
-    }
+/// What the ring has for a follower at `cursor` (within it).
+fn from_ring(state: &State, cursor: &Cursor) -> Vec<RevocationEvent> {
     let skip = usize::try_from(cursor.seq - state.base).unwrap_or(usize::MAX);
-    Some(state.ring.iter().skip(skip).take(BATCH).cloned().collect())
+    state.ring.iter().skip(skip).take(BATCH).cloned().collect()
 }
 
 #[async_trait]
@@ -272,31 +353,66 @@ impl Subscription for Follower {
     }
 
     async fn next(&mut self, wait: Duration) -> Result<Feed, StoreError> {
+        self.ready().await?;
         if self.own.is_some() {
             return self.read_alone(wait).await;
         }
-        // The leader answers at least every `fanout.wait`: a follower that hears nothing for
-        // longer than that and its own wait gives up (the store hangs).
-        let deadline = tokio::time::Instant::now() + wait.max(self.fanout.wait) + self.fanout.wait;
+        // The leader answers at least every `fanout.wait` (plus a retry's pause): a follower
+        // that hears nothing for much longer gives up (the store hangs).
+        let deadline =
+            tokio::time::Instant::now() + wait.max(self.fanout.wait) + 2 * self.fanout.wait;
         loop {
-            let answered = self.answers.has_changed().unwrap_or(false);
-            self.answers.mark_unchanged();
+            // Marked before looking, so an answer recorded after the look still wakes it.
+            self.wake.mark_unchanged();
             let step = {
                 let state = self.fanout.shared.lock();
-                match from_ring(&state, &self.cursor) {
-                    Some(events) if !events.is_empty() => Step::Answer(Ok(Feed::Events(events))),
-                    Some(_) if answered => Step::Answer(match &state.last {
-                        Last::Fine => Ok(Feed::Events(Vec::new())),
-                        Last::Failed(e) => Err(e.clone()),
-                        Last::Resnapshot => Ok(Feed::Resnapshot),
-                    }),
-                    Some(_) => Step::Wait,
-                    None if matches!(state.last, Last::Resnapshot) => {
-                        Step::Answer(Ok(Feed::Resnapshot))
+                let answered = state.serial > self.seen;
+                let step = if !state.following || self.joined != Some(state.generation) {
+                    // Its leader has ended: how, if it had something to say; the next call
+                    // joins the current leader (or starts one).
+                    let ended = match &state.ended {
+                        Some((generation, Last::Resnapshot))
+                            if Some(*generation) == self.joined =>
+                        {
+                            Step::Answer(Ok(Feed::Resnapshot))
+                        }
+                        Some((generation, Last::Failed(e))) if Some(*generation) == self.joined => {
+                            Step::Answer(Err(e.clone()))
+                        }
+                        _ => Step::Rejoin,
+                    };
+                    self.joined = None;
+                    ended
+                } else {
+                    match place(&state, &self.cursor) {
+                        Place::Within => {
+                            let events = from_ring(&state, &self.cursor);
+                            if !events.is_empty() {
+                                Step::Answer(Ok(Feed::Events(events)))
+                            } else if !answered {
+                                Step::Wait
+                            } else {
+                                match &state.last {
+                                    Last::Quiet => Step::Answer(Ok(Feed::Events(Vec::new()))),
+                                    Last::Failed(e) => Step::Answer(Err(e.clone())),
+                                    Last::Resnapshot => Step::Answer(Ok(Feed::Resnapshot)),
+                                    Last::Events => Step::Wait,
+                                }
+                            }
+                        }
+                        // The store said nothing new, and the leader is still behind this
+                        // cursor: the store itself must judge it (a cursor from the future
+                        // gets "resnapshot").
+                        Place::Ahead if answered && matches!(state.last, Last::Quiet) => {
+                            Step::Alone
+                        }
+                        Place::Ahead => Step::Wait,
+                        // Fell behind the ring.
+                        Place::Outside => Step::Alone,
                     }
-                    // Fell behind the ring, or the leader started again from elsewhere.
-                    None => Step::Alone,
-                }
+                };
+                self.seen = state.serial;
+                step
             };
             match step {
                 Step::Answer(Ok(Feed::Events(events))) => {
@@ -306,43 +422,27 @@ impl Subscription for Follower {
                     return Ok(Feed::Events(events));
                 }
                 Step::Answer(answer) => return answer,
+                Step::Rejoin => {
+                    self.ready().await?;
+                    if self.own.is_some() {
+                        return self.read_alone(wait).await;
+                    }
+                }
                 Step::Alone => {
                     self.leave();
                     self.own = Some(self.fanout.store.subscribe(&self.cursor).await?);
                     return self.read_alone(wait).await;
                 }
                 Step::Wait => {
-                    if tokio::time::timeout_at(deadline, self.answers.changed())
+                    if tokio::time::timeout_at(deadline, self.wake.changed())
                         .await
                         .is_err()
                     {
                         return Err(StoreError::Timeout(wait));
                     }
-                    // Looked at on the next turn, with `answered` set.
-                    self.answers.mark_changed();
                 }
             }
         }
-    }
-}
-
-impl Follower {
-    /// One read of its own subscription; caught up with the ring (or no leader runs: one
-    /// starts at this cursor), it gives the subscription back and follows the leader again.
-    async fn read_alone(&mut self, wait: Duration) -> Result<Feed, StoreError> {
-        let Some(own) = self.own.as_mut() else {
-            return Err(StoreError::InvalidRequest("no subscription of its own"));
-        };
-        let feed = own.next(wait).await?;
-        self.cursor = own.cursor().clone();
-        let caught_up = {
-            let state = self.fanout.shared.lock();
-            !state.following || covers(&state, &self.cursor)
-        };
-        if caught_up && self.join() {
-            self.own = None;
-        }
-        Ok(feed)
     }
 }
 
@@ -351,6 +451,8 @@ enum Step {
     Answer(Result<Feed, StoreError>),
     /// Nothing for it yet: wait for the leader's next answer.
     Wait,
+    /// Its leader ended: join the current one (or start one).
+    Rejoin,
     /// The ring does not cover its cursor: read on its own.
     Alone,
 }

@@ -118,6 +118,7 @@ macro_rules! conformance_suite {
             shared_feed_says_nothing_new_only_after_the_store_did,
             shared_feed_follower_left_behind_reads_alone_then_rejoins,
             shared_feed_passes_on_resnapshot,
+            shared_feed_follower_ahead_of_the_leader_waits_for_it,
             out_of_range_times_are_clamped_alike,
             two_nodes_see_each_other,
             failures_block_as_the_policy_says,
@@ -2123,11 +2124,56 @@ pub async fn shared_feed_follower_left_behind_reads_alone_then_rejoins(h: &dyn H
     }
     let want: Vec<u64> = (snap.cursor.seq + 1..=last.cursor.seq).collect();
     assert_eq!(seen, want, "every event, in order, none twice");
+    // Nothing more, said once the store has answered so (through the leader, or through the
+    // follower's own subscription, the leader being behind it): both follow the leader again.
+    assert!(events(&mut fast, 5 * SECOND).await.is_empty());
+    assert!(events(&mut slow, 5 * SECOND).await.is_empty());
     assert_eq!(fanout.followers(), 2, "both read through the ring again");
     // A follower that starts behind the ring also reads alone and is not counted.
     let old = fanout.subscribe(&snap.cursor).await.unwrap();
     assert_eq!(fanout.followers(), 2);
     drop(old);
+}
+
+/// A leader started by a follower further back (after a restart, the first app to come back
+/// may be behind): the followers at the current cursor wait for it instead of each reading
+/// the store on its own.
+pub async fn shared_feed_follower_ahead_of_the_leader_waits_for_it(h: &dyn Harness) {
+    let store = h.store(config()).await;
+    let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
+    let snap = store.snapshot().await.unwrap();
+    let mut sent = Vec::new();
+    for jti in ["j1", "j2", "j3"] {
+        sent.push(
+            store
+                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut behind = fanout.subscribe(&snap.cursor).await.unwrap();
+    let mut current = Vec::new();
+    for _ in 0..20 {
+        current.push(fanout.subscribe(&sent[2].cursor).await.unwrap());
+    }
+    assert_eq!(fanout.followers(), 21, "all follow the one leader");
+    let next = store
+        .revoke(Target::Sid("s".into()), h.now())
+        .await
+        .unwrap();
+    for follower in &mut current {
+        assert_eq!(
+            past_a_heartbeat(follower).await,
+            Feed::Events(vec![next.clone()])
+        );
+    }
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        got.extend(events(&mut behind, 5 * SECOND).await);
+    }
+    sent.push(next);
+    assert_eq!(got, sent);
+    assert_eq!(fanout.followers(), 21);
 }
 
 /// The store's "take a new snapshot" reaches every follower; one that subscribes from the

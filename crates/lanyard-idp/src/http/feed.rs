@@ -35,7 +35,7 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// How long the stream waits on the store before it says "nothing new" (a heartbeat).
-pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
+pub(crate) const HEARTBEAT: Duration = crate::state::FEED_HEARTBEAT;
 
 /// `GET /revocations/snapshot`.
 pub(crate) async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {

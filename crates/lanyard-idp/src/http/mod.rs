@@ -10,7 +10,7 @@ mod cookies;
 mod device;
 mod discovery;
 mod email;
-pub(crate) mod feed;
+mod feed;
 mod forms;
 mod forwarded;
 mod health;
