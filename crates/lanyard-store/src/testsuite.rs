@@ -1858,15 +1858,7 @@ pub async fn snapshot_then_events_in_order(h: &dyn Harness) {
     let snap = store.snapshot().await.unwrap();
     assert_eq!(snap.revocations.len(), 1);
     let mut sub = store.subscribe(&snap.cursor).await.unwrap();
-    let mut sent = Vec::new();
-    for jti in ["j1", "j2", "j3"] {
-        sent.push(
-            store
-                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
-                .await
-                .unwrap(),
-        );
-    }
+    let sent = revoke_three_tokens(h, store.as_ref()).await;
     let got = events(&mut sub, 2 * SECOND).await;
     assert_eq!(got, sent);
     let c = snap.cursor.seq;
@@ -2012,6 +2004,29 @@ pub async fn subscriber_ahead_of_the_stream_resnapshots(h: &dyn Harness) {
 /// The leader's wait in the shared-feed tests.
 const SHARED_WAIT: Duration = Duration::from_millis(300);
 
+/// Revokes tokens `j1`, `j2`, `j3`; their events.
+async fn revoke_three_tokens(h: &dyn Harness, store: &dyn TokenStore) -> Vec<RevocationEvent> {
+    let mut sent = Vec::new();
+    for jti in ["j1", "j2", "j3"] {
+        sent.push(
+            store
+                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
+                .await
+                .unwrap(),
+        );
+    }
+    sent
+}
+
+/// At least `n` events from a follower, however many answers they come in.
+async fn at_least(follower: &mut Box<dyn crate::Subscription>, n: usize) -> Vec<RevocationEvent> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.extend(events(follower, 5 * SECOND).await);
+    }
+    got
+}
+
 /// A follower's next answer that is not "nothing new" (one such answer may come first: the
 /// leader's wait can end just before the change the test makes).
 async fn past_a_heartbeat(follower: &mut Box<dyn crate::Subscription>) -> Feed {
@@ -2033,29 +2048,15 @@ pub async fn shared_feed_gives_every_follower_every_event(h: &dyn Harness) {
         followers.push(fanout.subscribe(&snap.cursor).await.unwrap());
     }
     assert_eq!(fanout.followers(), 50);
-    let mut sent = Vec::new();
-    for jti in ["j1", "j2", "j3"] {
-        sent.push(
-            store
-                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
-                .await
-                .unwrap(),
-        );
-    }
+    let sent = revoke_three_tokens(h, store.as_ref()).await;
     for follower in &mut followers {
-        let mut got = Vec::new();
-        while got.len() < sent.len() {
-            got.extend(events(follower, 5 * SECOND).await);
-        }
+        let got = at_least(follower, sent.len()).await;
         assert_eq!(got, sent);
         assert_eq!(follower.cursor(), &sent[2].cursor);
     }
     // A follower that joins later, from the middle, gets the rest.
     let mut late = fanout.subscribe(&sent[0].cursor).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 2 {
-        got.extend(events(&mut late, 5 * SECOND).await);
-    }
+    let got = at_least(&mut late, 2).await;
     assert_eq!(got, sent[1..]);
     assert_eq!(fanout.followers(), 51);
     drop(followers);
@@ -2142,15 +2143,7 @@ pub async fn shared_feed_follower_ahead_of_the_leader_waits_for_it(h: &dyn Harne
     let store = h.store(config()).await;
     let fanout = crate::Fanout::new(store.clone(), SHARED_WAIT);
     let snap = store.snapshot().await.unwrap();
-    let mut sent = Vec::new();
-    for jti in ["j1", "j2", "j3"] {
-        sent.push(
-            store
-                .revoke(Target::Jti(jti.into()), h.now().plus(60 * SECOND))
-                .await
-                .unwrap(),
-        );
-    }
+    let mut sent = revoke_three_tokens(h, store.as_ref()).await;
     let mut behind = fanout.subscribe(&snap.cursor).await.unwrap();
     let mut current = Vec::new();
     for _ in 0..20 {
@@ -2167,10 +2160,7 @@ pub async fn shared_feed_follower_ahead_of_the_leader_waits_for_it(h: &dyn Harne
             Feed::Events(vec![next.clone()])
         );
     }
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        got.extend(events(&mut behind, 5 * SECOND).await);
-    }
+    let got = at_least(&mut behind, 4).await;
     sent.push(next);
     assert_eq!(got, sent);
     assert_eq!(fanout.followers(), 21);
